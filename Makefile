@@ -1,0 +1,40 @@
+# Mimoto — the two set-up commands are `make demo` and `make test`; both install what is
+# missing first. Cargo's target dir lives outside the clone so CI reuses it.
+SHELL := /bin/bash
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/mimoto-target
+BIN := $(CARGO_TARGET_DIR)/debug/mimoto
+export MIMOTO_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/mimoto_test
+
+.PHONY: demo test test-rust test-e2e build deps e2e-deps postgres lint clean-demo
+
+## make demo: build and serve on http://127.0.0.1:8080 with demo organizations (SQLite, mail outbox at /dev/mail)
+demo: deps build
+	$(BIN) demo-data
+	MIMOTO_DEMO=$${MIMOTO_DEMO:-1} $(BIN) serve
+
+## make test: unit, storage contract (SQLite + PostgreSQL), HTTP integration and browser tests
+test: deps postgres test-rust test-e2e
+
+deps:
+	@scripts/ensure-system-deps.sh
+
+postgres:
+	@scripts/ensure-postgres.sh
+
+build:
+	cargo build --locked --bin mimoto
+
+test-rust: postgres
+	cargo test --locked --workspace
+
+e2e-deps:
+	cd e2e && npm ci --no-audit --no-fund --loglevel=error
+
+test-e2e: build e2e-deps
+	cd e2e && MIMOTO_BIN=$(BIN) npm test
+
+lint:
+	cargo clippy --locked --workspace --all-targets -- -D warnings
+
+clean-demo:
+	rm -rf ./data

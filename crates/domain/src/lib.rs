@@ -1,0 +1,14 @@
+//! Mimoto's pure rules: insurer numbers, emails, password policy, one-time codes,
+//! organizations and consents, and the member flow state machines.
+//! No I/O, no async, no HTTP, no SQL.
+
+pub mod clock;
+pub mod consent;
+pub mod email;
+pub mod insurer;
+pub mod locale;
+pub mod org;
+pub mod otp;
+pub mod password;
+pub mod registration;
+pub mod reset;

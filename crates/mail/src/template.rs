@@ -1,0 +1,257 @@
+//! Mail templates. Bodies are askama text templates under `templates/<locale>/`
+//! (the `.txt` extension turns HTML escaping off); subjects live here.
+
+use askama::Template as _;
+use domain::locale::Locale;
+
+use crate::{MailError, OutgoingMail};
+
+/// The mails Mimoto sends.
+#[derive(Debug, Clone)]
+pub enum Template {
+    /// F1 step 7: the registration one-time password.
+    RegistrationCode {
+        code: String,
+        org_name: String,
+        valid_minutes: i64,
+    },
+    /// F2: password reset code.
+    PasswordResetCode { code: String, valid_minutes: i64 },
+}
+
+#[derive(askama::Template)]
+#[template(path = "ja/registration_code.txt")]
+struct JaRegistrationCode<'a> {
+    code: &'a str,
+    org_name: &'a str,
+    valid_minutes: i64,
+}
+
+#[derive(askama::Template)]
+#[template(path = "en/registration_code.txt")]
+struct EnRegistrationCode<'a> {
+    code: &'a str,
+    org_name: &'a str,
+    valid_minutes: i64,
+}
+
+#[derive(askama::Template)]
+#[template(path = "ja/password_reset_code.txt")]
+struct JaPasswordResetCode<'a> {
+    code: &'a str,
+    valid_minutes: i64,
+}
+
+#[derive(askama::Template)]
+#[template(path = "en/password_reset_code.txt")]
+struct EnPasswordResetCode<'a> {
+    code: &'a str,
+    valid_minutes: i64,
+}
+
+fn subject(template: &Template, locale: Locale) -> &'static str {
+    match (template, locale) {
+        (Template::RegistrationCode { .. }, Locale::Ja) => {
+            "【Mimoto】ワンタイムパスワードのお知らせ"
+        }
+        (Template::RegistrationCode { .. }, Locale::En) => "[Mimoto] Your one-time password",
+        (Template::PasswordResetCode { .. }, Locale::Ja) => {
+            "【Mimoto】パスワード再設定のワンタイムパスワード"
+        }
+        (Template::PasswordResetCode { .. }, Locale::En) => {
+            "[Mimoto] One-time password for resetting your password"
+        }
+    }
+}
+
+/// Values are interpolated as separate lines of a plain-text mail; a line
+/// break inside one would let it forge extra lines (e.g. a second "code").
+fn single_line<'a>(name: &str, value: &'a str) -> Result<&'a str, MailError> {
+    if value.chars().any(char::is_control) {
+        return Err(MailError::Template(format!(
+            "{name} must be a single line without control characters"
+        )));
+    }
+    Ok(value)
+}
+
+/// Renders `template` in `locale` for recipient `to`.
+///
+/// `to` is checked to be a valid mailbox (`addr@example.com` or
+/// `Name <addr@example.com>`); a bad one gives [`MailError::Address`].
+pub fn render(template: &Template, locale: Locale, to: &str) -> Result<OutgoingMail, MailError> {
+    to.parse::<lettre::message::Mailbox>()
+        .map_err(|e| MailError::Address(format!("{to:?}: {e}")))?;
+
+    let body = match template {
+        Template::RegistrationCode {
+            code,
+            org_name,
+            valid_minutes,
+        } => {
+            let code = single_line("code", code)?;
+            let org_name = single_line("org_name", org_name)?;
+            let valid_minutes = *valid_minutes;
+            match locale {
+                Locale::Ja => JaRegistrationCode {
+                    code,
+                    org_name,
+                    valid_minutes,
+                }
+                .render(),
+                Locale::En => EnRegistrationCode {
+                    code,
+                    org_name,
+                    valid_minutes,
+                }
+                .render(),
+            }
+        }
+        Template::PasswordResetCode {
+            code,
+            valid_minutes,
+        } => {
+            let code = single_line("code", code)?;
+            let valid_minutes = *valid_minutes;
+            match locale {
+                Locale::Ja => JaPasswordResetCode {
+                    code,
+                    valid_minutes,
+                }
+                .render(),
+                Locale::En => EnPasswordResetCode {
+                    code,
+                    valid_minutes,
+                }
+                .render(),
+            }
+        }
+    }
+    .map_err(|e| MailError::Template(e.to_string()))?;
+
+    let mut text = body.trim_end().to_owned();
+    text.push('\n');
+
+    Ok(OutgoingMail {
+        to: to.to_owned(),
+        subject: subject(template, locale).to_owned(),
+        text,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registration() -> Template {
+        Template::RegistrationCode {
+            code: "123456".into(),
+            org_name: "ミモト健康保険組合 <&>".into(),
+            valid_minutes: 10,
+        }
+    }
+
+    fn reset() -> Template {
+        Template::PasswordResetCode {
+            code: "654321".into(),
+            valid_minutes: 15,
+        }
+    }
+
+    fn lines(text: &str) -> Vec<&str> {
+        text.lines().collect()
+    }
+
+    #[test]
+    fn registration_ja() {
+        let m = render(&registration(), Locale::Ja, "taro@example.com").unwrap();
+        assert_eq!(m.to, "taro@example.com");
+        assert_eq!(m.subject, "【Mimoto】ワンタイムパスワードのお知らせ");
+        // Text templates are not HTML-escaped.
+        assert!(m.text.contains("ミモト健康保険組合 <&>"), "{}", m.text);
+        assert!(m.text.contains("仮登録"));
+        assert!(m.text.contains("10分"));
+        assert!(m.text.contains("「承認する」"));
+        assert!(
+            lines(&m.text).contains(&"ワンタイムパスワード: 123456"),
+            "{}",
+            m.text
+        );
+        assert!(m
+            .text
+            .contains("このメールにお心当たりがない場合は、このメールを破棄してください。"));
+        assert!(m.text.ends_with('\n') && !m.text.ends_with("\n\n"));
+    }
+
+    #[test]
+    fn registration_en() {
+        let m = render(&registration(), Locale::En, "Taro <taro@example.com>").unwrap();
+        assert_eq!(m.subject, "[Mimoto] Your one-time password");
+        assert!(m.text.contains("ミモト健康保険組合 <&>"));
+        assert!(m.text.contains("10 minutes"));
+        assert!(
+            lines(&m.text).contains(&"One-time password: 123456"),
+            "{}",
+            m.text
+        );
+        assert!(!m.text.contains("ワンタイム"));
+    }
+
+    #[test]
+    fn password_reset_ja() {
+        let m = render(&reset(), Locale::Ja, "taro@example.com").unwrap();
+        assert_eq!(
+            m.subject,
+            "【Mimoto】パスワード再設定のワンタイムパスワード"
+        );
+        assert!(m.text.contains("「パスワード再設定」"));
+        assert!(m.text.contains("15分"));
+        assert!(
+            lines(&m.text).contains(&"ワンタイムパスワード: 654321"),
+            "{}",
+            m.text
+        );
+        assert!(m
+            .text
+            .contains("このメールにお心当たりがない場合は、このメールを破棄してください。"));
+    }
+
+    #[test]
+    fn password_reset_en() {
+        let m = render(&reset(), Locale::En, "taro@example.com").unwrap();
+        assert_eq!(
+            m.subject,
+            "[Mimoto] One-time password for resetting your password"
+        );
+        assert!(m.text.contains("15 minutes"));
+        assert!(
+            lines(&m.text).contains(&"One-time password: 654321"),
+            "{}",
+            m.text
+        );
+    }
+
+    #[test]
+    fn default_locale_is_japanese() {
+        let m = render(&reset(), Locale::default(), "taro@example.com").unwrap();
+        assert!(m.subject.starts_with("【Mimoto】"));
+    }
+
+    #[test]
+    fn bad_recipient_is_an_address_error() {
+        let err = render(&reset(), Locale::Ja, "not an address").unwrap_err();
+        assert!(matches!(err, MailError::Address(_)), "{err:?}");
+        assert!(!err.is_transient());
+    }
+
+    #[test]
+    fn line_breaks_in_values_are_rejected() {
+        let t = Template::RegistrationCode {
+            code: "123456".into(),
+            org_name: "Org\nワンタイムパスワード: 000000".into(),
+            valid_minutes: 10,
+        };
+        let err = render(&t, Locale::Ja, "taro@example.com").unwrap_err();
+        assert!(matches!(err, MailError::Template(_)), "{err:?}");
+    }
+}

@@ -1,0 +1,63 @@
+//! The application: configuration, store, keys, clock and the mail worker's wake-up signal,
+//! shared by the HTTP handlers and the background jobs.
+
+use std::sync::Arc;
+
+use domain::clock::{Clock, SystemClock};
+use store::Store;
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::crypto::Keys;
+
+pub struct App {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub keys: Keys,
+    pub clock: Arc<dyn Clock>,
+    /// Wakes the mail worker as soon as a mail is queued.
+    pub mail_wake: Notify,
+    /// The landing page's QR code of the public URL, rendered once.
+    pub qr_svg: String,
+}
+
+pub type AppState = Arc<App>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Crypto(#[from] crate::crypto::CryptoError),
+    #[error(transparent)]
+    Mail(#[from] mail::MailError),
+    #[error("QR code: {0}")]
+    Qr(String),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl App {
+    /// Opens the store (running migrations), loads keys and renders the QR code.
+    pub async fn open(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, StartError> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let store = store::connect(&config.database_url()).await?;
+        Self::with_store(config, store, clock)
+    }
+
+    pub fn with_store(config: Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Result<AppState, StartError> {
+        let keys = Keys::from_config(&config)?;
+        let qr_svg = crate::qr::svg(&config.public_url()).map_err(StartError::Qr)?;
+        Ok(Arc::new(App { config, store, keys, clock, mail_wake: Notify::new(), qr_svg }))
+    }
+
+    pub async fn open_default(config: Config) -> Result<AppState, StartError> {
+        Self::open(config, Arc::new(SystemClock)).await
+    }
+
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.clock.now()
+    }
+}

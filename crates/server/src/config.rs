@@ -1,0 +1,232 @@
+//! Configuration: built-in defaults, then an optional TOML file, then `MIMOTO_*`
+//! environment variables (nested keys with `__`, e.g. `MIMOTO_LIMITS__LOGIN_PER_IP__MAX`).
+//! `serve` with no configuration at all runs on the embedded defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Figment(#[from] Box<figment::Error>),
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+/// One fixed-window rate limit.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Limit {
+    pub max: i64,
+    pub window_secs: i64,
+}
+
+impl Limit {
+    pub const fn new(max: i64, window_secs: i64) -> Self {
+        Limit { max, window_secs }
+    }
+}
+
+/// Rate limits on every credential endpoint, per client IP and per identifier.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Limits {
+    pub register_per_ip: Limit,
+    pub login_per_ip: Limit,
+    pub login_per_email: Limit,
+    pub code_per_ip: Limit,
+    pub reset_per_ip: Limit,
+    pub reset_per_email: Limit,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            register_per_ip: Limit::new(30, 3600),
+            login_per_ip: Limit::new(30, 900),
+            login_per_email: Limit::new(10, 900),
+            code_per_ip: Limit::new(60, 900),
+            reset_per_ip: Limit::new(10, 3600),
+            reset_per_email: Limit::new(5, 3600),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Address to listen on (`MIMOTO_LISTEN`).
+    pub listen: SocketAddr,
+    /// Where the SQLite file, the mail outbox, images and generated keys live (`MIMOTO_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// `sqlite:…` or `postgres://…` (`MIMOTO_DATABASE_URL`); default: `<data_dir>/mimoto.db`.
+    pub database_url: Option<String>,
+    /// SMTP server (`MIMOTO_SMTP_URL`, e.g. `smtp://user:pass@host:587?tls=required`);
+    /// unset: mail is written to `<data_dir>/outbox/`.
+    pub smtp_url: Option<String>,
+    /// Sender address (`MIMOTO_MAIL_FROM`).
+    pub mail_from: String,
+    /// The address members use (`MIMOTO_PUBLIC_URL`); default `http://<listen>`.
+    pub public_url: Option<String>,
+    /// Demo mode (`MIMOTO_DEMO`): shows the mail outbox at `/dev/mail`.
+    #[serde(deserialize_with = "lenient_bool")]
+    pub demo: bool,
+    /// Secure cookies (`MIMOTO_COOKIE_SECURE`); default: on when the public URL is https.
+    #[serde(deserialize_with = "lenient_opt_bool")]
+    pub cookie_secure: Option<bool>,
+    /// `text` (default) or `json` (`MIMOTO_LOG_FORMAT`).
+    pub log_format: String,
+    /// Base64 of 32 random bytes used for MACs: codes, CSRF tokens, blind indexes
+    /// (`MIMOTO_SECRET_KEY`). Unset: generated once into `<data_dir>/secrets.toml`.
+    pub secret_key: Option<String>,
+    /// Data-encryption keys, `id:base64,id:base64` (`MIMOTO_DATA_KEYS`). Unset: generated.
+    pub data_keys: Option<String>,
+    /// Which data key seals new data (`MIMOTO_ACTIVE_DATA_KEY`); default the last listed.
+    pub active_data_key: Option<String>,
+    /// How often the mail worker looks for due mail, in milliseconds.
+    pub mail_poll_ms: u64,
+    pub limits: Limits,
+}
+
+/// Accepts true/false, 1/0, yes/no, on/off (environment variables are often written as 1).
+fn parse_bool(v: &figment::value::Value) -> Option<bool> {
+    use figment::value::Value;
+    match v {
+        Value::Bool(_, b) => Some(*b),
+        Value::Num(_, n) => n.to_u128().map(|n| n != 0),
+        Value::String(_, s) => match s.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Some(true),
+            "0" | "false" | "no" | "off" | "" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    let v = <figment::value::Value as Deserialize>::deserialize(d)?;
+    parse_bool(&v).ok_or_else(|| serde::de::Error::custom("expected a boolean (true/false, 1/0)"))
+}
+
+fn lenient_opt_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    let v = Option::<figment::value::Value>::deserialize(d)?;
+    match v {
+        None => Ok(None),
+        Some(v) => parse_bool(&v).map(Some).ok_or_else(|| serde::de::Error::custom("expected a boolean (true/false, 1/0)")),
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            smtp_url: None,
+            mail_from: "Mimoto <no-reply@mimoto.localhost>".into(),
+            public_url: None,
+            demo: false,
+            cookie_secure: None,
+            log_format: "text".into(),
+            secret_key: None,
+            data_keys: None,
+            active_data_key: None,
+            mail_poll_ms: 1000,
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Defaults ← `file` (or `MIMOTO_CONFIG`, or `./mimoto.toml` when present) ← environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("MIMOTO_CONFIG").map(PathBuf::from))
+            .or_else(|| Some(PathBuf::from("mimoto.toml")).filter(|p| p.exists()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::Invalid(format!("config file {} not found", path.display())));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("MIMOTO_").split("__").ignore(&["config", "test_database_url", "bin"]))
+            .extract()
+            .map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::Invalid("public_url must start with http:// or https://".into()));
+            }
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return Err(ConfigError::Invalid("log_format must be text or json".into()));
+        }
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("mimoto.db").display()))
+    }
+
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    pub fn cookie_secure(&self) -> bool {
+        self.cookie_secure.unwrap_or_else(|| self.public_url().starts_with("https://"))
+    }
+
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.data_dir.join("outbox")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_just_work() {
+        let c = Config::default();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database_url(), "sqlite://./data/mimoto.db");
+        assert_eq!(c.public_url(), "http://127.0.0.1:8080");
+        assert!(!c.cookie_secure());
+        let https = Config { public_url: Some("https://app.example.jp/".into()), ..Config::default() };
+        assert!(https.cookie_secure());
+        assert_eq!(https.public_url(), "https://app.example.jp");
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("m.toml", "listen = \"127.0.0.1:9000\"\ndemo = true\n[limits.login_per_ip]\nmax = 3\nwindow_secs = 60\n")?;
+            jail.set_env("MIMOTO_LISTEN", "127.0.0.1:9100");
+            jail.set_env("MIMOTO_DATA_DIR", "/tmp/x");
+            jail.set_env("MIMOTO_COOKIE_SECURE", "1");
+            let c = Config::load(Some(Path::new("m.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.listen.to_string(), "127.0.0.1:9100");
+            assert!(c.demo);
+            assert_eq!(c.cookie_secure, Some(true));
+            assert_eq!(c.limits.login_per_ip, Limit::new(3, 60));
+            assert_eq!(c.limits.login_per_email, Limits::default().login_per_email);
+            assert_eq!(c.database_url(), "sqlite:///tmp/x/mimoto.db");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,272 @@
+//! Keys, MACs and field-level encryption.
+//!
+//! - [`Keys::mac`]: HMAC-SHA256 under a purpose-specific subkey of the secret key. Used for
+//!   one-time codes (stored as MACs), CSRF tokens, session ids and blind indexes.
+//! - [`Keys::seal`] / [`Keys::open`]: AES-256-GCM with a random 96-bit nonce; the key id is
+//!   stored with each value so keys can be rotated (new data uses the active key, old data
+//!   still opens with the key it names). `aad` binds a value to where it is stored.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use crate::config::Config;
+
+type HmacSha256 = Hmac<Sha256>;
+
+const FORMAT_V1: u8 = 1;
+const NONCE_LEN: usize = 12;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    #[error("key configuration: {0}")]
+    Config(String),
+    #[error("sealed value is malformed")]
+    Malformed,
+    #[error("no key with id {0:?}")]
+    UnknownKey(String),
+    #[error("sealed value failed authentication")]
+    Authentication,
+    #[error("keys file: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub struct Keys {
+    secret: [u8; 32],
+    data: BTreeMap<String, Aes256Gcm>,
+    active: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct KeysFile {
+    secret_key: String,
+    data_keys: String,
+    active_data_key: String,
+}
+
+fn decode_key(b64: &str, what: &str) -> Result<[u8; 32], CryptoError> {
+    let bytes = STANDARD
+        .decode(b64.trim())
+        .map_err(|_| CryptoError::Config(format!("{what} is not base64")))?;
+    bytes
+        .try_into()
+        .map_err(|_| CryptoError::Config(format!("{what} must be 32 bytes")))
+}
+
+pub fn random_key_b64() -> String {
+    let mut k = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut k);
+    STANDARD.encode(k)
+}
+
+impl Keys {
+    /// `secret_key` is base64 of 32 bytes; `data_keys` is `id:base64[,id:base64…]`.
+    pub fn new(secret_key: &str, data_keys: &str, active: Option<&str>) -> Result<Self, CryptoError> {
+        let secret = decode_key(secret_key, "secret_key")?;
+        let mut data = BTreeMap::new();
+        let mut last = None;
+        for entry in data_keys.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (id, key) = entry
+                .split_once(':')
+                .ok_or_else(|| CryptoError::Config("data_keys entries are id:base64".into()))?;
+            if id.is_empty() || id.len() > 32 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                return Err(CryptoError::Config(format!("bad data key id {id:?}")));
+            }
+            let key = decode_key(key, "data key")?;
+            data.insert(id.to_string(), Aes256Gcm::new(&key.into()));
+            last = Some(id.to_string());
+        }
+        let active = match active {
+            Some(a) => a.to_string(),
+            None => last.ok_or_else(|| CryptoError::Config("no data key configured".into()))?,
+        };
+        if !data.contains_key(&active) {
+            return Err(CryptoError::Config(format!("active data key {active:?} is not among data_keys")));
+        }
+        Ok(Keys { secret, data, active })
+    }
+
+    /// Keys from the configuration, or — when none are configured — from
+    /// `<data_dir>/secrets.toml`, generated (mode 0600) on first use.
+    pub fn from_config(config: &Config) -> Result<Self, CryptoError> {
+        match (&config.secret_key, &config.data_keys) {
+            (Some(s), Some(d)) => Keys::new(s, d, config.active_data_key.as_deref()),
+            (None, None) => Keys::load_or_generate(&config.data_dir.join("secrets.toml")),
+            _ => Err(CryptoError::Config("set both secret_key and data_keys, or neither".into())),
+        }
+    }
+
+    fn load_or_generate(path: &Path) -> Result<Self, CryptoError> {
+        if !path.exists() {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let file = KeysFile {
+                secret_key: random_key_b64(),
+                data_keys: format!("k1:{}", random_key_b64()),
+                active_data_key: "k1".into(),
+            };
+            let text = toml::to_string(&file).map_err(|e| CryptoError::Config(e.to_string()))?;
+            write_private(path, text.as_bytes())?;
+            tracing::warn!(path = %path.display(), "generated new keys; configure MIMOTO_SECRET_KEY and MIMOTO_DATA_KEYS in production");
+        }
+        let text = std::fs::read_to_string(path)?;
+        let file: KeysFile = toml::from_str(&text).map_err(|e| CryptoError::Config(e.to_string()))?;
+        Keys::new(&file.secret_key, &file.data_keys, Some(&file.active_data_key))
+    }
+
+    /// HMAC-SHA256 of `data` under the subkey for `purpose`.
+    pub fn mac(&self, purpose: &str, data: &[u8]) -> Vec<u8> {
+        let mut sub = <HmacSha256 as Mac>::new_from_slice(&self.secret).expect("HMAC takes any key length");
+        sub.update(b"mimoto/");
+        sub.update(purpose.as_bytes());
+        let subkey = sub.finalize().into_bytes();
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&subkey).expect("HMAC takes any key length");
+        mac.update(data);
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// Constant-time check that `candidate` is the MAC of `data` for `purpose`.
+    pub fn verify_mac(&self, purpose: &str, data: &[u8], expected: &[u8]) -> bool {
+        self.mac(purpose, data).ct_eq(expected).into()
+    }
+
+    pub fn mac_b64(&self, purpose: &str, data: &[u8]) -> String {
+        URL_SAFE_NO_PAD.encode(self.mac(purpose, data))
+    }
+
+    /// Seals `plaintext` with the active key: `1 | id len | id | nonce | ciphertext+tag`.
+    pub fn seal(&self, aad: &str, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let cipher = self.data.get(&self.active).ok_or_else(|| CryptoError::UnknownKey(self.active.clone()))?;
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let ct = cipher
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: aad.as_bytes() })
+            .map_err(|_| CryptoError::Authentication)?;
+        let id = self.active.as_bytes();
+        let mut out = Vec::with_capacity(2 + id.len() + NONCE_LEN + ct.len());
+        out.push(FORMAT_V1);
+        out.push(id.len() as u8);
+        out.extend_from_slice(id);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ct);
+        Ok(out)
+    }
+
+    pub fn open(&self, aad: &str, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let (&version, rest) = sealed.split_first().ok_or(CryptoError::Malformed)?;
+        if version != FORMAT_V1 {
+            return Err(CryptoError::Malformed);
+        }
+        let (&id_len, rest) = rest.split_first().ok_or(CryptoError::Malformed)?;
+        let id_len = usize::from(id_len);
+        if rest.len() < id_len + NONCE_LEN + 16 {
+            return Err(CryptoError::Malformed);
+        }
+        let (id, rest) = rest.split_at(id_len);
+        let (nonce, ct) = rest.split_at(NONCE_LEN);
+        let id = std::str::from_utf8(id).map_err(|_| CryptoError::Malformed)?;
+        let cipher = self.data.get(id).ok_or_else(|| CryptoError::UnknownKey(id.to_string()))?;
+        cipher
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: aad.as_bytes() })
+            .map_err(|_| CryptoError::Authentication)
+    }
+
+    pub fn seal_json<T: Serialize>(&self, aad: &str, value: &T) -> Result<Vec<u8>, CryptoError> {
+        let json = serde_json::to_vec(value).map_err(|_| CryptoError::Malformed)?;
+        self.seal(aad, &json)
+    }
+
+    pub fn open_json<T: for<'de> Deserialize<'de>>(&self, aad: &str, sealed: &[u8]) -> Result<T, CryptoError> {
+        let json = self.open(aad, sealed)?;
+        serde_json::from_slice(&json).map_err(|_| CryptoError::Malformed)
+    }
+}
+
+/// Random URL-safe token of 32 bytes (session ids, API tokens).
+pub fn random_token() -> String {
+    let mut b = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    URL_SAFE_NO_PAD.encode(b)
+}
+
+/// Constant-time string equality.
+pub fn ct_eq_str(a: &str, b: &str) -> bool {
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(data: &str, active: Option<&str>) -> Keys {
+        Keys::new(&STANDARD.encode([7u8; 32]), data, active).expect("keys")
+    }
+
+    #[test]
+    fn seal_open_round_trip_and_rotation() {
+        let k1 = format!("k1:{}", STANDARD.encode([1u8; 32]));
+        let k2 = format!("k2:{}", STANDARD.encode([2u8; 32]));
+        let old = keys(&k1, None);
+        let sealed = old.seal("users.email", "hanako@example.com".as_bytes()).expect("seal");
+        assert!(!sealed.windows(7).any(|w| w == b"hanako@"), "plaintext must not appear");
+        let rotated = keys(&format!("{k1},{k2}"), Some("k2"));
+        assert_eq!(rotated.open("users.email", &sealed).expect("open old"), b"hanako@example.com");
+        let new = rotated.seal("users.email", b"x").expect("seal");
+        assert_eq!(&new[2..4], b"k2");
+        assert!(matches!(old.open("users.email", &new), Err(CryptoError::UnknownKey(_))));
+        assert!(matches!(rotated.open("flows", &sealed), Err(CryptoError::Authentication)), "aad binds the value");
+        let mut tampered = sealed.clone();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+        assert!(matches!(rotated.open("users.email", &tampered), Err(CryptoError::Authentication)));
+        assert!(matches!(rotated.open("users.email", &[1, 9]), Err(CryptoError::Malformed)));
+    }
+
+    #[test]
+    fn macs_depend_on_purpose_and_verify_in_constant_time() {
+        let k = keys(&format!("k1:{}", STANDARD.encode([1u8; 32])), None);
+        let a = k.mac("otp", b"123456");
+        assert_ne!(a, k.mac("csrf", b"123456"));
+        assert!(k.verify_mac("otp", b"123456", &a));
+        assert!(!k.verify_mac("otp", b"123457", &a));
+    }
+
+    #[test]
+    fn generated_keys_persist() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("secrets.toml");
+        let a = Keys::load_or_generate(&path).expect("generate");
+        let b = Keys::load_or_generate(&path).expect("load");
+        assert_eq!(a.mac("x", b"y"), b.mac("x", b"y"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}

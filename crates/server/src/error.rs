@@ -1,0 +1,170 @@
+//! The application layer's error. Every flow returns it; the HTTP edge maps it once, to JSON
+//! for the API (`http::api`) and to a page for the browser (`http::pages`).
+
+use axum::http::StatusCode;
+use domain::consent::ConsentDoc;
+use domain::email::EmailError;
+use domain::insurer::InsurerNumberError;
+use domain::password::PasswordError;
+use store::StoreError;
+
+use crate::crypto::CryptoError;
+use crate::i18n::{t, Locale};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("insurer number: {0:?}")]
+    InsurerNumber(InsurerNumberError),
+    #[error("unknown organization")]
+    UnknownOrganization,
+    #[error("organization type mismatch")]
+    OrgTypeMismatch,
+    #[error("email: {0:?}")]
+    Email(EmailError),
+    #[error("password: {0:?}")]
+    Password(PasswordError),
+    #[error("email already registered")]
+    EmailTaken,
+    #[error("consents missing: {0:?}")]
+    ConsentsMissing(Vec<ConsentDoc>),
+    #[error("code format")]
+    CodeFormat,
+    #[error("wrong code")]
+    CodeWrong { remaining: Option<i32> },
+    #[error("code expired")]
+    CodeExpired,
+    #[error("code attempts exhausted")]
+    CodeExhausted,
+    #[error("resend too soon")]
+    ResendTooSoon { wait_secs: i64 },
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("rate limited")]
+    RateLimited { retry_after: i64 },
+    #[error("flow not found")]
+    FlowNotFound,
+    #[error("flow expired")]
+    FlowExpired,
+    #[error("wrong step")]
+    WrongStep,
+    #[error("concurrent update")]
+    Conflict,
+    #[error("unauthorized")]
+    Unauthorized,
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    #[error("store: {0}")]
+    Store(StoreError),
+    #[error("crypto: {0}")]
+    Crypto(#[from] CryptoError),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict => ServiceError::Conflict,
+            other => ServiceError::Store(other),
+        }
+    }
+}
+
+impl From<InsurerNumberError> for ServiceError {
+    fn from(e: InsurerNumberError) -> Self {
+        ServiceError::InsurerNumber(e)
+    }
+}
+
+impl From<EmailError> for ServiceError {
+    fn from(e: EmailError) -> Self {
+        ServiceError::Email(e)
+    }
+}
+
+impl From<PasswordError> for ServiceError {
+    fn from(e: PasswordError) -> Self {
+        ServiceError::Password(e)
+    }
+}
+
+impl ServiceError {
+    /// Stable machine-readable code (API `error.code`, message key `error.<code>`).
+    pub fn code(&self) -> &'static str {
+        use ServiceError::*;
+        match self {
+            InsurerNumber(InsurerNumberError::Empty) => "insurer_number_empty",
+            InsurerNumber(InsurerNumberError::NotDigits) => "insurer_number_not_digits",
+            InsurerNumber(InsurerNumberError::Length) => "insurer_number_length",
+            InsurerNumber(InsurerNumberError::CheckDigit) => "insurer_number_check_digit",
+            UnknownOrganization => "unknown_organization",
+            OrgTypeMismatch => "org_type_mismatch",
+            Email(EmailError::Empty) => "email_empty",
+            Email(EmailError::TooLong) => "email_too_long",
+            Email(EmailError::Invalid) => "email_invalid",
+            Password(PasswordError::TooShort) => "password_too_short",
+            Password(PasswordError::TooLong) => "password_too_long",
+            Password(PasswordError::Weak) => "password_weak",
+            EmailTaken => "email_taken",
+            ConsentsMissing(_) => "consents_missing",
+            CodeFormat => "code_format",
+            CodeWrong { .. } => "code_wrong",
+            CodeExpired => "code_expired",
+            CodeExhausted => "code_exhausted",
+            ResendTooSoon { .. } => "resend_too_soon",
+            InvalidCredentials => "invalid_credentials",
+            RateLimited { .. } => "rate_limited",
+            FlowNotFound => "flow_not_found",
+            FlowExpired => "flow_expired",
+            WrongStep => "wrong_step",
+            Conflict => "conflict",
+            Unauthorized => "unauthorized",
+            InvalidRequest(_) => "invalid_request",
+            Store(_) | Crypto(_) | Internal(_) => "internal",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        use ServiceError::*;
+        match self {
+            InsurerNumber(_) | Email(_) | Password(_) | ConsentsMissing(_) | CodeFormat | CodeWrong { .. } | CodeExpired
+            | CodeExhausted | InvalidRequest(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            UnknownOrganization | FlowNotFound => StatusCode::NOT_FOUND,
+            OrgTypeMismatch | EmailTaken | WrongStep | Conflict => StatusCode::CONFLICT,
+            ResendTooSoon { .. } | RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            InvalidCredentials | Unauthorized => StatusCode::UNAUTHORIZED,
+            FlowExpired => StatusCode::GONE,
+            Store(_) | Crypto(_) | Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The form field the error is about, if any.
+    pub fn field(&self) -> Option<&'static str> {
+        use ServiceError::*;
+        match self {
+            InsurerNumber(_) | UnknownOrganization | OrgTypeMismatch => Some("insurer_number"),
+            Email(_) | EmailTaken => Some("email"),
+            Password(_) => Some("password"),
+            ConsentsMissing(_) => Some("consents"),
+            CodeFormat | CodeWrong { .. } | CodeExpired | CodeExhausted => Some("code"),
+            _ => None,
+        }
+    }
+
+    /// The message for the member, in their language.
+    pub fn message(&self, locale: Locale) -> String {
+        let base = t(locale, &format!("error.{}", self.code())).to_string();
+        match (self, locale) {
+            (ServiceError::CodeWrong { remaining: Some(n) }, Locale::Ja) if *n > 0 => format!("{base}あと{n}回入力できます。"),
+            (ServiceError::CodeWrong { remaining: Some(n) }, Locale::En) if *n > 0 => format!("{base} {n} tries left."),
+            _ => base,
+        }
+    }
+
+    /// Server-side failures are logged; member mistakes are not errors of the system.
+    pub fn is_internal(&self) -> bool {
+        self.status().is_server_error()
+    }
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;

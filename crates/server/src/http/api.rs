@@ -1,0 +1,513 @@
+//! The JSON API under `/api/v1`: the same flows as the pages, for native apps. Sessions are
+//! bearer tokens (`Authorization: Bearer …`), so there are no cookies and no CSRF here.
+//! Messages follow `Accept-Language` (Japanese unless English is asked for).
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use domain::consent::ConsentDoc;
+use domain::org::{OrgType, Organization};
+use domain::password::{MAX_CHARS, MIN_CHARS};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::{OpenApi, ToSchema};
+
+use crate::app::AppState;
+use crate::error::ServiceError;
+use crate::http::ClientIp;
+use crate::i18n::{t, tf, Locale};
+use crate::services::auth::{self, Member, SessionKind};
+use crate::services::{registration, reset};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/openapi.json", get(openapi_json))
+        .route("/password-policy", get(password_policy))
+        .route("/registrations", post(create_registration))
+        .route("/registrations/{id}", get(get_registration))
+        .route("/registrations/{id}/org-type", post(registration_org_type))
+        .route("/registrations/{id}/insurer", post(registration_insurer))
+        .route("/registrations/{id}/account", post(registration_account))
+        .route("/registrations/{id}/consents", post(registration_consents))
+        .route("/registrations/{id}/resend", post(registration_resend))
+        .route("/registrations/{id}/verify", post(registration_verify))
+        .route("/sessions", post(create_session))
+        .route("/sessions/current", delete(delete_session))
+        .route("/me", get(me))
+        .route("/password-resets", post(create_reset))
+        .route("/password-resets/{id}/resend", post(reset_resend))
+        .route("/password-resets/{id}/complete", post(reset_complete))
+}
+
+// ---------------------------------------------------------------------------------------
+// Edge: locale, JSON bodies, errors, bearer auth
+
+/// The caller's language from `Accept-Language`.
+pub struct ApiLocale(pub Locale);
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiLocale {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let locale = parts
+            .headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|tag| Locale::parse(tag.split(';').next().unwrap_or("")))
+            .unwrap_or_default();
+        Ok(ApiLocale(locale))
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable code, e.g. `insurer_number_check_digit`, `email_taken`, `code_expired`.
+    pub code: String,
+    /// Message for the member, in the requested language.
+    pub message: String,
+    /// The request field the error is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Where to ask for help (the customer center), when the guide sends members there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inquiry_url: Option<String>,
+    /// Tries left for a one-time password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remaining_attempts: Option<i32>,
+    /// Consent documents still to be accepted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>, example = json!(["org_privacy"]))]
+    pub missing_consents: Option<Vec<ConsentDoc>>,
+}
+
+pub struct ApiError {
+    err: ServiceError,
+    locale: Locale,
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+trait OrApi<T> {
+    fn or_api(self, locale: Locale) -> ApiResult<T>;
+}
+
+impl<T> OrApi<T> for Result<T, ServiceError> {
+    fn or_api(self, locale: Locale) -> ApiResult<T> {
+        self.map_err(|err| ApiError { err, locale })
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let e = &self.err;
+        if e.is_internal() {
+            tracing::error!(error = %e, "api request failed");
+        }
+        let detail = ErrorDetail {
+            code: e.code().to_string(),
+            message: e.message(self.locale),
+            field: e.field().map(str::to_string),
+            inquiry_url: matches!(e, ServiceError::EmailTaken).then(|| "/inquiry/new".to_string()),
+            remaining_attempts: match e {
+                ServiceError::CodeWrong { remaining } => *remaining,
+                _ => None,
+            },
+            missing_consents: match e {
+                ServiceError::ConsentsMissing(m) => Some(m.clone()),
+                _ => None,
+            },
+        };
+        let mut resp = (e.status(), Json(ErrorBody { error: detail })).into_response();
+        let retry = match e {
+            ServiceError::RateLimited { retry_after } => Some(*retry_after),
+            ServiceError::ResendTooSoon { wait_secs } => Some(*wait_secs),
+            _ => None,
+        };
+        if let Some(secs) = retry {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        resp
+    }
+}
+
+/// `Json<T>` whose rejections use the API's error shape.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let ApiLocale(locale) = ApiLocale::from_request_parts(&mut parts, state).await.unwrap_or(ApiLocale(Locale::Ja));
+        let req = Request::from_parts(parts, body);
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(rej) => {
+                let detail = match rej {
+                    JsonRejection::JsonDataError(e) => e.body_text(),
+                    JsonRejection::JsonSyntaxError(_) => "malformed JSON".into(),
+                    JsonRejection::MissingJsonContentType(_) => "expected Content-Type: application/json".into(),
+                    _ => "unreadable body".into(),
+                };
+                Err(ApiError { err: ServiceError::InvalidRequest(detail), locale })
+            }
+        }
+    }
+}
+
+/// The signed-in member of a bearer-token request.
+pub struct ApiMember {
+    pub member: Member,
+    pub token: String,
+}
+
+impl FromRequestParts<AppState> for ApiMember {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+        let ApiLocale(locale) = ApiLocale::from_request_parts(parts, app).await.unwrap_or(ApiLocale(Locale::Ja));
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(ApiError { err: ServiceError::Unauthorized, locale })?
+            .to_string();
+        match auth::authenticate(app, &token).await.or_api(locale)? {
+            Some(member) if member.session.kind == "api" => Ok(ApiMember { member, token }),
+            _ => Err(ApiError { err: ServiceError::Unauthorized, locale }),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Views
+
+#[derive(Serialize, ToSchema)]
+pub struct OrganizationView {
+    pub insurer_number: String,
+    pub name: String,
+    /// health_insurance | municipality
+    #[schema(value_type = String, example = "health_insurance")]
+    pub org_type: OrgType,
+    /// The organization's own point name (独自ポイント); absent: members earn the platform coin.
+    pub point_name: Option<String>,
+    /// Checkup results are linked (健診結果連携): health & medical access authentication applies.
+    pub checkup_linked: bool,
+}
+
+impl From<&Organization> for OrganizationView {
+    fn from(o: &Organization) -> Self {
+        OrganizationView {
+            insurer_number: o.insurer_number.as_str().to_string(),
+            name: o.name.clone(),
+            org_type: o.org_type,
+            point_name: o.point_name.clone(),
+            checkup_linked: o.checkup_linked,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConsentItemView {
+    /// platform_terms | org_privacy | point_terms
+    #[schema(value_type = String, example = "platform_terms")]
+    pub doc: ConsentDoc,
+    pub version: String,
+    /// The checkbox label to show.
+    pub label: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RegistrationView {
+    pub id: String,
+    /// started → org_type_chosen → org_verified → account_entered → code_sent → completed
+    pub state: String,
+    #[schema(value_type = Option<String>, example = "health_insurance")]
+    pub org_type: Option<OrgType>,
+    pub organization: Option<OrganizationView>,
+    pub email: Option<String>,
+    /// The consents to collect (from state account_entered on).
+    pub consents_required: Vec<ConsentItemView>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub code_sent_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: OffsetDateTime,
+}
+
+fn registration_view(view: &registration::View, locale: Locale) -> RegistrationView {
+    let f = &view.flow;
+    let consents_required = match &view.org {
+        Some(org) if f.email.is_some() => registration::required_consents(org)
+            .into_iter()
+            .map(|doc| ConsentItemView {
+                doc,
+                version: doc.version().to_string(),
+                label: match doc {
+                    ConsentDoc::PlatformTerms => t(locale, "consent.platform_terms").to_string(),
+                    ConsentDoc::OrgPrivacy => tf(locale, "consent.org_privacy", &[("org", &org.name)]),
+                    ConsentDoc::PointTerms => tf(locale, "consent.point_terms", &[("points", org.point_name.as_deref().unwrap_or(""))]),
+                },
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    RegistrationView {
+        id: f.id.clone(),
+        state: f.state.as_str().to_string(),
+        org_type: f.org_type,
+        organization: view.org.as_ref().map(OrganizationView::from),
+        email: f.email.as_ref().map(|e| e.as_str().to_string()),
+        consents_required,
+        code_sent_at: f.code_sent_at,
+        expires_at: f.expires_at,
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionView {
+    /// Send as `Authorization: Bearer <token>`.
+    pub token: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: OffsetDateTime,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VerifiedView {
+    pub registration: RegistrationView,
+    /// The new member is signed in.
+    pub session: SessionView,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MeView {
+    pub email: String,
+    pub organization: OrganizationView,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ResetView {
+    pub id: String,
+    /// code_sent → completed
+    pub state: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PasswordPolicyView {
+    pub min_chars: usize,
+    pub max_chars: usize,
+    /// パスワード設定の条件, to show next to the field.
+    pub conditions: Vec<String>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Requests
+
+#[derive(Deserialize, ToSchema)]
+pub struct OrgTypeRequest {
+    /// health_insurance (健康保険・共済組合または会社) | municipality
+    #[schema(value_type = String, example = "health_insurance")]
+    pub org_type: OrgType,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct InsurerRequest {
+    /// 保険者番号: 6 or 8 digits; full-width digits are accepted.
+    pub insurer_number: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct AccountRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ConsentsRequest {
+    /// Every document of `consents_required`: platform_terms, org_privacy and (orgs with own points) point_terms.
+    #[schema(value_type = Vec<String>, example = json!(["platform_terms", "org_privacy", "point_terms"]))]
+    pub accepted: Vec<ConsentDoc>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct CodeRequest {
+    /// ワンタイムパスワード (6 digits).
+    pub code: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ResetRequest {
+    pub email: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ResetCompleteRequest {
+    pub code: String,
+    pub new_password: String,
+}
+
+// ---------------------------------------------------------------------------------------
+// Handlers
+
+#[utoipa::path(get, path = "/api/v1/password-policy", tag = "registration",
+    responses((status = 200, body = PasswordPolicyView)))]
+async fn password_policy(ApiLocale(locale): ApiLocale) -> Json<PasswordPolicyView> {
+    Json(PasswordPolicyView {
+        min_chars: MIN_CHARS,
+        max_chars: MAX_CHARS,
+        conditions: ["reg.password_rules.length", "reg.password_rules.weak", "reg.password_rules.hint"]
+            .iter()
+            .map(|k| t(locale, k).to_string())
+            .collect(),
+    })
+}
+
+#[utoipa::path(post, path = "/api/v1/registrations", tag = "registration",
+    responses((status = 201, body = RegistrationView), (status = 429, body = ErrorBody)))]
+async fn create_registration(State(app): State<AppState>, ApiLocale(locale): ApiLocale, ClientIp(ip): ClientIp) -> ApiResult<(StatusCode, Json<RegistrationView>)> {
+    let flow = registration::start(&app, locale, &ip).await.or_api(locale)?;
+    let view = registration::View { flow, org: None };
+    Ok((StatusCode::CREATED, Json(registration_view(&view, locale))))
+}
+
+#[utoipa::path(get, path = "/api/v1/registrations/{id}", tag = "registration",
+    params(("id" = String, Path)), responses((status = 200, body = RegistrationView), (status = 404, body = ErrorBody), (status = 410, body = ErrorBody)))]
+async fn get_registration(State(app): State<AppState>, ApiLocale(locale): ApiLocale, Path(id): Path<String>) -> ApiResult<Json<RegistrationView>> {
+    let view = registration::view(&app, &id).await.or_api(locale)?;
+    Ok(Json(registration_view(&view, locale)))
+}
+
+#[utoipa::path(post, path = "/api/v1/registrations/{id}/org-type", tag = "registration", request_body = OrgTypeRequest,
+    params(("id" = String, Path)), responses((status = 200, body = RegistrationView), (status = 409, body = ErrorBody)))]
+async fn registration_org_type(State(app): State<AppState>, ApiLocale(locale): ApiLocale, Path(id): Path<String>, ApiJson(req): ApiJson<OrgTypeRequest>) -> ApiResult<Json<RegistrationView>> {
+    let flow = registration::choose_org_type(&app, &id, req.org_type).await.or_api(locale)?;
+    Ok(Json(registration_view(&registration::View { flow, org: None }, locale)))
+}
+
+#[utoipa::path(post, path = "/api/v1/registrations/{id}/insurer", tag = "registration", request_body = InsurerRequest,
+    params(("id" = String, Path)), responses((status = 200, body = RegistrationView), (status = 422, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn registration_insurer(State(app): State<AppState>, ApiLocale(locale): ApiLocale, Path(id): Path<String>, ApiJson(req): ApiJson<InsurerRequest>) -> ApiResult<Json<RegistrationView>> {
+    let view = registration::verify_insurer(&app, &id, &req.insurer_number).await.or_api(locale)?;
+    Ok(Json(registration_view(&view, locale)))
+}
+
+#[utoipa::path(post, path = "/api/v1/registrations/{id}/account", tag = "registration", request_body = AccountRequest,
+    params(("id" = String, Path)), responses((status = 200, body = RegistrationView), (status = 422, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn registration_account(State(app): State<AppState>, ApiLocale(locale): ApiLocale, ClientIp(ip): ClientIp, Path(id): Path<String>, ApiJson(req): ApiJson<AccountRequest>) -> ApiResult<Json<RegistrationView>> {
+    let view = registration::enter_account(&app, &id, &req.email, &req.password, &ip).await.or_api(locale)?;
+    Ok(Json(registration_view(&view, locale)))
+}
+
+#[utoipa::path(post, path = "/api/v1/registrations/{id}/consents", tag = "registration", request_body = ConsentsRequest,
+    params(("id" = String, Path)), responses((status = 200, body = RegistrationView), (status = 422, body = ErrorBody)))]
+async fn registration_consents(State(app): State<AppState>, ApiLocale(locale): ApiLocale, Path(id): Path<String>, ApiJson(req): ApiJson<ConsentsRequest>) -> ApiResult<Json<RegistrationView>> {
+    let view = registration::accept_consents(&app, &id, &req.accepted).await.or_api(locale)?;
+    Ok(Json(registration_view(&view, locale)))
+}
+
+#[utoipa::path(post, path = "/api/v1/registrations/{id}/resend", tag = "registration",
+    params(("id" = String, Path)), responses((status = 200, body = RegistrationView), (status = 429, body = ErrorBody)))]
+async fn registration_resend(State(app): State<AppState>, ApiLocale(locale): ApiLocale, ClientIp(ip): ClientIp, Path(id): Path<String>) -> ApiResult<Json<RegistrationView>> {
+    let view = registration::resend_code(&app, &id, &ip).await.or_api(locale)?;
+    Ok(Json(registration_view(&view, locale)))
+}
+
+#[utoipa::path(post, path = "/api/v1/registrations/{id}/verify", tag = "registration", request_body = CodeRequest,
+    params(("id" = String, Path)), responses((status = 200, body = VerifiedView), (status = 422, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn registration_verify(State(app): State<AppState>, ApiLocale(locale): ApiLocale, ClientIp(ip): ClientIp, Path(id): Path<String>, ApiJson(req): ApiJson<CodeRequest>) -> ApiResult<Json<VerifiedView>> {
+    let (view, user_id) = registration::verify_code(&app, &id, &req.code, &ip).await.or_api(locale)?;
+    let session = auth::create_session(&app, &user_id, SessionKind::Api).await.or_api(locale)?;
+    Ok(Json(VerifiedView {
+        registration: registration_view(&view, locale),
+        session: SessionView { token: session.token, expires_at: session.expires_at },
+    }))
+}
+
+#[utoipa::path(post, path = "/api/v1/sessions", tag = "session", request_body = LoginRequest,
+    responses((status = 201, body = SessionView), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn create_session(State(app): State<AppState>, ApiLocale(locale): ApiLocale, ClientIp(ip): ClientIp, ApiJson(req): ApiJson<LoginRequest>) -> ApiResult<(StatusCode, Json<SessionView>)> {
+    let s = auth::login(&app, &req.email, &req.password, &ip, SessionKind::Api).await.or_api(locale)?;
+    Ok((StatusCode::CREATED, Json(SessionView { token: s.token, expires_at: s.expires_at })))
+}
+
+#[utoipa::path(delete, path = "/api/v1/sessions/current", tag = "session", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody)))]
+async fn delete_session(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember) -> ApiResult<StatusCode> {
+    auth::logout(&app, &m.token).await.or_api(locale)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/me", tag = "session", security(("bearer" = [])),
+    responses((status = 200, body = MeView), (status = 401, body = ErrorBody)))]
+async fn me(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember) -> ApiResult<Json<MeView>> {
+    let p = auth::profile(&app, &m.member).await.or_api(locale)?;
+    Ok(Json(MeView { email: p.email, organization: OrganizationView::from(&p.org) }))
+}
+
+#[utoipa::path(post, path = "/api/v1/password-resets", tag = "password-reset", request_body = ResetRequest,
+    responses((status = 202, body = ResetView, description = "Same answer whether or not the address has an account"), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn create_reset(State(app): State<AppState>, ApiLocale(locale): ApiLocale, ClientIp(ip): ClientIp, ApiJson(req): ApiJson<ResetRequest>) -> ApiResult<(StatusCode, Json<ResetView>)> {
+    let flow = reset::start(&app, &req.email, locale, &ip).await.or_api(locale)?;
+    Ok((StatusCode::ACCEPTED, Json(ResetView { id: flow.id, state: flow.state.as_str().to_string() })))
+}
+
+#[utoipa::path(post, path = "/api/v1/password-resets/{id}/resend", tag = "password-reset",
+    params(("id" = String, Path)), responses((status = 202, body = ResetView), (status = 429, body = ErrorBody)))]
+async fn reset_resend(State(app): State<AppState>, ApiLocale(locale): ApiLocale, ClientIp(ip): ClientIp, Path(id): Path<String>) -> ApiResult<(StatusCode, Json<ResetView>)> {
+    let flow = reset::resend(&app, &id, &ip).await.or_api(locale)?;
+    Ok((StatusCode::ACCEPTED, Json(ResetView { id: flow.id, state: flow.state.as_str().to_string() })))
+}
+
+#[utoipa::path(post, path = "/api/v1/password-resets/{id}/complete", tag = "password-reset", request_body = ResetCompleteRequest,
+    params(("id" = String, Path)), responses((status = 200, body = ResetView), (status = 422, body = ErrorBody)))]
+async fn reset_complete(State(app): State<AppState>, ApiLocale(locale): ApiLocale, ClientIp(ip): ClientIp, Path(id): Path<String>, ApiJson(req): ApiJson<ResetCompleteRequest>) -> ApiResult<Json<ResetView>> {
+    let flow = reset::complete(&app, &id, &req.code, &req.new_password, &ip).await.or_api(locale)?;
+    Ok(Json(ResetView { id: flow.id, state: flow.state.as_str().to_string() }))
+}
+
+// ---------------------------------------------------------------------------------------
+// OpenAPI
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Mimoto member API", version = "1", description = "Registration (F1), login and password reset (F2) for native apps."),
+    paths(password_policy, create_registration, get_registration, registration_org_type, registration_insurer,
+          registration_account, registration_consents, registration_resend, registration_verify,
+          create_session, delete_session, me, create_reset, reset_resend, reset_complete),
+    modifiers(&BearerAuth),
+)]
+pub struct ApiDoc;
+
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

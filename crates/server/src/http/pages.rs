@@ -1,0 +1,672 @@
+//! Server-rendered member pages (askama, ja/en): plain HTML forms, mobile first, every input
+//! with a visible label and every action a real button or link with the guide's wording.
+//! Each handler parses, calls one service function and renders.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Form, Router};
+use axum_extra::extract::cookie::Cookie;
+use domain::consent::ConsentDoc;
+use domain::org::{OrgType, Organization};
+use domain::registration::RegistrationState;
+use domain::reset::ResetState;
+use serde::Deserialize;
+
+use crate::app::AppState;
+use crate::crypto::random_token;
+use crate::error::ServiceError;
+use crate::http::ctx::{browser_context, Ctx, SetSid, LANG_COOKIE};
+use crate::http::ClientIp;
+use crate::i18n::{Locale, Tr};
+use crate::services::auth::{self, SessionKind};
+use crate::services::{registration, reset};
+
+pub fn routes(app: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/", get(landing))
+        .route("/register", post(register_start))
+        .route("/register/{id}", get(register_show))
+        .route("/register/{id}/org-type", post(register_org_type))
+        .route("/register/{id}/insurer", post(register_insurer))
+        .route("/register/{id}/account", get(register_account_form).post(register_account))
+        .route("/register/{id}/consents", post(register_consents))
+        .route("/register/{id}/code", post(register_code))
+        .route("/register/{id}/resend", post(register_resend))
+        .route("/login", get(login_form).post(login))
+        .route("/logout", post(logout))
+        .route("/menu", get(menu))
+        .route("/password-reset", get(reset_form).post(reset_start))
+        .route("/password-reset/{id}", get(reset_show).post(reset_complete))
+        .route("/password-reset/{id}/resend", post(reset_resend))
+        .route("/lang/{code}", get(switch_language))
+        .route("/dev/mail", get(dev_mail))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(app, browser_context))
+        .route("/static/app.css", get(stylesheet))
+}
+
+/// What every page template gets: translator, CSRF token, current path.
+pub struct Chrome {
+    pub tr: Tr,
+    pub csrf: String,
+    pub path: String,
+    pub signed_in: bool,
+}
+
+impl Chrome {
+    fn from(ctx: &Ctx) -> Self {
+        Chrome { tr: ctx.tr, csrf: ctx.csrf.clone(), path: ctx.path.clone(), signed_in: ctx.member.is_some() }
+    }
+    pub fn t(&self, key: &str) -> &'static str {
+        self.tr.t(key)
+    }
+    pub fn tf(&self, key: &str, name: &str, value: &str) -> String {
+        self.tr.tf(key, name, value)
+    }
+    pub fn lang(&self) -> &'static str {
+        self.tr.lang()
+    }
+    pub fn other(&self) -> &'static str {
+        self.tr.other()
+    }
+}
+
+type Cx = Extension<Arc<Ctx>>;
+
+/// A failure rendered as a page in the member's language. Internal errors are logged here,
+/// once, and shown without detail.
+pub struct PageError {
+    err: ServiceError,
+    chrome: Chrome,
+}
+
+trait OrPage<T> {
+    fn or_page(self, ctx: &Ctx) -> Result<T, PageError>;
+}
+
+impl<T> OrPage<T> for Result<T, ServiceError> {
+    fn or_page(self, ctx: &Ctx) -> Result<T, PageError> {
+        self.map_err(|err| PageError { err, chrome: Chrome::from(ctx) })
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    c: Chrome,
+    message: String,
+    inquiry: bool,
+    restart: bool,
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, message) = match &self.err {
+            ServiceError::InvalidRequest(what) if what == "csrf" => {
+                (StatusCode::FORBIDDEN, self.chrome.t("error.csrf").to_string())
+            }
+            e => {
+                if e.is_internal() {
+                    tracing::error!(error = %e, "request failed");
+                }
+                (e.status(), e.message(self.chrome.tr.locale))
+            }
+        };
+        let restart = matches!(self.err, ServiceError::FlowNotFound | ServiceError::FlowExpired | ServiceError::WrongStep);
+        let inquiry = matches!(self.err, ServiceError::EmailTaken);
+        let page = ErrorPage { c: self.chrome, message, inquiry, restart };
+        render(status, &page)
+    }
+}
+
+fn render<T: Template>(status: StatusCode, t: &T) -> Response {
+    match t.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+fn ok<T: Template>(t: &T) -> Response {
+    render(StatusCode::OK, t)
+}
+
+fn see_other(path: &str) -> Response {
+    Redirect::to(path).into_response()
+}
+
+/// Errors a member can fix on the same form are shown inline; others get the error page.
+fn inline(e: &ServiceError) -> bool {
+    e.field().is_some()
+        || matches!(e, ServiceError::RateLimited { .. } | ServiceError::InvalidCredentials | ServiceError::ResendTooSoon { .. })
+}
+
+fn with_sid(mut resp: Response, sid: String) -> Response {
+    resp.extensions_mut().insert(SetSid(sid));
+    resp
+}
+
+async fn not_found(Extension(ctx): Cx) -> Response {
+    let c = Chrome::from(&ctx);
+    render(StatusCode::NOT_FOUND, &ErrorPage { message: c.t("error.not_found").into(), c, inquiry: false, restart: false })
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
+        ],
+        include_str!("../../static/app.css"),
+    )
+        .into_response()
+}
+
+// ---------------------------------------------------------------------------------------
+// F0 landing
+
+#[derive(Template)]
+#[template(path = "landing.html")]
+struct Landing<'a> {
+    c: Chrome,
+    qr_svg: &'a str,
+}
+
+async fn landing(State(app): State<AppState>, Extension(ctx): Cx) -> Response {
+    ok(&Landing { c: Chrome::from(&ctx), qr_svg: &app.qr_svg })
+}
+
+#[derive(Deserialize)]
+struct LangQuery {
+    next: Option<String>,
+}
+
+async fn switch_language(Path(code): Path<String>, Query(q): Query<LangQuery>) -> Response {
+    let locale = Locale::parse(&code).unwrap_or_default();
+    // Only local paths: never an open redirect.
+    let next = q
+        .next
+        .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+        .unwrap_or_else(|| "/".to_string());
+    let cookie = Cookie::build((LANG_COOKIE, locale.as_str())).path("/").same_site(axum_extra::extract::cookie::SameSite::Lax).max_age(time::Duration::days(365)).build();
+    let mut resp = see_other(&next);
+    if let Ok(v) = HeaderValue::from_str(&cookie.to_string()) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+// ---------------------------------------------------------------------------------------
+// F1 registration
+
+#[derive(Deserialize)]
+struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn register_start(State(app): State<AppState>, Extension(ctx): Cx, ClientIp(ip): ClientIp, Form(f): Form<CsrfOnly>) -> Result<Response, PageError> {
+    ctx.check_csrf(&f.csrf).or_page(&ctx)?;
+    let flow = registration::start(&app, ctx.locale(), &ip).await.or_page(&ctx)?;
+    Ok(see_other(&format!("/register/{}", flow.id)))
+}
+
+#[derive(Template)]
+#[template(path = "reg_org_type.html")]
+struct RegOrgType {
+    c: Chrome,
+    id: String,
+    types: Vec<(&'static str, &'static str)>,
+}
+
+#[derive(Template)]
+#[template(path = "reg_insurer.html")]
+struct RegInsurer {
+    c: Chrome,
+    id: String,
+    value: String,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "reg_org_verified.html")]
+struct RegOrgVerified {
+    c: Chrome,
+    id: String,
+    org_name: String,
+}
+
+#[derive(Template)]
+#[template(path = "reg_account.html")]
+struct RegAccount {
+    c: Chrome,
+    id: String,
+    org_name: String,
+    email: String,
+    error: Option<String>,
+    error_field: &'static str,
+    inquiry: bool,
+}
+
+struct ConsentItem {
+    name: &'static str,
+    label: String,
+    checked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "reg_consents.html")]
+struct RegConsents {
+    c: Chrome,
+    id: String,
+    items: Vec<ConsentItem>,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "reg_code.html")]
+struct RegCode {
+    c: Chrome,
+    id: String,
+    lead: String,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "reg_done.html")]
+struct RegDone {
+    c: Chrome,
+    org_name: String,
+    point_name: Option<String>,
+    checkup_linked: bool,
+}
+
+fn org_name(view: &registration::View) -> String {
+    view.org.as_ref().map(|o| o.name.clone()).unwrap_or_default()
+}
+
+fn consent_label(tr: Tr, doc: ConsentDoc, org: &Organization) -> String {
+    match doc {
+        ConsentDoc::PlatformTerms => tr.t("consent.platform_terms").to_string(),
+        ConsentDoc::OrgPrivacy => tr.tf("consent.org_privacy", "org", &org.name),
+        ConsentDoc::PointTerms => tr.tf("consent.point_terms", "points", org.point_name.as_deref().unwrap_or_default()),
+    }
+}
+
+fn consents_page(ctx: &Ctx, id: &str, org: Option<&Organization>, checked: &[ConsentDoc], error: Option<String>) -> RegConsents {
+    let items = org
+        .map(|org| {
+            registration::required_consents(org)
+                .into_iter()
+                .map(|doc| ConsentItem { name: doc.as_str(), label: consent_label(ctx.tr, doc, org), checked: checked.contains(&doc) })
+                .collect()
+        })
+        .unwrap_or_default();
+    RegConsents { c: Chrome::from(ctx), id: id.to_string(), items, error }
+}
+
+fn code_page(ctx: &Ctx, view: &registration::View, error: Option<String>, notice: Option<String>) -> RegCode {
+    let email = view.flow.email.as_ref().map(|e| e.as_str().to_string()).unwrap_or_default();
+    RegCode { c: Chrome::from(ctx), id: view.flow.id.clone(), lead: ctx.tr.tf("reg.code.lead", "email", &email), error, notice }
+}
+
+#[derive(Deserialize)]
+struct ShowQuery {
+    resent: Option<String>,
+}
+
+async fn register_show(State(app): State<AppState>, Extension(ctx): Cx, Path(id): Path<String>, Query(q): Query<ShowQuery>) -> Result<Response, PageError> {
+    let view = registration::view(&app, &id).await.or_page(&ctx)?;
+    let c = Chrome::from(&ctx);
+    Ok(match view.flow.state {
+        RegistrationState::Started => ok(&RegOrgType { c, id, types: org_types(ctx.tr) }),
+        RegistrationState::OrgTypeChosen => ok(&RegInsurer { c, id, value: String::new(), error: None }),
+        RegistrationState::OrgVerified => ok(&RegOrgVerified { c, id, org_name: org_name(&view) }),
+        RegistrationState::AccountEntered => ok(&consents_page(&ctx, &id, view.org.as_ref(), &[], None)),
+        RegistrationState::CodeSent => {
+            let notice = q.resent.map(|_| ctx.tr.t("reg.code.resent").to_string());
+            ok(&code_page(&ctx, &view, None, notice))
+        }
+        RegistrationState::Completed => ok(&RegDone {
+            c,
+            org_name: org_name(&view),
+            point_name: view.org.as_ref().and_then(|o| o.point_name.clone()),
+            checkup_linked: view.org.as_ref().is_some_and(|o| o.checkup_linked),
+        }),
+    })
+}
+
+fn org_types(tr: Tr) -> Vec<(&'static str, &'static str)> {
+    OrgType::ALL.iter().map(|t| (t.as_str(), tr.t(&format!("org_type.{}", t.as_str())))).collect()
+}
+
+#[derive(Deserialize)]
+struct OrgTypeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    org_type: String,
+}
+
+async fn register_org_type(State(app): State<AppState>, Extension(ctx): Cx, Path(id): Path<String>, Form(f): Form<OrgTypeForm>) -> Result<Response, PageError> {
+    ctx.check_csrf(&f.csrf).or_page(&ctx)?;
+    let org_type = OrgType::parse(&f.org_type).ok_or_else(|| ServiceError::InvalidRequest("org_type".into())).or_page(&ctx)?;
+    registration::choose_org_type(&app, &id, org_type).await.or_page(&ctx)?;
+    Ok(see_other(&format!("/register/{id}")))
+}
+
+#[derive(Deserialize)]
+struct InsurerForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    insurer_number: String,
+}
+
+async fn register_insurer(State(app): State<AppState>, Extension(ctx): Cx, Path(id): Path<String>, Form(f): Form<InsurerForm>) -> Result<Response, PageError> {
+    ctx.check_csrf(&f.csrf).or_page(&ctx)?;
+    match registration::verify_insurer(&app, &id, &f.insurer_number).await {
+        Ok(_) => Ok(see_other(&format!("/register/{id}"))),
+        Err(e) if inline(&e) => {
+            let error = Some(e.message(ctx.locale()));
+            Ok(render(e.status(), &RegInsurer { c: Chrome::from(&ctx), id, value: f.insurer_number, error }))
+        }
+        Err(e) => Err(e).or_page(&ctx),
+    }
+}
+
+async fn register_account_form(State(app): State<AppState>, Extension(ctx): Cx, Path(id): Path<String>) -> Result<Response, PageError> {
+    let view = registration::view(&app, &id).await.or_page(&ctx)?;
+    if !matches!(view.flow.state, RegistrationState::OrgVerified | RegistrationState::AccountEntered) {
+        return Ok(see_other(&format!("/register/{id}")));
+    }
+    let email = view.flow.email.as_ref().map(|e| e.as_str().to_string()).unwrap_or_default();
+    Ok(ok(&RegAccount { c: Chrome::from(&ctx), org_name: org_name(&view), id, email, error: None, error_field: "", inquiry: false }))
+}
+
+#[derive(Deserialize)]
+struct AccountForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn register_account(State(app): State<AppState>, Extension(ctx): Cx, ClientIp(ip): ClientIp, Path(id): Path<String>, Form(f): Form<AccountForm>) -> Result<Response, PageError> {
+    ctx.check_csrf(&f.csrf).or_page(&ctx)?;
+    match registration::enter_account(&app, &id, &f.email, &f.password, &ip).await {
+        Ok(_) => Ok(see_other(&format!("/register/{id}"))),
+        Err(e) if inline(&e) => {
+            let view = registration::view(&app, &id).await.or_page(&ctx)?;
+            let page = RegAccount {
+                c: Chrome::from(&ctx),
+                org_name: org_name(&view),
+                id,
+                email: f.email,
+                error: Some(e.message(ctx.locale())),
+                error_field: e.field().unwrap_or(""),
+                inquiry: matches!(e, ServiceError::EmailTaken),
+            };
+            Ok(render(e.status(), &page))
+        }
+        Err(e) => Err(e).or_page(&ctx),
+    }
+}
+
+#[derive(Deserialize)]
+struct ConsentForm {
+    #[serde(default)]
+    csrf: String,
+    platform_terms: Option<String>,
+    org_privacy: Option<String>,
+    point_terms: Option<String>,
+}
+
+async fn register_consents(State(app): State<AppState>, Extension(ctx): Cx, Path(id): Path<String>, Form(f): Form<ConsentForm>) -> Result<Response, PageError> {
+    ctx.check_csrf(&f.csrf).or_page(&ctx)?;
+    let checked: Vec<ConsentDoc> = [
+        (f.platform_terms.is_some(), ConsentDoc::PlatformTerms),
+        (f.org_privacy.is_some(), ConsentDoc::OrgPrivacy),
+        (f.point_terms.is_some(), ConsentDoc::PointTerms),
+    ]
+    .into_iter()
+    .filter_map(|(on, doc)| on.then_some(doc))
+    .collect();
+    match registration::accept_consents(&app, &id, &checked).await {
+        Ok(_) => Ok(see_other(&format!("/register/{id}"))),
+        Err(e) if inline(&e) => {
+            let view = registration::view(&app, &id).await.or_page(&ctx)?;
+            let page = consents_page(&ctx, &id, view.org.as_ref(), &checked, Some(e.message(ctx.locale())));
+            Ok(render(e.status(), &page))
+        }
+        Err(e) => Err(e).or_page(&ctx),
+    }
+}
+
+#[derive(Deserialize)]
+struct CodeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    code: String,
+}
+
+async fn register_code(State(app): State<AppState>, Extension(ctx): Cx, ClientIp(ip): ClientIp, Path(id): Path<String>, Form(f): Form<CodeForm>) -> Result<Response, PageError> {
+    ctx.check_csrf(&f.csrf).or_page(&ctx)?;
+    match registration::verify_code(&app, &id, &f.code, &ip).await {
+        Ok((_, user_id)) => {
+            // Signed in straight away, on a new session id.
+            let session = auth::create_session(&app, &user_id, SessionKind::Browser).await.or_page(&ctx)?;
+            Ok(with_sid(see_other(&format!("/register/{id}")), session.token))
+        }
+        Err(e) if inline(&e) => {
+            let view = registration::view(&app, &id).await.or_page(&ctx)?;
+            Ok(render(e.status(), &code_page(&ctx, &view, Some(e.message(ctx.locale())), None)))
+        }
+        Err(e) => Err(e).or_page(&ctx),
+    }
+}
+
+async fn register_resend(State(app): State<AppState>, Extension(ctx): Cx, ClientIp(ip): ClientIp, Path(id): Path<String>, Form(f): Form<CsrfOnly>) -> Result<Response, PageError> {
+    ctx.check_csrf(&f.csrf).or_page(&ctx)?;
+    match registration::resend_code(&app, &id, &ip).await {
+        Ok(_) => Ok(see_other(&format!("/register/{id}?resent=1"))),
+        Err(e) if inline(&e) => {
+            let view = registration::view(&app, &id).await.or_page(&ctx)?;
+            Ok(render(e.status(), &code_page(&ctx, &view, Some(e.message(ctx.locale())), None)))
+        }
+        Err(e) => Err(e).or_page(&ctx),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// F2 login, logout, menu
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    c: Chrome,
+    email: String,
+    error: Option<String>,
+}
+
+async fn login_form(Extension(ctx): Cx) -> Response {
+    if ctx.member.is_some() {
+        return see_other("/menu");
+    }
+    ok(&LoginPage { c: Chrome::from(&ctx), email: String::new(), error: None })
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn login(State(app): State<AppState>, Extension(ctx): Cx, ClientIp(ip): ClientIp, Form(f): Form<LoginForm>) -> Result<Response, PageError> {
+    ctx.check_csrf(&f.csrf).or_page(&ctx)?;
+    match auth::login(&app, &f.email, &f.password, &ip, SessionKind::Browser).await {
+        Ok(session) => {
+            // Rotate: the pre-login id (and any session on it) is dropped.
+            auth::logout(&app, &ctx.sid).await.or_page(&ctx)?;
+            Ok(with_sid(see_other("/menu"), session.token))
+        }
+        Err(e) if inline(&e) => {
+            let page = LoginPage { c: Chrome::from(&ctx), email: f.email, error: Some(e.message(ctx.locale())) };
+            Ok(render(e.status(), &page))
+        }
+        Err(e) => Err(e).or_page(&ctx),
+    }
+}
+
+async fn logout(State(app): State<AppState>, Extension(ctx): Cx, Form(f): Form<CsrfOnly>) -> Result<Response, PageError> {
+    ctx.check_csrf(&f.csrf).or_page(&ctx)?;
+    auth::logout(&app, &ctx.sid).await.or_page(&ctx)?;
+    Ok(with_sid(see_other("/"), random_token()))
+}
+
+#[derive(Template)]
+#[template(path = "menu.html")]
+struct MenuPage {
+    c: Chrome,
+    email: String,
+    org_name: String,
+    point_name: Option<String>,
+}
+
+async fn menu(State(app): State<AppState>, Extension(ctx): Cx) -> Result<Response, PageError> {
+    let Some(member) = &ctx.member else {
+        return Ok(see_other("/login"));
+    };
+    let profile = auth::profile(&app, member).await.or_page(&ctx)?;
+    Ok(ok(&MenuPage { c: Chrome::from(&ctx), email: profile.email, org_name: profile.org.name, point_name: profile.org.point_name }))
+}
+
+// ---------------------------------------------------------------------------------------
+// F2 password reset
+
+#[derive(Template)]
+#[template(path = "reset_start.html")]
+struct ResetStartPage {
+    c: Chrome,
+    email: String,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "reset_code.html")]
+struct ResetCodePage {
+    c: Chrome,
+    id: String,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "reset_done.html")]
+struct ResetDonePage {
+    c: Chrome,
+}
+
+async fn reset_form(Extension(ctx): Cx) -> Response {
+    ok(&ResetStartPage { c: Chrome::from(&ctx), email: String::new(), error: None })
+}
+
+#[derive(Deserialize)]
+struct ResetStartForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+}
+
+async fn reset_start(State(app): State<AppState>, Extension(ctx): Cx, ClientIp(ip): ClientIp, Form(f): Form<ResetStartForm>) -> Result<Response, PageError> {
+    ctx.check_csrf(&f.csrf).or_page(&ctx)?;
+    match reset::start(&app, &f.email, ctx.locale(), &ip).await {
+        Ok(flow) => Ok(see_other(&format!("/password-reset/{}", flow.id))),
+        Err(e) if inline(&e) => {
+            let page = ResetStartPage { c: Chrome::from(&ctx), email: f.email, error: Some(e.message(ctx.locale())) };
+            Ok(render(e.status(), &page))
+        }
+        Err(e) => Err(e).or_page(&ctx),
+    }
+}
+
+async fn reset_show(State(app): State<AppState>, Extension(ctx): Cx, Path(id): Path<String>, Query(q): Query<ShowQuery>) -> Result<Response, PageError> {
+    let loaded = reset::load(&app, &id).await.or_page(&ctx)?;
+    Ok(match loaded.flow.state {
+        ResetState::CodeSent => {
+            let notice = q.resent.map(|_| ctx.tr.t("reg.code.resent").to_string());
+            ok(&ResetCodePage { c: Chrome::from(&ctx), id, error: None, notice })
+        }
+        ResetState::Completed => ok(&ResetDonePage { c: Chrome::from(&ctx) }),
+    })
+}
+
+#[derive(Deserialize)]
+struct ResetCompleteForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    new_password: String,
+}
+
+async fn reset_complete(State(app): State<AppState>, Extension(ctx): Cx, ClientIp(ip): ClientIp, Path(id): Path<String>, Form(f): Form<ResetCompleteForm>) -> Result<Response, PageError> {
+    ctx.check_csrf(&f.csrf).or_page(&ctx)?;
+    match reset::complete(&app, &id, &f.code, &f.new_password, &ip).await {
+        Ok(_) => Ok(see_other(&format!("/password-reset/{id}"))),
+        Err(e) if inline(&e) => {
+            let page = ResetCodePage { c: Chrome::from(&ctx), id, error: Some(e.message(ctx.locale())), notice: None };
+            Ok(render(e.status(), &page))
+        }
+        Err(e) => Err(e).or_page(&ctx),
+    }
+}
+
+async fn reset_resend(State(app): State<AppState>, Extension(ctx): Cx, ClientIp(ip): ClientIp, Path(id): Path<String>, Form(f): Form<CsrfOnly>) -> Result<Response, PageError> {
+    ctx.check_csrf(&f.csrf).or_page(&ctx)?;
+    match reset::resend(&app, &id, &ip).await {
+        Ok(_) => Ok(see_other(&format!("/password-reset/{id}?resent=1"))),
+        Err(e) if inline(&e) => {
+            let page = ResetCodePage { c: Chrome::from(&ctx), id, error: Some(e.message(ctx.locale())), notice: None };
+            Ok(render(e.status(), &page))
+        }
+        Err(e) => Err(e).or_page(&ctx),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Demo: the file outbox
+
+#[derive(Template)]
+#[template(path = "dev_mail.html")]
+struct DevMailPage {
+    c: Chrome,
+    entries: Vec<mail::OutboxEntry>,
+}
+
+async fn dev_mail(State(app): State<AppState>, Extension(ctx): Cx) -> Result<Response, PageError> {
+    if !app.config.demo || app.config.smtp_url.is_some() {
+        return Ok(not_found(Extension(ctx)).await);
+    }
+    let entries = mail::list_outbox(&app.config.outbox_dir(), 50)
+        .map_err(|e| ServiceError::Internal(format!("outbox: {e}")))
+        .or_page(&ctx)?;
+    Ok(ok(&DevMailPage { c: Chrome::from(&ctx), entries }))
+}

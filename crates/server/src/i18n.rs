@@ -1,0 +1,94 @@
+//! Message catalogs (locales/ja.toml, locales/en.toml), loaded once.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+pub use domain::locale::Locale;
+
+type Catalog = HashMap<String, String>;
+
+fn parse(text: &str) -> Catalog {
+    // The catalogs are compiled in and checked by the tests below, so a parse failure is a
+    // build defect, not a runtime condition.
+    toml::from_str(text).expect("locale catalog is valid TOML")
+}
+
+fn catalog(locale: Locale) -> &'static Catalog {
+    static JA: OnceLock<Catalog> = OnceLock::new();
+    static EN: OnceLock<Catalog> = OnceLock::new();
+    match locale {
+        Locale::Ja => JA.get_or_init(|| parse(include_str!("../locales/ja.toml"))),
+        Locale::En => EN.get_or_init(|| parse(include_str!("../locales/en.toml"))),
+    }
+}
+
+/// The message for `key`; the key itself if it is missing (visible, so tests catch it).
+pub fn t(locale: Locale, key: &str) -> &'static str {
+    match catalog(locale).get(key) {
+        Some(v) => v.as_str(),
+        None => {
+            tracing::warn!(key, locale = locale.as_str(), "missing message");
+            Box::leak(key.to_string().into_boxed_str())
+        }
+    }
+}
+
+/// The message for `key` with `{name}` placeholders filled in.
+pub fn tf(locale: Locale, key: &str, args: &[(&str, &str)]) -> String {
+    let mut s = t(locale, key).to_string();
+    for (name, value) in args {
+        s = s.replace(&format!("{{{name}}}"), value);
+    }
+    s
+}
+
+/// Translator handed to templates: `{{ tr.t("key") }}`.
+#[derive(Debug, Clone, Copy)]
+pub struct Tr {
+    pub locale: Locale,
+}
+
+impl Tr {
+    pub fn t(&self, key: &str) -> &'static str {
+        t(self.locale, key)
+    }
+    pub fn tf(&self, key: &str, name: &str, value: &str) -> String {
+        tf(self.locale, key, &[(name, value)])
+    }
+    pub fn lang(&self) -> &'static str {
+        self.locale.as_str()
+    }
+    /// The other language, for the switch link.
+    pub fn other(&self) -> &'static str {
+        match self.locale {
+            Locale::Ja => "en",
+            Locale::En => "ja",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalogs_have_the_same_keys() {
+        let mut ja: Vec<_> = catalog(Locale::Ja).keys().collect();
+        let mut en: Vec<_> = catalog(Locale::En).keys().collect();
+        ja.sort();
+        en.sort();
+        assert_eq!(ja, en);
+    }
+
+    #[test]
+    fn guide_labels_are_exact() {
+        let ja = Locale::Ja;
+        assert_eq!(t(ja, "landing.register"), "新規登録");
+        assert_eq!(t(ja, "reg.approve"), "承認する");
+        assert_eq!(t(ja, "reg.start_account"), "アカウント作成をはじめる");
+        assert_eq!(t(ja, "reg.send_mail"), "承認メールを送信");
+        assert_eq!(t(ja, "login.trouble"), "ログインでお困りの場合");
+        assert_eq!(t(ja, "org_type.health_insurance"), "健康保険・共済組合または会社");
+        assert_eq!(tf(ja, "consent.org_privacy", &[("org", "みらい健保")]), "みらい健保のプライバシーポリシーに同意する");
+    }
+}

@@ -1,0 +1,106 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use server::app::App;
+use server::cli::{Cli, Command, OrgCommand};
+use server::config::Config;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing_subscriber::EnvFilter;
+
+fn init_logging(json: bool) {
+    let filter = EnvFilter::try_from_env("MIMOTO_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("mimoto: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(cli.log_json || config.log_format == "json");
+    match run(cli.command, config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("mimoto: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    match command {
+        Command::Serve => {
+            let listen = config.listen;
+            let app = App::open_default(config).await?;
+            let listener = TcpListener::bind(listen).await?;
+            tracing::info!(address = %listener.local_addr()?, public_url = %app.config.public_url(), backend = app.store.backend(), "mimoto listening");
+            let (tx, rx) = watch::channel(false);
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                tracing::info!("shutting down");
+                let _ = tx.send(true);
+            });
+            server::serve(app, listener, rx).await?;
+        }
+        Command::Migrate => {
+            let app = App::open_default(config).await?;
+            println!("database is up to date ({})", app.store.backend());
+        }
+        Command::Org(OrgCommand::Add(args)) => {
+            let app = App::open_default(config).await?;
+            let new = args.into_new()?;
+            let org = server::demo::add_org(&app, new).await?;
+            println!("added {} {}", org.insurer_number, org.name);
+        }
+        Command::Org(OrgCommand::List) => {
+            let app = App::open_default(config).await?;
+            for o in app.store.list_orgs().await? {
+                println!(
+                    "{}\t{}\t{}\tpoints={}\tcheckup_linked={}\tpattern={}",
+                    o.insurer_number,
+                    o.org_type.as_str(),
+                    o.name,
+                    o.point_name.as_deref().unwrap_or("-"),
+                    o.checkup_linked,
+                    o.card_pattern.number()
+                );
+            }
+        }
+        Command::DemoData => {
+            let app = App::open_default(config).await?;
+            let added = server::demo::load(&app).await?;
+            println!("demo data: {added} organization(s) added");
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+}

@@ -1,0 +1,32 @@
+//! The member flows as application services over the Store, the keys and the clock. The JSON
+//! API and the HTML pages are two thin renderings of these functions.
+
+pub mod auth;
+pub mod codes;
+pub mod flows;
+pub mod limits;
+pub mod passwords;
+pub mod registration;
+pub mod reset;
+
+use crate::app::App;
+use crate::crypto::CryptoError;
+use domain::email::Email;
+
+/// The keyed blind index of a normalized email: look-ups without storing the address in clear.
+pub fn email_index(app: &App, email: &Email) -> Vec<u8> {
+    app.keys.mac("email-index", email.as_str().as_bytes())
+}
+
+pub fn seal_email(app: &App, email: &Email) -> Result<Vec<u8>, CryptoError> {
+    app.keys.seal("users.email", email.as_str().as_bytes())
+}
+
+pub fn open_email(app: &App, sealed: &[u8]) -> Result<String, CryptoError> {
+    let bytes = app.keys.open("users.email", sealed)?;
+    String::from_utf8(bytes).map_err(|_| CryptoError::Malformed)
+}
+
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

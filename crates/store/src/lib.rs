@@ -1,0 +1,246 @@
+//! Storage for Mimoto.
+//!
+//! [`Store`] is everything the application needs from a database. There is one
+//! implementation per backend — [`sqlite::SqliteStore`] (the embedded default) and
+//! [`postgres::PgStore`] (production) — sharing the same SQL text (see `sql.rs`), each with
+//! its own migrations. `tests/conformance.rs` holds the stories that every backend must pass.
+//!
+//! Personal data never reaches this crate in clear: the application seals it
+//! (AES-256-GCM) and hands over opaque bytes plus keyed blind indexes for look-ups.
+
+pub mod testing;
+pub mod postgres;
+mod sql;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use domain::org::Organization;
+use time::OffsetDateTime;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write (e.g. an email that already has an account).
+    #[error("duplicate")]
+    Duplicate,
+    /// An optimistic-concurrency check failed: somebody else changed the row first.
+    #[error("conflict: the record changed concurrently")]
+    Conflict,
+    #[error("not found")]
+    NotFound,
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    #[error("unsupported database url (expected sqlite:… or postgres://…)")]
+    UnsupportedUrl,
+    #[error("database: {0}")]
+    Database(#[source] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate,
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            _ => StoreError::Database(e),
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A persisted multi-step flow (registration, password reset, …). The application owns the
+/// state machine and seals its data; the store keeps it by id with a version for
+/// optimistic concurrency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowRecord {
+    pub id: String,
+    pub kind: String,
+    pub state: String,
+    pub data: Vec<u8>,
+    pub version: i64,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+/// Write `record` only if the stored version is still `record.version`; the stored version
+/// becomes `record.version + 1`.
+#[derive(Debug, Clone)]
+pub struct FlowUpdate<'a> {
+    pub record: &'a FlowRecord,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCode {
+    pub id: String,
+    pub purpose: String,
+    pub subject: String,
+    pub code_mac: Vec<u8>,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeRecord {
+    pub id: String,
+    pub code_mac: Vec<u8>,
+    pub attempts: i32,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+/// The result of counting one attempt against the current code of a subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeAttempt {
+    /// The attempt was counted (`attempts` includes it); compare `code_mac` now.
+    Counted(CodeRecord),
+    /// There is no live code (none issued, already used, or voided by a resend).
+    Missing,
+    Expired,
+    /// The maximum number of attempts has been used up.
+    Exhausted,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMail {
+    pub id: String,
+    /// Sealed, serialized message.
+    pub payload: Vec<u8>,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRecord {
+    pub id: String,
+    pub payload: Vec<u8>,
+    /// Delivery attempts including the current claim.
+    pub attempts: i32,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    pub id: String,
+    pub org_id: String,
+    pub email_index: Vec<u8>,
+    pub email_enc: Vec<u8>,
+    pub password_hash: String,
+    pub locale: String,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub id: String,
+    pub org_id: String,
+    pub email_enc: Vec<u8>,
+    pub password_hash: String,
+    pub locale: String,
+    pub created_at: OffsetDateTime,
+    pub password_changed_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentRecord {
+    pub doc: String,
+    pub version: String,
+    pub accepted_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id_hash: Vec<u8>,
+    pub user_id: String,
+    pub kind: String,
+    pub created_at: OffsetDateTime,
+    pub last_seen_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which backend this is ("sqlite" or "postgres").
+    fn backend(&self) -> &'static str;
+    /// A cheap round trip, for readiness checks.
+    async fn ping(&self) -> Result<()>;
+
+    // Organizations
+    async fn insert_org(&self, org: &Organization, now: OffsetDateTime) -> Result<()>;
+    async fn list_orgs(&self) -> Result<Vec<Organization>>;
+    async fn find_org_by_insurer_number(&self, insurer_number: &str) -> Result<Option<Organization>>;
+    async fn get_org(&self, id: &str) -> Result<Option<Organization>>;
+
+    // Flows
+    async fn insert_flow(&self, flow: &FlowRecord) -> Result<()>;
+    async fn get_flow(&self, kind: &str, id: &str) -> Result<Option<FlowRecord>>;
+    /// Fails with [`StoreError::Conflict`] when the stored version is not `record.version`.
+    async fn update_flow(&self, update: FlowUpdate<'_>) -> Result<()>;
+    async fn delete_expired_flows(&self, now: OffsetDateTime) -> Result<u64>;
+
+    // One-time codes and the transactional mail outbox
+    /// In one transaction: voids the subject's earlier live codes, stores the new one,
+    /// queues `mail`, and applies `flow` (if given, with its version check).
+    async fn issue_code(&self, code: &NewCode, mail: &NewMail, flow: Option<FlowUpdate<'_>>) -> Result<()>;
+    /// The newest live (not consumed, not voided) code of a subject, expired or not.
+    async fn live_code(&self, purpose: &str, subject: &str) -> Result<Option<CodeRecord>>;
+    /// Counts one attempt atomically, before any comparison, against the live code.
+    async fn attempt_code(&self, purpose: &str, subject: &str, now: OffsetDateTime, max_attempts: i32) -> Result<CodeAttempt>;
+    /// Marks the code used; `false` when it was already used or voided (a lost race).
+    async fn consume_code(&self, code_id: &str, now: OffsetDateTime) -> Result<bool>;
+    /// Voids every live code of the subject (e.g. when a flow is locked out).
+    async fn void_codes(&self, purpose: &str, subject: &str, now: OffsetDateTime) -> Result<()>;
+
+    async fn enqueue_mail(&self, mail: &NewMail) -> Result<()>;
+    /// Claims up to `limit` mails due at `now`: each claimed row's next attempt moves to
+    /// `now + lease` so no other worker takes it meanwhile, and its attempt count grows.
+    async fn claim_due_mails(&self, now: OffsetDateTime, lease: time::Duration, limit: i64) -> Result<Vec<OutboxRecord>>;
+    async fn mark_mail_sent(&self, id: &str, now: OffsetDateTime) -> Result<()>;
+    async fn mark_mail_failed(&self, id: &str, error: &str, next_attempt_at: OffsetDateTime) -> Result<()>;
+    async fn pending_mail_count(&self) -> Result<i64>;
+
+    // Users
+    /// In one transaction: creates the user (Duplicate if the email index exists), records
+    /// the consents and applies `flow` with its version check.
+    async fn create_user(&self, user: &NewUser, consents: &[ConsentRecord], flow: Option<FlowUpdate<'_>>) -> Result<()>;
+    async fn find_user_by_email_index(&self, email_index: &[u8]) -> Result<Option<UserRecord>>;
+    async fn get_user(&self, id: &str) -> Result<Option<UserRecord>>;
+    async fn user_consents(&self, user_id: &str) -> Result<Vec<ConsentRecord>>;
+    /// In one transaction: sets the password, ends every session of the user and applies `flow`.
+    async fn set_password(&self, user_id: &str, password_hash: &str, now: OffsetDateTime, flow: Option<FlowUpdate<'_>>) -> Result<()>;
+
+    // Sessions
+    async fn create_session(&self, session: &SessionRecord) -> Result<()>;
+    async fn get_session(&self, id_hash: &[u8]) -> Result<Option<SessionRecord>>;
+    async fn touch_session(&self, id_hash: &[u8], now: OffsetDateTime, expires_at: OffsetDateTime) -> Result<()>;
+    async fn delete_session(&self, id_hash: &[u8]) -> Result<()>;
+    async fn delete_user_sessions(&self, user_id: &str) -> Result<u64>;
+    async fn delete_expired_sessions(&self, now: OffsetDateTime) -> Result<u64>;
+
+    // Rate limits (fixed windows, shared by every node through the database)
+    /// Counts one hit for `key` in the window of `window` ending now; returns the count
+    /// including this hit.
+    async fn hit_rate_limit(&self, key: &str, now: OffsetDateTime, window: time::Duration) -> Result<i64>;
+    async fn delete_stale_rate_limits(&self, before: OffsetDateTime) -> Result<u64>;
+}
+
+/// Opens the store named by `url` (`sqlite:…` or `postgres://…`) and runs its migrations.
+pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PgStore::connect(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl)
+    }
+}
+
+pub(crate) fn to_ts(t: OffsetDateTime) -> i64 {
+    t.unix_timestamp()
+}
+
+pub(crate) fn from_ts(s: i64) -> Result<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp(s).map_err(|e| StoreError::Corrupt(format!("timestamp {s}: {e}")))
+}

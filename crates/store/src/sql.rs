@@ -1,0 +1,520 @@
+//! The SQL shared by every backend. SQLite and PostgreSQL both understand `$N` parameters,
+//! `ON CONFLICT … DO UPDATE` and `RETURNING`, so one text serves both; the macro below
+//! compiles it once per pool type. Backend-specific parts live in the migrations.
+
+use domain::insurer::InsurerNumber;
+use domain::org::{CardPattern, OrgType, Organization};
+
+use crate::{StoreError, Result};
+
+pub(crate) fn org_from_parts(
+    id: String,
+    insurer_number: String,
+    org_type: String,
+    name: String,
+    point_name: Option<String>,
+    checkup_linked: bool,
+    card_pattern: i32,
+) -> Result<Organization> {
+    let insurer_number = InsurerNumber::parse(&insurer_number)
+        .map_err(|e| StoreError::Corrupt(format!("insurer number of org {id}: {e}")))?;
+    let org_type = OrgType::parse(&org_type).ok_or_else(|| StoreError::Corrupt(format!("org type {org_type}")))?;
+    let card_pattern = u8::try_from(card_pattern)
+        .ok()
+        .and_then(CardPattern::from_number)
+        .ok_or_else(|| StoreError::Corrupt(format!("card pattern {card_pattern}")))?;
+    Ok(Organization { id, insurer_number, org_type, name, point_name, checkup_linked, card_pattern })
+}
+
+pub(crate) const ORG_COLUMNS: &str = "id, insurer_number, org_type, name, point_name, checkup_linked, card_pattern";
+pub(crate) const FLOW_COLUMNS: &str = "id, kind, state, data, version, created_at, updated_at, expires_at";
+pub(crate) const USER_COLUMNS: &str = "id, org_id, email_enc, password_hash, locale, created_at, password_changed_at";
+pub(crate) const SESSION_COLUMNS: &str = "id_hash, user_id, kind, created_at, last_seen_at, expires_at";
+
+macro_rules! impl_store {
+    ($store:ty, $row:ty, $backend:literal) => {
+        use sqlx::Row as _;
+        use $crate::sql::{FLOW_COLUMNS, ORG_COLUMNS, SESSION_COLUMNS, USER_COLUMNS};
+        use $crate::{from_ts, to_ts, CodeAttempt, CodeRecord, ConsentRecord, FlowRecord, FlowUpdate, NewCode, NewMail,
+            NewUser, OutboxRecord, Result, SessionRecord, Store, StoreError, UserRecord};
+        use domain::org::Organization;
+        use time::OffsetDateTime;
+
+        fn org_row(r: &$row) -> Result<Organization> {
+            $crate::sql::org_from_parts(
+                r.try_get("id")?,
+                r.try_get("insurer_number")?,
+                r.try_get("org_type")?,
+                r.try_get("name")?,
+                r.try_get("point_name")?,
+                r.try_get("checkup_linked")?,
+                r.try_get("card_pattern")?,
+            )
+        }
+
+        fn flow_row(r: &$row) -> Result<FlowRecord> {
+            Ok(FlowRecord {
+                id: r.try_get("id")?,
+                kind: r.try_get("kind")?,
+                state: r.try_get("state")?,
+                data: r.try_get("data")?,
+                version: r.try_get("version")?,
+                created_at: from_ts(r.try_get("created_at")?)?,
+                updated_at: from_ts(r.try_get("updated_at")?)?,
+                expires_at: from_ts(r.try_get("expires_at")?)?,
+            })
+        }
+
+        fn user_row(r: &$row) -> Result<UserRecord> {
+            Ok(UserRecord {
+                id: r.try_get("id")?,
+                org_id: r.try_get("org_id")?,
+                email_enc: r.try_get("email_enc")?,
+                password_hash: r.try_get("password_hash")?,
+                locale: r.try_get("locale")?,
+                created_at: from_ts(r.try_get("created_at")?)?,
+                password_changed_at: from_ts(r.try_get("password_changed_at")?)?,
+            })
+        }
+
+        fn session_row(r: &$row) -> Result<SessionRecord> {
+            Ok(SessionRecord {
+                id_hash: r.try_get("id_hash")?,
+                user_id: r.try_get("user_id")?,
+                kind: r.try_get("kind")?,
+                created_at: from_ts(r.try_get("created_at")?)?,
+                last_seen_at: from_ts(r.try_get("last_seen_at")?)?,
+                expires_at: from_ts(r.try_get("expires_at")?)?,
+            })
+        }
+
+        fn code_row(r: &$row) -> Result<CodeRecord> {
+            Ok(CodeRecord {
+                id: r.try_get("id")?,
+                code_mac: r.try_get("code_mac")?,
+                attempts: r.try_get("attempts")?,
+                created_at: from_ts(r.try_get("created_at")?)?,
+                expires_at: from_ts(r.try_get("expires_at")?)?,
+            })
+        }
+
+        /// Applies a versioned flow update inside a transaction.
+        async fn apply_flow<'c, E>(executor: E, update: &FlowUpdate<'_>) -> Result<()>
+        where
+            E: sqlx::Executor<'c, Database = <$row as sqlx::Row>::Database>,
+        {
+            let f = update.record;
+            let done = sqlx::query(
+                "UPDATE flows SET state = $1, data = $2, version = version + 1, updated_at = $3, expires_at = $4 \
+                 WHERE id = $5 AND kind = $6 AND version = $7",
+            )
+            .bind(&f.state)
+            .bind(&f.data)
+            .bind(to_ts(f.updated_at))
+            .bind(to_ts(f.expires_at))
+            .bind(&f.id)
+            .bind(&f.kind)
+            .bind(f.version)
+            .execute(executor)
+            .await?;
+            if done.rows_affected() == 1 { Ok(()) } else { Err(StoreError::Conflict) }
+        }
+
+        #[async_trait::async_trait]
+        impl Store for $store {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+
+            async fn ping(&self) -> Result<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn insert_org(&self, org: &Organization, now: OffsetDateTime) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO organizations (id, insurer_number, org_type, name, point_name, checkup_linked, card_pattern, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&org.id)
+                .bind(org.insurer_number.as_str())
+                .bind(org.org_type.as_str())
+                .bind(&org.name)
+                .bind(&org.point_name)
+                .bind(org.checkup_linked)
+                .bind(i32::from(org.card_pattern.number()))
+                .bind(to_ts(now))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn list_orgs(&self) -> Result<Vec<Organization>> {
+                let sql = format!("SELECT {ORG_COLUMNS} FROM organizations ORDER BY insurer_number");
+                let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+                rows.iter().map(org_row).collect()
+            }
+
+            async fn find_org_by_insurer_number(&self, insurer_number: &str) -> Result<Option<Organization>> {
+                let sql = format!("SELECT {ORG_COLUMNS} FROM organizations WHERE insurer_number = $1");
+                let row = sqlx::query(&sql).bind(insurer_number).fetch_optional(&self.pool).await?;
+                row.as_ref().map(org_row).transpose()
+            }
+
+            async fn get_org(&self, id: &str) -> Result<Option<Organization>> {
+                let sql = format!("SELECT {ORG_COLUMNS} FROM organizations WHERE id = $1");
+                let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
+                row.as_ref().map(org_row).transpose()
+            }
+
+            async fn insert_flow(&self, f: &FlowRecord) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO flows (id, kind, state, data, version, created_at, updated_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&f.id)
+                .bind(&f.kind)
+                .bind(&f.state)
+                .bind(&f.data)
+                .bind(f.version)
+                .bind(to_ts(f.created_at))
+                .bind(to_ts(f.updated_at))
+                .bind(to_ts(f.expires_at))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn get_flow(&self, kind: &str, id: &str) -> Result<Option<FlowRecord>> {
+                let sql = format!("SELECT {FLOW_COLUMNS} FROM flows WHERE id = $1 AND kind = $2");
+                let row = sqlx::query(&sql).bind(id).bind(kind).fetch_optional(&self.pool).await?;
+                row.as_ref().map(flow_row).transpose()
+            }
+
+            async fn update_flow(&self, update: FlowUpdate<'_>) -> Result<()> {
+                apply_flow(&self.pool, &update).await
+            }
+
+            async fn delete_expired_flows(&self, now: OffsetDateTime) -> Result<u64> {
+                let done = sqlx::query("DELETE FROM flows WHERE expires_at <= $1").bind(to_ts(now)).execute(&self.pool).await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn issue_code(&self, code: &NewCode, mail: &NewMail, flow: Option<FlowUpdate<'_>>) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                if let Some(update) = &flow {
+                    apply_flow(&mut *tx, update).await?;
+                }
+                sqlx::query(
+                    "UPDATE one_time_codes SET voided_at = $1 \
+                     WHERE purpose = $2 AND subject = $3 AND consumed_at IS NULL AND voided_at IS NULL",
+                )
+                .bind(to_ts(code.created_at))
+                .bind(&code.purpose)
+                .bind(&code.subject)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO one_time_codes (id, purpose, subject, code_mac, attempts, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, 0, $5, $6)",
+                )
+                .bind(&code.id)
+                .bind(&code.purpose)
+                .bind(&code.subject)
+                .bind(&code.code_mac)
+                .bind(to_ts(code.created_at))
+                .bind(to_ts(code.expires_at))
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO mail_outbox (id, payload, created_at, attempts, next_attempt_at) VALUES ($1, $2, $3, 0, $3)",
+                )
+                .bind(&mail.id)
+                .bind(&mail.payload)
+                .bind(to_ts(mail.created_at))
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn live_code(&self, purpose: &str, subject: &str) -> Result<Option<CodeRecord>> {
+                let row = sqlx::query(
+                    "SELECT id, code_mac, attempts, created_at, expires_at FROM one_time_codes \
+                     WHERE purpose = $1 AND subject = $2 AND consumed_at IS NULL AND voided_at IS NULL \
+                     ORDER BY created_at DESC, id DESC LIMIT 1",
+                )
+                .bind(purpose)
+                .bind(subject)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.as_ref().map(code_row).transpose()
+            }
+
+            async fn attempt_code(&self, purpose: &str, subject: &str, now: OffsetDateTime, max_attempts: i32) -> Result<CodeAttempt> {
+                // Count first, compare later: the attempt is spent even if the caller never
+                // gets to the comparison, and concurrent guesses cannot exceed the limit.
+                let row = sqlx::query(
+                    "UPDATE one_time_codes SET attempts = attempts + 1 \
+                     WHERE id = (SELECT id FROM one_time_codes WHERE purpose = $1 AND subject = $2 \
+                                 AND consumed_at IS NULL AND voided_at IS NULL ORDER BY created_at DESC, id DESC LIMIT 1) \
+                       AND consumed_at IS NULL AND voided_at IS NULL AND expires_at > $3 AND attempts < $4 \
+                     RETURNING id, code_mac, attempts, created_at, expires_at",
+                )
+                .bind(purpose)
+                .bind(subject)
+                .bind(to_ts(now))
+                .bind(max_attempts)
+                .fetch_optional(&self.pool)
+                .await?;
+                if let Some(r) = row {
+                    return Ok(CodeAttempt::Counted(code_row(&r)?));
+                }
+                Ok(match self.live_code(purpose, subject).await? {
+                    None => CodeAttempt::Missing,
+                    Some(c) if c.attempts >= max_attempts => CodeAttempt::Exhausted,
+                    Some(c) if c.expires_at <= now => CodeAttempt::Expired,
+                    // Consumed or voided between the two statements.
+                    Some(_) => CodeAttempt::Missing,
+                })
+            }
+
+            async fn consume_code(&self, code_id: &str, now: OffsetDateTime) -> Result<bool> {
+                let done = sqlx::query(
+                    "UPDATE one_time_codes SET consumed_at = $1 WHERE id = $2 AND consumed_at IS NULL AND voided_at IS NULL",
+                )
+                .bind(to_ts(now))
+                .bind(code_id)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn void_codes(&self, purpose: &str, subject: &str, now: OffsetDateTime) -> Result<()> {
+                sqlx::query(
+                    "UPDATE one_time_codes SET voided_at = $1 \
+                     WHERE purpose = $2 AND subject = $3 AND consumed_at IS NULL AND voided_at IS NULL",
+                )
+                .bind(to_ts(now))
+                .bind(purpose)
+                .bind(subject)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn enqueue_mail(&self, mail: &NewMail) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO mail_outbox (id, payload, created_at, attempts, next_attempt_at) VALUES ($1, $2, $3, 0, $3)",
+                )
+                .bind(&mail.id)
+                .bind(&mail.payload)
+                .bind(to_ts(mail.created_at))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn claim_due_mails(&self, now: OffsetDateTime, lease: time::Duration, limit: i64) -> Result<Vec<OutboxRecord>> {
+                // The outer `next_attempt_at <= $1` is re-checked by PostgreSQL after waiting
+                // on a concurrent claim, so two workers never take the same row.
+                let rows = sqlx::query(
+                    "UPDATE mail_outbox SET next_attempt_at = $2, attempts = attempts + 1 \
+                     WHERE id IN (SELECT id FROM mail_outbox WHERE sent_at IS NULL AND next_attempt_at <= $1 \
+                                  ORDER BY next_attempt_at, created_at LIMIT $3) \
+                       AND sent_at IS NULL AND next_attempt_at <= $1 \
+                     RETURNING id, payload, attempts, created_at",
+                )
+                .bind(to_ts(now))
+                .bind(to_ts(now + lease))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                let mut out = rows
+                    .iter()
+                    .map(|r| {
+                        Ok(OutboxRecord {
+                            id: r.try_get("id")?,
+                            payload: r.try_get("payload")?,
+                            attempts: r.try_get("attempts")?,
+                            created_at: from_ts(r.try_get("created_at")?)?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
+                Ok(out)
+            }
+
+            async fn mark_mail_sent(&self, id: &str, now: OffsetDateTime) -> Result<()> {
+                sqlx::query("UPDATE mail_outbox SET sent_at = $1, last_error = NULL WHERE id = $2")
+                    .bind(to_ts(now))
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn mark_mail_failed(&self, id: &str, error: &str, next_attempt_at: OffsetDateTime) -> Result<()> {
+                sqlx::query("UPDATE mail_outbox SET last_error = $1, next_attempt_at = $2 WHERE id = $3 AND sent_at IS NULL")
+                    .bind(error)
+                    .bind(to_ts(next_attempt_at))
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn pending_mail_count(&self) -> Result<i64> {
+                let row = sqlx::query("SELECT COUNT(*) AS n FROM mail_outbox WHERE sent_at IS NULL").fetch_one(&self.pool).await?;
+                Ok(row.try_get("n")?)
+            }
+
+            async fn create_user(&self, user: &NewUser, consents: &[ConsentRecord], flow: Option<FlowUpdate<'_>>) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO users (id, org_id, email_index, email_enc, password_hash, locale, created_at, password_changed_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+                )
+                .bind(&user.id)
+                .bind(&user.org_id)
+                .bind(&user.email_index)
+                .bind(&user.email_enc)
+                .bind(&user.password_hash)
+                .bind(&user.locale)
+                .bind(to_ts(user.created_at))
+                .execute(&mut *tx)
+                .await?;
+                for c in consents {
+                    sqlx::query("INSERT INTO user_consents (user_id, doc, version, accepted_at) VALUES ($1, $2, $3, $4)")
+                        .bind(&user.id)
+                        .bind(&c.doc)
+                        .bind(&c.version)
+                        .bind(to_ts(c.accepted_at))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                if let Some(update) = &flow {
+                    apply_flow(&mut *tx, update).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn find_user_by_email_index(&self, email_index: &[u8]) -> Result<Option<UserRecord>> {
+                let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email_index = $1");
+                let row = sqlx::query(&sql).bind(email_index).fetch_optional(&self.pool).await?;
+                row.as_ref().map(user_row).transpose()
+            }
+
+            async fn get_user(&self, id: &str) -> Result<Option<UserRecord>> {
+                let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+                let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
+                row.as_ref().map(user_row).transpose()
+            }
+
+            async fn user_consents(&self, user_id: &str) -> Result<Vec<ConsentRecord>> {
+                let rows = sqlx::query("SELECT doc, version, accepted_at FROM user_consents WHERE user_id = $1 ORDER BY doc")
+                    .bind(user_id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(ConsentRecord {
+                            doc: r.try_get("doc")?,
+                            version: r.try_get("version")?,
+                            accepted_at: from_ts(r.try_get("accepted_at")?)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn set_password(&self, user_id: &str, password_hash: &str, now: OffsetDateTime, flow: Option<FlowUpdate<'_>>) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                let done = sqlx::query("UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3")
+                    .bind(password_hash)
+                    .bind(to_ts(now))
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() != 1 {
+                    return Err(StoreError::NotFound);
+                }
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+                if let Some(update) = &flow {
+                    apply_flow(&mut *tx, update).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn create_session(&self, s: &SessionRecord) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO sessions (id_hash, user_id, kind, created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&s.id_hash)
+                .bind(&s.user_id)
+                .bind(&s.kind)
+                .bind(to_ts(s.created_at))
+                .bind(to_ts(s.last_seen_at))
+                .bind(to_ts(s.expires_at))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn get_session(&self, id_hash: &[u8]) -> Result<Option<SessionRecord>> {
+                let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id_hash = $1");
+                let row = sqlx::query(&sql).bind(id_hash).fetch_optional(&self.pool).await?;
+                row.as_ref().map(session_row).transpose()
+            }
+
+            async fn touch_session(&self, id_hash: &[u8], now: OffsetDateTime, expires_at: OffsetDateTime) -> Result<()> {
+                sqlx::query("UPDATE sessions SET last_seen_at = $1, expires_at = $2 WHERE id_hash = $3")
+                    .bind(to_ts(now))
+                    .bind(to_ts(expires_at))
+                    .bind(id_hash)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn delete_session(&self, id_hash: &[u8]) -> Result<()> {
+                sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn delete_user_sessions(&self, user_id: &str) -> Result<u64> {
+                let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&self.pool).await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn delete_expired_sessions(&self, now: OffsetDateTime) -> Result<u64> {
+                let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(to_ts(now)).execute(&self.pool).await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn hit_rate_limit(&self, key: &str, now: OffsetDateTime, window: time::Duration) -> Result<i64> {
+                let row = sqlx::query(
+                    "INSERT INTO rate_limits (key, window_start, count) VALUES ($1, $2, 1) \
+                     ON CONFLICT (key) DO UPDATE SET \
+                       count = CASE WHEN rate_limits.window_start <= $3 THEN 1 ELSE rate_limits.count + 1 END, \
+                       window_start = CASE WHEN rate_limits.window_start <= $3 THEN $2 ELSE rate_limits.window_start END \
+                     RETURNING count",
+                )
+                .bind(key)
+                .bind(to_ts(now))
+                .bind(to_ts(now - window))
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(row.try_get("count")?)
+            }
+
+            async fn delete_stale_rate_limits(&self, before: OffsetDateTime) -> Result<u64> {
+                let done = sqlx::query("DELETE FROM rate_limits WHERE window_start <= $1").bind(to_ts(before)).execute(&self.pool).await?;
+                Ok(done.rows_affected())
+            }
+        }
+    };
+}
+
+pub(crate) use impl_store;

@@ -1,0 +1,73 @@
+//! Fresh stores for tests: a SQLite file in a temporary directory, or a PostgreSQL schema of
+//! its own in the test database (created if missing). PostgreSQL is the real server on
+//! `MIMOTO_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/mimoto_test`);
+//! when it is unreachable the test fails — it is never skipped.
+
+use std::str::FromStr;
+
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection};
+
+use crate::postgres::PgStore;
+use crate::sqlite::SqliteStore;
+
+pub const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/mimoto_test";
+
+pub fn test_database_url() -> String {
+    std::env::var("MIMOTO_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.to_string())
+}
+
+/// A SQLite store in `dir` (keep the `TempDir` alive as long as the store).
+pub async fn sqlite_in(dir: &std::path::Path) -> crate::Result<SqliteStore> {
+    let url = format!("sqlite://{}", dir.join("test.db").display());
+    SqliteStore::connect(&url).await
+}
+
+/// A PostgreSQL store on a schema nobody else uses; returns the store and the schema name.
+pub async fn fresh_pg() -> crate::Result<(PgStore, String)> {
+    let url = test_database_url();
+    let options = PgConnectOptions::from_str(&url)?;
+    ensure_database(&options).await?;
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = options.connect().await?;
+    // The schema name is generated above from hex digits only.
+    let create = format!("CREATE SCHEMA {schema}");
+    sqlx::query(&create).execute(&mut conn).await?;
+    conn.close().await?;
+    let store = PgStore::connect_with(options.options([("search_path", schema.as_str())])).await?;
+    Ok((store, schema))
+}
+
+/// Drops a schema made by [`fresh_pg`].
+pub async fn drop_pg_schema(schema: &str) -> crate::Result<()> {
+    if !schema.starts_with("t_") || !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Ok(());
+    }
+    let mut conn = PgConnectOptions::from_str(&test_database_url())?.connect().await?;
+    let drop = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+    sqlx::query(&drop).execute(&mut conn).await?;
+    conn.close().await?;
+    Ok(())
+}
+
+async fn ensure_database(options: &PgConnectOptions) -> crate::Result<()> {
+    if let Ok(conn) = options.connect().await {
+        conn.close().await?;
+        return Ok(());
+    }
+    let name = options.get_database().unwrap_or("mimoto_test").to_string();
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(crate::StoreError::Corrupt(format!("test database name {name:?}")));
+    }
+    let mut admin = options.clone().database("postgres").connect().await?;
+    let create = format!("CREATE DATABASE {name}");
+    match sqlx::query(&create).execute(&mut admin).await {
+        Ok(_) => {}
+        // Another test process created it first.
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {}
+        Err(e) => return Err(e.into()),
+    }
+    admin.close().await?;
+    Ok(())
+}

@@ -1,0 +1,396 @@
+//! The storage conformance suite: every story runs against SQLite and against a fresh
+//! PostgreSQL schema. A backend that fails any of them is not a Mimoto store.
+
+use std::sync::Arc;
+
+use domain::insurer::InsurerNumber;
+use domain::org::{CardPattern, OrgType, Organization};
+use store::{CodeAttempt, ConsentRecord, FlowRecord, FlowUpdate, NewCode, NewMail, NewUser, SessionRecord, Store, StoreError};
+use time::{Duration, OffsetDateTime};
+
+fn t0() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_790_000_000).expect("valid timestamp")
+}
+
+fn org(id: &str, number: &str, points: bool) -> Organization {
+    Organization {
+        id: id.to_string(),
+        insurer_number: InsurerNumber::parse(number).expect("valid insurer number"),
+        org_type: OrgType::HealthInsurance,
+        name: format!("団体{number}"),
+        point_name: points.then(|| "みらいポイント".to_string()),
+        checkup_linked: points,
+        card_pattern: CardPattern::SymbolAndNumber,
+    }
+}
+
+fn flow(id: &str, now: OffsetDateTime) -> FlowRecord {
+    FlowRecord {
+        id: id.to_string(),
+        kind: "registration".into(),
+        state: "started".into(),
+        data: vec![1, 2, 3],
+        version: 0,
+        created_at: now,
+        updated_at: now,
+        expires_at: now + Duration::hours(24),
+    }
+}
+
+fn code(id: &str, subject: &str, mac: u8, now: OffsetDateTime) -> NewCode {
+    NewCode {
+        id: id.to_string(),
+        purpose: "registration".into(),
+        subject: subject.to_string(),
+        code_mac: vec![mac; 32],
+        created_at: now,
+        expires_at: now + Duration::minutes(10),
+    }
+}
+
+fn mail(id: &str, now: OffsetDateTime) -> NewMail {
+    NewMail { id: id.to_string(), payload: format!("sealed {id}").into_bytes(), created_at: now }
+}
+
+fn user(id: &str, org_id: &str, email_index: u8, now: OffsetDateTime) -> NewUser {
+    NewUser {
+        id: id.to_string(),
+        org_id: org_id.to_string(),
+        email_index: vec![email_index; 32],
+        email_enc: vec![9; 40],
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$x$y".into(),
+        locale: "ja".into(),
+        created_at: now,
+    }
+}
+
+async fn organizations(s: Arc<dyn Store>) {
+    let now = t0();
+    s.insert_org(&org("o2", "06132013", false), now).await.expect("insert");
+    s.insert_org(&org("o1", "133033", true), now).await.expect("insert");
+    let dup = s.insert_org(&org("o3", "133033", false), now).await;
+    assert!(matches!(dup, Err(StoreError::Duplicate)), "same insurer number twice: {dup:?}");
+    let list = s.list_orgs().await.expect("list");
+    assert_eq!(list.iter().map(|o| o.insurer_number.as_str()).collect::<Vec<_>>(), ["06132013", "133033"]);
+    let found = s.find_org_by_insurer_number("133033").await.expect("find").expect("present");
+    assert_eq!(found, org("o1", "133033", true));
+    assert!(s.find_org_by_insurer_number("131011").await.expect("find").is_none());
+    assert_eq!(s.get_org("o2").await.expect("get"), Some(org("o2", "06132013", false)));
+}
+
+async fn flows_use_optimistic_versions(s: Arc<dyn Store>) {
+    let now = t0();
+    let f = flow("f1", now);
+    s.insert_flow(&f).await.expect("insert");
+    assert!(matches!(s.insert_flow(&f).await, Err(StoreError::Duplicate)));
+    assert_eq!(s.get_flow("registration", "f1").await.expect("get"), Some(f.clone()));
+    assert_eq!(s.get_flow("password_reset", "f1").await.expect("get"), None, "kind is part of the key");
+
+    let mut next = f.clone();
+    next.state = "org_verified".into();
+    next.data = vec![4, 5];
+    next.updated_at = now + Duration::seconds(5);
+    s.update_flow(FlowUpdate { record: &next }).await.expect("update");
+    let stored = s.get_flow("registration", "f1").await.expect("get").expect("present");
+    assert_eq!((stored.state.as_str(), stored.version, stored.data.as_slice()), ("org_verified", 1, &[4u8, 5][..]));
+
+    // A writer holding the old version loses.
+    let stale = s.update_flow(FlowUpdate { record: &next }).await;
+    assert!(matches!(stale, Err(StoreError::Conflict)), "{stale:?}");
+
+    let mut old = flow("f2", now - Duration::days(2));
+    old.expires_at = now - Duration::seconds(1);
+    s.insert_flow(&old).await.expect("insert");
+    assert_eq!(s.delete_expired_flows(now).await.expect("delete"), 1);
+    assert!(s.get_flow("registration", "f2").await.expect("get").is_none());
+    assert!(s.get_flow("registration", "f1").await.expect("get").is_some());
+}
+
+async fn codes_count_attempts_and_void_on_resend(s: Arc<dyn Store>) {
+    let now = t0();
+    let f = flow("f1", now);
+    s.insert_flow(&f).await.expect("insert");
+    let mut sent = f.clone();
+    sent.state = "code_sent".into();
+    s.issue_code(&code("c1", "f1", 1, now), &mail("m1", now), Some(FlowUpdate { record: &sent })).await.expect("issue");
+    assert_eq!(s.get_flow("registration", "f1").await.expect("get").expect("present").state, "code_sent");
+    assert_eq!(s.pending_mail_count().await.expect("count"), 1, "the mail is queued with the code");
+
+    // Each attempt is counted before comparison, up to the maximum.
+    for n in 1..=5 {
+        match s.attempt_code("registration", "f1", now, 5).await.expect("attempt") {
+            CodeAttempt::Counted(c) => {
+                assert_eq!((c.id.as_str(), c.attempts), ("c1", n));
+                assert_eq!(c.code_mac, vec![1; 32]);
+            }
+            other => panic!("attempt {n}: {other:?}"),
+        }
+    }
+    assert_eq!(s.attempt_code("registration", "f1", now, 5).await.expect("attempt"), CodeAttempt::Exhausted);
+
+    // A resend voids the old code; the new one starts at zero attempts.
+    let later = now + Duration::seconds(90);
+    s.issue_code(&code("c2", "f1", 2, later), &mail("m2", later), None).await.expect("reissue");
+    let live = s.live_code("registration", "f1").await.expect("live").expect("present");
+    assert_eq!((live.id.as_str(), live.attempts), ("c2", 0));
+    match s.attempt_code("registration", "f1", later, 5).await.expect("attempt") {
+        CodeAttempt::Counted(c) => assert_eq!(c.id, "c2"),
+        other => panic!("{other:?}"),
+    }
+    assert!(!s.consume_code("c1", later).await.expect("consume"), "a voided code cannot be used");
+    assert!(s.consume_code("c2", later).await.expect("consume"));
+    assert!(!s.consume_code("c2", later).await.expect("consume"), "a code is used once");
+    assert_eq!(s.attempt_code("registration", "f1", later, 5).await.expect("attempt"), CodeAttempt::Missing);
+
+    // Expiry.
+    s.issue_code(&code("c3", "f1", 3, later), &mail("m3", later), None).await.expect("reissue");
+    let expired_at = later + Duration::minutes(10);
+    assert_eq!(s.attempt_code("registration", "f1", expired_at, 5).await.expect("attempt"), CodeAttempt::Expired);
+    assert!(matches!(
+        s.attempt_code("registration", "f1", expired_at - Duration::seconds(1), 5).await.expect("attempt"),
+        CodeAttempt::Counted(_)
+    ));
+
+    // Voiding ends the code; another purpose or subject is untouched.
+    s.issue_code(&NewCode { purpose: "password_reset".into(), ..code("c4", "f1", 4, later) }, &mail("m4", later), None)
+        .await
+        .expect("issue");
+    s.void_codes("registration", "f1", later).await.expect("void");
+    assert_eq!(s.attempt_code("registration", "f1", later, 5).await.expect("attempt"), CodeAttempt::Missing);
+    assert!(matches!(s.attempt_code("password_reset", "f1", later, 5).await.expect("attempt"), CodeAttempt::Counted(_)));
+}
+
+async fn issuing_a_code_is_all_or_nothing(s: Arc<dyn Store>) {
+    let now = t0();
+    let f = flow("f1", now);
+    s.insert_flow(&f).await.expect("insert");
+    let mut stale = f.clone();
+    stale.version = 7;
+    let r = s.issue_code(&code("c1", "f1", 1, now), &mail("m1", now), Some(FlowUpdate { record: &stale })).await;
+    assert!(matches!(r, Err(StoreError::Conflict)), "{r:?}");
+    assert!(s.live_code("registration", "f1").await.expect("live").is_none(), "no code without the flow update");
+    assert_eq!(s.pending_mail_count().await.expect("count"), 0, "no mail without the flow update");
+}
+
+async fn concurrent_guesses_never_exceed_the_limit(s: Arc<dyn Store>) {
+    let now = t0();
+    s.issue_code(&code("c1", "f1", 1, now), &mail("m1", now), None).await.expect("issue");
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.attempt_code("registration", "f1", now, 5).await })
+        })
+        .collect();
+    let mut counted = 0;
+    for t in tasks {
+        if let CodeAttempt::Counted(_) = t.await.expect("join").expect("attempt") {
+            counted += 1;
+        }
+    }
+    assert_eq!(counted, 5);
+    let consumers: Vec<_> = (0..2)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.consume_code("c1", now).await })
+        })
+        .collect();
+    let mut won = 0;
+    for t in consumers {
+        if t.await.expect("join").expect("consume") {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1, "exactly one consumer wins");
+}
+
+async fn outbox_claims_leases_and_retries(s: Arc<dyn Store>) {
+    let now = t0();
+    s.enqueue_mail(&mail("m1", now)).await.expect("enqueue");
+    s.enqueue_mail(&mail("m2", now + Duration::seconds(1))).await.expect("enqueue");
+    assert!(matches!(s.enqueue_mail(&mail("m1", now)).await, Err(StoreError::Duplicate)));
+
+    let at = now + Duration::seconds(2);
+    let claimed = s.claim_due_mails(at, Duration::seconds(60), 10).await.expect("claim");
+    assert_eq!(claimed.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["m1", "m2"]);
+    assert_eq!(claimed[0].payload, b"sealed m1".to_vec());
+    assert_eq!(claimed[0].attempts, 1);
+    assert!(s.claim_due_mails(at, Duration::seconds(60), 10).await.expect("claim").is_empty(), "leased");
+
+    s.mark_mail_sent("m1", at).await.expect("sent");
+    s.mark_mail_failed("m2", "connection refused", at + Duration::seconds(30)).await.expect("failed");
+    assert_eq!(s.pending_mail_count().await.expect("count"), 1);
+    assert!(s.claim_due_mails(at + Duration::seconds(29), Duration::seconds(60), 10).await.expect("claim").is_empty());
+    let retry = s.claim_due_mails(at + Duration::seconds(30), Duration::seconds(60), 10).await.expect("claim");
+    assert_eq!(retry.len(), 1);
+    assert_eq!((retry[0].id.as_str(), retry[0].attempts), ("m2", 2));
+    // A sent mail is never claimed again, even long after.
+    s.mark_mail_sent("m2", at + Duration::seconds(31)).await.expect("sent");
+    assert!(s.claim_due_mails(at + Duration::days(9), Duration::seconds(60), 10).await.expect("claim").is_empty());
+    assert_eq!(s.pending_mail_count().await.expect("count"), 0);
+
+    // Concurrent workers never take the same mail twice.
+    for i in 0..30 {
+        s.enqueue_mail(&mail(&format!("n{i:02}"), now)).await.expect("enqueue");
+    }
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.claim_due_mails(at, Duration::seconds(60), 10).await })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for w in workers {
+        ids.extend(w.await.expect("join").expect("claim").into_iter().map(|m| m.id));
+    }
+    let total = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), total, "a mail was claimed twice");
+    assert_eq!(total, 30);
+}
+
+async fn users_consents_and_duplicate_emails(s: Arc<dyn Store>) {
+    let now = t0();
+    s.insert_org(&org("o1", "133033", true), now).await.expect("org");
+    let f = flow("f1", now);
+    s.insert_flow(&f).await.expect("flow");
+    let mut done = f.clone();
+    done.state = "completed".into();
+    let consents = vec![
+        ConsentRecord { doc: "platform_terms".into(), version: "2026-04-01".into(), accepted_at: now },
+        ConsentRecord { doc: "org_privacy".into(), version: "2026-04-01".into(), accepted_at: now },
+    ];
+    s.create_user(&user("u1", "o1", 1, now), &consents, Some(FlowUpdate { record: &done })).await.expect("create");
+    assert_eq!(s.get_flow("registration", "f1").await.expect("get").expect("present").state, "completed");
+    let u = s.find_user_by_email_index(&[1; 32]).await.expect("find").expect("present");
+    assert_eq!((u.id.as_str(), u.org_id.as_str(), u.locale.as_str()), ("u1", "o1", "ja"));
+    assert_eq!(s.get_user("u1").await.expect("get"), Some(u));
+    assert_eq!(s.user_consents("u1").await.expect("consents").len(), 2);
+    assert!(s.find_user_by_email_index(&[2; 32]).await.expect("find").is_none());
+
+    // Same email (index) again: refused, and nothing of that transaction stays.
+    let f2 = flow("f2", now);
+    s.insert_flow(&f2).await.expect("flow");
+    let mut done2 = f2.clone();
+    done2.state = "completed".into();
+    let dup = s.create_user(&user("u2", "o1", 1, now), &consents, Some(FlowUpdate { record: &done2 })).await;
+    assert!(matches!(dup, Err(StoreError::Duplicate)), "{dup:?}");
+    assert_eq!(s.get_flow("registration", "f2").await.expect("get").expect("present").state, "started");
+    assert!(s.get_user("u2").await.expect("get").is_none());
+    assert!(s.user_consents("u2").await.expect("consents").is_empty());
+
+    // Two registrations racing for one email: exactly one wins.
+    let racers: Vec<_> = (0..6)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move { s.create_user(&user(&format!("r{i}"), "o1", 7, now), &[], None).await })
+        })
+        .collect();
+    let mut ok = 0;
+    for r in racers {
+        match r.await.expect("join") {
+            Ok(()) => ok += 1,
+            Err(StoreError::Duplicate) => {}
+            Err(e) => panic!("unexpected: {e}"),
+        }
+    }
+    assert_eq!(ok, 1);
+}
+
+async fn sessions_and_password_changes(s: Arc<dyn Store>) {
+    let now = t0();
+    s.insert_org(&org("o1", "133033", true), now).await.expect("org");
+    s.create_user(&user("u1", "o1", 1, now), &[], None).await.expect("user");
+    let session = |h: u8, exp: OffsetDateTime| SessionRecord {
+        id_hash: vec![h; 32],
+        user_id: "u1".into(),
+        kind: "browser".into(),
+        created_at: now,
+        last_seen_at: now,
+        expires_at: exp,
+    };
+    s.create_session(&session(1, now + Duration::hours(2))).await.expect("session");
+    s.create_session(&session(2, now + Duration::hours(2))).await.expect("session");
+    s.create_session(&session(3, now - Duration::seconds(1))).await.expect("session");
+    assert_eq!(s.get_session(&[1; 32]).await.expect("get"), Some(session(1, now + Duration::hours(2))));
+    s.touch_session(&[1; 32], now + Duration::minutes(5), now + Duration::hours(3)).await.expect("touch");
+    let touched = s.get_session(&[1; 32]).await.expect("get").expect("present");
+    assert_eq!((touched.last_seen_at, touched.expires_at), (now + Duration::minutes(5), now + Duration::hours(3)));
+    assert_eq!(s.delete_expired_sessions(now).await.expect("expired"), 1);
+    s.delete_session(&[2; 32]).await.expect("delete");
+    assert!(s.get_session(&[2; 32]).await.expect("get").is_none());
+
+    // A new password ends every session of the user.
+    s.create_session(&session(4, now + Duration::hours(2))).await.expect("session");
+    s.set_password("u1", "$argon2id$new", now + Duration::minutes(9), None).await.expect("set");
+    assert!(s.get_session(&[1; 32]).await.expect("get").is_none());
+    assert!(s.get_session(&[4; 32]).await.expect("get").is_none());
+    let u = s.get_user("u1").await.expect("get").expect("present");
+    assert_eq!((u.password_hash.as_str(), u.password_changed_at), ("$argon2id$new", now + Duration::minutes(9)));
+    assert!(matches!(s.set_password("nobody", "x", now, None).await, Err(StoreError::NotFound)));
+    s.create_session(&session(5, now + Duration::hours(2))).await.expect("session");
+    assert_eq!(s.delete_user_sessions("u1").await.expect("delete"), 1);
+}
+
+async fn rate_limits_count_per_window(s: Arc<dyn Store>) {
+    let now = t0();
+    let w = Duration::seconds(60);
+    for n in 1..=3 {
+        assert_eq!(s.hit_rate_limit("login:ip:127.0.0.1", now + Duration::seconds(n), w).await.expect("hit"), n);
+    }
+    assert_eq!(s.hit_rate_limit("login:ip:10.0.0.9", now, w).await.expect("hit"), 1, "keys are independent");
+    // The window started at now+1s; it is over 60 s later.
+    assert_eq!(s.hit_rate_limit("login:ip:127.0.0.1", now + Duration::seconds(60), w).await.expect("hit"), 4);
+    assert_eq!(s.hit_rate_limit("login:ip:127.0.0.1", now + Duration::seconds(61), w).await.expect("hit"), 1);
+
+    let hits: Vec<_> = (0..20)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.hit_rate_limit("register:ip:x", now, w).await })
+        })
+        .collect();
+    let mut counts = Vec::new();
+    for h in hits {
+        counts.push(h.await.expect("join").expect("hit"));
+    }
+    counts.sort();
+    assert_eq!(counts, (1..=20).collect::<Vec<i64>>(), "every concurrent hit is counted once");
+    assert_eq!(s.delete_stale_rate_limits(now + Duration::seconds(30)).await.expect("stale"), 2);
+}
+
+macro_rules! conformance {
+    ($($story:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $story() {
+                    let dir = tempfile::tempdir().expect("tempdir");
+                    let s = store::testing::sqlite_in(dir.path()).await.expect("sqlite store");
+                    super::$story(std::sync::Arc::new(s)).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $story() {
+                    let (s, schema) = store::testing::fresh_pg().await.expect("PostgreSQL must be reachable for the conformance suite");
+                    super::$story(std::sync::Arc::new(s)).await;
+                    store::testing::drop_pg_schema(&schema).await.expect("drop schema");
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    organizations,
+    flows_use_optimistic_versions,
+    codes_count_attempts_and_void_on_resend,
+    issuing_a_code_is_all_or_nothing,
+    concurrent_guesses_never_exceed_the_limit,
+    outbox_claims_leases_and_retries,
+    users_consents_and_duplicate_emails,
+    sessions_and_password_changes,
+    rate_limits_count_per_window,
+);

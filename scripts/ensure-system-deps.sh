@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs, by Debian package name, what the project needs and the machine lacks:
+# Chromium (browser tests), CJK fonts (readable screenshots), Node.js/npm (browser test
+# runner), PostgreSQL (storage contract suite). Idempotent; quiet when nothing is missing.
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+dpkg -s fonts-noto-cjk >/dev/null 2>&1 || missing+=(fonts-noto-cjk)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+command -v pg_isready >/dev/null 2>&1 || missing+=(postgresql postgresql-client)
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+command -v cargo >/dev/null 2>&1 || { echo "cargo (Rust toolchain) is required" >&2; exit 1; }
