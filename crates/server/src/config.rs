@@ -34,6 +34,7 @@ impl Limit {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Limits {
     pub register_per_ip: Limit,
+    pub register_per_email: Limit,
     pub login_per_ip: Limit,
     pub login_per_email: Limit,
     pub code_per_ip: Limit,
@@ -45,6 +46,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             register_per_ip: Limit::new(30, 3600),
+            register_per_email: Limit::new(10, 3600),
             login_per_ip: Limit::new(30, 900),
             login_per_email: Limit::new(10, 900),
             code_per_ip: Limit::new(60, 900),
@@ -213,6 +215,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail dictates the closure's error type
     fn environment_overrides_file() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("m.toml", "listen = \"127.0.0.1:9000\"\ndemo = true\n[limits.login_per_ip]\nmax = 3\nwindow_secs = 60\n")?;

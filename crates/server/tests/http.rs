@@ -301,6 +301,33 @@ async fn login_is_rate_limited_per_email() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_is_rate_limited_per_ip_and_per_email() {
+    let mut opts = Opts::default();
+    opts.limits.register_per_email = Limit::new(2, 3600);
+    opts.limits.register_per_ip = Limit::new(6, 3600);
+    let t = TestApp::start(opts).await;
+    let (_, flow) = t.post("/api/v1/registrations", json!({})).await;
+    let id = flow["id"].as_str().expect("id").to_string();
+    t.post(&format!("/api/v1/registrations/{id}/org-type"), json!({"org_type": "health_insurance"})).await;
+    t.post(&format!("/api/v1/registrations/{id}/insurer"), json!({"insurer_number": "133033"})).await;
+    let account = format!("/api/v1/registrations/{id}/account");
+    for _ in 0..2 {
+        let (s, _) = t.post(&account, json!({"email": "probe@example.com", "password": "weak"})).await;
+        assert_eq!(s, 422);
+    }
+    let (s, v) = t.post(&account, json!({"email": "probe@example.com", "password": PASSWORD})).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (429, Some("rate_limited")), "per email: {v}");
+    // Per IP: the flow start and the account step share the address's budget (6).
+    let (s, _) = t.post(&account, json!({"email": "other@example.com", "password": PASSWORD})).await;
+    assert_eq!(s, 200);
+    let (s, _) = t.post("/api/v1/registrations", json!({})).await;
+    assert_eq!(s, 201);
+    let (s, v) = t.post("/api/v1/registrations", json!({})).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (429, Some("rate_limited")), "per IP: {v}");
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_smtp_outage_delays_mail_but_never_loses_it() {
     let t = TestApp::start(Opts { smtp_up: false, ..Opts::default() }).await;
     let email = "outage@example.com";

@@ -100,6 +100,7 @@ pub async fn enter_account(app: &App, id: &str, email_input: &str, password: &st
         return Err(ServiceError::WrongStep);
     }
     let email = Email::parse(email_input)?;
+    limits::check(app, "register:email", email.as_str(), app.config.limits.register_per_email).await?;
     let local = email.as_str().split('@').next().unwrap_or_default();
     check_password(password, &[email.as_str(), local])?;
     // The guide deliberately tells a member that the address is taken (and where to ask);

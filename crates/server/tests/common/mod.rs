@@ -77,6 +77,7 @@ impl Default for Opts {
             smtp_up: true,
             limits: Limits {
                 register_per_ip: generous,
+                register_per_email: generous,
                 login_per_ip: generous,
                 login_per_email: generous,
                 code_per_ip: generous,
