@@ -106,10 +106,7 @@ async fn insurer_number_errors_are_distinct() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn weak_passwords_and_missing_consents_are_refused() {
     let t = TestApp::start(Opts::default()).await;
-    let (_, flow) = t.post("/api/v1/registrations", json!({})).await;
-    let id = flow["id"].as_str().expect("id").to_string();
-    t.post(&format!("/api/v1/registrations/{id}/org-type"), json!({"org_type": "health_insurance"})).await;
-    t.post(&format!("/api/v1/registrations/{id}/insurer"), json!({"insurer_number": "06132013"})).await;
+    let id = t.registration_at_account("06132013").await;
     let account = format!("/api/v1/registrations/{id}/account");
     for (email, password, code) in [
         ("taro@example.com", "short", "password_too_short"),
@@ -204,10 +201,7 @@ async fn resend_voids_the_old_code_and_has_a_cooldown() {
 async fn a_registered_email_is_refused_with_the_inquiry_link() {
     let t = TestApp::start(Opts::default()).await;
     t.register("dup@example.com", PASSWORD).await;
-    let (_, flow) = t.post("/api/v1/registrations", json!({})).await;
-    let id = flow["id"].as_str().expect("id").to_string();
-    t.post(&format!("/api/v1/registrations/{id}/org-type"), json!({"org_type": "health_insurance"})).await;
-    t.post(&format!("/api/v1/registrations/{id}/insurer"), json!({"insurer_number": "133033"})).await;
+    let id = t.registration_at_account("133033").await;
     let (s, v) = t.post(&format!("/api/v1/registrations/{id}/account"), json!({"email": "DUP@example.com", "password": PASSWORD})).await;
     assert_eq!((s, v["error"]["code"].as_str()), (409, Some("email_taken")), "{v}");
     assert_eq!(v["error"]["inquiry_url"], "/inquiry/new");
@@ -306,10 +300,7 @@ async fn registration_is_rate_limited_per_ip_and_per_email() {
     opts.limits.register_per_email = Limit::new(2, 3600);
     opts.limits.register_per_ip = Limit::new(6, 3600);
     let t = TestApp::start(opts).await;
-    let (_, flow) = t.post("/api/v1/registrations", json!({})).await;
-    let id = flow["id"].as_str().expect("id").to_string();
-    t.post(&format!("/api/v1/registrations/{id}/org-type"), json!({"org_type": "health_insurance"})).await;
-    t.post(&format!("/api/v1/registrations/{id}/insurer"), json!({"insurer_number": "133033"})).await;
+    let id = t.registration_at_account("133033").await;
     let account = format!("/api/v1/registrations/{id}/account");
     for _ in 0..2 {
         let (s, _) = t.post(&account, json!({"email": "probe@example.com", "password": "weak"})).await;
@@ -331,10 +322,7 @@ async fn registration_is_rate_limited_per_ip_and_per_email() {
 async fn an_smtp_outage_delays_mail_but_never_loses_it() {
     let t = TestApp::start(Opts { smtp_up: false, ..Opts::default() }).await;
     let email = "outage@example.com";
-    let (_, flow) = t.post("/api/v1/registrations", json!({})).await;
-    let id = flow["id"].as_str().expect("id").to_string();
-    t.post(&format!("/api/v1/registrations/{id}/org-type"), json!({"org_type": "health_insurance"})).await;
-    t.post(&format!("/api/v1/registrations/{id}/insurer"), json!({"insurer_number": "133033"})).await;
+    let id = t.registration_at_account("133033").await;
     t.post(&format!("/api/v1/registrations/{id}/account"), json!({"email": email, "password": PASSWORD})).await;
     let (s, v) = t
         .post(&format!("/api/v1/registrations/{id}/consents"), json!({"accepted": ["platform_terms", "org_privacy", "point_terms"]}))

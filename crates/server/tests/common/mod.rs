@@ -202,16 +202,22 @@ impl TestApp {
         }
     }
 
-    /// Walks the API registration up to the emailed code; returns (flow id, code).
-    pub async fn register_until_code(&self, email: &str, password: &str) -> (String, String) {
+    /// Starts an API registration for a health-insurance organization and verifies
+    /// `insurer_number`; returns the flow id.
+    pub async fn registration_at_account(&self, insurer_number: &str) -> String {
         let (s, flow) = self.post("/api/v1/registrations", json!({})).await;
         assert_eq!(s, 201, "{flow}");
         let id = flow["id"].as_str().expect("id").to_string();
         let (s, v) = self.post(&format!("/api/v1/registrations/{id}/org-type"), json!({"org_type": "health_insurance"})).await;
         assert_eq!(s, 200, "{v}");
-        let (s, v) = self.post(&format!("/api/v1/registrations/{id}/insurer"), json!({"insurer_number": "133033"})).await;
+        let (s, v) = self.post(&format!("/api/v1/registrations/{id}/insurer"), json!({"insurer_number": insurer_number})).await;
         assert_eq!(s, 200, "{v}");
-        assert_eq!(v["organization"]["name"], "みらい健康保険組合");
+        id
+    }
+
+    /// Walks the API registration up to the emailed code; returns (flow id, code).
+    pub async fn register_until_code(&self, email: &str, password: &str) -> (String, String) {
+        let id = self.registration_at_account("133033").await;
         let (s, v) = self.post(&format!("/api/v1/registrations/{id}/account"), json!({"email": email, "password": password})).await;
         assert_eq!(s, 200, "{v}");
         assert_eq!(v["consents_required"].as_array().map(Vec::len), Some(3), "{v}");
