@@ -31,4 +31,4 @@ impl PgStore {
     }
 }
 
-crate::sql::impl_store!(PgStore, PgRow, "postgres");
+crate::sql::impl_store!(PgStore, PgRow, sqlx::Postgres, "postgres", "FOR UPDATE SKIP LOCKED");

@@ -31,12 +31,16 @@ pub(crate) const FLOW_COLUMNS: &str = "id, kind, state, data, version, created_a
 pub(crate) const USER_COLUMNS: &str = "id, org_id, email_enc, password_hash, locale, created_at, password_changed_at";
 pub(crate) const SESSION_COLUMNS: &str = "id_hash, user_id, kind, created_at, last_seen_at, expires_at";
 
+/// Rows per multi-row INSERT of a roster import (11 parameters each; PostgreSQL allows 65535).
+pub(crate) const ROSTER_BATCH: usize = 1000;
+
 macro_rules! impl_store {
-    ($store:ty, $row:ty, $backend:literal) => {
+    ($store:ty, $row:ty, $db:ty, $backend:literal, $skip_locked:literal) => {
         use sqlx::Row as _;
         use $crate::sql::{FLOW_COLUMNS, ORG_COLUMNS, SESSION_COLUMNS, USER_COLUMNS};
         use $crate::{from_ts, to_ts, CodeAttempt, CodeRecord, ConsentRecord, FlowRecord, FlowUpdate, NewCode, NewMail,
-            NewUser, OutboxRecord, Result, SessionRecord, Store, StoreError, UserRecord};
+            NewUser, OutboxRecord, Result, SessionRecord, Store, StoreError, UserRecord, RosterRow, RosterImport,
+            RosterMatch, ImportStats};
         use domain::org::Organization;
         use time::OffsetDateTime;
 
@@ -118,6 +122,73 @@ macro_rules! impl_store {
             .execute(executor)
             .await?;
             if done.rows_affected() == 1 { Ok(()) } else { Err(StoreError::Conflict) }
+        }
+
+        struct Import {
+            tx: sqlx::Transaction<'static, $db>,
+            org_id: String,
+            import_id: String,
+            rows: u64,
+        }
+
+        #[async_trait::async_trait]
+        impl RosterImport for Import {
+            async fn add(&mut self, rows: &[RosterRow]) -> Result<()> {
+                let now = to_ts(OffsetDateTime::now_utc());
+                for chunk in rows.chunks($crate::sql::ROSTER_BATCH) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO roster_records (id, org_id, record_key, card_index, branch_index, person_index, data_enc, \
+                         eligible_from, eligible_until, import_id, updated_at) ",
+                    );
+                    q.push_values(chunk, |mut b, r| {
+                        b.push_bind(&r.id)
+                            .push_bind(&self.org_id)
+                            .push_bind(&r.record_key)
+                            .push_bind(&r.card_index)
+                            .push_bind(&r.branch_index)
+                            .push_bind(&r.person_index)
+                            .push_bind(&r.data_enc)
+                            .push_bind(&r.eligible_from)
+                            .push_bind(&r.eligible_until)
+                            .push_bind(&self.import_id)
+                            .push_bind(now);
+                    });
+                    q.push(
+                        " ON CONFLICT (org_id, record_key) DO UPDATE SET card_index = excluded.card_index, \
+                         branch_index = excluded.branch_index, person_index = excluded.person_index, data_enc = excluded.data_enc, \
+                         eligible_from = excluded.eligible_from, eligible_until = excluded.eligible_until, \
+                         import_id = excluded.import_id, updated_at = excluded.updated_at",
+                    );
+                    q.build().execute(&mut *self.tx).await?;
+                    self.rows += chunk.len() as u64;
+                }
+                Ok(())
+            }
+
+            async fn commit(mut self: Box<Self>, ended_on: &str, now: OffsetDateTime) -> Result<ImportStats> {
+                let ended = sqlx::query(
+                    "UPDATE roster_records SET eligible_until = $1, updated_at = $2 \
+                     WHERE org_id = $3 AND import_id <> $4 AND (eligible_until IS NULL OR eligible_until > $1)",
+                )
+                .bind(ended_on)
+                .bind(to_ts(now))
+                .bind(&self.org_id)
+                .bind(&self.import_id)
+                .execute(&mut *self.tx)
+                .await?
+                .rows_affected();
+                sqlx::query("INSERT INTO roster_imports (id, org_id, row_count, ended, finished_at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(&self.import_id)
+                    .bind(&self.org_id)
+                    .bind(self.rows as i64)
+                    .bind(ended as i64)
+                    .bind(to_ts(now))
+                    .execute(&mut *self.tx)
+                    .await?;
+                let stats = ImportStats { rows: self.rows, ended };
+                self.tx.commit().await?;
+                Ok(stats)
+            }
         }
 
         #[async_trait::async_trait]
@@ -316,15 +387,17 @@ macro_rules! impl_store {
             }
 
             async fn claim_due_mails(&self, now: OffsetDateTime, lease: time::Duration, limit: i64) -> Result<Vec<OutboxRecord>> {
-                // The outer `next_attempt_at <= $1` is re-checked by PostgreSQL after waiting
-                // on a concurrent claim, so two workers never take the same row.
-                let rows = sqlx::query(
+                // PostgreSQL: concurrent workers skip each other's rows (SKIP LOCKED) instead of
+                // waiting on them, and the outer `next_attempt_at <= $1` is re-checked after any
+                // wait, so no row is ever claimed twice. SQLite serializes writers.
+                let rows = sqlx::query(concat!(
                     "UPDATE mail_outbox SET next_attempt_at = $2, attempts = attempts + 1 \
                      WHERE id IN (SELECT id FROM mail_outbox WHERE sent_at IS NULL AND next_attempt_at <= $1 \
-                                  ORDER BY next_attempt_at, created_at LIMIT $3) \
-                       AND sent_at IS NULL AND next_attempt_at <= $1 \
+                                  ORDER BY next_attempt_at, created_at LIMIT $3 ",
+                    $skip_locked,
+                    ") AND sent_at IS NULL AND next_attempt_at <= $1 \
                      RETURNING id, payload, attempts, created_at",
-                )
+                ))
                 .bind(to_ts(now))
                 .bind(to_ts(now + lease))
                 .bind(limit)
@@ -491,6 +564,62 @@ macro_rules! impl_store {
             async fn delete_expired_sessions(&self, now: OffsetDateTime) -> Result<u64> {
                 let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(to_ts(now)).execute(&self.pool).await?;
                 Ok(done.rows_affected())
+            }
+
+            async fn begin_roster_import(&self, org_id: &str, import_id: &str) -> Result<Box<dyn RosterImport>> {
+                let tx = self.pool.begin().await?;
+                Ok(Box::new(Import { tx, org_id: org_id.to_string(), import_id: import_id.to_string(), rows: 0 }))
+            }
+
+            async fn find_roster_matches(&self, org_id: &str, card_index: &[u8], person_index: &[u8]) -> Result<Vec<RosterMatch>> {
+                let rows = sqlx::query(
+                    "SELECT r.id, r.branch_index, r.eligible_from, r.eligible_until, r.data_enc, l.user_id \
+                     FROM roster_records r LEFT JOIN roster_links l ON l.record_id = r.id \
+                     WHERE r.org_id = $1 AND r.card_index = $2 AND r.person_index = $3 ORDER BY r.id",
+                )
+                .bind(org_id)
+                .bind(card_index)
+                .bind(person_index)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(RosterMatch {
+                            id: r.try_get("id")?,
+                            branch_index: r.try_get("branch_index")?,
+                            eligible_from: r.try_get("eligible_from")?,
+                            eligible_until: r.try_get("eligible_until")?,
+                            data_enc: r.try_get("data_enc")?,
+                            linked_user_id: r.try_get("user_id")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn roster_count(&self, org_id: &str) -> Result<i64> {
+                let row = sqlx::query("SELECT COUNT(*) AS n FROM roster_records WHERE org_id = $1").bind(org_id).fetch_one(&self.pool).await?;
+                Ok(row.try_get("n")?)
+            }
+
+            async fn link_roster_record(&self, record_id: &str, user_id: &str, now: OffsetDateTime) -> Result<()> {
+                sqlx::query("INSERT INTO roster_links (record_id, user_id, linked_at) VALUES ($1, $2, $3)")
+                    .bind(record_id)
+                    .bind(user_id)
+                    .bind(to_ts(now))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn roster_link_of_user(&self, user_id: &str) -> Result<Option<(String, OffsetDateTime)>> {
+                let row = sqlx::query("SELECT record_id, linked_at FROM roster_links WHERE user_id = $1")
+                    .bind(user_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                match row {
+                    Some(r) => Ok(Some((r.try_get("record_id")?, from_ts(r.try_get("linked_at")?)?))),
+                    None => Ok(None),
+                }
             }
 
             async fn hit_rate_limit(&self, key: &str, now: OffsetDateTime, window: time::Duration) -> Result<i64> {

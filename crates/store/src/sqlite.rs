@@ -29,4 +29,4 @@ impl SqliteStore {
     }
 }
 
-crate::sql::impl_store!(SqliteStore, SqliteRow, "sqlite");
+crate::sql::impl_store!(SqliteStore, SqliteRow, sqlx::Sqlite, "sqlite", "");

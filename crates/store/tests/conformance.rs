@@ -5,7 +5,10 @@ use std::sync::Arc;
 
 use domain::insurer::InsurerNumber;
 use domain::org::{CardPattern, OrgType, Organization};
-use store::{CodeAttempt, ConsentRecord, FlowRecord, FlowUpdate, NewCode, NewMail, NewUser, SessionRecord, Store, StoreError};
+use store::{
+    CodeAttempt, ConsentRecord, FlowRecord, FlowUpdate, ImportStats, NewCode, NewMail, NewUser, RosterRow, SessionRecord, Store,
+    StoreError,
+};
 use time::{Duration, OffsetDateTime};
 
 fn t0() -> OffsetDateTime {
@@ -358,6 +361,110 @@ async fn rate_limits_count_per_window(s: Arc<dyn Store>) {
     assert_eq!(s.delete_stale_rate_limits(now + Duration::seconds(30)).await.expect("stale"), 2);
 }
 
+fn roster_row(key: u8, card: u8, person: u8, from: &str, until: Option<&str>) -> RosterRow {
+    RosterRow {
+        id: format!("rec-{key}"),
+        record_key: vec![key; 32],
+        card_index: vec![card; 32],
+        branch_index: None,
+        person_index: vec![person; 32],
+        data_enc: vec![key, card, person],
+        eligible_from: from.to_string(),
+        eligible_until: until.map(str::to_string),
+    }
+}
+
+async fn roster_import_reimport_and_eligibility(s: Arc<dyn Store>) {
+    let now = t0();
+    s.insert_org(&org("o1", "133033", true), now).await.expect("org");
+    s.insert_org(&org("o2", "06132013", false), now).await.expect("org");
+    let mut imp = s.begin_roster_import("o1", "i1").await.expect("begin");
+    imp.add(&[roster_row(1, 10, 20, "2020-04-01", None), roster_row(2, 11, 21, "2020-04-01", None)]).await.expect("add");
+    imp.add(&[roster_row(3, 12, 22, "2021-04-01", Some("2030-03-31"))]).await.expect("add");
+    let stats = imp.commit("2026-11-23", now).await.expect("commit");
+    assert_eq!(stats, ImportStats { rows: 3, ended: 0 });
+    assert_eq!(s.roster_count("o1").await.expect("count"), 3);
+    assert_eq!(s.roster_count("o2").await.expect("count"), 0);
+    let m = s.find_roster_matches("o1", &[10; 32], &[20; 32]).await.expect("match");
+    assert_eq!(m.len(), 1);
+    assert_eq!((m[0].id.as_str(), m[0].eligible_until.as_deref(), m[0].linked_user_id.as_deref()), ("rec-1", None, None));
+    assert!(s.find_roster_matches("o1", &[10; 32], &[21; 32]).await.expect("match").is_empty(), "card and person must both match");
+    assert!(s.find_roster_matches("o2", &[10; 32], &[20; 32]).await.expect("match").is_empty(), "other organization");
+
+    // Link record 2 to an account, then re-import without records 2 and 3 and with record 1
+    // changed: 1 is updated in place (same id), 2 and 3 lose eligibility but stay.
+    s.create_user(&user("u1", "o1", 1, now), &[], None).await.expect("user");
+    s.link_roster_record("rec-2", "u1", now).await.expect("link");
+    let mut imp = s.begin_roster_import("o1", "i2").await.expect("begin");
+    let mut changed = roster_row(1, 10, 20, "2020-04-01", Some("2027-03-31"));
+    changed.id = "new-id-ignored".into();
+    imp.add(&[changed, roster_row(4, 13, 23, "2026-04-01", None)]).await.expect("add");
+    let stats = imp.commit("2026-11-23", now).await.expect("commit");
+    assert_eq!(stats, ImportStats { rows: 2, ended: 2 });
+    assert_eq!(s.roster_count("o1").await.expect("count"), 4, "records are never deleted by an import");
+    let m1 = &s.find_roster_matches("o1", &[10; 32], &[20; 32]).await.expect("match")[0];
+    assert_eq!((m1.id.as_str(), m1.eligible_until.as_deref()), ("rec-1", Some("2027-03-31")));
+    let m2 = &s.find_roster_matches("o1", &[11; 32], &[21; 32]).await.expect("match")[0];
+    assert_eq!((m2.eligible_until.as_deref(), m2.linked_user_id.as_deref()), (Some("2026-11-23"), Some("u1")));
+    let m3 = &s.find_roster_matches("o1", &[12; 32], &[22; 32]).await.expect("match")[0];
+    assert_eq!(m3.eligible_until.as_deref(), Some("2026-11-23"));
+
+    // A record already ended before is not ended again.
+    let imp = s.begin_roster_import("o1", "i3").await.expect("begin");
+    let stats = imp.commit("2026-12-01", now).await.expect("commit");
+    assert_eq!(stats.ended, 2, "only records 1 and 4 were still eligible");
+}
+
+async fn unfinished_imports_change_nothing(s: Arc<dyn Store>) {
+    let now = t0();
+    s.insert_org(&org("o1", "133033", true), now).await.expect("org");
+    let mut imp = s.begin_roster_import("o1", "i1").await.expect("begin");
+    imp.add(&[roster_row(1, 10, 20, "2020-04-01", None)]).await.expect("add");
+    imp.commit("2026-11-23", now).await.expect("commit");
+
+    let mut imp = s.begin_roster_import("o1", "i2").await.expect("begin");
+    imp.add(&[roster_row(2, 11, 21, "2020-04-01", None), roster_row(1, 10, 20, "2020-04-01", Some("2020-12-31"))]).await.expect("add");
+    drop(imp); // an error or an interrupt before commit
+    assert_eq!(s.roster_count("o1").await.expect("count"), 1);
+    let m = &s.find_roster_matches("o1", &[10; 32], &[20; 32]).await.expect("match")[0];
+    assert_eq!(m.eligible_until, None, "the old roster is untouched");
+}
+
+async fn roster_links_are_one_to_one_under_races(s: Arc<dyn Store>) {
+    let now = t0();
+    s.insert_org(&org("o1", "133033", true), now).await.expect("org");
+    let mut imp = s.begin_roster_import("o1", "i1").await.expect("begin");
+    imp.add(&[roster_row(1, 10, 20, "2020-04-01", None), roster_row(2, 11, 21, "2020-04-01", None)]).await.expect("add");
+    imp.commit("2026-11-23", now).await.expect("commit");
+    for i in 0..6u8 {
+        s.create_user(&user(&format!("u{i}"), "o1", i, now), &[], None).await.expect("user");
+    }
+    let racers: Vec<_> = (0..6)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move { s.link_roster_record("rec-1", &format!("u{i}"), now).await })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for (i, r) in racers.into_iter().enumerate() {
+        match r.await.expect("join") {
+            Ok(()) => winners.push(i),
+            Err(StoreError::Duplicate) => {}
+            Err(e) => panic!("unexpected: {e}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one account links the record");
+    let winner = format!("u{}", winners[0]);
+    let m = &s.find_roster_matches("o1", &[10; 32], &[20; 32]).await.expect("match")[0];
+    assert_eq!(m.linked_user_id.as_deref(), Some(winner.as_str()));
+    assert_eq!(s.roster_link_of_user(&winner).await.expect("link").map(|l| l.0), Some("rec-1".to_string()));
+    // The same account cannot take a second record either.
+    assert!(matches!(s.link_roster_record("rec-2", &winner, now).await, Err(StoreError::Duplicate)));
+    let loser = if winner == "u0" { "u1" } else { "u0" };
+    assert_eq!(s.roster_link_of_user(loser).await.expect("link"), None);
+    s.link_roster_record("rec-2", loser, now).await.expect("another record is free");
+}
+
 macro_rules! conformance {
     ($($story:ident),* $(,)?) => {
         mod sqlite {
@@ -393,4 +500,7 @@ conformance!(
     users_consents_and_duplicate_emails,
     sessions_and_password_changes,
     rate_limits_count_per_window,
+    roster_import_reimport_and_eligibility,
+    unfinished_imports_change_nothing,
+    roster_links_are_one_to_one_under_races,
 );
