@@ -5,7 +5,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/mimoto-target
 BIN := $(CARGO_TARGET_DIR)/debug/mimoto
 export MIMOTO_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/mimoto_test
 
-.PHONY: demo test test-rust test-e2e build deps e2e-deps postgres lint clean-demo
+.PHONY: demo test test-rust test-e2e build deps e2e-deps postgres lint clean-demo bench
 
 ## make demo: build and serve on http://127.0.0.1:8080 with demo organizations (SQLite, mail outbox at /dev/mail)
 demo: deps build
@@ -32,6 +32,10 @@ e2e-deps:
 
 test-e2e: build e2e-deps
 	cd e2e && MIMOTO_BIN=$(BIN) npm test
+
+## make bench: roster import of 1,000,000 generated rows into SQLite and PostgreSQL (optimized build)
+bench: deps postgres
+	cargo bench --locked -p mimoto-server --bench roster_import
 
 lint:
 	cargo clippy --locked --workspace --all-targets -- -D warnings

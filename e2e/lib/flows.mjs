@@ -278,3 +278,11 @@ export async function submitLogin(page, email, password) {
 export function expectMenu(page) {
   return expectVisible(button(page, 'ログアウト'), 'the menu (button 「ログアウト」)');
 }
+
+/** From the landing page (where registerMember ends): 「ログイン」 → credentials → the menu. */
+export async function logIn(page, email, password = PASSWORD) {
+  await link(page, 'ログイン').click();
+  await expectVisible(button(page, 'ログイン'), 'the login page (button 「ログイン」)');
+  await submitLogin(page, email, password);
+  await expectMenu(page);
+}

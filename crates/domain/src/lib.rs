@@ -2,13 +2,17 @@
 //! organizations and consents, and the member flow state machines.
 //! No I/O, no async, no HTTP, no SQL.
 
+pub mod card;
 pub mod clock;
 pub mod consent;
 pub mod email;
+pub mod identity;
 pub mod insurer;
+pub mod kana;
 pub mod locale;
 pub mod org;
 pub mod otp;
 pub mod password;
 pub mod registration;
 pub mod reset;
+pub mod roster;

@@ -28,8 +28,29 @@ pub enum Command {
     /// Manage organizations (団体).
     #[command(subcommand)]
     Org(OrgCommand),
-    /// Load the demo organizations (idempotent).
+    /// Load the demo organizations and their demo rosters (idempotent).
     DemoData,
+    /// Insurer rosters (名簿).
+    #[command(subcommand)]
+    Roster(RosterCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RosterCommand {
+    /// Import an organization's roster CSV (all or nothing; see README for the format).
+    Import(RosterImportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RosterImportArgs {
+    /// The organization's insurer number.
+    #[arg(long, value_parser = parse_insurer_number)]
+    pub org: InsurerNumber,
+    /// auto (UTF-8 if valid, else Shift_JIS), utf-8, or shift_jis (CP932).
+    #[arg(long, default_value = "auto")]
+    pub encoding: String,
+    /// The CSV file.
+    pub file: PathBuf,
 }
 
 #[derive(Subcommand, Debug)]
@@ -80,5 +101,46 @@ impl OrgAdd {
             checkup_linked: self.checkup_linked,
             card_pattern: CardPattern::from_number(self.card_pattern).ok_or("card pattern must be 1-4")?,
         })
+    }
+}
+
+/// Progress of a roster import: a bar on a terminal, plain lines otherwise (logs, tests).
+pub struct ImportProgress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl ImportProgress {
+    pub fn new() -> Self {
+        use std::io::IsTerminal;
+        ImportProgress { bar: std::io::stderr().is_terminal().then(|| indicatif::ProgressBar::new(0)) }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish();
+        }
+    }
+}
+
+impl Default for ImportProgress {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl crate::services::roster::Progress for ImportProgress {
+    fn written(&mut self, done: u64, total: u64) {
+        match &self.bar {
+            Some(bar) => {
+                if bar.length() != Some(total) {
+                    bar.set_length(total);
+                    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows ({eta})") {
+                        bar.set_style(style);
+                    }
+                }
+                bar.set_position(done);
+            }
+            None => eprintln!("written {done}/{total}"),
+        }
     }
 }

@@ -68,7 +68,33 @@ pub async fn add_org(app: &App, new: NewOrganization) -> ServiceResult<Organizat
     Ok(org)
 }
 
-/// Inserts the demo organizations that are not there yet; returns how many were added.
+/// The demo roster (UTF-8 CSV, all four demo organizations). See README for who to type.
+pub const DEMO_ROSTER: &str = include_str!("../demo/roster.csv");
+
+/// Imports each demo organization's part of the demo roster, if it has no roster yet.
+async fn load_rosters(app: &App) -> ServiceResult<()> {
+    let mut lines = DEMO_ROSTER.lines();
+    let header = lines.next().unwrap_or_default();
+    for d in DEMO_ORGS {
+        let Some(org) = app.store.find_org_by_insurer_number(d.insurer_number).await? else { continue };
+        if app.store.roster_count(&org.id).await? > 0 {
+            continue;
+        }
+        let prefix = format!("{},", d.insurer_number);
+        let rows: Vec<&str> = lines.clone().filter(|l| l.starts_with(&prefix)).collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let csv = format!("{header}\n{}\n", rows.join("\n"));
+        crate::services::roster::import_bytes(app, &org, csv.as_bytes(), crate::services::roster::Encoding::Utf8, &mut ())
+            .await
+            .map_err(|e| ServiceError::Internal(format!("demo roster for {}: {e}", d.insurer_number)))?;
+    }
+    Ok(())
+}
+
+/// Inserts the demo organizations that are not there yet (and their demo rosters); returns
+/// how many organizations were added.
 pub async fn load(app: &App) -> ServiceResult<usize> {
     let mut added = 0;
     for d in DEMO_ORGS {
@@ -90,5 +116,6 @@ pub async fn load(app: &App) -> ServiceResult<usize> {
         .await?;
         added += 1;
     }
+    load_rosters(app).await?;
     Ok(added)
 }

@@ -2,7 +2,9 @@
 //! for the API (`http::api`) and to a page for the browser (`http::pages`).
 
 use axum::http::StatusCode;
+use domain::card::CardError;
 use domain::consent::ConsentDoc;
+use domain::kana::KanaError;
 use domain::email::EmailError;
 use domain::insurer::InsurerNumberError;
 use domain::password::PasswordError;
@@ -53,6 +55,26 @@ pub enum ServiceError {
     Unauthorized,
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    #[error("insurer number of another organization")]
+    InsurerMismatch,
+    #[error("card: {0:?}")]
+    Card(CardError),
+    #[error("family name: {0:?}")]
+    FamilyName(KanaError),
+    #[error("given name: {0:?}")]
+    GivenName(KanaError),
+    #[error("birth date")]
+    BirthDate,
+    #[error("identity already verified")]
+    AlreadyVerified,
+    /// F3 error ①: the roster record belongs to another account.
+    #[error("roster record linked to another account")]
+    IdentityAlreadyLinked,
+    /// F3 error ②: no eligible roster record matches.
+    #[error("no eligible roster record matches")]
+    IdentityNoMatch,
+    #[error("too many identity verification attempts")]
+    VerificationLocked,
     #[error("store: {0}")]
     Store(StoreError),
     #[error("crypto: {0}")]
@@ -120,6 +142,28 @@ impl ServiceError {
             Conflict => "conflict",
             Unauthorized => "unauthorized",
             InvalidRequest(_) => "invalid_request",
+            InsurerMismatch => "insurer_mismatch",
+            Card(CardError::SymbolRequired) => "card_symbol_required",
+            Card(CardError::SymbolInvalid) => "card_symbol_invalid",
+            Card(CardError::SymbolTooLong) => "card_symbol_too_long",
+            Card(CardError::SymbolNotExpected) => "card_symbol_not_expected",
+            Card(CardError::NumberRequired) => "card_number_required",
+            Card(CardError::NumberInvalid) => "card_number_invalid",
+            Card(CardError::NumberTooLong) => "card_number_too_long",
+            Card(CardError::BranchInvalid) => "card_branch_invalid",
+            FamilyName(k) | GivenName(k) => match k {
+                KanaError::Empty => "name_empty",
+                KanaError::TooLong => "name_too_long",
+                KanaError::Latin => "name_latin",
+                KanaError::Digit => "name_digit",
+                KanaError::Kanji => "name_kanji",
+                KanaError::Other => "name_other",
+            },
+            BirthDate => "birth_date_invalid",
+            AlreadyVerified => "already_verified",
+            IdentityAlreadyLinked => "identity_already_linked",
+            IdentityNoMatch => "identity_no_match",
+            VerificationLocked => "verification_locked",
             Store(_) | Crypto(_) | Internal(_) => "internal",
         }
     }
@@ -128,7 +172,10 @@ impl ServiceError {
         use ServiceError::*;
         match self {
             InsurerNumber(_) | Email(_) | Password(_) | ConsentsMissing(_) | CodeFormat | CodeWrong { .. } | CodeExpired
-            | CodeExhausted | InvalidRequest(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            | CodeExhausted | InvalidRequest(_) | Card(_) | FamilyName(_) | GivenName(_) | BirthDate => StatusCode::UNPROCESSABLE_ENTITY,
+            InsurerMismatch | AlreadyVerified | IdentityAlreadyLinked => StatusCode::CONFLICT,
+            IdentityNoMatch => StatusCode::UNPROCESSABLE_ENTITY,
+            VerificationLocked => StatusCode::TOO_MANY_REQUESTS,
             UnknownOrganization | FlowNotFound => StatusCode::NOT_FOUND,
             OrgTypeMismatch | EmailTaken | WrongStep | Conflict => StatusCode::CONFLICT,
             ResendTooSoon { .. } | RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -142,7 +189,13 @@ impl ServiceError {
     pub fn field(&self) -> Option<&'static str> {
         use ServiceError::*;
         match self {
-            InsurerNumber(_) | UnknownOrganization | OrgTypeMismatch => Some("insurer_number"),
+            InsurerNumber(_) | UnknownOrganization | OrgTypeMismatch | InsurerMismatch => Some("insurer_number"),
+            Card(CardError::SymbolRequired | CardError::SymbolInvalid | CardError::SymbolTooLong | CardError::SymbolNotExpected) => Some("symbol"),
+            Card(CardError::BranchInvalid) => Some("branch"),
+            Card(_) => Some("number"),
+            FamilyName(_) => Some("family_name"),
+            GivenName(_) => Some("given_name"),
+            BirthDate => Some("birth_date"),
             Email(_) | EmailTaken => Some("email"),
             Password(_) => Some("password"),
             ConsentsMissing(_) => Some("consents"),

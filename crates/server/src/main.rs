@@ -2,7 +2,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use server::app::App;
-use server::cli::{Cli, Command, OrgCommand};
+use server::cli::{Cli, Command, OrgCommand, RosterCommand};
+use server::services::roster::{self, Encoding, ImportError};
 use server::config::Config;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -76,6 +77,30 @@ async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error:
                     o.checkup_linked,
                     o.card_pattern.number()
                 );
+            }
+        }
+        Command::Roster(RosterCommand::Import(args)) => {
+            let encoding = Encoding::parse(&args.encoding).ok_or("--encoding must be auto, utf-8 or shift_jis")?;
+            let bytes = std::fs::read(&args.file).map_err(|e| format!("{}: {e}", args.file.display()))?;
+            let app = App::open_default(config).await?;
+            let org = app
+                .store
+                .find_org_by_insurer_number(args.org.as_str())
+                .await?
+                .ok_or_else(|| format!("no organization with insurer number {}", args.org))?;
+            let mut progress = server::cli::ImportProgress::new();
+            match roster::import_bytes(&app, &org, &bytes, encoding, &mut progress).await {
+                Ok(stats) => {
+                    progress.finish();
+                    println!("imported {} rows for {} ({}); eligibility ended for {} record(s) not in the file", stats.rows, org.insurer_number, org.name, stats.ended);
+                }
+                Err(ImportError::Rows(errors)) => {
+                    for e in &errors {
+                        eprintln!("line {}: {}", e.line, e.message);
+                    }
+                    return Err(format!("{} problem(s) in {}; nothing was imported", errors.len(), args.file.display()).into());
+                }
+                Err(e) => return Err(e.into()),
             }
         }
         Command::DemoData => {

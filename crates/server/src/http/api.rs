@@ -21,7 +21,8 @@ use crate::error::ServiceError;
 use crate::http::ClientIp;
 use crate::i18n::{t, tf, Locale};
 use crate::services::auth::{self, Member, SessionKind};
-use crate::services::{registration, reset};
+use crate::services::{identity, registration, reset};
+use domain::identity::IdentityFailure;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -38,6 +39,12 @@ pub fn routes() -> Router<AppState> {
         .route("/sessions", post(create_session))
         .route("/sessions/current", delete(delete_session))
         .route("/me", get(me))
+        .route("/identity-verifications", post(create_identity))
+        .route("/identity-verifications/{id}", get(get_identity))
+        .route("/identity-verifications/{id}/insurer", post(identity_insurer))
+        .route("/identity-verifications/{id}/card", post(identity_card))
+        .route("/identity-verifications/{id}/person", post(identity_person))
+        .route("/identity-verifications/{id}/confirm", post(identity_confirm))
         .route("/password-resets", post(create_reset))
         .route("/password-resets/{id}/resend", post(reset_resend))
         .route("/password-resets/{id}/complete", post(reset_complete))
@@ -116,7 +123,8 @@ impl IntoResponse for ApiError {
             code: e.code().to_string(),
             message: e.message(self.locale),
             field: e.field().map(str::to_string),
-            inquiry_url: matches!(e, ServiceError::EmailTaken).then(|| "/inquiry/new".to_string()),
+            inquiry_url: matches!(e, ServiceError::EmailTaken | ServiceError::IdentityNoMatch | ServiceError::VerificationLocked)
+                .then(|| "/inquiry/new".to_string()),
             remaining_attempts: match e {
                 ServiceError::CodeWrong { remaining } => *remaining,
                 _ => None,
@@ -297,6 +305,81 @@ pub struct VerifiedView {
 pub struct MeView {
     pub email: String,
     pub organization: OrganizationView,
+    /// 本人確認 done: points and walking events are available.
+    pub identity_verified: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CardView {
+    pub symbol: String,
+    pub number: String,
+    pub branch: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct IdentityView {
+    pub id: String,
+    /// started → insurer_confirmed → card_entered → person_entered → completed | failed
+    pub state: String,
+    /// The organization's card form, 1–4 (パターン①–④): 1 number with hyphen, 2 number only,
+    /// 3 symbol with hyphen + number, 4 symbol + number.
+    pub card_pattern: u8,
+    pub organization: OrganizationView,
+    pub card: Option<CardView>,
+    pub family_name: Option<String>,
+    pub given_name: Option<String>,
+    /// YYYY-MM-DD
+    pub birth_date: Option<String>,
+    /// already_linked (①) | no_match (②), when state is failed.
+    pub failure: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: OffsetDateTime,
+}
+
+fn identity_view(v: &identity::View) -> IdentityView {
+    let f = &v.flow;
+    IdentityView {
+        id: f.id.clone(),
+        state: f.state.as_str().to_string(),
+        card_pattern: v.org.card_pattern.number(),
+        organization: OrganizationView::from(&v.org),
+        card: f.card.as_ref().map(|c| CardView { symbol: c.symbol.clone(), number: c.number.clone(), branch: c.branch.clone() }),
+        family_name: f.family_name.clone(),
+        given_name: f.given_name.clone(),
+        birth_date: f.birth_date.map(|d| d.to_string()),
+        failure: f.failure.map(|x| match x {
+            IdentityFailure::AlreadyLinked => "already_linked".to_string(),
+            IdentityFailure::NoMatch => "no_match".to_string(),
+        }),
+        expires_at: f.expires_at,
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct IdentityInsurerRequest {
+    pub insurer_number: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct IdentityCardRequest {
+    /// 記号 (patterns 3 and 4); omit for patterns 1 and 2.
+    #[serde(default)]
+    pub symbol: String,
+    /// 番号
+    pub number: String,
+    /// 枝番 (2 digits), when printed on the card.
+    #[serde(default)]
+    pub branch: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct IdentityPersonRequest {
+    /// Full-width katakana (hiragana and half-width kana are converted).
+    pub family_name: String,
+    pub given_name: String,
+    /// YYYY-MM-DD or YYYY/MM/DD
+    pub birth_date: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -461,7 +544,58 @@ async fn delete_session(State(app): State<AppState>, ApiLocale(locale): ApiLocal
     responses((status = 200, body = MeView), (status = 401, body = ErrorBody)))]
 async fn me(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember) -> ApiResult<Json<MeView>> {
     let p = auth::profile(&app, &m.member).await.or_api(locale)?;
-    Ok(Json(MeView { email: p.email, organization: OrganizationView::from(&p.org) }))
+    let verified = identity::verified_at(&app, &m.member.user.id).await.or_api(locale)?.is_some();
+    Ok(Json(MeView { email: p.email, organization: OrganizationView::from(&p.org), identity_verified: verified }))
+}
+
+#[utoipa::path(post, path = "/api/v1/identity-verifications", tag = "identity", security(("bearer" = [])),
+    responses((status = 201, body = IdentityView), (status = 409, body = ErrorBody, description = "already_verified"), (status = 401, body = ErrorBody)))]
+async fn create_identity(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember) -> ApiResult<(StatusCode, Json<IdentityView>)> {
+    let v = identity::start(&app, &m.member).await.or_api(locale)?;
+    Ok((StatusCode::CREATED, Json(identity_view(&v))))
+}
+
+#[utoipa::path(get, path = "/api/v1/identity-verifications/{id}", tag = "identity", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = IdentityView), (status = 404, body = ErrorBody)))]
+async fn get_identity(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember, Path(id): Path<String>) -> ApiResult<Json<IdentityView>> {
+    let v = identity::view(&app, &m.member, &id).await.or_api(locale)?;
+    Ok(Json(identity_view(&v)))
+}
+
+#[utoipa::path(post, path = "/api/v1/identity-verifications/{id}/insurer", tag = "identity", security(("bearer" = [])), request_body = IdentityInsurerRequest,
+    params(("id" = String, Path)), responses((status = 200, body = IdentityView), (status = 422, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn identity_insurer(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember, Path(id): Path<String>, ApiJson(req): ApiJson<IdentityInsurerRequest>) -> ApiResult<Json<IdentityView>> {
+    let v = identity::confirm_insurer(&app, &m.member, &id, &req.insurer_number).await.or_api(locale)?;
+    Ok(Json(identity_view(&v)))
+}
+
+#[utoipa::path(post, path = "/api/v1/identity-verifications/{id}/card", tag = "identity", security(("bearer" = [])), request_body = IdentityCardRequest,
+    params(("id" = String, Path)), responses((status = 200, body = IdentityView), (status = 422, body = ErrorBody)))]
+async fn identity_card(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember, Path(id): Path<String>, ApiJson(req): ApiJson<IdentityCardRequest>) -> ApiResult<Json<IdentityView>> {
+    let v = identity::enter_card(&app, &m.member, &id, &req.symbol, &req.number, &req.branch).await.or_api(locale)?;
+    Ok(Json(identity_view(&v)))
+}
+
+#[utoipa::path(post, path = "/api/v1/identity-verifications/{id}/person", tag = "identity", security(("bearer" = [])), request_body = IdentityPersonRequest,
+    params(("id" = String, Path)), responses((status = 200, body = IdentityView), (status = 422, body = ErrorBody)))]
+async fn identity_person(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember, Path(id): Path<String>, ApiJson(req): ApiJson<IdentityPersonRequest>) -> ApiResult<Json<IdentityView>> {
+    let v = identity::enter_person(&app, &m.member, &id, &req.family_name, &req.given_name, &req.birth_date).await.or_api(locale)?;
+    Ok(Json(identity_view(&v)))
+}
+
+#[utoipa::path(post, path = "/api/v1/identity-verifications/{id}/confirm", tag = "identity", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = IdentityView, description = "本人確認 completed"),
+              (status = 409, body = ErrorBody, description = "identity_already_linked (①): log in with the earlier email"),
+              (status = 422, body = ErrorBody, description = "identity_no_match (②): check the input, contact the customer center"),
+              (status = 429, body = ErrorBody, description = "verification_locked: too many attempts in 24 h")))]
+async fn identity_confirm(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember, Path(id): Path<String>) -> ApiResult<Json<IdentityView>> {
+    let v = identity::confirm(&app, &m.member, &id).await.or_api(locale)?;
+    match v.flow.failure {
+        Some(IdentityFailure::AlreadyLinked) => Err(ServiceError::IdentityAlreadyLinked).or_api(locale),
+        Some(IdentityFailure::NoMatch) => Err(ServiceError::IdentityNoMatch).or_api(locale),
+        None => Ok(Json(identity_view(&v))),
+    }
 }
 
 #[utoipa::path(post, path = "/api/v1/password-resets", tag = "password-reset", request_body = ResetRequest,
@@ -500,10 +634,11 @@ impl utoipa::Modify for BearerAuth {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Mimoto member API", version = "1", description = "Registration (F1), login and password reset (F2) for native apps."),
+    info(title = "Mimoto member API", version = "1", description = "Registration (F1), login and password reset (F2), identity verification against the roster (F3), for native apps."),
     paths(password_policy, create_registration, get_registration, registration_org_type, registration_insurer,
           registration_account, registration_consents, registration_resend, registration_verify,
-          create_session, delete_session, me, create_reset, reset_resend, reset_complete),
+          create_session, delete_session, me, create_reset, reset_resend, reset_complete,
+          create_identity, get_identity, identity_insurer, identity_card, identity_person, identity_confirm),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;

@@ -4,10 +4,12 @@
 pub mod auth;
 pub mod codes;
 pub mod flows;
+pub mod identity;
 pub mod limits;
 pub mod passwords;
 pub mod registration;
 pub mod reset;
+pub mod roster;
 
 use crate::app::App;
 use crate::crypto::CryptoError;
