@@ -21,6 +21,11 @@ deps:
 postgres:
 	@scripts/ensure-postgres.sh
 
+## make models: pretrained face models as ONNX into ./models (or $MIMOTO_MODELS_DIR), checked against models.lock
+.PHONY: models
+models:
+	@scripts/models/install.sh
+
 build:
 	cargo build --locked --bin mimoto
 

@@ -2,7 +2,8 @@
 //! into PostgreSQL, twice each (first import, then a re-import of the same file, which updates
 //! every record), and prints the time of each phase. Not a test: numbers, for the README.
 //!
-//! MIMOTO_BENCH_ROWS sets the row count; MIMOTO_TEST_DATABASE_URL the PostgreSQL database.
+//! MIMOTO_BENCH_ROWS sets the row count, MIMOTO_BENCH_BACKENDS which backends run
+//! (default `postgres,sqlite`), MIMOTO_TEST_DATABASE_URL the PostgreSQL database.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -83,14 +84,18 @@ async fn main() {
     let csv = generate(rows);
     println!("{:.1} MB of CSV; {} cores", csv.len() as f64 / 1e6, std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
 
-    let dir = tempfile::tempdir().expect("tempdir");
-    let sqlite = store::testing::sqlite_in(dir.path()).await.expect("sqlite");
-    let app = App::with_store(config(dir.path()), Arc::new(sqlite), Arc::new(SystemClock)).expect("app");
-    run("sqlite", app, &csv).await;
-
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (pg, schema) = store::testing::fresh_pg().await.expect("PostgreSQL must be reachable");
-    let app = App::with_store(config(dir.path()), Arc::new(pg), Arc::new(SystemClock)).expect("app");
-    run("postgres", app, &csv).await;
-    store::testing::drop_pg_schema(&schema).await.expect("drop schema");
+    let backends = std::env::var("MIMOTO_BENCH_BACKENDS").unwrap_or_else(|_| "postgres,sqlite".into());
+    if backends.contains("postgres") {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (pg, schema) = store::testing::fresh_pg().await.expect("PostgreSQL must be reachable");
+        let app = App::with_store(config(dir.path()), Arc::new(pg), Arc::new(SystemClock)).expect("app");
+        run("postgres", app, &csv).await;
+        store::testing::drop_pg_schema(&schema).await.expect("drop schema");
+    }
+    if backends.contains("sqlite") {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sqlite = store::testing::sqlite_in(dir.path()).await.expect("sqlite");
+        let app = App::with_store(config(dir.path()), Arc::new(sqlite), Arc::new(SystemClock)).expect("app");
+        run("sqlite", app, &csv).await;
+    }
 }

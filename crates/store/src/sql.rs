@@ -39,7 +39,7 @@ macro_rules! impl_store {
         use sqlx::Row as _;
         use $crate::sql::{FLOW_COLUMNS, ORG_COLUMNS, SESSION_COLUMNS, USER_COLUMNS};
         use $crate::{from_ts, to_ts, CodeAttempt, CodeRecord, ConsentRecord, FlowRecord, FlowUpdate, NewCode, NewMail,
-            NewUser, OutboxRecord, Result, SessionRecord, Store, StoreError, UserRecord, RosterRow, RosterImport,
+            NewUser, OutboxRecord, Result, SessionRecord, Store, StoreError, UserRecord, RosterImport,
             RosterMatch, ImportStats};
         use domain::org::Organization;
         use time::OffsetDateTime;
@@ -124,70 +124,36 @@ macro_rules! impl_store {
             if done.rows_affected() == 1 { Ok(()) } else { Err(StoreError::Conflict) }
         }
 
-        struct Import {
-            tx: sqlx::Transaction<'static, $db>,
-            org_id: String,
-            import_id: String,
+        /// Ends the eligibility of records absent from the import, records it, and commits.
+        pub(crate) async fn finish_import(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            org_id: &str,
+            import_id: &str,
             rows: u64,
-        }
-
-        #[async_trait::async_trait]
-        impl RosterImport for Import {
-            async fn add(&mut self, rows: &[RosterRow]) -> Result<()> {
-                let now = to_ts(OffsetDateTime::now_utc());
-                for chunk in rows.chunks($crate::sql::ROSTER_BATCH) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO roster_records (id, org_id, record_key, card_index, branch_index, person_index, data_enc, \
-                         eligible_from, eligible_until, import_id, updated_at) ",
-                    );
-                    q.push_values(chunk, |mut b, r| {
-                        b.push_bind(&r.id)
-                            .push_bind(&self.org_id)
-                            .push_bind(&r.record_key)
-                            .push_bind(&r.card_index)
-                            .push_bind(&r.branch_index)
-                            .push_bind(&r.person_index)
-                            .push_bind(&r.data_enc)
-                            .push_bind(&r.eligible_from)
-                            .push_bind(&r.eligible_until)
-                            .push_bind(&self.import_id)
-                            .push_bind(now);
-                    });
-                    q.push(
-                        " ON CONFLICT (org_id, record_key) DO UPDATE SET card_index = excluded.card_index, \
-                         branch_index = excluded.branch_index, person_index = excluded.person_index, data_enc = excluded.data_enc, \
-                         eligible_from = excluded.eligible_from, eligible_until = excluded.eligible_until, \
-                         import_id = excluded.import_id, updated_at = excluded.updated_at",
-                    );
-                    q.build().execute(&mut *self.tx).await?;
-                    self.rows += chunk.len() as u64;
-                }
-                Ok(())
-            }
-
-            async fn commit(mut self: Box<Self>, ended_on: &str, now: OffsetDateTime) -> Result<ImportStats> {
+            ended_on: &str,
+            now: OffsetDateTime,
+        ) -> Result<ImportStats> {
+            {
                 let ended = sqlx::query(
                     "UPDATE roster_records SET eligible_until = $1, updated_at = $2 \
                      WHERE org_id = $3 AND import_id <> $4 AND (eligible_until IS NULL OR eligible_until > $1)",
                 )
                 .bind(ended_on)
                 .bind(to_ts(now))
-                .bind(&self.org_id)
-                .bind(&self.import_id)
-                .execute(&mut *self.tx)
+                .bind(org_id)
+                .bind(import_id)
+                .execute(&mut **tx)
                 .await?
                 .rows_affected();
                 sqlx::query("INSERT INTO roster_imports (id, org_id, row_count, ended, finished_at) VALUES ($1, $2, $3, $4, $5)")
-                    .bind(&self.import_id)
-                    .bind(&self.org_id)
-                    .bind(self.rows as i64)
+                    .bind(import_id)
+                    .bind(org_id)
+                    .bind(rows as i64)
                     .bind(ended as i64)
                     .bind(to_ts(now))
-                    .execute(&mut *self.tx)
+                    .execute(&mut **tx)
                     .await?;
-                let stats = ImportStats { rows: self.rows, ended };
-                self.tx.commit().await?;
-                Ok(stats)
+                Ok(ImportStats { rows, ended })
             }
         }
 
@@ -567,15 +533,14 @@ macro_rules! impl_store {
             }
 
             async fn begin_roster_import(&self, org_id: &str, import_id: &str) -> Result<Box<dyn RosterImport>> {
-                let tx = self.pool.begin().await?;
-                Ok(Box::new(Import { tx, org_id: org_id.to_string(), import_id: import_id.to_string(), rows: 0 }))
+                self.begin_import(org_id, import_id).await
             }
 
             async fn find_roster_matches(&self, org_id: &str, card_index: &[u8], person_index: &[u8]) -> Result<Vec<RosterMatch>> {
                 let rows = sqlx::query(
                     "SELECT r.id, r.branch_index, r.eligible_from, r.eligible_until, r.data_enc, l.user_id \
                      FROM roster_records r LEFT JOIN roster_links l ON l.record_id = r.id \
-                     WHERE r.org_id = $1 AND r.card_index = $2 AND r.person_index = $3 ORDER BY r.id",
+                     WHERE r.card_index = $2 AND r.person_index = $3 AND r.org_id = $1 ORDER BY r.id",
                 )
                 .bind(org_id)
                 .bind(card_index)

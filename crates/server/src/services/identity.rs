@@ -14,7 +14,7 @@ use crate::config::Limit;
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::auth::Member;
 use crate::services::flows::{self, Loaded};
-use crate::services::roster::{branch_index, card_index, person_index, today_jst};
+use crate::services::roster::{today_jst, RosterIndexer};
 use crate::services::{limits, new_id};
 
 pub const KIND: &str = "identity";
@@ -129,11 +129,9 @@ pub async fn confirm(app: &App, member: &Member, id: &str) -> ServiceResult<View
         return Err(ServiceError::WrongStep);
     };
     let today = today_jst(now).to_string();
-    let wanted_branch = card.branch.as_deref().map(|b| branch_index(&app.keys, &org.id, b));
-    let matches = app
-        .store
-        .find_roster_matches(&org.id, &card_index(&app.keys, &org.id, card), &person_index(&app.keys, &org.id, &person_key(family, given, birth)))
-        .await?;
+    let indexer = RosterIndexer::new(&app.keys, &org.id);
+    let wanted_branch = card.branch.as_deref().map(|b| indexer.branch(b));
+    let matches = app.store.find_roster_matches(&org.id, &indexer.card(card), &indexer.person(&person_key(family, given, birth))).await?;
     let eligible: Vec<_> = matches
         .into_iter()
         .filter(|m| m.eligible_from <= today && m.eligible_until.as_deref().is_none_or(|u| u >= today.as_str()))

@@ -29,6 +29,8 @@ pub fn open_email(app: &App, sealed: &[u8]) -> Result<String, CryptoError> {
     String::from_utf8(bytes).map_err(|_| CryptoError::Malformed)
 }
 
+/// A random (v4) UUID from the thread's CSPRNG.
 pub fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    use rand::Rng;
+    uuid::Builder::from_random_bytes(rand::thread_rng().gen()).into_uuid().to_string()
 }

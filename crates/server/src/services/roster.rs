@@ -17,7 +17,7 @@ use store::{ImportStats, RosterRow};
 use time::{Date, Duration, OffsetDateTime, UtcOffset};
 
 use crate::app::App;
-use crate::crypto::{CryptoError, Keys};
+use crate::crypto::{CryptoError, Keys, Macer};
 use crate::services::new_id;
 
 pub const ROSTER_AAD: &str = "roster_records";
@@ -88,8 +88,8 @@ pub fn decode(bytes: &[u8], encoding: Encoding) -> Result<String, ImportError> {
     }
 }
 
-/// Parses and checks the whole file; returns the entries with their line numbers, or every
-/// problem found.
+/// Parses and checks the whole file (rows in parallel on every core); returns the entries with
+/// their line numbers, or every problem found.
 pub fn parse(text: &str, org: &Organization) -> Result<Vec<(u64, RosterEntry)>, ImportError> {
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
     let mut records = reader.records();
@@ -107,39 +107,57 @@ pub fn parse(text: &str, org: &Organization) -> Result<Vec<(u64, RosterEntry)>, 
         pos.map(|p| newline_offsets.partition_point(|&nl| (nl as u64) <= p.byte()) as u64 + 1).unwrap_or(0)
     };
     let mut errors = Vec::new();
-    let mut entries = Vec::new();
-    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut rows = Vec::new();
     for record in records {
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                let line = line_at(e.position());
-                errors.push(LineError { line, message: "unreadable CSV row".into() });
-                continue;
-            }
-        };
-        let line = line_at(record.position());
-        if record.iter().all(|f| f.trim().is_empty()) {
-            continue;
+        match record {
+            Ok(r) if r.iter().all(|f| f.trim().is_empty()) => {}
+            Ok(r) => rows.push((line_at(r.position()), r)),
+            Err(e) => errors.push(LineError { line: line_at(e.position()), message: "unreadable CSV row".into() }),
         }
-        let fields: Vec<&str> = record.iter().collect();
-        match RosterEntry::parse(&fields, &columns, &org.insurer_number) {
+    }
+
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).max(1);
+    let chunk = rows.len().div_ceil(threads).max(1);
+    let parsed: Vec<(u64, Result<RosterEntry, String>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = rows
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|(line, r)| {
+                            let fields: Vec<&str> = r.iter().collect();
+                            (*line, RosterEntry::parse(&fields, &columns, &org.insurer_number).map_err(|e| e.to_string()))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    });
+    if parsed.len() != rows.len() {
+        return Err(ImportError::Rows(vec![LineError { line: 0, message: "internal error while checking rows".into() }]));
+    }
+
+    // Duplicates by a 128-bit hash of the record key (two independent 64-bit SipHashes).
+    let mut seen: HashMap<(u64, u64), u64> = HashMap::with_capacity(parsed.len());
+    let mut entries = Vec::with_capacity(parsed.len());
+    for (line, result) in parsed {
+        match result {
             Ok(entry) => {
                 let key = record_key_text(&entry);
-                if let Some(first) = seen.insert(key, line) {
+                let digest = (hash_with(0, &key), hash_with(1, &key));
+                if let Some(first) = seen.insert(digest, line) {
                     errors.push(LineError { line, message: format!("duplicate of line {first} (same card, branch, name and birth date)") });
                 } else {
                     entries.push((line, entry));
                 }
             }
-            Err(e) => errors.push(LineError { line, message: e.to_string() }),
-        }
-        if errors.len() >= 1000 {
-            errors.push(LineError { line, message: "too many problems; stopped checking".into() });
-            break;
+            Err(message) => errors.push(LineError { line, message }),
         }
     }
     if !errors.is_empty() {
+        errors.sort_by_key(|e| e.line);
+        errors.truncate(1000);
         return Err(ImportError::Rows(errors));
     }
     if entries.is_empty() {
@@ -148,44 +166,79 @@ pub fn parse(text: &str, org: &Organization) -> Result<Vec<(u64, RosterEntry)>, 
     Ok(entries)
 }
 
+fn hash_with(seed: u64, s: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    seed.hash(&mut h);
+    s.hash(&mut h);
+    h.finish()
+}
+
 fn record_key_text(e: &RosterEntry) -> String {
     format!("{}|{}|{}", e.card.match_key(), e.card.branch.as_deref().unwrap_or(""), e.person_key())
 }
 
-/// Blind indexes, keyed per organization so equal cards of two insurers never collide.
-pub fn card_index(keys: &Keys, org_id: &str, card: &CardId) -> Vec<u8> {
-    keys.mac("roster-card", format!("{org_id}|{}", card.match_key()).as_bytes())
+/// The roster's blind indexes, keyed per organization so equal cards of two insurers never
+/// collide. Each MAC is keyed once and reused for every row.
+pub struct RosterIndexer {
+    org_id: String,
+    record: Macer,
+    card: Macer,
+    branch: Macer,
+    person: Macer,
 }
 
-pub fn branch_index(keys: &Keys, org_id: &str, branch: &str) -> Vec<u8> {
-    keys.mac("roster-branch", format!("{org_id}|{branch}").as_bytes())
-}
+impl RosterIndexer {
+    pub fn new(keys: &Keys, org_id: &str) -> Self {
+        RosterIndexer {
+            org_id: org_id.to_string(),
+            record: keys.macer("roster-record"),
+            card: keys.macer("roster-card"),
+            branch: keys.macer("roster-branch"),
+            person: keys.macer("roster-person"),
+        }
+    }
 
-pub fn person_index(keys: &Keys, org_id: &str, person_key: &str) -> Vec<u8> {
-    keys.mac("roster-person", format!("{org_id}|{person_key}").as_bytes())
-}
+    fn keyed(&self, m: &Macer, value: &str) -> Vec<u8> {
+        m.mac(format!("{}|{value}", self.org_id).as_bytes())
+    }
 
-fn to_row(keys: &Keys, org_id: &str, entry: &RosterEntry) -> Result<RosterRow, CryptoError> {
-    Ok(RosterRow {
-        id: new_id(),
-        record_key: keys.mac("roster-record", format!("{org_id}|{}", record_key_text(entry)).as_bytes()),
-        card_index: card_index(keys, org_id, &entry.card),
-        branch_index: entry.card.branch.as_deref().map(|b| branch_index(keys, org_id, b)),
-        person_index: person_index(keys, org_id, &entry.person_key()),
-        data_enc: keys.seal_json(ROSTER_AAD, entry)?,
-        eligible_from: entry.eligible_from.to_string(),
-        eligible_until: entry.eligible_until.map(|d| d.to_string()),
-    })
+    pub fn card(&self, card: &CardId) -> Vec<u8> {
+        self.keyed(&self.card, &card.match_key())
+    }
+
+    pub fn branch(&self, branch: &str) -> Vec<u8> {
+        self.keyed(&self.branch, branch)
+    }
+
+    pub fn person(&self, person_key: &str) -> Vec<u8> {
+        self.keyed(&self.person, person_key)
+    }
+
+    fn row(&self, keys: &Keys, entry: &RosterEntry) -> Result<RosterRow, CryptoError> {
+        Ok(RosterRow {
+            id: new_id(),
+            record_key: self.keyed(&self.record, &record_key_text(entry)),
+            card_index: self.card(&entry.card),
+            branch_index: entry.card.branch.as_deref().map(|b| self.branch(b)),
+            person_index: self.person(&entry.person_key()),
+            data_enc: keys.seal_json(ROSTER_AAD, entry)?,
+            eligible_from: entry.eligible_from.to_string(),
+            eligible_until: entry.eligible_until.map(|d| d.to_string()),
+        })
+    }
 }
 
 /// Seals every entry, using every core.
 pub fn seal_all(keys: &Keys, org_id: &str, entries: &[(u64, RosterEntry)]) -> Result<Vec<RosterRow>, CryptoError> {
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).max(1);
     let chunk = entries.len().div_ceil(threads).max(1);
+    let indexer = RosterIndexer::new(keys, org_id);
+    let indexer = &indexer;
     std::thread::scope(|scope| {
         let handles: Vec<_> = entries
             .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(|(_, e)| to_row(keys, org_id, e)).collect::<Result<Vec<_>, _>>()))
+            .map(|part| scope.spawn(move || part.iter().map(|(_, e)| indexer.row(keys, e)).collect::<Result<Vec<_>, _>>()))
             .collect();
         let mut rows = Vec::with_capacity(entries.len());
         for h in handles {

@@ -5,7 +5,9 @@
 
 CREATE TABLE roster_records (
     id             TEXT PRIMARY KEY,
-    org_id         TEXT NOT NULL REFERENCES organizations(id),
+    -- No foreign key: organizations are never deleted, and a per-row FK check dominates bulk
+    -- imports (millions of rows). The import checks the organization exists first.
+    org_id         TEXT NOT NULL,
     record_key     BYTEA NOT NULL,
     card_index     BYTEA NOT NULL,
     branch_index   BYTEA,
@@ -14,11 +16,12 @@ CREATE TABLE roster_records (
     eligible_from  TEXT NOT NULL,
     eligible_until TEXT,
     import_id      TEXT NOT NULL,
-    updated_at     BIGINT NOT NULL,
-    UNIQUE (org_id, record_key)
+    updated_at     BIGINT NOT NULL
 );
-CREATE INDEX roster_records_match ON roster_records (org_id, card_index, person_index);
-CREATE INDEX roster_records_import ON roster_records (org_id, import_id);
+-- The blind indexes are keyed per organization, so they are unique across organizations.
+CREATE UNIQUE INDEX roster_records_key ON roster_records (record_key);
+CREATE INDEX roster_records_card ON roster_records (card_index);
+CREATE INDEX roster_records_org ON roster_records (org_id);
 
 -- One account per roster record and one roster record per account: the primary key and the
 -- unique constraint decide races between accounts.
