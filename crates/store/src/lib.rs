@@ -270,7 +270,8 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_expired_sessions(&self, now: OffsetDateTime) -> Result<u64>;
 
     // Rosters and identity links
-    async fn begin_roster_import(&self, org_id: &str, import_id: &str) -> Result<Box<dyn RosterImport>>;
+    /// Starts an import; `now` stamps the records it writes.
+    async fn begin_roster_import(&self, org_id: &str, import_id: &str, now: OffsetDateTime) -> Result<Box<dyn RosterImport>>;
     /// Records of the organization with this card (without branch) and person.
     async fn find_roster_matches(&self, org_id: &str, card_index: &[u8], person_index: &[u8]) -> Result<Vec<RosterMatch>>;
     async fn roster_count(&self, org_id: &str) -> Result<i64>;

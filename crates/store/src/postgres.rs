@@ -35,7 +35,7 @@ impl PgStore {
     /// PostgreSQL streams roster rows with binary COPY. The first import of an organization
     /// goes straight into `roster_records`; later ones go into a staging table of the
     /// transaction and are merged with one INSERT … ON CONFLICT. Far faster than INSERTs.
-    async fn begin_import(&self, org_id: &str, import_id: &str) -> crate::Result<Box<dyn crate::RosterImport>> {
+    async fn begin_import(&self, org_id: &str, import_id: &str, now: time::OffsetDateTime) -> crate::Result<Box<dyn crate::RosterImport>> {
         use sqlx::Row as _;
         let mut tx = self.pool.begin().await?;
         let existing: bool = sqlx::query("SELECT EXISTS (SELECT 1 FROM roster_records WHERE org_id = $1) AS e")
@@ -52,7 +52,7 @@ impl PgStore {
             .execute(&mut *tx)
             .await?;
         }
-        Ok(Box::new(CopyImport { tx, org_id: org_id.to_string(), import_id: import_id.to_string(), rows: 0, direct: !existing, buf: Vec::new() }))
+        Ok(Box::new(CopyImport { tx, org_id: org_id.to_string(), import_id: import_id.to_string(), rows: 0, direct: !existing, now: crate::to_ts(now), buf: Vec::new() }))
     }
 }
 
@@ -63,6 +63,7 @@ struct CopyImport {
     rows: u64,
     /// No records yet for the organization: COPY straight into roster_records.
     direct: bool,
+    now: i64,
     buf: Vec<u8>,
 }
 
@@ -84,7 +85,7 @@ fn field(buf: &mut Vec<u8>, value: Option<&[u8]>) {
 #[async_trait::async_trait]
 impl crate::RosterImport for CopyImport {
     async fn add(&mut self, rows: &[crate::RosterRow]) -> crate::Result<()> {
-        let now = crate::to_ts(time::OffsetDateTime::now_utc()).to_be_bytes();
+        let now = self.now.to_be_bytes();
         self.buf.clear();
         self.buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
         self.buf.extend_from_slice(&0i32.to_be_bytes());

@@ -532,8 +532,8 @@ macro_rules! impl_store {
                 Ok(done.rows_affected())
             }
 
-            async fn begin_roster_import(&self, org_id: &str, import_id: &str) -> Result<Box<dyn RosterImport>> {
-                self.begin_import(org_id, import_id).await
+            async fn begin_roster_import(&self, org_id: &str, import_id: &str, now: OffsetDateTime) -> Result<Box<dyn RosterImport>> {
+                self.begin_import(org_id, import_id, now).await
             }
 
             async fn find_roster_matches(&self, org_id: &str, card_index: &[u8], person_index: &[u8]) -> Result<Vec<RosterMatch>> {

@@ -35,9 +35,9 @@ impl SqliteStore {
 
 impl SqliteStore {
     /// SQLite writes roster rows with multi-row INSERTs inside one transaction.
-    async fn begin_import(&self, org_id: &str, import_id: &str) -> crate::Result<Box<dyn crate::RosterImport>> {
+    async fn begin_import(&self, org_id: &str, import_id: &str, now: time::OffsetDateTime) -> crate::Result<Box<dyn crate::RosterImport>> {
         let tx = self.pool.begin().await?;
-        Ok(Box::new(Import { tx, org_id: org_id.to_string(), import_id: import_id.to_string(), rows: 0 }))
+        Ok(Box::new(Import { tx, org_id: org_id.to_string(), import_id: import_id.to_string(), rows: 0, now: crate::to_ts(now) }))
     }
 }
 
@@ -47,12 +47,13 @@ struct Import {
     org_id: String,
     import_id: String,
     rows: u64,
+    now: i64,
 }
 
 #[async_trait::async_trait]
 impl crate::RosterImport for Import {
     async fn add(&mut self, rows: &[crate::RosterRow]) -> crate::Result<()> {
-        let now = crate::to_ts(time::OffsetDateTime::now_utc());
+        let now = self.now;
         for chunk in rows.chunks(crate::sql::ROSTER_BATCH) {
             let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO roster_records (id, org_id, record_key, card_index, branch_index, person_index, data_enc, \

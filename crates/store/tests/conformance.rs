@@ -378,7 +378,7 @@ async fn roster_import_reimport_and_eligibility(s: Arc<dyn Store>) {
     let now = t0();
     s.insert_org(&org("o1", "133033", true), now).await.expect("org");
     s.insert_org(&org("o2", "06132013", false), now).await.expect("org");
-    let mut imp = s.begin_roster_import("o1", "i1").await.expect("begin");
+    let mut imp = s.begin_roster_import("o1", "i1", now).await.expect("begin");
     imp.add(&[roster_row(1, 10, 20, "2020-04-01", None), roster_row(2, 11, 21, "2020-04-01", None)]).await.expect("add");
     imp.add(&[roster_row(3, 12, 22, "2021-04-01", Some("2030-03-31"))]).await.expect("add");
     let stats = imp.commit("2026-11-23", now).await.expect("commit");
@@ -395,7 +395,7 @@ async fn roster_import_reimport_and_eligibility(s: Arc<dyn Store>) {
     // changed: 1 is updated in place (same id), 2 and 3 lose eligibility but stay.
     s.create_user(&user("u1", "o1", 1, now), &[], None).await.expect("user");
     s.link_roster_record("rec-2", "u1", now).await.expect("link");
-    let mut imp = s.begin_roster_import("o1", "i2").await.expect("begin");
+    let mut imp = s.begin_roster_import("o1", "i2", now).await.expect("begin");
     let mut changed = roster_row(1, 10, 20, "2020-04-01", Some("2027-03-31"));
     changed.id = "new-id-ignored".into();
     imp.add(&[changed, roster_row(4, 13, 23, "2026-04-01", None)]).await.expect("add");
@@ -410,7 +410,7 @@ async fn roster_import_reimport_and_eligibility(s: Arc<dyn Store>) {
     assert_eq!(m3.eligible_until.as_deref(), Some("2026-11-23"));
 
     // A record already ended before is not ended again.
-    let imp = s.begin_roster_import("o1", "i3").await.expect("begin");
+    let imp = s.begin_roster_import("o1", "i3", now).await.expect("begin");
     let stats = imp.commit("2026-12-01", now).await.expect("commit");
     assert_eq!(stats.ended, 2, "only records 1 and 4 were still eligible");
 }
@@ -418,11 +418,11 @@ async fn roster_import_reimport_and_eligibility(s: Arc<dyn Store>) {
 async fn unfinished_imports_change_nothing(s: Arc<dyn Store>) {
     let now = t0();
     s.insert_org(&org("o1", "133033", true), now).await.expect("org");
-    let mut imp = s.begin_roster_import("o1", "i1").await.expect("begin");
+    let mut imp = s.begin_roster_import("o1", "i1", now).await.expect("begin");
     imp.add(&[roster_row(1, 10, 20, "2020-04-01", None)]).await.expect("add");
     imp.commit("2026-11-23", now).await.expect("commit");
 
-    let mut imp = s.begin_roster_import("o1", "i2").await.expect("begin");
+    let mut imp = s.begin_roster_import("o1", "i2", now).await.expect("begin");
     imp.add(&[roster_row(2, 11, 21, "2020-04-01", None), roster_row(1, 10, 20, "2020-04-01", Some("2020-12-31"))]).await.expect("add");
     drop(imp); // an error or an interrupt before commit
     assert_eq!(s.roster_count("o1").await.expect("count"), 1);
@@ -433,7 +433,7 @@ async fn unfinished_imports_change_nothing(s: Arc<dyn Store>) {
 async fn roster_links_are_one_to_one_under_races(s: Arc<dyn Store>) {
     let now = t0();
     s.insert_org(&org("o1", "133033", true), now).await.expect("org");
-    let mut imp = s.begin_roster_import("o1", "i1").await.expect("begin");
+    let mut imp = s.begin_roster_import("o1", "i1", now).await.expect("begin");
     imp.add(&[roster_row(1, 10, 20, "2020-04-01", None), roster_row(2, 11, 21, "2020-04-01", None)]).await.expect("add");
     imp.commit("2026-11-23", now).await.expect("commit");
     for i in 0..6u8 {

@@ -260,7 +260,7 @@ impl Progress for () {
 /// Imports a checked, sealed roster for `org` in one transaction.
 pub async fn write(app: &App, org: &Organization, rows: &[RosterRow], progress: &mut dyn Progress) -> Result<ImportStats, ImportError> {
     let import_id = new_id();
-    let mut import = app.store.begin_roster_import(&org.id, &import_id).await?;
+    let mut import = app.store.begin_roster_import(&org.id, &import_id, app.now()).await?;
     let total = rows.len() as u64;
     let mut done = 0u64;
     for batch in rows.chunks(WRITE_BATCH) {
