@@ -42,6 +42,16 @@ pub fn tf(locale: Locale, key: &str, args: &[(&str, &str)]) -> String {
     s
 }
 
+/// The checkbox label of a consent document for an organization (F1 step 6).
+pub fn consent_label(locale: Locale, doc: domain::consent::ConsentDoc, org: &domain::org::Organization) -> String {
+    use domain::consent::ConsentDoc;
+    match doc {
+        ConsentDoc::PlatformTerms => t(locale, "consent.platform_terms").to_string(),
+        ConsentDoc::OrgPrivacy => tf(locale, "consent.org_privacy", &[("org", &org.name)]),
+        ConsentDoc::PointTerms => tf(locale, "consent.point_terms", &[("points", org.point_name.as_deref().unwrap_or_default())]),
+    }
+}
+
 /// Translator handed to templates: `{{ tr.t("key") }}`.
 #[derive(Debug, Clone, Copy)]
 pub struct Tr {

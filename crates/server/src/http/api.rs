@@ -19,7 +19,7 @@ use utoipa::{OpenApi, ToSchema};
 use crate::app::AppState;
 use crate::error::ServiceError;
 use crate::http::ClientIp;
-use crate::i18n::{t, tf, Locale};
+use crate::i18n::{consent_label, t, Locale};
 use crate::services::auth::{self, Member, SessionKind};
 use crate::services::{identity, registration, reset};
 use domain::identity::IdentityFailure;
@@ -264,11 +264,7 @@ fn registration_view(view: &registration::View, locale: Locale) -> RegistrationV
             .map(|doc| ConsentItemView {
                 doc,
                 version: doc.version().to_string(),
-                label: match doc {
-                    ConsentDoc::PlatformTerms => t(locale, "consent.platform_terms").to_string(),
-                    ConsentDoc::OrgPrivacy => tf(locale, "consent.org_privacy", &[("org", &org.name)]),
-                    ConsentDoc::PointTerms => tf(locale, "consent.point_terms", &[("points", org.point_name.as_deref().unwrap_or(""))]),
-                },
+                label: consent_label(locale, doc, org),
             })
             .collect(),
         _ => Vec::new(),

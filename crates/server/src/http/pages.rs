@@ -303,20 +303,12 @@ fn org_name(view: &registration::View) -> String {
     view.org.as_ref().map(|o| o.name.clone()).unwrap_or_default()
 }
 
-fn consent_label(tr: Tr, doc: ConsentDoc, org: &Organization) -> String {
-    match doc {
-        ConsentDoc::PlatformTerms => tr.t("consent.platform_terms").to_string(),
-        ConsentDoc::OrgPrivacy => tr.tf("consent.org_privacy", "org", &org.name),
-        ConsentDoc::PointTerms => tr.tf("consent.point_terms", "points", org.point_name.as_deref().unwrap_or_default()),
-    }
-}
-
 fn consents_page(ctx: &Ctx, id: &str, org: Option<&Organization>, checked: &[ConsentDoc], error: Option<String>) -> RegConsents {
     let items = org
         .map(|org| {
             registration::required_consents(org)
                 .into_iter()
-                .map(|doc| ConsentItem { name: doc.as_str(), label: consent_label(ctx.tr, doc, org), checked: checked.contains(&doc) })
+                .map(|doc| ConsentItem { name: doc.as_str(), label: crate::i18n::consent_label(ctx.locale(), doc, org), checked: checked.contains(&doc) })
                 .collect()
         })
         .unwrap_or_default();
