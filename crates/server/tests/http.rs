@@ -374,9 +374,23 @@ async fn operational_endpoints() {
     assert_eq!(s, 200);
     assert_eq!((v["min_chars"].as_u64(), v["max_chars"].as_u64()), (Some(8), Some(128)));
     // Oversized bodies are refused before any handler.
-    let big = "x".repeat(server::http::BODY_LIMIT + 1);
-    let r = t.api.post(t.url("/api/v1/sessions")).header("content-type", "application/json").body(big).send().await.expect("req");
-    assert_eq!(r.status().as_u16(), 413);
+    // Raw socket: the whole request is written before the answer is read, so the server's
+    // early 413 (it may close without reading the body) cannot race the client's writing.
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let body = "x".repeat(server::http::BODY_LIMIT + 1);
+        let addr = t.base.trim_start_matches("http://").to_string();
+        let mut sock = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+        let head = format!(
+            "POST /api/v1/sessions HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        sock.write_all(head.as_bytes()).await.expect("write head");
+        let _ = sock.write_all(body.as_bytes()).await;
+        let mut status = [0u8; 12];
+        sock.read_exact(&mut status).await.expect("read status line");
+        assert_eq!(&status, b"HTTP/1.1 413");
+    }
     // Malformed JSON gets the API's error shape.
     let r = t.api.post(t.url("/api/v1/sessions")).header("content-type", "application/json").body("{").send().await.expect("req");
     assert_eq!(r.status().as_u16(), 422);
