@@ -1,6 +1,7 @@
 //! `make bench`: imports a generated roster of ROWS (default 1,000,000) rows into SQLite and
-//! into PostgreSQL, twice each (first import, then a re-import of the same file, which updates
-//! every record), and prints the time of each phase. Not a test: numbers, for the README.
+//! into PostgreSQL, three times each (first import; the same file again, which changes
+//! nothing; a file with 10% of the records changed and 1% gone), and prints the time of each
+//! phase. Not a test: numbers, for the README.
 //!
 //! MIMOTO_BENCH_ROWS sets the row count, MIMOTO_BENCH_BACKENDS which backends run
 //! (default `postgres,sqlite`), MIMOTO_TEST_DATABASE_URL the PostgreSQL database.
@@ -39,7 +40,7 @@ fn generate(rows: usize) -> String {
     csv
 }
 
-async fn run(label: &str, app: Arc<App>, csv: &str) {
+async fn run(label: &str, app: Arc<App>, csv: &str, rows: usize) {
     let org = server::demo::add_org(
         &app,
         NewOrganization {
@@ -53,24 +54,51 @@ async fn run(label: &str, app: Arc<App>, csv: &str) {
     )
     .await
     .expect("org");
-    for pass in ["first import", "re-import"] {
+    // The same file twice (nothing changes), then a file where every tenth record's
+    // eligibility changed and every hundredth record is gone.
+    let changed = change(csv);
+    for (pass, file) in [("first import", csv), ("same again", csv), ("10% changed", changed.as_str())] {
+        let mut timings = roster::Timings::default();
         let t0 = Instant::now();
-        let text = roster::decode(csv.as_bytes(), roster::Encoding::Auto).expect("decode");
+        let text = roster::decode(file.as_bytes(), roster::Encoding::Auto).expect("decode");
         let entries = roster::parse(&text, &org).expect("parse");
-        let t1 = Instant::now();
-        let rows = roster::seal_all(&app.keys, &org.id, &entries).expect("seal");
-        let t2 = Instant::now();
-        let stats = roster::write(&app, &org, &rows, &mut ()).await.expect("write");
-        let t3 = Instant::now();
+        timings.parse = t0.elapsed();
+        let stats = roster::import_entries(&app, &org, &entries, &mut (), &mut timings).await.expect("import");
+        let stored = app.store.roster_count(&org.id).await.expect("count");
+        assert_eq!(stored as usize, rows, "every generated record is stored (none deleted)");
         println!(
-            "{label:<10} {pass:<12} {:>9} rows  parse+check {:>6.2} s  seal+index {:>6.2} s  write {:>6.2} s  total {:>6.2} s",
+            "{label:<8} {pass:<12} {:>8} rows {:>8} new {:>7} changed {:>6} ended | parse+check {:>5.2} s  index {:>5.2} s  compare {:>5.2} s  seal+write {:>5.2} s  total {:>6.2} s",
             stats.rows,
-            (t1 - t0).as_secs_f64(),
-            (t2 - t1).as_secs_f64(),
-            (t3 - t2).as_secs_f64(),
-            (t3 - t0).as_secs_f64()
+            stats.inserted,
+            stats.updated,
+            stats.ended,
+            timings.parse.as_secs_f64(),
+            timings.index.as_secs_f64(),
+            timings.compare.as_secs_f64(),
+            timings.write.as_secs_f64(),
+            t0.elapsed().as_secs_f64()
         );
     }
+}
+
+/// Every tenth row gets an end of eligibility, every hundredth row is dropped.
+fn change(csv: &str) -> String {
+    let mut out = String::with_capacity(csv.len());
+    for (i, line) in csv.lines().enumerate() {
+        if i == 0 {
+            out.push_str(line);
+        } else if i % 100 == 0 {
+            continue;
+        } else if i % 10 == 5 {
+            let cut = line.rfind(',').map_or(line.len(), |p| p + 1);
+            out.push_str(&line[..cut]);
+            out.push_str("2027-03-31");
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
 }
 
 fn config(dir: &std::path::Path) -> Config {
@@ -89,13 +117,13 @@ async fn main() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (pg, schema) = store::testing::fresh_pg().await.expect("PostgreSQL must be reachable");
         let app = App::with_store(config(dir.path()), Arc::new(pg), Arc::new(SystemClock)).expect("app");
-        run("postgres", app, &csv).await;
+        run("postgres", app, &csv, rows).await;
         store::testing::drop_pg_schema(&schema).await.expect("drop schema");
     }
     if backends.contains("sqlite") {
         let dir = tempfile::tempdir().expect("tempdir");
         let sqlite = store::testing::sqlite_in(dir.path()).await.expect("sqlite");
         let app = App::with_store(config(dir.path()), Arc::new(sqlite), Arc::new(SystemClock)).expect("app");
-        run("sqlite", app, &csv).await;
+        run("sqlite", app, &csv, rows).await;
     }
 }

@@ -40,6 +40,7 @@ pub enum CryptoError {
     Io(#[from] std::io::Error),
 }
 
+#[derive(Clone)]
 pub struct Keys {
     secret: [u8; 32],
     data: BTreeMap<String, Aes256Gcm>,

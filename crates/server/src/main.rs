@@ -90,9 +90,19 @@ async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error:
                 .ok_or_else(|| format!("no organization with insurer number {}", args.org))?;
             let mut progress = server::cli::ImportProgress::new();
             match roster::import_bytes(&app, &org, &bytes, encoding, &mut progress).await {
-                Ok(stats) => {
+                Ok((stats, timings)) => {
                     progress.finish();
-                    println!("imported {} rows for {} ({}); eligibility ended for {} record(s) not in the file", stats.rows, org.insurer_number, org.name, stats.ended);
+                    println!(
+                        "imported {} rows for {} ({}) in {:.1} s: {} new, {} changed, {} unchanged; eligibility ended for {} record(s) not in the file",
+                        stats.rows,
+                        org.insurer_number,
+                        org.name,
+                        (timings.parse + timings.index + timings.compare + timings.write).as_secs_f64(),
+                        stats.inserted,
+                        stats.updated,
+                        stats.rows - stats.inserted - stats.updated,
+                        stats.ended
+                    );
                 }
                 Err(ImportError::Rows(errors)) => {
                     for e in &errors {

@@ -122,9 +122,13 @@ async fn a_killed_import_leaves_the_previous_roster() {
     let mut saw_progress = false;
     for line in BufReader::new(stderr).lines() {
         let line = line.expect("line");
-        if line.starts_with("written ") && !line.starts_with("written 60000/") {
-            saw_progress = true;
-            break;
+        // "written N/T": kill once some rows, but not all, were written.
+        let done = line.strip_prefix("written ").and_then(|r| r.split_once('/')).and_then(|(d, t)| Some((d.parse::<u64>().ok()?, t.parse::<u64>().ok()?)));
+        if let Some((done, total)) = done {
+            if done > 0 && done < total {
+                saw_progress = true;
+                break;
+            }
         }
     }
     assert!(saw_progress, "the import never reported progress");
@@ -137,4 +141,31 @@ async fn a_killed_import_leaves_the_previous_roster() {
     let out = env.import(&big, &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(env.count().await, 60_000, "the first 3 rows are the same records");
+}
+
+#[tokio::test]
+async fn re_imports_write_only_what_changed_and_end_who_left() {
+    let env = Env::new();
+    let line = |number: u32, until: &str| format!("133033,1234,{number},,ヤマダ,タロウ,1980-01-01,2020-04-01,{until}\n");
+    let first: String = format!("{HEADER}\n{}{}{}", line(1, ""), line(2, ""), line(3, ""));
+    let file = env.write("first.csv", first.as_bytes());
+    let out = env.import(&file, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("3 new, 0 changed, 0 unchanged; eligibility ended for 0"), "{}", String::from_utf8_lossy(&out.stdout));
+
+    let out = env.import(&file, &[]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 new, 0 changed, 3 unchanged; eligibility ended for 0"), "{}", String::from_utf8_lossy(&out.stdout));
+
+    // Member 2's eligibility gets an end date, member 3 left, member 4 joined.
+    let second: String = format!("{HEADER}\n{}{}{}", line(1, ""), line(2, "2027-03-31"), line(4, ""));
+    let out = env.import(&env.write("second.csv", second.as_bytes()), &[]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 new, 1 changed, 1 unchanged; eligibility ended for 1"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(env.count().await, 4, "member 3's record stays");
+
+    // The same file again ends nobody twice; member 3 coming back is a change, not a new record.
+    let out = env.import(&env.write("second.csv", second.as_bytes()), &[]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 new, 0 changed, 3 unchanged; eligibility ended for 0"), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = env.import(&file, &[]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 new, 2 changed, 1 unchanged; eligibility ended for 1"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(env.count().await, 4);
 }

@@ -163,51 +163,85 @@ pub struct SessionRecord {
 /// One roster record ready to store: blind indexes and sealed data, no plaintext.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RosterRow {
-    /// Used when the record is new; an existing record keeps its id.
-    pub id: String,
-    /// Identifies the record across imports (same person, same card).
-    pub record_key: Vec<u8>,
     /// Blind index of the card symbol and number (without branch).
     pub card_index: Vec<u8>,
+    /// Identifies the record across imports (same card, branch and person).
+    pub record_key: Vec<u8>,
     /// Blind index of the branch number (枝番), when the card has one.
     pub branch_index: Option<Vec<u8>>,
     /// Blind index of the folded names and the birth date.
     pub person_index: Vec<u8>,
+    /// MAC of the whole record as imported (equal MAC = same content).
+    pub content_mac: Vec<u8>,
     pub data_enc: Vec<u8>,
     /// ISO dates `YYYY-MM-DD`.
     pub eligible_from: String,
     pub eligible_until: Option<String>,
 }
 
+/// What an import needs to know of a stored record to tell whether a file changes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    pub card_index: Vec<u8>,
+    pub record_key: Vec<u8>,
+    pub content_mac: Vec<u8>,
+    pub eligible_until: Option<String>,
+}
+
+/// A roster record's identity within its organization.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RecordRef {
+    pub card_index: Vec<u8>,
+    pub record_key: Vec<u8>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ImportStats {
-    /// Rows written (new or updated).
+    /// Rows in the file.
     pub rows: u64,
+    /// New records.
+    pub inserted: u64,
+    /// Existing records whose content or eligibility changed.
+    pub updated: u64,
     /// Records absent from this import whose eligibility was ended.
     pub ended: u64,
 }
 
-/// A roster import in progress: one database transaction. Nothing is visible to anyone
-/// until [`RosterImport::commit`]; dropping it (an error, an interrupt, a killed process)
-/// leaves the previous roster exactly as it was.
+/// A roster import in progress: one database transaction holding the organization's lock, so
+/// imports of one organization run one after another. Nothing is visible to anyone until
+/// [`RosterImport::commit`]; dropping it (an error, an interrupt, a killed process) leaves
+/// the previous roster exactly as it was.
 #[async_trait]
 pub trait RosterImport: Send {
-    async fn add(&mut self, rows: &[RosterRow]) -> Result<()>;
-    /// Ends the eligibility (`eligible_until = ended_on`) of the organization's records that
-    /// this import did not contain and that are still eligible after `ended_on`, records the
-    /// import, and commits.
-    async fn commit(self: Box<Self>, ended_on: &str, now: OffsetDateTime) -> Result<ImportStats>;
+    /// Every record the organization has, as of this transaction.
+    async fn existing(&mut self) -> Result<Vec<StoredRecord>>;
+    /// Adds new records (a record that exists already fails the import).
+    async fn insert(&mut self, rows: &[RosterRow]) -> Result<()>;
+    /// Replaces the indexes, data and eligibility of existing records (matched by keys).
+    async fn update(&mut self, rows: &[RosterRow]) -> Result<()>;
+    /// Sets `eligible_until = ended_on` on these records.
+    async fn end(&mut self, records: &[RecordRef], ended_on: &str) -> Result<()>;
+    /// Records the import with its figures, and commits.
+    async fn commit(self: Box<Self>, stats: ImportStats) -> Result<()>;
 }
 
 /// A roster record that matched a verification, with its link if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RosterMatch {
-    pub id: String,
+    pub record: RecordRef,
     pub branch_index: Option<Vec<u8>>,
     pub eligible_from: String,
     pub eligible_until: Option<String>,
     pub data_enc: Vec<u8>,
     pub linked_user_id: Option<String>,
+}
+
+/// The roster record an account is linked to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RosterLink {
+    pub org_id: String,
+    pub record: RecordRef,
+    pub linked_at: OffsetDateTime,
 }
 
 #[async_trait]
@@ -270,16 +304,17 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_expired_sessions(&self, now: OffsetDateTime) -> Result<u64>;
 
     // Rosters and identity links
-    /// Starts an import; `now` stamps the records it writes.
+    /// Starts an import (waiting for any other import of the organization to finish); `now`
+    /// stamps the records it writes. [`StoreError::NotFound`] for an unknown organization.
     async fn begin_roster_import(&self, org_id: &str, import_id: &str, now: OffsetDateTime) -> Result<Box<dyn RosterImport>>;
     /// Records of the organization with this card (without branch) and person.
     async fn find_roster_matches(&self, org_id: &str, card_index: &[u8], person_index: &[u8]) -> Result<Vec<RosterMatch>>;
     async fn roster_count(&self, org_id: &str) -> Result<i64>;
     /// Links a record to an account. [`StoreError::Duplicate`] when the record already has an
     /// account or the account already has a record: of racing accounts exactly one wins.
-    async fn link_roster_record(&self, record_id: &str, user_id: &str, now: OffsetDateTime) -> Result<()>;
+    async fn link_roster_record(&self, org_id: &str, record: &RecordRef, user_id: &str, now: OffsetDateTime) -> Result<()>;
     /// The record linked to an account and when it was linked.
-    async fn roster_link_of_user(&self, user_id: &str) -> Result<Option<(String, OffsetDateTime)>>;
+    async fn roster_link_of_user(&self, user_id: &str) -> Result<Option<RosterLink>>;
 
     // Rate limits (fixed windows, shared by every node through the database)
     /// Counts one hit for `key` in the window of `window` ending now; returns the count

@@ -32,27 +32,20 @@ impl PgStore {
 }
 
 impl PgStore {
-    /// PostgreSQL streams roster rows with binary COPY. The first import of an organization
-    /// goes straight into `roster_records`; later ones go into a staging table of the
-    /// transaction and are merged with one INSERT … ON CONFLICT. Far faster than INSERTs.
+    /// PostgreSQL streams new roster rows with binary COPY straight into `roster_records`;
+    /// changed rows go through a staging table of the transaction and one UPDATE … FROM.
     async fn begin_import(&self, org_id: &str, import_id: &str, now: time::OffsetDateTime) -> crate::Result<Box<dyn crate::RosterImport>> {
-        use sqlx::Row as _;
         let mut tx = self.pool.begin().await?;
-        let existing: bool = sqlx::query("SELECT EXISTS (SELECT 1 FROM roster_records WHERE org_id = $1) AS e")
-            .bind(org_id)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("e")?;
-        if existing {
-            sqlx::query(
-                "CREATE TEMP TABLE roster_stage (id TEXT, org_id TEXT, record_key BYTEA, card_index BYTEA, branch_index BYTEA, \
-                 person_index BYTEA, data_enc BYTEA, eligible_from TEXT, eligible_until TEXT, import_id TEXT, updated_at BIGINT) \
-                 ON COMMIT DROP",
-            )
-            .execute(&mut *tx)
-            .await?;
-        }
-        Ok(Box::new(CopyImport { tx, org_id: org_id.to_string(), import_id: import_id.to_string(), rows: 0, direct: !existing, now: crate::to_ts(now), buf: Vec::new() }))
+        // Imports of one organization wait for each other.
+        sqlx::query("SELECT id FROM organizations WHERE id = $1 FOR UPDATE").bind(org_id).fetch_one(&mut *tx).await?;
+        Ok(Box::new(CopyImport {
+            tx,
+            org_id: org_id.to_string(),
+            import_id: import_id.to_string(),
+            now: crate::to_ts(now),
+            staged: false,
+            buf: Vec::new(),
+        }))
     }
 }
 
@@ -60,15 +53,14 @@ struct CopyImport {
     tx: sqlx::Transaction<'static, sqlx::Postgres>,
     org_id: String,
     import_id: String,
-    rows: u64,
-    /// No records yet for the organization: COPY straight into roster_records.
-    direct: bool,
     now: i64,
+    /// Changed rows wait in `roster_stage` until commit.
+    staged: bool,
     buf: Vec<u8>,
 }
 
-const COPY_COLUMNS: &str =
-    "(id, org_id, record_key, card_index, branch_index, person_index, data_enc, eligible_from, eligible_until, import_id, updated_at)";
+const COPY_COLUMNS: &str = "(org_id, card_index, record_key, branch_index, person_index, content_mac, data_enc, \
+     eligible_from, eligible_until, updated_at)";
 
 /// One field of PostgreSQL's binary COPY format: length, then the bytes (text and bytea
 /// alike); `None` is NULL.
@@ -82,30 +74,27 @@ fn field(buf: &mut Vec<u8>, value: Option<&[u8]>) {
     }
 }
 
-#[async_trait::async_trait]
-impl crate::RosterImport for CopyImport {
-    async fn add(&mut self, rows: &[crate::RosterRow]) -> crate::Result<()> {
+impl CopyImport {
+    async fn copy(&mut self, table: &str, rows: &[crate::RosterRow]) -> crate::Result<()> {
         let now = self.now.to_be_bytes();
         self.buf.clear();
         self.buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
         self.buf.extend_from_slice(&0i32.to_be_bytes());
         self.buf.extend_from_slice(&0i32.to_be_bytes());
         for r in rows {
-            self.buf.extend_from_slice(&11i16.to_be_bytes());
-            field(&mut self.buf, Some(r.id.as_bytes()));
+            self.buf.extend_from_slice(&10i16.to_be_bytes());
             field(&mut self.buf, Some(self.org_id.as_bytes()));
-            field(&mut self.buf, Some(&r.record_key));
             field(&mut self.buf, Some(&r.card_index));
+            field(&mut self.buf, Some(&r.record_key));
             field(&mut self.buf, r.branch_index.as_deref());
             field(&mut self.buf, Some(&r.person_index));
+            field(&mut self.buf, Some(&r.content_mac));
             field(&mut self.buf, Some(&r.data_enc));
             field(&mut self.buf, Some(r.eligible_from.as_bytes()));
             field(&mut self.buf, r.eligible_until.as_deref().map(str::as_bytes));
-            field(&mut self.buf, Some(self.import_id.as_bytes()));
             field(&mut self.buf, Some(&now));
         }
         self.buf.extend_from_slice(&(-1i16).to_be_bytes());
-        let table = if self.direct { "roster_records" } else { "roster_stage" };
         let statement = format!("COPY {table} {COPY_COLUMNS} FROM STDIN (FORMAT binary)");
         let mut copy = self.tx.copy_in_raw(&statement).await?;
         if let Err(e) = copy.send(self.buf.as_slice()).await {
@@ -113,26 +102,60 @@ impl crate::RosterImport for CopyImport {
             return Err(e.into());
         }
         copy.finish().await?;
-        self.rows += rows.len() as u64;
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::RosterImport for CopyImport {
+    async fn existing(&mut self) -> crate::Result<Vec<crate::StoredRecord>> {
+        existing_records(&mut self.tx, &self.org_id).await
+    }
+
+    async fn insert(&mut self, rows: &[crate::RosterRow]) -> crate::Result<()> {
+        self.copy("roster_records", rows).await
+    }
+
+    async fn update(&mut self, rows: &[crate::RosterRow]) -> crate::Result<()> {
+        if !self.staged {
+            sqlx::query("CREATE TEMP TABLE roster_stage (LIKE roster_records) ON COMMIT DROP").execute(&mut *self.tx).await?;
+            self.staged = true;
+        }
+        self.copy("roster_stage", rows).await
+    }
+
+    async fn end(&mut self, records: &[crate::RecordRef], ended_on: &str) -> crate::Result<()> {
+        let cards: Vec<&[u8]> = records.iter().map(|r| r.card_index.as_slice()).collect();
+        let keys: Vec<&[u8]> = records.iter().map(|r| r.record_key.as_slice()).collect();
+        sqlx::query(
+            "UPDATE roster_records r SET eligible_until = $1, updated_at = $2 \
+             FROM UNNEST($4::bytea[], $5::bytea[]) AS e(card_index, record_key) \
+             WHERE r.org_id = $3 AND r.card_index = e.card_index AND r.record_key = e.record_key",
+        )
+        .bind(ended_on)
+        .bind(self.now)
+        .bind(&self.org_id)
+        .bind(&cards)
+        .bind(&keys)
+        .execute(&mut *self.tx)
+        .await?;
         Ok(())
     }
 
-    async fn commit(self: Box<Self>, ended_on: &str, now: time::OffsetDateTime) -> crate::Result<crate::ImportStats> {
-        let this = *self;
-        let mut tx = this.tx;
-        if !this.direct {
+    async fn commit(self: Box<Self>, stats: crate::ImportStats) -> crate::Result<()> {
+        let mut this = *self;
+        if this.staged {
             sqlx::query(
-                "INSERT INTO roster_records SELECT * FROM roster_stage \
-                 ON CONFLICT (record_key) DO UPDATE SET card_index = excluded.card_index, branch_index = excluded.branch_index, \
-                 person_index = excluded.person_index, data_enc = excluded.data_enc, eligible_from = excluded.eligible_from, \
-                 eligible_until = excluded.eligible_until, import_id = excluded.import_id, updated_at = excluded.updated_at",
+                "UPDATE roster_records r SET branch_index = s.branch_index, person_index = s.person_index, \
+                 content_mac = s.content_mac, data_enc = s.data_enc, eligible_from = s.eligible_from, \
+                 eligible_until = s.eligible_until, updated_at = s.updated_at \
+                 FROM roster_stage s \
+                 WHERE r.org_id = s.org_id AND r.card_index = s.card_index AND r.record_key = s.record_key",
             )
-            .execute(&mut *tx)
+            .execute(&mut *this.tx)
             .await?;
         }
-        let stats = finish_import(&mut tx, &this.org_id, &this.import_id, this.rows, ended_on, now).await?;
-        tx.commit().await?;
-        Ok(stats)
+        finish_import(this.tx, &this.org_id, &this.import_id, stats, this.now).await
     }
 }
 

@@ -31,7 +31,7 @@ pub(crate) const FLOW_COLUMNS: &str = "id, kind, state, data, version, created_a
 pub(crate) const USER_COLUMNS: &str = "id, org_id, email_enc, password_hash, locale, created_at, password_changed_at";
 pub(crate) const SESSION_COLUMNS: &str = "id_hash, user_id, kind, created_at, last_seen_at, expires_at";
 
-/// Rows per multi-row INSERT of a roster import (11 parameters each; PostgreSQL allows 65535).
+/// Rows per multi-row INSERT of a roster import into SQLite (10 parameters each).
 pub(crate) const ROSTER_BATCH: usize = 1000;
 
 macro_rules! impl_store {
@@ -40,7 +40,7 @@ macro_rules! impl_store {
         use $crate::sql::{FLOW_COLUMNS, ORG_COLUMNS, SESSION_COLUMNS, USER_COLUMNS};
         use $crate::{from_ts, to_ts, CodeAttempt, CodeRecord, ConsentRecord, FlowRecord, FlowUpdate, NewCode, NewMail,
             NewUser, OutboxRecord, Result, SessionRecord, Store, StoreError, UserRecord, RosterImport,
-            RosterMatch, ImportStats};
+            RosterMatch, RosterLink, RecordRef, ImportStats};
         use domain::org::Organization;
         use time::OffsetDateTime;
 
@@ -124,37 +124,52 @@ macro_rules! impl_store {
             if done.rows_affected() == 1 { Ok(()) } else { Err(StoreError::Conflict) }
         }
 
-        /// Ends the eligibility of records absent from the import, records it, and commits.
-        pub(crate) async fn finish_import(
+        /// Every record of the organization, for an import to compare with its file.
+        pub(crate) async fn existing_records(
             tx: &mut sqlx::Transaction<'static, $db>,
             org_id: &str,
-            import_id: &str,
-            rows: u64,
-            ended_on: &str,
-            now: OffsetDateTime,
-        ) -> Result<ImportStats> {
-            {
-                let ended = sqlx::query(
-                    "UPDATE roster_records SET eligible_until = $1, updated_at = $2 \
-                     WHERE org_id = $3 AND import_id <> $4 AND (eligible_until IS NULL OR eligible_until > $1)",
-                )
-                .bind(ended_on)
-                .bind(to_ts(now))
-                .bind(org_id)
-                .bind(import_id)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected();
-                sqlx::query("INSERT INTO roster_imports (id, org_id, row_count, ended, finished_at) VALUES ($1, $2, $3, $4, $5)")
-                    .bind(import_id)
-                    .bind(org_id)
-                    .bind(rows as i64)
-                    .bind(ended as i64)
-                    .bind(to_ts(now))
-                    .execute(&mut **tx)
-                    .await?;
-                Ok(ImportStats { rows, ended })
+        ) -> Result<Vec<$crate::StoredRecord>> {
+            use futures_util::TryStreamExt as _;
+            let mut rows = sqlx::query(
+                "SELECT card_index, record_key, content_mac, eligible_until FROM roster_records WHERE org_id = $1",
+            )
+            .bind(org_id)
+            .fetch(&mut **tx);
+            let mut out = Vec::new();
+            while let Some(r) = rows.try_next().await? {
+                out.push($crate::StoredRecord {
+                    card_index: r.try_get("card_index")?,
+                    record_key: r.try_get("record_key")?,
+                    content_mac: r.try_get("content_mac")?,
+                    eligible_until: r.try_get("eligible_until")?,
+                });
             }
+            Ok(out)
+        }
+
+        /// Records a finished import and commits it.
+        pub(crate) async fn finish_import(
+            mut tx: sqlx::Transaction<'static, $db>,
+            org_id: &str,
+            import_id: &str,
+            stats: ImportStats,
+            now: i64,
+        ) -> Result<()> {
+            sqlx::query(
+                "INSERT INTO roster_imports (id, org_id, row_count, inserted, updated, ended, finished_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(import_id)
+            .bind(org_id)
+            .bind(stats.rows as i64)
+            .bind(stats.inserted as i64)
+            .bind(stats.updated as i64)
+            .bind(stats.ended as i64)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(())
         }
 
         #[async_trait::async_trait]
@@ -538,9 +553,10 @@ macro_rules! impl_store {
 
             async fn find_roster_matches(&self, org_id: &str, card_index: &[u8], person_index: &[u8]) -> Result<Vec<RosterMatch>> {
                 let rows = sqlx::query(
-                    "SELECT r.id, r.branch_index, r.eligible_from, r.eligible_until, r.data_enc, l.user_id \
-                     FROM roster_records r LEFT JOIN roster_links l ON l.record_id = r.id \
-                     WHERE r.card_index = $2 AND r.person_index = $3 AND r.org_id = $1 ORDER BY r.id",
+                    "SELECT r.card_index, r.record_key, r.branch_index, r.eligible_from, r.eligible_until, r.data_enc, l.user_id \
+                     FROM roster_records r LEFT JOIN roster_links l \
+                       ON l.org_id = r.org_id AND l.card_index = r.card_index AND l.record_key = r.record_key \
+                     WHERE r.org_id = $1 AND r.card_index = $2 AND r.person_index = $3 ORDER BY r.record_key",
                 )
                 .bind(org_id)
                 .bind(card_index)
@@ -550,7 +566,7 @@ macro_rules! impl_store {
                 rows.iter()
                     .map(|r| {
                         Ok(RosterMatch {
-                            id: r.try_get("id")?,
+                            record: RecordRef { card_index: r.try_get("card_index")?, record_key: r.try_get("record_key")? },
                             branch_index: r.try_get("branch_index")?,
                             eligible_from: r.try_get("eligible_from")?,
                             eligible_until: r.try_get("eligible_until")?,
@@ -566,9 +582,11 @@ macro_rules! impl_store {
                 Ok(row.try_get("n")?)
             }
 
-            async fn link_roster_record(&self, record_id: &str, user_id: &str, now: OffsetDateTime) -> Result<()> {
-                sqlx::query("INSERT INTO roster_links (record_id, user_id, linked_at) VALUES ($1, $2, $3)")
-                    .bind(record_id)
+            async fn link_roster_record(&self, org_id: &str, record: &RecordRef, user_id: &str, now: OffsetDateTime) -> Result<()> {
+                sqlx::query("INSERT INTO roster_links (org_id, card_index, record_key, user_id, linked_at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(org_id)
+                    .bind(&record.card_index)
+                    .bind(&record.record_key)
                     .bind(user_id)
                     .bind(to_ts(now))
                     .execute(&self.pool)
@@ -576,13 +594,17 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn roster_link_of_user(&self, user_id: &str) -> Result<Option<(String, OffsetDateTime)>> {
-                let row = sqlx::query("SELECT record_id, linked_at FROM roster_links WHERE user_id = $1")
+            async fn roster_link_of_user(&self, user_id: &str) -> Result<Option<RosterLink>> {
+                let row = sqlx::query("SELECT org_id, card_index, record_key, linked_at FROM roster_links WHERE user_id = $1")
                     .bind(user_id)
                     .fetch_optional(&self.pool)
                     .await?;
                 match row {
-                    Some(r) => Ok(Some((r.try_get("record_id")?, from_ts(r.try_get("linked_at")?)?))),
+                    Some(r) => Ok(Some(RosterLink {
+                        org_id: r.try_get("org_id")?,
+                        record: RecordRef { card_index: r.try_get("card_index")?, record_key: r.try_get("record_key")? },
+                        linked_at: from_ts(r.try_get("linked_at")?)?,
+                    })),
                     None => Ok(None),
                 }
             }

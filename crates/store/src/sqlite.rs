@@ -34,64 +34,99 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
-    /// SQLite writes roster rows with multi-row INSERTs inside one transaction.
+    /// SQLite writes roster rows with multi-row INSERTs and prepared UPDATEs in one transaction.
     async fn begin_import(&self, org_id: &str, import_id: &str, now: time::OffsetDateTime) -> crate::Result<Box<dyn crate::RosterImport>> {
-        let tx = self.pool.begin().await?;
-        Ok(Box::new(Import { tx, org_id: org_id.to_string(), import_id: import_id.to_string(), rows: 0, now: crate::to_ts(now) }))
+        let mut tx = self.pool.begin().await?;
+        // A write first, so the transaction holds SQLite's write lock from the start: imports
+        // (of any organization) wait for each other instead of failing at their first write.
+        let found = sqlx::query("UPDATE organizations SET id = id WHERE id = $1").bind(org_id).execute(&mut *tx).await?;
+        if found.rows_affected() == 0 {
+            return Err(crate::StoreError::NotFound);
+        }
+        Ok(Box::new(Import { tx, org_id: org_id.to_string(), import_id: import_id.to_string(), now: crate::to_ts(now) }))
     }
 }
 
-/// Multi-row INSERTs inside one transaction (SQLite has no COPY).
 struct Import {
     tx: sqlx::Transaction<'static, sqlx::Sqlite>,
     org_id: String,
     import_id: String,
-    rows: u64,
     now: i64,
 }
 
 #[async_trait::async_trait]
 impl crate::RosterImport for Import {
-    async fn add(&mut self, rows: &[crate::RosterRow]) -> crate::Result<()> {
-        let now = self.now;
+    async fn existing(&mut self) -> crate::Result<Vec<crate::StoredRecord>> {
+        existing_records(&mut self.tx, &self.org_id).await
+    }
+
+    async fn insert(&mut self, rows: &[crate::RosterRow]) -> crate::Result<()> {
         for chunk in rows.chunks(crate::sql::ROSTER_BATCH) {
             let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO roster_records (id, org_id, record_key, card_index, branch_index, person_index, data_enc, \
-                 eligible_from, eligible_until, import_id, updated_at) ",
+                "INSERT INTO roster_records (org_id, card_index, record_key, branch_index, person_index, content_mac, \
+                 data_enc, eligible_from, eligible_until, updated_at) ",
             );
             q.push_values(chunk, |mut b, r| {
-                b.push_bind(&r.id)
-                    .push_bind(&self.org_id)
-                    .push_bind(&r.record_key)
+                b.push_bind(&self.org_id)
                     .push_bind(&r.card_index)
+                    .push_bind(&r.record_key)
                     .push_bind(&r.branch_index)
                     .push_bind(&r.person_index)
+                    .push_bind(&r.content_mac)
                     .push_bind(&r.data_enc)
                     .push_bind(&r.eligible_from)
                     .push_bind(&r.eligible_until)
-                    .push_bind(&self.import_id)
-                    .push_bind(now);
+                    .push_bind(self.now);
             });
-            q.push(
-                " ON CONFLICT (record_key) DO UPDATE SET card_index = excluded.card_index, \
-                 branch_index = excluded.branch_index, person_index = excluded.person_index, data_enc = excluded.data_enc, \
-                 eligible_from = excluded.eligible_from, eligible_until = excluded.eligible_until, \
-                 import_id = excluded.import_id, updated_at = excluded.updated_at",
-            );
             q.build().execute(&mut *self.tx).await?;
-            self.rows += chunk.len() as u64;
         }
         Ok(())
     }
 
-    async fn commit(self: Box<Self>, ended_on: &str, now: time::OffsetDateTime) -> crate::Result<crate::ImportStats> {
+    async fn update(&mut self, rows: &[crate::RosterRow]) -> crate::Result<()> {
+        for r in rows {
+            sqlx::query(
+                "UPDATE roster_records SET branch_index = $1, person_index = $2, content_mac = $3, data_enc = $4, \
+                 eligible_from = $5, eligible_until = $6, updated_at = $7 \
+                 WHERE org_id = $8 AND card_index = $9 AND record_key = $10",
+            )
+            .bind(&r.branch_index)
+            .bind(&r.person_index)
+            .bind(&r.content_mac)
+            .bind(&r.data_enc)
+            .bind(&r.eligible_from)
+            .bind(&r.eligible_until)
+            .bind(self.now)
+            .bind(&self.org_id)
+            .bind(&r.card_index)
+            .bind(&r.record_key)
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn end(&mut self, records: &[crate::RecordRef], ended_on: &str) -> crate::Result<()> {
+        for r in records {
+            sqlx::query(
+                "UPDATE roster_records SET eligible_until = $1, updated_at = $2 \
+                 WHERE org_id = $3 AND card_index = $4 AND record_key = $5",
+            )
+            .bind(ended_on)
+            .bind(self.now)
+            .bind(&self.org_id)
+            .bind(&r.card_index)
+            .bind(&r.record_key)
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>, stats: crate::ImportStats) -> crate::Result<()> {
         let this = *self;
-        let mut tx = this.tx;
-        let stats = finish_import(&mut tx, &this.org_id, &this.import_id, this.rows, ended_on, now).await?;
-        tx.commit().await?;
-        Ok(stats)
+        finish_import(this.tx, &this.org_id, &this.import_id, stats, this.now).await
     }
 }
-
 
 crate::sql::impl_store!(SqliteStore, SqliteRow, sqlx::Sqlite, "sqlite", "");

@@ -36,7 +36,7 @@ pub struct View {
 
 /// When the member's identity was verified, if it was.
 pub async fn verified_at(app: &App, user_id: &str) -> ServiceResult<Option<OffsetDateTime>> {
-    Ok(app.store.roster_link_of_user(user_id).await?.map(|(_, at)| at))
+    Ok(app.store.roster_link_of_user(user_id).await?.map(|link| link.linked_at))
 }
 
 async fn org_of(app: &App, member: &Member) -> ServiceResult<Organization> {
@@ -143,11 +143,11 @@ pub async fn confirm(app: &App, member: &Member, id: &str) -> ServiceResult<View
 
     let outcome = if eligible.is_empty() {
         Err(IdentityFailure::NoMatch)
-    } else if let Some(own) = eligible.iter().find(|m| m.linked_user_id.as_deref() == Some(member.user.id.as_str())) {
-        tracing::debug!(record = %own.id, "record already linked to this account");
+    } else if eligible.iter().any(|m| m.linked_user_id.as_deref() == Some(member.user.id.as_str())) {
+        // Already linked to this account (e.g. a repeated request).
         Ok(())
     } else if let Some(free) = eligible.iter().find(|m| m.linked_user_id.is_none()) {
-        match app.store.link_roster_record(&free.id, &member.user.id, now).await {
+        match app.store.link_roster_record(&org.id, &free.record, &member.user.id, now).await {
             Ok(()) => Ok(()),
             // Another account took the record at the same moment (or this one already has one).
             Err(StoreError::Duplicate) => Err(IdentityFailure::AlreadyLinked),

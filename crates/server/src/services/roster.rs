@@ -2,18 +2,20 @@
 //! roster records with keyed blind indexes, in one transaction.
 //!
 //! The whole file is read and checked first; a file with any bad row is refused with every
-//! problem and its line number, and nothing is written. Then the rows are sealed (on all
-//! cores) and written in batches inside one database transaction that commits only at the
-//! end: an error, an interrupt or a killed process leaves the previous roster untouched.
-//! Records absent from the new file keep existing (accounts may link to them) but their
-//! eligibility ends yesterday (Japan time).
+//! problem and its line number, and nothing is written. Then every row gets its blind indexes
+//! and a MAC of its content (on all cores), and inside one database transaction — holding the
+//! organization's lock, committing only at the end, so an error, an interrupt or a killed
+//! process leaves the previous roster untouched — the file is compared with the stored roster:
+//! new and changed records are sealed and written (in key order, sealing the next batch while
+//! the database writes this one), unchanged ones are skipped, and records absent from the file
+//! keep existing (accounts may link to them) but their eligibility ends yesterday (Japan time).
 
 use std::collections::HashMap;
 
 use domain::card::CardId;
 use domain::org::Organization;
 use domain::roster::{map_header, RosterEntry};
-use store::{ImportStats, RosterRow};
+use store::{ImportStats, RecordRef, RosterRow, StoredRecord};
 use time::{Date, Duration, OffsetDateTime, UtcOffset};
 
 use crate::app::App;
@@ -21,7 +23,8 @@ use crate::crypto::{CryptoError, Keys, Macer};
 use crate::services::new_id;
 
 pub const ROSTER_AAD: &str = "roster_records";
-/// Rows per call into the store (progress granularity; the store batches INSERTs itself).
+/// Rows per call into the store: sealed while the previous batch is written, and the
+/// progress granularity.
 const WRITE_BATCH: usize = 10_000;
 
 /// Today in Japan, where eligibility dates are meant.
@@ -178,6 +181,10 @@ fn record_key_text(e: &RosterEntry) -> String {
     format!("{}|{}|{}", e.card.match_key(), e.card.branch.as_deref().unwrap_or(""), e.person_key())
 }
 
+/// Length of the roster's blind indexes and MACs: HMAC-SHA256 truncated to 128 bits, plenty
+/// to tell apart every record of an organization, and half the index size of the full MAC.
+pub const INDEX_LEN: usize = 16;
+
 /// The roster's blind indexes, keyed per organization so equal cards of two insurers never
 /// collide. Each MAC is keyed once and reused for every row.
 pub struct RosterIndexer {
@@ -186,6 +193,7 @@ pub struct RosterIndexer {
     card: Macer,
     branch: Macer,
     person: Macer,
+    content: Macer,
 }
 
 impl RosterIndexer {
@@ -196,56 +204,151 @@ impl RosterIndexer {
             card: keys.macer("roster-card"),
             branch: keys.macer("roster-branch"),
             person: keys.macer("roster-person"),
+            content: keys.macer("roster-content"),
         }
     }
 
-    fn keyed(&self, m: &Macer, value: &str) -> Vec<u8> {
-        m.mac(format!("{}|{value}", self.org_id).as_bytes())
+    fn keyed(&self, m: &Macer, value: &[u8]) -> Vec<u8> {
+        let mut input = Vec::with_capacity(self.org_id.len() + 1 + value.len());
+        input.extend_from_slice(self.org_id.as_bytes());
+        input.push(b'|');
+        input.extend_from_slice(value);
+        let mut mac = m.mac(&input);
+        mac.truncate(INDEX_LEN);
+        mac
     }
 
     pub fn card(&self, card: &CardId) -> Vec<u8> {
-        self.keyed(&self.card, &card.match_key())
+        self.keyed(&self.card, card.match_key().as_bytes())
     }
 
     pub fn branch(&self, branch: &str) -> Vec<u8> {
-        self.keyed(&self.branch, branch)
+        self.keyed(&self.branch, branch.as_bytes())
     }
 
     pub fn person(&self, person_key: &str) -> Vec<u8> {
-        self.keyed(&self.person, person_key)
+        self.keyed(&self.person, person_key.as_bytes())
     }
 
-    fn row(&self, keys: &Keys, entry: &RosterEntry) -> Result<RosterRow, CryptoError> {
-        Ok(RosterRow {
-            id: new_id(),
-            record_key: self.keyed(&self.record, &record_key_text(entry)),
-            card_index: self.card(&entry.card),
+    /// Everything but the sealing: the plaintext to seal is kept for new and changed records.
+    fn index(&self, entry: &RosterEntry) -> Result<Indexed, CryptoError> {
+        let json = serde_json::to_vec(entry).map_err(|_| CryptoError::Malformed)?;
+        Ok(Indexed {
+            record: RecordRef { card_index: self.card(&entry.card), record_key: self.keyed(&self.record, record_key_text(entry).as_bytes()) },
             branch_index: entry.card.branch.as_deref().map(|b| self.branch(b)),
             person_index: self.person(&entry.person_key()),
-            data_enc: keys.seal_json(ROSTER_AAD, entry)?,
+            content_mac: self.keyed(&self.content, &json),
+            json,
             eligible_from: entry.eligible_from.to_string(),
             eligible_until: entry.eligible_until.map(|d| d.to_string()),
         })
     }
 }
 
-/// Seals every entry, using every core.
-pub fn seal_all(keys: &Keys, org_id: &str, entries: &[(u64, RosterEntry)]) -> Result<Vec<RosterRow>, CryptoError> {
+/// One checked entry with its blind indexes, not sealed yet.
+struct Indexed {
+    record: RecordRef,
+    branch_index: Option<Vec<u8>>,
+    person_index: Vec<u8>,
+    content_mac: Vec<u8>,
+    json: Vec<u8>,
+    eligible_from: String,
+    eligible_until: Option<String>,
+}
+
+impl Indexed {
+    fn seal(self, keys: &Keys) -> Result<RosterRow, CryptoError> {
+        Ok(RosterRow {
+            data_enc: keys.seal(ROSTER_AAD, &self.json)?,
+            card_index: self.record.card_index,
+            record_key: self.record.record_key,
+            branch_index: self.branch_index,
+            person_index: self.person_index,
+            content_mac: self.content_mac,
+            eligible_from: self.eligible_from,
+            eligible_until: self.eligible_until,
+        })
+    }
+}
+
+/// Runs `f` over `items` on every core, keeping the order.
+fn par_map<T: Sync, U: Send, E: Send>(items: &[T], f: impl Fn(&T) -> Result<U, E> + Sync) -> Result<Vec<U>, E> {
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).max(1);
-    let chunk = entries.len().div_ceil(threads).max(1);
-    let indexer = RosterIndexer::new(keys, org_id);
-    let indexer = &indexer;
+    let chunk = items.len().div_ceil(threads).max(1);
+    let f = &f;
     std::thread::scope(|scope| {
-        let handles: Vec<_> = entries
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(|(_, e)| indexer.row(keys, e)).collect::<Result<Vec<_>, _>>()))
-            .collect();
-        let mut rows = Vec::with_capacity(entries.len());
+        let handles: Vec<_> = items.chunks(chunk).map(|part| scope.spawn(move || part.iter().map(f).collect::<Result<Vec<_>, E>>())).collect();
+        let mut out = Vec::with_capacity(items.len());
         for h in handles {
-            rows.extend(h.join().map_err(|_| CryptoError::Malformed)??);
+            match h.join() {
+                Ok(part) => out.extend(part?),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
         }
-        Ok(rows)
+        Ok(out)
     })
+}
+
+/// Seals a batch of entries on every core (a blocking task).
+fn seal_batch(keys: &Keys, batch: Vec<Indexed>) -> Result<Vec<RosterRow>, CryptoError> {
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).max(1);
+    let chunk = batch.len().div_ceil(threads).max(1);
+    let mut parts: Vec<Vec<Indexed>> = Vec::new();
+    let mut rest = batch;
+    while rest.len() > chunk {
+        let tail = rest.split_off(chunk);
+        parts.push(rest);
+        rest = tail;
+    }
+    parts.push(rest);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = parts.into_iter().map(|part| scope.spawn(move || part.into_iter().map(|i| i.seal(keys)).collect::<Result<Vec<_>, _>>())).collect();
+        let mut out = Vec::new();
+        for h in handles {
+            match h.join() {
+                Ok(part) => out.extend(part?),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        Ok(out)
+    })
+}
+
+/// What an import will do, decided by comparing the file with the stored roster.
+struct Plan {
+    new: Vec<Indexed>,
+    changed: Vec<Indexed>,
+    unchanged: u64,
+    ended: Vec<RecordRef>,
+}
+
+/// Compares the file's entries with the stored records: new, changed (content or
+/// eligibility differ) and unchanged records, and the stored records absent from the file
+/// that are still eligible after `ended_on`. New records are sorted by key, so the database
+/// writes its B-tree in order.
+fn plan(entries: Vec<Indexed>, existing: Vec<StoredRecord>, ended_on: &str) -> Plan {
+    let mut stored: HashMap<Vec<u8>, (StoredRecord, bool)> = existing.into_iter().map(|r| (r.record_key.clone(), (r, false))).collect();
+    let mut plan = Plan { new: Vec::new(), changed: Vec::new(), unchanged: 0, ended: Vec::new() };
+    for entry in entries {
+        match stored.get_mut(&entry.record.record_key) {
+            None => plan.new.push(entry),
+            Some((record, seen)) => {
+                *seen = true;
+                if record.content_mac == entry.content_mac && record.eligible_until == entry.eligible_until {
+                    plan.unchanged += 1;
+                } else {
+                    plan.changed.push(entry);
+                }
+            }
+        }
+    }
+    plan.ended = stored
+        .into_values()
+        .filter(|(r, seen)| !seen && r.eligible_until.as_deref().is_none_or(|until| until > ended_on))
+        .map(|(r, _)| RecordRef { card_index: r.card_index, record_key: r.record_key })
+        .collect();
+    plan.new.sort_unstable_by(|a, b| (&a.record.card_index, &a.record.record_key).cmp(&(&b.record.card_index, &b.record.record_key)));
+    plan
 }
 
 /// Progress of the write phase (the CLI draws a bar; tests and logs may listen).
@@ -257,20 +360,76 @@ impl Progress for () {
     fn written(&mut self, _: u64, _: u64) {}
 }
 
-/// Imports a checked, sealed roster for `org` in one transaction.
-pub async fn write(app: &App, org: &Organization, rows: &[RosterRow], progress: &mut dyn Progress) -> Result<ImportStats, ImportError> {
+/// How long each phase of an import took.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timings {
+    pub parse: std::time::Duration,
+    pub index: std::time::Duration,
+    pub compare: std::time::Duration,
+    pub write: std::time::Duration,
+}
+
+/// Writes checked entries for `org` in one transaction: only new and changed records are
+/// sealed and written (sealing the next batch while the database writes this one), and the
+/// eligibility of stored records absent from the file ends yesterday (Japan time).
+pub async fn import_entries(
+    app: &App,
+    org: &Organization,
+    entries: &[(u64, RosterEntry)],
+    progress: &mut dyn Progress,
+    timings: &mut Timings,
+) -> Result<ImportStats, ImportError> {
+    let t0 = std::time::Instant::now();
+    let indexer = RosterIndexer::new(&app.keys, &org.id);
+    let indexed = par_map(entries, |(_, e)| indexer.index(e))?;
+    timings.index = t0.elapsed();
+
+    let t1 = std::time::Instant::now();
     let import_id = new_id();
     let mut import = app.store.begin_roster_import(&org.id, &import_id, app.now()).await?;
-    let total = rows.len() as u64;
+    let ended_on = (today_jst(app.now()) - Duration::days(1)).to_string();
+    let existing = import.existing().await?;
+    let Plan { new, changed, unchanged, ended } = plan(indexed, existing, &ended_on);
+    timings.compare = t1.elapsed();
+
+    let t2 = std::time::Instant::now();
+    let stats = ImportStats { rows: entries.len() as u64, inserted: new.len() as u64, updated: changed.len() as u64, ended: ended.len() as u64 };
+    let total = stats.inserted + stats.updated;
     let mut done = 0u64;
-    for batch in rows.chunks(WRITE_BATCH) {
-        import.add(batch).await?;
-        done += batch.len() as u64;
-        progress.written(done, total);
+    progress.written(done, total);
+    for (rows, is_new) in [(new, true), (changed, false)] {
+        let mut batches = rows.into_iter().peekable();
+        let mut next_batch = || -> Option<Vec<Indexed>> {
+            batches.peek()?;
+            Some(batches.by_ref().take(WRITE_BATCH).collect())
+        };
+        let keys = app.keys.clone();
+        let mut sealing = next_batch().map(|b| {
+            let keys = keys.clone();
+            tokio::task::spawn_blocking(move || seal_batch(&keys, b))
+        });
+        while let Some(task) = sealing.take() {
+            let sealed = task.await.map_err(|_| CryptoError::Malformed)??;
+            sealing = next_batch().map(|b| {
+                let keys = keys.clone();
+                tokio::task::spawn_blocking(move || seal_batch(&keys, b))
+            });
+            if is_new {
+                import.insert(&sealed).await?;
+            } else {
+                import.update(&sealed).await?;
+            }
+            done += sealed.len() as u64;
+            progress.written(done, total);
+        }
     }
-    let ended_on = today_jst(app.now()) - Duration::days(1);
-    let stats = import.commit(&ended_on.to_string(), app.now()).await?;
-    tracing::info!(org = %org.insurer_number, rows = stats.rows, ended = stats.ended, "roster imported");
+    for batch in ended.chunks(WRITE_BATCH) {
+        import.end(batch, &ended_on).await?;
+    }
+    import.commit(stats).await?;
+    timings.write = t2.elapsed();
+    tracing::info!(org = %org.insurer_number, rows = stats.rows, inserted = stats.inserted, updated = stats.updated,
+        unchanged, ended = stats.ended, "roster imported");
     Ok(stats)
 }
 
@@ -281,11 +440,13 @@ pub async fn import_bytes(
     bytes: &[u8],
     encoding: Encoding,
     progress: &mut dyn Progress,
-) -> Result<ImportStats, ImportError> {
+) -> Result<(ImportStats, Timings), ImportError> {
+    let t0 = std::time::Instant::now();
     let text = decode(bytes, encoding)?;
     let entries = parse(&text, org)?;
-    let rows = seal_all(&app.keys, &org.id, &entries)?;
-    write(app, org, &rows, progress).await
+    let mut timings = Timings { parse: t0.elapsed(), ..Timings::default() };
+    let stats = import_entries(app, org, &entries, progress, &mut timings).await?;
+    Ok((stats, timings))
 }
 
 #[cfg(test)]
