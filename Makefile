@@ -8,12 +8,12 @@ export MIMOTO_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/mimoto_tes
 .PHONY: demo test test-rust test-e2e build deps e2e-deps postgres lint clean-demo bench
 
 ## make demo: build and serve on http://127.0.0.1:8080 with demo organizations (SQLite, mail outbox at /dev/mail)
-demo: deps build
+demo: deps models build
 	$(BIN) demo-data
 	MIMOTO_DEMO=$${MIMOTO_DEMO:-1} $(BIN) serve
 
 ## make test: unit, storage contract (SQLite + PostgreSQL), HTTP integration and browser tests
-test: deps postgres test-rust test-e2e
+test: deps postgres models test-rust test-e2e
 
 deps:
 	@scripts/ensure-system-deps.sh
@@ -23,13 +23,13 @@ postgres:
 
 ## make models: pretrained face models as ONNX into ./models (or $MIMOTO_MODELS_DIR), checked against models.lock
 .PHONY: models
-models:
+models: deps
 	@scripts/models/install.sh
 
 build:
 	cargo build --locked --bin mimoto
 
-test-rust: postgres
+test-rust: postgres models
 	cargo test --locked --workspace
 
 e2e-deps:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs, by Debian package name, what the project needs and the machine lacks:
-# Chromium (browser tests), CJK fonts (readable screenshots), Node.js/npm (browser test
+# Chromium (browser tests), CJK fonts (readable screenshots), DejaVu (face eval plot labels), Node.js/npm (browser test
 # runner), PostgreSQL (storage contract suite). Idempotent; quiet when nothing is missing.
 set -euo pipefail
 
@@ -10,6 +10,7 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 dpkg -s fonts-noto-cjk >/dev/null 2>&1 || missing+=(fonts-noto-cjk)
+dpkg -s fonts-dejavu-core >/dev/null 2>&1 || missing+=(fonts-dejavu-core)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v pg_isready >/dev/null 2>&1 || missing+=(postgresql postgresql-client)

@@ -19,6 +19,8 @@ pub struct App {
     pub mail_wake: Notify,
     /// The landing page's QR code of the public URL, rendered once.
     pub qr_svg: String,
+    /// The face engine, loaded on first use (see [`App::face`]).
+    face: std::sync::OnceLock<Result<face::FaceEngine, String>>,
 }
 
 pub type AppState = Arc<App>;
@@ -50,11 +52,25 @@ impl App {
     pub fn with_store(config: Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Result<AppState, StartError> {
         let keys = Keys::from_config(&config)?;
         let qr_svg = crate::qr::svg(&config.public_url()).map_err(StartError::Qr)?;
-        Ok(Arc::new(App { config, store, keys, clock, mail_wake: Notify::new(), qr_svg }))
+        Ok(Arc::new(App { config, store, keys, clock, mail_wake: Notify::new(), qr_svg, face: std::sync::OnceLock::new() }))
     }
 
     pub async fn open_default(config: Config) -> Result<AppState, StartError> {
         Self::open(config, Arc::new(SystemClock)).await
+    }
+
+    /// The face engine for eKYC, loaded once from `models_dir` with every model checked
+    /// against models.lock. `Err` says which model is missing or altered and how to install
+    /// it; eKYC features stay off rather than run on the wrong models.
+    pub fn face(&self) -> Result<&face::FaceEngine, &str> {
+        self.face
+            .get_or_init(|| {
+                face::FaceEngine::load(&self.config.models_dir)
+                    .map(|e| e.with_threshold(self.config.face_threshold))
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(String::as_str)
     }
 
     pub fn now(&self) -> time::OffsetDateTime {

@@ -33,6 +33,9 @@ pub enum Command {
     /// Insurer rosters (名簿).
     #[command(subcommand)]
     Roster(RosterCommand),
+    /// The face engine: compare, inspect, evaluate.
+    #[command(subcommand)]
+    Face(crate::face_cli::FaceCommand),
 }
 
 #[derive(Subcommand, Debug)]

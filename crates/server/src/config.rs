@@ -90,6 +90,11 @@ pub struct Config {
     /// How often the mail worker looks for due mail, in milliseconds.
     pub mail_poll_ms: u64,
     pub limits: Limits,
+    /// The face models installed by `make models` (`MIMOTO_MODELS_DIR`).
+    pub models_dir: PathBuf,
+    /// Cosine similarity at or above which two faces are the same person
+    /// (`MIMOTO_FACE_THRESHOLD`); see `mimoto face eval`.
+    pub face_threshold: f32,
 }
 
 /// Accepts true/false, 1/0, yes/no, on/off (environment variables are often written as 1).
@@ -137,6 +142,8 @@ impl Default for Config {
             active_data_key: None,
             mail_poll_ms: 1000,
             limits: Limits::default(),
+            models_dir: PathBuf::from("./models"),
+            face_threshold: face::engine::DEFAULT_THRESHOLD,
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod config;
 pub mod crypto;
 pub mod demo;
 pub mod error;
+pub mod face_cli;
 pub mod http;
 pub mod i18n;
 pub mod jobs;

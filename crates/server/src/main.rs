@@ -40,11 +40,47 @@ async fn main() -> ExitCode {
     }
 }
 
+/// `mimoto face …`: no database, only the models; blocking work on this thread.
+fn run_face(command: &server::face_cli::FaceCommand, config: &Config) -> u8 {
+    let engine = match face::FaceEngine::load(&config.models_dir) {
+        Ok(e) => e.with_threshold(config.face_threshold),
+        Err(e) => {
+            eprintln!("mimoto: {e}");
+            return 1;
+        }
+    };
+    match tokio::task::block_in_place(|| server::face_cli::run(&engine, command)) {
+        Ok(outcome) => {
+            println!("{}", outcome.stdout.trim_end());
+            if outcome.code == 2 {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&outcome.stdout) {
+                    if let Some(m) = v.get("message").and_then(|m| m.as_str()) {
+                        eprintln!("mimoto: {m}");
+                    }
+                }
+            }
+            outcome.code.clamp(0, 255) as u8
+        }
+        Err(e) => {
+            eprintln!("mimoto: {e}");
+            1
+        }
+    }
+}
+
 async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error::Error>> {
     match command {
         Command::Serve => {
             let listen = config.listen;
             let app = App::open_default(config).await?;
+            // Load and check the face models now, so a missing or altered model is reported at
+            // start (eKYC stays off), not at a member's first photo.
+            let face_app = app.clone();
+            match tokio::task::spawn_blocking(move || face_app.face().map(|_| ()).map_err(str::to_string)).await {
+                Ok(Ok(())) => tracing::info!(models = %app.config.models_dir.display(), "face engine ready"),
+                Ok(Err(e)) => tracing::error!("eKYC features are off: {e}"),
+                Err(e) => tracing::error!("eKYC features are off: face engine failed to load: {e}"),
+            }
             let listener = TcpListener::bind(listen).await?;
             tracing::info!(address = %listener.local_addr()?, public_url = %app.config.public_url(), backend = app.store.backend(), "mimoto listening");
             let (tx, rx) = watch::channel(false);
@@ -111,6 +147,12 @@ async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error:
                     return Err(format!("{} problem(s) in {}; nothing was imported", errors.len(), args.file.display()).into());
                 }
                 Err(e) => return Err(e.into()),
+            }
+        }
+        Command::Face(face) => {
+            let code = run_face(&face, &config);
+            if code != 0 {
+                std::process::exit(code.into());
             }
         }
         Command::DemoData => {

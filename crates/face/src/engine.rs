@@ -1,0 +1,297 @@
+//! [`FaceEngine`]: the models loaded once, shared cheaply (`Clone` is an `Arc`), used from any
+//! thread. Inference is CPU-bound and blocking: async callers use
+//! [`FaceEngine::analyze_bytes`], which runs on tokio's blocking pool, never on the executor.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use image::RgbImage;
+use serde::Serialize;
+use tract_onnx::prelude::*;
+
+use crate::align::{align_to, TEMPLATE_4};
+use crate::compare::{cosine, decide, l2_normalize, Decision};
+use crate::decode::{decode, DecodeError, Limits};
+use crate::detect::{self, Detection};
+use crate::geometry::{self, HeadPose, Mouth, Turn};
+use crate::models::{self, ModelError, Plan};
+use crate::quality::{self, Issue, Measures};
+
+/// Cosine similarity at or above which two faces are taken for the same person. Chosen from
+/// `mimoto face eval` on the development set (see README); configurable per engine.
+pub const DEFAULT_THRESHOLD: f32 = 0.50;
+
+/// What kind of picture is analysed: thresholds and detector order differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Capture {
+    /// A selfie: the face fills much of the frame (short-range detector first).
+    Selfie,
+    /// A photo ID: the face is small (full-range detector first).
+    Document,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub capture: Capture,
+    /// The image is mirrored (front-camera preview): yaw and roll are flipped back so they
+    /// stay from the member's point of view, and the face is un-mirrored for the embedding.
+    pub mirrored: bool,
+    /// Compute landmarks and head pose (FaceMesh).
+    pub pose: bool,
+    /// Compute the embedding for comparison.
+    pub embed: bool,
+}
+
+impl Options {
+    pub fn selfie() -> Options {
+        Options { capture: Capture::Selfie, mirrored: false, pose: true, embed: true }
+    }
+    pub fn document() -> Options {
+        Options { capture: Capture::Document, mirrored: false, pose: false, embed: true }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct StageTimings {
+    pub detect: Duration,
+    pub landmarks: Duration,
+    pub embed: Duration,
+}
+
+/// Everything measured on one image.
+#[derive(Debug, Clone, Serialize)]
+pub struct Analysis {
+    pub width: u32,
+    pub height: u32,
+    pub capture: Capture,
+    pub faces: Vec<Detection>,
+    /// Quality problems as reason codes (`no_face`, `too_dark`, …); empty when usable.
+    pub issues: Vec<Issue>,
+    pub measures: Option<Measures>,
+    /// Head pose and mouth opening (selfies with exactly one face).
+    pub pose: Option<HeadPose>,
+    pub turn: Option<Turn>,
+    pub mouth: Option<Mouth>,
+    /// FaceMesh's confidence that the crop holds a face.
+    pub landmark_confidence: Option<f32>,
+    #[serde(skip)]
+    pub landmarks: Option<Vec<geometry::Point3>>,
+    /// Unit-length embedding of the single face.
+    #[serde(skip)]
+    pub embedding: Option<Vec<f32>>,
+    #[serde(skip)]
+    pub timings: StageTimings,
+}
+
+impl Analysis {
+    /// Exactly one face and no quality problem.
+    pub fn usable(&self) -> bool {
+        self.faces.len() == 1 && self.issues.is_empty()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FaceError {
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("face model failed: {0}")]
+    Inference(String),
+    #[error("the face engine's worker stopped")]
+    Worker,
+}
+
+impl From<TractError> for FaceError {
+    fn from(e: TractError) -> Self {
+        FaceError::Inference(format!("{e:#}"))
+    }
+}
+
+struct Models {
+    short_range: Plan,
+    full_range: Plan,
+    landmarks: Plan,
+    embedding: Plan,
+}
+
+#[derive(Clone)]
+pub struct FaceEngine {
+    models: Arc<Models>,
+    threshold: f32,
+    limits: Limits,
+}
+
+impl std::fmt::Debug for FaceEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FaceEngine").field("threshold", &self.threshold).finish_non_exhaustive()
+    }
+}
+
+impl FaceEngine {
+    /// Loads and checks every model in `dir` (see [`models`]).
+    pub fn load(dir: &Path) -> Result<FaceEngine, ModelError> {
+        let models = Models {
+            short_range: models::load(dir, models::SHORT_RANGE, [1, 3, detect::SHORT_RANGE.size, detect::SHORT_RANGE.size])?,
+            full_range: models::load(dir, models::FULL_RANGE, [1, 3, detect::FULL_RANGE.size, detect::FULL_RANGE.size])?,
+            landmarks: models::load(dir, models::LANDMARKS, [1, 3, crate::mesh::SIZE, crate::mesh::SIZE])?,
+            embedding: models::load(dir, models::EMBEDDING, [1, 3, 112, 112])?,
+        };
+        Ok(FaceEngine { models: Arc::new(models), threshold: DEFAULT_THRESHOLD, limits: Limits::default() })
+    }
+
+    pub fn with_threshold(mut self, threshold: f32) -> FaceEngine {
+        self.threshold = threshold;
+        self
+    }
+
+    pub fn threshold(&self) -> f32 {
+        self.threshold
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Faces in `img`, best first: one detector, then the other if the first finds nothing.
+    pub fn detect(&self, img: &RgbImage, capture: Capture) -> Result<Vec<Detection>, FaceError> {
+        let short = (&self.models.short_range, &detect::SHORT_RANGE);
+        let full = (&self.models.full_range, &detect::FULL_RANGE);
+        let order = match capture {
+            Capture::Selfie => [short, full],
+            Capture::Document => [full, short],
+        };
+        for (plan, variant) in order {
+            let found = detect::run(plan, variant, img)?;
+            if !found.is_empty() {
+                return Ok(found);
+            }
+        }
+        Ok(Vec::new())
+    }
+
+    /// FaceMesh landmarks of a detected face, in image pixels, and the model's confidence.
+    pub fn landmarks(&self, img: &RgbImage, face: &Detection) -> Result<(Vec<geometry::Point3>, f32), FaceError> {
+        Ok(crate::mesh::run(&self.models.landmarks, img, face)?)
+    }
+
+    /// Unit-length embedding of a detected face (aligned on its eyes, nose and mouth).
+    pub fn embed(&self, img: &RgbImage, face: &Detection, mirrored: bool) -> Result<Vec<f32>, FaceError> {
+        let points = [face.right_eye(), face.left_eye(), face.nose(), face.mouth()];
+        self.embed_aligned(img, &points, &TEMPLATE_4, mirrored)
+    }
+
+    /// Unit-length embedding of a face aligned with FaceMesh landmarks on the 5-point template
+    /// (eye centres, nose tip, mouth corners): steadier than the detector's keypoints.
+    pub fn embed_landmarks(&self, img: &RgbImage, points: &[geometry::Point3], mirrored: bool) -> Result<Vec<f32>, FaceError> {
+        use geometry::idx;
+        let p = |i: usize| points.get(i).map(|p| (p.x, p.y)).ok_or_else(|| FaceError::Inference("too few landmarks".into()));
+        let mid = |a: (f32, f32), b: (f32, f32)| ((a.0 + b.0) / 2.0, (a.1 + b.1) / 2.0);
+        let five = [
+            mid(p(idx::EYE_RIGHT_OUTER)?, p(idx::EYE_RIGHT_INNER)?),
+            mid(p(idx::EYE_LEFT_OUTER)?, p(idx::EYE_LEFT_INNER)?),
+            p(idx::NOSE_TIP)?,
+            p(idx::MOUTH_RIGHT)?,
+            p(idx::MOUTH_LEFT)?,
+        ];
+        self.embed_aligned(img, &five, &crate::align::TEMPLATE, mirrored)
+    }
+
+    fn embed_aligned(&self, img: &RgbImage, points: &[(f32, f32)], template: &[(f32, f32)], mirrored: bool) -> Result<Vec<f32>, FaceError> {
+        // A mirrored picture shows the member's mirror image, which the models see as an
+        // ordinary face: align it as such, then flip the aligned crop (the template is
+        // left-right symmetric) so both kinds of capture give the member's own face.
+        let mut aligned = align_to(img, points, template).ok_or_else(|| FaceError::Inference("degenerate face keypoints".into()))?;
+        if mirrored {
+            image::imageops::flip_horizontal_in_place(&mut aligned);
+        }
+        let plane = 112 * 112;
+        let mut data = vec![0.0f32; 3 * plane];
+        for (x, y, p) in aligned.enumerate_pixels() {
+            for c in 0..3 {
+                data[c * plane + y as usize * 112 + x as usize] = (f32::from(p[c]) - 127.5) / 128.0;
+            }
+        }
+        let input = Tensor::from_shape(&[1, 3, 112, 112], &data)?;
+        let out = self.models.embedding.run(tvec!(input.into()))?;
+        let first = out.first().ok_or_else(|| FaceError::Inference("no embedding output".into()))?;
+        let mut v: Vec<f32> = first.to_plain_array_view::<f32>()?.iter().copied().collect();
+        l2_normalize(&mut v);
+        Ok(v)
+    }
+
+    /// Detection, quality, and (for exactly one face) head pose and embedding.
+    pub fn analyze(&self, img: &RgbImage, opts: Options) -> Result<Analysis, FaceError> {
+        let mut timings = StageTimings::default();
+        let t = Instant::now();
+        let faces = self.detect(img, opts.capture)?;
+        timings.detect = t.elapsed();
+        let rects: Vec<_> = faces.iter().map(|f| f.rect).collect();
+        let thresholds = match opts.capture {
+            Capture::Selfie => quality::Thresholds::SELFIE,
+            Capture::Document => quality::Thresholds::DOCUMENT,
+        };
+        let (issues, measures) = quality::assess(img, &rects, &thresholds);
+        let mut analysis = Analysis {
+            width: img.width(),
+            height: img.height(),
+            capture: opts.capture,
+            faces,
+            issues,
+            measures,
+            pose: None,
+            turn: None,
+            mouth: None,
+            landmark_confidence: None,
+            landmarks: None,
+            embedding: None,
+            timings,
+        };
+        let [face] = analysis.faces.as_slice() else { return Ok(analysis) };
+        let face = *face;
+        if opts.pose {
+            let t = Instant::now();
+            let (points, confidence) = self.landmarks(img, &face)?;
+            analysis.pose = HeadPose::from_landmarks(&points, opts.mirrored);
+            let g = geometry::Thresholds::default();
+            analysis.turn = analysis.pose.as_ref().map(|p| g.turn(p));
+            analysis.mouth = analysis.pose.as_ref().map(|p| g.mouth(p));
+            analysis.landmark_confidence = Some(confidence);
+            analysis.landmarks = Some(points);
+            analysis.timings.landmarks = t.elapsed();
+        }
+        if opts.embed {
+            let t = Instant::now();
+            // Aligned on FaceMesh landmarks (computed here if the pose was not asked for): on
+            // the development set this separates people clearly better than the detector's
+            // four keypoints (README, face engine).
+            let embedding = match &analysis.landmarks {
+                Some(points) => self.embed_landmarks(img, points, opts.mirrored)?,
+                None => {
+                    let (points, _) = self.landmarks(img, &face)?;
+                    self.embed_landmarks(img, &points, opts.mirrored)?
+                }
+            };
+            analysis.embedding = Some(embedding);
+            analysis.timings.embed = t.elapsed();
+        }
+        Ok(analysis)
+    }
+
+    /// Decodes (with the engine's limits) and analyses, on tokio's blocking pool.
+    pub async fn analyze_bytes(&self, bytes: Vec<u8>, opts: Options) -> Result<Analysis, FaceError> {
+        let engine = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let img = decode(&bytes, &engine.limits)?;
+            engine.analyze(&img, opts)
+        })
+        .await
+        .map_err(|_| FaceError::Worker)?
+    }
+
+    /// Similarity of two analysed faces and the decision at the engine's threshold; `None`
+    /// unless both have an embedding.
+    pub fn compare(&self, a: &Analysis, b: &Analysis) -> Option<Decision> {
+        Some(decide(cosine(a.embedding.as_ref()?, b.embedding.as_ref()?), self.threshold))
+    }
+}
