@@ -38,8 +38,9 @@ e2e-deps:
 test-e2e: build e2e-deps
 	cd e2e && MIMOTO_BIN=$(BIN) npm test
 
-## make bench: roster import of 1,000,000 generated rows into SQLite and PostgreSQL (optimized build)
-bench: deps postgres
+## make bench: roster import of 1,000,000 rows into SQLite and PostgreSQL; face engine latency and memory (optimized build)
+bench: deps postgres models
+	cargo bench --locked -p mimoto-face --bench face
 	cargo bench --locked -p mimoto-server --bench roster_import
 
 lint:

@@ -167,7 +167,38 @@ impl FaceEngine {
                 return Ok(found);
             }
         }
+        if capture == Capture::Document {
+            return self.detect_tiled(img);
+        }
         Ok(Vec::new())
+    }
+
+    /// A face too small for the whole-image pass (a card far from the camera): the full-range
+    /// detector on a 3×3 grid of overlapping tiles, each half the image's size, so faces are
+    /// seen twice as large; results mapped back and merged.
+    fn detect_tiled(&self, img: &RgbImage) -> Result<Vec<Detection>, FaceError> {
+        let (w, h) = img.dimensions();
+        let (tw, th) = (w / 2, h / 2);
+        if tw < 32 || th < 32 {
+            return Ok(Vec::new());
+        }
+        let mut found = Vec::new();
+        for j in 0..3u32 {
+            for i in 0..3u32 {
+                let (x0, y0) = (i * (w - tw) / 2, j * (h - th) / 2);
+                let tile = image::imageops::crop_imm(img, x0, y0, tw, th).to_image();
+                for mut d in detect::run(&self.models.full_range, &detect::FULL_RANGE, &tile)? {
+                    d.rect.x += x0 as f32;
+                    d.rect.y += y0 as f32;
+                    for kp in &mut d.keypoints {
+                        kp.0 += x0 as f32;
+                        kp.1 += y0 as f32;
+                    }
+                    found.push(d);
+                }
+            }
+        }
+        Ok(detect::weighted_nms(found))
     }
 
     /// FaceMesh landmarks of a detected face, in image pixels, and the model's confidence.

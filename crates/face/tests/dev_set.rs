@@ -128,6 +128,23 @@ fn a_mirrored_image_flips_yaw_unless_declared_mirrored() {
 }
 
 #[test]
+fn a_small_face_on_an_id_card_is_found() {
+    // A card photographed from afar: the ID photo's face is 120 px in a 1024×640 image, too
+    // small for the whole-image pass; the document path still finds exactly one face.
+    let face = images().into_iter().find(|(p, _, _)| p == "leonard").expect("leonard").2;
+    let face = face::eval::degrade(&face).expect("degrade");
+    let face = image::imageops::resize(&face, 120, 120, image::imageops::FilterType::Triangle);
+    let mut photo = RgbImage::from_pixel(180, 200, image::Rgb([200, 212, 224]));
+    image::imageops::overlay(&mut photo, &face, 30, 40);
+    let mut card = RgbImage::from_pixel(1024, 640, image::Rgb([232, 236, 228]));
+    image::imageops::overlay(&mut card, &photo, 500, 100);
+    let faces = engine().detect(&card, Capture::Document).expect("detect");
+    assert_eq!(faces.len(), 1, "{faces:?}");
+    let r = faces[0].rect;
+    assert!(r.x > 500.0 && r.x + r.w < 700.0 && r.y > 100.0 && r.y + r.h < 320.0, "{r:?}");
+}
+
+#[test]
 fn hostile_files_are_refused_without_panic() {
     let png = std::fs::read(dev_set().join("amy/amy1.png")).expect("read");
     for bytes in [Vec::new(), b"GIF89a".to_vec(), png[..png.len() / 2].to_vec(), png[..40].to_vec(), vec![0xFF; 4096]] {
