@@ -5,6 +5,7 @@
 pub mod card;
 pub mod clock;
 pub mod consent;
+pub mod ekyc;
 pub mod email;
 pub mod identity;
 pub mod insurer;
