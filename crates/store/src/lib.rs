@@ -244,6 +244,39 @@ pub struct RosterLink {
     pub linked_at: OffsetDateTime,
 }
 
+/// An eKYC application (F4). The application seals its details in `data`; the columns serve
+/// the review queue, the one-open-application rule and retention.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EkycRecord {
+    pub id: String,
+    pub user_id: String,
+    pub org_id: String,
+    pub state: String,
+    /// Not yet completed, approved or rejected: a member has at most one open application.
+    pub open: bool,
+    pub data: Vec<u8>,
+    /// Optimistic concurrency: an update must carry the stored version.
+    pub version: i64,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    pub submitted_at: Option<OffsetDateTime>,
+    pub decided_at: Option<OffsetDateTime>,
+}
+
+/// An image of an eKYC application; the bytes are sealed in the object store under `id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EkycImage {
+    pub id: String,
+    pub application_id: String,
+    /// e.g. `document_front`, `selfie_frontal`.
+    pub kind: String,
+    /// SHA-256 of the plaintext image (same-image checks, integrity).
+    pub sha256: Vec<u8>,
+    pub size: i64,
+    pub created_at: OffsetDateTime,
+    pub deleted_at: Option<OffsetDateTime>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Which backend this is ("sqlite" or "postgres").
@@ -315,6 +348,28 @@ pub trait Store: Send + Sync + 'static {
     async fn link_roster_record(&self, org_id: &str, record: &RecordRef, user_id: &str, now: OffsetDateTime) -> Result<()>;
     /// The record linked to an account and when it was linked.
     async fn roster_link_of_user(&self, user_id: &str) -> Result<Option<RosterLink>>;
+
+    // eKYC applications (F4)
+    /// [`StoreError::Duplicate`] when the member already has an open application.
+    async fn insert_ekyc(&self, app: &EkycRecord) -> Result<()>;
+    async fn get_ekyc(&self, id: &str) -> Result<Option<EkycRecord>>;
+    /// The member's newest application.
+    async fn latest_ekyc_of_user(&self, user_id: &str) -> Result<Option<EkycRecord>>;
+    /// Writes `app` if the stored version is `app.version` (the stored version becomes one
+    /// more); [`StoreError::Conflict`] otherwise — e.g. two reviewers deciding one case.
+    async fn update_ekyc(&self, app: &EkycRecord) -> Result<()>;
+    /// Applications in `state`, oldest submission first.
+    async fn ekyc_queue(&self, state: &str, limit: i64) -> Result<Vec<EkycRecord>>;
+    async fn add_ekyc_image(&self, image: &EkycImage) -> Result<()>;
+    /// The application's images (deleted ones included, with `deleted_at`), oldest first.
+    async fn ekyc_images(&self, application_id: &str) -> Result<Vec<EkycImage>>;
+    /// Images not deleted yet of applications decided at or before `decided_before`.
+    async fn ekyc_images_to_delete(&self, decided_before: OffsetDateTime, limit: i64) -> Result<Vec<EkycImage>>;
+    async fn mark_ekyc_image_deleted(&self, id: &str, now: OffsetDateTime) -> Result<()>;
+    async fn issue_capture_token(&self, token_hash: &[u8], application_id: &str, purpose: &str, expires_at: OffsetDateTime) -> Result<()>;
+    /// Uses a capture token once: `true` when it exists for this application and purpose,
+    /// was not used and has not expired at `now` (atomic: of racing uses one wins).
+    async fn use_capture_token(&self, token_hash: &[u8], application_id: &str, purpose: &str, now: OffsetDateTime) -> Result<bool>;
 
     // Rate limits (fixed windows, shared by every node through the database)
     /// Counts one hit for `key` in the window of `window` ending now; returns the count

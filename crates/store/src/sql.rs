@@ -29,6 +29,8 @@ pub(crate) fn org_from_parts(
 pub(crate) const ORG_COLUMNS: &str = "id, insurer_number, org_type, name, point_name, checkup_linked, card_pattern";
 pub(crate) const FLOW_COLUMNS: &str = "id, kind, state, data, version, created_at, updated_at, expires_at";
 pub(crate) const USER_COLUMNS: &str = "id, org_id, email_enc, password_hash, locale, created_at, password_changed_at";
+pub(crate) const EKYC_COLUMNS: &str = "id, user_id, org_id, state, open, data, version, created_at, updated_at, submitted_at, decided_at";
+pub(crate) const EKYC_IMAGE_COLUMNS: &str = "id, application_id, kind, sha256, size, created_at, deleted_at";
 pub(crate) const SESSION_COLUMNS: &str = "id_hash, user_id, kind, created_at, last_seen_at, expires_at";
 
 /// Rows per multi-row INSERT of a roster import into SQLite (10 parameters each).
@@ -37,10 +39,10 @@ pub(crate) const ROSTER_BATCH: usize = 1000;
 macro_rules! impl_store {
     ($store:ty, $row:ty, $db:ty, $backend:literal, $skip_locked:literal) => {
         use sqlx::Row as _;
-        use $crate::sql::{FLOW_COLUMNS, ORG_COLUMNS, SESSION_COLUMNS, USER_COLUMNS};
+        use $crate::sql::{EKYC_COLUMNS, EKYC_IMAGE_COLUMNS, FLOW_COLUMNS, ORG_COLUMNS, SESSION_COLUMNS, USER_COLUMNS};
         use $crate::{from_ts, to_ts, CodeAttempt, CodeRecord, ConsentRecord, FlowRecord, FlowUpdate, NewCode, NewMail,
             NewUser, OutboxRecord, Result, SessionRecord, Store, StoreError, UserRecord, RosterImport,
-            RosterMatch, RosterLink, RecordRef, ImportStats};
+            RosterMatch, RosterLink, RecordRef, ImportStats, EkycRecord, EkycImage};
         use domain::org::Organization;
         use time::OffsetDateTime;
 
@@ -89,6 +91,38 @@ macro_rules! impl_store {
                 created_at: from_ts(r.try_get("created_at")?)?,
                 last_seen_at: from_ts(r.try_get("last_seen_at")?)?,
                 expires_at: from_ts(r.try_get("expires_at")?)?,
+            })
+        }
+
+        fn opt_ts(v: Option<i64>) -> Result<Option<OffsetDateTime>> {
+            v.map(from_ts).transpose()
+        }
+
+        fn ekyc_row(r: &$row) -> Result<EkycRecord> {
+            Ok(EkycRecord {
+                id: r.try_get("id")?,
+                user_id: r.try_get("user_id")?,
+                org_id: r.try_get("org_id")?,
+                state: r.try_get("state")?,
+                open: r.try_get::<i64, _>("open")? == 1,
+                data: r.try_get("data")?,
+                version: r.try_get("version")?,
+                created_at: from_ts(r.try_get("created_at")?)?,
+                updated_at: from_ts(r.try_get("updated_at")?)?,
+                submitted_at: opt_ts(r.try_get("submitted_at")?)?,
+                decided_at: opt_ts(r.try_get("decided_at")?)?,
+            })
+        }
+
+        fn ekyc_image_row(r: &$row) -> Result<EkycImage> {
+            Ok(EkycImage {
+                id: r.try_get("id")?,
+                application_id: r.try_get("application_id")?,
+                kind: r.try_get("kind")?,
+                sha256: r.try_get("sha256")?,
+                size: r.try_get("size")?,
+                created_at: from_ts(r.try_get("created_at")?)?,
+                deleted_at: opt_ts(r.try_get("deleted_at")?)?,
             })
         }
 
@@ -607,6 +641,133 @@ macro_rules! impl_store {
                     })),
                     None => Ok(None),
                 }
+            }
+
+            async fn insert_ekyc(&self, a: &EkycRecord) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO ekyc_applications (id, user_id, org_id, state, open, data, version, created_at, updated_at, submitted_at, decided_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(&a.id)
+                .bind(&a.user_id)
+                .bind(&a.org_id)
+                .bind(&a.state)
+                .bind(i64::from(a.open))
+                .bind(&a.data)
+                .bind(a.version)
+                .bind(to_ts(a.created_at))
+                .bind(to_ts(a.updated_at))
+                .bind(a.submitted_at.map(to_ts))
+                .bind(a.decided_at.map(to_ts))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn get_ekyc(&self, id: &str) -> Result<Option<EkycRecord>> {
+                let sql = format!("SELECT {EKYC_COLUMNS} FROM ekyc_applications WHERE id = $1");
+                let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
+                row.as_ref().map(ekyc_row).transpose()
+            }
+
+            async fn latest_ekyc_of_user(&self, user_id: &str) -> Result<Option<EkycRecord>> {
+                let sql = format!("SELECT {EKYC_COLUMNS} FROM ekyc_applications WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1");
+                let row = sqlx::query(&sql).bind(user_id).fetch_optional(&self.pool).await?;
+                row.as_ref().map(ekyc_row).transpose()
+            }
+
+            async fn update_ekyc(&self, a: &EkycRecord) -> Result<()> {
+                let done = sqlx::query(
+                    "UPDATE ekyc_applications SET state = $1, open = $2, data = $3, version = version + 1, updated_at = $4, \
+                     submitted_at = $5, decided_at = $6 WHERE id = $7 AND version = $8",
+                )
+                .bind(&a.state)
+                .bind(i64::from(a.open))
+                .bind(&a.data)
+                .bind(to_ts(a.updated_at))
+                .bind(a.submitted_at.map(to_ts))
+                .bind(a.decided_at.map(to_ts))
+                .bind(&a.id)
+                .bind(a.version)
+                .execute(&self.pool)
+                .await?;
+                if done.rows_affected() == 1 { Ok(()) } else { Err(StoreError::Conflict) }
+            }
+
+            async fn ekyc_queue(&self, state: &str, limit: i64) -> Result<Vec<EkycRecord>> {
+                let sql = format!("SELECT {EKYC_COLUMNS} FROM ekyc_applications WHERE state = $1 ORDER BY submitted_at, id LIMIT $2");
+                let rows = sqlx::query(&sql).bind(state).bind(limit).fetch_all(&self.pool).await?;
+                rows.iter().map(ekyc_row).collect()
+            }
+
+            async fn add_ekyc_image(&self, i: &EkycImage) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO ekyc_images (id, application_id, kind, sha256, size, created_at, deleted_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&i.id)
+                .bind(&i.application_id)
+                .bind(&i.kind)
+                .bind(&i.sha256)
+                .bind(i.size)
+                .bind(to_ts(i.created_at))
+                .bind(i.deleted_at.map(to_ts))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn ekyc_images(&self, application_id: &str) -> Result<Vec<EkycImage>> {
+                let sql = format!("SELECT {EKYC_IMAGE_COLUMNS} FROM ekyc_images WHERE application_id = $1 ORDER BY created_at, id");
+                let rows = sqlx::query(&sql).bind(application_id).fetch_all(&self.pool).await?;
+                rows.iter().map(ekyc_image_row).collect()
+            }
+
+            async fn ekyc_images_to_delete(&self, decided_before: OffsetDateTime, limit: i64) -> Result<Vec<EkycImage>> {
+                let rows = sqlx::query(
+                    "SELECT i.id, i.application_id, i.kind, i.sha256, i.size, i.created_at, i.deleted_at \
+                     FROM ekyc_images i JOIN ekyc_applications a ON a.id = i.application_id \
+                     WHERE i.deleted_at IS NULL AND a.decided_at IS NOT NULL AND a.decided_at <= $1 \
+                     ORDER BY a.decided_at, i.id LIMIT $2",
+                )
+                .bind(to_ts(decided_before))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(ekyc_image_row).collect()
+            }
+
+            async fn mark_ekyc_image_deleted(&self, id: &str, now: OffsetDateTime) -> Result<()> {
+                sqlx::query("UPDATE ekyc_images SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL")
+                    .bind(to_ts(now))
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn issue_capture_token(&self, token_hash: &[u8], application_id: &str, purpose: &str, expires_at: OffsetDateTime) -> Result<()> {
+                sqlx::query("INSERT INTO ekyc_capture_tokens (token_hash, application_id, purpose, expires_at) VALUES ($1, $2, $3, $4)")
+                    .bind(token_hash)
+                    .bind(application_id)
+                    .bind(purpose)
+                    .bind(to_ts(expires_at))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn use_capture_token(&self, token_hash: &[u8], application_id: &str, purpose: &str, now: OffsetDateTime) -> Result<bool> {
+                let done = sqlx::query(
+                    "UPDATE ekyc_capture_tokens SET used_at = $1 \
+                     WHERE token_hash = $2 AND application_id = $3 AND purpose = $4 AND used_at IS NULL AND expires_at > $1",
+                )
+                .bind(to_ts(now))
+                .bind(token_hash)
+                .bind(application_id)
+                .bind(purpose)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn hit_rate_limit(&self, key: &str, now: OffsetDateTime, window: time::Duration) -> Result<i64> {
