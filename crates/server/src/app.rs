@@ -19,6 +19,8 @@ pub struct App {
     pub mail_wake: Notify,
     /// The landing page's QR code of the public URL, rendered once.
     pub qr_svg: String,
+    /// eKYC images, sealed (local folder `<data_dir>/images` by default).
+    pub images: crate::images::ImageStore,
     /// The face engine, loaded on first use (see [`App::face`]).
     face: std::sync::OnceLock<Result<face::FaceEngine, String>>,
 }
@@ -35,6 +37,8 @@ pub enum StartError {
     Crypto(#[from] crate::crypto::CryptoError),
     #[error(transparent)]
     Mail(#[from] mail::MailError),
+    #[error("image store: {0}")]
+    Images(#[from] crate::images::ImageError),
     #[error("QR code: {0}")]
     Qr(String),
     #[error("io: {0}")]
@@ -52,7 +56,8 @@ impl App {
     pub fn with_store(config: Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Result<AppState, StartError> {
         let keys = Keys::from_config(&config)?;
         let qr_svg = crate::qr::svg(&config.public_url()).map_err(StartError::Qr)?;
-        Ok(Arc::new(App { config, store, keys, clock, mail_wake: Notify::new(), qr_svg, face: std::sync::OnceLock::new() }))
+        let images = crate::images::ImageStore::from_config(&config, &keys)?;
+        Ok(Arc::new(App { config, store, keys, clock, mail_wake: Notify::new(), qr_svg, images, face: std::sync::OnceLock::new() }))
     }
 
     pub async fn open_default(config: Config) -> Result<AppState, StartError> {

@@ -95,6 +95,10 @@ pub struct Config {
     /// Cosine similarity at or above which two faces are the same person
     /// (`MIMOTO_FACE_THRESHOLD`); see `mimoto face eval`.
     pub face_threshold: f32,
+    /// Where eKYC images are stored, sealed (`MIMOTO_IMAGE_STORE_URL`): `s3://bucket/prefix`
+    /// (credentials and region from the standard `AWS_*` environment variables) or `memory://`
+    /// (tests). Unset: the local folder `<data_dir>/images`.
+    pub image_store_url: Option<String>,
 }
 
 /// Accepts true/false, 1/0, yes/no, on/off (environment variables are often written as 1).
@@ -144,6 +148,7 @@ impl Default for Config {
             limits: Limits::default(),
             models_dir: PathBuf::from("./models"),
             face_threshold: face::engine::DEFAULT_THRESHOLD,
+            image_store_url: None,
         }
     }
 }

@@ -75,6 +75,36 @@ pub enum ServiceError {
     IdentityNoMatch,
     #[error("too many identity verification attempts")]
     VerificationLocked,
+    /// F4 is only for organizations with checkup results linked.
+    #[error("health and medical access authentication is not offered by this organization")]
+    EkycNotAvailable,
+    /// F4 needs F3 first.
+    #[error("identity verification (F3) first")]
+    IdentityNotVerified,
+    /// The face engine is not loaded (models missing or altered).
+    #[error("eKYC is temporarily unavailable")]
+    EkycUnavailable,
+    #[error("the capture token is unknown, used or expired")]
+    CaptureTokenInvalid,
+    #[error("image: {0}")]
+    Image(face::decode::DecodeError),
+    #[error("face quality: {0:?}")]
+    FaceQuality(face::quality::Issue),
+    /// 「顔写真が一致しません」
+    #[error("the face does not match the document")]
+    FaceMismatch { remaining: u32 },
+    #[error("too many face photos did not match")]
+    FaceAttemptsExhausted,
+    #[error("the photo does not follow the instruction")]
+    InstructionNotFollowed,
+    #[error("the same photo was sent twice")]
+    SameImage,
+    #[error("the back of this document is never accepted")]
+    DocumentBackNotAllowed,
+    #[error("secret question")]
+    SecretQuestionInvalid,
+    #[error("secret answer")]
+    SecretAnswerEmpty,
     #[error("store: {0}")]
     Store(StoreError),
     #[error("crypto: {0}")]
@@ -164,6 +194,26 @@ impl ServiceError {
             IdentityAlreadyLinked => "identity_already_linked",
             IdentityNoMatch => "identity_no_match",
             VerificationLocked => "verification_locked",
+            EkycNotAvailable => "ekyc_not_available",
+            IdentityNotVerified => "identity_not_verified",
+            EkycUnavailable => "ekyc_unavailable",
+            CaptureTokenInvalid => "capture_token_invalid",
+            Image(d) => d.code(),
+            FaceQuality(issue) => match issue {
+                face::quality::Issue::NoFace => "face_no_face",
+                face::quality::Issue::MultipleFaces => "face_multiple_faces",
+                face::quality::Issue::FaceTooSmall => "face_too_small",
+                face::quality::Issue::TooDark => "face_too_dark",
+                face::quality::Issue::TooBright => "face_too_bright",
+                face::quality::Issue::Blurry => "face_blurry",
+            },
+            FaceMismatch { .. } => "face_mismatch",
+            FaceAttemptsExhausted => "face_attempts_exhausted",
+            InstructionNotFollowed => "instruction_not_followed",
+            SameImage => "same_image",
+            DocumentBackNotAllowed => "document_back_not_allowed",
+            SecretQuestionInvalid => "secret_question_invalid",
+            SecretAnswerEmpty => "secret_answer_empty",
             Store(_) | Crypto(_) | Internal(_) => "internal",
         }
     }
@@ -175,7 +225,11 @@ impl ServiceError {
             | CodeExhausted | InvalidRequest(_) | Card(_) | FamilyName(_) | GivenName(_) | BirthDate => StatusCode::UNPROCESSABLE_ENTITY,
             InsurerMismatch | AlreadyVerified | IdentityAlreadyLinked => StatusCode::CONFLICT,
             IdentityNoMatch => StatusCode::UNPROCESSABLE_ENTITY,
-            VerificationLocked => StatusCode::TOO_MANY_REQUESTS,
+            VerificationLocked | FaceAttemptsExhausted => StatusCode::TOO_MANY_REQUESTS,
+            Image(_) | FaceQuality(_) | FaceMismatch { .. } | InstructionNotFollowed | SameImage | SecretQuestionInvalid
+            | SecretAnswerEmpty => StatusCode::UNPROCESSABLE_ENTITY,
+            EkycNotAvailable | IdentityNotVerified | DocumentBackNotAllowed | CaptureTokenInvalid => StatusCode::CONFLICT,
+            EkycUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             UnknownOrganization | FlowNotFound => StatusCode::NOT_FOUND,
             OrgTypeMismatch | EmailTaken | WrongStep | Conflict => StatusCode::CONFLICT,
             ResendTooSoon { .. } | RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -200,6 +254,9 @@ impl ServiceError {
             Password(_) => Some("password"),
             ConsentsMissing(_) => Some("consents"),
             CodeFormat | CodeWrong { .. } | CodeExpired | CodeExhausted => Some("code"),
+            Image(_) | FaceQuality(_) | FaceMismatch { .. } | InstructionNotFollowed | SameImage => Some("image"),
+            SecretQuestionInvalid => Some("question"),
+            SecretAnswerEmpty => Some("answer"),
             _ => None,
         }
     }
@@ -210,6 +267,8 @@ impl ServiceError {
         match (self, locale) {
             (ServiceError::CodeWrong { remaining: Some(n) }, Locale::Ja) if *n > 0 => format!("{base}あと{n}回入力できます。"),
             (ServiceError::CodeWrong { remaining: Some(n) }, Locale::En) if *n > 0 => format!("{base} {n} tries left."),
+            (ServiceError::FaceMismatch { remaining: n }, Locale::Ja) if *n > 0 => format!("{base}あと{n}回撮影できます。"),
+            (ServiceError::FaceMismatch { remaining: n }, Locale::En) if *n > 0 => format!("{base} {n} tries left."),
             _ => base,
         }
     }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod face_cli;
 pub mod http;
 pub mod i18n;
+pub mod images;
 pub mod jobs;
 pub mod qr;
 pub mod services;

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod codes;
+pub mod ekyc;
 pub mod flows;
 pub mod identity;
 pub mod limits;

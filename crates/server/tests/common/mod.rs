@@ -124,6 +124,9 @@ impl TestApp {
             public_url: Some(format!("http://{addr}")),
             mail_poll_ms: 50,
             limits: opts.limits,
+            models_dir: std::env::var_os("MIMOTO_MODELS_DIR")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models")),
             ..Config::default()
         };
         let clock = ManualClock::new(t0());

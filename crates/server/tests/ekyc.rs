@@ -1,0 +1,168 @@
+//! F4 eKYC through the service layer, on the real face engine and images composed from the
+//! development set (`../shared/data/faces/bbt`): a synthetic driving licence with a degraded
+//! face photo, selfies placed in phone-sized frames.
+
+mod common;
+
+use std::path::Path;
+
+use common::{Opts, TestApp, PASSWORD};
+use domain::ekyc::{DocumentKind, EkycState, Instruction, MouthState, Turn};
+use image::{Rgb, RgbImage};
+use rand::SeedableRng;
+use serde_json::json;
+use server::error::ServiceError;
+use server::services::auth::{authenticate, Member};
+use server::services::ekyc::{self, Capture};
+
+fn face(rel: &str) -> RgbImage {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/faces/bbt").join(rel);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    face::decode::decode(&bytes, &face::decode::Limits::default()).expect("decode")
+}
+
+fn png(img: &RgbImage) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).expect("png");
+    out.into_inner()
+}
+
+/// A 1024×640 card with an ID photo (the face degraded like print, 190 px) on it.
+fn licence(rel: &str) -> Vec<u8> {
+    let f = face::eval::degrade(&face(rel)).expect("degrade");
+    let f = image::imageops::resize(&f, 190, 190, image::imageops::FilterType::Triangle);
+    let mut photo = RgbImage::from_pixel(260, 320, Rgb([200, 212, 224]));
+    image::imageops::overlay(&mut photo, &f, 35, 60);
+    let mut card = RgbImage::from_pixel(1024, 640, Rgb([232, 236, 228]));
+    image::imageops::overlay(&mut card, &photo, 720, 200);
+    png(&card)
+}
+
+/// A 720×960 phone frame with the face filling about half its width.
+fn selfie(img: &RgbImage) -> Vec<u8> {
+    let big = image::imageops::resize(img, 400, 400, image::imageops::FilterType::CatmullRom);
+    let mut frame = RgbImage::from_pixel(720, 960, Rgb([96, 104, 112]));
+    image::imageops::overlay(&mut frame, &big, 160, 260);
+    png(&frame)
+}
+
+/// A seed whose first instruction is `wanted`.
+fn seed_for(wanted: Instruction) -> u64 {
+    (0..1000u64).find(|s| Instruction::random(&mut rand::rngs::StdRng::seed_from_u64(*s)) == wanted).expect("a seed")
+}
+
+async fn verified_member(t: &TestApp, email: &str) -> Member {
+    let token = t.register(email, PASSWORD).await;
+    let (s, v) = t.post_auth("/api/v1/identity-verifications", &token, json!({})).await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_str().expect("id").to_string();
+    for (step, body) in [
+        ("insurer", json!({"insurer_number": "133033"})),
+        ("card", json!({"symbol": "1234", "number": "5678", "branch": ""})),
+        ("person", json!({"family_name": "ヤマダ", "given_name": "ハナコ", "birth_date": "1990-04-01"})),
+        ("confirm", json!({})),
+    ] {
+        let (s, v) = t.post_auth(&format!("/api/v1/identity-verifications/{id}/{step}"), &token, body).await;
+        assert_eq!(s, 200, "{step}: {v}");
+    }
+    authenticate(&t.app, &token).await.expect("auth").expect("member")
+}
+
+async fn upload(t: &TestApp, m: &Member, id: &str, capture: Capture, bytes: Vec<u8>, seed: u64) -> Result<ekyc::Loaded, ServiceError> {
+    let token = ekyc::capture_token(&t.app, m, id, capture).await?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    ekyc::upload_with_rng(&t.app, m, id, capture, &token, bytes, &mut rng).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_application_with_retakes_and_wrong_instructions() {
+    let t = TestApp::start(Opts::default()).await;
+    let m = verified_member(&t, "hanako@example.com").await;
+    let app = &t.app;
+    let a = ekyc::start(app, &m).await.expect("start");
+    let id = a.record.id.clone();
+    assert_eq!(ekyc::start(app, &m).await.expect("resume").record.id, id, "an open application is resumed");
+    assert!(matches!(ekyc::capture_token(app, &m, &id, Capture::DocumentFront).await, Err(ServiceError::WrongStep)), "choose a document first");
+
+    ekyc::choose_document(app, &m, &id, DocumentKind::DriversLicense).await.expect("choose");
+    // A document without a face is refused with the reason.
+    let blank = png(&RgbImage::from_pixel(1024, 640, Rgb([232, 236, 228])));
+    assert!(matches!(upload(&t, &m, &id, Capture::DocumentFront, blank, 0).await, Err(ServiceError::FaceQuality(face::quality::Issue::NoFace))));
+    let a = upload(&t, &m, &id, Capture::DocumentFront, licence("leonard/leonard1.png"), 0).await.expect("front");
+    assert_eq!(a.data.app.state, EkycState::FrontCaptured);
+
+    // Remarks on the back: capture it; a token that went stale is refused.
+    ekyc::answer_remarks(app, &m, &id, true).await.expect("remarks");
+    let stale = ekyc::capture_token(app, &m, &id, Capture::DocumentBack).await.expect("token");
+    t.clock.advance(time::Duration::minutes(11));
+    let back = png(&RgbImage::from_pixel(1024, 640, Rgb([220, 220, 220])));
+    assert!(matches!(ekyc::upload(app, &m, &id, Capture::DocumentBack, &stale, back.clone()).await, Err(ServiceError::CaptureTokenInvalid)));
+    upload(&t, &m, &id, Capture::DocumentBack, back, 0).await.expect("back");
+    ekyc::confirm_document(app, &m, &id).await.expect("confirm");
+
+    // Someone else's face: 「顔写真が一致しません」, with the attempts left.
+    match upload(&t, &m, &id, Capture::SelfieFrontal, selfie(&face("penny/penny2.png")), 0).await {
+        Err(ServiceError::FaceMismatch { remaining }) => assert_eq!(remaining, domain::ekyc::MAX_FACE_ATTEMPTS - 1),
+        other => panic!("{:?}", other.map(|l| l.data.app.state)),
+    }
+    let seed = seed_for(Instruction { turn: Turn::Right, mouth: MouthState::Closed });
+    let a = upload(&t, &m, &id, Capture::SelfieFrontal, selfie(&face("leonard/leonard2.png")), seed).await.expect("frontal");
+    assert_eq!(a.data.app.state, EkycState::FrontalVerified);
+    assert_eq!(a.data.app.instruction, Some(Instruction { turn: Turn::Right, mouth: MouthState::Closed }));
+
+    // Facing forward, or turned the other way (a mirror image), does not follow 「右向き」.
+    let angled = face("leonard/leonard3.png");
+    for wrong in [face("leonard/leonard2.png"), image::imageops::flip_horizontal(&angled)] {
+        assert!(matches!(upload(&t, &m, &id, Capture::SelfieAngled, selfie(&wrong), 0).await, Err(ServiceError::InstructionNotFollowed)));
+    }
+    let a = upload(&t, &m, &id, Capture::SelfieAngled, selfie(&angled), 0).await.expect("angled");
+    assert_eq!(a.data.app.state, EkycState::AngledVerified);
+    let scores = a.data.app.scores.expect("scores");
+
+    assert!(matches!(ekyc::set_secret(app, &m, &id, "最初に飼ったペットの名前", " 　").await, Err(ServiceError::SecretAnswerEmpty)));
+    let a = ekyc::set_secret(app, &m, &id, "最初に飼ったペットの名前", " Ｐｏｃｈｉ ").await.expect("secret");
+    let hash = a.data.secret_answer_hash.clone().expect("hash");
+    assert!(hash.starts_with("$argon2id$"));
+    assert!(server::services::passwords::verify("pochi".into(), Some(hash)).await.expect("verify"), "stored normalized");
+
+    let a = ekyc::submit(app, &m, &id).await.expect("submit");
+    let bar = app.config.face_threshold + ekyc::AUTO_MARGIN;
+    let auto = scores.document_frontal >= bar && scores.document_angled >= bar && scores.frontal_angled >= bar;
+    assert_eq!(a.data.app.state, if auto { EkycState::Completed } else { EkycState::PendingReview }, "{scores:?}");
+    if auto {
+        assert!(a.data.document_embedding.is_none() && a.data.frontal_embedding.is_none(), "embeddings are not kept after the decision");
+        assert!(a.record.decided_at.is_some() && !a.record.open);
+    } else {
+        assert!(a.record.submitted_at.is_some() && a.record.open);
+    }
+
+    // Four images kept, sealed in the image store, readable back.
+    let captured: Vec<Capture> = a.data.images.iter().map(|(c, _)| *c).collect();
+    assert_eq!(captured, [Capture::DocumentFront, Capture::DocumentBack, Capture::SelfieFrontal, Capture::SelfieAngled]);
+    let images = app.store.ekyc_images(&id).await.expect("images");
+    assert_eq!(images.len(), 4, "rejected captures are not kept");
+    for (capture, image_id) in &a.data.images {
+        let record = images.iter().find(|i| &i.id == image_id).expect("recorded");
+        assert_eq!(record.kind, capture.as_str());
+        let bytes = app.images.get(image_id).await.expect("image");
+        assert_eq!(sha2::Sha256::digest(&bytes).to_vec(), record.sha256);
+    }
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_my_number_card_back_is_never_accepted() {
+    let t = TestApp::start(Opts::default()).await;
+    let m = verified_member(&t, "taro@example.com").await;
+    let id = ekyc::start(&t.app, &m).await.expect("start").record.id;
+    ekyc::choose_document(&t.app, &m, &id, DocumentKind::MyNumberCard).await.expect("choose");
+    upload(&t, &m, &id, Capture::DocumentFront, licence("raj/raj1.png"), 0).await.expect("front");
+    let a = ekyc::answer_remarks(&t.app, &m, &id, true).await.expect("remarks");
+    assert_eq!(a.data.app.state, EkycState::DocumentCaptured, "remarks noted, no back");
+    assert!(ekyc::capture_token(&t.app, &m, &id, Capture::DocumentBack).await.is_err());
+    assert!(ekyc::upload(&t.app, &m, &id, Capture::DocumentBack, "forged", vec![1, 2, 3]).await.is_err());
+    assert_eq!(t.app.store.ekyc_images(&id).await.expect("images").len(), 1, "only the front is stored");
+    t.stop().await;
+}
+
+use sha2::Digest as _;
