@@ -90,6 +90,9 @@ pub struct Config {
     /// How often the mail worker looks for due mail, in milliseconds.
     pub mail_poll_ms: u64,
     pub limits: Limits,
+    /// Days after an eKYC decision when its images are deleted
+    /// (`MIMOTO_EKYC_IMAGE_RETENTION_DAYS`).
+    pub ekyc_image_retention_days: i64,
     /// The face models installed by `make models` (`MIMOTO_MODELS_DIR`).
     pub models_dir: PathBuf,
     /// Cosine similarity at or above which two faces are the same person
@@ -146,6 +149,7 @@ impl Default for Config {
             active_data_key: None,
             mail_poll_ms: 1000,
             limits: Limits::default(),
+            ekyc_image_retention_days: 30,
             models_dir: PathBuf::from("./models"),
             face_threshold: face::engine::DEFAULT_THRESHOLD,
             image_store_url: None,

@@ -80,8 +80,38 @@ pub async fn clean_up(app: &App) -> Result<(), store::StoreError> {
     let flows = app.store.delete_expired_flows(now).await?;
     let sessions = app.store.delete_expired_sessions(now).await?;
     let limits = app.store.delete_stale_rate_limits(now - Duration::days(1)).await?;
-    tracing::debug!(flows, sessions, limits, "retention clean-up");
+    let images = delete_decided_images(app).await?;
+    tracing::debug!(flows, sessions, limits, images, "retention clean-up");
     Ok(())
+}
+
+/// Deletes the images of eKYC applications decided more than the retention period ago (the
+/// decision, scores and reasons stay). An image the object store fails to delete is logged
+/// and tried again next time.
+pub async fn delete_decided_images(app: &App) -> Result<u64, store::StoreError> {
+    let before = app.now() - Duration::days(app.config.ekyc_image_retention_days);
+    let mut deleted = 0;
+    loop {
+        let due = app.store.ekyc_images_to_delete(before, 500).await?;
+        if due.is_empty() {
+            break;
+        }
+        let mut progressed = false;
+        for image in due {
+            match app.images.delete(&image.id).await {
+                Ok(()) => {
+                    app.store.mark_ekyc_image_deleted(&image.id, app.now()).await?;
+                    deleted += 1;
+                    progressed = true;
+                }
+                Err(e) => tracing::error!(image = %image.id, error = %e, "could not delete an eKYC image"),
+            }
+        }
+        if !progressed {
+            break;
+        }
+    }
+    Ok(deleted)
 }
 
 pub async fn retention(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {

@@ -147,6 +147,25 @@ async fn a_full_application_with_retakes_and_wrong_instructions() {
         let bytes = app.images.get(image_id).await.expect("image");
         assert_eq!(sha2::Sha256::digest(&bytes).to_vec(), record.sha256);
     }
+
+    // Retention: the images go 30 days after the decision; the application stays.
+    if !auto {
+        // Decided by an operator (the review console is not built yet: straight in the store).
+        let mut record = app.store.get_ekyc(&id).await.expect("get").expect("present");
+        record.state = "approved".into();
+        record.open = false;
+        record.decided_at = Some(app.now());
+        app.store.update_ekyc(&record).await.expect("decide");
+    }
+    t.clock.advance(time::Duration::days(29));
+    assert_eq!(server::jobs::delete_decided_images(app).await.expect("retention"), 0, "kept for 30 days");
+    t.clock.advance(time::Duration::days(2));
+    assert_eq!(server::jobs::delete_decided_images(app).await.expect("retention"), 4);
+    for image in app.store.ekyc_images(&id).await.expect("images") {
+        assert!(image.deleted_at.is_some());
+        assert!(matches!(app.images.get(&image.id).await, Err(server::images::ImageError::NotFound)), "gone from the image store");
+    }
+    assert!(app.store.get_ekyc(&id).await.expect("get").is_some(), "the decision is kept");
     t.stop().await;
 }
 
