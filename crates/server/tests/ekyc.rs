@@ -33,7 +33,14 @@ fn licence(rel: &str) -> Vec<u8> {
     let f = image::imageops::resize(&f, 190, 190, image::imageops::FilterType::Triangle);
     let mut photo = RgbImage::from_pixel(260, 320, Rgb([200, 212, 224]));
     image::imageops::overlay(&mut photo, &f, 35, 60);
-    let mut card = RgbImage::from_pixel(1024, 640, Rgb([232, 236, 228]));
+    // A printed card's background is not flat: a little deterministic noise (as a phone photo
+    // has), which also makes the file larger than a JSON body may be.
+    let mut seed = 0x2545_f491_u32;
+    let mut card = RgbImage::from_fn(1024, 640, |_, _| {
+        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        let n = (seed >> 28) as u8;
+        Rgb([226 + n / 2, 230 + n / 2, 222 + n / 2])
+    });
     image::imageops::overlay(&mut card, &photo, 720, 200);
     png(&card)
 }
@@ -182,6 +189,95 @@ async fn the_my_number_card_back_is_never_accepted() {
     assert!(ekyc::upload(&t.app, &m, &id, Capture::DocumentBack, "forged", vec![1, 2, 3]).await.is_err());
     assert_eq!(t.app.store.ekyc_images(&id).await.expect("images").len(), 1, "only the front is stored");
     t.stop().await;
+}
+
+/// Uploads over HTTP: token from the API, raw image body, `X-Capture-Token`.
+async fn http_upload(t: &TestApp, token: &str, id: &str, capture: &str, bytes: Vec<u8>) -> (u16, serde_json::Value) {
+    let (s, v) = t.post_auth(&format!("/api/v1/ekyc-applications/{id}/capture-tokens"), token, json!({"capture": capture})).await;
+    assert_eq!(s, 201, "{v}");
+    let capture_token = v["token"].as_str().expect("token").to_string();
+    let res = t
+        .api
+        .post(t.url(&format!("/api/v1/ekyc-applications/{id}/captures/{capture}")))
+        .bearer_auth(token)
+        .header("content-type", "image/png")
+        .header("x-capture-token", &capture_token)
+        .body(bytes)
+        .send()
+        .await
+        .expect("upload");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_the_json_api() {
+    let t = TestApp::start(Opts::default()).await;
+    let token = t.register("jiro@example.com", PASSWORD).await;
+    // F3 first.
+    let (s, v) = t.post_auth("/api/v1/ekyc-applications", &token, json!({})).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (409, Some("identity_not_verified")), "{v}");
+    let _ = verified_member_with_token(&t, &token).await;
+
+    let (s, v) = t.post_auth("/api/v1/ekyc-applications", &token, json!({})).await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_str().expect("id").to_string();
+    let (s, v) = t.post_auth(&format!("/api/v1/ekyc-applications/{id}/document"), &token, json!({"kind": "residence_card"})).await;
+    assert_eq!((s, v["next_capture"].as_str()), (200, Some("document_front")), "{v}");
+
+    // A stale token is refused; a bad image gets its reason in the member's language.
+    let (s, v) = t.post_auth(&format!("/api/v1/ekyc-applications/{id}/capture-tokens"), &token, json!({"capture": "document_front"})).await;
+    assert_eq!(s, 201, "{v}");
+    let stale = v["token"].as_str().expect("token").to_string();
+    t.clock.advance(time::Duration::minutes(11));
+    let res = t
+        .api
+        .post(t.url(&format!("/api/v1/ekyc-applications/{id}/captures/document_front")))
+        .bearer_auth(&token)
+        .header("x-capture-token", &stale)
+        .body(licence("sheldon/sheldon1.png"))
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(res.status().as_u16(), 409);
+    let v: serde_json::Value = res.json().await.expect("json");
+    assert_eq!(v["error"]["code"], "capture_token_invalid");
+    let (s, v) = http_upload(&t, &token, &id, "document_front", b"not an image".to_vec()).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (422, Some("image_unsupported_format")), "{v}");
+
+    // Bigger than a JSON body may be (64 KiB), within the upload limit.
+    let card = licence("sheldon/sheldon1.png");
+    assert!(card.len() > 64 * 1024, "{} bytes", card.len());
+    let (s, v) = http_upload(&t, &token, &id, "document_front", card).await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("document_captured")), "{v}");
+    let (s, v) = t.post_auth(&format!("/api/v1/ekyc-applications/{id}/confirm-document"), &token, json!({})).await;
+    assert_eq!((s, v["next_capture"].as_str()), (200, Some("selfie_frontal")), "{v}");
+    let (s, v) = http_upload(&t, &token, &id, "selfie_frontal", selfie(&face("sheldon/sheldon1.png"))).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["state"], "frontal_verified");
+    let label = v["instruction"]["label"].as_str().expect("instruction").to_string();
+    assert!(["右向きで口を閉じる", "右向きで口を開ける", "左向きで口を閉じる", "左向きで口を開ける"].contains(&label.as_str()), "{label}");
+
+    // Too large for an upload.
+    let (s, _) = http_upload(&t, &token, &id, "selfie_angled", vec![0u8; 13 * 1024 * 1024]).await;
+    assert_eq!(s, 413);
+    t.stop().await;
+}
+
+async fn verified_member_with_token(t: &TestApp, token: &str) -> Member {
+    let (s, v) = t.post_auth("/api/v1/identity-verifications", token, json!({})).await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_str().expect("id").to_string();
+    for (step, body) in [
+        ("insurer", json!({"insurer_number": "133033"})),
+        ("card", json!({"symbol": "1234", "number": "5679", "branch": "01"})),
+        ("person", json!({"family_name": "サトウ", "given_name": "タロウ", "birth_date": "1985-12-24"})),
+        ("confirm", json!({})),
+    ] {
+        let (s, v) = t.post_auth(&format!("/api/v1/identity-verifications/{id}/{step}"), token, body).await;
+        assert_eq!(s, 200, "{step}: {v}");
+    }
+    authenticate(&t.app, token).await.expect("auth").expect("member")
 }
 
 use sha2::Digest as _;

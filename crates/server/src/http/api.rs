@@ -21,6 +21,7 @@ use crate::error::ServiceError;
 use crate::http::ClientIp;
 use crate::i18n::{consent_label, t, Locale};
 use crate::services::auth::{self, Member, SessionKind};
+use crate::services::ekyc::{self, Capture};
 use crate::services::{identity, registration, reset};
 use domain::identity::IdentityFailure;
 
@@ -45,9 +46,22 @@ pub fn routes() -> Router<AppState> {
         .route("/identity-verifications/{id}/card", post(identity_card))
         .route("/identity-verifications/{id}/person", post(identity_person))
         .route("/identity-verifications/{id}/confirm", post(identity_confirm))
+        .route("/ekyc-applications", post(create_ekyc))
+        .route("/ekyc-applications/{id}", get(get_ekyc))
+        .route("/ekyc-applications/{id}/document", post(ekyc_document))
+        .route("/ekyc-applications/{id}/remarks", post(ekyc_remarks))
+        .route("/ekyc-applications/{id}/capture-tokens", post(ekyc_capture_token))
+        .route("/ekyc-applications/{id}/confirm-document", post(ekyc_confirm_document))
+        .route("/ekyc-applications/{id}/secret", post(ekyc_secret))
+        .route("/ekyc-applications/{id}/submit", post(ekyc_submit))
         .route("/password-resets", post(create_reset))
         .route("/password-resets/{id}/resend", post(reset_resend))
         .route("/password-resets/{id}/complete", post(reset_complete))
+}
+
+/// Image uploads: their own, larger body limit (see `http::router`).
+pub fn upload_routes() -> Router<AppState> {
+    Router::new().route("/ekyc-applications/{id}/captures/{capture}", post(ekyc_capture))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -628,13 +642,184 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// F4 健診・医療アクセス認証 (eKYC)
+
+#[derive(Serialize, ToSchema)]
+pub struct InstructionView {
+    /// right | left (the member's own right/left)
+    pub turn: String,
+    /// closed | open
+    pub mouth: String,
+    /// e.g. 「右向きで口を閉じる」 (in the request's language)
+    pub label: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EkycView {
+    pub id: String,
+    /// started → document_chosen → front_captured → document_captured → document_confirmed →
+    /// frontal_verified → angled_verified → secret_set → completed | pending_review →
+    /// approved | rejected
+    pub state: String,
+    /// drivers_license | my_number_card | driving_history_certificate | residence_card
+    pub document: Option<String>,
+    /// The member's answer about the remarks field (備考欄).
+    pub remarks: Option<bool>,
+    /// The capture expected next (document_front | document_back | selfie_frontal | selfie_angled).
+    pub next_capture: Option<String>,
+    /// The angled selfie's instruction, once the frontal selfie matched.
+    pub instruction: Option<InstructionView>,
+    pub face_attempts: u32,
+    pub authenticated: bool,
+}
+
+fn ekyc_view(l: &ekyc::Loaded, locale: Locale) -> EkycView {
+    let a = &l.data.app;
+    let name = |v: serde_json::Value| v.as_str().map(str::to_string).unwrap_or_default();
+    EkycView {
+        id: l.record.id.clone(),
+        state: l.record.state.clone(),
+        document: a.document.map(|d| d.as_str().to_string()),
+        remarks: a.remarks,
+        next_capture: ekyc::next_capture(&l.data).map(|c| c.as_str().to_string()),
+        instruction: a.instruction.map(|i| InstructionView {
+            turn: name(serde_json::to_value(i.turn).unwrap_or_default()),
+            mouth: name(serde_json::to_value(i.mouth).unwrap_or_default()),
+            label: match locale {
+                Locale::Ja => i.label_ja(),
+                Locale::En => i.label_en(),
+            },
+        }),
+        face_attempts: a.face_attempts,
+        authenticated: a.is_authenticated(),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct EkycDocumentRequest {
+    /// drivers_license | my_number_card | driving_history_certificate | residence_card
+    pub kind: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct EkycRemarksRequest {
+    /// Whether the remarks field (備考欄) has entries.
+    pub has_entries: bool,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct EkycCaptureTokenRequest {
+    /// document_front | document_back | selfie_frontal | selfie_angled
+    pub capture: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EkycCaptureTokenView {
+    /// Send it as `X-Capture-Token` with the upload; valid once, for 10 minutes.
+    pub token: String,
+    pub capture: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct EkycSecretRequest {
+    pub question: String,
+    pub answer: String,
+}
+
+fn parse_capture(s: &str) -> Result<Capture, ServiceError> {
+    serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|_| ServiceError::InvalidRequest(format!("unknown capture {s}")))
+}
+
+#[utoipa::path(post, path = "/api/v1/ekyc-applications", tag = "ekyc", security(("bearer" = [])),
+    responses((status = 201, body = EkycView), (status = 409, description = "ekyc_not_available, identity_not_verified, already_verified")))]
+async fn create_ekyc(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember) -> ApiResult<(StatusCode, Json<EkycView>)> {
+    let l = ekyc::start(&app, &m.member).await.or_api(locale)?;
+    Ok((StatusCode::CREATED, Json(ekyc_view(&l, locale))))
+}
+
+#[utoipa::path(get, path = "/api/v1/ekyc-applications/{id}", tag = "ekyc", security(("bearer" = [])), responses((status = 200, body = EkycView)))]
+async fn get_ekyc(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember, Path(id): Path<String>) -> ApiResult<Json<EkycView>> {
+    let l = ekyc::load(&app, &m.member, &id).await.or_api(locale)?;
+    Ok(Json(ekyc_view(&l, locale)))
+}
+
+#[utoipa::path(post, path = "/api/v1/ekyc-applications/{id}/document", tag = "ekyc", security(("bearer" = [])), request_body = EkycDocumentRequest,
+    responses((status = 200, body = EkycView)))]
+async fn ekyc_document(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember, Path(id): Path<String>, ApiJson(req): ApiJson<EkycDocumentRequest>) -> ApiResult<Json<EkycView>> {
+    let kind = domain::ekyc::DocumentKind::parse(&req.kind).ok_or_else(|| ServiceError::InvalidRequest("unknown document kind".into())).or_api(locale)?;
+    let l = ekyc::choose_document(&app, &m.member, &id, kind).await.or_api(locale)?;
+    Ok(Json(ekyc_view(&l, locale)))
+}
+
+#[utoipa::path(post, path = "/api/v1/ekyc-applications/{id}/remarks", tag = "ekyc", security(("bearer" = [])), request_body = EkycRemarksRequest,
+    responses((status = 200, body = EkycView)))]
+async fn ekyc_remarks(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember, Path(id): Path<String>, ApiJson(req): ApiJson<EkycRemarksRequest>) -> ApiResult<Json<EkycView>> {
+    let l = ekyc::answer_remarks(&app, &m.member, &id, req.has_entries).await.or_api(locale)?;
+    Ok(Json(ekyc_view(&l, locale)))
+}
+
+#[utoipa::path(post, path = "/api/v1/ekyc-applications/{id}/capture-tokens", tag = "ekyc", security(("bearer" = [])), request_body = EkycCaptureTokenRequest,
+    responses((status = 201, body = EkycCaptureTokenView), (status = 409, description = "wrong_step: not the capture expected next")))]
+async fn ekyc_capture_token(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember, Path(id): Path<String>, ApiJson(req): ApiJson<EkycCaptureTokenRequest>) -> ApiResult<(StatusCode, Json<EkycCaptureTokenView>)> {
+    let capture = parse_capture(&req.capture).or_api(locale)?;
+    let token = ekyc::capture_token(&app, &m.member, &id, capture).await.or_api(locale)?;
+    Ok((StatusCode::CREATED, Json(EkycCaptureTokenView { token, capture: capture.as_str().into() })))
+}
+
+/// Uploads one capture: the image bytes as the body (`Content-Type: image/jpeg`, `image/png`
+/// or `image/webp`, at most 12 MiB) and the capture token as `X-Capture-Token`.
+#[utoipa::path(post, path = "/api/v1/ekyc-applications/{id}/captures/{capture}", tag = "ekyc", security(("bearer" = [])),
+    params(("capture" = String, Path, description = "document_front | document_back | selfie_frontal | selfie_angled"),
+           ("X-Capture-Token" = String, Header, description = "from capture-tokens")),
+    request_body(content = Vec<u8>, content_type = "image/jpeg"),
+    responses((status = 200, body = EkycView),
+              (status = 422, description = "image_* (unreadable), face_* (quality, with advice), face_mismatch (顔写真が一致しません), instruction_not_followed, same_image"),
+              (status = 409, description = "capture_token_invalid (stale or used), wrong_step, document_back_not_allowed"),
+              (status = 413, description = "larger than 12 MiB")))]
+async fn ekyc_capture(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    m: ApiMember,
+    Path((id, capture)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<EkycView>> {
+    let capture = parse_capture(&capture).or_api(locale)?;
+    let token = headers.get("x-capture-token").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let l = ekyc::upload(&app, &m.member, &id, capture, &token, body.to_vec()).await.or_api(locale)?;
+    Ok(Json(ekyc_view(&l, locale)))
+}
+
+#[utoipa::path(post, path = "/api/v1/ekyc-applications/{id}/confirm-document", tag = "ekyc", security(("bearer" = [])), responses((status = 200, body = EkycView)))]
+async fn ekyc_confirm_document(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember, Path(id): Path<String>) -> ApiResult<Json<EkycView>> {
+    let l = ekyc::confirm_document(&app, &m.member, &id).await.or_api(locale)?;
+    Ok(Json(ekyc_view(&l, locale)))
+}
+
+#[utoipa::path(post, path = "/api/v1/ekyc-applications/{id}/secret", tag = "ekyc", security(("bearer" = [])), request_body = EkycSecretRequest,
+    responses((status = 200, body = EkycView), (status = 422, description = "secret_question_invalid, secret_answer_empty")))]
+async fn ekyc_secret(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember, Path(id): Path<String>, ApiJson(req): ApiJson<EkycSecretRequest>) -> ApiResult<Json<EkycView>> {
+    let l = ekyc::set_secret(&app, &m.member, &id, &req.question, &req.answer).await.or_api(locale)?;
+    Ok(Json(ekyc_view(&l, locale)))
+}
+
+/// 「この内容で認証する」: state becomes completed (完了しました) or pending_review (申請).
+#[utoipa::path(post, path = "/api/v1/ekyc-applications/{id}/submit", tag = "ekyc", security(("bearer" = [])), responses((status = 200, body = EkycView)))]
+async fn ekyc_submit(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember, Path(id): Path<String>) -> ApiResult<Json<EkycView>> {
+    let l = ekyc::submit(&app, &m.member, &id).await.or_api(locale)?;
+    Ok(Json(ekyc_view(&l, locale)))
+}
+
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Mimoto member API", version = "1", description = "Registration (F1), login and password reset (F2), identity verification against the roster (F3), for native apps."),
+    info(title = "Mimoto member API", version = "1", description = "Registration (F1), login and password reset (F2), identity verification against the roster (F3), health and medical access authentication (F4, eKYC), for native apps."),
     paths(password_policy, create_registration, get_registration, registration_org_type, registration_insurer,
           registration_account, registration_consents, registration_resend, registration_verify,
           create_session, delete_session, me, create_reset, reset_resend, reset_complete,
-          create_identity, get_identity, identity_insurer, identity_card, identity_person, identity_confirm),
+          create_identity, get_identity, identity_insurer, identity_card, identity_person, identity_confirm,
+          create_ekyc, get_ekyc, ekyc_document, ekyc_remarks, ekyc_capture_token, ekyc_capture, ekyc_confirm_document,
+          ekyc_secret, ekyc_submit),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;

@@ -21,21 +21,30 @@ use tower_http::trace::TraceLayer;
 
 use crate::app::AppState;
 
-/// Forms and JSON bodies are small; uploads (later) get their own limits.
+/// Forms and JSON bodies are small; image uploads get their own limit.
 pub const BODY_LIMIT: usize = 64 * 1024;
+/// eKYC image uploads (the face engine also limits pixels and dimensions).
+pub const UPLOAD_LIMIT: usize = 12 * 1024 * 1024;
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; \
                    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 pub fn router(app: AppState) -> Router {
     let secure = app.config.cookie_secure();
-    let mut router = Router::new()
+    let small = Router::new()
         .merge(pages::routes(app.clone()))
         .nest("/api/v1", api::routes())
         .merge(ops::routes())
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT));
+    let uploads = Router::new()
+        .nest("/api/v1", api::upload_routes())
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(UPLOAD_LIMIT));
+    let mut router = Router::new()
+        .merge(small)
+        .merge(uploads)
         .with_state(app.clone())
         .layer(axum::middleware::from_fn(ops::track_metrics))
-        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::new());
