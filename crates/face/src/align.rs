@@ -11,10 +11,6 @@ pub const SIZE: u32 = 112;
 pub const TEMPLATE: [(f32, f32); 5] =
     [(38.2946, 51.6963), (73.5318, 51.5014), (56.0252, 71.7366), (41.5493, 92.3655), (70.7299, 92.2041)];
 
-/// The 4-point variant used with BlazeFace keypoints: the eyes and nose of [`TEMPLATE`] and
-/// the centre of its mouth corners.
-pub const TEMPLATE_4: [(f32, f32); 4] = [(38.2946, 51.6963), (73.5318, 51.5014), (56.0252, 71.7366), (56.1396, 92.2848)];
-
 /// x' = a·x − b·y + tx, y' = b·x + a·y + ty
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Similarity {
@@ -84,12 +80,7 @@ fn sample(img: &RgbImage, x: f32, y: f32) -> Rgb<u8> {
 
 /// Warps `img` so that `points` (five, in [`TEMPLATE`] order) land on the template.
 pub fn align(img: &RgbImage, points: &[(f32, f32); 5]) -> Option<RgbImage> {
-    align_to(img, points, &TEMPLATE)
-}
-
-/// Warps `img` so that `points` land on `template` (same order) in a 112×112 image.
-pub fn align_to(img: &RgbImage, points: &[(f32, f32)], template: &[(f32, f32)]) -> Option<RgbImage> {
-    let to_template = Similarity::fit(points, template)?;
+    let to_template = Similarity::fit(points, &TEMPLATE)?;
     let back = to_template.inverse()?;
     Some(RgbImage::from_fn(SIZE, SIZE, |x, y| {
         let (sx, sy) = back.apply((x as f32 + 0.5, y as f32 + 0.5));

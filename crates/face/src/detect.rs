@@ -93,7 +93,7 @@ impl Letterbox {
 
 /// Scales `img` to fit `size`×`size` (aspect kept), centres it on black, and makes the
 /// NCHW tensor with values in [-1, 1].
-pub(crate) fn letterbox(img: &RgbImage, size: usize) -> Letterbox {
+pub(crate) fn letterbox(img: &RgbImage, size: usize) -> TractResult<Letterbox> {
     let (w, h) = img.dimensions();
     let scale = size as f32 / w.max(h).max(1) as f32;
     let (nw, nh) = (((w as f32 * scale).round() as u32).clamp(1, size as u32), ((h as f32 * scale).round() as u32).clamp(1, size as u32));
@@ -111,8 +111,8 @@ pub(crate) fn letterbox(img: &RgbImage, size: usize) -> Letterbox {
             data[c * plane + i] = f32::from(p[c]) / 127.5 - 1.0;
         }
     }
-    let tensor = Tensor::from_shape(&[1, 3, size, size], &data).unwrap_or_else(|_| Tensor::zero::<f32>(&[1, 3, size, size]).unwrap_or_default());
-    Letterbox { tensor, scale: nw as f32 / w.max(1) as f32, pad_x: ox as f32, pad_y: oy as f32 }
+    let tensor = Tensor::from_shape(&[1, 3, size, size], &data)?;
+    Ok(Letterbox { tensor, scale: nw as f32 / w.max(1) as f32, pad_x: ox as f32, pad_y: oy as f32 })
 }
 
 fn sigmoid(x: f32) -> f32 {
@@ -186,7 +186,7 @@ pub fn weighted_nms(mut dets: Vec<Detection>) -> Vec<Detection> {
 
 /// Runs one detector model on `img`; faces in image pixels, best first.
 pub(crate) fn run(plan: &crate::models::Plan, variant: &Variant, img: &RgbImage) -> TractResult<Vec<Detection>> {
-    let lb = letterbox(img, variant.size);
+    let lb = letterbox(img, variant.size)?;
     let outputs = plan.run(tvec!(lb.tensor.clone().into()))?;
     let mut regressors = None;
     let mut scores = None;
@@ -240,7 +240,7 @@ mod tests {
     #[test]
     fn letterbox_keeps_the_aspect_and_maps_back() {
         let img = RgbImage::from_pixel(400, 200, image::Rgb([255, 255, 255]));
-        let lb = letterbox(&img, 128);
+        let lb = letterbox(&img, 128).expect("letterbox");
         let (x, y) = lb.to_image((64.0, 64.0));
         assert!((x - 200.0).abs() < 1.0 && (y - 100.0).abs() < 1.0, "{x},{y}");
         let data = lb.tensor.to_plain_array_view::<f32>().expect("f32");

@@ -10,7 +10,7 @@ use image::RgbImage;
 use serde::Serialize;
 use tract_onnx::prelude::*;
 
-use crate::align::{align_to, TEMPLATE_4};
+use crate::align::align;
 use crate::compare::{cosine, decide, l2_normalize, Decision};
 use crate::decode::{decode, DecodeError, Limits};
 use crate::detect::{self, Detection};
@@ -206,12 +206,6 @@ impl FaceEngine {
         Ok(crate::mesh::run(&self.models.landmarks, img, face)?)
     }
 
-    /// Unit-length embedding of a detected face (aligned on its eyes, nose and mouth).
-    pub fn embed(&self, img: &RgbImage, face: &Detection, mirrored: bool) -> Result<Vec<f32>, FaceError> {
-        let points = [face.right_eye(), face.left_eye(), face.nose(), face.mouth()];
-        self.embed_aligned(img, &points, &TEMPLATE_4, mirrored)
-    }
-
     /// Unit-length embedding of a face aligned with FaceMesh landmarks on the 5-point template
     /// (eye centres, nose tip, mouth corners): steadier than the detector's keypoints.
     pub fn embed_landmarks(&self, img: &RgbImage, points: &[geometry::Point3], mirrored: bool) -> Result<Vec<f32>, FaceError> {
@@ -225,14 +219,14 @@ impl FaceEngine {
             p(idx::MOUTH_RIGHT)?,
             p(idx::MOUTH_LEFT)?,
         ];
-        self.embed_aligned(img, &five, &crate::align::TEMPLATE, mirrored)
+        self.embed_aligned(img, &five, mirrored)
     }
 
-    fn embed_aligned(&self, img: &RgbImage, points: &[(f32, f32)], template: &[(f32, f32)], mirrored: bool) -> Result<Vec<f32>, FaceError> {
+    fn embed_aligned(&self, img: &RgbImage, points: &[(f32, f32); 5], mirrored: bool) -> Result<Vec<f32>, FaceError> {
         // A mirrored picture shows the member's mirror image, which the models see as an
         // ordinary face: align it as such, then flip the aligned crop (the template is
         // left-right symmetric) so both kinds of capture give the member's own face.
-        let mut aligned = align_to(img, points, template).ok_or_else(|| FaceError::Inference("degenerate face keypoints".into()))?;
+        let mut aligned = align(img, points).ok_or_else(|| FaceError::Inference("degenerate face keypoints".into()))?;
         if mirrored {
             image::imageops::flip_horizontal_in_place(&mut aligned);
         }

@@ -58,12 +58,8 @@ async fn run(label: &str, app: Arc<App>, csv: &str, rows: usize) {
     // eligibility changed and every hundredth record is gone.
     let changed = change(csv);
     for (pass, file) in [("first import", csv), ("same again", csv), ("10% changed", changed.as_str())] {
-        let mut timings = roster::Timings::default();
         let t0 = Instant::now();
-        let text = roster::decode(file.as_bytes(), roster::Encoding::Auto).expect("decode");
-        let entries = roster::parse(&text, &org).expect("parse");
-        timings.parse = t0.elapsed();
-        let stats = roster::import_entries(&app, &org, &entries, &mut (), &mut timings).await.expect("import");
+        let (stats, timings) = roster::import_bytes(&app, &org, file.as_bytes(), roster::Encoding::Auto, &mut ()).await.expect("import");
         let stored = app.store.roster_count(&org.id).await.expect("count");
         assert_eq!(stored as usize, rows, "every generated record is stored (none deleted)");
         println!(

@@ -27,6 +27,12 @@ pub struct App {
 
 pub type AppState = Arc<App>;
 
+/// The face engine as configured: the models in `models_dir`, checked against models.lock,
+/// deciding at `face_threshold`.
+pub fn load_face_engine(config: &Config) -> Result<face::FaceEngine, face::models::ModelError> {
+    Ok(face::FaceEngine::load(&config.models_dir)?.with_threshold(config.face_threshold))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
@@ -70,9 +76,7 @@ impl App {
     pub fn face(&self) -> Result<&face::FaceEngine, &str> {
         self.face
             .get_or_init(|| {
-                face::FaceEngine::load(&self.config.models_dir)
-                    .map(|e| e.with_threshold(self.config.face_threshold))
-                    .map_err(|e| e.to_string())
+                load_face_engine(&self.config).map_err(|e| e.to_string())
             })
             .as_ref()
             .map_err(String::as_str)

@@ -60,6 +60,8 @@ pub struct EvalArgs {
 pub struct Outcome {
     pub code: i32,
     pub stdout: String,
+    /// Why the input was unusable (exit code 2), for stderr.
+    pub reason: Option<String>,
 }
 
 fn load_image(engine: &FaceEngine, path: &Path) -> Result<image::RgbImage, (&'static str, String)> {
@@ -79,7 +81,7 @@ fn image_json(path: &Path, a: &Analysis) -> serde_json::Value {
 
 fn unusable(which: &str, path: &Path, code: &str, message: String) -> Outcome {
     let out = json!({ "error": code, "image": which, "file": path.display().to_string(), "message": message });
-    Outcome { code: 2, stdout: out.to_string() }
+    Outcome { code: 2, stdout: out.to_string(), reason: Some(message) }
 }
 
 pub fn run(engine: &FaceEngine, command: &FaceCommand) -> Result<Outcome, Box<dyn std::error::Error>> {
@@ -118,7 +120,7 @@ fn compare(engine: &FaceEngine, args: &CompareArgs) -> Result<Outcome, face::Fac
         "a": image_json(&args.image_a, a),
         "b": image_json(&args.image_b, b),
     });
-    Ok(Outcome { code: 0, stdout: out.to_string() })
+    Ok(Outcome { code: 0, stdout: out.to_string(), reason: None })
 }
 
 fn inspect(engine: &FaceEngine, args: &InspectArgs) -> Result<Outcome, face::FaceError> {
@@ -145,7 +147,7 @@ fn inspect(engine: &FaceEngine, args: &InspectArgs) -> Result<Outcome, face::Fac
         "quality": a.issues,
         "measures": a.measures,
     });
-    Ok(Outcome { code: 0, stdout: out.to_string() })
+    Ok(Outcome { code: 0, stdout: out.to_string(), reason: None })
 }
 
 /// The images of `dir`, one sub-folder per person, sorted.
@@ -245,5 +247,5 @@ fn evaluate(engine: &FaceEngine, args: &EvalArgs) -> Result<Outcome, Box<dyn std
             args.plot.display()
         )
     };
-    Ok(Outcome { code: 0, stdout })
+    Ok(Outcome { code: 0, stdout, reason: None })
 }

@@ -42,8 +42,8 @@ async fn main() -> ExitCode {
 
 /// `mimoto face …`: no database, only the models; blocking work on this thread.
 fn run_face(command: &server::face_cli::FaceCommand, config: &Config) -> u8 {
-    let engine = match face::FaceEngine::load(&config.models_dir) {
-        Ok(e) => e.with_threshold(config.face_threshold),
+    let engine = match server::app::load_face_engine(config) {
+        Ok(e) => e,
         Err(e) => {
             eprintln!("mimoto: {e}");
             return 1;
@@ -52,12 +52,8 @@ fn run_face(command: &server::face_cli::FaceCommand, config: &Config) -> u8 {
     match tokio::task::block_in_place(|| server::face_cli::run(&engine, command)) {
         Ok(outcome) => {
             println!("{}", outcome.stdout.trim_end());
-            if outcome.code == 2 {
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&outcome.stdout) {
-                    if let Some(m) = v.get("message").and_then(|m| m.as_str()) {
-                        eprintln!("mimoto: {m}");
-                    }
-                }
+            if let Some(reason) = &outcome.reason {
+                eprintln!("mimoto: {reason}");
             }
             outcome.code.clamp(0, 255) as u8
         }

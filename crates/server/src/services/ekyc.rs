@@ -296,10 +296,8 @@ pub async fn upload_with_rng<R: rand::Rng + rand::CryptoRng + Send>(
         Capture::SelfieFrontal => {
             let a = engine.analyze_bytes(bytes.clone(), Options::selfie()).await.map_err(face_error)?;
             usable(&a)?;
-            if a.turn != Some(face::geometry::Turn::Front) {
-                return Err(ServiceError::InstructionNotFollowed);
-            }
-            if a.mouth == Some(face::geometry::Mouth::Open) {
+            // 正面, mouth closed.
+            if a.turn != Some(face::geometry::Turn::Front) || a.mouth == Some(face::geometry::Mouth::Open) {
                 return Err(ServiceError::InstructionNotFollowed);
             }
             let score = similarity(loaded.data.document_embedding.as_deref(), a.embedding.as_deref())?;

@@ -119,27 +119,11 @@ pub fn parse(text: &str, org: &Organization) -> Result<Vec<(u64, RosterEntry)>, 
         }
     }
 
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).max(1);
-    let chunk = rows.len().div_ceil(threads).max(1);
-    let parsed: Vec<(u64, Result<RosterEntry, String>)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = rows
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|(line, r)| {
-                            let fields: Vec<&str> = r.iter().collect();
-                            (*line, RosterEntry::parse(&fields, &columns, &org.insurer_number).map_err(|e| e.to_string()))
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
-    });
-    if parsed.len() != rows.len() {
-        return Err(ImportError::Rows(vec![LineError { line: 0, message: "internal error while checking rows".into() }]));
-    }
+    let parsed = par_map(rows, |(line, r)| {
+        let fields: Vec<&str> = r.iter().collect();
+        Ok::<_, std::convert::Infallible>((line, RosterEntry::parse(&fields, &columns, &org.insurer_number).map_err(|e| e.to_string())))
+    })
+    .unwrap_or_else(|never| match never {});
 
     // Duplicates by a 128-bit hash of the record key (two independent 64-bit SipHashes).
     let mut seen: HashMap<(u64, u64), u64> = HashMap::with_capacity(parsed.len());
@@ -271,38 +255,22 @@ impl Indexed {
     }
 }
 
-/// Runs `f` over `items` on every core, keeping the order.
-fn par_map<T: Sync, U: Send, E: Send>(items: &[T], f: impl Fn(&T) -> Result<U, E> + Sync) -> Result<Vec<U>, E> {
+/// Runs `f` over `items` on every core, keeping the order. A panic in `f` is a bug and is
+/// passed on.
+fn par_map<T: Send, U: Send, E: Send>(items: Vec<T>, f: impl Fn(T) -> Result<U, E> + Sync) -> Result<Vec<U>, E> {
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).max(1);
     let chunk = items.len().div_ceil(threads).max(1);
-    let f = &f;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items.chunks(chunk).map(|part| scope.spawn(move || part.iter().map(f).collect::<Result<Vec<_>, E>>())).collect();
-        let mut out = Vec::with_capacity(items.len());
-        for h in handles {
-            match h.join() {
-                Ok(part) => out.extend(part?),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
-        Ok(out)
-    })
-}
-
-/// Seals a batch of entries on every core (a blocking task).
-fn seal_batch(keys: &Keys, batch: Vec<Indexed>) -> Result<Vec<RosterRow>, CryptoError> {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).max(1);
-    let chunk = batch.len().div_ceil(threads).max(1);
-    let mut parts: Vec<Vec<Indexed>> = Vec::new();
-    let mut rest = batch;
+    let mut parts: Vec<Vec<T>> = Vec::new();
+    let mut rest = items;
     while rest.len() > chunk {
         let tail = rest.split_off(chunk);
         parts.push(rest);
         rest = tail;
     }
     parts.push(rest);
+    let f = &f;
     std::thread::scope(|scope| {
-        let handles: Vec<_> = parts.into_iter().map(|part| scope.spawn(move || part.into_iter().map(|i| i.seal(keys)).collect::<Result<Vec<_>, _>>())).collect();
+        let handles: Vec<_> = parts.into_iter().map(|part| scope.spawn(move || part.into_iter().map(f).collect::<Result<Vec<_>, E>>())).collect();
         let mut out = Vec::new();
         for h in handles {
             match h.join() {
@@ -372,7 +340,7 @@ pub struct Timings {
 /// Writes checked entries for `org` in one transaction: only new and changed records are
 /// sealed and written (sealing the next batch while the database writes this one), and the
 /// eligibility of stored records absent from the file ends yesterday (Japan time).
-pub async fn import_entries(
+async fn import_entries(
     app: &App,
     org: &Organization,
     entries: &[(u64, RosterEntry)],
@@ -381,7 +349,7 @@ pub async fn import_entries(
 ) -> Result<ImportStats, ImportError> {
     let t0 = std::time::Instant::now();
     let indexer = RosterIndexer::new(&app.keys, &org.id);
-    let indexed = par_map(entries, |(_, e)| indexer.index(e))?;
+    let indexed = par_map(entries.iter().collect(), |(_, e)| indexer.index(e))?;
     timings.index = t0.elapsed();
 
     let t1 = std::time::Instant::now();
@@ -406,13 +374,13 @@ pub async fn import_entries(
         let keys = app.keys.clone();
         let mut sealing = next_batch().map(|b| {
             let keys = keys.clone();
-            tokio::task::spawn_blocking(move || seal_batch(&keys, b))
+            tokio::task::spawn_blocking(move || par_map(b, |i| i.seal(&keys)))
         });
         while let Some(task) = sealing.take() {
             let sealed = task.await.map_err(|_| CryptoError::Malformed)??;
             sealing = next_batch().map(|b| {
                 let keys = keys.clone();
-                tokio::task::spawn_blocking(move || seal_batch(&keys, b))
+                tokio::task::spawn_blocking(move || par_map(b, |i| i.seal(&keys)))
             });
             if is_new {
                 import.insert(&sealed).await?;
