@@ -21,6 +21,10 @@ use crate::quality::{self, Issue, Measures};
 /// Cosine similarity at or above which two faces are taken for the same person. Chosen from
 /// `mimoto face eval` on the development set (see README); configurable per engine.
 pub const DEFAULT_THRESHOLD: f32 = 0.50;
+/// FaceMesh's face flag below which a detector candidate is not taken for a face. Real faces
+/// of the development set score 1.0 (clear, turned and degraded alike); a card that
+/// BlazeFace mistook for a face scored 0.00001.
+pub const MIN_FACE_CONFIDENCE: f32 = 0.5;
 
 /// What kind of picture is analysed: thresholds and detector order differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -154,6 +158,9 @@ impl FaceEngine {
     }
 
     /// Faces in `img`, best first: one detector, then the other if the first finds nothing.
+    /// Every candidate must also be a face to FaceMesh (its face flag at least
+    /// [`MIN_FACE_CONFIDENCE`]): BlazeFace alone sometimes sees a face in a whole card
+    /// photographed as JPEG, which would hide the real, small ID photo.
     pub fn detect(&self, img: &RgbImage, capture: Capture) -> Result<Vec<Detection>, FaceError> {
         let short = (&self.models.short_range, &detect::SHORT_RANGE);
         let full = (&self.models.full_range, &detect::FULL_RANGE);
@@ -162,15 +169,28 @@ impl FaceEngine {
             Capture::Document => [full, short],
         };
         for (plan, variant) in order {
-            let found = detect::run(plan, variant, img)?;
+            let found = self.confirmed(img, detect::run(plan, variant, img)?)?;
             if !found.is_empty() {
                 return Ok(found);
             }
         }
         if capture == Capture::Document {
-            return self.detect_tiled(img);
+            let tiled = self.detect_tiled(img)?;
+            return self.confirmed(img, tiled);
         }
         Ok(Vec::new())
+    }
+
+    /// The candidates FaceMesh agrees are faces.
+    fn confirmed(&self, img: &RgbImage, found: Vec<Detection>) -> Result<Vec<Detection>, FaceError> {
+        let mut kept = Vec::with_capacity(found.len());
+        for d in found {
+            let (_, confidence) = self.landmarks(img, &d)?;
+            if confidence >= MIN_FACE_CONFIDENCE {
+                kept.push(d);
+            }
+        }
+        Ok(kept)
     }
 
     /// A face too small for the whole-image pass (a card far from the camera): the full-range

@@ -145,6 +145,23 @@ fn a_small_face_on_an_id_card_is_found() {
 }
 
 #[test]
+fn a_card_seen_through_a_camera_is_not_itself_a_face() {
+    // fixtures/card-through-camera.jpg: a synthetic licence with leonard1 as its ID photo
+    // (e2e/lib/fakecam.mjs), played by Chromium's fake camera and saved by the capture page
+    // as JPEG. BlazeFace's full-range model takes the whole card for an 800 px "face"
+    // (score 0.50) and misses the photo; FaceMesh's face flag for that box is 0.00001, so it
+    // is dropped and the search goes on to the real 187 px face.
+    let bytes = std::fs::read(repo().join("crates/face/tests/fixtures/card-through-camera.jpg")).expect("fixture");
+    let card = face::decode::decode(&bytes, engine().limits()).expect("decode");
+    let faces = engine().detect(&card, Capture::Document).expect("detect");
+    assert_eq!(faces.len(), 1, "{faces:?}");
+    let r = faces[0].rect;
+    assert!(r.x > 840.0 && r.x + r.w < 1110.0 && r.h > 150.0 && r.h < 230.0, "the ID photo, not the card: {r:?}");
+    let a = engine().analyze(&card, Options::document()).expect("analyze");
+    assert!(a.issues.is_empty() && a.embedding.is_some(), "{:?}", a.issues);
+}
+
+#[test]
 fn hostile_files_are_refused_without_panic() {
     let png = std::fs::read(dev_set().join("amy/amy1.png")).expect("read");
     for bytes in [Vec::new(), b"GIF89a".to_vec(), png[..png.len() / 2].to_vec(), png[..40].to_vec(), vec![0xFF; 4096]] {
