@@ -277,6 +277,72 @@ pub struct EkycImage {
     pub deleted_at: Option<OffsetDateTime>,
 }
 
+/// An operator of the console (eKYC reviewer or administrator). Email and name are sealed by
+/// the application; `email_index` is the keyed blind index of the normalized email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorRecord {
+    pub id: String,
+    pub email_index: Vec<u8>,
+    pub email_enc: Vec<u8>,
+    pub name_enc: Vec<u8>,
+    /// `reviewer` or `admin`.
+    pub role: String,
+    pub password_hash: String,
+    pub totp_secret_enc: Vec<u8>,
+    /// The newest TOTP time step accepted (0: none yet).
+    pub totp_last_step: i64,
+    pub created_at: OffsetDateTime,
+}
+
+/// An operator's console session (stored by the hash of its token only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorSessionRecord {
+    pub id_hash: Vec<u8>,
+    pub operator_id: String,
+    pub created_at: OffsetDateTime,
+    pub last_seen_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+/// One audit-log row to append: who (`operator_id`, `None` when no operator is known, e.g. a
+/// failed login with an unknown email), what (`action`), to which record (`target_type`,
+/// `target_id`), when and from where. Never personal data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAuditEntry {
+    pub at: OffsetDateTime,
+    pub operator_id: Option<String>,
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub client_ip: String,
+}
+
+/// A stored audit-log row; `seq` grows with every append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub seq: i64,
+    pub at: OffsetDateTime,
+    pub operator_id: Option<String>,
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub client_ip: String,
+}
+
+/// An operator's decision on an eKYC application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EkycReview {
+    pub application_id: String,
+    pub operator_id: String,
+    /// `approved` or `rejected`.
+    pub decision: String,
+    /// A reason code from the console's fixed list.
+    pub reason: Option<String>,
+    /// The reviewer's free text, sealed.
+    pub note_enc: Option<Vec<u8>>,
+    pub decided_at: OffsetDateTime,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Which backend this is ("sqlite" or "postgres").
@@ -370,6 +436,37 @@ pub trait Store: Send + Sync + 'static {
     /// Uses a capture token once: `true` when it exists for this application and purpose,
     /// was not used and has not expired at `now` (atomic: of racing uses one wins).
     async fn use_capture_token(&self, token_hash: &[u8], application_id: &str, purpose: &str, now: OffsetDateTime) -> Result<bool>;
+
+    // Operator console
+    /// [`StoreError::Duplicate`] when an operator with this email index exists.
+    async fn insert_operator(&self, operator: &OperatorRecord) -> Result<()>;
+    async fn find_operator_by_email_index(&self, email_index: &[u8]) -> Result<Option<OperatorRecord>>;
+    async fn get_operator(&self, id: &str) -> Result<Option<OperatorRecord>>;
+    /// Every operator, oldest first.
+    async fn list_operators(&self) -> Result<Vec<OperatorRecord>>;
+    /// Accepts TOTP time step `step` for the operator once: `true` when it is later than every
+    /// step accepted before (atomic: of racing uses of one code, one wins), `false` for a replay.
+    async fn use_totp_step(&self, operator_id: &str, step: i64) -> Result<bool>;
+    async fn create_operator_session(&self, session: &OperatorSessionRecord) -> Result<()>;
+    async fn get_operator_session(&self, id_hash: &[u8]) -> Result<Option<OperatorSessionRecord>>;
+    async fn touch_operator_session(&self, id_hash: &[u8], now: OffsetDateTime, expires_at: OffsetDateTime) -> Result<()>;
+    async fn delete_operator_session(&self, id_hash: &[u8]) -> Result<()>;
+    async fn delete_expired_operator_sessions(&self, now: OffsetDateTime) -> Result<u64>;
+
+    // Audit log: append and read only. There is deliberately no way to change or remove a
+    // row, and the database refuses UPDATE and DELETE on the table (triggers).
+    async fn append_audit(&self, entry: &NewAuditEntry) -> Result<()>;
+    /// Up to `limit` rows older than `before_seq` (all when `None`), newest first.
+    async fn list_audit(&self, before_seq: Option<i64>, limit: i64) -> Result<Vec<AuditEntry>>;
+
+    // eKYC review
+    /// In one transaction: writes `app` with its version check (as [`Store::update_ekyc`]),
+    /// records `review`, queues `mail` and appends `audit`. [`StoreError::Conflict`] when the
+    /// application changed meanwhile or was decided already: then nothing is written.
+    async fn decide_ekyc(&self, app: &EkycRecord, review: &EkycReview, mail: &NewMail, audit: &NewAuditEntry) -> Result<()>;
+    async fn ekyc_review(&self, application_id: &str) -> Result<Option<EkycReview>>;
+    /// One roster record by its keys, with its link (for the reviewer's side-by-side view).
+    async fn get_roster_record(&self, org_id: &str, record: &RecordRef) -> Result<Option<RosterMatch>>;
 
     // Rate limits (fixed windows, shared by every node through the database)
     /// Counts one hit for `key` in the window of `window` ending now; returns the count

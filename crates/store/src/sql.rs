@@ -32,6 +32,10 @@ pub(crate) const USER_COLUMNS: &str = "id, org_id, email_enc, password_hash, loc
 pub(crate) const EKYC_COLUMNS: &str = "id, user_id, org_id, state, open, data, version, created_at, updated_at, submitted_at, decided_at";
 pub(crate) const EKYC_IMAGE_COLUMNS: &str = "id, application_id, kind, sha256, size, created_at, deleted_at";
 pub(crate) const SESSION_COLUMNS: &str = "id_hash, user_id, kind, created_at, last_seen_at, expires_at";
+pub(crate) const OPERATOR_COLUMNS: &str =
+    "id, email_index, email_enc, name_enc, role, password_hash, totp_secret_enc, totp_last_step, created_at";
+pub(crate) const OPERATOR_SESSION_COLUMNS: &str = "id_hash, operator_id, created_at, last_seen_at, expires_at";
+pub(crate) const AUDIT_COLUMNS: &str = "seq, at, operator_id, action, target_type, target_id, client_ip";
 
 /// Rows per multi-row INSERT of a roster import into SQLite (10 parameters each).
 pub(crate) const ROSTER_BATCH: usize = 1000;
@@ -39,10 +43,12 @@ pub(crate) const ROSTER_BATCH: usize = 1000;
 macro_rules! impl_store {
     ($store:ty, $row:ty, $db:ty, $backend:literal, $skip_locked:literal) => {
         use sqlx::Row as _;
-        use $crate::sql::{EKYC_COLUMNS, EKYC_IMAGE_COLUMNS, FLOW_COLUMNS, ORG_COLUMNS, SESSION_COLUMNS, USER_COLUMNS};
+        use $crate::sql::{AUDIT_COLUMNS, EKYC_COLUMNS, EKYC_IMAGE_COLUMNS, FLOW_COLUMNS, OPERATOR_COLUMNS,
+            OPERATOR_SESSION_COLUMNS, ORG_COLUMNS, SESSION_COLUMNS, USER_COLUMNS};
         use $crate::{from_ts, to_ts, CodeAttempt, CodeRecord, ConsentRecord, FlowRecord, FlowUpdate, NewCode, NewMail,
             NewUser, OutboxRecord, Result, SessionRecord, Store, StoreError, UserRecord, RosterImport,
-            RosterMatch, RosterLink, RecordRef, ImportStats, EkycRecord, EkycImage};
+            RosterMatch, RosterLink, RecordRef, ImportStats, EkycRecord, EkycImage, OperatorRecord,
+            OperatorSessionRecord, NewAuditEntry, AuditEntry, EkycReview};
         use domain::org::Organization;
         use time::OffsetDateTime;
 
@@ -124,6 +130,82 @@ macro_rules! impl_store {
                 created_at: from_ts(r.try_get("created_at")?)?,
                 deleted_at: opt_ts(r.try_get("deleted_at")?)?,
             })
+        }
+
+        fn operator_row(r: &$row) -> Result<OperatorRecord> {
+            Ok(OperatorRecord {
+                id: r.try_get("id")?,
+                email_index: r.try_get("email_index")?,
+                email_enc: r.try_get("email_enc")?,
+                name_enc: r.try_get("name_enc")?,
+                role: r.try_get("role")?,
+                password_hash: r.try_get("password_hash")?,
+                totp_secret_enc: r.try_get("totp_secret_enc")?,
+                totp_last_step: r.try_get("totp_last_step")?,
+                created_at: from_ts(r.try_get("created_at")?)?,
+            })
+        }
+
+        fn operator_session_row(r: &$row) -> Result<OperatorSessionRecord> {
+            Ok(OperatorSessionRecord {
+                id_hash: r.try_get("id_hash")?,
+                operator_id: r.try_get("operator_id")?,
+                created_at: from_ts(r.try_get("created_at")?)?,
+                last_seen_at: from_ts(r.try_get("last_seen_at")?)?,
+                expires_at: from_ts(r.try_get("expires_at")?)?,
+            })
+        }
+
+        fn audit_row(r: &$row) -> Result<AuditEntry> {
+            Ok(AuditEntry {
+                seq: r.try_get("seq")?,
+                at: from_ts(r.try_get("at")?)?,
+                operator_id: r.try_get("operator_id")?,
+                action: r.try_get("action")?,
+                target_type: r.try_get("target_type")?,
+                target_id: r.try_get("target_id")?,
+                client_ip: r.try_get("client_ip")?,
+            })
+        }
+
+        /// Writes an eKYC application if the stored version is `a.version`.
+        async fn apply_ekyc<'c, E>(executor: E, a: &EkycRecord) -> Result<()>
+        where
+            E: sqlx::Executor<'c, Database = <$row as sqlx::Row>::Database>,
+        {
+            let done = sqlx::query(
+                "UPDATE ekyc_applications SET state = $1, open = $2, data = $3, version = version + 1, updated_at = $4, \
+                 submitted_at = $5, decided_at = $6 WHERE id = $7 AND version = $8",
+            )
+            .bind(&a.state)
+            .bind(i64::from(a.open))
+            .bind(&a.data)
+            .bind(to_ts(a.updated_at))
+            .bind(a.submitted_at.map(to_ts))
+            .bind(a.decided_at.map(to_ts))
+            .bind(&a.id)
+            .bind(a.version)
+            .execute(executor)
+            .await?;
+            if done.rows_affected() == 1 { Ok(()) } else { Err(StoreError::Conflict) }
+        }
+
+        async fn insert_audit<'c, E>(executor: E, e: &NewAuditEntry) -> Result<()>
+        where
+            E: sqlx::Executor<'c, Database = <$row as sqlx::Row>::Database>,
+        {
+            sqlx::query(
+                "INSERT INTO audit_log (at, operator_id, action, target_type, target_id, client_ip) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(to_ts(e.at))
+            .bind(&e.operator_id)
+            .bind(&e.action)
+            .bind(&e.target_type)
+            .bind(&e.target_id)
+            .bind(&e.client_ip)
+            .execute(executor)
+            .await?;
+            Ok(())
         }
 
         fn code_row(r: &$row) -> Result<CodeRecord> {
@@ -677,21 +759,7 @@ macro_rules! impl_store {
             }
 
             async fn update_ekyc(&self, a: &EkycRecord) -> Result<()> {
-                let done = sqlx::query(
-                    "UPDATE ekyc_applications SET state = $1, open = $2, data = $3, version = version + 1, updated_at = $4, \
-                     submitted_at = $5, decided_at = $6 WHERE id = $7 AND version = $8",
-                )
-                .bind(&a.state)
-                .bind(i64::from(a.open))
-                .bind(&a.data)
-                .bind(to_ts(a.updated_at))
-                .bind(a.submitted_at.map(to_ts))
-                .bind(a.decided_at.map(to_ts))
-                .bind(&a.id)
-                .bind(a.version)
-                .execute(&self.pool)
-                .await?;
-                if done.rows_affected() == 1 { Ok(()) } else { Err(StoreError::Conflict) }
+                apply_ekyc(&self.pool, a).await
             }
 
             async fn ekyc_queue(&self, state: &str, limit: i64) -> Result<Vec<EkycRecord>> {
@@ -768,6 +836,183 @@ macro_rules! impl_store {
                 .execute(&self.pool)
                 .await?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn insert_operator(&self, o: &OperatorRecord) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO operators (id, email_index, email_enc, name_enc, role, password_hash, totp_secret_enc, totp_last_step, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(&o.id)
+                .bind(&o.email_index)
+                .bind(&o.email_enc)
+                .bind(&o.name_enc)
+                .bind(&o.role)
+                .bind(&o.password_hash)
+                .bind(&o.totp_secret_enc)
+                .bind(o.totp_last_step)
+                .bind(to_ts(o.created_at))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn find_operator_by_email_index(&self, email_index: &[u8]) -> Result<Option<OperatorRecord>> {
+                let sql = format!("SELECT {OPERATOR_COLUMNS} FROM operators WHERE email_index = $1");
+                let row = sqlx::query(&sql).bind(email_index).fetch_optional(&self.pool).await?;
+                row.as_ref().map(operator_row).transpose()
+            }
+
+            async fn get_operator(&self, id: &str) -> Result<Option<OperatorRecord>> {
+                let sql = format!("SELECT {OPERATOR_COLUMNS} FROM operators WHERE id = $1");
+                let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
+                row.as_ref().map(operator_row).transpose()
+            }
+
+            async fn list_operators(&self) -> Result<Vec<OperatorRecord>> {
+                let sql = format!("SELECT {OPERATOR_COLUMNS} FROM operators ORDER BY created_at, id");
+                let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+                rows.iter().map(operator_row).collect()
+            }
+
+            async fn use_totp_step(&self, operator_id: &str, step: i64) -> Result<bool> {
+                let done = sqlx::query("UPDATE operators SET totp_last_step = $1 WHERE id = $2 AND totp_last_step < $1")
+                    .bind(step)
+                    .bind(operator_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn create_operator_session(&self, s: &OperatorSessionRecord) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO operator_sessions (id_hash, operator_id, created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&s.id_hash)
+                .bind(&s.operator_id)
+                .bind(to_ts(s.created_at))
+                .bind(to_ts(s.last_seen_at))
+                .bind(to_ts(s.expires_at))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn get_operator_session(&self, id_hash: &[u8]) -> Result<Option<OperatorSessionRecord>> {
+                let sql = format!("SELECT {OPERATOR_SESSION_COLUMNS} FROM operator_sessions WHERE id_hash = $1");
+                let row = sqlx::query(&sql).bind(id_hash).fetch_optional(&self.pool).await?;
+                row.as_ref().map(operator_session_row).transpose()
+            }
+
+            async fn touch_operator_session(&self, id_hash: &[u8], now: OffsetDateTime, expires_at: OffsetDateTime) -> Result<()> {
+                sqlx::query("UPDATE operator_sessions SET last_seen_at = $1, expires_at = $2 WHERE id_hash = $3")
+                    .bind(to_ts(now))
+                    .bind(to_ts(expires_at))
+                    .bind(id_hash)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn delete_operator_session(&self, id_hash: &[u8]) -> Result<()> {
+                sqlx::query("DELETE FROM operator_sessions WHERE id_hash = $1").bind(id_hash).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn delete_expired_operator_sessions(&self, now: OffsetDateTime) -> Result<u64> {
+                let done = sqlx::query("DELETE FROM operator_sessions WHERE expires_at <= $1").bind(to_ts(now)).execute(&self.pool).await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn append_audit(&self, entry: &NewAuditEntry) -> Result<()> {
+                insert_audit(&self.pool, entry).await
+            }
+
+            async fn list_audit(&self, before_seq: Option<i64>, limit: i64) -> Result<Vec<AuditEntry>> {
+                let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq < $1 ORDER BY seq DESC LIMIT $2");
+                let rows = sqlx::query(&sql).bind(before_seq.unwrap_or(i64::MAX)).bind(limit).fetch_all(&self.pool).await?;
+                rows.iter().map(audit_row).collect()
+            }
+
+            async fn decide_ekyc(&self, app: &EkycRecord, review: &EkycReview, mail: &NewMail, audit: &NewAuditEntry) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                apply_ekyc(&mut *tx, app).await?;
+                let inserted = sqlx::query(
+                    "INSERT INTO ekyc_reviews (application_id, operator_id, decision, reason, note_enc, decided_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&review.application_id)
+                .bind(&review.operator_id)
+                .bind(&review.decision)
+                .bind(&review.reason)
+                .bind(&review.note_enc)
+                .bind(to_ts(review.decided_at))
+                .execute(&mut *tx)
+                .await;
+                match inserted {
+                    Ok(_) => {}
+                    // Decided already: the application's one review exists.
+                    Err(e) => match StoreError::from(e) {
+                        StoreError::Duplicate => return Err(StoreError::Conflict),
+                        other => return Err(other),
+                    },
+                }
+                sqlx::query(
+                    "INSERT INTO mail_outbox (id, payload, created_at, attempts, next_attempt_at) VALUES ($1, $2, $3, 0, $3)",
+                )
+                .bind(&mail.id)
+                .bind(&mail.payload)
+                .bind(to_ts(mail.created_at))
+                .execute(&mut *tx)
+                .await?;
+                insert_audit(&mut *tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn ekyc_review(&self, application_id: &str) -> Result<Option<EkycReview>> {
+                let row = sqlx::query(
+                    "SELECT application_id, operator_id, decision, reason, note_enc, decided_at FROM ekyc_reviews WHERE application_id = $1",
+                )
+                .bind(application_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                match row {
+                    Some(r) => Ok(Some(EkycReview {
+                        application_id: r.try_get("application_id")?,
+                        operator_id: r.try_get("operator_id")?,
+                        decision: r.try_get("decision")?,
+                        reason: r.try_get("reason")?,
+                        note_enc: r.try_get("note_enc")?,
+                        decided_at: from_ts(r.try_get("decided_at")?)?,
+                    })),
+                    None => Ok(None),
+                }
+            }
+
+            async fn get_roster_record(&self, org_id: &str, record: &RecordRef) -> Result<Option<RosterMatch>> {
+                let row = sqlx::query(
+                    "SELECT r.card_index, r.record_key, r.branch_index, r.eligible_from, r.eligible_until, r.data_enc, l.user_id \
+                     FROM roster_records r LEFT JOIN roster_links l \
+                       ON l.org_id = r.org_id AND l.card_index = r.card_index AND l.record_key = r.record_key \
+                     WHERE r.org_id = $1 AND r.card_index = $2 AND r.record_key = $3",
+                )
+                .bind(org_id)
+                .bind(&record.card_index)
+                .bind(&record.record_key)
+                .fetch_optional(&self.pool)
+                .await?;
+                match row {
+                    Some(r) => Ok(Some(RosterMatch {
+                        record: RecordRef { card_index: r.try_get("card_index")?, record_key: r.try_get("record_key")? },
+                        branch_index: r.try_get("branch_index")?,
+                        eligible_from: r.try_get("eligible_from")?,
+                        eligible_until: r.try_get("eligible_until")?,
+                        data_enc: r.try_get("data_enc")?,
+                        linked_user_id: r.try_get("user_id")?,
+                    })),
+                    None => Ok(None),
+                }
             }
 
             async fn hit_rate_limit(&self, key: &str, now: OffsetDateTime, window: time::Duration) -> Result<i64> {
