@@ -17,6 +17,37 @@ pub enum Template {
     },
     /// F2: password reset code.
     PasswordResetCode { code: String, valid_minutes: i64 },
+    /// F4: an operator approved the member's eKYC application.
+    EkycApproved { org_name: String },
+    /// F4: an operator rejected the application; `reason` is the reviewer's reason from the
+    /// console's fixed list, already in the member's language. The member may apply again.
+    EkycRejected { org_name: String, reason: String },
+}
+
+#[derive(askama::Template)]
+#[template(path = "ja/ekyc_approved.txt")]
+struct JaEkycApproved<'a> {
+    org_name: &'a str,
+}
+
+#[derive(askama::Template)]
+#[template(path = "en/ekyc_approved.txt")]
+struct EnEkycApproved<'a> {
+    org_name: &'a str,
+}
+
+#[derive(askama::Template)]
+#[template(path = "ja/ekyc_rejected.txt")]
+struct JaEkycRejected<'a> {
+    org_name: &'a str,
+    reason: &'a str,
+}
+
+#[derive(askama::Template)]
+#[template(path = "en/ekyc_rejected.txt")]
+struct EnEkycRejected<'a> {
+    org_name: &'a str,
+    reason: &'a str,
 }
 
 #[derive(askama::Template)]
@@ -60,6 +91,18 @@ fn subject(template: &Template, locale: Locale) -> &'static str {
         }
         (Template::PasswordResetCode { .. }, Locale::En) => {
             "[Mimoto] One-time password for resetting your password"
+        }
+        (Template::EkycApproved { .. }, Locale::Ja) => {
+            "【Mimoto】健診・医療アクセス認証が完了しました"
+        }
+        (Template::EkycApproved { .. }, Locale::En) => {
+            "[Mimoto] Health & medical access authentication complete"
+        }
+        (Template::EkycRejected { .. }, Locale::Ja) => {
+            "【Mimoto】健診・医療アクセス認証の審査結果のお知らせ"
+        }
+        (Template::EkycRejected { .. }, Locale::En) => {
+            "[Mimoto] The result of your health & medical access authentication"
         }
     }
 }
@@ -124,6 +167,21 @@ pub fn render(template: &Template, locale: Locale, to: &str) -> Result<OutgoingM
                     valid_minutes,
                 }
                 .render(),
+            }
+        }
+        Template::EkycApproved { org_name } => {
+            let org_name = single_line("org_name", org_name)?;
+            match locale {
+                Locale::Ja => JaEkycApproved { org_name }.render(),
+                Locale::En => EnEkycApproved { org_name }.render(),
+            }
+        }
+        Template::EkycRejected { org_name, reason } => {
+            let org_name = single_line("org_name", org_name)?;
+            let reason = single_line("reason", reason)?;
+            match locale {
+                Locale::Ja => JaEkycRejected { org_name, reason }.render(),
+                Locale::En => EnEkycRejected { org_name, reason }.render(),
             }
         }
     }
@@ -229,6 +287,33 @@ mod tests {
             "{}",
             m.text
         );
+    }
+
+    #[test]
+    fn ekyc_approved_ja_and_en() {
+        let t = Template::EkycApproved { org_name: "みらい健康保険組合".into() };
+        let m = render(&t, Locale::Ja, "hanako@example.com").unwrap();
+        assert_eq!(m.subject, "【Mimoto】健診・医療アクセス認証が完了しました");
+        assert!(m.text.contains("みらい健康保険組合の健診・医療アクセス認証"), "{}", m.text);
+        assert!(m.text.contains("健診結果"));
+        let m = render(&t, Locale::En, "hanako@example.com").unwrap();
+        assert_eq!(m.subject, "[Mimoto] Health & medical access authentication complete");
+        assert!(m.text.contains("authentication is complete") && !m.text.contains("健診"), "{}", m.text);
+    }
+
+    #[test]
+    fn ekyc_rejected_gives_the_reason_and_the_way_back() {
+        let t = Template::EkycRejected { org_name: "みらい健康保険組合".into(), reason: "書類が不鮮明".into() };
+        let m = render(&t, Locale::Ja, "hanako@example.com").unwrap();
+        assert_eq!(m.subject, "【Mimoto】健診・医療アクセス認証の審査結果のお知らせ");
+        assert!(lines(&m.text).contains(&"理由: 書類が不鮮明"), "{}", m.text);
+        assert!(m.text.contains("メニューから") && m.text.contains("もう一度お申し込みください"), "{}", m.text);
+        let t = Template::EkycRejected { org_name: "Mirai".into(), reason: "The document is unreadable".into() };
+        let m = render(&t, Locale::En, "hanako@example.com").unwrap();
+        assert!(lines(&m.text).contains(&"Reason: The document is unreadable"), "{}", m.text);
+        assert!(m.text.contains("Please apply again") && m.text.contains("menu"), "{}", m.text);
+        let forged = Template::EkycRejected { org_name: "Mirai".into(), reason: "x\n理由: none".into() };
+        assert!(matches!(render(&forged, Locale::Ja, "hanako@example.com"), Err(MailError::Template(_))));
     }
 
     #[test]
