@@ -27,6 +27,16 @@ export function launchBrowser() {
   return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS, timeout: 30_000 });
 }
 
+/**
+ * Chromium whose camera plays `y4mFile` (see lib/fakecam.mjs). Pages still need the
+ * camera permission: grant it with context.grantPermissions(['camera']), or leave it out
+ * to see what a member who denied it sees.
+ */
+export function launchBrowserWithCamera(y4mFile) {
+  const args = [...CHROMIUM_ARGS, '--use-fake-device-for-media-stream', `--use-file-for-fake-video-capture=${y4mFile}`];
+  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args, timeout: 30_000 });
+}
+
 async function pageIn(browser, options) {
   const context = await browser.newContext({ locale: 'ja-JP', timezoneId: 'Asia/Tokyo', ...options });
   context.setDefaultTimeout(ACTION_TIMEOUT_MS);

@@ -20,10 +20,13 @@ export function uniqueEmail(tag = 'e2e') {
 export const button = (page, name) => page.getByRole('button', { name, exact: true });
 export const link = (page, name) => page.getByRole('link', { name, exact: true });
 
-/** Wait until the locator is visible; the error says what was expected and where. */
-export async function expectVisible(locator, what) {
+/**
+ * Wait until the locator is visible; the error says what was expected and where.
+ * `timeout` (ms) for steps slower than a click, e.g. a photo going through the face engine.
+ */
+export async function expectVisible(locator, what, timeout) {
   try {
-    await locator.waitFor({ state: 'visible' });
+    await locator.waitFor({ state: 'visible', ...(timeout ? { timeout } : {}) });
   } catch (err) {
     const page = locator.page();
     err.message = `expected ${what} on ${page.url()}\n${err.message}`;

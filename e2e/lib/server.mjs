@@ -76,9 +76,10 @@ function runOnce(bin, args, env, log, timeoutMs) {
 /**
  * Start a server for one test file.
  * @param {string} name  used for the log file name: artifacts/server-<name>.log
+ * @param {{env?: Record<string, string>}} [options]  extra environment for the server
  * @returns {Promise<{baseURL: string, dataDir: string, logFile: string, stop: () => Promise<void>}>}
  */
-export async function startServer(name = 'server') {
+export async function startServer(name = 'server', { env: extraEnv = {} } = {}) {
   const bin = mimotoBin();
   mkdirSync(ARTIFACTS_DIR, { recursive: true });
   const logFile = path.join(ARTIFACTS_DIR, `server-${name}.log`);
@@ -92,6 +93,9 @@ export async function startServer(name = 'server') {
     MIMOTO_DATA_DIR: dataDir,
     MIMOTO_DEMO: '1',
     MIMOTO_PUBLIC_URL: baseURL,
+    // The face models `make models` installs at the repository root (eKYC).
+    MIMOTO_MODELS_DIR: process.env.MIMOTO_MODELS_DIR || fileURLToPath(new URL('../../models/', import.meta.url)),
+    ...extraEnv,
   };
 
   const cleanupDir = () => rmSync(dataDir, { recursive: true, force: true });

@@ -36,6 +36,69 @@ pub enum Command {
     /// The face engine: compare, inspect, evaluate.
     #[command(subcommand)]
     Face(crate::face_cli::FaceCommand),
+    /// Operators of the review console (/console).
+    #[command(subcommand)]
+    Operator(OperatorCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OperatorCommand {
+    /// Create an operator. The password is read from $MIMOTO_OPERATOR_PASSWORD or, when stdin
+    /// is not a terminal, from its first line (never from the command line). Prints the TOTP
+    /// secret and its otpauth:// URI once, for the operator's authenticator app.
+    Create(OperatorCreate),
+    /// List operators.
+    List,
+}
+
+#[derive(Args, Debug)]
+pub struct OperatorCreate {
+    /// The operator's email address (their login).
+    #[arg(long)]
+    pub email: String,
+    /// Display name, shown in the console and the audit log.
+    #[arg(long)]
+    pub name: String,
+    /// reviewer (reviews eKYC applications) or admin (also reads the audit log).
+    #[arg(long, value_parser = parse_role)]
+    pub role: crate::services::operators::Role,
+}
+
+fn parse_role(s: &str) -> Result<crate::services::operators::Role, String> {
+    crate::services::operators::Role::parse(s).ok_or_else(|| "expected reviewer or admin".to_string())
+}
+
+/// Where `mimoto operator create` takes the password from.
+pub const OPERATOR_PASSWORD_ENV: &str = "MIMOTO_OPERATOR_PASSWORD";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordInputError {
+    #[error("set MIMOTO_OPERATOR_PASSWORD or pipe the password on stdin (it is never taken from the command line)")]
+    Missing,
+    #[error("reading the password from stdin: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The new operator's password: `$MIMOTO_OPERATOR_PASSWORD`, else the first line of stdin
+/// when stdin is not a terminal (e.g. `printf %s "$PW" | mimoto operator create …`).
+pub fn operator_password() -> Result<String, PasswordInputError> {
+    use std::io::{BufRead, IsTerminal};
+    if let Ok(p) = std::env::var(OPERATOR_PASSWORD_ENV) {
+        if !p.is_empty() {
+            return Ok(p);
+        }
+    }
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Err(PasswordInputError::Missing);
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\n', '\r']).to_string();
+    if password.is_empty() {
+        return Err(PasswordInputError::Missing);
+    }
+    Ok(password)
 }
 
 #[derive(Subcommand, Debug)]

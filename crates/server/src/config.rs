@@ -98,10 +98,18 @@ pub struct Config {
     /// Cosine similarity at or above which two faces are the same person
     /// (`MIMOTO_FACE_THRESHOLD`); see `mimoto face eval`.
     pub face_threshold: f32,
+    /// How far above `face_threshold` every eKYC face score must be for an application to be
+    /// approved without a human (`MIMOTO_EKYC_AUTO_MARGIN`); below it, an operator reviews.
+    pub ekyc_auto_margin: f32,
     /// Where eKYC images are stored, sealed (`MIMOTO_IMAGE_STORE_URL`): `s3://bucket/prefix`
     /// (credentials and region from the standard `AWS_*` environment variables) or `memory://`
     /// (tests). Unset: the local folder `<data_dir>/images`.
     pub image_store_url: Option<String>,
+    /// TESTS ONLY (`MIMOTO_EKYC_INSTRUCTION_SEED`): draw the angled-selfie instruction from a
+    /// generator seeded with this number instead of the OS's CSPRNG, so a browser test knows
+    /// which pose to show the fake camera. Refused when cookies are secure (any https
+    /// deployment), and `mimoto serve` warns loudly when it is set.
+    pub ekyc_instruction_seed: Option<u64>,
 }
 
 /// Accepts true/false, 1/0, yes/no, on/off (environment variables are often written as 1).
@@ -152,7 +160,9 @@ impl Default for Config {
             ekyc_image_retention_days: 30,
             models_dir: PathBuf::from("./models"),
             face_threshold: face::engine::DEFAULT_THRESHOLD,
+            ekyc_auto_margin: 0.10,
             image_store_url: None,
+            ekyc_instruction_seed: None,
         }
     }
 }
@@ -184,6 +194,12 @@ impl Config {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(ConfigError::Invalid("public_url must start with http:// or https://".into()));
             }
+        }
+        if !(0.0..=1.0).contains(&self.ekyc_auto_margin) {
+            return Err(ConfigError::Invalid("ekyc_auto_margin must be between 0 and 1".into()));
+        }
+        if self.ekyc_instruction_seed.is_some() && self.cookie_secure() {
+            return Err(ConfigError::Invalid("ekyc_instruction_seed is for tests only and makes the liveness instruction predictable; it is refused with secure cookies (https)".into()));
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err(ConfigError::Invalid("log_format must be text or json".into()));

@@ -105,6 +105,25 @@ pub enum ServiceError {
     SecretQuestionInvalid,
     #[error("secret answer")]
     SecretAnswerEmpty,
+    /// Operator console login: email, password or authenticator code wrong (never which).
+    #[error("operator login failed")]
+    ConsoleLoginFailed,
+    /// An operator tried a page of another role.
+    #[error("forbidden for this operator role")]
+    Forbidden,
+    /// Another reviewer decided the eKYC case first.
+    #[error("the case was decided already")]
+    AlreadyDecided,
+    #[error("rejection reason not in the list")]
+    ReviewReasonInvalid,
+    #[error("review note too long")]
+    ReviewNoteTooLong,
+    #[error("operator password must be {min} to {max} characters")]
+    OperatorPassword { min: usize, max: usize },
+    #[error("operator name must be 1 to 100 characters on one line")]
+    OperatorName,
+    #[error("an operator with this email exists")]
+    OperatorEmailTaken,
     #[error("store: {0}")]
     Store(StoreError),
     #[error("crypto: {0}")]
@@ -214,6 +233,14 @@ impl ServiceError {
             DocumentBackNotAllowed => "document_back_not_allowed",
             SecretQuestionInvalid => "secret_question_invalid",
             SecretAnswerEmpty => "secret_answer_empty",
+            ConsoleLoginFailed => "console_login_failed",
+            Forbidden => "forbidden",
+            AlreadyDecided => "already_decided",
+            ReviewReasonInvalid => "review_reason_invalid",
+            ReviewNoteTooLong => "review_note_too_long",
+            OperatorPassword { .. } => "operator_password",
+            OperatorName => "operator_name",
+            OperatorEmailTaken => "operator_email_taken",
             Store(_) | Crypto(_) | Internal(_) => "internal",
         }
     }
@@ -235,6 +262,10 @@ impl ServiceError {
             ResendTooSoon { .. } | RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             InvalidCredentials | Unauthorized => StatusCode::UNAUTHORIZED,
             FlowExpired => StatusCode::GONE,
+            ConsoleLoginFailed => StatusCode::UNAUTHORIZED,
+            Forbidden => StatusCode::FORBIDDEN,
+            AlreadyDecided | OperatorEmailTaken => StatusCode::CONFLICT,
+            ReviewReasonInvalid | ReviewNoteTooLong | OperatorPassword { .. } | OperatorName => StatusCode::UNPROCESSABLE_ENTITY,
             Store(_) | Crypto(_) | Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -257,6 +288,8 @@ impl ServiceError {
             Image(_) | FaceQuality(_) | FaceMismatch { .. } | InstructionNotFollowed | SameImage => Some("image"),
             SecretQuestionInvalid => Some("question"),
             SecretAnswerEmpty => Some("answer"),
+            ReviewReasonInvalid => Some("reason"),
+            ReviewNoteTooLong => Some("note"),
             _ => None,
         }
     }

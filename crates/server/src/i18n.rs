@@ -1,4 +1,6 @@
-//! Message catalogs (locales/ja.toml, locales/en.toml), loaded once.
+//! Message catalogs, loaded once: per language the member pages (`locales/ja.toml`), the eKYC
+//! pages (`locales/ekyc.ja.toml`) and the operator console (`locales/console.ja.toml`),
+//! merged into one map (a key defined twice is a build defect the tests catch).
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -7,18 +9,30 @@ pub use domain::locale::Locale;
 
 type Catalog = HashMap<String, String>;
 
-fn parse(text: &str) -> Catalog {
+fn parse(texts: &[&str]) -> Catalog {
     // The catalogs are compiled in and checked by the tests below, so a parse failure is a
     // build defect, not a runtime condition.
-    toml::from_str(text).expect("locale catalog is valid TOML")
+    let mut all = Catalog::new();
+    for text in texts {
+        let part: Catalog = toml::from_str(text).expect("locale catalog is valid TOML");
+        for (k, v) in part {
+            let dup = all.insert(k.clone(), v);
+            debug_assert!(dup.is_none(), "message {k} defined twice");
+        }
+    }
+    all
 }
 
 fn catalog(locale: Locale) -> &'static Catalog {
     static JA: OnceLock<Catalog> = OnceLock::new();
     static EN: OnceLock<Catalog> = OnceLock::new();
     match locale {
-        Locale::Ja => JA.get_or_init(|| parse(include_str!("../locales/ja.toml"))),
-        Locale::En => EN.get_or_init(|| parse(include_str!("../locales/en.toml"))),
+        Locale::Ja => JA.get_or_init(|| {
+            parse(&[include_str!("../locales/ja.toml"), include_str!("../locales/ekyc.ja.toml"), include_str!("../locales/console.ja.toml")])
+        }),
+        Locale::En => EN.get_or_init(|| {
+            parse(&[include_str!("../locales/en.toml"), include_str!("../locales/ekyc.en.toml"), include_str!("../locales/console.en.toml")])
+        }),
     }
 }
 

@@ -30,6 +30,9 @@ pub async fn serve(app: AppState, listener: TcpListener, shutdown: watch::Receiv
         outbox_dir: app.config.outbox_dir(),
     })?;
     http::ops::prometheus();
+    if app.config.ekyc_instruction_seed.is_some() {
+        tracing::warn!("MIMOTO_EKYC_INSTRUCTION_SEED is set: eKYC liveness instructions are predictable; this is for tests only");
+    }
     let worker = tokio::spawn(jobs::mail_worker(app.clone(), mailer, shutdown.clone()));
     let retention = tokio::spawn(jobs::retention(app.clone(), shutdown.clone()));
     let router = http::router(app);

@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use server::app::App;
-use server::cli::{Cli, Command, OrgCommand, RosterCommand};
+use server::cli::{Cli, Command, OperatorCommand, OrgCommand, RosterCommand};
 use server::services::roster::{self, Encoding, ImportError};
 use server::config::Config;
 use tokio::net::TcpListener;
@@ -149,6 +149,25 @@ async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error:
             let code = run_face(&face, &config);
             if code != 0 {
                 std::process::exit(code.into());
+            }
+        }
+        Command::Operator(OperatorCommand::Create(args)) => {
+            let password = server::cli::operator_password()?;
+            let app = App::open_default(config).await?;
+            let created = server::services::operators::create(&app, &args.email, &args.name, args.role, &password)
+                .await
+                .map_err(|e| if e.is_internal() { e.to_string() } else { e.message(server::i18n::Locale::En) })?;
+            let o = &created.operator;
+            println!("created operator {} <{}> ({}), id {}", o.name, o.email, o.role.as_str(), o.id);
+            println!("TOTP secret (base32): {}", created.totp_secret);
+            println!("otpauth URI: {}", created.otpauth_uri);
+            println!("Add it to an authenticator app now: it is not shown again.");
+        }
+        Command::Operator(OperatorCommand::List) => {
+            let app = App::open_default(config).await?;
+            for o in server::services::operators::list(&app).await? {
+                let created = o.created_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+                println!("{}\t{}\t{}\t{}\t{}", o.id, o.email, o.name, o.role.as_str(), created);
             }
         }
         Command::DemoData => {

@@ -2,7 +2,9 @@
 //! operational endpoints, wrapped in security headers, body limits, timeouts and metrics.
 
 pub mod api;
+pub mod console;
 pub mod ctx;
+pub mod ekyc_pages;
 pub mod ops;
 pub mod pages;
 
@@ -35,9 +37,11 @@ pub fn router(app: AppState) -> Router {
         .merge(pages::routes(app.clone()))
         .nest("/api/v1", api::routes())
         .merge(ops::routes())
+        .merge(console::routes(app.clone()))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT));
     let uploads = Router::new()
         .nest("/api/v1", api::upload_routes())
+        .merge(ekyc_pages::upload_routes(app.clone()))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(UPLOAD_LIMIT));
     let mut router = Router::new()

@@ -55,9 +55,11 @@ pub fn routes(app: AppState) -> Router<AppState> {
         .route("/password-reset/{id}/resend", post(reset_resend))
         .route("/lang/{code}", get(switch_language))
         .route("/dev/mail", get(dev_mail))
+        .merge(super::ekyc_pages::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(app, browser_context))
         .route("/static/app.css", get(stylesheet))
+        .route("/static/camera.js", get(camera_script))
 }
 
 /// What every page template gets: translator, CSRF token, current path.
@@ -69,7 +71,7 @@ pub struct Chrome {
 }
 
 impl Chrome {
-    fn from(ctx: &Ctx) -> Self {
+    pub(crate) fn from(ctx: &Ctx) -> Self {
         Chrome { tr: ctx.tr, csrf: ctx.csrf.clone(), path: ctx.path.clone(), signed_in: ctx.member.is_some() }
     }
     pub fn t(&self, key: &str) -> &'static str {
@@ -86,16 +88,16 @@ impl Chrome {
     }
 }
 
-type Cx = Extension<Arc<Ctx>>;
+pub(crate) type Cx = Extension<Arc<Ctx>>;
 
 /// A failure rendered as a page in the member's language. Internal errors are logged here,
 /// once, and shown without detail.
-pub struct PageError {
+pub(crate) struct PageError {
     err: ServiceError,
     chrome: Chrome,
 }
 
-trait OrPage<T> {
+pub(crate) trait OrPage<T> {
     fn or_page(self, ctx: &Ctx) -> Result<T, PageError>;
 }
 
@@ -134,7 +136,7 @@ impl IntoResponse for PageError {
     }
 }
 
-fn render<T: Template>(status: StatusCode, t: &T) -> Response {
+pub(crate) fn render<T: Template>(status: StatusCode, t: &T) -> Response {
     match t.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
@@ -144,16 +146,16 @@ fn render<T: Template>(status: StatusCode, t: &T) -> Response {
     }
 }
 
-fn ok<T: Template>(t: &T) -> Response {
+pub(crate) fn ok<T: Template>(t: &T) -> Response {
     render(StatusCode::OK, t)
 }
 
-fn see_other(path: &str) -> Response {
+pub(crate) fn see_other(path: &str) -> Response {
     Redirect::to(path).into_response()
 }
 
 /// Errors a member can fix on the same form are shown inline; others get the error page.
-fn inline(e: &ServiceError) -> bool {
+pub(crate) fn inline(e: &ServiceError) -> bool {
     e.field().is_some()
         || matches!(e, ServiceError::RateLimited { .. } | ServiceError::InvalidCredentials | ServiceError::ResendTooSoon { .. })
 }
@@ -175,6 +177,18 @@ async fn stylesheet() -> Response {
             (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
         ],
         include_str!("../../static/app.css"),
+    )
+        .into_response()
+}
+
+/// The in-page camera of the eKYC capture pages (the only script: pages work without it).
+async fn camera_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
+        ],
+        include_str!("../../static/camera.js"),
     )
         .into_response()
 }
@@ -217,9 +231,9 @@ async fn switch_language(Path(code): Path<String>, Query(q): Query<LangQuery>) -
 // F1 registration
 
 #[derive(Deserialize)]
-struct CsrfOnly {
+pub(crate) struct CsrfOnly {
     #[serde(default)]
-    csrf: String,
+    pub csrf: String,
 }
 
 async fn register_start(State(app): State<AppState>, Extension(ctx): Cx, ClientIp(ip): ClientIp, Form(f): Form<CsrfOnly>) -> Result<Response, PageError> {
@@ -576,6 +590,9 @@ struct OrgMenuPage {
     c: Chrome,
     org_name: String,
     verified: bool,
+    /// 「健診・医療アクセス認証」 and its status key: only for organizations with checkup
+    /// results linked, and only after 本人確認.
+    ekyc_status: Option<&'static str>,
 }
 
 async fn org_menu(State(app): State<AppState>, Extension(ctx): Cx) -> Result<Response, PageError> {
@@ -584,7 +601,13 @@ async fn org_menu(State(app): State<AppState>, Extension(ctx): Cx) -> Result<Res
     };
     let profile = auth::profile(&app, member).await.or_page(&ctx)?;
     let verified = identity::verified_at(&app, &member.user.id).await.or_page(&ctx)?.is_some();
-    Ok(ok(&OrgMenuPage { c: Chrome::from(&ctx), org_name: profile.org.name, verified }))
+    let ekyc_status = if verified && profile.org.checkup_linked {
+        let current = crate::services::ekyc::current(&app, member).await.or_page(&ctx)?;
+        Some(super::ekyc_pages::menu_status(current.as_ref()))
+    } else {
+        None
+    };
+    Ok(ok(&OrgMenuPage { c: Chrome::from(&ctx), org_name: profile.org.name, verified, ekyc_status }))
 }
 
 // ---------------------------------------------------------------------------------------

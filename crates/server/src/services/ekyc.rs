@@ -21,8 +21,6 @@ const AAD: &str = "ekyc_applications";
 pub const CAPTURE_TOKEN_TTL: Duration = Duration::minutes(10);
 /// Two selfies this alike are the same picture, not two photos.
 const SAME_IMAGE_SIMILARITY: f32 = 0.995;
-/// Margin over the match threshold for approval without a human.
-pub const AUTO_MARGIN: f32 = 0.10;
 
 impl From<EkycError> for ServiceError {
     fn from(e: EkycError) -> Self {
@@ -77,7 +75,7 @@ pub struct Loaded {
 }
 
 fn policy(app: &App) -> DecisionPolicy {
-    DecisionPolicy { match_threshold: app.config.face_threshold, auto_margin: AUTO_MARGIN }
+    DecisionPolicy { match_threshold: app.config.face_threshold, auto_margin: app.config.ekyc_auto_margin }
 }
 
 fn engine(app: &App) -> ServiceResult<&face::FaceEngine> {
@@ -87,14 +85,17 @@ fn engine(app: &App) -> ServiceResult<&face::FaceEngine> {
     })
 }
 
-fn state_str(s: EkycState) -> ServiceResult<String> {
+pub(crate) fn state_str(s: EkycState) -> ServiceResult<String> {
     serde_json::to_value(s)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .ok_or_else(|| ServiceError::Internal("state name".into()))
 }
 
-async fn save(app: &App, loaded: &mut Loaded) -> ServiceResult<()> {
+/// The record to write for the application as it is now: embeddings dropped once it is
+/// decided, details sealed, timestamps set. The version is still the stored one (the store
+/// checks it); see [`save`], and the review console, which writes it with its decision.
+pub(crate) fn stamped(app: &App, loaded: &mut Loaded) -> ServiceResult<EkycRecord> {
     let now = app.now();
     let state = loaded.data.app.state;
     let decided = matches!(state, EkycState::Completed | EkycState::Approved | EkycState::Rejected);
@@ -114,13 +115,18 @@ async fn save(app: &App, loaded: &mut Loaded) -> ServiceResult<()> {
     if decided && record.decided_at.is_none() {
         record.decided_at = Some(now);
     }
+    Ok(record)
+}
+
+pub(crate) async fn save(app: &App, loaded: &mut Loaded) -> ServiceResult<()> {
+    let mut record = stamped(app, loaded)?;
     app.store.update_ekyc(&record).await?;
     record.version += 1;
     loaded.record = record;
     Ok(())
 }
 
-fn open_record(app: &App, record: EkycRecord) -> ServiceResult<Loaded> {
+pub(crate) fn open_record(app: &App, record: EkycRecord) -> ServiceResult<Loaded> {
     let data = app.keys.open_json(AAD, &record.data)?;
     Ok(Loaded { record, data })
 }
@@ -139,9 +145,9 @@ pub async fn load(app: &App, member: &Member, id: &str) -> ServiceResult<Loaded>
     open_record(app, record)
 }
 
-/// 「次へ」 on the introduction: resumes the open application or starts one. Only for
-/// organizations with checkup results linked, and after 本人確認.
-pub async fn start(app: &App, member: &Member) -> ServiceResult<Loaded> {
+/// Whether the member may use 健診・医療アクセス認証: their organization has checkup results
+/// linked, and they have done 本人確認.
+pub async fn check_eligible(app: &App, member: &Member) -> ServiceResult<domain::org::Organization> {
     let org = app.store.get_org(&member.user.org_id).await?.ok_or_else(|| ServiceError::Internal("user without organization".into()))?;
     if !org.checkup_linked {
         return Err(ServiceError::EkycNotAvailable);
@@ -149,6 +155,13 @@ pub async fn start(app: &App, member: &Member) -> ServiceResult<Loaded> {
     if identity::verified_at(app, &member.user.id).await?.is_none() {
         return Err(ServiceError::IdentityNotVerified);
     }
+    Ok(org)
+}
+
+/// 「次へ」 on the introduction: resumes the open application or starts one. Only for
+/// organizations with checkup results linked, and after 本人確認.
+pub async fn start(app: &App, member: &Member) -> ServiceResult<Loaded> {
+    let org = check_eligible(app, member).await?;
     if let Some(existing) = current(app, member).await? {
         if existing.record.open {
             return Ok(existing);
@@ -255,7 +268,14 @@ async fn keep_image(app: &App, loaded: &mut Loaded, capture: Capture, bytes: &[u
 /// match the document; the angled one must follow the instruction, be the same person and
 /// not the frontal picture again.
 pub async fn upload(app: &App, member: &Member, id: &str, capture: Capture, token: &str, bytes: Vec<u8>) -> ServiceResult<Loaded> {
-    upload_with_rng(app, member, id, capture, token, bytes, &mut rand::rngs::OsRng).await
+    match app.config.ekyc_instruction_seed {
+        // Tests only (refused with secure cookies, see `Config::ekyc_instruction_seed`).
+        Some(seed) => {
+            let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
+            upload_with_rng(app, member, id, capture, token, bytes, &mut rng).await
+        }
+        None => upload_with_rng(app, member, id, capture, token, bytes, &mut rand::rngs::OsRng).await,
+    }
 }
 
 /// [`upload`] with the generator that draws the angled-selfie instruction (tests pass a
@@ -302,6 +322,11 @@ pub async fn upload_with_rng<R: rand::Rng + rand::CryptoRng + Send>(
             }
             let score = similarity(loaded.data.document_embedding.as_deref(), a.embedding.as_deref())?;
             let matched = policy(app).passes(score);
+            tracing::info!(application = %loaded.record.id, score, matched, "frontal selfie compared with the document");
+            if !matched {
+                // For the reviewer: how far each refused attempt was.
+                loaded.data.reasons.push(format!("frontal_mismatch:{score:.3}"));
+            }
             if matched {
                 let sha = keep_image(app, &mut loaded, capture, &bytes).await?;
                 loaded.data.frontal_embedding = a.embedding;
@@ -364,6 +389,31 @@ fn face_error(e: face::FaceError) -> ServiceError {
 fn similarity(a: Option<&[f32]>, b: Option<&[f32]>) -> ServiceResult<f32> {
     let (Some(a), Some(b)) = (a, b) else { return Err(ServiceError::WrongStep) };
     Ok(face::compare::cosine(a, b))
+}
+
+/// One of the application's own images, for the member to check before confirming it
+/// (「次へ」 or retake). Only until the application is submitted.
+pub async fn member_image(app: &App, member: &Member, id: &str, image_id: &str) -> ServiceResult<Vec<u8>> {
+    let loaded = load(app, member, id).await?;
+    if !loaded.record.open || loaded.record.submitted_at.is_some() || !loaded.data.images.iter().any(|(_, i)| i == image_id) {
+        return Err(ServiceError::FlowNotFound);
+    }
+    app.images.get(image_id).await.map_err(|e| ServiceError::Internal(format!("image store: {e}")))
+}
+
+/// The images of the current document (front, and back when captured), newest capture of
+/// each kind, for the confirmation screen.
+pub fn document_images(data: &EkycData) -> Vec<(Capture, String)> {
+    let mut out: Vec<(Capture, String)> = Vec::new();
+    for kind in [Capture::DocumentFront, Capture::DocumentBack] {
+        if kind == Capture::DocumentBack && !data.app.back_captured {
+            continue;
+        }
+        if let Some((c, i)) = data.images.iter().rev().find(|(c, _)| *c == kind) {
+            out.push((*c, i.clone()));
+        }
+    }
+    out
 }
 
 /// The answer to 「備考欄に記載はありますか」.

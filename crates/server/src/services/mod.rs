@@ -7,9 +7,11 @@ pub mod ekyc;
 pub mod flows;
 pub mod identity;
 pub mod limits;
+pub mod operators;
 pub mod passwords;
 pub mod registration;
 pub mod reset;
+pub mod review;
 pub mod roster;
 
 use crate::app::App;

@@ -67,6 +67,8 @@ pub struct Opts {
     /// Start the SMTP server at once (false: the port is reserved but closed — an outage).
     pub smtp_up: bool,
     pub limits: Limits,
+    /// Changes to the configuration the app starts with (e.g. a test knob).
+    pub config: fn(&mut Config),
 }
 
 impl Default for Opts {
@@ -84,6 +86,7 @@ impl Default for Opts {
                 reset_per_ip: generous,
                 reset_per_email: generous,
             },
+            config: |_| {},
         }
     }
 }
@@ -117,7 +120,7 @@ impl TestApp {
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind http");
         let addr = listener.local_addr().expect("addr");
-        let config = Config {
+        let mut config = Config {
             listen: addr,
             data_dir: dir.path().to_path_buf(),
             smtp_url: Some(format!("smtp://127.0.0.1:{smtp_port}")),
@@ -129,6 +132,7 @@ impl TestApp {
                 .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models")),
             ..Config::default()
         };
+        (opts.config)(&mut config);
         let clock = ManualClock::new(t0());
         let (store, pg_schema): (Arc<dyn store::Store>, Option<String>) = match opts.backend {
             Backend::Sqlite => (Arc::new(store::testing::sqlite_in(dir.path()).await.expect("sqlite")), None),
@@ -257,3 +261,18 @@ pub fn wrong_code(code: &str) -> String {
 }
 
 pub const PASSWORD: &str = "Sakura-Mochi-2026!";
+
+impl TestApp {
+    /// Waits (bounded) until at least `n` mails for `to` arrived; returns them all: (subject, text).
+    pub async fn wait_mails(&self, to: &str, n: usize) -> Vec<(String, String)> {
+        let deadline = Instant::now() + StdDuration::from_secs(15);
+        loop {
+            let mails = self.mails_to(to);
+            if mails.len() >= n {
+                return mails;
+            }
+            assert!(Instant::now() < deadline, "{n} mail(s) to {to} did not arrive (got {})", mails.len());
+            tokio::time::sleep(StdDuration::from_millis(25)).await;
+        }
+    }
+}
