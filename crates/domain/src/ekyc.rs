@@ -81,14 +81,14 @@ impl DocumentKind {
 }
 
 /// Which way the member turns their head, from their own point of view.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Turn {
     Right,
     Left,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MouthState {
     Closed,
@@ -96,7 +96,7 @@ pub enum MouthState {
 }
 
 /// The angled selfie's instruction, e.g. 「右向きで口を閉じる」.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Instruction {
     pub turn: Turn,
     pub mouth: MouthState,
@@ -310,6 +310,25 @@ impl EkycApplication {
         Ok(())
     }
 
+    /// Whether no face photo may be tried any more (frontal and angled failures count
+    /// together): the member is sent to the customer center.
+    pub fn attempts_exhausted(&self) -> bool {
+        self.face_attempts >= MAX_FACE_ATTEMPTS
+    }
+
+    /// The angled selfie did not follow the instruction or was not the same person: the
+    /// attempt counts, and a new instruction is drawn, so one pose cannot be tried with
+    /// prepared photos until one passes.
+    pub fn angled_failed<R: Rng + CryptoRng>(&mut self, rng: &mut R) -> Result<(), EkycError> {
+        self.expect(&[EkycState::FrontalVerified])?;
+        self.face_attempts += 1;
+        self.instruction = Some(Instruction::random(rng));
+        if self.attempts_exhausted() {
+            return Err(EkycError::FaceAttemptsExhausted);
+        }
+        Ok(())
+    }
+
     /// The angled selfie followed the instruction and is the same person.
     pub fn angled_verified(&mut self, scores: Scores) -> Result<(), EkycError> {
         self.expect(&[EkycState::FrontalVerified])?;
@@ -348,6 +367,27 @@ impl EkycApplication {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_failed_angled_selfie_counts_and_draws_a_new_instruction() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut a = EkycApplication::new();
+        a.choose_document(DocumentKind::ResidenceCard).expect("choose");
+        a.front_captured().expect("front");
+        a.confirm_document().expect("confirm");
+        a.frontal_result(true, &mut rng).expect("frontal");
+        let mut seen = std::collections::HashSet::new();
+        for n in 1..MAX_FACE_ATTEMPTS {
+            a.angled_failed(&mut rng).expect("still allowed");
+            assert_eq!(a.face_attempts, n);
+            seen.insert(a.instruction.expect("instruction"));
+        }
+        assert!(seen.len() > 1, "instructions are redrawn");
+        assert_eq!(a.angled_failed(&mut rng), Err(EkycError::FaceAttemptsExhausted));
+        assert!(a.attempts_exhausted());
+    }
+
     use super::*;
     use rand::rngs::StdRng;
     use rand::SeedableRng;

@@ -198,8 +198,8 @@ impl Config {
         if !(0.0..=1.0).contains(&self.ekyc_auto_margin) {
             return Err(ConfigError::Invalid("ekyc_auto_margin must be between 0 and 1".into()));
         }
-        if self.ekyc_instruction_seed.is_some() && self.cookie_secure() {
-            return Err(ConfigError::Invalid("ekyc_instruction_seed is for tests only and makes the liveness instruction predictable; it is refused with secure cookies (https)".into()));
+        if self.ekyc_instruction_seed.is_some() && (self.cookie_secure() || self.public_url().starts_with("https://")) {
+            return Err(ConfigError::Invalid("ekyc_instruction_seed is for tests only and makes the liveness instruction predictable; it is refused with secure cookies or an https public URL".into()));
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err(ConfigError::Invalid("log_format must be text or json".into()));

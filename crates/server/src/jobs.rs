@@ -80,9 +80,10 @@ pub async fn clean_up(app: &App) -> Result<(), store::StoreError> {
     let flows = app.store.delete_expired_flows(now).await?;
     let sessions = app.store.delete_expired_sessions(now).await?;
     let operator_sessions = app.store.delete_expired_operator_sessions(now).await?;
+    let capture_tokens = app.store.delete_stale_capture_tokens(now).await?;
     let limits = app.store.delete_stale_rate_limits(now - Duration::days(1)).await?;
     let images = delete_decided_images(app).await?;
-    tracing::debug!(flows, sessions, operator_sessions, limits, images, "retention clean-up");
+    tracing::debug!(flows, sessions, operator_sessions, capture_tokens, limits, images, "retention clean-up");
     Ok(())
 }
 

@@ -125,9 +125,15 @@ async fn a_full_application_with_retakes_and_wrong_instructions() {
 
     // Facing forward, or turned the other way (a mirror image), does not follow 「右向き」.
     let angled = face("leonard/leonard3.png");
+    // Each failure counts and draws a new instruction (here the seeded generator draws
+    // 「右向きで口を閉じる」 again).
     for wrong in [face("leonard/leonard2.png"), image::imageops::flip_horizontal(&angled)] {
-        assert!(matches!(upload(&t, &m, &id, Capture::SelfieAngled, selfie(&wrong), 0).await, Err(ServiceError::InstructionNotFollowed)));
+        assert!(matches!(upload(&t, &m, &id, Capture::SelfieAngled, selfie(&wrong), seed).await, Err(ServiceError::InstructionNotFollowed)));
     }
+    let now = ekyc::current(app, &m).await.expect("load").expect("application");
+    assert_eq!(now.data.app.face_attempts, 3, "one frontal mismatch, two wrong poses");
+    assert_eq!(now.data.reasons.iter().filter(|r| *r == "angled_instruction_not_followed").count(), 2, "{:?}", now.data.reasons);
+    assert!(now.data.reasons.iter().any(|r| r.starts_with("frontal_mismatch:")), "{:?}", now.data.reasons);
     let a = upload(&t, &m, &id, Capture::SelfieAngled, selfie(&angled), 0).await.expect("angled");
     assert_eq!(a.data.app.state, EkycState::AngledVerified);
     let scores = a.data.app.scores.expect("scores");
@@ -179,6 +185,30 @@ async fn a_full_application_with_retakes_and_wrong_instructions() {
         assert!(matches!(app.images.get(&image.id).await, Err(server::images::ImageError::NotFound)), "gone from the image store");
     }
     assert!(app.store.get_ekyc(&id).await.expect("get").is_some(), "the decision is kept");
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn face_attempts_run_out_and_then_nothing_more_is_tried_or_stored() {
+    let t = TestApp::start(Opts::default()).await;
+    let m = verified_member(&t, "jiro@example.com").await;
+    let id = ekyc::start(&t.app, &m).await.expect("start").record.id;
+    ekyc::choose_document(&t.app, &m, &id, DocumentKind::ResidenceCard).await.expect("choose");
+    upload(&t, &m, &id, Capture::DocumentFront, licence("raj/raj1.png"), 0).await.expect("front");
+    ekyc::confirm_document(&t.app, &m, &id).await.expect("confirm");
+    let stranger = selfie(&face("penny/penny2.png"));
+    for left in (1..domain::ekyc::MAX_FACE_ATTEMPTS).rev() {
+        let r = upload(&t, &m, &id, Capture::SelfieFrontal, stranger.clone(), 0).await;
+        assert!(matches!(r, Err(ServiceError::FaceMismatch { remaining }) if remaining == left), "{:?}", r.map(|_| ()));
+    }
+    assert!(matches!(upload(&t, &m, &id, Capture::SelfieFrontal, stranger.clone(), 0).await, Err(ServiceError::FaceAttemptsExhausted)));
+    // Even the right face is not tried now; the token is not used up and nothing is stored.
+    let images = t.app.store.ekyc_images(&id).await.expect("images").len();
+    let token = ekyc::capture_token(&t.app, &m, &id, Capture::SelfieFrontal).await.expect("token");
+    let r = ekyc::upload(&t.app, &m, &id, Capture::SelfieFrontal, &token, selfie(&face("raj/raj2.png"))).await;
+    assert!(matches!(r, Err(ServiceError::FaceAttemptsExhausted)));
+    assert_eq!(t.app.store.ekyc_images(&id).await.expect("images").len(), images);
+    assert!(ServiceError::FaceAttemptsExhausted.message(Locale::Ja).contains("カスタマーセンター"));
     t.stop().await;
 }
 
@@ -397,9 +427,13 @@ async fn f4_through_the_pages_without_javascript() {
     assert_eq!(srcs.len(), 2, "front and back");
     let shown = b.client.get(format!("{}{}", t.base, srcs[0])).send().await.expect("image").bytes().await.expect("bytes");
     assert_eq!(shown.as_ref(), card.as_slice(), "the member sees their own capture");
-    // Another member cannot.
-    let stranger = reqwest::Client::new().get(format!("{}{}", t.base, srcs[0])).send().await.expect("image");
-    assert_ne!(stranger.bytes().await.expect("bytes").as_ref(), card.as_slice());
+    // Another member cannot (not found, as if it did not exist).
+    t.register("other@example.jp", PASSWORD).await;
+    let other = NoJs::new(&t);
+    let login = other.get("/login").await;
+    other.post("/login", &[("csrf", &login.field("csrf")), ("email", "other@example.jp"), ("password", PASSWORD)]).await;
+    let stranger = other.client.get(format!("{}{}", t.base, srcs[0])).send().await.expect("image");
+    assert_eq!(stranger.status().as_u16(), 404);
 
     let frontal = b.post(&format!("{path}/confirm-document"), &[("csrf", &csrf)]).await;
     assert!(frontal.has("顔写真の撮影（正面）") && frontal.has("capture=\"user\""), "{}", frontal.body);

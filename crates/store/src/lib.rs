@@ -436,6 +436,8 @@ pub trait Store: Send + Sync + 'static {
     /// Uses a capture token once: `true` when it exists for this application and purpose,
     /// was not used and has not expired at `now` (atomic: of racing uses one wins).
     async fn use_capture_token(&self, token_hash: &[u8], application_id: &str, purpose: &str, now: OffsetDateTime) -> Result<bool>;
+    /// Deletes capture tokens that expired before `before` (used ones expire too).
+    async fn delete_stale_capture_tokens(&self, before: OffsetDateTime) -> Result<u64>;
 
     // Operator console
     /// [`StoreError::Duplicate`] when an operator with this email index exists.

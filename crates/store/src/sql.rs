@@ -838,6 +838,11 @@ macro_rules! impl_store {
                 Ok(done.rows_affected() == 1)
             }
 
+            async fn delete_stale_capture_tokens(&self, before: OffsetDateTime) -> Result<u64> {
+                let done = sqlx::query("DELETE FROM ekyc_capture_tokens WHERE expires_at < $1").bind(to_ts(before)).execute(&self.pool).await?;
+                Ok(done.rows_affected())
+            }
+
             async fn insert_operator(&self, o: &OperatorRecord) -> Result<()> {
                 sqlx::query(
                     "INSERT INTO operators (id, email_index, email_enc, name_enc, role, password_hash, totp_secret_enc, totp_last_step, created_at) \

@@ -628,6 +628,12 @@ async fn capture_tokens_work_once_for_their_step_until_they_expire(s: Arc<dyn St
         wins += usize::from(r.await.expect("join"));
     }
     assert_eq!(wins, 1, "a token is used once");
+
+    // Clean-up removes expired tokens (used or not), keeps live ones.
+    s.issue_capture_token(&[3; 32], "a1", "selfie_angled", expires + Duration::minutes(5)).await.expect("issue");
+    assert_eq!(s.delete_stale_capture_tokens(now).await.expect("clean"), 0, "nothing expired yet");
+    assert_eq!(s.delete_stale_capture_tokens(expires + Duration::seconds(1)).await.expect("clean"), 2);
+    assert!(s.use_capture_token(&[3; 32], "a1", "selfie_angled", expires + Duration::seconds(2)).await.expect("use"), "the live one stays");
 }
 
 fn operator(id: &str, email_index: u8, role: &str, now: OffsetDateTime) -> OperatorRecord {

@@ -293,6 +293,9 @@ async fn show(State(app): State<AppState>, Extension(ctx): Cx, Path(id): Path<St
             };
             ok(&RemarksPage { c, id, lead })
         }
+        EkycState::DocumentConfirmed | EkycState::FrontalVerified if a.attempts_exhausted() => {
+            return Err(ServiceError::FaceAttemptsExhausted).or_page(&ctx);
+        }
         EkycState::DocumentChosen | EkycState::FrontCaptured | EkycState::DocumentConfirmed | EkycState::FrontalVerified => {
             let Some(capture) = ekyc::next_capture(&loaded.data) else { return Err(ServiceError::WrongStep).or_page(&ctx) };
             return capture_page(&app, &ctx, m, &loaded, capture, None).await;
@@ -436,7 +439,8 @@ async fn capture(State(app): State<AppState>, Extension(ctx): Cx, Path((id, capt
         ekyc::upload(&app, m, &id, capture, &form.token, form.photo).await
     };
     match result {
-        Ok(_) => Ok(see_other(&page_of(&id))),
+        // A double submit or a resend after going back: show the step the member is at.
+        Ok(_) | Err(ServiceError::WrongStep) => Ok(see_other(&page_of(&id))),
         Err(e) if inline(&e) || matches!(e, ServiceError::CaptureTokenInvalid) => {
             let loaded = ekyc::load(&app, m, &id).await.or_page(&ctx)?;
             match ekyc::next_capture(&loaded.data) {

@@ -130,7 +130,7 @@ impl IntoResponse for PageError {
             }
         };
         let restart = matches!(self.err, ServiceError::FlowNotFound | ServiceError::FlowExpired | ServiceError::WrongStep);
-        let inquiry = matches!(self.err, ServiceError::EmailTaken | ServiceError::VerificationLocked);
+        let inquiry = matches!(self.err, ServiceError::EmailTaken | ServiceError::VerificationLocked | ServiceError::FaceAttemptsExhausted);
         let page = ErrorPage { c: self.chrome, message, inquiry, restart };
         render(status, &page)
     }

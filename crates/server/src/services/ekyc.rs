@@ -293,6 +293,10 @@ pub async fn upload_with_rng<R: rand::Rng + rand::CryptoRng + Send>(
     if next_capture(&loaded.data) != Some(capture) {
         return Err(ServiceError::WrongStep);
     }
+    if matches!(capture, Capture::SelfieFrontal | Capture::SelfieAngled) && loaded.data.app.attempts_exhausted() {
+        // Before the token is used or the engine runs: nothing more is tried or stored.
+        return Err(ServiceError::FaceAttemptsExhausted);
+    }
     if capture == Capture::DocumentBack && loaded.data.app.document.map(|d| d.back_policy()) != Some(domain::ekyc::BackPolicy::AskRemarksThenBack) {
         return Err(ServiceError::DocumentBackNotAllowed);
     }
@@ -354,20 +358,27 @@ pub async fn upload_with_rng<R: rand::Rng + rand::CryptoRng + Send>(
                 MouthState::Open => a.mouth == Some(face::geometry::Mouth::Open),
                 MouthState::Closed => a.mouth == Some(face::geometry::Mouth::Closed),
             };
-            if !turned || !mouth {
-                return Err(ServiceError::InstructionNotFollowed);
-            }
             let sha: Vec<u8> = Sha256::digest(&bytes).to_vec();
             let frontal_angled = similarity(loaded.data.frontal_embedding.as_deref(), a.embedding.as_deref())?;
-            if loaded.data.frontal_sha256.as_deref() == Some(sha.as_slice()) || frontal_angled >= SAME_IMAGE_SIMILARITY {
-                return Err(ServiceError::SameImage);
-            }
             let document_angled = similarity(loaded.data.document_embedding.as_deref(), a.embedding.as_deref())?;
             let p = policy(app);
-            if !p.passes(frontal_angled) || !p.passes(document_angled) {
-                loaded.data.reasons.push("angled_selfie_mismatch".into());
+            let failure = if !turned || !mouth {
+                Some((ServiceError::InstructionNotFollowed, "angled_instruction_not_followed".to_string()))
+            } else if loaded.data.frontal_sha256.as_deref() == Some(sha.as_slice()) || frontal_angled >= SAME_IMAGE_SIMILARITY {
+                Some((ServiceError::SameImage, "angled_same_image".to_string()))
+            } else if !p.passes(frontal_angled) || !p.passes(document_angled) {
+                let remaining = domain::ekyc::MAX_FACE_ATTEMPTS.saturating_sub(loaded.data.app.face_attempts + 1);
+                Some((ServiceError::FaceMismatch { remaining }, format!("angled_mismatch:document={document_angled:.3},frontal={frontal_angled:.3}")))
+            } else {
+                None
+            };
+            if let Some((err, reason)) = failure {
+                // The attempt counts and a new instruction is drawn (shown with the error).
+                let result = loaded.data.app.angled_failed(rng);
+                loaded.data.reasons.push(reason);
                 save(app, &mut loaded).await?;
-                return Err(ServiceError::FaceMismatch { remaining: domain::ekyc::MAX_FACE_ATTEMPTS.saturating_sub(loaded.data.app.face_attempts) });
+                result?;
+                return Err(err);
             }
             keep_image(app, &mut loaded, capture, &bytes).await?;
             let scores = Scores { document_frontal: loaded.data.document_frontal_score.unwrap_or(0.0), document_angled, frontal_angled };
@@ -409,6 +420,18 @@ pub fn document_images(data: &EkycData) -> Vec<(Capture, String)> {
         if kind == Capture::DocumentBack && !data.app.back_captured {
             continue;
         }
+        if let Some((c, i)) = data.images.iter().rev().find(|(c, _)| *c == kind) {
+            out.push((*c, i.clone()));
+        }
+    }
+    out
+}
+
+/// The images that make up the application now: the current document (see
+/// [`document_images`]) and the newest frontal and angled selfie; retakes are left out.
+pub fn current_images(data: &EkycData) -> Vec<(Capture, String)> {
+    let mut out = document_images(data);
+    for kind in [Capture::SelfieFrontal, Capture::SelfieAngled] {
         if let Some((c, i)) = data.images.iter().rev().find(|(c, _)| *c == kind) {
             out.push((*c, i.clone()));
         }

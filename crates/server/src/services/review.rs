@@ -127,14 +127,13 @@ pub async fn case(app: &App, operator: &Operator, id: &str, ip: &str) -> Service
         None => None,
     };
     let stored = app.store.ekyc_images(&loaded.record.id).await?;
-    let images = loaded
-        .data
-        .images
-        .iter()
+    // The current images only: a retaken document's earlier pictures are not part of the case.
+    let images = ekyc::current_images(&loaded.data)
+        .into_iter()
         .map(|(capture, image_id)| CaseImage {
-            capture: *capture,
-            id: image_id.clone(),
-            deleted: stored.iter().find(|i| &i.id == image_id).is_none_or(|i| i.deleted_at.is_some()),
+            capture,
+            deleted: stored.iter().find(|i| i.id == image_id).is_none_or(|i| i.deleted_at.is_some()),
+            id: image_id,
         })
         .collect();
     let decision = match app.store.ekyc_review(&loaded.record.id).await? {
