@@ -26,6 +26,13 @@ pub const DEFAULT_THRESHOLD: f32 = 0.50;
 /// BlazeFace mistook for a face scored 0.00001.
 pub const MIN_FACE_CONFIDENCE: f32 = 0.5;
 
+/// A detection FaceMesh confirmed, with its landmarks (image pixels) and face flag.
+struct Checked {
+    detection: Detection,
+    points: Vec<geometry::Point3>,
+    confidence: f32,
+}
+
 /// What kind of picture is analysed: thresholds and detector order differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -162,6 +169,12 @@ impl FaceEngine {
     /// [`MIN_FACE_CONFIDENCE`]): BlazeFace alone sometimes sees a face in a whole card
     /// photographed as JPEG, which would hide the real, small ID photo.
     pub fn detect(&self, img: &RgbImage, capture: Capture) -> Result<Vec<Detection>, FaceError> {
+        Ok(self.detect_checked(img, capture)?.into_iter().map(|c| c.detection).collect())
+    }
+
+    /// [`FaceEngine::detect`] with FaceMesh's landmarks and face flag of every kept face, so
+    /// `analyze` does not run FaceMesh on the same face twice.
+    fn detect_checked(&self, img: &RgbImage, capture: Capture) -> Result<Vec<Checked>, FaceError> {
         let short = (&self.models.short_range, &detect::SHORT_RANGE);
         let full = (&self.models.full_range, &detect::FULL_RANGE);
         let order = match capture {
@@ -181,13 +194,13 @@ impl FaceEngine {
         Ok(Vec::new())
     }
 
-    /// The candidates FaceMesh agrees are faces.
-    fn confirmed(&self, img: &RgbImage, found: Vec<Detection>) -> Result<Vec<Detection>, FaceError> {
+    /// The candidates FaceMesh agrees are faces, with their landmarks.
+    fn confirmed(&self, img: &RgbImage, found: Vec<Detection>) -> Result<Vec<Checked>, FaceError> {
         let mut kept = Vec::with_capacity(found.len());
-        for d in found {
-            let (_, confidence) = self.landmarks(img, &d)?;
+        for detection in found {
+            let (points, confidence) = self.landmarks(img, &detection)?;
             if confidence >= MIN_FACE_CONFIDENCE {
-                kept.push(d);
+                kept.push(Checked { detection, points, confidence });
             }
         }
         Ok(kept)
@@ -269,8 +282,9 @@ impl FaceEngine {
     pub fn analyze(&self, img: &RgbImage, opts: Options) -> Result<Analysis, FaceError> {
         let mut timings = StageTimings::default();
         let t = Instant::now();
-        let faces = self.detect(img, opts.capture)?;
+        let checked = self.detect_checked(img, opts.capture)?;
         timings.detect = t.elapsed();
+        let faces: Vec<Detection> = checked.iter().map(|c| c.detection).collect();
         let rects: Vec<_> = faces.iter().map(|f| f.rect).collect();
         let thresholds = match opts.capture {
             Capture::Selfie => quality::Thresholds::SELFIE,
@@ -292,11 +306,11 @@ impl FaceEngine {
             embedding: None,
             timings,
         };
-        let [face] = analysis.faces.as_slice() else { return Ok(analysis) };
-        let face = *face;
+        let [face] = checked.as_slice() else { return Ok(analysis) };
         if opts.pose {
+            // The landmarks come from the detection check (counted in `detect`).
             let t = Instant::now();
-            let (points, confidence) = self.landmarks(img, &face)?;
+            let (points, confidence) = (face.points.clone(), face.confidence);
             analysis.pose = HeadPose::from_landmarks(&points, opts.mirrored);
             let g = geometry::Thresholds::default();
             analysis.turn = analysis.pose.as_ref().map(|p| g.turn(p));
@@ -310,13 +324,7 @@ impl FaceEngine {
             // Aligned on FaceMesh landmarks (computed here if the pose was not asked for): on
             // the development set this separates people clearly better than the detector's
             // four keypoints (README, face engine).
-            let embedding = match &analysis.landmarks {
-                Some(points) => self.embed_landmarks(img, points, opts.mirrored)?,
-                None => {
-                    let (points, _) = self.landmarks(img, &face)?;
-                    self.embed_landmarks(img, &points, opts.mirrored)?
-                }
-            };
+            let embedding = self.embed_landmarks(img, &face.points, opts.mirrored)?;
             analysis.embedding = Some(embedding);
             analysis.timings.embed = t.elapsed();
         }
