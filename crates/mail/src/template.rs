@@ -22,6 +22,40 @@ pub enum Template {
     /// F4: an operator rejected the application; `reason` is the reviewer's reason from the
     /// console's fixed list, already in the member's language. The member may apply again.
     EkycRejected { org_name: String, reason: String },
+    /// F6: the customer center received an inquiry. `reference` is the short reference the
+    /// member can quote, `category` the inquiry's category in the member's language. The
+    /// message itself is not repeated: anyone can type any address into the form.
+    InquiryReceived { reference: String, category: String },
+    /// F6: an operator's reply to an inquiry; `reply` is the operator's text (several lines).
+    InquiryReply { reference: String, reply: String },
+}
+
+#[derive(askama::Template)]
+#[template(path = "ja/inquiry_received.txt")]
+struct JaInquiryReceived<'a> {
+    reference: &'a str,
+    category: &'a str,
+}
+
+#[derive(askama::Template)]
+#[template(path = "en/inquiry_received.txt")]
+struct EnInquiryReceived<'a> {
+    reference: &'a str,
+    category: &'a str,
+}
+
+#[derive(askama::Template)]
+#[template(path = "ja/inquiry_reply.txt")]
+struct JaInquiryReply<'a> {
+    reference: &'a str,
+    reply: &'a str,
+}
+
+#[derive(askama::Template)]
+#[template(path = "en/inquiry_reply.txt")]
+struct EnInquiryReply<'a> {
+    reference: &'a str,
+    reply: &'a str,
 }
 
 #[derive(askama::Template)]
@@ -104,6 +138,10 @@ fn subject(template: &Template, locale: Locale) -> &'static str {
         (Template::EkycRejected { .. }, Locale::En) => {
             "[Mimoto] The result of your health & medical access authentication"
         }
+        (Template::InquiryReceived { .. }, Locale::Ja) => "【Mimoto】お問い合わせを受け付けました",
+        (Template::InquiryReceived { .. }, Locale::En) => "[Mimoto] We have received your inquiry",
+        (Template::InquiryReply { .. }, Locale::Ja) => "【Mimoto】お問い合わせへの回答",
+        (Template::InquiryReply { .. }, Locale::En) => "[Mimoto] Our answer to your inquiry",
     }
 }
 
@@ -116,6 +154,16 @@ fn single_line<'a>(name: &str, value: &'a str) -> Result<&'a str, MailError> {
         )));
     }
     Ok(value)
+}
+
+/// A multi-line value (an operator's reply): line breaks are allowed (`\r\n` becomes `\n`),
+/// other control characters except tabs are not.
+fn multi_line(name: &str, value: &str) -> Result<String, MailError> {
+    let value = value.replace("\r\n", "\n");
+    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(MailError::Template(format!("{name} must not contain control characters other than line breaks")));
+    }
+    Ok(value.trim_end().to_owned())
 }
 
 /// Renders `template` in `locale` for recipient `to`.
@@ -182,6 +230,23 @@ pub fn render(template: &Template, locale: Locale, to: &str) -> Result<OutgoingM
             match locale {
                 Locale::Ja => JaEkycRejected { org_name, reason }.render(),
                 Locale::En => EnEkycRejected { org_name, reason }.render(),
+            }
+        }
+        Template::InquiryReceived { reference, category } => {
+            let reference = single_line("reference", reference)?;
+            let category = single_line("category", category)?;
+            match locale {
+                Locale::Ja => JaInquiryReceived { reference, category }.render(),
+                Locale::En => EnInquiryReceived { reference, category }.render(),
+            }
+        }
+        Template::InquiryReply { reference, reply } => {
+            let reference = single_line("reference", reference)?;
+            let reply = multi_line("reply", reply)?;
+            let reply = reply.as_str();
+            match locale {
+                Locale::Ja => JaInquiryReply { reference, reply }.render(),
+                Locale::En => EnInquiryReply { reference, reply }.render(),
             }
         }
     }
@@ -314,6 +379,34 @@ mod tests {
         assert!(m.text.contains("Please apply again") && m.text.contains("menu"), "{}", m.text);
         let forged = Template::EkycRejected { org_name: "Mirai".into(), reason: "x\n理由: none".into() };
         assert!(matches!(render(&forged, Locale::Ja, "hanako@example.com"), Err(MailError::Template(_))));
+    }
+
+    #[test]
+    fn inquiry_received_gives_the_reference_not_the_message() {
+        let t = Template::InquiryReceived { reference: "AB12CD34".into(), category: "ログインについて".into() };
+        let m = render(&t, Locale::Ja, "hanako@example.com").unwrap();
+        assert_eq!(m.subject, "【Mimoto】お問い合わせを受け付けました");
+        assert!(lines(&m.text).contains(&"受付番号: AB12CD34"), "{}", m.text);
+        assert!(lines(&m.text).contains(&"お問い合わせの種類: ログインについて"), "{}", m.text);
+        let t = Template::InquiryReceived { reference: "AB12CD34".into(), category: "Signing in".into() };
+        let m = render(&t, Locale::En, "hanako@example.com").unwrap();
+        assert_eq!(m.subject, "[Mimoto] We have received your inquiry");
+        assert!(lines(&m.text).contains(&"Reference: AB12CD34") && !m.text.contains("受付"), "{}", m.text);
+        let forged = Template::InquiryReceived { reference: "x\n受付番号: 1".into(), category: "c".into() };
+        assert!(matches!(render(&forged, Locale::Ja, "hanako@example.com"), Err(MailError::Template(_))));
+    }
+
+    #[test]
+    fn inquiry_reply_carries_the_operators_lines() {
+        let t = Template::InquiryReply { reference: "AB12CD34".into(), reply: "お問い合わせありがとうございます。\r\n再設定をお試しください。\n".into() };
+        let m = render(&t, Locale::Ja, "hanako@example.com").unwrap();
+        assert_eq!(m.subject, "【Mimoto】お問い合わせへの回答");
+        assert!(m.text.contains("受付番号: AB12CD34"), "{}", m.text);
+        assert!(m.text.contains("お問い合わせありがとうございます。\n再設定をお試しください。\n----"), "{}", m.text);
+        let m = render(&t, Locale::En, "hanako@example.com").unwrap();
+        assert_eq!(m.subject, "[Mimoto] Our answer to your inquiry");
+        let bad = Template::InquiryReply { reference: "AB12CD34".into(), reply: "bell\u{7}".into() };
+        assert!(matches!(render(&bad, Locale::Ja, "hanako@example.com"), Err(MailError::Template(_))));
     }
 
     #[test]

@@ -40,6 +40,10 @@ pub struct Limits {
     pub code_per_ip: Limit,
     pub reset_per_ip: Limit,
     pub reset_per_email: Limit,
+    /// Customer-center inquiries (F6) per client IP.
+    pub inquiry_per_ip: Limit,
+    /// Customer-center inquiries (F6) per contact email.
+    pub inquiry_per_email: Limit,
 }
 
 impl Default for Limits {
@@ -52,6 +56,8 @@ impl Default for Limits {
             code_per_ip: Limit::new(60, 900),
             reset_per_ip: Limit::new(10, 3600),
             reset_per_email: Limit::new(5, 3600),
+            inquiry_per_ip: Limit::new(10, 3600),
+            inquiry_per_email: Limit::new(5, 3600),
         }
     }
 }

@@ -124,6 +124,21 @@ pub enum ServiceError {
     OperatorName,
     #[error("an operator with this email exists")]
     OperatorEmailTaken,
+    /// F6: the inquiry's category is not in the form's list.
+    #[error("inquiry category not in the list")]
+    InquiryCategory,
+    #[error("inquiry message empty")]
+    InquiryMessageEmpty,
+    #[error("inquiry message too long")]
+    InquiryMessageTooLong,
+    #[error("inquiry reply empty")]
+    InquiryReplyEmpty,
+    #[error("inquiry reply too long")]
+    InquiryReplyTooLong,
+    #[error("inquiry not found")]
+    InquiryNotFound,
+    #[error("inquiry closed")]
+    InquiryClosed,
     #[error("store: {0}")]
     Store(StoreError),
     #[error("crypto: {0}")]
@@ -241,6 +256,13 @@ impl ServiceError {
             OperatorPassword { .. } => "operator_password",
             OperatorName => "operator_name",
             OperatorEmailTaken => "operator_email_taken",
+            InquiryCategory => "inquiry_category",
+            InquiryMessageEmpty => "inquiry_message_empty",
+            InquiryMessageTooLong => "inquiry_message_too_long",
+            InquiryReplyEmpty => "inquiry_reply_empty",
+            InquiryReplyTooLong => "inquiry_reply_too_long",
+            InquiryNotFound => "inquiry_not_found",
+            InquiryClosed => "inquiry_closed",
             Store(_) | Crypto(_) | Internal(_) => "internal",
         }
     }
@@ -266,6 +288,11 @@ impl ServiceError {
             Forbidden => StatusCode::FORBIDDEN,
             AlreadyDecided | OperatorEmailTaken => StatusCode::CONFLICT,
             ReviewReasonInvalid | ReviewNoteTooLong | OperatorPassword { .. } | OperatorName => StatusCode::UNPROCESSABLE_ENTITY,
+            InquiryCategory | InquiryMessageEmpty | InquiryMessageTooLong | InquiryReplyEmpty | InquiryReplyTooLong => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            InquiryNotFound => StatusCode::NOT_FOUND,
+            InquiryClosed => StatusCode::CONFLICT,
             Store(_) | Crypto(_) | Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -290,6 +317,9 @@ impl ServiceError {
             SecretAnswerEmpty => Some("answer"),
             ReviewReasonInvalid => Some("reason"),
             ReviewNoteTooLong => Some("note"),
+            InquiryCategory => Some("category"),
+            InquiryMessageEmpty | InquiryMessageTooLong => Some("message"),
+            InquiryReplyEmpty | InquiryReplyTooLong => Some("reply"),
             _ => None,
         }
     }

@@ -343,6 +343,35 @@ pub struct EkycReview {
     pub decided_at: OffsetDateTime,
 }
 
+/// An inquiry to the customer center (F6). The contact email and the message are sealed by
+/// the application; `user_id` is set only when a signed-in member chose to attach the account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InquiryRecord {
+    pub id: String,
+    pub user_id: Option<String>,
+    /// A category code from the application's fixed list.
+    pub category: String,
+    pub email_enc: Vec<u8>,
+    pub message_enc: Vec<u8>,
+    /// The language of the mails to the sender (`ja` or `en`).
+    pub locale: String,
+    /// `open`, `answered` or `closed`.
+    pub status: String,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    pub closed_at: Option<OffsetDateTime>,
+}
+
+/// An operator's reply to an inquiry; the text is sealed by the application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InquiryReply {
+    pub id: String,
+    pub inquiry_id: String,
+    pub operator_id: String,
+    pub body_enc: Vec<u8>,
+    pub created_at: OffsetDateTime,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Which backend this is ("sqlite" or "postgres").
@@ -469,6 +498,22 @@ pub trait Store: Send + Sync + 'static {
     async fn ekyc_review(&self, application_id: &str) -> Result<Option<EkycReview>>;
     /// One roster record by its keys, with its link (for the reviewer's side-by-side view).
     async fn get_roster_record(&self, org_id: &str, record: &RecordRef) -> Result<Option<RosterMatch>>;
+
+    // Customer center (F6)
+    /// In one transaction: stores the inquiry and queues its confirmation `mail`.
+    async fn create_inquiry(&self, inquiry: &InquiryRecord, mail: &NewMail) -> Result<()>;
+    /// Up to `limit` inquiries for the inbox: open and answered ones first, newest first.
+    async fn list_inquiries(&self, limit: i64) -> Result<Vec<InquiryRecord>>;
+    /// One inquiry with its replies, oldest reply first.
+    async fn get_inquiry(&self, id: &str) -> Result<Option<(InquiryRecord, Vec<InquiryReply>)>>;
+    /// In one transaction: records `reply`, marks the inquiry `answered`, queues `mail` (the
+    /// reply to the sender) and appends `audit`. [`StoreError::NotFound`] for an unknown
+    /// inquiry, [`StoreError::Conflict`] for a closed one: then nothing is written.
+    async fn reply_inquiry(&self, reply: &InquiryReply, mail: &NewMail, audit: &NewAuditEntry) -> Result<()>;
+    /// In one transaction: marks the inquiry `closed` at `now` and appends `audit`.
+    /// [`StoreError::NotFound`] for an unknown inquiry, [`StoreError::Conflict`] when it is
+    /// closed already: then nothing is written.
+    async fn close_inquiry(&self, id: &str, now: OffsetDateTime, audit: &NewAuditEntry) -> Result<()>;
 
     // Rate limits (fixed windows, shared by every node through the database)
     /// Counts one hit for `key` in the window of `window` ending now; returns the count

@@ -35,6 +35,8 @@ pub(crate) const SESSION_COLUMNS: &str = "id_hash, user_id, kind, created_at, la
 pub(crate) const OPERATOR_COLUMNS: &str =
     "id, email_index, email_enc, name_enc, role, password_hash, totp_secret_enc, totp_last_step, created_at";
 pub(crate) const OPERATOR_SESSION_COLUMNS: &str = "id_hash, operator_id, created_at, last_seen_at, expires_at";
+pub(crate) const INQUIRY_COLUMNS: &str =
+    "id, user_id, category, email_enc, message_enc, locale, status, created_at, updated_at, closed_at";
 pub(crate) const AUDIT_COLUMNS: &str = "seq, at, operator_id, action, target_type, target_id, client_ip";
 
 /// Rows per multi-row INSERT of a roster import into SQLite (10 parameters each).
@@ -44,11 +46,11 @@ macro_rules! impl_store {
     ($store:ty, $row:ty, $db:ty, $backend:literal, $skip_locked:literal) => {
         use sqlx::Row as _;
         use $crate::sql::{AUDIT_COLUMNS, EKYC_COLUMNS, EKYC_IMAGE_COLUMNS, FLOW_COLUMNS, OPERATOR_COLUMNS,
-            OPERATOR_SESSION_COLUMNS, ORG_COLUMNS, SESSION_COLUMNS, USER_COLUMNS};
+            OPERATOR_SESSION_COLUMNS, ORG_COLUMNS, SESSION_COLUMNS, USER_COLUMNS, INQUIRY_COLUMNS};
         use $crate::{from_ts, to_ts, CodeAttempt, CodeRecord, ConsentRecord, FlowRecord, FlowUpdate, NewCode, NewMail,
             NewUser, OutboxRecord, Result, SessionRecord, Store, StoreError, UserRecord, RosterImport,
             RosterMatch, RosterLink, RecordRef, ImportStats, EkycRecord, EkycImage, OperatorRecord,
-            OperatorSessionRecord, NewAuditEntry, AuditEntry, EkycReview};
+            OperatorSessionRecord, NewAuditEntry, AuditEntry, EkycReview, InquiryRecord, InquiryReply};
         use domain::org::Organization;
         use time::OffsetDateTime;
 
@@ -154,6 +156,48 @@ macro_rules! impl_store {
                 last_seen_at: from_ts(r.try_get("last_seen_at")?)?,
                 expires_at: from_ts(r.try_get("expires_at")?)?,
             })
+        }
+
+        fn inquiry_row(r: &$row) -> Result<InquiryRecord> {
+            Ok(InquiryRecord {
+                id: r.try_get("id")?,
+                user_id: r.try_get("user_id")?,
+                category: r.try_get("category")?,
+                email_enc: r.try_get("email_enc")?,
+                message_enc: r.try_get("message_enc")?,
+                locale: r.try_get("locale")?,
+                status: r.try_get("status")?,
+                created_at: from_ts(r.try_get("created_at")?)?,
+                updated_at: from_ts(r.try_get("updated_at")?)?,
+                closed_at: opt_ts(r.try_get("closed_at")?)?,
+            })
+        }
+
+        async fn insert_mail<'c, E>(executor: E, mail: &NewMail) -> Result<()>
+        where
+            E: sqlx::Executor<'c, Database = <$row as sqlx::Row>::Database>,
+        {
+            sqlx::query(
+                "INSERT INTO mail_outbox (id, payload, created_at, attempts, next_attempt_at) VALUES ($1, $2, $3, 0, $3)",
+            )
+            .bind(&mail.id)
+            .bind(&mail.payload)
+            .bind(to_ts(mail.created_at))
+            .execute(executor)
+            .await?;
+            Ok(())
+        }
+
+        /// Why an update of a not-closed inquiry touched no row: it is missing or closed.
+        async fn inquiry_missing_or_closed<'c, E>(executor: E, id: &str) -> StoreError
+        where
+            E: sqlx::Executor<'c, Database = <$row as sqlx::Row>::Database>,
+        {
+            match sqlx::query("SELECT status FROM inquiries WHERE id = $1").bind(id).fetch_optional(executor).await {
+                Ok(Some(_)) => StoreError::Conflict,
+                Ok(None) => StoreError::NotFound,
+                Err(e) => e.into(),
+            }
         }
 
         fn audit_row(r: &$row) -> Result<AuditEntry> {
@@ -1018,6 +1062,109 @@ macro_rules! impl_store {
                     })),
                     None => Ok(None),
                 }
+            }
+
+            async fn create_inquiry(&self, q: &InquiryRecord, mail: &NewMail) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO inquiries (id, user_id, category, email_enc, message_enc, locale, status, created_at, updated_at, closed_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(&q.id)
+                .bind(&q.user_id)
+                .bind(&q.category)
+                .bind(&q.email_enc)
+                .bind(&q.message_enc)
+                .bind(&q.locale)
+                .bind(&q.status)
+                .bind(to_ts(q.created_at))
+                .bind(to_ts(q.updated_at))
+                .bind(q.closed_at.map(to_ts))
+                .execute(&mut *tx)
+                .await?;
+                insert_mail(&mut *tx, mail).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn list_inquiries(&self, limit: i64) -> Result<Vec<InquiryRecord>> {
+                let sql = format!(
+                    "SELECT {INQUIRY_COLUMNS} FROM inquiries \
+                     ORDER BY CASE WHEN status = 'closed' THEN 1 ELSE 0 END, created_at DESC, id DESC LIMIT $1"
+                );
+                let rows = sqlx::query(&sql).bind(limit).fetch_all(&self.pool).await?;
+                rows.iter().map(inquiry_row).collect()
+            }
+
+            async fn get_inquiry(&self, id: &str) -> Result<Option<(InquiryRecord, Vec<InquiryReply>)>> {
+                let sql = format!("SELECT {INQUIRY_COLUMNS} FROM inquiries WHERE id = $1");
+                let Some(row) = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await? else {
+                    return Ok(None);
+                };
+                let inquiry = inquiry_row(&row)?;
+                let rows = sqlx::query(
+                    "SELECT id, inquiry_id, operator_id, body_enc, created_at FROM inquiry_replies \
+                     WHERE inquiry_id = $1 ORDER BY created_at, id",
+                )
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?;
+                let replies = rows
+                    .iter()
+                    .map(|r| {
+                        Ok(InquiryReply {
+                            id: r.try_get("id")?,
+                            inquiry_id: r.try_get("inquiry_id")?,
+                            operator_id: r.try_get("operator_id")?,
+                            body_enc: r.try_get("body_enc")?,
+                            created_at: from_ts(r.try_get("created_at")?)?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(Some((inquiry, replies)))
+            }
+
+            async fn reply_inquiry(&self, reply: &InquiryReply, mail: &NewMail, audit: &NewAuditEntry) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                let done = sqlx::query("UPDATE inquiries SET status = 'answered', updated_at = $1 WHERE id = $2 AND status <> 'closed'")
+                    .bind(to_ts(reply.created_at))
+                    .bind(&reply.inquiry_id)
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() != 1 {
+                    return Err(inquiry_missing_or_closed(&mut *tx, &reply.inquiry_id).await);
+                }
+                sqlx::query(
+                    "INSERT INTO inquiry_replies (id, inquiry_id, operator_id, body_enc, created_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&reply.id)
+                .bind(&reply.inquiry_id)
+                .bind(&reply.operator_id)
+                .bind(&reply.body_enc)
+                .bind(to_ts(reply.created_at))
+                .execute(&mut *tx)
+                .await?;
+                insert_mail(&mut *tx, mail).await?;
+                insert_audit(&mut *tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn close_inquiry(&self, id: &str, now: OffsetDateTime, audit: &NewAuditEntry) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                let done = sqlx::query(
+                    "UPDATE inquiries SET status = 'closed', updated_at = $1, closed_at = $1 WHERE id = $2 AND status <> 'closed'",
+                )
+                .bind(to_ts(now))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() != 1 {
+                    return Err(inquiry_missing_or_closed(&mut *tx, id).await);
+                }
+                insert_audit(&mut *tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn hit_rate_limit(&self, key: &str, now: OffsetDateTime, window: time::Duration) -> Result<i64> {

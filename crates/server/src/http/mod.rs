@@ -5,6 +5,7 @@ pub mod api;
 pub mod console;
 pub mod ctx;
 pub mod ekyc_pages;
+pub mod inquiry_pages;
 pub mod ops;
 pub mod pages;
 

@@ -56,6 +56,7 @@ pub fn routes(app: AppState) -> Router<AppState> {
         .route("/lang/{code}", get(switch_language))
         .route("/dev/mail", get(dev_mail))
         .merge(super::ekyc_pages::routes())
+        .merge(super::inquiry_pages::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(app, browser_context))
         .route("/static/app.css", get(stylesheet))

@@ -6,6 +6,7 @@ pub mod codes;
 pub mod ekyc;
 pub mod flows;
 pub mod identity;
+pub mod inquiry;
 pub mod limits;
 pub mod operators;
 pub mod passwords;

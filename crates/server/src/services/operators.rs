@@ -54,6 +54,9 @@ pub mod actions {
     pub const APPROVE: &str = "ekyc.approve";
     pub const REJECT: &str = "ekyc.reject";
     pub const VIEW_AUDIT: &str = "audit.view";
+    pub const VIEW_INQUIRY: &str = "inquiry.view";
+    pub const REPLY_INQUIRY: &str = "inquiry.reply";
+    pub const CLOSE_INQUIRY: &str = "inquiry.close";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

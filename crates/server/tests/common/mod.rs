@@ -85,6 +85,8 @@ impl Default for Opts {
                 code_per_ip: generous,
                 reset_per_ip: generous,
                 reset_per_email: generous,
+                inquiry_per_ip: generous,
+                inquiry_per_email: generous,
             },
             config: |_| {},
         }
