@@ -33,6 +33,9 @@ pub enum Command {
     /// Insurer rosters (名簿).
     #[command(subcommand)]
     Roster(RosterCommand),
+    /// 特定健診 results (HL7 CDA files in the insurers' ZIP deliveries).
+    #[command(subcommand)]
+    Checkup(CheckupCommand),
     /// The face engine: compare, inspect, evaluate.
     #[command(subcommand)]
     Face(crate::face_cli::FaceCommand),
@@ -120,6 +123,22 @@ pub struct RosterImportArgs {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum CheckupCommand {
+    /// Import a ZIP of 特定健診 CDA documents (`DATA/*.xml`), matched to the roster; all or
+    /// nothing, every problem listed by entry.
+    Import(CheckupImportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CheckupImportArgs {
+    /// The organization's insurer number.
+    #[arg(long, value_parser = parse_insurer_number)]
+    pub org: InsurerNumber,
+    /// The ZIP archive.
+    pub file: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
 pub enum OrgCommand {
     /// Add an organization.
     Add(OrgAdd),
@@ -173,12 +192,19 @@ impl OrgAdd {
 /// Progress of a roster import: a bar on a terminal, plain lines otherwise (logs, tests).
 pub struct ImportProgress {
     bar: Option<indicatif::ProgressBar>,
+    /// What is counted ("rows", "documents").
+    unit: &'static str,
 }
 
 impl ImportProgress {
     pub fn new() -> Self {
+        Self::counting("rows")
+    }
+
+    /// A progress display counting `unit` (e.g. "documents").
+    pub fn counting(unit: &'static str) -> Self {
         use std::io::IsTerminal;
-        ImportProgress { bar: std::io::stderr().is_terminal().then(|| indicatif::ProgressBar::new(0)) }
+        ImportProgress { bar: std::io::stderr().is_terminal().then(|| indicatif::ProgressBar::new(0)), unit }
     }
 
     pub fn finish(&self) {
@@ -200,12 +226,13 @@ impl crate::services::roster::Progress for ImportProgress {
             Some(bar) => {
                 if bar.length() != Some(total) {
                     bar.set_length(total);
-                    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows ({eta})") {
+                    if let Ok(style) = indicatif::ProgressStyle::with_template(&format!("{{bar:40}} {{pos}}/{{len}} {} ({{eta}})", self.unit)) {
                         bar.set_style(style);
                     }
                 }
                 bar.set_position(done);
             }
+            // The plain line format is what scripts (and tests) read: keep it stable.
             None => eprintln!("written {done}/{total}"),
         }
     }

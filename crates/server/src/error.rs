@@ -139,6 +139,13 @@ pub enum ServiceError {
     InquiryNotFound,
     #[error("inquiry closed")]
     InquiryClosed,
+    /// F5: a 特定健診 archive refused as a whole (not a ZIP, too large, zip bomb, no documents…).
+    #[error("checkup archive refused: {0}")]
+    CheckupArchive(String),
+    /// F5: entries of a 特定健診 archive that failed to parse or to match the roster; nothing
+    /// was imported. Entry names and reasons only, never personal data.
+    #[error("{} problem(s) in the checkup archive; nothing was imported", .0.len())]
+    CheckupEntries(Vec<crate::services::checkups::EntryError>),
     #[error("store: {0}")]
     Store(StoreError),
     #[error("crypto: {0}")]
@@ -263,6 +270,8 @@ impl ServiceError {
             InquiryReplyTooLong => "inquiry_reply_too_long",
             InquiryNotFound => "inquiry_not_found",
             InquiryClosed => "inquiry_closed",
+            CheckupArchive(_) => "checkup_archive_invalid",
+            CheckupEntries(_) => "checkup_entries_invalid",
             Store(_) | Crypto(_) | Internal(_) => "internal",
         }
     }
@@ -293,6 +302,7 @@ impl ServiceError {
             }
             InquiryNotFound => StatusCode::NOT_FOUND,
             InquiryClosed => StatusCode::CONFLICT,
+            CheckupArchive(_) | CheckupEntries(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Store(_) | Crypto(_) | Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -2,9 +2,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use server::app::App;
-use server::cli::{Cli, Command, OperatorCommand, OrgCommand, RosterCommand};
+use server::cli::{CheckupCommand, Cli, Command, OperatorCommand, OrgCommand, RosterCommand};
 use server::services::roster::{self, Encoding, ImportError};
 use server::config::Config;
+use server::error::ServiceError;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
@@ -142,6 +143,37 @@ async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error:
                     }
                     return Err(format!("{} problem(s) in {}; nothing was imported", errors.len(), args.file.display()).into());
                 }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Command::Checkup(CheckupCommand::Import(args)) => {
+            let bytes = std::fs::read(&args.file).map_err(|e| format!("{}: {e}", args.file.display()))?;
+            let file_name = args.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let app = App::open_default(config).await?;
+            let mut progress = server::cli::ImportProgress::counting("documents");
+            match server::services::checkups::import_zip(&app, args.org.as_str(), &file_name, bytes, &mut progress).await {
+                Ok(stats) => {
+                    progress.finish();
+                    println!(
+                        "imported {} checkup result(s) for {} from {}: {} new, {} replaced; {} other entr(ies) skipped",
+                        stats.documents,
+                        args.org,
+                        args.file.display(),
+                        stats.inserted,
+                        stats.replaced,
+                        stats.skipped
+                    );
+                }
+                Err(ServiceError::CheckupEntries(errors)) => {
+                    for e in &errors {
+                        eprintln!("{e}");
+                    }
+                    return Err(format!("{} problem(s) in {}; nothing was imported", errors.len(), args.file.display()).into());
+                }
+                Err(ServiceError::CheckupArchive(reason)) => {
+                    return Err(format!("{}: {reason}; nothing was imported", args.file.display()).into());
+                }
+                Err(ServiceError::UnknownOrganization) => return Err(format!("no organization with insurer number {}", args.org).into()),
                 Err(e) => return Err(e.into()),
             }
         }

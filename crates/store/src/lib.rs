@@ -225,6 +225,52 @@ pub trait RosterImport: Send {
     async fn commit(self: Box<Self>, stats: ImportStats) -> Result<()>;
 }
 
+/// One 特定健診 result to store: the roster record it belongs to, the examination date and
+/// the sealed document. No plaintext.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckupRow {
+    pub id: String,
+    pub record: RecordRef,
+    /// ISO date `YYYY-MM-DD`.
+    pub examined_on: String,
+    pub data_enc: Vec<u8>,
+}
+
+/// A stored 特定健診 result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckupResultRecord {
+    pub id: String,
+    pub org_id: String,
+    pub record: RecordRef,
+    pub examined_on: String,
+    pub data_enc: Vec<u8>,
+    /// The import that wrote this version of the result.
+    pub import_id: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// The figures of a checkup import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CheckupImportStats {
+    /// Checkup documents in the file.
+    pub documents: u64,
+    /// Results for an examination not stored before.
+    pub inserted: u64,
+    /// Results that replaced the stored result of the same record and examination date.
+    pub replaced: u64,
+}
+
+/// A checkup import in progress: one database transaction holding the organization's lock.
+/// Nothing is visible until [`CheckupImport::commit`]; dropping it leaves nothing behind.
+#[async_trait]
+pub trait CheckupImport: Send {
+    /// Writes one result. A result of the same record and examination date is replaced
+    /// (keeping its id); returns `true` when it replaced one, `false` for a new result.
+    async fn put(&mut self, row: &CheckupRow) -> Result<bool>;
+    /// Records the import's figures, and commits.
+    async fn commit(self: Box<Self>, stats: CheckupImportStats) -> Result<()>;
+}
+
 /// A roster record that matched a verification, with its link if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RosterMatch {
@@ -443,6 +489,16 @@ pub trait Store: Send + Sync + 'static {
     async fn link_roster_record(&self, org_id: &str, record: &RecordRef, user_id: &str, now: OffsetDateTime) -> Result<()>;
     /// The record linked to an account and when it was linked.
     async fn roster_link_of_user(&self, user_id: &str) -> Result<Option<RosterLink>>;
+    /// Every record of the organization with this card (without branch), whoever the person,
+    /// with its link: for matching files that identify people by card and birth date only.
+    async fn find_roster_records_by_card(&self, org_id: &str, card_index: &[u8]) -> Result<Vec<RosterMatch>>;
+
+    // 特定健診 results (F5)
+    /// Starts a checkup import of `file_name` for the organization (waiting for any other
+    /// import of it to finish). [`StoreError::NotFound`] for an unknown organization.
+    async fn begin_checkup_import(&self, org_id: &str, import_id: &str, file_name: &str, now: OffsetDateTime) -> Result<Box<dyn CheckupImport>>;
+    /// The results of one roster record, newest examination first.
+    async fn checkup_results_of_record(&self, org_id: &str, record: &RecordRef) -> Result<Vec<CheckupResultRecord>>;
 
     // eKYC applications (F4)
     /// [`StoreError::Duplicate`] when the member already has an open application.

@@ -50,7 +50,8 @@ macro_rules! impl_store {
         use $crate::{from_ts, to_ts, CodeAttempt, CodeRecord, ConsentRecord, FlowRecord, FlowUpdate, NewCode, NewMail,
             NewUser, OutboxRecord, Result, SessionRecord, Store, StoreError, UserRecord, RosterImport,
             RosterMatch, RosterLink, RecordRef, ImportStats, EkycRecord, EkycImage, OperatorRecord,
-            OperatorSessionRecord, NewAuditEntry, AuditEntry, EkycReview, InquiryRecord, InquiryReply};
+            OperatorSessionRecord, NewAuditEntry, AuditEntry, EkycReview, InquiryRecord, InquiryReply,
+            CheckupImport, CheckupImportStats, CheckupResultRecord, CheckupRow};
         use domain::org::Organization;
         use time::OffsetDateTime;
 
@@ -330,6 +331,65 @@ macro_rules! impl_store {
             .await?;
             tx.commit().await?;
             Ok(())
+        }
+
+        /// A checkup import: one transaction holding the organization's row lock.
+        struct CheckupTx {
+            tx: sqlx::Transaction<'static, $db>,
+            org_id: String,
+            import_id: String,
+            now: i64,
+        }
+
+        #[async_trait::async_trait]
+        impl CheckupImport for CheckupTx {
+            async fn put(&mut self, row: &CheckupRow) -> Result<bool> {
+                // On a second result of the same record and date the stored row is replaced
+                // and keeps its id, so the returned id tells a replacement from a new row.
+                let stored: String = sqlx::query(
+                    "INSERT INTO checkup_results (id, org_id, card_index, record_key, examined_on, data_enc, import_id, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                     ON CONFLICT (org_id, card_index, record_key, examined_on) DO UPDATE SET \
+                       data_enc = excluded.data_enc, import_id = excluded.import_id, created_at = excluded.created_at \
+                     RETURNING id",
+                )
+                .bind(&row.id)
+                .bind(&self.org_id)
+                .bind(&row.record.card_index)
+                .bind(&row.record.record_key)
+                .bind(&row.examined_on)
+                .bind(&row.data_enc)
+                .bind(&self.import_id)
+                .bind(self.now)
+                .fetch_one(&mut *self.tx)
+                .await?
+                .try_get("id")?;
+                Ok(stored != row.id)
+            }
+
+            async fn commit(self: Box<Self>, stats: CheckupImportStats) -> Result<()> {
+                let mut this = *self;
+                sqlx::query("UPDATE checkup_imports SET documents = $1, inserted = $2, replaced = $3 WHERE id = $4")
+                    .bind(stats.documents as i64)
+                    .bind(stats.inserted as i64)
+                    .bind(stats.replaced as i64)
+                    .bind(&this.import_id)
+                    .execute(&mut *this.tx)
+                    .await?;
+                this.tx.commit().await?;
+                Ok(())
+            }
+        }
+
+        fn roster_match_row(r: &$row) -> Result<RosterMatch> {
+            Ok(RosterMatch {
+                record: RecordRef { card_index: r.try_get("card_index")?, record_key: r.try_get("record_key")? },
+                branch_index: r.try_get("branch_index")?,
+                eligible_from: r.try_get("eligible_from")?,
+                eligible_until: r.try_get("eligible_until")?,
+                data_enc: r.try_get("data_enc")?,
+                linked_user_id: r.try_get("user_id")?,
+            })
         }
 
         #[async_trait::async_trait]
@@ -767,6 +827,63 @@ macro_rules! impl_store {
                     })),
                     None => Ok(None),
                 }
+            }
+
+            async fn find_roster_records_by_card(&self, org_id: &str, card_index: &[u8]) -> Result<Vec<RosterMatch>> {
+                let rows = sqlx::query(
+                    "SELECT r.card_index, r.record_key, r.branch_index, r.eligible_from, r.eligible_until, r.data_enc, l.user_id \
+                     FROM roster_records r LEFT JOIN roster_links l \
+                       ON l.org_id = r.org_id AND l.card_index = r.card_index AND l.record_key = r.record_key \
+                     WHERE r.org_id = $1 AND r.card_index = $2 ORDER BY r.record_key",
+                )
+                .bind(org_id)
+                .bind(card_index)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(roster_match_row).collect()
+            }
+
+            async fn begin_checkup_import(&self, org_id: &str, import_id: &str, file_name: &str, now: OffsetDateTime) -> Result<Box<dyn CheckupImport>> {
+                let mut tx = self.pool.begin().await?;
+                // A write first: SQLite takes its write lock now, PostgreSQL locks the
+                // organization's row, so imports of one organization wait for each other.
+                let found = sqlx::query("UPDATE organizations SET id = id WHERE id = $1").bind(org_id).execute(&mut *tx).await?;
+                if found.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                sqlx::query("INSERT INTO checkup_imports (id, org_id, file_name, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(import_id)
+                    .bind(org_id)
+                    .bind(file_name)
+                    .bind(to_ts(now))
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(Box::new(CheckupTx { tx, org_id: org_id.to_string(), import_id: import_id.to_string(), now: to_ts(now) }))
+            }
+
+            async fn checkup_results_of_record(&self, org_id: &str, record: &RecordRef) -> Result<Vec<CheckupResultRecord>> {
+                let rows = sqlx::query(
+                    "SELECT id, org_id, card_index, record_key, examined_on, data_enc, import_id, created_at FROM checkup_results \
+                     WHERE org_id = $1 AND card_index = $2 AND record_key = $3 ORDER BY examined_on DESC, id",
+                )
+                .bind(org_id)
+                .bind(&record.card_index)
+                .bind(&record.record_key)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(CheckupResultRecord {
+                            id: r.try_get("id")?,
+                            org_id: r.try_get("org_id")?,
+                            record: RecordRef { card_index: r.try_get("card_index")?, record_key: r.try_get("record_key")? },
+                            examined_on: r.try_get("examined_on")?,
+                            data_enc: r.try_get("data_enc")?,
+                            import_id: r.try_get("import_id")?,
+                            created_at: from_ts(r.try_get("created_at")?)?,
+                        })
+                    })
+                    .collect()
             }
 
             async fn insert_ekyc(&self, a: &EkycRecord) -> Result<()> {

@@ -8,6 +8,7 @@ use domain::org::{CardPattern, OrgType, Organization};
 use store::{
     CodeAttempt, ConsentRecord, FlowRecord, FlowUpdate, ImportStats, NewCode, NewMail, NewUser, EkycImage, EkycRecord, RecordRef, RosterRow, SessionRecord, Store, StoredRecord,
     StoreError, AuditEntry, EkycReview, NewAuditEntry, OperatorRecord, OperatorSessionRecord, InquiryRecord, InquiryReply,
+    CheckupImportStats, CheckupRow,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -935,6 +936,81 @@ mod append_only {
     }
 }
 
+fn checkup(id: &str, record: RecordRef, on: &str, data: u8) -> CheckupRow {
+    CheckupRow { id: id.to_string(), record, examined_on: on.to_string(), data_enc: vec![data; 24] }
+}
+
+/// o1 with records 1 and 2 (card 10) and record 3 (card 11).
+async fn checkup_roster(s: &Arc<dyn Store>) {
+    let now = t0();
+    s.insert_org(&org("o1", "133033", true), now).await.expect("org");
+    let mut imp = s.begin_roster_import("o1", "r1", now).await.expect("begin");
+    imp.insert(&[roster_row(1, 10, 20, "2020-04-01", None), roster_row(2, 10, 21, "2020-04-01", None), roster_row(3, 11, 22, "2020-04-01", None)])
+        .await
+        .expect("insert");
+    imp.commit(stats(3, 3, 0, 0)).await.expect("commit");
+}
+
+async fn checkup_imports_commit_and_are_listed_newest_first(s: Arc<dyn Store>) {
+    checkup_roster(&s).await;
+    let now = t0();
+    let by_card = s.find_roster_records_by_card("o1", &[10; 16]).await.expect("by card");
+    assert_eq!(by_card.iter().map(|m| m.record.clone()).collect::<Vec<_>>(), [rec(1, 10), rec(2, 10)], "every person of the card");
+    assert!(s.find_roster_records_by_card("o2", &[10; 16]).await.expect("by card").is_empty());
+    assert!(matches!(s.begin_checkup_import("nope", "c0", "x.zip", now).await.err(), Some(StoreError::NotFound)));
+
+    let mut imp = s.begin_checkup_import("o1", "c1", "results.zip", now).await.expect("begin");
+    assert!(!imp.put(&checkup("k1", rec(1, 10), "2023-06-01", 1)).await.expect("put"));
+    assert!(!imp.put(&checkup("k2", rec(1, 10), "2024-06-10", 2)).await.expect("put"));
+    assert!(!imp.put(&checkup("k3", rec(3, 11), "2024-06-10", 3)).await.expect("put"));
+    imp.commit(CheckupImportStats { documents: 3, inserted: 3, replaced: 0 }).await.expect("commit");
+
+    let r1 = s.checkup_results_of_record("o1", &rec(1, 10)).await.expect("results");
+    assert_eq!(r1.iter().map(|r| (r.id.as_str(), r.examined_on.as_str())).collect::<Vec<_>>(), [("k2", "2024-06-10"), ("k1", "2023-06-01")], "newest first");
+    assert_eq!((r1[0].data_enc.as_slice(), r1[0].import_id.as_str(), r1[0].created_at, r1[0].org_id.as_str()), (&[2u8; 24][..], "c1", now, "o1"));
+    assert_eq!(s.checkup_results_of_record("o1", &rec(3, 11)).await.expect("results").len(), 1);
+    assert!(s.checkup_results_of_record("o1", &rec(2, 10)).await.expect("results").is_empty(), "another person of the same card");
+    assert!(s.checkup_results_of_record("o2", &rec(1, 10)).await.expect("results").is_empty(), "per organization");
+
+    // A result must belong to a roster record of the organization.
+    let mut imp = s.begin_checkup_import("o1", "c2", "bad.zip", now).await.expect("begin");
+    assert!(imp.put(&checkup("k9", rec(9, 10), "2024-06-10", 9)).await.is_err(), "no such roster record");
+}
+
+async fn a_dropped_checkup_import_leaves_nothing(s: Arc<dyn Store>) {
+    checkup_roster(&s).await;
+    let now = t0();
+    let mut imp = s.begin_checkup_import("o1", "c1", "results.zip", now).await.expect("begin");
+    imp.put(&checkup("k1", rec(1, 10), "2024-06-10", 1)).await.expect("put");
+    imp.put(&checkup("k2", rec(3, 11), "2024-06-10", 2)).await.expect("put");
+    drop(imp); // an error or an interrupt before commit
+    assert!(s.checkup_results_of_record("o1", &rec(1, 10)).await.expect("results").is_empty());
+    assert!(s.checkup_results_of_record("o1", &rec(3, 11)).await.expect("results").is_empty());
+    // The same import id can be used again: its row went with the transaction.
+    let mut imp = s.begin_checkup_import("o1", "c1", "results.zip", now).await.expect("begin again");
+    imp.put(&checkup("k1", rec(1, 10), "2024-06-10", 1)).await.expect("put");
+    imp.commit(CheckupImportStats { documents: 1, inserted: 1, replaced: 0 }).await.expect("commit");
+    assert_eq!(s.checkup_results_of_record("o1", &rec(1, 10)).await.expect("results").len(), 1);
+}
+
+async fn reimporting_an_examination_replaces_it(s: Arc<dyn Store>) {
+    checkup_roster(&s).await;
+    let now = t0();
+    let mut imp = s.begin_checkup_import("o1", "c1", "results.zip", now).await.expect("begin");
+    imp.put(&checkup("k1", rec(1, 10), "2024-06-10", 1)).await.expect("put");
+    imp.commit(CheckupImportStats { documents: 1, inserted: 1, replaced: 0 }).await.expect("commit");
+
+    let later = now + Duration::days(1);
+    let mut imp = s.begin_checkup_import("o1", "c2", "results.zip", later).await.expect("begin");
+    assert!(imp.put(&checkup("k2", rec(1, 10), "2024-06-10", 7)).await.expect("put"), "same record and date: replaced");
+    assert!(!imp.put(&checkup("k3", rec(1, 10), "2025-06-10", 8)).await.expect("put"), "another date: new");
+    imp.commit(CheckupImportStats { documents: 2, inserted: 1, replaced: 1 }).await.expect("commit");
+    let r = s.checkup_results_of_record("o1", &rec(1, 10)).await.expect("results");
+    assert_eq!(r.len(), 2, "no duplicate for the re-imported examination");
+    assert_eq!((r[1].id.as_str(), r[1].examined_on.as_str(), r[1].data_enc.as_slice(), r[1].import_id.as_str(), r[1].created_at), ("k1", "2024-06-10", &[7u8; 24][..], "c2", later));
+    assert_eq!(r[0].id, "k3");
+}
+
 macro_rules! conformance {
     ($($story:ident),* $(,)?) => {
         mod sqlite {
@@ -982,4 +1058,7 @@ conformance!(
     an_ekyc_case_is_decided_once_with_its_mail_and_audit_row,
     a_roster_record_is_found_by_its_keys,
     inquiries_are_answered_and_closed_with_their_mails_and_audit_rows,
+    checkup_imports_commit_and_are_listed_newest_first,
+    a_dropped_checkup_import_leaves_nothing,
+    reimporting_an_examination_replaces_it,
 );

@@ -2,6 +2,7 @@
 //! API and the HTML pages are two thin renderings of these functions.
 
 pub mod auth;
+pub mod checkups;
 pub mod codes;
 pub mod ekyc;
 pub mod flows;

@@ -1,0 +1,372 @@
+//! 特定健診 imports (F5): CDA documents and ZIP deliveries built here, imported for the demo
+//! roster (ヤマダ ハナコ, 133033, 記号 1234, 番号 5678, 1990-04-01), on SQLite and PostgreSQL;
+//! and `mimoto checkup import` as an operator runs it.
+
+mod common;
+
+use std::io::{Cursor, Write};
+use std::process::{Command, Stdio};
+
+use common::{Backend, Opts, TestApp, PASSWORD};
+use records::checkup::Value;
+use serde_json::json;
+use server::error::ServiceError;
+use server::services::auth::{authenticate, Member};
+use server::services::checkups::{self, ImportStats};
+use zip::write::SimpleFileOptions;
+use zip::CompressionMethod;
+
+const JLAC10: &str = "1.2.392.200119.6.1005";
+
+fn pq(code: &str, display: &str, value: &str, unit: &str) -> String {
+    format!(
+        r#"<entry><observation classCode="OBS" moodCode="EVN">
+  <code code="{code}" codeSystem="{JLAC10}" displayName="{display}"/>
+  <value xsi:type="PQ" value="{value}" unit="{unit}"/>
+</observation></entry>"#
+    )
+}
+
+fn co(code: &str, display: &str, value_code: &str) -> String {
+    format!(
+        r#"<entry><observation classCode="OBS" moodCode="EVN">
+  <code code="{code}" codeSystem="{JLAC10}" displayName="{display}"/>
+  <value xsi:type="CO" code="{value_code}" codeSystem="1.2.392.200119.6.2102"/>
+</observation></entry>"#
+    )
+}
+
+/// One examinee's document, shaped like the MHLW files (after `crates/records/tests/common`).
+#[derive(Clone)]
+struct Doc {
+    insurer: &'static str,
+    symbol: Option<&'static str>,
+    number: &'static str,
+    branch: Option<&'static str>,
+    birth: &'static str,
+    examined: &'static str,
+    entries: Vec<String>,
+}
+
+impl Doc {
+    /// ヤマダ ハナコ as the files write her card: full-width digits.
+    fn hanako(examined: &'static str, entries: Vec<String>) -> Self {
+        Doc { insurer: "00133033", symbol: Some("１２３４"), number: "５６７８", branch: None, birth: "19900401", examined, entries }
+    }
+
+    fn xml(&self) -> String {
+        let symbol = self.symbol.map(|s| format!(r#"<id root="1.2.392.200119.6.204" extension="{s}"/>"#)).unwrap_or_default();
+        let branch = self.branch.map(|s| format!(r#"<id root="1.2.392.200119.6.211" extension="{s}"/>"#)).unwrap_or_default();
+        let entries = self.entries.join("\n");
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<ClinicalDocument xmlns="urn:hl7-org:v3" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+  <typeId root="2.16.840.1.113883.1.3" extension="POCD_HD000040"/>
+  <id root="1.2.392.200119.6.102.11311234567" extension="0000000001"/>
+  <code code="10" codeSystem="1.2.392.200119.6.1001"/>
+  <title>特定健診情報</title>
+  <effectiveTime value="20240620"/>
+  <recordTarget>
+    <patientRole>
+      <id root="1.2.392.200119.6.101" extension="{insurer}"/>
+      {symbol}
+      <id root="1.2.392.200119.6.205" extension="{number}"/>
+      {branch}
+      <patient>
+        <name use="IDE">ヤマダ ハナコ</name>
+        <administrativeGenderCode code="2" codeSystem="1.2.392.200119.6.1104"/>
+        <birthTime value="{birth}"/>
+      </patient>
+    </patientRole>
+  </recordTarget>
+  <author>
+    <time value="20240620"/>
+    <assignedAuthor>
+      <id nullFlavor="NI"/>
+      <representedOrganization>
+        <id root="1.2.392.200119.6.102" extension="1311234567"/>
+        <name>みらい健診センター</name>
+      </representedOrganization>
+    </assignedAuthor>
+  </author>
+  <documentationOf>
+    <serviceEvent classCode="PCPR">
+      <effectiveTime value="{examined}"/>
+    </serviceEvent>
+  </documentationOf>
+  <component>
+    <structuredBody>
+      <component>
+        <section>
+          <code code="01010" codeSystem="1.2.392.200119.6.1010"/>
+{entries}
+        </section>
+      </component>
+    </structuredBody>
+  </component>
+</ClinicalDocument>
+"#,
+            insurer = self.insurer,
+            number = self.number,
+            birth = self.birth,
+            examined = self.examined,
+        )
+    }
+}
+
+fn items(hba1c: &str) -> Vec<String> {
+    vec![
+        pq("9N001000000000001", "身長", "158.2", "cm"),
+        pq("9N006000000000001", "体重", "61.4", "kg"),
+        pq("3D045000001927101", "ＨｂＡ１ｃ", hba1c, "%"),
+        co("1A020000000191111", "尿糖", "1"),
+        // Not in the JLAC10 table: kept, by its document name.
+        pq("9Z999000000000001", "独自検査項目", "42", "U/L"),
+    ]
+}
+
+const SETTLEMENT: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<checkupClaim xmlns="urn:hl7-org:v3"><settlement><serviceEventType code="1"/></settlement></checkupClaim>
+"#;
+
+const BILLION_LAUGHS: &str = r#"<?xml version="1.0"?>
+<!DOCTYPE lolz [
+ <!ENTITY lol "lol">
+ <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+ <!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
+ <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+]>
+<ClinicalDocument xmlns="urn:hl7-org:v3">&lol3;</ClinicalDocument>
+"#;
+
+fn zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let options = SimpleFileOptions::default().compression_method(CompressionMethod::Deflated);
+    for (name, bytes) in entries {
+        writer.start_file(*name, options).expect("start file");
+        writer.write_all(bytes).expect("write");
+    }
+    writer.finish().expect("finish").into_inner()
+}
+
+/// Two years of ヤマダ ハナコ's checkups and a settlement file, under a top-level folder.
+fn hanako_zip() -> Vec<u8> {
+    let y2023 = Doc::hanako("20230605", items("5.4")).xml();
+    let y2024 = Doc::hanako("20240610", items("5.7")).xml();
+    zip(&[
+        ("133033_20240620/DATA/h1_2023.xml", y2023.as_bytes()),
+        ("133033_20240620/DATA/h1_2024.xml", y2024.as_bytes()),
+        ("133033_20240620/DATA/c1.xml", SETTLEMENT.as_bytes()),
+    ])
+}
+
+/// F3 over the API (as `tests/ekyc.rs` does): the member is linked to ヤマダ ハナコ's record.
+async fn hanako(t: &TestApp) -> Member {
+    let token = t.register("hanako@example.com", PASSWORD).await;
+    let (s, v) = t.post_auth("/api/v1/identity-verifications", &token, json!({})).await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_str().expect("id").to_string();
+    for (step, body) in [
+        ("insurer", json!({"insurer_number": "133033"})),
+        ("card", json!({"symbol": "1234", "number": "5678", "branch": ""})),
+        ("person", json!({"family_name": "ヤマダ", "given_name": "ハナコ", "birth_date": "1990-04-01"})),
+        ("confirm", json!({})),
+    ] {
+        let (s, v) = t.post_auth(&format!("/api/v1/identity-verifications/{id}/{step}"), &token, body).await;
+        assert_eq!(s, 200, "{step}: {v}");
+    }
+    authenticate(&t.app, &token).await.expect("auth").expect("member")
+}
+
+async fn import(t: &TestApp, bytes: Vec<u8>) -> Result<ImportStats, ServiceError> {
+    checkups::import_zip(&t.app, "133033", "results.zip", bytes, &mut ()).await
+}
+
+fn entry_errors(result: Result<ImportStats, ServiceError>) -> Vec<(String, String)> {
+    match result {
+        Err(ServiceError::CheckupEntries(errors)) => errors.into_iter().map(|e| (e.entry, e.reason)).collect(),
+        other => panic!("expected per-entry errors, got {other:?}"),
+    }
+}
+
+async fn valid_import_is_sealed_and_readable_for_the_member(t: TestApp) {
+    let member = hanako(&t).await;
+    assert!(checkups::results_for_member(&t.app, &member).await.expect("results").is_empty());
+
+    let stats = import(&t, hanako_zip()).await.expect("import");
+    assert_eq!(stats, ImportStats { documents: 2, inserted: 2, replaced: 0, skipped: 1 });
+
+    // Stored sealed: no value, key, item or facility name in the stored bytes.
+    let link = t.app.store.roster_link_of_user(&member.user.id).await.expect("link").expect("linked");
+    let stored = t.app.store.checkup_results_of_record(&link.org_id, &link.record).await.expect("stored");
+    assert_eq!(stored.iter().map(|r| r.examined_on.as_str()).collect::<Vec<_>>(), ["2024-06-10", "2023-06-05"]);
+    for r in &stored {
+        for needle in ["\"5.7\"", "\"5.4\"", "hba1c", "158.2", "みらい健診センター", "独自検査項目", "1990-04-01"] {
+            assert!(!r.data_enc.windows(needle.len()).any(|w| w == needle.as_bytes()), "{needle} stored in clear");
+        }
+    }
+
+    // The member reads them, newest first, with known and unknown items.
+    let results = checkups::results_for_member(&t.app, &member).await.expect("results");
+    assert_eq!(results.len(), 2);
+    let latest = &results[0];
+    assert_eq!(latest.examined_on.to_string(), "2024-06-10");
+    assert_eq!(results[1].examined_on.to_string(), "2023-06-05");
+    match &latest.item("hba1c").expect("HbA1c").value {
+        Value::Quantity { value, unit, .. } => assert_eq!((value.as_str(), unit.as_deref()), ("5.7", Some("%"))),
+        other => panic!("{other:?}"),
+    }
+    let unknown = latest.items.iter().find(|i| i.code == "9Z999000000000001").expect("unknown code kept");
+    assert_eq!((unknown.key, unknown.name.as_str()), (None, "独自検査項目"));
+    assert_eq!(latest.facility.as_ref().and_then(|f| f.name.as_deref()), Some("みらい健診センター"));
+
+    // Re-importing the same file replaces, never duplicates.
+    let again = import(&t, hanako_zip()).await.expect("re-import");
+    assert_eq!(again, ImportStats { documents: 2, inserted: 0, replaced: 2, skipped: 1 });
+    assert_eq!(checkups::results_for_member(&t.app, &member).await.expect("results").len(), 2);
+
+    // Someone without 本人確認 sees nothing.
+    let token = t.register("other@example.com", PASSWORD).await;
+    let other = authenticate(&t.app, &token).await.expect("auth").expect("member");
+    assert!(checkups::results_for_member(&t.app, &other).await.expect("results").is_empty());
+    t.stop().await;
+}
+
+async fn unmatched_examinees_refuse_the_whole_import(t: TestApp) {
+    let member = hanako(&t).await;
+    let good = Doc::hanako("20240610", items("5.7")).xml();
+    let mut stranger = Doc::hanako("20240610", items("5.9"));
+    stranger.number = "９９９９";
+    let mut wrong_birth = Doc::hanako("20240610", items("5.9"));
+    wrong_birth.birth = "19900402";
+    let mut other_insurer = Doc::hanako("20240610", items("5.9"));
+    other_insurer.insurer = "06132013";
+    let archive = zip(&[
+        ("DATA/a_good.xml", good.as_bytes()),
+        ("DATA/b_stranger.xml", stranger.xml().as_bytes()),
+        ("DATA/c_birth.xml", wrong_birth.xml().as_bytes()),
+        ("DATA/d_insurer.xml", other_insurer.xml().as_bytes()),
+    ]);
+    let errors = entry_errors(import(&t, archive).await);
+    let entries: Vec<&str> = errors.iter().map(|(e, _)| e.as_str()).collect();
+    assert_eq!(entries, ["DATA/b_stranger.xml", "DATA/c_birth.xml", "DATA/d_insurer.xml"], "{errors:?}");
+    assert!(errors[0].1.contains("no roster record"), "{errors:?}");
+    assert!(errors[2].1.contains("insurer number"), "{errors:?}");
+    for (_, reason) in &errors {
+        for personal in ["9999", "９９９９", "1990", "06132013", "5678"] {
+            assert!(!reason.contains(personal), "personal data in {reason}");
+        }
+    }
+    assert!(checkups::results_for_member(&t.app, &member).await.expect("results").is_empty(), "nothing stored, not even the good entry");
+
+    // The branch number, when both sides have one, must agree (サトウ タロウ has 01).
+    let mut wrong_branch = Doc::hanako("20240610", items("5.9"));
+    (wrong_branch.number, wrong_branch.branch, wrong_branch.birth) = ("5679", Some("02"), "19851224");
+    let errors = entry_errors(import(&t, zip(&[("DATA/x.xml", wrong_branch.xml().as_bytes())])).await);
+    assert_eq!(errors.len(), 1);
+    // Two documents of one examination in one file are refused too.
+    let errors = entry_errors(import(&t, zip(&[("DATA/1.xml", good.as_bytes()), ("DATA/2.xml", good.as_bytes())])).await);
+    assert_eq!(errors, [("DATA/2.xml".to_string(), "same examinee and examination date as DATA/1.xml".to_string())]);
+    // A card written with hyphens and ASCII digits matches the same record.
+    let mut hyphens = Doc::hanako("20240610", items("5.7"));
+    (hyphens.symbol, hyphens.number, hyphens.insurer) = (Some("12-34"), "56－78", "133033");
+    assert_eq!(import(&t, zip(&[("DATA/h.xml", hyphens.xml().as_bytes())])).await.expect("import").inserted, 1);
+    t.stop().await;
+}
+
+async fn hostile_entity_expansion_is_refused(t: TestApp) {
+    let member = hanako(&t).await;
+    let good = Doc::hanako("20240610", items("5.7")).xml();
+    let archive = zip(&[("DATA/good.xml", good.as_bytes()), ("DATA/lol.xml", BILLION_LAUGHS.as_bytes())]);
+    let errors = entry_errors(import(&t, archive).await);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].0, "DATA/lol.xml");
+    assert!(errors[0].1.contains("DOCTYPE"), "{errors:?}");
+    assert!(checkups::results_for_member(&t.app, &member).await.expect("results").is_empty());
+
+    // Not a ZIP, or a ZIP without documents: the archive is refused.
+    assert!(matches!(import(&t, b"PK\x03\x04 not really".to_vec()).await, Err(ServiceError::CheckupArchive(_))));
+    assert!(matches!(import(&t, zip(&[("DATA/c.xml", SETTLEMENT.as_bytes())])).await, Err(ServiceError::CheckupArchive(_))));
+    assert!(matches!(
+        checkups::import_zip(&t.app, "33120015", "x.zip", hanako_zip(), &mut ()).await,
+        Err(ServiceError::UnknownOrganization)
+    ));
+    t.stop().await;
+}
+
+macro_rules! on_both_backends {
+    ($($story:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $story() {
+                    super::$story(super::TestApp::start(super::Opts::default()).await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $story() {
+                    let opts = super::Opts { backend: super::Backend::Postgres, ..super::Opts::default() };
+                    super::$story(super::TestApp::start(opts).await).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    valid_import_is_sealed_and_readable_for_the_member,
+    unmatched_examinees_refuse_the_whole_import,
+    hostile_entity_expansion_is_refused,
+);
+
+/// `mimoto checkup import` on a real SQLite file: counts on success; on failure every entry
+/// with its reason, a non-zero exit and nothing imported.
+#[test]
+fn the_cli_imports_and_reports_per_entry_errors() {
+    const BIN: &str = env!("CARGO_BIN_EXE_mimoto");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .env("MIMOTO_DATA_DIR", dir.path())
+            .env_remove("MIMOTO_DATABASE_URL")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run mimoto")
+    };
+    let out = run(&["demo-data"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).expect("write");
+        path.display().to_string()
+    };
+
+    let mut stranger = Doc::hanako("20240610", items("5.9"));
+    stranger.number = "９９９９";
+    let good = Doc::hanako("20240610", items("5.7")).xml();
+    let bad = write("bad.zip", &zip(&[("DATA/good.xml", good.as_bytes()), ("DATA/stranger.xml", stranger.xml().as_bytes())]));
+    let out = run(&["checkup", "import", "--org", "133033", &bad]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("DATA/stranger.xml: no roster record matches"), "{stderr}");
+    assert!(stderr.contains("1 problem(s)") && stderr.contains("nothing was imported"), "{stderr}");
+    assert!(!stderr.contains("9999") && !stderr.contains("９９９９"), "no personal data: {stderr}");
+
+    let ok = write("results.zip", &hanako_zip());
+    let out = run(&["checkup", "import", "--org", "133033", &ok]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // 2 new: the refused file left nothing behind (its good entry included).
+    assert!(stdout.contains("imported 2 checkup result(s) for 133033") && stdout.contains("2 new, 0 replaced"), "{stdout}");
+    assert!(String::from_utf8_lossy(&out.stderr).lines().any(|l| l == "written 2/2"), "progress lines off a terminal");
+    let out = run(&["checkup", "import", "--org", "133033", &ok]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 new, 2 replaced"), "{}", String::from_utf8_lossy(&out.stdout));
+
+    let out = run(&["checkup", "import", "--org", "33120015", &ok]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no organization with insurer number 33120015"));
+}
