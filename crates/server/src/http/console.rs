@@ -18,7 +18,7 @@ use askama::Template;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Form, Router};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
@@ -26,9 +26,10 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use crate::app::{App, AppState};
-use crate::crypto::{ct_eq_str, random_token};
+use crate::crypto::random_token;
 use crate::error::ServiceError;
-use crate::http::ctx::LANG_COOKIE;
+use crate::http::ctx::{append_cookie, check_csrf, valid_token, LANG_COOKIE};
+use crate::http::pages::{render, see_other};
 use crate::http::ClientIp;
 use crate::i18n::{Locale, Tr};
 use crate::services::operators::{self, Operator, Role};
@@ -81,16 +82,8 @@ impl ConsoleCtx {
     }
 
     fn check_csrf(&self, token: &str) -> Result<(), ServiceError> {
-        if !token.is_empty() && ct_eq_str(token, &self.csrf) {
-            Ok(())
-        } else {
-            Err(ServiceError::InvalidRequest("csrf".into()))
-        }
+        check_csrf(token, &self.csrf)
     }
-}
-
-fn valid_token(s: &str) -> bool {
-    s.len() == 43 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn csrf_for(app: &App, token: &str) -> String {
@@ -129,9 +122,7 @@ async fn console_context(State(app): State<AppState>, mut req: Request, next: Ne
         None => None,
     };
     if let Some(c) = cookie {
-        if let Ok(v) = HeaderValue::from_str(&c.to_string()) {
-            resp.headers_mut().append(header::SET_COOKIE, v);
-        }
+        append_cookie(&mut resp, &c);
     }
     // Personal data and images: never cached, anywhere.
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -218,20 +209,6 @@ impl IntoResponse for ConsoleError {
         };
         render(status, &ErrorPage { c: *self.chrome, message })
     }
-}
-
-fn render<T: Template>(status: StatusCode, t: &T) -> Response {
-    match t.render() {
-        Ok(html) => (status, Html(html)).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "template rendering failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
-        }
-    }
-}
-
-fn see_other(path: &str) -> Response {
-    Redirect::to(path).into_response()
 }
 
 fn with_token(mut resp: Response, token: String) -> Response {

@@ -46,15 +46,23 @@ impl Ctx {
 
     /// Constant-time check of a form's CSRF token against this browser's.
     pub fn check_csrf(&self, token: &str) -> Result<(), ServiceError> {
-        if !token.is_empty() && ct_eq_str(token, &self.csrf) {
-            Ok(())
-        } else {
-            Err(ServiceError::InvalidRequest("csrf".into()))
-        }
+        check_csrf(token, &self.csrf)
     }
 }
 
-fn valid_token(s: &str) -> bool {
+/// Constant-time check of a form's CSRF token against the expected one (member pages and the
+/// operator console alike).
+pub fn check_csrf(given: &str, expected: &str) -> Result<(), ServiceError> {
+    if !given.is_empty() && ct_eq_str(given, expected) {
+        Ok(())
+    } else {
+        Err(ServiceError::InvalidRequest("csrf".into()))
+    }
+}
+
+/// The shape of a browser token this server issues (a [`random_token`]): anything else in a
+/// cookie is ignored and replaced.
+pub fn valid_token(s: &str) -> bool {
     s.len() == 43 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
@@ -108,10 +116,15 @@ pub async fn browser_context(State(app): State<AppState>, mut req: Request, next
         None => None,
     };
     if let Some(c) = cookie {
-        if let Ok(v) = HeaderValue::from_str(&c.to_string()) {
-            resp.headers_mut().append(header::SET_COOKIE, v);
-        }
+        append_cookie(&mut resp, &c);
     }
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
+}
+
+/// Adds a `Set-Cookie` header for `cookie` to `resp`.
+pub fn append_cookie(resp: &mut Response, cookie: &Cookie<'_>) {
+    if let Ok(v) = HeaderValue::from_str(&cookie.to_string()) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
 }
