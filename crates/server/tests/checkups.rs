@@ -9,7 +9,6 @@ use std::process::{Command, Stdio};
 
 use common::{Backend, Opts, TestApp, PASSWORD};
 use records::checkup::Value;
-use serde_json::json;
 use server::error::ServiceError;
 use server::services::auth::{authenticate, Member};
 use server::services::checkups::{self, ImportStats};
@@ -160,21 +159,10 @@ fn hanako_zip() -> Vec<u8> {
     ])
 }
 
-/// F3 over the API (as `tests/ekyc.rs` does): the member is linked to ヤマダ ハナコ's record.
+/// F3 over the API: the member is linked to ヤマダ ハナコ's record.
 async fn hanako(t: &TestApp) -> Member {
     let token = t.register("hanako@example.com", PASSWORD).await;
-    let (s, v) = t.post_auth("/api/v1/identity-verifications", &token, json!({})).await;
-    assert_eq!(s, 201, "{v}");
-    let id = v["id"].as_str().expect("id").to_string();
-    for (step, body) in [
-        ("insurer", json!({"insurer_number": "133033"})),
-        ("card", json!({"symbol": "1234", "number": "5678", "branch": ""})),
-        ("person", json!({"family_name": "ヤマダ", "given_name": "ハナコ", "birth_date": "1990-04-01"})),
-        ("confirm", json!({})),
-    ] {
-        let (s, v) = t.post_auth(&format!("/api/v1/identity-verifications/{id}/{step}"), &token, body).await;
-        assert_eq!(s, 200, "{step}: {v}");
-    }
+    t.verify_identity(&token).await;
     authenticate(&t.app, &token).await.expect("auth").expect("member")
 }
 

@@ -7,8 +7,8 @@
 
 mod common;
 
-use std::path::Path;
-
+use common::browser::Browser;
+use common::ekyc::{face, http_upload, licence, png, selfie};
 use common::{Backend, Opts, TestApp, PASSWORD};
 use domain::clock::Clock as _;
 use domain::ekyc::{Instruction, MouthState, Turn};
@@ -47,81 +47,7 @@ fn opts() -> Opts {
 }
 
 // ---------------------------------------------------------------------------------------
-// Images from the development set
-
-fn face(rel: &str) -> RgbImage {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/faces/bbt").join(rel);
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    face::decode::decode(&bytes, &face::decode::Limits::default()).expect("decode")
-}
-
-fn png(img: &RgbImage) -> Vec<u8> {
-    let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png).expect("png");
-    out.into_inner()
-}
-
-/// A 1024×640 card with a printed-looking ID photo of `rel` on it.
-fn licence(rel: &str) -> Vec<u8> {
-    let f = face::eval::degrade(&face(rel)).expect("degrade");
-    let f = image::imageops::resize(&f, 190, 190, image::imageops::FilterType::Triangle);
-    let mut photo = RgbImage::from_pixel(260, 320, Rgb([200, 212, 224]));
-    image::imageops::overlay(&mut photo, &f, 35, 60);
-    let mut seed = 0x2545_f491_u32;
-    let mut card = RgbImage::from_fn(1024, 640, |_, _| {
-        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-        let n = (seed >> 28) as u8;
-        Rgb([226 + n / 2, 230 + n / 2, 222 + n / 2])
-    });
-    image::imageops::overlay(&mut card, &photo, 720, 200);
-    png(&card)
-}
-
-/// A 720×960 phone frame with the face of `rel` filling about half its width.
-fn selfie(rel: &str) -> Vec<u8> {
-    let big = image::imageops::resize(&face(rel), 400, 400, image::imageops::FilterType::CatmullRom);
-    let mut frame = RgbImage::from_pixel(720, 960, Rgb([96, 104, 112]));
-    image::imageops::overlay(&mut frame, &big, 160, 260);
-    png(&frame)
-}
-
-// ---------------------------------------------------------------------------------------
 // The member's side, over the JSON API
-
-/// F3 over the API as ヤマダ ハナコ of the demo roster.
-async fn verify_identity(t: &TestApp, token: &str) {
-    let (s, v) = t.post_auth("/api/v1/identity-verifications", token, json!({})).await;
-    assert_eq!(s, 201, "{v}");
-    let id = v["id"].as_str().expect("id").to_string();
-    for (step, body) in [
-        ("insurer", json!({"insurer_number": "133033"})),
-        ("card", json!({"symbol": "1234", "number": "5678", "branch": ""})),
-        ("person", json!({"family_name": "ヤマダ", "given_name": "ハナコ", "birth_date": "1990-04-01"})),
-        ("confirm", json!({})),
-    ] {
-        let (s, v) = t.post_auth(&format!("/api/v1/identity-verifications/{id}/{step}"), token, body).await;
-        assert_eq!(s, 200, "{step}: {v}");
-    }
-}
-
-/// Uploads one capture: a token from the API, then the raw image with `X-Capture-Token`.
-async fn upload(t: &TestApp, token: &str, id: &str, capture: &str, bytes: Vec<u8>) -> (u16, serde_json::Value) {
-    let (s, v) = t.post_auth(&format!("/api/v1/ekyc-applications/{id}/capture-tokens"), token, json!({"capture": capture})).await;
-    assert_eq!(s, 201, "{v}");
-    let capture_token = v["token"].as_str().expect("token").to_string();
-    let res = t
-        .api
-        .post(t.url(&format!("/api/v1/ekyc-applications/{id}/captures/{capture}")))
-        .bearer_auth(token)
-        .header("content-type", "image/png")
-        .header("x-capture-token", &capture_token)
-        .body(bytes)
-        .send()
-        .await
-        .expect("upload");
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(serde_json::Value::Null))
-}
 
 struct Application {
     token: String,
@@ -135,35 +61,35 @@ struct Application {
 /// angled photo as instructed, the secret question — and the submission goes to review.
 async fn application_in_review(t: &TestApp, email: &str) -> Application {
     let token = t.register(email, PASSWORD).await;
-    verify_identity(t, &token).await;
+    t.verify_identity(&token).await;
     let (s, v) = t.post_auth("/api/v1/ekyc-applications", &token, json!({})).await;
     assert_eq!(s, 201, "{v}");
     let id = v["id"].as_str().expect("id").to_string();
     let (s, v) = t.post_auth(&format!("/api/v1/ekyc-applications/{id}/document"), &token, json!({"kind": "drivers_license"})).await;
     assert_eq!(s, 200, "{v}");
     let front = licence("leonard/leonard1.png");
-    let (s, v) = upload(t, &token, &id, "document_front", front.clone()).await;
+    let (s, v) = http_upload(t, &token, &id, "document_front", front.clone()).await;
     assert_eq!((s, v["state"].as_str()), (200, Some("front_captured")), "{v}");
     let (s, v) = t.post_auth(&format!("/api/v1/ekyc-applications/{id}/remarks"), &token, json!({"has_entries": true})).await;
     assert_eq!((s, v["next_capture"].as_str()), (200, Some("document_back")), "{v}");
     let back = png(&RgbImage::from_pixel(1024, 640, Rgb([220, 222, 218])));
-    let (s, v) = upload(t, &token, &id, "document_back", back.clone()).await;
+    let (s, v) = http_upload(t, &token, &id, "document_back", back.clone()).await;
     assert_eq!(s, 200, "{v}");
     let (s, v) = t.post_auth(&format!("/api/v1/ekyc-applications/{id}/confirm-document"), &token, json!({})).await;
     assert_eq!((s, v["next_capture"].as_str()), (200, Some("selfie_frontal")), "{v}");
 
     // Someone else: refused, with the attempts left.
-    let (s, v) = upload(t, &token, &id, "selfie_frontal", selfie("penny/penny2.png")).await;
+    let (s, v) = http_upload(t, &token, &id, "selfie_frontal", selfie(&face("penny/penny2.png"))).await;
     assert_eq!((s, v["error"]["code"].as_str()), (422, Some("face_mismatch")), "{v}");
     let left = domain::ekyc::MAX_FACE_ATTEMPTS - 1;
     assert!(v["error"]["message"].as_str().is_some_and(|m| m.contains(&format!("あと{left}回"))), "{v}");
 
-    let frontal = selfie("leonard/leonard2.png");
-    let (s, v) = upload(t, &token, &id, "selfie_frontal", frontal.clone()).await;
+    let frontal = selfie(&face("leonard/leonard2.png"));
+    let (s, v) = http_upload(t, &token, &id, "selfie_frontal", frontal.clone()).await;
     assert_eq!((s, v["state"].as_str()), (200, Some("frontal_verified")), "{v}");
     assert_eq!(v["instruction"]["label"], "右向きで口を閉じる", "{v}");
-    let angled = selfie("leonard/leonard3.png");
-    let (s, v) = upload(t, &token, &id, "selfie_angled", angled.clone()).await;
+    let angled = selfie(&face("leonard/leonard3.png"));
+    let (s, v) = http_upload(t, &token, &id, "selfie_angled", angled.clone()).await;
     assert_eq!((s, v["state"].as_str()), (200, Some("angled_verified")), "{v}");
     let (s, v) = t
         .post_auth(&format!("/api/v1/ekyc-applications/{id}/secret"), &token, json!({"question": "最初に飼ったペットの名前", "answer": "ポチ"}))
@@ -182,70 +108,6 @@ async fn application_in_review(t: &TestApp, email: &str) -> Application {
 // The operator's browser
 
 const OP_PASSWORD: &str = "Kanri-Sakura-Mochi-2026!";
-
-struct Browser {
-    client: reqwest::Client,
-    base: String,
-}
-
-struct Page {
-    status: u16,
-    html: String,
-    location: Option<String>,
-    set_cookies: Vec<String>,
-    headers: reqwest::header::HeaderMap,
-}
-
-impl Page {
-    fn field(&self, name: &str) -> String {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = self.html.find(&marker).unwrap_or_else(|| panic!("no {name} field in:\n{}", self.html)) + marker.len();
-        self.html[start..].split('"').next().expect("value").to_string()
-    }
-    fn csrf(&self) -> String {
-        self.field("csrf")
-    }
-    fn has(&self, text: &str) -> bool {
-        self.html.contains(text)
-    }
-}
-
-impl Browser {
-    fn new(t: &TestApp) -> Self {
-        let client = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().expect("client");
-        Browser { client, base: t.base.clone() }
-    }
-
-    async fn page(resp: reqwest::Response) -> Page {
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let location = headers.get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
-        let set_cookies = headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok().map(str::to_string)).collect();
-        Page { status, html: resp.text().await.unwrap_or_default(), location, set_cookies, headers }
-    }
-
-    async fn get(&self, path: &str) -> Page {
-        Self::page(self.client.get(format!("{}{path}", self.base)).send().await.expect("get")).await
-    }
-
-    async fn bytes(&self, path: &str) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
-        let r = self.client.get(format!("{}{path}", self.base)).send().await.expect("get");
-        let status = r.status().as_u16();
-        let headers = r.headers().clone();
-        (status, headers, r.bytes().await.expect("body").to_vec())
-    }
-
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
-        Self::page(self.client.post(format!("{}{path}", self.base)).form(form).send().await.expect("post")).await
-    }
-
-    /// The login form: email, password and the code, with the form's CSRF token.
-    async fn login(&self, email: &str, password: &str, code: &str) -> Page {
-        let form = self.get("/console/login").await;
-        assert_eq!(form.status, 200);
-        self.post("/console/login", &[("csrf", &form.csrf()), ("email", email), ("password", password), ("code", code)]).await
-    }
-}
 
 struct OperatorAccount {
     email: String,
@@ -270,7 +132,7 @@ async fn create_operator(t: &TestApp, email: &str, name: &str, role: Role) -> Op
 
 /// Signs in at the current time step; the next sign-in of this operator needs a later step.
 async fn sign_in(t: &TestApp, b: &Browser, op: &OperatorAccount) {
-    let page = b.login(&op.email, OP_PASSWORD, &op.code_at(t.clock.now())).await;
+    let page = b.console_login(&op.email, OP_PASSWORD, &op.code_at(t.clock.now())).await;
     assert_eq!((page.status, page.location.as_deref()), (303, Some("/console")), "{}", page.html);
 }
 
@@ -289,7 +151,7 @@ async fn a_case_goes_to_review_and_an_operator_approves_it_in_the_console() {
     let admin = create_operator(&t, "admin@mimoto.example.jp", "管理 太郎", Role::Admin).await;
 
     // Nothing under /console without a console session.
-    let b = Browser::new(&t);
+    let b = Browser::not_following(&t);
     let anon = b.get("/console").await;
     assert_eq!((anon.status, anon.location.as_deref()), (303, Some("/console/login")));
     let form = b.get("/console/login").await;
@@ -302,19 +164,19 @@ async fn a_case_goes_to_review_and_an_operator_approves_it_in_the_console() {
     // Wrong code, wrong password: the same answer, not saying which.
     let now = t.clock.now();
     let wrong = common::wrong_code(&reviewer.code_at(now));
-    let refused = b.login(&reviewer.email, OP_PASSWORD, &wrong).await;
+    let refused = b.console_login(&reviewer.email, OP_PASSWORD, &wrong).await;
     assert_eq!(refused.status, 401);
     assert!(refused.has("メールアドレス、パスワード、または認証コードが正しくありません。"), "{}", refused.html);
-    let refused2 = b.login(&reviewer.email, "Wrong-Password-2026!", &reviewer.code_at(now)).await;
+    let refused2 = b.console_login(&reviewer.email, "Wrong-Password-2026!", &reviewer.code_at(now)).await;
     assert_eq!(refused2.status, 401);
     assert!(refused2.has("メールアドレス、パスワード、または認証コードが正しくありません。"));
-    let unknown = b.login("nobody@mimoto.example.jp", OP_PASSWORD, &reviewer.code_at(now)).await;
+    let unknown = b.console_login("nobody@mimoto.example.jp", OP_PASSWORD, &reviewer.code_at(now)).await;
     assert_eq!(unknown.status, 401);
 
     // The right code logs in once: the same code again (a replay) is refused.
     sign_in(&t, &b, &reviewer).await;
-    let replay_browser = Browser::new(&t);
-    let replay = replay_browser.login(&reviewer.email, OP_PASSWORD, &reviewer.code_at(now)).await;
+    let replay_browser = Browser::not_following(&t);
+    let replay = replay_browser.console_login(&reviewer.email, OP_PASSWORD, &reviewer.code_at(now)).await;
     assert_eq!(replay.status, 401, "a used time step is not accepted twice");
 
     // The queue lists the case with its organization and submission time.
@@ -360,7 +222,7 @@ async fn a_case_goes_to_review_and_an_operator_approves_it_in_the_console() {
         image_ids.push(image_id.clone());
     }
     assert_eq!(b.bytes(&format!("/console/reviews/{}/images/not-an-image", a.id)).await.0, 404);
-    assert_eq!(Browser::new(&t).bytes(&format!("/console/reviews/{}/images/{}", a.id, image_ids[0])).await.0, 303, "signed in only");
+    assert_eq!(Browser::not_following(&t).bytes(&format!("/console/reviews/{}/images/{}", a.id, image_ids[0])).await.0, 303, "signed in only");
 
     // A decision needs the form's CSRF token.
     let version = case.field("version");
@@ -405,7 +267,7 @@ async fn a_case_goes_to_review_and_an_operator_approves_it_in_the_console() {
 
     // Only administrators read the audit log.
     assert_eq!(b.get("/console/audit").await.status, 403);
-    let admin_browser = Browser::new(&t);
+    let admin_browser = Browser::not_following(&t);
     sign_in(&t, &admin_browser, &admin).await;
     let audit = admin_browser.get("/console/audit").await;
     assert_eq!(audit.status, 200, "{}", audit.html);
@@ -433,7 +295,7 @@ async fn a_rejected_member_is_told_why_and_can_start_again() {
     let t = TestApp::start(Opts { backend: Backend::Postgres, ..opts() }).await;
     let a = application_in_review(&t, "hanako@example.com").await;
     let op = create_operator(&t, "reviewer@mimoto.example.jp", "審査 花子", Role::Reviewer).await;
-    let b = Browser::new(&t);
+    let b = Browser::not_following(&t);
     sign_in(&t, &b, &op).await;
     let case = b.get(&format!("/console/reviews/{}", a.id)).await;
     assert_eq!(case.status, 200);
@@ -507,7 +369,7 @@ async fn console_sessions_are_separate_short_and_need_csrf() {
     assert_eq!(r.status().as_u16(), 303);
 
     // Login needs the form's CSRF token.
-    let b = Browser::new(&t);
+    let b = Browser::not_following(&t);
     let form = b.get("/console/login").await;
     let cookie_value = |cookies: &[String]| {
         cookies.iter().find_map(|c| c.strip_prefix("mimoto_op=").map(|v| v.split(';').next().unwrap_or_default().to_string())).expect("console cookie")
@@ -533,7 +395,7 @@ async fn console_sessions_are_separate_short_and_need_csrf() {
     t.clock.advance(time::Duration::minutes(31));
     assert_eq!(b.get("/console").await.location.as_deref(), Some("/console/login"), "idle timeout");
 
-    let b = Browser::new(&t);
+    let b = Browser::not_following(&t);
     sign_in(&t, &b, &op).await;
     for _ in 0..16 {
         t.clock.advance(time::Duration::minutes(29));
@@ -551,15 +413,15 @@ async fn console_logins_are_rate_limited_per_email_and_per_ip() {
     o.limits.login_per_ip = Limit::new(5, 900);
     let t = TestApp::start(o).await;
     let op = create_operator(&t, "reviewer@mimoto.example.jp", "審査 花子", Role::Reviewer).await;
-    let b = Browser::new(&t);
+    let b = Browser::not_following(&t);
     for _ in 0..3 {
-        assert_eq!(b.login(&op.email, "Wrong-Password-2026!", "000000").await.status, 401);
+        assert_eq!(b.console_login(&op.email, "Wrong-Password-2026!", "000000").await.status, 401);
     }
-    let limited = b.login(&op.email, OP_PASSWORD, &op.code_at(t.clock.now())).await;
+    let limited = b.console_login(&op.email, OP_PASSWORD, &op.code_at(t.clock.now())).await;
     assert_eq!(limited.status, 429, "even the right credentials, once the email is locked");
     assert!(limited.headers.contains_key("retry-after"));
-    assert_eq!(b.login("other@mimoto.example.jp", OP_PASSWORD, "000000").await.status, 401);
-    assert_eq!(b.login("third@mimoto.example.jp", OP_PASSWORD, "000000").await.status, 429, "the sixth try from this address");
+    assert_eq!(b.console_login("other@mimoto.example.jp", OP_PASSWORD, "000000").await.status, 401);
+    assert_eq!(b.console_login("third@mimoto.example.jp", OP_PASSWORD, "000000").await.status, 429, "the sixth try from this address");
     t.stop().await;
 }
 

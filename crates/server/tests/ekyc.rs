@@ -4,8 +4,8 @@
 
 mod common;
 
-use std::path::Path;
-
+use common::browser::{Browser, Page};
+use common::ekyc::{face, http_upload, licence, png, selfie};
 use common::{Opts, TestApp, PASSWORD};
 use domain::ekyc::{DocumentKind, EkycState, Instruction, MouthState, Turn};
 use image::{Rgb, RgbImage};
@@ -15,44 +15,6 @@ use server::error::ServiceError;
 use server::i18n::Locale;
 use server::services::auth::{authenticate, Member};
 use server::services::ekyc::{self, Capture};
-
-fn face(rel: &str) -> RgbImage {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/faces/bbt").join(rel);
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    face::decode::decode(&bytes, &face::decode::Limits::default()).expect("decode")
-}
-
-fn png(img: &RgbImage) -> Vec<u8> {
-    let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png).expect("png");
-    out.into_inner()
-}
-
-/// A 1024×640 card with an ID photo (the face degraded like print, 190 px) on it.
-fn licence(rel: &str) -> Vec<u8> {
-    let f = face::eval::degrade(&face(rel)).expect("degrade");
-    let f = image::imageops::resize(&f, 190, 190, image::imageops::FilterType::Triangle);
-    let mut photo = RgbImage::from_pixel(260, 320, Rgb([200, 212, 224]));
-    image::imageops::overlay(&mut photo, &f, 35, 60);
-    // A printed card's background is not flat: a little deterministic noise (as a phone photo
-    // has), which also makes the file larger than a JSON body may be.
-    let mut seed = 0x2545_f491_u32;
-    let mut card = RgbImage::from_fn(1024, 640, |_, _| {
-        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-        let n = (seed >> 28) as u8;
-        Rgb([226 + n / 2, 230 + n / 2, 222 + n / 2])
-    });
-    image::imageops::overlay(&mut card, &photo, 720, 200);
-    png(&card)
-}
-
-/// A 720×960 phone frame with the face filling about half its width.
-fn selfie(img: &RgbImage) -> Vec<u8> {
-    let big = image::imageops::resize(img, 400, 400, image::imageops::FilterType::CatmullRom);
-    let mut frame = RgbImage::from_pixel(720, 960, Rgb([96, 104, 112]));
-    image::imageops::overlay(&mut frame, &big, 160, 260);
-    png(&frame)
-}
 
 /// A seed whose first instruction is `wanted`.
 fn seed_for(wanted: Instruction) -> u64 {
@@ -66,18 +28,7 @@ async fn verified_member(t: &TestApp, email: &str) -> Member {
 
 /// F3 over the API as ヤマダ ハナコ of the demo roster; the member behind `token`.
 async fn verify_identity(t: &TestApp, token: &str) -> Member {
-    let (s, v) = t.post_auth("/api/v1/identity-verifications", token, json!({})).await;
-    assert_eq!(s, 201, "{v}");
-    let id = v["id"].as_str().expect("id").to_string();
-    for (step, body) in [
-        ("insurer", json!({"insurer_number": "133033"})),
-        ("card", json!({"symbol": "1234", "number": "5678", "branch": ""})),
-        ("person", json!({"family_name": "ヤマダ", "given_name": "ハナコ", "birth_date": "1990-04-01"})),
-        ("confirm", json!({})),
-    ] {
-        let (s, v) = t.post_auth(&format!("/api/v1/identity-verifications/{id}/{step}"), token, body).await;
-        assert_eq!(s, 200, "{step}: {v}");
-    }
+    t.verify_identity(token).await;
     authenticate(&t.app, token).await.expect("auth").expect("member")
 }
 
@@ -227,24 +178,6 @@ async fn the_my_number_card_back_is_never_accepted() {
     t.stop().await;
 }
 
-/// Uploads over HTTP: token from the API, raw image body, `X-Capture-Token`.
-async fn http_upload(t: &TestApp, token: &str, id: &str, capture: &str, bytes: Vec<u8>) -> (u16, serde_json::Value) {
-    let (s, v) = t.post_auth(&format!("/api/v1/ekyc-applications/{id}/capture-tokens"), token, json!({"capture": capture})).await;
-    assert_eq!(s, 201, "{v}");
-    let capture_token = v["token"].as_str().expect("token").to_string();
-    let res = t
-        .api
-        .post(t.url(&format!("/api/v1/ekyc-applications/{id}/captures/{capture}")))
-        .bearer_auth(token)
-        .header("content-type", "image/png")
-        .header("x-capture-token", &capture_token)
-        .body(bytes)
-        .send()
-        .await
-        .expect("upload");
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(serde_json::Value::Null))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_the_json_api() {
@@ -316,60 +249,23 @@ async fn over_the_json_api() {
 
 use sha2::Digest as _;
 
-/// A browser without JavaScript: cookies, forms, multipart uploads (the camera script's
-/// fallback path posts exactly this form).
-struct NoJs {
-    client: reqwest::Client,
-    base: String,
+/// The eKYC path of a page (`/ekyc/{id}`).
+fn ekyc_path(page: &Page) -> String {
+    let i = page.url.find("/ekyc/").unwrap_or_else(|| panic!("not an eKYC page: {}", page.url));
+    page.url[i..].split('?').next().expect("path").to_string()
 }
 
-struct Html {
-    status: u16,
-    url: String,
-    body: String,
-}
-
-impl Html {
-    fn field(&self, name: &str) -> String {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = self.body.find(&marker).unwrap_or_else(|| panic!("no {name} field in {}:\n{}", self.url, self.body)) + marker.len();
-        self.body[start..].split('"').next().expect("value").to_string()
-    }
-    fn has(&self, text: &str) -> bool {
-        self.body.contains(text)
-    }
-    fn path(&self) -> String {
-        let i = self.url.find("/ekyc/").unwrap_or_else(|| panic!("not an eKYC page: {}", self.url));
-        self.url[i..].split('?').next().expect("path").to_string()
-    }
-}
-
-impl NoJs {
-    fn new(t: &TestApp) -> Self {
-        NoJs { client: reqwest::Client::builder().cookie_store(true).build().expect("client"), base: t.base.clone() }
-    }
-    async fn html(resp: reqwest::Response) -> Html {
-        let status = resp.status().as_u16();
-        let url = resp.url().to_string();
-        Html { status, url, body: resp.text().await.expect("body") }
-    }
-    async fn get(&self, path: &str) -> Html {
-        Self::html(self.client.get(format!("{}{path}", self.base)).send().await.expect("get")).await
-    }
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Html {
-        Self::html(self.client.post(format!("{}{path}", self.base)).form(form).send().await.expect("post")).await
-    }
-    /// Submits the capture form of `page` with `photo` (optionally with another token).
-    async fn capture(&self, page: &Html, photo: Vec<u8>, token: Option<&str>) -> Html {
-        let marker = "class=\"capture\" method=\"post\" action=\"";
-        let start = page.body.find(marker).unwrap_or_else(|| panic!("no capture form in {}:\n{}", page.url, page.body)) + marker.len();
-        let action = page.body[start..].split('"').next().expect("action").to_string();
-        let form = reqwest::multipart::Form::new()
-            .text("csrf", page.field("csrf"))
-            .text("token", token.map(str::to_string).unwrap_or_else(|| page.field("token")))
-            .part("photo", reqwest::multipart::Part::bytes(photo).file_name("photo.png").mime_str("image/png").expect("mime"));
-        Self::html(self.client.post(format!("{}{action}", self.base)).multipart(form).send().await.expect("upload")).await
-    }
+/// Submits the capture form of `page` with `photo` (optionally with another token), as the
+/// camera script's fallback (a file input) posts it.
+async fn capture(b: &Browser, page: &Page, photo: Vec<u8>, token: Option<&str>) -> Page {
+    let marker = "class=\"capture\" method=\"post\" action=\"";
+    let start = page.html.find(marker).unwrap_or_else(|| panic!("no capture form in {}:\n{}", page.url, page.html)) + marker.len();
+    let action = page.html[start..].split('"').next().expect("action").to_string();
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", page.field("csrf"))
+        .text("token", token.map(str::to_string).unwrap_or_else(|| page.field("token")))
+        .part("photo", reqwest::multipart::Part::bytes(photo).file_name("photo.png").mime_str("image/png").expect("mime"));
+    Browser::page(b.client.post(format!("{}{action}", b.base)).multipart(form).send().await.expect("upload")).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -378,74 +274,74 @@ async fn f4_through_the_pages_without_javascript() {
     let t = TestApp::start(Opts { config: |c| c.ekyc_instruction_seed = Some(3), ..Opts::default() }).await;
     let email = "pages@example.jp";
     let token = t.register(email, PASSWORD).await;
-    let b = NoJs::new(&t);
+    let b = Browser::new(&t);
 
     // Before 本人確認 the menu has no entry and the page says why.
     let login = b.get("/login").await;
     let menu = b.post("/login", &[("csrf", &login.field("csrf")), ("email", email), ("password", PASSWORD)]).await;
-    assert_eq!(menu.status, 200, "{}", menu.body);
+    assert_eq!(menu.status, 200, "{}", menu.html);
     assert!(!b.get("/menu/org").await.has("健診・医療アクセス認証"));
     assert!(b.get("/ekyc").await.has("本人確認"), "needs 本人確認 first");
     verify_identity(&t, &token).await;
 
     let org_menu = b.get("/menu/org").await;
-    assert!(org_menu.has("href=\"/ekyc\">健診・医療アクセス認証</a>") && org_menu.has("健診・医療アクセス認証が済んでいません"), "{}", org_menu.body);
+    assert!(org_menu.has("href=\"/ekyc\">健診・医療アクセス認証</a>") && org_menu.has("健診・医療アクセス認証が済んでいません"), "{}", org_menu.html);
     let intro = b.get("/ekyc").await;
     assert!(intro.has(">次へ</button>"));
     let choose = b.post("/ekyc", &[("csrf", &intro.field("csrf"))]).await;
     for label in ["運転免許証", "マイナンバーカード", "運転経歴証明書", "在留カード"] {
         assert!(choose.has(&format!(">{label}</h2>")), "{label}");
     }
-    assert_eq!(choose.body.matches(">選択</button>").count(), 4);
-    let path = choose.path();
+    assert_eq!(choose.html.matches(">選択</button>").count(), 4);
+    let path = ekyc_path(&choose);
     // Closing the app and coming back resumes the same application.
-    assert_eq!(b.get("/ekyc").await.path(), path);
+    assert_eq!(ekyc_path(&b.get("/ekyc").await), path);
 
     let csrf = choose.field("csrf");
     let front = b.post(&format!("{path}/document"), &[("csrf", &csrf), ("kind", "drivers_license")]).await;
-    assert!(front.has(">撮影をはじめる</button>") && front.has(">撮影する</button>") && front.has("capture=\"environment\""), "{}", front.body);
+    assert!(front.has(">撮影をはじめる</button>") && front.has(">撮影する</button>") && front.has("capture=\"environment\""), "{}", front.html);
     assert!(front.has("<script src=\"/static/camera.js\" defer></script>"));
     assert!(front.has("<label for=\"photo\">"), "the file input has a visible label");
 
     // A photo without a face is refused on the same page, with a fresh token.
-    let blank = b.capture(&front, png(&RgbImage::from_pixel(800, 500, Rgb([230, 230, 230]))), None).await;
-    assert_eq!(blank.status, 422, "{}", blank.body);
+    let blank = capture(&b, &front, png(&RgbImage::from_pixel(800, 500, Rgb([230, 230, 230]))), None).await;
+    assert_eq!(blank.status, 422, "{}", blank.html);
     assert!(blank.has("role=\"alert\"") && blank.field("token") != front.field("token"));
     // A used token does not work twice.
-    let stale = b.capture(&blank, licence("leonard/leonard1.png"), Some(&front.field("token"))).await;
-    assert!(stale.has(&ServiceError::CaptureTokenInvalid.message(Locale::Ja)), "{}", stale.body);
+    let stale = capture(&b, &blank, licence("leonard/leonard1.png"), Some(&front.field("token"))).await;
+    assert!(stale.has(&ServiceError::CaptureTokenInvalid.message(Locale::Ja)), "{}", stale.html);
 
     let card = licence("leonard/leonard1.png");
-    let remarks = b.capture(&stale, card.clone(), None).await;
-    assert!(remarks.has(">記載あり</button>") && remarks.has(">記載なし</button>"), "{}", remarks.body);
+    let remarks = capture(&b, &stale, card.clone(), None).await;
+    assert!(remarks.has(">記載あり</button>") && remarks.has(">記載なし</button>"), "{}", remarks.html);
     let back = b.post(&format!("{path}/remarks"), &[("csrf", &csrf), ("has_entries", "yes")]).await;
-    assert!(back.has("ウラ面"), "{}", back.body);
+    assert!(back.has("ウラ面"), "{}", back.html);
     let back_image = png(&RgbImage::from_pixel(1024, 640, Rgb([236, 236, 228])));
-    let check = b.capture(&back, back_image.clone(), None).await;
-    assert!(check.has(">次へ</button>") && check.has(">撮り直す</button>"), "{}", check.body);
-    let srcs: Vec<String> = check.body.split("<img src=\"").skip(1).map(|s| s.split('"').next().expect("src").to_string()).collect();
+    let check = capture(&b, &back, back_image.clone(), None).await;
+    assert!(check.has(">次へ</button>") && check.has(">撮り直す</button>"), "{}", check.html);
+    let srcs: Vec<String> = check.html.split("<img src=\"").skip(1).map(|s| s.split('"').next().expect("src").to_string()).collect();
     assert_eq!(srcs.len(), 2, "front and back");
     let shown = b.client.get(format!("{}{}", t.base, srcs[0])).send().await.expect("image").bytes().await.expect("bytes");
     assert_eq!(shown.as_ref(), card.as_slice(), "the member sees their own capture");
     // Another member cannot (not found, as if it did not exist).
     t.register("other@example.jp", PASSWORD).await;
-    let other = NoJs::new(&t);
+    let other = Browser::new(&t);
     let login = other.get("/login").await;
     other.post("/login", &[("csrf", &login.field("csrf")), ("email", "other@example.jp"), ("password", PASSWORD)]).await;
     let stranger = other.client.get(format!("{}{}", t.base, srcs[0])).send().await.expect("image");
     assert_eq!(stranger.status().as_u16(), 404);
 
     let frontal = b.post(&format!("{path}/confirm-document"), &[("csrf", &csrf)]).await;
-    assert!(frontal.has("顔写真の撮影（正面）") && frontal.has("capture=\"user\""), "{}", frontal.body);
-    let mismatch = b.capture(&frontal, selfie(&face("sheldon/sheldon2.png")), None).await;
+    assert!(frontal.has("顔写真の撮影（正面）") && frontal.has("capture=\"user\""), "{}", frontal.html);
+    let mismatch = capture(&b, &frontal, selfie(&face("sheldon/sheldon2.png")), None).await;
     assert_eq!(mismatch.status, 422);
-    assert!(mismatch.has("顔写真が一致しません") && mismatch.has("あと4回"), "{}", mismatch.body);
-    let angled = b.capture(&mismatch, selfie(&face("leonard/leonard2.png")), None).await;
-    assert!(angled.has("写真判定OK") && angled.has("右向きで口を閉じる"), "{}", angled.body);
-    let wrong = b.capture(&angled, selfie(&face("leonard/leonard2.png")), None).await;
+    assert!(mismatch.has("顔写真が一致しません") && mismatch.has("あと4回"), "{}", mismatch.html);
+    let angled = capture(&b, &mismatch, selfie(&face("leonard/leonard2.png")), None).await;
+    assert!(angled.has("写真判定OK") && angled.has("右向きで口を閉じる"), "{}", angled.html);
+    let wrong = capture(&b, &angled, selfie(&face("leonard/leonard2.png")), None).await;
     assert_eq!(wrong.status, 422);
-    let secret_intro = b.capture(&wrong, selfie(&face("leonard/leonard3.png")), None).await;
-    assert!(secret_intro.has(">秘密の質問設定をはじめる</a>"), "{}", secret_intro.body);
+    let secret_intro = capture(&b, &wrong, selfie(&face("leonard/leonard3.png")), None).await;
+    assert!(secret_intro.has(">秘密の質問設定をはじめる</a>"), "{}", secret_intro.html);
 
     let secret = b.get(&format!("{path}?step=secret")).await;
     assert!(secret.has("自分で質問を設定する") && secret.has("推奨"));
@@ -453,7 +349,7 @@ async fn f4_through_the_pages_without_javascript() {
     assert_eq!(empty.status, 422);
     assert!(empty.has("aria-invalid=\"true\""));
     let confirm = b.post(&format!("{path}/secret"), &[("csrf", &csrf), ("choice", "custom"), ("custom_question", "好きな駅は？"), ("answer", "ｼﾌﾞﾔ")]).await;
-    assert!(confirm.has("本人情報の確認") && confirm.has("好きな駅は？") && !confirm.has("ｼﾌﾞﾔ") && confirm.has(">この内容で認証する</button>"), "{}", confirm.body);
+    assert!(confirm.has("本人情報の確認") && confirm.has("好きな駅は？") && !confirm.has("ｼﾌﾞﾔ") && confirm.has(">この内容で認証する</button>"), "{}", confirm.html);
     let done = b.post(&format!("{path}/submit"), &[("csrf", &csrf)]).await;
     let m = authenticate(&t.app, &token).await.expect("auth").expect("member");
     let state = ekyc::current(&t.app, &m).await.expect("load").expect("application").data.app.state;

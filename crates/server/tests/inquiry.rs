@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::browser::{Browser, Page};
 use common::{Opts, TestApp, PASSWORD};
 use domain::clock::Clock as _;
 use server::config::Limit;
@@ -12,67 +13,23 @@ use server::services::operators::{self, Role};
 
 const OP_PASSWORD: &str = "Kanri-Sakura-Mochi-2026!";
 
-struct Browser {
-    client: reqwest::Client,
-    base: String,
+/// The reference shown on the completion page.
+fn reference(page: &Page) -> String {
+    let marker = "class=\"inquiry-ref\">";
+    let start = page.html.find(marker).unwrap_or_else(|| panic!("no reference in:\n{}", page.html)) + marker.len();
+    page.html[start..].split('<').next().expect("reference").to_string()
 }
 
-struct Page {
-    status: u16,
-    location: Option<String>,
-    html: String,
-    headers: reqwest::header::HeaderMap,
-}
-
-impl Page {
-    fn csrf(&self) -> String {
-        let marker = "name=\"csrf\" value=\"";
-        let start = self.html.find(marker).unwrap_or_else(|| panic!("no csrf field in:\n{}", self.html)) + marker.len();
-        self.html[start..].split('"').next().expect("csrf value").to_string()
+/// Opens the form and sends it with the form's CSRF token.
+async fn send_inquiry(b: &Browser, category: &str, message: &str, email: &str, attach: bool) -> Page {
+    let form = b.get("/inquiry/new").await;
+    assert_eq!(form.status, 200, "{}", form.html);
+    let csrf = form.csrf();
+    let mut fields = vec![("csrf", csrf.as_str()), ("category", category), ("message", message), ("email", email)];
+    if attach {
+        fields.push(("attach", "on"));
     }
-    fn has(&self, text: &str) -> bool {
-        self.html.contains(text)
-    }
-    /// The reference shown on the completion page.
-    fn reference(&self) -> String {
-        let marker = "class=\"inquiry-ref\">";
-        let start = self.html.find(marker).unwrap_or_else(|| panic!("no reference in:\n{}", self.html)) + marker.len();
-        self.html[start..].split('<').next().expect("reference").to_string()
-    }
-}
-
-impl Browser {
-    fn new(t: &TestApp) -> Self {
-        let client = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().expect("client");
-        Browser { client, base: t.base.clone() }
-    }
-
-    async fn page(resp: reqwest::Response) -> Page {
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let location = headers.get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
-        Page { status, location, html: resp.text().await.unwrap_or_default(), headers }
-    }
-
-    async fn get(&self, path: &str) -> Page {
-        Self::page(self.client.get(format!("{}{path}", self.base)).send().await.expect("get")).await
-    }
-
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
-        Self::page(self.client.post(format!("{}{path}", self.base)).form(form).send().await.expect("post")).await
-    }
-
-    /// Opens the form and sends it with the form's CSRF token.
-    async fn send_inquiry(&self, category: &str, message: &str, email: &str, attach: bool) -> Page {
-        let form = self.get("/inquiry/new").await;
-        assert_eq!(form.status, 200, "{}", form.html);
-        let csrf = form.csrf();
-        let mut fields = vec![("csrf", csrf.as_str()), ("category", category), ("message", message), ("email", email)];
-        if attach {
-            fields.push(("attach", "on"));
-        }
-        self.post("/inquiry", &fields).await
-    }
+    b.post("/inquiry", &fields).await
 }
 
 fn inquiry_mails(t: &TestApp, email: &str, subject: &str) -> Vec<String> {
@@ -100,7 +57,7 @@ async fn inquiries_are_sent_answered_and_closed() {
     let t = TestApp::start(Opts::default()).await;
 
     // A visitor (signed out): the form has a visible label for every input, no account box.
-    let v = Browser::new(&t);
+    let v = Browser::not_following(&t);
     let form = v.get("/inquiry/new").await;
     assert_eq!(form.status, 200);
     for label in ["<label for=\"category\">お問い合わせの種類</label>", "<label for=\"message\">お問い合わせ内容</label>", "<label for=\"email\">連絡先メールアドレス</label>"] {
@@ -116,26 +73,26 @@ async fn inquiries_are_sent_answered_and_closed() {
     assert_eq!(forged.status, 403);
 
     // Mistakes are shown inline and keep what was typed.
-    let empty = v.send_inquiry("login", "  ", "visitor@example.com", false).await;
+    let empty = send_inquiry(&v, "login", "  ", "visitor@example.com", false).await;
     assert_eq!(empty.status, 422);
     assert!(empty.has("お問い合わせ内容を入力してください。") && empty.has("value=\"visitor@example.com\""), "{}", empty.html);
     assert!(empty.has("<option value=\"login\" selected>"), "{}", empty.html);
-    let bad_email = v.send_inquiry("identity", "本人確認でエラーになります。", "not-an-email", false).await;
+    let bad_email = send_inquiry(&v, "identity", "本人確認でエラーになります。", "not-an-email", false).await;
     assert_eq!(bad_email.status, 422);
     assert!(bad_email.has(">本人確認でエラーになります。</textarea>") && bad_email.has("value=\"not-an-email\""), "{}", bad_email.html);
     assert!(bad_email.has("aria-invalid=\"true\""));
-    let too_long = v.send_inquiry("other", &"あ".repeat(2001), "visitor@example.com", false).await;
+    let too_long = send_inquiry(&v, "other", &"あ".repeat(2001), "visitor@example.com", false).await;
     assert_eq!(too_long.status, 422);
     assert!(too_long.has("2000文字以内"));
-    let bad_category = v.send_inquiry("billing", "請求について", "visitor@example.com", false).await;
+    let bad_category = send_inquiry(&v, "billing", "請求について", "visitor@example.com", false).await;
     assert_eq!(bad_category.status, 422);
     assert!(bad_category.has("お問い合わせの種類を選んでください。") && bad_category.has(">請求について</textarea>"));
     assert_eq!(t.app.store.list_inquiries(10).await.expect("list").len(), 0, "nothing stored for mistakes");
 
-    let done = v.send_inquiry("login", "ログインできません。\nパスワードを忘れました。", "visitor@example.com", false).await;
+    let done = send_inquiry(&v, "login", "ログインできません。\nパスワードを忘れました。", "visitor@example.com", false).await;
     assert_eq!(done.status, 200, "{}", done.html);
     assert!(done.has("<h1>お問い合わせを受け付けました</h1>") && done.has("href=\"/\""), "{}", done.html);
-    let visitor_ref = done.reference();
+    let visitor_ref = reference(&done);
     assert_eq!(visitor_ref.len(), 8);
     let mails = wait_mail(&t, "visitor@example.com", RECEIVED_JA, 1).await;
     assert!(mails[0].contains(&format!("受付番号: {visitor_ref}")) && mails[0].contains("お問い合わせの種類: ログイン・パスワードについて"), "{}", mails[0]);
@@ -144,11 +101,11 @@ async fn inquiries_are_sent_answered_and_closed() {
     t.clock.advance(time::Duration::minutes(1));
 
     // A visitor reading English gets the English mail.
-    let en = Browser::new(&t);
+    let en = Browser::not_following(&t);
     assert_eq!(en.get("/lang/en?next=/inquiry/new").await.status, 303);
     let en_form = en.get("/inquiry/new").await;
     assert!(en_form.has("<label for=\"message\">Your message</label>"), "{}", en_form.html);
-    let done = en.send_inquiry("other", "Hello, I have a question.", "english@example.com", false).await;
+    let done = send_inquiry(&en, "other", "Hello, I have a question.", "english@example.com", false).await;
     assert!(done.has("We have received your inquiry"), "{}", done.html);
     let mails = wait_mail(&t, "english@example.com", RECEIVED_EN, 1).await;
     assert!(mails[0].contains("Topic: Other"), "{}", mails[0]);
@@ -157,7 +114,7 @@ async fn inquiries_are_sent_answered_and_closed() {
 
     // A signed-in member: the email is prefilled and the account attached by default.
     t.register("member@example.com", PASSWORD).await;
-    let m = Browser::new(&t);
+    let m = Browser::not_following(&t);
     let login = m.get("/login").await;
     let signed_in = m.post("/login", &[("csrf", &login.csrf()), ("email", "member@example.com"), ("password", PASSWORD)]).await;
     assert_eq!(signed_in.location.as_deref(), Some("/menu"));
@@ -165,10 +122,10 @@ async fn inquiries_are_sent_answered_and_closed() {
     assert!(form.has("value=\"member@example.com\""), "{}", form.html);
     assert!(form.has("<label for=\"attach\">アカウント情報を添付する</label>"));
     assert!(form.has("name=\"attach\" value=\"on\" aria-describedby=\"attach-hint\" checked"), "{}", form.html);
-    let done = m.send_inquiry("ekyc", "健診・医療アクセス認証が進みません。", "member@example.com", true).await;
+    let done = send_inquiry(&m, "ekyc", "健診・医療アクセス認証が進みません。", "member@example.com", true).await;
     assert_eq!(done.status, 200, "{}", done.html);
     assert!(done.has("href=\"/menu\""), "back to the menu");
-    let member_ref = done.reference();
+    let member_ref = reference(&done);
     wait_mail(&t, "member@example.com", RECEIVED_JA, 1).await;
     let user = t.app.store.find_user_by_email_index(&server::services::email_index(&t.app, &domain::email::Email::parse("member@example.com").expect("email"))).await.expect("find").expect("user");
 
@@ -184,13 +141,12 @@ async fn inquiries_are_sent_answered_and_closed() {
     }
 
     // The operator: nothing without a console session.
-    let b = Browser::new(&t);
+    let b = Browser::not_following(&t);
     assert_eq!(b.get("/console/inquiries").await.location.as_deref(), Some("/console/login"));
     let created = operators::create(&t.app, "reviewer@mimoto.example.jp", "審査 花子", Role::Reviewer, OP_PASSWORD).await.expect("operator");
     let totp = totp_rs::TOTP::from_url(&created.otpauth_uri).expect("otpauth URI");
     let code = totp.generate(t.clock.now().unix_timestamp() as u64);
-    let form = b.get("/console/login").await;
-    let login = b.post("/console/login", &[("csrf", &form.csrf()), ("email", "reviewer@mimoto.example.jp"), ("password", OP_PASSWORD), ("code", &code)]).await;
+    let login = b.console_login("reviewer@mimoto.example.jp", OP_PASSWORD, &code).await;
     assert_eq!((login.status, login.location.as_deref()), (303, Some("/console")), "{}", login.html);
 
     // The inbox: open ones, newest first, with category, date and status; no personal data.
@@ -260,20 +216,20 @@ async fn inquiries_are_rate_limited_per_email_and_per_ip() {
     opts.limits.inquiry_per_email = Limit::new(2, 3600);
     opts.limits.inquiry_per_ip = Limit::new(4, 3600);
     let t = TestApp::start(opts).await;
-    let b = Browser::new(&t);
+    let b = Browser::not_following(&t);
 
     for i in 0..2 {
-        let done = b.send_inquiry("other", &format!("質問{i}"), "busy@example.com", false).await;
+        let done = send_inquiry(&b, "other", &format!("質問{i}"), "busy@example.com", false).await;
         assert_eq!(done.status, 200, "{}", done.html);
     }
-    let limited = b.send_inquiry("other", "三回目の質問", "busy@example.com", false).await;
+    let limited = send_inquiry(&b, "other", "三回目の質問", "busy@example.com", false).await;
     assert_eq!(limited.status, 429, "per email");
     assert!(limited.headers.contains_key("retry-after"));
     assert!(limited.has(">三回目の質問</textarea>") && limited.has("role=\"alert\""), "input kept: {}", limited.html);
 
-    let other = b.send_inquiry("other", "別のアドレスから", "other@example.com", false).await;
+    let other = send_inquiry(&b, "other", "別のアドレスから", "other@example.com", false).await;
     assert_eq!(other.status, 200, "another address, fourth from this IP");
-    let limited = b.send_inquiry("other", "四回目", "third@example.com", false).await;
+    let limited = send_inquiry(&b, "other", "四回目", "third@example.com", false).await;
     assert_eq!(limited.status, 429, "per IP");
     assert_eq!(t.app.store.list_inquiries(10).await.expect("list").len(), 3);
     t.stop().await;

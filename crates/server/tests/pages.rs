@@ -3,54 +3,8 @@
 
 mod common;
 
+use common::browser::{Browser, Page};
 use common::{Opts, TestApp, PASSWORD};
-
-struct Browser {
-    client: reqwest::Client,
-    base: String,
-}
-
-struct Page {
-    status: u16,
-    url: String,
-    html: String,
-    set_cookies: Vec<String>,
-    headers: reqwest::header::HeaderMap,
-}
-
-impl Page {
-    fn csrf(&self) -> String {
-        let marker = "name=\"csrf\" value=\"";
-        let start = self.html.find(marker).unwrap_or_else(|| panic!("no csrf field in {}:\n{}", self.url, self.html)) + marker.len();
-        self.html[start..].split('"').next().expect("csrf value").to_string()
-    }
-    fn has(&self, text: &str) -> bool {
-        self.html.contains(text)
-    }
-}
-
-impl Browser {
-    fn new(t: &TestApp) -> Self {
-        let client = reqwest::Client::builder().cookie_store(true).build().expect("client");
-        Browser { client, base: t.base.clone() }
-    }
-
-    async fn page(resp: reqwest::Response) -> Page {
-        let status = resp.status().as_u16();
-        let url = resp.url().to_string();
-        let headers = resp.headers().clone();
-        let set_cookies = headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok().map(str::to_string)).collect();
-        Page { status, url, html: resp.text().await.expect("body"), set_cookies, headers }
-    }
-
-    async fn get(&self, path: &str) -> Page {
-        Self::page(self.client.get(format!("{}{path}", self.base)).send().await.expect("get")).await
-    }
-
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
-        Self::page(self.client.post(format!("{}{path}", self.base)).form(form).send().await.expect("post")).await
-    }
-}
 
 fn flow_path(url: &str) -> String {
     let i = url.find("/register/").expect("on a registration page");

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
+pub mod ekyc;
+
 use std::net::TcpListener as StdListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant};
@@ -245,6 +248,23 @@ impl TestApp {
         let (s, v) = self.post(&format!("/api/v1/registrations/{id}/verify"), json!({"code": code})).await;
         assert_eq!(s, 200, "{v}");
         v["session"]["token"].as_str().expect("token").to_string()
+    }
+
+    /// 本人確認 (F3) over the API as ヤマダ ハナコ of the demo roster (133033, 1234/5678,
+    /// 1990-04-01) for the member behind `token`.
+    pub async fn verify_identity(&self, token: &str) {
+        let (s, v) = self.post_auth("/api/v1/identity-verifications", token, json!({})).await;
+        assert_eq!(s, 201, "{v}");
+        let id = v["id"].as_str().expect("id").to_string();
+        for (step, body) in [
+            ("insurer", json!({"insurer_number": "133033"})),
+            ("card", json!({"symbol": "1234", "number": "5678", "branch": ""})),
+            ("person", json!({"family_name": "ヤマダ", "given_name": "ハナコ", "birth_date": "1990-04-01"})),
+            ("confirm", json!({})),
+        ] {
+            let (s, v) = self.post_auth(&format!("/api/v1/identity-verifications/{id}/{step}"), token, body).await;
+            assert_eq!(s, 200, "{step}: {v}");
+        }
     }
 }
 
