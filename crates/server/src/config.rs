@@ -44,6 +44,9 @@ pub struct Limits {
     pub inquiry_per_ip: Limit,
     /// Customer-center inquiries (F6) per contact email.
     pub inquiry_per_email: Limit,
+    /// Answers to the secret question (F5 step-up) per client IP; each member is also locked
+    /// after 5 wrong answers (`services::stepup`).
+    pub step_up_per_ip: Limit,
 }
 
 impl Default for Limits {
@@ -58,6 +61,7 @@ impl Default for Limits {
             reset_per_email: Limit::new(5, 3600),
             inquiry_per_ip: Limit::new(10, 3600),
             inquiry_per_email: Limit::new(5, 3600),
+            step_up_per_ip: Limit::new(30, 900),
         }
     }
 }

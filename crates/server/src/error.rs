@@ -146,6 +146,20 @@ pub enum ServiceError {
     /// was imported. Entry names and reasons only, never personal data.
     #[error("{} problem(s) in the checkup archive; nothing was imported", .0.len())]
     CheckupEntries(Vec<crate::services::checkups::EntryError>),
+    /// F5: health data needs 健診・医療アクセス認証 (F4) approved first.
+    #[error("health data needs F4 first")]
+    HealthNotUnlocked,
+    /// F5: this session has not answered the secret question (or the answer has expired).
+    #[error("secret question required")]
+    StepUpRequired,
+    #[error("secret answer empty")]
+    StepUpAnswerEmpty,
+    /// F5: wrong answer to the secret question; `remaining` answers before the lock.
+    #[error("wrong secret answer")]
+    StepUpWrong { remaining: i32 },
+    /// F5: too many wrong answers; nothing is checked before `until` (Unix seconds).
+    #[error("secret question locked")]
+    StepUpLocked { until: i64 },
     #[error("store: {0}")]
     Store(StoreError),
     #[error("crypto: {0}")]
@@ -272,6 +286,11 @@ impl ServiceError {
             InquiryClosed => "inquiry_closed",
             CheckupArchive(_) => "checkup_archive_invalid",
             CheckupEntries(_) => "checkup_entries_invalid",
+            HealthNotUnlocked => "health_not_unlocked",
+            StepUpRequired => "step_up_required",
+            StepUpAnswerEmpty => "step_up_answer_empty",
+            StepUpWrong { .. } => "step_up_wrong",
+            StepUpLocked { .. } => "step_up_locked",
             Store(_) | Crypto(_) | Internal(_) => "internal",
         }
     }
@@ -303,6 +322,9 @@ impl ServiceError {
             InquiryNotFound => StatusCode::NOT_FOUND,
             InquiryClosed => StatusCode::CONFLICT,
             CheckupArchive(_) | CheckupEntries(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            HealthNotUnlocked | StepUpRequired => StatusCode::FORBIDDEN,
+            StepUpAnswerEmpty | StepUpWrong { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            StepUpLocked { .. } => StatusCode::TOO_MANY_REQUESTS,
             Store(_) | Crypto(_) | Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -330,6 +352,7 @@ impl ServiceError {
             InquiryCategory => Some("category"),
             InquiryMessageEmpty | InquiryMessageTooLong => Some("message"),
             InquiryReplyEmpty | InquiryReplyTooLong => Some("reply"),
+            StepUpAnswerEmpty | StepUpWrong { .. } => Some("answer"),
             _ => None,
         }
     }
@@ -342,6 +365,8 @@ impl ServiceError {
             (ServiceError::CodeWrong { remaining: Some(n) }, Locale::En) if *n > 0 => format!("{base} {n} tries left."),
             (ServiceError::FaceMismatch { remaining: n }, Locale::Ja) if *n > 0 => format!("{base}あと{n}回撮影できます。"),
             (ServiceError::FaceMismatch { remaining: n }, Locale::En) if *n > 0 => format!("{base} {n} tries left."),
+            (ServiceError::StepUpWrong { remaining: n }, Locale::Ja) if *n > 0 => format!("{base}あと{n}回入力できます。"),
+            (ServiceError::StepUpWrong { remaining: n }, Locale::En) if *n > 0 => format!("{base} {n} tries left."),
             _ => base,
         }
     }

@@ -28,10 +28,10 @@ fn catalog(locale: Locale) -> &'static Catalog {
     static EN: OnceLock<Catalog> = OnceLock::new();
     match locale {
         Locale::Ja => JA.get_or_init(|| {
-            parse(&[include_str!("../locales/ja.toml"), include_str!("../locales/ekyc.ja.toml"), include_str!("../locales/console.ja.toml"), include_str!("../locales/inquiry.ja.toml"), include_str!("../locales/checkup.ja.toml")])
+            parse(&[include_str!("../locales/ja.toml"), include_str!("../locales/ekyc.ja.toml"), include_str!("../locales/console.ja.toml"), include_str!("../locales/inquiry.ja.toml"), include_str!("../locales/checkup.ja.toml"), include_str!("../locales/health.ja.toml")])
         }),
         Locale::En => EN.get_or_init(|| {
-            parse(&[include_str!("../locales/en.toml"), include_str!("../locales/ekyc.en.toml"), include_str!("../locales/console.en.toml"), include_str!("../locales/inquiry.en.toml"), include_str!("../locales/checkup.en.toml")])
+            parse(&[include_str!("../locales/en.toml"), include_str!("../locales/ekyc.en.toml"), include_str!("../locales/console.en.toml"), include_str!("../locales/inquiry.en.toml"), include_str!("../locales/checkup.en.toml"), include_str!("../locales/health.en.toml")])
         }),
     }
 }

@@ -158,6 +158,17 @@ pub struct SessionRecord {
     pub created_at: OffsetDateTime,
     pub last_seen_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
+    /// Until when the secret question answered in this session opens health data (F5).
+    pub step_up_until: Option<OffsetDateTime>,
+}
+
+/// A member's wrong answers to the secret question (F5 step-up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepUpFailures {
+    /// Wrong answers since the last correct one or the end of the last lock.
+    pub failures: i32,
+    /// No answer is checked before this instant.
+    pub locked_until: Option<OffsetDateTime>,
 }
 
 /// One roster record ready to store: blind indexes and sealed data, no plaintext.
@@ -476,6 +487,17 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_session(&self, id_hash: &[u8]) -> Result<()>;
     async fn delete_user_sessions(&self, user_id: &str) -> Result<u64>;
     async fn delete_expired_sessions(&self, now: OffsetDateTime) -> Result<u64>;
+    /// Opens health data in this session until `until` (`None` closes it again).
+    async fn set_session_step_up(&self, id_hash: &[u8], until: Option<OffsetDateTime>) -> Result<()>;
+
+    // --- F5 step-up (secret question) ---
+    async fn step_up_failures(&self, user_id: &str) -> Result<Option<StepUpFailures>>;
+    /// Counts one wrong answer, atomically: a lock that has ended starts the count again at
+    /// one; reaching `max_failures` locks until `lock_until`; a running lock is kept as is.
+    async fn record_step_up_failure(&self, user_id: &str, now: OffsetDateTime, max_failures: i32, lock_until: OffsetDateTime)
+        -> Result<StepUpFailures>;
+    /// Forgets the wrong answers (after a correct one).
+    async fn clear_step_up_failures(&self, user_id: &str) -> Result<()>;
 
     // Rosters and identity links
     /// Starts an import (waiting for any other import of the organization to finish); `now`

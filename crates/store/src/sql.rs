@@ -31,7 +31,7 @@ pub(crate) const FLOW_COLUMNS: &str = "id, kind, state, data, version, created_a
 pub(crate) const USER_COLUMNS: &str = "id, org_id, email_enc, password_hash, locale, created_at, password_changed_at";
 pub(crate) const EKYC_COLUMNS: &str = "id, user_id, org_id, state, open, data, version, created_at, updated_at, submitted_at, decided_at";
 pub(crate) const EKYC_IMAGE_COLUMNS: &str = "id, application_id, kind, sha256, size, created_at, deleted_at";
-pub(crate) const SESSION_COLUMNS: &str = "id_hash, user_id, kind, created_at, last_seen_at, expires_at";
+pub(crate) const SESSION_COLUMNS: &str = "id_hash, user_id, kind, created_at, last_seen_at, expires_at, step_up_until";
 pub(crate) const OPERATOR_COLUMNS: &str =
     "id, email_index, email_enc, name_enc, role, password_hash, totp_secret_enc, totp_last_step, created_at";
 pub(crate) const OPERATOR_SESSION_COLUMNS: &str = "id_hash, operator_id, created_at, last_seen_at, expires_at";
@@ -51,7 +51,7 @@ macro_rules! impl_store {
             NewUser, OutboxRecord, Result, SessionRecord, Store, StoreError, UserRecord, RosterImport,
             RosterMatch, RosterLink, RecordRef, ImportStats, EkycRecord, EkycImage, OperatorRecord,
             OperatorSessionRecord, NewAuditEntry, AuditEntry, EkycReview, InquiryRecord, InquiryReply,
-            CheckupImport, CheckupImportStats, CheckupResultRecord, CheckupRow};
+            CheckupImport, CheckupImportStats, CheckupResultRecord, CheckupRow, StepUpFailures};
         use domain::org::Organization;
         use time::OffsetDateTime;
 
@@ -100,6 +100,7 @@ macro_rules! impl_store {
                 created_at: from_ts(r.try_get("created_at")?)?,
                 last_seen_at: from_ts(r.try_get("last_seen_at")?)?,
                 expires_at: from_ts(r.try_get("expires_at")?)?,
+                step_up_until: opt_ts(r.try_get("step_up_until")?)?,
             })
         }
 
@@ -723,7 +724,8 @@ macro_rules! impl_store {
 
             async fn create_session(&self, s: &SessionRecord) -> Result<()> {
                 sqlx::query(
-                    "INSERT INTO sessions (id_hash, user_id, kind, created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                    "INSERT INTO sessions (id_hash, user_id, kind, created_at, last_seen_at, expires_at, step_up_until) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
                 .bind(&s.id_hash)
                 .bind(&s.user_id)
@@ -731,6 +733,7 @@ macro_rules! impl_store {
                 .bind(to_ts(s.created_at))
                 .bind(to_ts(s.last_seen_at))
                 .bind(to_ts(s.expires_at))
+                .bind(s.step_up_until.map(to_ts))
                 .execute(&self.pool)
                 .await?;
                 Ok(())
@@ -765,6 +768,54 @@ macro_rules! impl_store {
             async fn delete_expired_sessions(&self, now: OffsetDateTime) -> Result<u64> {
                 let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(to_ts(now)).execute(&self.pool).await?;
                 Ok(done.rows_affected())
+            }
+
+            async fn set_session_step_up(&self, id_hash: &[u8], until: Option<OffsetDateTime>) -> Result<()> {
+                sqlx::query("UPDATE sessions SET step_up_until = $1 WHERE id_hash = $2")
+                    .bind(until.map(to_ts))
+                    .bind(id_hash)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn step_up_failures(&self, user_id: &str) -> Result<Option<StepUpFailures>> {
+                let row = sqlx::query("SELECT failures, locked_until FROM step_up_failures WHERE user_id = $1")
+                    .bind(user_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|r| Ok(StepUpFailures { failures: r.try_get("failures")?, locked_until: opt_ts(r.try_get("locked_until")?)? }))
+                    .transpose()
+            }
+
+            async fn record_step_up_failure(&self, user_id: &str, now: OffsetDateTime, max_failures: i32, lock_until: OffsetDateTime)
+                -> Result<StepUpFailures> {
+                // Every SET expression sees the old row: `ended` is a lock that is over.
+                let row = sqlx::query(
+                    "INSERT INTO step_up_failures (user_id, failures, locked_until, updated_at) \
+                     VALUES ($1, 1, CASE WHEN 1 >= CAST($3 AS INTEGER) THEN CAST($4 AS BIGINT) ELSE NULL END, $2) \
+                     ON CONFLICT (user_id) DO UPDATE SET \
+                       failures = CASE WHEN step_up_failures.locked_until <= $2 THEN 1 ELSE step_up_failures.failures + 1 END, \
+                       locked_until = CASE \
+                         WHEN step_up_failures.locked_until > $2 THEN step_up_failures.locked_until \
+                         WHEN (CASE WHEN step_up_failures.locked_until <= $2 THEN 1 ELSE step_up_failures.failures + 1 END) \
+                              >= CAST($3 AS INTEGER) THEN CAST($4 AS BIGINT) \
+                         ELSE NULL END, \
+                       updated_at = $2 \
+                     RETURNING failures, locked_until",
+                )
+                .bind(user_id)
+                .bind(to_ts(now))
+                .bind(max_failures)
+                .bind(to_ts(lock_until))
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(StepUpFailures { failures: row.try_get("failures")?, locked_until: opt_ts(row.try_get("locked_until")?)? })
+            }
+
+            async fn clear_step_up_failures(&self, user_id: &str) -> Result<()> {
+                sqlx::query("DELETE FROM step_up_failures WHERE user_id = $1").bind(user_id).execute(&self.pool).await?;
+                Ok(())
             }
 
             async fn begin_roster_import(&self, org_id: &str, import_id: &str, now: OffsetDateTime) -> Result<Box<dyn RosterImport>> {

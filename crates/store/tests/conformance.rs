@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use domain::insurer::InsurerNumber;
 use domain::org::{CardPattern, OrgType, Organization};
-use store::{
+use store::{StepUpFailures, 
     CodeAttempt, ConsentRecord, FlowRecord, FlowUpdate, ImportStats, NewCode, NewMail, NewUser, EkycImage, EkycRecord, RecordRef, RosterRow, SessionRecord, Store, StoredRecord,
     StoreError, AuditEntry, EkycReview, NewAuditEntry, OperatorRecord, OperatorSessionRecord, InquiryRecord, InquiryReply,
     CheckupImportStats, CheckupRow,
@@ -312,6 +312,7 @@ async fn sessions_and_password_changes(s: Arc<dyn Store>) {
         created_at: now,
         last_seen_at: now,
         expires_at: exp,
+        step_up_until: None,
     };
     s.create_session(&session(1, now + Duration::hours(2))).await.expect("session");
     s.create_session(&session(2, now + Duration::hours(2))).await.expect("session");
@@ -334,6 +335,61 @@ async fn sessions_and_password_changes(s: Arc<dyn Store>) {
     assert!(matches!(s.set_password("nobody", "x", now, None).await, Err(StoreError::NotFound)));
     s.create_session(&session(5, now + Duration::hours(2))).await.expect("session");
     assert_eq!(s.delete_user_sessions("u1").await.expect("delete"), 1);
+}
+
+async fn step_up_opens_one_session_and_wrong_answers_lock_the_member(s: Arc<dyn Store>) {
+    let now = t0();
+    s.insert_org(&org("o1", "133033", true), now).await.expect("org");
+    s.create_user(&user("u1", "o1", 1, now), &[], None).await.expect("user");
+    for h in [1u8, 2] {
+        let record = SessionRecord {
+            id_hash: vec![h; 32],
+            user_id: "u1".into(),
+            kind: "browser".into(),
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now + Duration::hours(2),
+            step_up_until: None,
+        };
+        s.create_session(&record).await.expect("session");
+    }
+    // The answer opens the session it was given in, not the member's other sessions.
+    s.set_session_step_up(&[1; 32], Some(now + Duration::minutes(15))).await.expect("step up");
+    assert_eq!(s.get_session(&[1; 32]).await.expect("get").expect("present").step_up_until, Some(now + Duration::minutes(15)));
+    assert_eq!(s.get_session(&[2; 32]).await.expect("get").expect("present").step_up_until, None);
+    s.set_session_step_up(&[1; 32], None).await.expect("close");
+    assert_eq!(s.get_session(&[1; 32]).await.expect("get").expect("present").step_up_until, None);
+
+    // Five wrong answers lock until the given instant; more wrong answers keep that lock.
+    assert_eq!(s.step_up_failures("u1").await.expect("read"), None);
+    let lock = now + Duration::hours(1);
+    for n in 1..=4 {
+        let f = s.record_step_up_failure("u1", now, 5, lock).await.expect("failure");
+        assert_eq!(f, StepUpFailures { failures: n, locked_until: None });
+    }
+    let f = s.record_step_up_failure("u1", now + Duration::minutes(1), 5, lock).await.expect("fifth");
+    assert_eq!(f, StepUpFailures { failures: 5, locked_until: Some(lock) });
+    let f = s.record_step_up_failure("u1", now + Duration::minutes(2), 5, lock + Duration::minutes(2)).await.expect("sixth");
+    assert_eq!(f.locked_until, Some(lock), "a running lock is not extended");
+    assert_eq!(s.step_up_failures("u1").await.expect("read").expect("present").locked_until, Some(lock));
+    // After the lock the count starts again.
+    let later = lock + Duration::seconds(1);
+    let f = s.record_step_up_failure("u1", later, 5, later + Duration::hours(1)).await.expect("after");
+    assert_eq!(f, StepUpFailures { failures: 1, locked_until: None });
+    s.clear_step_up_failures("u1").await.expect("clear");
+    assert_eq!(s.step_up_failures("u1").await.expect("read"), None);
+
+    // Concurrent wrong answers are all counted.
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.record_step_up_failure("u1", now, 100, now + Duration::hours(1)).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("join").expect("failure");
+    }
+    assert_eq!(s.step_up_failures("u1").await.expect("read").expect("present").failures, 8);
 }
 
 async fn rate_limits_count_per_window(s: Arc<dyn Store>) {
@@ -1045,6 +1101,7 @@ conformance!(
     outbox_claims_leases_and_retries,
     users_consents_and_duplicate_emails,
     sessions_and_password_changes,
+    step_up_opens_one_session_and_wrong_answers_lock_the_member,
     rate_limits_count_per_window,
     roster_import_reimport_and_eligibility,
     unfinished_imports_change_nothing,

@@ -62,6 +62,7 @@ pub async fn create_session(app: &App, user_id: &str, kind: SessionKind) -> Serv
         created_at: now,
         last_seen_at: now,
         expires_at: expiry(now, now),
+        step_up_until: None,
     };
     app.store.create_session(&record).await?;
     Ok(NewSession { token, expires_at: record.expires_at, user_id: user_id.to_string() })

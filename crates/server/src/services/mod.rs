@@ -15,6 +15,7 @@ pub mod registration;
 pub mod reset;
 pub mod review;
 pub mod roster;
+pub mod stepup;
 
 use crate::app::App;
 use crate::crypto::CryptoError;
