@@ -36,6 +36,12 @@ pub enum Command {
     /// 特定健診 results (HL7 CDA files in the insurers' ZIP deliveries).
     #[command(subcommand)]
     Checkup(CheckupCommand),
+    /// お薬履歴 (medication history) CSV files (format: docs/health-csv.md).
+    #[command(subcommand)]
+    Medication(HealthCsvCommand),
+    /// 医療費通知 (medical expense notice) CSV files (format: docs/health-csv.md).
+    #[command(subcommand)]
+    Expenses(HealthCsvCommand),
     /// The face engine: compare, inspect, evaluate.
     #[command(subcommand)]
     Face(crate::face_cli::FaceCommand),
@@ -136,6 +142,29 @@ pub struct CheckupImportArgs {
     pub org: InsurerNumber,
     /// The ZIP archive.
     pub file: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum HealthCsvCommand {
+    /// Import a CSV file (docs/health-csv.md), matched to the roster; all or nothing, every
+    /// problem listed by line.
+    Import(HealthImportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct HealthImportArgs {
+    /// The organization's insurer number.
+    #[arg(long, value_parser = parse_insurer_number)]
+    pub org: InsurerNumber,
+    /// auto (UTF-8 if valid, else Shift_JIS), utf-8, or shift_jis (CP932).
+    #[arg(long, default_value = "auto", value_parser = parse_encoding)]
+    pub encoding: records::health_csv::Encoding,
+    /// The CSV file.
+    pub file: PathBuf,
+}
+
+fn parse_encoding(s: &str) -> Result<records::health_csv::Encoding, String> {
+    records::health_csv::Encoding::parse(s).ok_or_else(|| "expected auto, utf-8 or shift_jis".to_string())
 }
 
 #[derive(Subcommand, Debug)]

@@ -146,6 +146,14 @@ pub enum ServiceError {
     /// was imported. Entry names and reasons only, never personal data.
     #[error("{} problem(s) in the checkup archive; nothing was imported", .0.len())]
     CheckupEntries(Vec<crate::services::checkups::EntryError>),
+    /// F5: an お薬履歴 or 医療費通知 CSV file refused as a whole (encoding, size, no rows…).
+    #[error("health record file refused: {0}")]
+    HealthCsv(String),
+    /// F5: lines of an お薬履歴 or 医療費通知 CSV file that failed to parse or to match the
+    /// roster (the header's problems are on line 1); nothing was imported. Line numbers and
+    /// reasons only, never personal data.
+    #[error("{} problem(s) in the health record file; nothing was imported", .0.len())]
+    HealthEntries(Vec<records::health_csv::LineError>),
     /// F5: health data needs 健診・医療アクセス認証 (F4) approved first.
     #[error("health data needs F4 first")]
     HealthNotUnlocked,
@@ -286,6 +294,8 @@ impl ServiceError {
             InquiryClosed => "inquiry_closed",
             CheckupArchive(_) => "checkup_archive_invalid",
             CheckupEntries(_) => "checkup_entries_invalid",
+            HealthCsv(_) => "health_csv_invalid",
+            HealthEntries(_) => "health_entries_invalid",
             HealthNotUnlocked => "health_not_unlocked",
             StepUpRequired => "step_up_required",
             StepUpAnswerEmpty => "step_up_answer_empty",
@@ -321,7 +331,7 @@ impl ServiceError {
             }
             InquiryNotFound => StatusCode::NOT_FOUND,
             InquiryClosed => StatusCode::CONFLICT,
-            CheckupArchive(_) | CheckupEntries(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            CheckupArchive(_) | CheckupEntries(_) | HealthCsv(_) | HealthEntries(_) => StatusCode::UNPROCESSABLE_ENTITY,
             HealthNotUnlocked | StepUpRequired => StatusCode::FORBIDDEN,
             StepUpAnswerEmpty | StepUpWrong { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             StepUpLocked { .. } => StatusCode::TOO_MANY_REQUESTS,

@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use server::app::App;
-use server::cli::{CheckupCommand, Cli, Command, OperatorCommand, OrgCommand, RosterCommand};
+use server::cli::{CheckupCommand, Cli, Command, HealthCsvCommand, HealthImportArgs, OperatorCommand, OrgCommand, RosterCommand};
 use server::services::roster::{self, Encoding, ImportError};
 use server::config::Config;
 use server::error::ServiceError;
@@ -177,6 +177,12 @@ async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error:
                 Err(e) => return Err(e.into()),
             }
         }
+        Command::Medication(HealthCsvCommand::Import(args)) => {
+            health_import::<records::medication::MedicationRow>(config, &args, "お薬履歴").await?;
+        }
+        Command::Expenses(HealthCsvCommand::Import(args)) => {
+            health_import::<records::expenses::ExpenseRow>(config, &args, "医療費通知").await?;
+        }
         Command::Face(face) => {
             let code = run_face(&face, &config);
             if code != 0 {
@@ -209,6 +215,48 @@ async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error:
         }
     }
     Ok(())
+}
+
+/// `mimoto medication import` / `mimoto expenses import`: counts on success; every problem by
+/// line on stderr and an error (non-zero exit) when the file is refused.
+async fn health_import<R: server::services::health_imports::HealthRow>(
+    config: Config,
+    args: &HealthImportArgs,
+    label: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    // Refuse an oversized file before reading it into memory (the parser checks again).
+    let limit = records::health_csv::Limits::default().max_bytes;
+    let size = std::fs::metadata(&args.file).map_err(|e| format!("{}: {e}", args.file.display()))?.len();
+    if size > limit as u64 {
+        return Err(format!("{}: the file is larger than {limit} bytes; nothing was imported", args.file.display()).into());
+    }
+    let bytes = std::fs::read(&args.file).map_err(|e| format!("{}: {e}", args.file.display()))?;
+    let file_name = args.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let app = App::open_default(config).await?;
+    let mut progress = server::cli::ImportProgress::counting("rows");
+    match server::services::health_imports::import_file::<R>(&app, args.org.as_str(), &file_name, bytes, args.encoding, &mut progress).await {
+        Ok(stats) => {
+            progress.finish();
+            println!(
+                "imported {} {label} row(s) for {} from {}: {} new, {} already stored",
+                stats.rows,
+                args.org,
+                args.file.display(),
+                stats.inserted,
+                stats.existing
+            );
+            Ok(())
+        }
+        Err(ServiceError::HealthEntries(errors)) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            Err(format!("{} problem(s) in {}; nothing was imported", errors.len(), args.file.display()).into())
+        }
+        Err(ServiceError::HealthCsv(reason)) => Err(format!("{}: {reason}; nothing was imported", args.file.display()).into()),
+        Err(ServiceError::UnknownOrganization) => Err(format!("no organization with insurer number {}", args.org).into()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn shutdown_signal() {

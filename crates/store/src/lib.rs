@@ -282,6 +282,82 @@ pub trait CheckupImport: Send {
     async fn commit(self: Box<Self>, stats: CheckupImportStats) -> Result<()>;
 }
 
+/// The kind of a health entry (F5): one pair of tables holds both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HealthKind {
+    /// お薬履歴: one dispensed drug.
+    Medication,
+    /// 医療費通知: one month of care at one facility.
+    Expense,
+}
+
+impl HealthKind {
+    /// The stored name (`health_entries.kind`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthKind::Medication => "medication",
+            HealthKind::Expense => "expense",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "medication" => Some(HealthKind::Medication),
+            "expense" => Some(HealthKind::Expense),
+            _ => None,
+        }
+    }
+}
+
+/// One お薬履歴 or 医療費通知 row to store: the roster record it belongs to, its date, its
+/// de-duplication key and the sealed row. No plaintext.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthEntryRow {
+    pub id: String,
+    pub record: RecordRef,
+    /// ISO date `YYYY-MM-DD` (for a month, its first day).
+    pub occurred_on: String,
+    /// A keyed MAC of the row's content: unique per organization, record and kind.
+    pub row_key: Vec<u8>,
+    pub data_enc: Vec<u8>,
+}
+
+/// A stored health entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthEntryRecord {
+    pub id: String,
+    pub org_id: String,
+    pub record: RecordRef,
+    pub kind: HealthKind,
+    pub occurred_on: String,
+    pub row_key: Vec<u8>,
+    pub data_enc: Vec<u8>,
+    /// The import that wrote the entry.
+    pub import_id: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// The figures of a health import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HealthImportStats {
+    /// Data rows in the file.
+    pub rows: u64,
+    /// Rows not stored before.
+    pub inserted: u64,
+}
+
+/// A health import in progress: one database transaction holding the organization's lock
+/// (the same lock as roster and checkup imports). Nothing is visible until
+/// [`HealthImport::commit`]; dropping it leaves nothing behind.
+#[async_trait]
+pub trait HealthImport: Send {
+    /// Writes one entry unless an entry of the same record, kind and row key is stored
+    /// already; returns `true` when it was (and nothing was written).
+    async fn put(&mut self, row: &HealthEntryRow) -> Result<bool>;
+    /// Records the import's figures, and commits.
+    async fn commit(self: Box<Self>, stats: HealthImportStats) -> Result<()>;
+}
+
 /// A roster record that matched a verification, with its link if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RosterMatch {
@@ -521,6 +597,20 @@ pub trait Store: Send + Sync + 'static {
     async fn begin_checkup_import(&self, org_id: &str, import_id: &str, file_name: &str, now: OffsetDateTime) -> Result<Box<dyn CheckupImport>>;
     /// The results of one roster record, newest examination first.
     async fn checkup_results_of_record(&self, org_id: &str, record: &RecordRef) -> Result<Vec<CheckupResultRecord>>;
+
+    // お薬履歴 and 医療費通知 (F5)
+    /// Starts a health import of `kind` from `file_name` for the organization (waiting for any
+    /// other import of it to finish). [`StoreError::NotFound`] for an unknown organization.
+    async fn begin_health_import(
+        &self,
+        org_id: &str,
+        import_id: &str,
+        kind: HealthKind,
+        file_name: &str,
+        now: OffsetDateTime,
+    ) -> Result<Box<dyn HealthImport>>;
+    /// The entries of one kind of one roster record, latest date first.
+    async fn health_entries_of_record(&self, org_id: &str, record: &RecordRef, kind: HealthKind) -> Result<Vec<HealthEntryRecord>>;
 
     // eKYC applications (F4)
     /// [`StoreError::Duplicate`] when the member already has an open application.

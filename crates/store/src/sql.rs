@@ -51,7 +51,8 @@ macro_rules! impl_store {
             NewUser, OutboxRecord, Result, SessionRecord, Store, StoreError, UserRecord, RosterImport,
             RosterMatch, RosterLink, RecordRef, ImportStats, EkycRecord, EkycImage, OperatorRecord,
             OperatorSessionRecord, NewAuditEntry, AuditEntry, EkycReview, InquiryRecord, InquiryReply,
-            CheckupImport, CheckupImportStats, CheckupResultRecord, CheckupRow, StepUpFailures};
+            CheckupImport, CheckupImportStats, CheckupResultRecord, CheckupRow, StepUpFailures,
+            HealthEntryRecord, HealthEntryRow, HealthImport, HealthImportStats, HealthKind};
         use domain::org::Organization;
         use time::OffsetDateTime;
 
@@ -374,6 +375,52 @@ macro_rules! impl_store {
                     .bind(stats.documents as i64)
                     .bind(stats.inserted as i64)
                     .bind(stats.replaced as i64)
+                    .bind(&this.import_id)
+                    .execute(&mut *this.tx)
+                    .await?;
+                this.tx.commit().await?;
+                Ok(())
+            }
+        }
+
+        /// A health import: one transaction holding the organization's row lock.
+        struct HealthTx {
+            tx: sqlx::Transaction<'static, $db>,
+            org_id: String,
+            import_id: String,
+            kind: HealthKind,
+            now: i64,
+        }
+
+        #[async_trait::async_trait]
+        impl HealthImport for HealthTx {
+            async fn put(&mut self, row: &HealthEntryRow) -> Result<bool> {
+                // An entry with the same record, kind and row key is kept as it is.
+                let done = sqlx::query(
+                    "INSERT INTO health_entries (id, org_id, card_index, record_key, kind, occurred_on, row_key, data_enc, import_id, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                     ON CONFLICT (org_id, card_index, record_key, kind, row_key) DO NOTHING",
+                )
+                .bind(&row.id)
+                .bind(&self.org_id)
+                .bind(&row.record.card_index)
+                .bind(&row.record.record_key)
+                .bind(self.kind.as_str())
+                .bind(&row.occurred_on)
+                .bind(&row.row_key)
+                .bind(&row.data_enc)
+                .bind(&self.import_id)
+                .bind(self.now)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(done.rows_affected() == 0)
+            }
+
+            async fn commit(self: Box<Self>, stats: HealthImportStats) -> Result<()> {
+                let mut this = *self;
+                sqlx::query("UPDATE health_imports SET row_count = $1, inserted = $2 WHERE id = $3")
+                    .bind(stats.rows as i64)
+                    .bind(stats.inserted as i64)
                     .bind(&this.import_id)
                     .execute(&mut *this.tx)
                     .await?;
@@ -929,6 +976,60 @@ macro_rules! impl_store {
                             org_id: r.try_get("org_id")?,
                             record: RecordRef { card_index: r.try_get("card_index")?, record_key: r.try_get("record_key")? },
                             examined_on: r.try_get("examined_on")?,
+                            data_enc: r.try_get("data_enc")?,
+                            import_id: r.try_get("import_id")?,
+                            created_at: from_ts(r.try_get("created_at")?)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn begin_health_import(
+                &self,
+                org_id: &str,
+                import_id: &str,
+                kind: HealthKind,
+                file_name: &str,
+                now: OffsetDateTime,
+            ) -> Result<Box<dyn HealthImport>> {
+                let mut tx = self.pool.begin().await?;
+                // The organization's lock, as for roster and checkup imports.
+                let found = sqlx::query("UPDATE organizations SET id = id WHERE id = $1").bind(org_id).execute(&mut *tx).await?;
+                if found.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                sqlx::query("INSERT INTO health_imports (id, org_id, kind, file_name, created_at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(import_id)
+                    .bind(org_id)
+                    .bind(kind.as_str())
+                    .bind(file_name)
+                    .bind(to_ts(now))
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(Box::new(HealthTx { tx, org_id: org_id.to_string(), import_id: import_id.to_string(), kind, now: to_ts(now) }))
+            }
+
+            async fn health_entries_of_record(&self, org_id: &str, record: &RecordRef, kind: HealthKind) -> Result<Vec<HealthEntryRecord>> {
+                let rows = sqlx::query(
+                    "SELECT id, org_id, card_index, record_key, kind, occurred_on, row_key, data_enc, import_id, created_at FROM health_entries \
+                     WHERE org_id = $1 AND card_index = $2 AND record_key = $3 AND kind = $4 ORDER BY occurred_on DESC, id",
+                )
+                .bind(org_id)
+                .bind(&record.card_index)
+                .bind(&record.record_key)
+                .bind(kind.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let stored_kind: String = r.try_get("kind")?;
+                        Ok(HealthEntryRecord {
+                            id: r.try_get("id")?,
+                            org_id: r.try_get("org_id")?,
+                            record: RecordRef { card_index: r.try_get("card_index")?, record_key: r.try_get("record_key")? },
+                            kind: HealthKind::parse(&stored_kind).ok_or_else(|| StoreError::Corrupt("health entry kind".into()))?,
+                            occurred_on: r.try_get("occurred_on")?,
+                            row_key: r.try_get("row_key")?,
                             data_enc: r.try_get("data_enc")?,
                             import_id: r.try_get("import_id")?,
                             created_at: from_ts(r.try_get("created_at")?)?,

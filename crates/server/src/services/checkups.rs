@@ -2,12 +2,10 @@
 //! results attached to roster records, all or nothing.
 //!
 //! The archive is parsed with [`records::checkup::parse_zip`] (streaming XML, no DOCTYPE, size,
-//! depth and zip-bomb caps). Every checkup document must then
-//! - carry the organization's insurer number (a 6-digit number may be written `00` + number),
-//! - match exactly one roster record of the organization: the card's symbol and number
-//!   (normalized like the roster and F3: full-width characters, any hyphen or none, case),
-//!   the birth date, and the branch number when both the document and the record have one;
-//!   when several records match, only those eligible on the examination date count.
+//! depth and zip-bomb caps). Every checkup document must then match exactly one roster record
+//! of the organization ([`RosterMatcher`]): the organization's insurer number, the card's
+//! symbol and number, the birth date, the branch number when both sides have one; when several
+//! records match, only those eligible on the examination date count.
 //!
 //! Any entry that fails to parse or to match refuses the whole import, with every problem
 //! listed by entry name and reason (never the personal data itself). Otherwise every result is
@@ -16,18 +14,16 @@
 
 use std::collections::HashMap;
 
-use domain::card::{normalize_card_text, roster_card};
-use domain::insurer::normalize_digits;
-use domain::org::Organization;
-use domain::roster::RosterEntry;
+use domain::card::normalize_card_text;
 use records::checkup::{parse_zip, CheckupDocument, ZipLimits};
 use store::{CheckupImportStats, CheckupRow, RecordRef};
 
 use crate::app::App;
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::auth::Member;
+use crate::services::health_match::RosterMatcher;
 use crate::services::new_id;
-use crate::services::roster::{Progress, RosterIndexer, ROSTER_AAD};
+use crate::services::roster::Progress;
 
 /// The AAD prefix of sealed checkup documents: a result cannot be passed off as any other
 /// sealed value.
@@ -69,62 +65,6 @@ impl std::fmt::Display for EntryError {
     }
 }
 
-/// Whether the document's insurer number is the organization's. The MHLW files write the
-/// number in 8 digits, a 6-digit number with two leading zeros (or spaces).
-fn same_insurer(document: &str, org: &Organization) -> bool {
-    let doc = normalize_digits(document);
-    let own = org.insurer_number.as_str();
-    doc == own || (own.len() == 6 && doc.len() == 8 && doc.strip_prefix("00") == Some(own))
-}
-
-/// Finds the one roster record of `doc`'s examinee, or says why not.
-async fn match_record(
-    app: &App,
-    org: &Organization,
-    indexer: &RosterIndexer,
-    cache: &mut HashMap<Vec<u8>, Vec<(RecordRef, RosterEntry)>>,
-    doc: &CheckupDocument,
-) -> ServiceResult<Result<RecordRef, String>> {
-    let e = &doc.examinee;
-    if !same_insurer(&e.insurer_number, org) {
-        return Ok(Err(format!("insurer number (保険者番号) is not the organization's {}", org.insurer_number)));
-    }
-    let card = match roster_card(e.symbol.as_deref().unwrap_or(""), &e.number, e.branch.as_deref().unwrap_or("")) {
-        Ok(card) => card,
-        Err(err) => return Ok(Err(format!("card (記号・番号・枝番) not usable: {err}"))),
-    };
-    let card_index = indexer.card(&card);
-    if !cache.contains_key(&card_index) {
-        let mut records = Vec::new();
-        for m in app.store.find_roster_records_by_card(&org.id, &card_index).await? {
-            let entry: RosterEntry = app.keys.open_json(ROSTER_AAD, &m.data_enc)?;
-            records.push((m.record, entry));
-        }
-        cache.insert(card_index.clone(), records);
-    }
-    let records = cache.get(&card_index).map(Vec::as_slice).unwrap_or_default();
-    // The card is normalized on both sides; compare the branch like F3: only when both have one.
-    let branch = card.branch.as_deref();
-    let candidates: Vec<&(RecordRef, RosterEntry)> = records
-        .iter()
-        .filter(|(_, r)| r.birth_date == e.birth_date)
-        .filter(|(_, r)| match (branch, r.card.branch.as_deref()) {
-            (Some(a), Some(b)) => a == b,
-            _ => true,
-        })
-        .collect();
-    let chosen: Vec<&(RecordRef, RosterEntry)> = if candidates.len() > 1 {
-        candidates.into_iter().filter(|(_, r)| r.eligible_on(doc.examined_on)).collect()
-    } else {
-        candidates
-    };
-    Ok(match chosen.as_slice() {
-        [(record, _)] => Ok(record.clone()),
-        [] => Err("no roster record matches the card (記号・番号・枝番) and birth date".to_string()),
-        many => Err(format!("{} roster records match the card and birth date; add the branch number (枝番)", many.len())),
-    })
-}
-
 /// Imports one 特定健診 ZIP archive for the organization with `insurer_number`, all or nothing.
 /// `file_name` is recorded with the import. Progress counts the documents written.
 pub async fn import_zip(
@@ -157,13 +97,12 @@ pub async fn import_zip(
     }
 
     // Match every document before anything is written.
-    let indexer = RosterIndexer::new(&app.keys, &org.id);
-    let mut cache = HashMap::new();
+    let mut matcher = RosterMatcher::new(app, &org);
     let mut errors = Vec::new();
     let mut matched = Vec::with_capacity(documents.len());
     let mut seen: HashMap<(RecordRef, time::Date), String> = HashMap::new();
     for (entry, doc) in documents {
-        match match_record(app, &org, &indexer, &mut cache, &doc).await? {
+        match matcher.find((&doc.examinee).into(), doc.examined_on).await? {
             Ok(record) => {
                 if let Some(first) = seen.insert((record.clone(), doc.examined_on), entry.clone()) {
                     errors.push(EntryError { entry, reason: format!("same examinee and examination date as {first}") });

@@ -6,6 +6,8 @@ pub mod checkups;
 pub mod codes;
 pub mod ekyc;
 pub mod flows;
+pub mod health_imports;
+pub mod health_match;
 pub mod identity;
 pub mod inquiry;
 pub mod limits;

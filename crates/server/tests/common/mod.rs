@@ -90,6 +90,7 @@ impl Default for Opts {
                 reset_per_email: generous,
                 inquiry_per_ip: generous,
                 inquiry_per_email: generous,
+                step_up_per_ip: generous,
             },
             config: |_| {},
         }
