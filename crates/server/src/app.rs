@@ -21,6 +21,8 @@ pub struct App {
     pub qr_svg: String,
     /// eKYC images, sealed (local folder `<data_dir>/images` by default).
     pub images: crate::images::ImageStore,
+    /// Health-record imports started from the console, with their progress (this node).
+    pub imports: crate::services::imports::ImportJobs,
     /// The face engine, loaded on first use (see [`App::face`]).
     face: std::sync::OnceLock<Result<face::FaceEngine, String>>,
 }
@@ -63,7 +65,7 @@ impl App {
         let keys = Keys::from_config(&config)?;
         let qr_svg = crate::qr::svg(&config.public_url()).map_err(StartError::Qr)?;
         let images = crate::images::ImageStore::from_config(&config, &keys)?;
-        Ok(Arc::new(App { config, store, keys, clock, mail_wake: Notify::new(), qr_svg, images, face: std::sync::OnceLock::new() }))
+        Ok(Arc::new(App { config, store, keys, clock, mail_wake: Notify::new(), qr_svg, images, imports: Default::default(), face: std::sync::OnceLock::new() }))
     }
 
     pub async fn open_default(config: Config) -> Result<AppState, StartError> {

@@ -211,7 +211,8 @@ async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error:
         Command::DemoData => {
             let app = App::open_default(config).await?;
             let added = server::demo::load(&app).await?;
-            println!("demo data: {added} organization(s) added");
+            server::demo::load_health(&app).await?;
+            println!("demo data: {added} organization(s) added; health data of ヤマダ ハナコ (133033) imported");
         }
     }
     Ok(())

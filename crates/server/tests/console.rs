@@ -8,6 +8,7 @@
 mod common;
 
 use common::browser::Browser;
+use common::console::{create_operator, sign_in, OP_PASSWORD};
 use common::ekyc::{face, http_upload, licence, png, selfie};
 use common::{Backend, Opts, TestApp, PASSWORD};
 use domain::clock::Clock as _;
@@ -106,35 +107,6 @@ async fn application_in_review(t: &TestApp, email: &str) -> Application {
 
 // ---------------------------------------------------------------------------------------
 // The operator's browser
-
-const OP_PASSWORD: &str = "Kanri-Sakura-Mochi-2026!";
-
-struct OperatorAccount {
-    email: String,
-    otpauth_uri: String,
-}
-
-impl OperatorAccount {
-    /// The code an authenticator app shows at `at`, computed from the provisioning URI.
-    fn code_at(&self, at: time::OffsetDateTime) -> String {
-        let totp = totp_rs::TOTP::from_url(&self.otpauth_uri).expect("a standard otpauth URI");
-        totp.generate(at.unix_timestamp() as u64)
-    }
-}
-
-async fn create_operator(t: &TestApp, email: &str, name: &str, role: Role) -> OperatorAccount {
-    let created = operators::create(&t.app, email, name, role, OP_PASSWORD).await.expect("create operator");
-    assert!(created.otpauth_uri.starts_with("otpauth://totp/Mimoto:"), "{}", created.otpauth_uri);
-    assert!(created.otpauth_uri.contains(&format!("secret={}", created.totp_secret)) && created.otpauth_uri.contains("issuer=Mimoto"));
-    assert_eq!(created.totp_secret.len(), 32, "160 bits in base32");
-    OperatorAccount { email: email.into(), otpauth_uri: created.otpauth_uri }
-}
-
-/// Signs in at the current time step; the next sign-in of this operator needs a later step.
-async fn sign_in(t: &TestApp, b: &Browser, op: &OperatorAccount) {
-    let page = b.console_login(&op.email, OP_PASSWORD, &op.code_at(t.clock.now())).await;
-    assert_eq!((page.status, page.location.as_deref()), (303, Some("/console")), "{}", page.html);
-}
 
 fn ekyc_mails(t: &TestApp, email: &str) -> Vec<(String, String)> {
     t.mails_to(email).into_iter().filter(|(subject, _)| subject.contains("健診・医療アクセス認証")).collect()

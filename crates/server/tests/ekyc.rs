@@ -5,7 +5,7 @@
 mod common;
 
 use common::browser::{Browser, Page};
-use common::ekyc::{face, http_upload, licence, png, selfie};
+use common::ekyc::{face, http_upload, licence, png, seed_for, selfie};
 use common::{Opts, TestApp, PASSWORD};
 use domain::ekyc::{DocumentKind, EkycState, Instruction, MouthState, Turn};
 use image::{Rgb, RgbImage};
@@ -15,11 +15,6 @@ use server::error::ServiceError;
 use server::i18n::Locale;
 use server::services::auth::{authenticate, Member};
 use server::services::ekyc::{self, Capture};
-
-/// A seed whose first instruction is `wanted`.
-fn seed_for(wanted: Instruction) -> u64 {
-    (0..1000u64).find(|s| Instruction::random(&mut rand::rngs::StdRng::seed_from_u64(*s)) == wanted).expect("a seed")
-}
 
 async fn verified_member(t: &TestApp, email: &str) -> Member {
     let token = t.register(email, PASSWORD).await;

@@ -101,7 +101,7 @@ pub struct ErrorDetail {
     /// Where to ask for help (the customer center), when the guide sends members there.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inquiry_url: Option<String>,
-    /// Tries left for a one-time password.
+    /// Tries left for a one-time password or the secret question.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remaining_attempts: Option<i32>,
     /// Consent documents still to be accepted.
@@ -115,9 +115,9 @@ pub struct ApiError {
     locale: Locale,
 }
 
-type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
-trait OrApi<T> {
+pub(crate) trait OrApi<T> {
     fn or_api(self, locale: Locale) -> ApiResult<T>;
 }
 
@@ -137,10 +137,14 @@ impl IntoResponse for ApiError {
             code: e.code().to_string(),
             message: e.message(self.locale),
             field: e.field().map(str::to_string),
-            inquiry_url: matches!(e, ServiceError::EmailTaken | ServiceError::IdentityNoMatch | ServiceError::VerificationLocked)
+            inquiry_url: matches!(
+                e,
+                ServiceError::EmailTaken | ServiceError::IdentityNoMatch | ServiceError::VerificationLocked | ServiceError::StepUpLocked { .. }
+            )
                 .then(|| "/inquiry/new".to_string()),
             remaining_attempts: match e {
                 ServiceError::CodeWrong { remaining } => *remaining,
+                ServiceError::StepUpWrong { remaining } => Some(*remaining),
                 _ => None,
             },
             missing_consents: match e {
@@ -813,13 +817,16 @@ async fn ekyc_submit(State(app): State<AppState>, ApiLocale(locale): ApiLocale, 
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Mimoto member API", version = "1", description = "Registration (F1), login and password reset (F2), identity verification against the roster (F3), health and medical access authentication (F4, eKYC), for native apps."),
+    info(title = "Mimoto member API", version = "1", description = "Registration (F1), login and password reset (F2), identity verification against the roster (F3), health and medical access authentication (F4, eKYC), and the health data behind the secret question (F5), for native apps."),
     paths(password_policy, create_registration, get_registration, registration_org_type, registration_insurer,
           registration_account, registration_consents, registration_resend, registration_verify,
           create_session, delete_session, me, create_reset, reset_resend, reset_complete,
           create_identity, get_identity, identity_insurer, identity_card, identity_person, identity_confirm,
           create_ekyc, get_ekyc, ekyc_document, ekyc_remarks, ekyc_capture_token, ekyc_capture, ekyc_confirm_document,
-          ekyc_secret, ekyc_submit),
+          ekyc_secret, ekyc_submit,
+          crate::http::api_health::health_status, crate::http::api_health::health_step_up,
+          crate::http::api_health::health_checkups, crate::http::api_health::health_medications,
+          crate::http::api_health::health_expenses),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;

@@ -36,6 +36,10 @@ use crate::services::operators::{self, Operator, Role};
 use crate::services::inquiry;
 use crate::services::review::{self, DecisionInput, REJECT_REASONS};
 
+mod imports;
+
+pub use imports::upload_routes;
+
 pub fn cookie_name(secure: bool) -> &'static str {
     if secure {
         "__Host-mimoto_op"
@@ -57,6 +61,7 @@ pub fn routes(app: AppState) -> Router<AppState> {
         .route("/console/inquiries/{id}", get(inquiry_page))
         .route("/console/inquiries/{id}/reply", post(inquiry_reply))
         .route("/console/inquiries/{id}/close", post(inquiry_close))
+        .merge(imports::routes())
         .layer(axum::middleware::from_fn_with_state(app, console_context))
 }
 

@@ -2,9 +2,12 @@
 //! operational endpoints, wrapped in security headers, body limits, timeouts and metrics.
 
 pub mod api;
+pub mod api_health;
+pub mod chart;
 pub mod console;
 pub mod ctx;
 pub mod ekyc_pages;
+pub mod health_pages;
 pub mod inquiry_pages;
 pub mod ops;
 pub mod pages;
@@ -28,6 +31,8 @@ use crate::app::AppState;
 pub const BODY_LIMIT: usize = 64 * 1024;
 /// eKYC image uploads (the face engine also limits pixels and dimensions).
 pub const UPLOAD_LIMIT: usize = 12 * 1024 * 1024;
+/// Health-record files uploaded in the console (the parsers cap entries, rows and inflated sizes).
+pub const IMPORT_LIMIT: usize = 64 * 1024 * 1024;
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; \
                    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -36,7 +41,7 @@ pub fn router(app: AppState) -> Router {
     let secure = app.config.cookie_secure();
     let small = Router::new()
         .merge(pages::routes(app.clone()))
-        .nest("/api/v1", api::routes())
+        .nest("/api/v1", api::routes().merge(api_health::routes()))
         .merge(ops::routes())
         .merge(console::routes(app.clone()))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT));
@@ -45,9 +50,13 @@ pub fn router(app: AppState) -> Router {
         .merge(ekyc_pages::upload_routes(app.clone()))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(UPLOAD_LIMIT));
+    let imports = console::upload_routes(app.clone())
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(IMPORT_LIMIT));
     let mut router = Router::new()
         .merge(small)
         .merge(uploads)
+        .merge(imports)
         .with_state(app.clone())
         .layer(axum::middleware::from_fn(ops::track_metrics))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))

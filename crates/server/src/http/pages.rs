@@ -57,6 +57,7 @@ pub fn routes(app: AppState) -> Router<AppState> {
         .route("/dev/mail", get(dev_mail))
         .merge(super::ekyc_pages::routes())
         .merge(super::inquiry_pages::routes())
+        .merge(super::health_pages::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(app, browser_context))
         .route("/static/app.css", get(stylesheet))
@@ -131,7 +132,10 @@ impl IntoResponse for PageError {
             }
         };
         let restart = matches!(self.err, ServiceError::FlowNotFound | ServiceError::FlowExpired | ServiceError::WrongStep);
-        let inquiry = matches!(self.err, ServiceError::EmailTaken | ServiceError::VerificationLocked | ServiceError::FaceAttemptsExhausted);
+        let inquiry = matches!(
+            self.err,
+            ServiceError::EmailTaken | ServiceError::VerificationLocked | ServiceError::FaceAttemptsExhausted | ServiceError::StepUpLocked { .. }
+        );
         let page = ErrorPage { c: self.chrome, message, inquiry, restart };
         render(status, &page)
     }
@@ -594,6 +598,8 @@ struct OrgMenuPage {
     /// 「健診・医療アクセス認証」 and its status key: only for organizations with checkup
     /// results linked, and only after 本人確認.
     ekyc_status: Option<&'static str>,
+    /// 「健診結果」「お薬履歴」「医療費通知」: after 健診・医療アクセス認証 is done.
+    health: bool,
 }
 
 async fn org_menu(State(app): State<AppState>, Extension(ctx): Cx) -> Result<Response, PageError> {
@@ -608,7 +614,8 @@ async fn org_menu(State(app): State<AppState>, Extension(ctx): Cx) -> Result<Res
     } else {
         None
     };
-    Ok(ok(&OrgMenuPage { c: Chrome::from(&ctx), org_name: profile.org.name, verified, ekyc_status }))
+    let health = ekyc_status.is_some() && crate::services::stepup::health_unlocked(&app, member).await.or_page(&ctx)?;
+    Ok(ok(&OrgMenuPage { c: Chrome::from(&ctx), org_name: profile.org.name, verified, ekyc_status, health }))
 }
 
 // ---------------------------------------------------------------------------------------

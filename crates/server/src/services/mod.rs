@@ -9,6 +9,7 @@ pub mod flows;
 pub mod health_imports;
 pub mod health_match;
 pub mod identity;
+pub mod imports;
 pub mod inquiry;
 pub mod limits;
 pub mod operators;

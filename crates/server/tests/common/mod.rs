@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod cda;
+pub mod console;
 pub mod ekyc;
 
 use std::net::TcpListener as StdListener;
