@@ -289,3 +289,29 @@ export async function logIn(page, email, password = PASSWORD) {
   await submitLogin(page, email, password);
   await expectMenu(page);
 }
+
+/** The demo roster's person for 133033 (crates/server/demo/roster.csv); the demo health data is hers. */
+export const HANAKO = Object.freeze({ symbol: '1234', number: '5678', family: 'ヤマダ', given: 'ハナコ', birth: '1990-04-01' });
+
+/**
+ * 本人確認 (F3) for the logged-in member of `page`, straight through from the org menu:
+ * 保険者番号 → 記号・番号 → 氏名・生年月日 → 「この内容で本人確認する」 → 「本人確認が完了しました」.
+ * (tests/identity.test.mjs walks the same pages with their checks and error cases.)
+ */
+export async function verifyIdentity(page, baseURL, person = HANAKO) {
+  const exact = { exact: true };
+  await page.goto(`${baseURL}/menu/org`);
+  await link(page, '本人確認').click();
+  await button(page, '次へ').click();
+  await page.getByLabel('保険者番号', exact).fill(ORG_ID);
+  await button(page, '次へ').click();
+  await page.getByLabel('記号', exact).fill(person.symbol);
+  await page.getByLabel('番号', exact).fill(person.number);
+  await button(page, '次へ').click();
+  await page.getByLabel('姓（全角カタカナ）', exact).fill(person.family);
+  await page.getByLabel('名（全角カタカナ）', exact).fill(person.given);
+  await page.getByLabel('生年月日', exact).fill(person.birth);
+  await button(page, '次へ').click();
+  await button(page, 'この内容で本人確認する').click();
+  await expectVisible(page.getByRole('heading', { name: '本人確認が完了しました', exact: true }), 'heading 「本人確認が完了しました」');
+}

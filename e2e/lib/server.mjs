@@ -74,10 +74,46 @@ function runOnce(bin, args, env, log, timeoutMs) {
 }
 
 /**
+ * Runs `mimoto <args>` once against a running server's data (same environment), e.g. the
+ * operator CLI. Resolves with its stdout; rejects with stderr when it exits non-zero.
+ */
+function runCli(bin, args, env, log, timeoutMs = DEMO_DATA_TIMEOUT_MS) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`\`mimoto ${args.join(' ')}\` did not finish within ${timeoutMs / 1000} s`));
+    }, timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      // The log gets the command and its exit, never its output (it may hold secrets).
+      log.write(`$ ${bin} ${args.join(' ')}   → exit ${signal ?? code}\n`);
+      if (code === 0) resolve(stdout);
+      else reject(new Error(`\`mimoto ${args.join(' ')}\` exited with ${signal ?? code}\n${stderr}`));
+    });
+  });
+}
+
+/**
  * Start a server for one test file.
  * @param {string} name  used for the log file name: artifacts/server-<name>.log
  * @param {{env?: Record<string, string>}} [options]  extra environment for the server
- * @returns {Promise<{baseURL: string, dataDir: string, logFile: string, stop: () => Promise<void>}>}
+ * @returns {Promise<{baseURL: string, dataDir: string, logFile: string, stop: () => Promise<void>,
+ *   cli: (args: string[], options?: {env?: Record<string, string>}) => Promise<string>}>}
+ *   `cli` runs another `mimoto` command on the same data (e.g. `operator create`) and
+ *   resolves with its stdout.
  */
 export async function startServer(name = 'server', { env: extraEnv = {} } = {}) {
   const bin = mimotoBin();
@@ -157,5 +193,6 @@ export async function startServer(name = 'server', { env: extraEnv = {} } = {}) 
     throw err;
   }
 
-  return { baseURL, dataDir, logFile, stop };
+  const cli = (args, { env: cliEnv = {} } = {}) => runCli(bin, args, { ...env, ...cliEnv }, log);
+  return { baseURL, dataDir, logFile, stop, cli };
 }
