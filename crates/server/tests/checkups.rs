@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 
 use common::cda::{hanako_zip, items, zip, Doc, BILLION_LAUGHS, SETTLEMENT};
 use common::{Backend, Opts, TestApp, PASSWORD};
@@ -136,28 +135,6 @@ async fn hostile_entity_expansion_is_refused(t: TestApp) {
     t.stop().await;
 }
 
-macro_rules! on_both_backends {
-    ($($story:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $story() {
-                    super::$story(super::TestApp::start(super::Opts::default()).await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $story() {
-                    let opts = super::Opts { backend: super::Backend::Postgres, ..super::Opts::default() };
-                    super::$story(super::TestApp::start(opts).await).await;
-                }
-            )*
-        }
-    };
-}
-
 on_both_backends!(
     valid_import_is_sealed_and_readable_for_the_member,
     unmatched_examinees_refuse_the_whole_import,
@@ -168,47 +145,30 @@ on_both_backends!(
 /// with its reason, a non-zero exit and nothing imported.
 #[test]
 fn the_cli_imports_and_reports_per_entry_errors() {
-    const BIN: &str = env!("CARGO_BIN_EXE_mimoto");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let run = |args: &[&str]| {
-        Command::new(BIN)
-            .args(args)
-            .env("MIMOTO_DATA_DIR", dir.path())
-            .env_remove("MIMOTO_DATABASE_URL")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run mimoto")
-    };
-    let out = run(&["demo-data"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let write = |name: &str, bytes: &[u8]| {
-        let path = dir.path().join(name);
-        std::fs::write(&path, bytes).expect("write");
-        path.display().to_string()
-    };
+    let cli = common::cli::Cli::with_demo_data();
 
     let mut stranger = Doc::hanako("20240610", items("5.9"));
     stranger.number = "９９９９";
     let good = Doc::hanako("20240610", items("5.7")).xml();
-    let bad = write("bad.zip", &zip(&[("DATA/good.xml", good.as_bytes()), ("DATA/stranger.xml", stranger.xml().as_bytes())]));
-    let out = run(&["checkup", "import", "--org", "133033", &bad]);
+    let bad = cli.write("bad.zip", &zip(&[("DATA/good.xml", good.as_bytes()), ("DATA/stranger.xml", stranger.xml().as_bytes())]));
+    let out = cli.run(&["checkup", "import", "--org", "133033", &bad]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("DATA/stranger.xml: no roster record matches"), "{stderr}");
     assert!(stderr.contains("1 problem(s)") && stderr.contains("nothing was imported"), "{stderr}");
     assert!(!stderr.contains("9999") && !stderr.contains("９９９９"), "no personal data: {stderr}");
 
-    let ok = write("results.zip", &hanako_zip());
-    let out = run(&["checkup", "import", "--org", "133033", &ok]);
+    let ok = cli.write("results.zip", &hanako_zip());
+    let out = cli.run(&["checkup", "import", "--org", "133033", &ok]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
     // 2 new: the refused file left nothing behind (its good entry included).
     assert!(stdout.contains("imported 2 checkup result(s) for 133033") && stdout.contains("2 new, 0 replaced"), "{stdout}");
     assert!(String::from_utf8_lossy(&out.stderr).lines().any(|l| l == "written 2/2"), "progress lines off a terminal");
-    let out = run(&["checkup", "import", "--org", "133033", &ok]);
+    let out = cli.run(&["checkup", "import", "--org", "133033", &ok]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("0 new, 2 replaced"), "{}", String::from_utf8_lossy(&out.stdout));
 
-    let out = run(&["checkup", "import", "--org", "33120015", &ok]);
+    let out = cli.run(&["checkup", "import", "--org", "33120015", &ok]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no organization with insurer number 33120015"));
 }

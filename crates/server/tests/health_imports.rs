@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 
 use common::{Backend, Opts, TestApp, PASSWORD};
 use records::expenses::{Category, ExpenseRow};
@@ -259,28 +258,6 @@ async fn any_bad_row_refuses_the_whole_file(t: TestApp) {
     t.stop().await;
 }
 
-macro_rules! on_both_backends {
-    ($($story:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $story() {
-                    super::$story(super::TestApp::start(super::Opts::default()).await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $story() {
-                    let opts = super::Opts { backend: super::Backend::Postgres, ..super::Opts::default() };
-                    super::$story(super::TestApp::start(opts).await).await;
-                }
-            )*
-        }
-    };
-}
-
 on_both_backends!(
     medications_are_sealed_readable_by_the_member_and_never_duplicated,
     expenses_are_imported_from_shift_jis_and_read_newest_month_first,
@@ -291,53 +268,36 @@ on_both_backends!(
 /// success; on failure every line with its reason, a non-zero exit and nothing imported.
 #[test]
 fn the_cli_imports_and_reports_per_line_errors() {
-    const BIN: &str = env!("CARGO_BIN_EXE_mimoto");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let run = |args: &[&str]| {
-        Command::new(BIN)
-            .args(args)
-            .env("MIMOTO_DATA_DIR", dir.path())
-            .env_remove("MIMOTO_DATABASE_URL")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run mimoto")
-    };
-    let out = run(&["demo-data"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let write = |name: &str, bytes: &[u8]| {
-        let path = dir.path().join(name);
-        std::fs::write(&path, bytes).expect("write");
-        path.display().to_string()
-    };
+    let cli = common::cli::Cli::with_demo_data();
 
     let stranger = "133033,1234,9999,,1990-04-01,2025-04-01,みらい薬局,みらいクリニック,,ムコダイン錠500mg,1回1錠,5";
-    let bad = write("bad.csv", csv(MEDICATION_HEADER, &[MEDICATION_ROWS[0], stranger]).as_bytes());
-    let out = run(&["medication", "import", "--org", "133033", &bad]);
+    let bad = cli.write("bad.csv", csv(MEDICATION_HEADER, &[MEDICATION_ROWS[0], stranger]).as_bytes());
+    let out = cli.run(&["medication", "import", "--org", "133033", &bad]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("line 3: no roster record matches"), "{stderr}");
     assert!(stderr.contains("1 problem(s)") && stderr.contains("nothing was imported"), "{stderr}");
     assert!(!stderr.contains("9999") && !stderr.contains("ムコダイン"), "no personal data: {stderr}");
 
-    let ok = write("medication.csv", &shift_jis(&csv(MEDICATION_HEADER, &MEDICATION_ROWS)));
-    let out = run(&["medication", "import", "--org", "133033", "--encoding", "shift_jis", &ok]);
+    let ok = cli.write("medication.csv", &shift_jis(&csv(MEDICATION_HEADER, &MEDICATION_ROWS)));
+    let out = cli.run(&["medication", "import", "--org", "133033", "--encoding", "shift_jis", &ok]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
     // 4 new: the refused file left nothing behind (its good row included).
     assert!(stdout.contains("imported 4 お薬履歴 row(s) for 133033") && stdout.contains("4 new, 0 already stored"), "{stdout}");
     assert!(String::from_utf8_lossy(&out.stderr).lines().any(|l| l == "written 4/4"), "progress lines off a terminal");
-    let out = run(&["medication", "import", "--org", "133033", &ok]);
+    let out = cli.run(&["medication", "import", "--org", "133033", &ok]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("0 new, 4 already stored"), "{}", String::from_utf8_lossy(&out.stdout));
-    let out = run(&["medication", "import", "--org", "133033", "--encoding", "utf-8", &ok]);
+    let out = cli.run(&["medication", "import", "--org", "133033", "--encoding", "utf-8", &ok]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not valid UTF-8"), "{}", String::from_utf8_lossy(&out.stderr));
 
-    let expenses = write("expenses.csv", csv(EXPENSE_HEADER, &EXPENSE_ROWS).as_bytes());
-    let out = run(&["expenses", "import", "--org", "133033", &expenses]);
+    let expenses = cli.write("expenses.csv", csv(EXPENSE_HEADER, &EXPENSE_ROWS).as_bytes());
+    let out = cli.run(&["expenses", "import", "--org", "133033", &expenses]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("imported 3 医療費通知 row(s) for 133033"), "{}", String::from_utf8_lossy(&out.stdout));
 
-    let out = run(&["expenses", "import", "--org", "33120015", &expenses]);
+    let out = cli.run(&["expenses", "import", "--org", "33120015", &expenses]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no organization with insurer number 33120015"));
 }

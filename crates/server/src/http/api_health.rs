@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::http::api::{ApiJson, ApiLocale, ApiMember, ApiResult, OrApi};
-use crate::http::health_pages::{item_name, judgement_str, reference_text, value_text};
+use crate::http::health_pages::{item_name, judgement_str, reference_text, value_text, year_totals};
 use crate::http::ClientIp;
 use crate::i18n::Locale;
 use crate::services::stepup::{self, StepUp};
@@ -189,19 +189,9 @@ fn medication_view(r: &MedicationRow) -> MedicationView {
 }
 
 fn expenses_view(rows: &[ExpenseRow]) -> ExpensesView {
-    let mut years: Vec<ExpenseYearView> = Vec::new();
-    let mut sorted: Vec<&ExpenseRow> = rows.iter().collect();
-    sorted.sort_by_key(|r| std::cmp::Reverse(r.month));
-    for r in &sorted {
-        match years.iter_mut().find(|y| y.year == r.month.year()) {
-            Some(y) => {
-                y.total_cost = y.total_cost.saturating_add(r.total_cost);
-                y.paid = y.paid.saturating_add(r.paid);
-            }
-            None => years.push(ExpenseYearView { year: r.month.year(), total_cost: r.total_cost, paid: r.paid }),
-        }
-    }
-    let expenses = sorted
+    let years = year_totals(rows).into_iter().map(|(year, total_cost, paid)| ExpenseYearView { year, total_cost, paid }).collect();
+    // `expenses_for_member` gives the newest month first.
+    let expenses = rows
         .iter()
         .map(|r| ExpenseView {
             month: format!("{}-{:02}", r.month.year(), r.month.month()),

@@ -504,20 +504,22 @@ struct ExpenseView {
     paid: String,
 }
 
-/// Per-year totals (newest year first) and the lines of `wanted` (or the newest year).
-fn expense_view(rows: &[ExpenseRow], wanted: Option<i32>, locale: Locale) -> ExpenseView {
+/// (year, total cost, paid) per calendar year, newest year first (the pages and the API).
+pub(crate) fn year_totals(rows: &[ExpenseRow]) -> Vec<(i32, u64, u64)> {
     let mut totals: BTreeMap<i32, (u64, u64)> = BTreeMap::new();
     for r in rows {
         let t = totals.entry(r.month.year()).or_default();
         t.0 = t.0.saturating_add(r.total_cost);
         t.1 = t.1.saturating_add(r.paid);
     }
-    let year = wanted.filter(|y| totals.contains_key(y)).or_else(|| totals.keys().next_back().copied()).unwrap_or(0);
-    let years = totals
-        .iter()
-        .rev()
-        .map(|(y, (t, p))| YearTotal { year: *y, total_cost: yen(*t), paid: yen(*p), selected: *y == year })
-        .collect();
+    totals.into_iter().rev().map(|(y, (t, p))| (y, t, p)).collect()
+}
+
+/// Per-year totals (newest year first) and the lines of `wanted` (or the newest year).
+fn expense_view(rows: &[ExpenseRow], wanted: Option<i32>, locale: Locale) -> ExpenseView {
+    let totals = year_totals(rows);
+    let year = wanted.filter(|y| totals.iter().any(|t| t.0 == *y)).or_else(|| totals.first().map(|t| t.0)).unwrap_or(0);
+    let years = totals.iter().map(|(y, t, p)| YearTotal { year: *y, total_cost: yen(*t), paid: yen(*p), selected: *y == year }).collect();
     let mut of_year: Vec<&ExpenseRow> = rows.iter().filter(|r| r.month.year() == year).collect();
     of_year.sort_by(|a, b| a.month.cmp(&b.month).then_with(|| a.facility.cmp(&b.facility)));
     let lines = of_year
@@ -538,7 +540,7 @@ fn expense_view(rows: &[ExpenseRow], wanted: Option<i32>, locale: Locale) -> Exp
             paid: yen(r.paid),
         })
         .collect();
-    let (t, p) = totals.get(&year).copied().unwrap_or_default();
+    let (t, p) = totals.iter().find(|t| t.0 == year).map(|t| (t.1, t.2)).unwrap_or_default();
     ExpenseView { years, year, lines, total_cost: yen(t), paid: yen(p) }
 }
 

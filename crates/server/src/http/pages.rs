@@ -608,13 +608,14 @@ async fn org_menu(State(app): State<AppState>, Extension(ctx): Cx) -> Result<Res
     };
     let profile = auth::profile(&app, member).await.or_page(&ctx)?;
     let verified = identity::verified_at(&app, &member.user.id).await.or_page(&ctx)?.is_some();
-    let ekyc_status = if verified && profile.org.checkup_linked {
+    let (ekyc_status, health) = if verified && profile.org.checkup_linked {
         let current = crate::services::ekyc::current(&app, member).await.or_page(&ctx)?;
-        Some(super::ekyc_pages::menu_status(current.as_ref()))
+        // The health items: F4 done (the secret question is asked on the way in).
+        let health = current.as_ref().is_some_and(|l| l.data.app.is_authenticated());
+        (Some(super::ekyc_pages::menu_status(current.as_ref())), health)
     } else {
-        None
+        (None, false)
     };
-    let health = ekyc_status.is_some() && crate::services::stepup::health_unlocked(&app, member).await.or_page(&ctx)?;
     Ok(ok(&OrgMenuPage { c: Chrome::from(&ctx), org_name: profile.org.name, verified, ekyc_status, health }))
 }
 

@@ -32,24 +32,8 @@ pub fn today_jst(now: OffsetDateTime) -> Date {
     now.to_offset(UtcOffset::from_hms(9, 0, 0).unwrap_or(UtcOffset::UTC)).date()
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Encoding {
-    /// UTF-8 when the bytes are valid UTF-8 (a BOM is allowed), otherwise Shift_JIS.
-    Auto,
-    Utf8,
-    ShiftJis,
-}
-
-impl Encoding {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
-            "auto" => Some(Encoding::Auto),
-            "utf8" => Some(Encoding::Utf8),
-            "shiftjis" | "sjis" | "cp932" | "windows31j" => Some(Encoding::ShiftJis),
-            _ => None,
-        }
-    }
-}
+/// How a roster file's bytes are decoded: the same rules as the health-record CSV files.
+pub use records::health_csv::Encoding;
 
 /// One problem in the file, by line number (1 = the header).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,22 +57,13 @@ pub enum ImportError {
 }
 
 pub fn decode(bytes: &[u8], encoding: Encoding) -> Result<String, ImportError> {
-    let without_bom = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    match encoding {
-        Encoding::Utf8 => String::from_utf8(without_bom.to_vec()).map_err(|_| ImportError::Encoding("UTF-8")),
-        Encoding::ShiftJis => {
-            let (text, _, had_errors) = encoding_rs::SHIFT_JIS.decode(bytes);
-            if had_errors {
-                Err(ImportError::Encoding("Shift_JIS"))
-            } else {
-                Ok(text.into_owned())
-            }
-        }
-        Encoding::Auto => match std::str::from_utf8(without_bom) {
-            Ok(s) => Ok(s.to_string()),
-            Err(_) => decode(bytes, Encoding::ShiftJis),
-        },
-    }
+    // `decode` fails only on the encoding.
+    records::health_csv::decode(bytes, encoding).map_err(|e| {
+        ImportError::Encoding(match e {
+            records::health_csv::CsvError::Encoding(name) => name,
+            _ => "the file's encoding",
+        })
+    })
 }
 
 /// Parses and checks the whole file (rows in parallel on every core); returns the entries with

@@ -51,15 +51,6 @@ async fn secret(app: &App, member: &Member) -> ServiceResult<(String, String)> {
     }
 }
 
-/// Whether the member has done F4, so that the health menu items are shown.
-pub async fn health_unlocked(app: &App, member: &Member) -> ServiceResult<bool> {
-    match secret(app, member).await {
-        Ok(_) => Ok(true),
-        Err(ServiceError::HealthNotUnlocked) => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
 async fn lock_of(app: &App, member: &Member, now: OffsetDateTime) -> ServiceResult<(Option<OffsetDateTime>, i32)> {
     Ok(match app.store.step_up_failures(&member.user.id).await? {
         Some(f) => match f.locked_until {

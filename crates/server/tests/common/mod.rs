@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod cda;
+pub mod cli;
 pub mod console;
 pub mod ekyc;
 
