@@ -41,7 +41,7 @@ test-e2e: build e2e-deps
 ## make bench: roster import of 1,000,000 rows into SQLite and PostgreSQL; face engine latency and memory (optimized build)
 bench: deps postgres models
 	cargo bench --locked -p mimoto-face --bench face
-	cargo bench --locked -p mimoto-server --bench roster_import
+	cargo bench --locked -p mimoto-app --bench roster_import
 
 lint:
 	cargo clippy --locked --workspace --all-targets -- -D warnings

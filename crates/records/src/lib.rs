@@ -9,6 +9,9 @@
 //! - [`health_csv`]: what those two CSV formats share (encodings, header, caps, date and
 //!   amount formats).
 //!
+//! - `testing` (cargo feature `testing`, for other crates' tests only): 特定健診 files built
+//!   for the demo roster.
+//!
 //! Pure: no I/O beyond reading what the caller hands in, no async, no database.
 
 pub mod checkup;
@@ -16,3 +19,5 @@ pub mod expenses;
 pub mod health_csv;
 pub mod jlac10;
 pub mod medication;
+#[cfg(feature = "testing")]
+pub mod testing;

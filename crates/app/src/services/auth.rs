@@ -1,0 +1,135 @@
+//! F2 ログイン: sessions for browsers (cookie) and native apps (bearer token).
+
+use domain::email::Email;
+use domain::org::Organization;
+use store::{SessionRecord, UserRecord};
+use time::{Duration, OffsetDateTime};
+
+use crate::state::App;
+use crate::crypto::random_token;
+use crate::error::{ServiceError, ServiceResult};
+use crate::services::{email_index, limits, open_email, passwords};
+
+/// A session ends after this long without use…
+pub const IDLE_TIMEOUT: Duration = Duration::hours(2);
+/// …and at the latest this long after login.
+pub const ABSOLUTE_TIMEOUT: Duration = Duration::hours(24);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKind {
+    Browser,
+    Api,
+}
+
+impl SessionKind {
+    fn as_str(&self) -> &'static str {
+        match self {
+            SessionKind::Browser => "browser",
+            SessionKind::Api => "api",
+        }
+    }
+}
+
+pub struct NewSession {
+    pub token: String,
+    pub expires_at: OffsetDateTime,
+    pub user_id: String,
+}
+
+/// The signed-in member.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub user: UserRecord,
+    pub session: SessionRecord,
+}
+
+pub fn session_hash(app: &App, token: &str) -> Vec<u8> {
+    app.keys.mac("session", token.as_bytes())
+}
+
+fn expiry(created_at: OffsetDateTime, now: OffsetDateTime) -> OffsetDateTime {
+    (now + IDLE_TIMEOUT).min(created_at + ABSOLUTE_TIMEOUT)
+}
+
+/// Starts a session for `user_id` with a fresh random token (rotation: never reuse one).
+pub async fn create_session(app: &App, user_id: &str, kind: SessionKind) -> ServiceResult<NewSession> {
+    let token = random_token();
+    let now = app.now();
+    let record = SessionRecord {
+        id_hash: session_hash(app, &token),
+        user_id: user_id.to_string(),
+        kind: kind.as_str().to_string(),
+        created_at: now,
+        last_seen_at: now,
+        expires_at: expiry(now, now),
+        step_up_until: None,
+    };
+    app.store.create_session(&record).await?;
+    Ok(NewSession { token, expires_at: record.expires_at, user_id: user_id.to_string() })
+}
+
+/// 「ログイン」. The failure never says which of email or password was wrong, and costs the
+/// same whether or not the account exists.
+pub async fn login(app: &App, email_input: &str, password: &str, ip: &str, kind: SessionKind) -> ServiceResult<NewSession> {
+    limits::check(app, "login:ip", ip, app.config.limits.login_per_ip).await?;
+    let normalized = Email::parse(email_input);
+    let id_for_limit = normalized.as_ref().map(|e| e.as_str().to_string()).unwrap_or_else(|_| email_input.trim().to_lowercase());
+    limits::check(app, "login:email", &id_for_limit, app.config.limits.login_per_email).await?;
+
+    let user = match &normalized {
+        Ok(email) => app.store.find_user_by_email_index(&email_index(app, email)).await?,
+        Err(_) => None,
+    };
+    let ok = passwords::verify(password.to_string(), user.as_ref().map(|u| u.password_hash.clone())).await?;
+    match (ok, user) {
+        (true, Some(user)) => {
+            metrics::counter!("mimoto_logins_total", "result" => "ok").increment(1);
+            create_session(app, &user.id, kind).await
+        }
+        _ => {
+            metrics::counter!("mimoto_logins_total", "result" => "failed").increment(1);
+            Err(ServiceError::InvalidCredentials)
+        }
+    }
+}
+
+/// The member behind a session token, if the session is alive. Extends the idle timeout.
+pub async fn authenticate(app: &App, token: &str) -> ServiceResult<Option<Member>> {
+    let hash = session_hash(app, token);
+    let Some(session) = app.store.get_session(&hash).await? else {
+        return Ok(None);
+    };
+    let now = app.now();
+    if session.expires_at <= now {
+        app.store.delete_session(&hash).await?;
+        return Ok(None);
+    }
+    let Some(user) = app.store.get_user(&session.user_id).await? else {
+        return Ok(None);
+    };
+    // Sliding expiry, written at most once a minute.
+    if now - session.last_seen_at >= Duration::minutes(1) {
+        app.store.touch_session(&hash, now, expiry(session.created_at, now)).await?;
+    }
+    Ok(Some(Member { user, session }))
+}
+
+pub async fn logout(app: &App, token: &str) -> ServiceResult<()> {
+    app.store.delete_session(&session_hash(app, token)).await?;
+    Ok(())
+}
+
+/// What the menu shows about a member.
+pub struct Profile {
+    pub email: String,
+    pub org: Organization,
+}
+
+pub async fn profile(app: &App, member: &Member) -> ServiceResult<Profile> {
+    let org = app
+        .store
+        .get_org(&member.user.org_id)
+        .await?
+        .ok_or_else(|| ServiceError::Internal("user without organization".into()))?;
+    Ok(Profile { email: open_email(app, &member.user.email_enc)?, org })
+}

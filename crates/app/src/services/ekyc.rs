@@ -1,0 +1,483 @@
+//! F4 健診・医療アクセス認証 (eKYC): one persisted application per member, driven step by
+//! step (see `domain::ekyc` for the rules). Images are checked by the face engine, sealed into
+//! the image store, and only their ids and hashes reach the database; embeddings live in the
+//! sealed application data until the decision and are dropped then.
+
+use domain::ekyc::{DecisionPolicy, DocumentKind, EkycApplication, EkycError, EkycState, MouthState, Scores, Turn};
+use face::{Analysis, Options};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use store::{EkycImage, EkycRecord, StoreError};
+use time::Duration;
+
+use crate::state::App;
+use crate::crypto::random_token;
+use crate::error::{ServiceError, ServiceResult};
+use crate::services::auth::Member;
+use crate::services::{identity, new_id, passwords};
+
+const AAD: &str = "ekyc_applications";
+/// How long a capture token stays valid.
+pub const CAPTURE_TOKEN_TTL: Duration = Duration::minutes(10);
+/// Two selfies this alike are the same picture, not two photos.
+const SAME_IMAGE_SIMILARITY: f32 = 0.995;
+
+impl From<EkycError> for ServiceError {
+    fn from(e: EkycError) -> Self {
+        match e {
+            EkycError::WrongState(_) => ServiceError::WrongStep,
+            EkycError::BackNotAllowed => ServiceError::DocumentBackNotAllowed,
+            EkycError::FaceAttemptsExhausted => ServiceError::FaceAttemptsExhausted,
+        }
+    }
+}
+
+/// What a capture is of; each has its own capture token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Capture {
+    DocumentFront,
+    DocumentBack,
+    SelfieFrontal,
+    SelfieAngled,
+}
+
+impl Capture {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Capture::DocumentFront => "document_front",
+            Capture::DocumentBack => "document_back",
+            Capture::SelfieFrontal => "selfie_frontal",
+            Capture::SelfieAngled => "selfie_angled",
+        }
+    }
+}
+
+/// The application's sealed details.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EkycData {
+    pub app: EkycApplication,
+    /// (capture, image id) in capture order.
+    pub images: Vec<(Capture, String)>,
+    pub document_embedding: Option<Vec<f32>>,
+    pub frontal_embedding: Option<Vec<f32>>,
+    pub frontal_sha256: Option<Vec<u8>>,
+    pub document_frontal_score: Option<f32>,
+    /// Notes for the reviewer from the automatic checks (reason codes).
+    pub reasons: Vec<String>,
+    pub secret_question: Option<String>,
+    pub secret_answer_hash: Option<String>,
+}
+
+pub struct Loaded {
+    pub record: EkycRecord,
+    pub data: EkycData,
+}
+
+fn policy(app: &App) -> DecisionPolicy {
+    DecisionPolicy { match_threshold: app.config.face_threshold, auto_margin: app.config.ekyc_auto_margin }
+}
+
+fn engine(app: &App) -> ServiceResult<&face::FaceEngine> {
+    app.face().map_err(|e| {
+        tracing::error!("eKYC unavailable: {e}");
+        ServiceError::EkycUnavailable
+    })
+}
+
+pub(crate) fn state_str(s: EkycState) -> ServiceResult<String> {
+    serde_json::to_value(s)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .ok_or_else(|| ServiceError::Internal("state name".into()))
+}
+
+/// The record to write for the application as it is now: embeddings dropped once it is
+/// decided, details sealed, timestamps set. The version is still the stored one (the store
+/// checks it); see [`save`], and the review console, which writes it with its decision.
+pub(crate) fn stamped(app: &App, loaded: &mut Loaded) -> ServiceResult<EkycRecord> {
+    let now = app.now();
+    let state = loaded.data.app.state;
+    let decided = matches!(state, EkycState::Completed | EkycState::Approved | EkycState::Rejected);
+    if decided {
+        // Embeddings are not kept once the application is decided.
+        loaded.data.document_embedding = None;
+        loaded.data.frontal_embedding = None;
+    }
+    let mut record = loaded.record.clone();
+    record.state = state_str(state)?;
+    record.open = !decided;
+    record.data = app.keys.seal_json(AAD, &loaded.data)?;
+    record.updated_at = now;
+    if matches!(state, EkycState::PendingReview | EkycState::Completed) && record.submitted_at.is_none() {
+        record.submitted_at = Some(now);
+    }
+    if decided && record.decided_at.is_none() {
+        record.decided_at = Some(now);
+    }
+    Ok(record)
+}
+
+pub(crate) async fn save(app: &App, loaded: &mut Loaded) -> ServiceResult<()> {
+    let mut record = stamped(app, loaded)?;
+    app.store.update_ekyc(&record).await?;
+    record.version += 1;
+    loaded.record = record;
+    Ok(())
+}
+
+pub(crate) fn open_record(app: &App, record: EkycRecord) -> ServiceResult<Loaded> {
+    let data = app.keys.open_json(AAD, &record.data)?;
+    Ok(Loaded { record, data })
+}
+
+/// The member's current application, if any.
+pub async fn current(app: &App, member: &Member) -> ServiceResult<Option<Loaded>> {
+    match app.store.latest_ekyc_of_user(&member.user.id).await? {
+        Some(r) => Ok(Some(open_record(app, r)?)),
+        None => Ok(None),
+    }
+}
+
+/// Loads an application of this member (another member's id is simply not found).
+pub async fn load(app: &App, member: &Member, id: &str) -> ServiceResult<Loaded> {
+    let record = app.store.get_ekyc(id).await?.filter(|r| r.user_id == member.user.id).ok_or(ServiceError::FlowNotFound)?;
+    open_record(app, record)
+}
+
+/// Whether the member may use 健診・医療アクセス認証: their organization has checkup results
+/// linked, and they have done 本人確認.
+pub async fn check_eligible(app: &App, member: &Member) -> ServiceResult<domain::org::Organization> {
+    let org = app.store.get_org(&member.user.org_id).await?.ok_or_else(|| ServiceError::Internal("user without organization".into()))?;
+    if !org.checkup_linked {
+        return Err(ServiceError::EkycNotAvailable);
+    }
+    if identity::verified_at(app, &member.user.id).await?.is_none() {
+        return Err(ServiceError::IdentityNotVerified);
+    }
+    Ok(org)
+}
+
+/// 「次へ」 on the introduction: resumes the open application or starts one. Only for
+/// organizations with checkup results linked, and after 本人確認.
+pub async fn start(app: &App, member: &Member) -> ServiceResult<Loaded> {
+    let org = check_eligible(app, member).await?;
+    if let Some(existing) = current(app, member).await? {
+        if existing.record.open {
+            return Ok(existing);
+        }
+        if existing.data.app.is_authenticated() {
+            return Err(ServiceError::AlreadyVerified);
+        }
+    }
+    let now = app.now();
+    let data = EkycData {
+        app: EkycApplication::new(),
+        images: Vec::new(),
+        document_embedding: None,
+        frontal_embedding: None,
+        frontal_sha256: None,
+        document_frontal_score: None,
+        reasons: Vec::new(),
+        secret_question: None,
+        secret_answer_hash: None,
+    };
+    let record = EkycRecord {
+        id: new_id(),
+        user_id: member.user.id.clone(),
+        org_id: org.id.clone(),
+        state: state_str(data.app.state)?,
+        open: true,
+        data: app.keys.seal_json(AAD, &data)?,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+        submitted_at: None,
+        decided_at: None,
+    };
+    match app.store.insert_ekyc(&record).await {
+        Ok(()) => Ok(Loaded { record, data }),
+        // Started at the same moment in another tab: use that one.
+        Err(StoreError::Duplicate) => current(app, member).await?.ok_or(ServiceError::Conflict),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// 「選択」 of the identity document (also a retake before the document is confirmed).
+pub async fn choose_document(app: &App, member: &Member, id: &str, kind: DocumentKind) -> ServiceResult<Loaded> {
+    let mut loaded = load(app, member, id).await?;
+    loaded.data.app.choose_document(kind)?;
+    save(app, &mut loaded).await?;
+    Ok(loaded)
+}
+
+fn token_hash(app: &App, token: &str) -> Vec<u8> {
+    app.keys.mac("ekyc-capture", token.as_bytes())
+}
+
+/// The capture the application expects next, if any.
+pub fn next_capture(data: &EkycData) -> Option<Capture> {
+    match data.app.state {
+        EkycState::DocumentChosen => Some(Capture::DocumentFront),
+        EkycState::FrontCaptured if data.app.wants_back() => Some(Capture::DocumentBack),
+        EkycState::DocumentConfirmed => Some(Capture::SelfieFrontal),
+        EkycState::FrontalVerified => Some(Capture::SelfieAngled),
+        _ => None,
+    }
+}
+
+/// A one-time token for the next capture, shown with the capture page and required with the
+/// upload; expires after [`CAPTURE_TOKEN_TTL`].
+pub async fn capture_token(app: &App, member: &Member, id: &str, capture: Capture) -> ServiceResult<String> {
+    let loaded = load(app, member, id).await?;
+    if next_capture(&loaded.data) != Some(capture) {
+        return Err(ServiceError::WrongStep);
+    }
+    let token = random_token();
+    app.store.issue_capture_token(&token_hash(app, &token), id, capture.as_str(), app.now() + CAPTURE_TOKEN_TTL).await?;
+    Ok(token)
+}
+
+fn usable(a: &Analysis) -> ServiceResult<()> {
+    match a.issues.first() {
+        None => Ok(()),
+        Some(issue) => Err(ServiceError::FaceQuality(*issue)),
+    }
+}
+
+async fn keep_image(app: &App, loaded: &mut Loaded, capture: Capture, bytes: &[u8]) -> ServiceResult<Vec<u8>> {
+    let image_id = new_id();
+    let stored = app.images.put(&image_id, bytes).await.map_err(|e| ServiceError::Internal(format!("image store: {e}")))?;
+    app.store
+        .add_ekyc_image(&EkycImage {
+            id: image_id.clone(),
+            application_id: loaded.record.id.clone(),
+            kind: capture.as_str().into(),
+            sha256: stored.sha256.to_vec(),
+            size: stored.size as i64,
+            created_at: app.now(),
+            deleted_at: None,
+        })
+        .await?;
+    loaded.data.images.push((capture, image_id));
+    Ok(stored.sha256.to_vec())
+}
+
+/// Uploads one capture with its token. Documents need exactly one usable face (the back of a
+/// licence is only decoded); the frontal selfie must face forward with the mouth closed and
+/// match the document; the angled one must follow the instruction, be the same person and
+/// not the frontal picture again.
+pub async fn upload(app: &App, member: &Member, id: &str, capture: Capture, token: &str, bytes: Vec<u8>) -> ServiceResult<Loaded> {
+    match app.config.ekyc_instruction_seed {
+        // Tests only (refused with secure cookies, see `Config::ekyc_instruction_seed`).
+        Some(seed) => {
+            let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
+            upload_with_rng(app, member, id, capture, token, bytes, &mut rng).await
+        }
+        None => upload_with_rng(app, member, id, capture, token, bytes, &mut rand::rngs::OsRng).await,
+    }
+}
+
+/// [`upload`] with the generator that draws the angled-selfie instruction (tests pass a
+/// seeded one to know the instruction; production uses the OS's CSPRNG).
+pub async fn upload_with_rng<R: rand::Rng + rand::CryptoRng + Send>(
+    app: &App,
+    member: &Member,
+    id: &str,
+    capture: Capture,
+    token: &str,
+    bytes: Vec<u8>,
+    rng: &mut R,
+) -> ServiceResult<Loaded> {
+    let mut loaded = load(app, member, id).await?;
+    if next_capture(&loaded.data) != Some(capture) {
+        return Err(ServiceError::WrongStep);
+    }
+    if matches!(capture, Capture::SelfieFrontal | Capture::SelfieAngled) && loaded.data.app.attempts_exhausted() {
+        // Before the token is used or the engine runs: nothing more is tried or stored.
+        return Err(ServiceError::FaceAttemptsExhausted);
+    }
+    if capture == Capture::DocumentBack && loaded.data.app.document.map(|d| d.back_policy()) != Some(domain::ekyc::BackPolicy::AskRemarksThenBack) {
+        return Err(ServiceError::DocumentBackNotAllowed);
+    }
+    if !app.store.use_capture_token(&token_hash(app, token), id, capture.as_str(), app.now()).await? {
+        return Err(ServiceError::CaptureTokenInvalid);
+    }
+    let engine = engine(app)?;
+    match capture {
+        Capture::DocumentFront => {
+            let a = engine.analyze_bytes(bytes.clone(), Options::document()).await.map_err(face_error)?;
+            usable(&a)?;
+            keep_image(app, &mut loaded, capture, &bytes).await?;
+            loaded.data.document_embedding = a.embedding;
+            loaded.data.app.front_captured()?;
+        }
+        Capture::DocumentBack => {
+            face::decode::decode(&bytes, engine.limits()).map_err(ServiceError::Image)?;
+            keep_image(app, &mut loaded, capture, &bytes).await?;
+            loaded.data.app.back_captured()?;
+        }
+        Capture::SelfieFrontal => {
+            let a = engine.analyze_bytes(bytes.clone(), Options::selfie()).await.map_err(face_error)?;
+            usable(&a)?;
+            // 正面, mouth closed.
+            if a.turn != Some(face::geometry::Turn::Front) || a.mouth == Some(face::geometry::Mouth::Open) {
+                return Err(ServiceError::InstructionNotFollowed);
+            }
+            let score = similarity(loaded.data.document_embedding.as_deref(), a.embedding.as_deref())?;
+            let matched = policy(app).passes(score);
+            tracing::info!(application = %loaded.record.id, score, matched, "frontal selfie compared with the document");
+            if !matched {
+                // For the reviewer: how far each refused attempt was.
+                loaded.data.reasons.push(format!("frontal_mismatch:{score:.3}"));
+            }
+            if matched {
+                let sha = keep_image(app, &mut loaded, capture, &bytes).await?;
+                loaded.data.frontal_embedding = a.embedding;
+                loaded.data.frontal_sha256 = Some(sha);
+                loaded.data.document_frontal_score = Some(score);
+            }
+            let result = loaded.data.app.frontal_result(matched, rng);
+            save(app, &mut loaded).await?;
+            result?;
+            if !matched {
+                let remaining = domain::ekyc::MAX_FACE_ATTEMPTS.saturating_sub(loaded.data.app.face_attempts);
+                return Err(ServiceError::FaceMismatch { remaining });
+            }
+            return Ok(loaded);
+        }
+        Capture::SelfieAngled => {
+            let a = engine.analyze_bytes(bytes.clone(), Options::selfie()).await.map_err(face_error)?;
+            usable(&a)?;
+            let instruction = loaded.data.app.instruction.ok_or(ServiceError::WrongStep)?;
+            let turned = match instruction.turn {
+                Turn::Right => a.turn == Some(face::geometry::Turn::Right),
+                Turn::Left => a.turn == Some(face::geometry::Turn::Left),
+            };
+            let mouth = match instruction.mouth {
+                MouthState::Open => a.mouth == Some(face::geometry::Mouth::Open),
+                MouthState::Closed => a.mouth == Some(face::geometry::Mouth::Closed),
+            };
+            let sha: Vec<u8> = Sha256::digest(&bytes).to_vec();
+            let frontal_angled = similarity(loaded.data.frontal_embedding.as_deref(), a.embedding.as_deref())?;
+            let document_angled = similarity(loaded.data.document_embedding.as_deref(), a.embedding.as_deref())?;
+            let p = policy(app);
+            let failure = if !turned || !mouth {
+                Some((ServiceError::InstructionNotFollowed, "angled_instruction_not_followed".to_string()))
+            } else if loaded.data.frontal_sha256.as_deref() == Some(sha.as_slice()) || frontal_angled >= SAME_IMAGE_SIMILARITY {
+                Some((ServiceError::SameImage, "angled_same_image".to_string()))
+            } else if !p.passes(frontal_angled) || !p.passes(document_angled) {
+                let remaining = domain::ekyc::MAX_FACE_ATTEMPTS.saturating_sub(loaded.data.app.face_attempts + 1);
+                Some((ServiceError::FaceMismatch { remaining }, format!("angled_mismatch:document={document_angled:.3},frontal={frontal_angled:.3}")))
+            } else {
+                None
+            };
+            if let Some((err, reason)) = failure {
+                // The attempt counts and a new instruction is drawn (shown with the error).
+                let result = loaded.data.app.angled_failed(rng);
+                loaded.data.reasons.push(reason);
+                save(app, &mut loaded).await?;
+                result?;
+                return Err(err);
+            }
+            keep_image(app, &mut loaded, capture, &bytes).await?;
+            let scores = Scores { document_frontal: loaded.data.document_frontal_score.unwrap_or(0.0), document_angled, frontal_angled };
+            loaded.data.app.angled_verified(scores)?;
+        }
+    }
+    save(app, &mut loaded).await?;
+    Ok(loaded)
+}
+
+fn face_error(e: face::FaceError) -> ServiceError {
+    match e {
+        face::FaceError::Decode(d) => ServiceError::Image(d),
+        other => ServiceError::Internal(format!("face engine: {other}")),
+    }
+}
+
+/// Cosine similarity of two stored embeddings (both must exist at this step).
+fn similarity(a: Option<&[f32]>, b: Option<&[f32]>) -> ServiceResult<f32> {
+    let (Some(a), Some(b)) = (a, b) else { return Err(ServiceError::WrongStep) };
+    Ok(face::compare::cosine(a, b))
+}
+
+/// One of the application's own images, for the member to check before confirming it
+/// (「次へ」 or retake). Only until the application is submitted.
+pub async fn member_image(app: &App, member: &Member, id: &str, image_id: &str) -> ServiceResult<Vec<u8>> {
+    let loaded = load(app, member, id).await?;
+    if !loaded.record.open || loaded.record.submitted_at.is_some() || !loaded.data.images.iter().any(|(_, i)| i == image_id) {
+        return Err(ServiceError::FlowNotFound);
+    }
+    app.images.get(image_id).await.map_err(|e| ServiceError::Internal(format!("image store: {e}")))
+}
+
+/// The images of the current document (front, and back when captured), newest capture of
+/// each kind, for the confirmation screen.
+pub fn document_images(data: &EkycData) -> Vec<(Capture, String)> {
+    let mut out: Vec<(Capture, String)> = Vec::new();
+    for kind in [Capture::DocumentFront, Capture::DocumentBack] {
+        if kind == Capture::DocumentBack && !data.app.back_captured {
+            continue;
+        }
+        if let Some((c, i)) = data.images.iter().rev().find(|(c, _)| *c == kind) {
+            out.push((*c, i.clone()));
+        }
+    }
+    out
+}
+
+/// The images that make up the application now: the current document (see
+/// [`document_images`]) and the newest frontal and angled selfie; retakes are left out.
+pub fn current_images(data: &EkycData) -> Vec<(Capture, String)> {
+    let mut out = document_images(data);
+    for kind in [Capture::SelfieFrontal, Capture::SelfieAngled] {
+        if let Some((c, i)) = data.images.iter().rev().find(|(c, _)| *c == kind) {
+            out.push((*c, i.clone()));
+        }
+    }
+    out
+}
+
+/// The answer to 「備考欄に記載はありますか」.
+pub async fn answer_remarks(app: &App, member: &Member, id: &str, has_entries: bool) -> ServiceResult<Loaded> {
+    let mut loaded = load(app, member, id).await?;
+    loaded.data.app.answer_remarks(has_entries)?;
+    save(app, &mut loaded).await?;
+    Ok(loaded)
+}
+
+/// 「次へ」 under the captured document images.
+pub async fn confirm_document(app: &App, member: &Member, id: &str) -> ServiceResult<Loaded> {
+    let mut loaded = load(app, member, id).await?;
+    loaded.data.app.confirm_document()?;
+    save(app, &mut loaded).await?;
+    Ok(loaded)
+}
+
+/// 秘密の質問設定: the answer is kept only as an argon2id hash of its normalized form.
+pub async fn set_secret(app: &App, member: &Member, id: &str, question: &str, answer: &str) -> ServiceResult<Loaded> {
+    let question = question.trim();
+    if question.is_empty() || question.chars().count() > 100 {
+        return Err(ServiceError::SecretQuestionInvalid);
+    }
+    let normalized = domain::ekyc::normalize_secret_answer(answer).ok_or(ServiceError::SecretAnswerEmpty)?;
+    if normalized.chars().count() > 100 {
+        return Err(ServiceError::SecretAnswerEmpty);
+    }
+    let mut loaded = load(app, member, id).await?;
+    loaded.data.app.secret_set()?;
+    loaded.data.secret_question = Some(question.to_string());
+    loaded.data.secret_answer_hash = Some(passwords::hash(normalized).await?);
+    save(app, &mut loaded).await?;
+    Ok(loaded)
+}
+
+/// 「この内容で認証する」: 完了 when every automatic check passed with margin, else 申請.
+pub async fn submit(app: &App, member: &Member, id: &str) -> ServiceResult<Loaded> {
+    let mut loaded = load(app, member, id).await?;
+    loaded.data.app.submit(&policy(app))?;
+    save(app, &mut loaded).await?;
+    tracing::info!(application = %loaded.record.id, state = %loaded.record.state, "eKYC submitted");
+    Ok(loaded)
+}

@@ -1,0 +1,45 @@
+//! The member flows as application services over the Store, the keys and the clock. The JSON
+//! API and the HTML pages are two thin renderings of these functions.
+
+pub mod auth;
+pub mod checkups;
+pub mod codes;
+pub mod ekyc;
+pub mod flows;
+pub mod health_imports;
+pub mod health_match;
+pub mod identity;
+pub mod imports;
+pub mod inquiry;
+pub mod limits;
+pub mod operators;
+pub mod passwords;
+pub mod registration;
+pub mod reset;
+pub mod review;
+pub mod roster;
+pub mod stepup;
+
+use crate::state::App;
+use crate::crypto::CryptoError;
+use domain::email::Email;
+
+/// The keyed blind index of a normalized email: look-ups without storing the address in clear.
+pub fn email_index(app: &App, email: &Email) -> Vec<u8> {
+    app.keys.mac("email-index", email.as_str().as_bytes())
+}
+
+pub fn seal_email(app: &App, email: &Email) -> Result<Vec<u8>, CryptoError> {
+    app.keys.seal("users.email", email.as_str().as_bytes())
+}
+
+pub fn open_email(app: &App, sealed: &[u8]) -> Result<String, CryptoError> {
+    let bytes = app.keys.open("users.email", sealed)?;
+    String::from_utf8(bytes).map_err(|_| CryptoError::Malformed)
+}
+
+/// A random (v4) UUID from the thread's CSPRNG.
+pub fn new_id() -> String {
+    use rand::Rng;
+    uuid::Builder::from_random_bytes(rand::thread_rng().gen()).into_uuid().to_string()
+}

@@ -1,0 +1,418 @@
+//! Operators of the console (eKYC reviewers and administrators): accounts created with the
+//! CLI, login with password + TOTP (RFC 6238), console sessions and the audit log.
+//!
+//! - Passwords: argon2id ([`passwords`]), at least [`MIN_PASSWORD_CHARS`] characters and not
+//!   guessable (the member policy's zxcvbn check).
+//! - TOTP: HMAC-SHA-1, 6 digits, 30-second steps, one step of clock drift either way, computed
+//!   with the `totp-rs` crate. The 160-bit secret is sealed at rest with the data keys. A time
+//!   step, once accepted, is never accepted again, nor is an older one (replay): the store
+//!   moves the operator's last used step forward atomically.
+//! - Sessions: their own table and MAC purpose (a member's session token opens nothing here),
+//!   30 minutes idle, 8 hours at most.
+//! - Audit: every operator action is a row of the append-only audit log (who, what, which
+//!   record, when, from where) — written before any personal data is shown.
+
+use domain::email::Email;
+use rand::RngCore;
+use store::{NewAuditEntry, OperatorRecord, OperatorSessionRecord, StoreError};
+use time::{Duration, OffsetDateTime};
+use totp_rs::{Algorithm, TOTP};
+
+use crate::state::App;
+use crate::crypto::{ct_eq_str, random_token};
+use crate::error::{ServiceError, ServiceResult};
+use crate::services::{limits, new_id, passwords};
+
+pub const MIN_PASSWORD_CHARS: usize = 12;
+pub const MAX_PASSWORD_CHARS: usize = 128;
+pub const MAX_NAME_CHARS: usize = 100;
+/// A console session ends after this long without use…
+pub const IDLE_TIMEOUT: Duration = Duration::minutes(30);
+/// …and at the latest this long after login.
+pub const ABSOLUTE_TIMEOUT: Duration = Duration::hours(8);
+/// RFC 6238 time step.
+pub const TOTP_STEP_SECS: i64 = 30;
+const TOTP_DIGITS: usize = 6;
+/// Steps of clock drift accepted either way.
+const TOTP_SKEW: i64 = 1;
+/// RFC 4226 recommends a 160-bit shared secret.
+const TOTP_SECRET_BYTES: usize = 20;
+const ISSUER: &str = "Mimoto";
+
+const EMAIL_AAD: &str = "operators.email";
+const NAME_AAD: &str = "operators.name";
+const TOTP_AAD: &str = "operators.totp";
+
+/// The audit log's action names.
+pub mod actions {
+    pub const LOGIN: &str = "console.login";
+    pub const LOGIN_FAILED: &str = "console.login_failed";
+    pub const LOGOUT: &str = "console.logout";
+    pub const VIEW_QUEUE: &str = "ekyc.view_queue";
+    pub const VIEW_CASE: &str = "ekyc.view_case";
+    pub const VIEW_IMAGE: &str = "ekyc.view_image";
+    pub const APPROVE: &str = "ekyc.approve";
+    pub const REJECT: &str = "ekyc.reject";
+    pub const VIEW_AUDIT: &str = "audit.view";
+    pub const VIEW_INQUIRY: &str = "inquiry.view";
+    pub const REPLY_INQUIRY: &str = "inquiry.reply";
+    pub const CLOSE_INQUIRY: &str = "inquiry.close";
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Reviews eKYC applications.
+    Reviewer,
+    /// Everything a reviewer does, and reads the audit log.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Reviewer => "reviewer",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "reviewer" => Some(Role::Reviewer),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+
+    pub fn can_read_audit_log(&self) -> bool {
+        matches!(self, Role::Admin)
+    }
+}
+
+/// An operator, opened.
+#[derive(Debug, Clone)]
+pub struct Operator {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub created_at: OffsetDateTime,
+}
+
+/// What `mimoto operator create` prints once: the secret for the authenticator app.
+pub struct Created {
+    pub operator: Operator,
+    /// The TOTP secret, base32 (RFC 4648, no padding), for manual entry.
+    pub totp_secret: String,
+    /// `otpauth://totp/Mimoto:<email>?secret=…&issuer=Mimoto`, for a QR code.
+    pub otpauth_uri: String,
+}
+
+/// A new console session: the token goes into the operator's cookie, only its MAC is stored.
+pub struct NewSession {
+    pub token: String,
+    pub operator: Operator,
+}
+
+fn email_index(app: &App, email: &Email) -> Vec<u8> {
+    app.keys.mac("operator-email-index", email.as_str().as_bytes())
+}
+
+pub fn session_hash(app: &App, token: &str) -> Vec<u8> {
+    app.keys.mac("operator-session", token.as_bytes())
+}
+
+fn totp(secret: Vec<u8>, account: &str) -> TOTP {
+    // `new_unchecked`: the secret is always TOTP_SECRET_BYTES long, and the label is
+    // URL-encoded by `get_url` (an email has no ':' to confuse it anyway).
+    TOTP::new_unchecked(Algorithm::SHA1, TOTP_DIGITS, TOTP_SKEW as u8, TOTP_STEP_SECS as u64, secret, Some(ISSUER.into()), account.into())
+}
+
+/// The 6-digit code of `secret` at unix time `at` (tests and the CLI's self-check).
+pub fn totp_code(secret: &[u8], at: i64) -> String {
+    totp(secret.to_vec(), "").generate(at.max(0) as u64)
+}
+
+/// The time step within ±[`TOTP_SKEW`] of `now` whose code is `input`, if any. Every candidate
+/// is computed and compared in constant time, whichever matches.
+pub fn matching_step(secret: &[u8], input: &str, now: OffsetDateTime) -> Option<i64> {
+    let code = domain::otp::normalize_code(input).unwrap_or_default();
+    let current = now.unix_timestamp().div_euclid(TOTP_STEP_SECS);
+    let t = totp(secret.to_vec(), "");
+    let mut found = None;
+    for step in current - TOTP_SKEW..=current + TOTP_SKEW {
+        let expected = t.generate((step.max(0) * TOTP_STEP_SECS) as u64);
+        if ct_eq_str(&expected, &code) && !code.is_empty() && found.is_none() {
+            found = Some(step);
+        }
+    }
+    found
+}
+
+fn check_name(name: &str) -> ServiceResult<String> {
+    let name = name.trim();
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(ServiceError::OperatorName);
+    }
+    Ok(name.to_string())
+}
+
+fn check_password(password: &str, email: &Email) -> ServiceResult<()> {
+    let chars = password.chars().count();
+    if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars) {
+        return Err(ServiceError::OperatorPassword { min: MIN_PASSWORD_CHARS, max: MAX_PASSWORD_CHARS });
+    }
+    domain::password::check_password(password, &[email.as_str(), email.local_part()])?;
+    Ok(())
+}
+
+fn open_text(app: &App, aad: &str, sealed: &[u8]) -> ServiceResult<String> {
+    String::from_utf8(app.keys.open(aad, sealed)?).map_err(|_| ServiceError::Internal("operator field is not UTF-8".into()))
+}
+
+fn open_operator(app: &App, r: &OperatorRecord) -> ServiceResult<Operator> {
+    Ok(Operator {
+        id: r.id.clone(),
+        email: open_text(app, EMAIL_AAD, &r.email_enc)?,
+        name: open_text(app, NAME_AAD, &r.name_enc)?,
+        role: Role::parse(&r.role).ok_or_else(|| ServiceError::Internal(format!("operator role {}", r.role)))?,
+        created_at: r.created_at,
+    })
+}
+
+/// `mimoto operator create`: a new operator with a fresh TOTP secret, shown once.
+pub async fn create(app: &App, email: &str, name: &str, role: Role, password: &str) -> ServiceResult<Created> {
+    let email = Email::parse(email)?;
+    let name = check_name(name)?;
+    check_password(password, &email)?;
+    let mut secret = vec![0u8; TOTP_SECRET_BYTES];
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    let record = OperatorRecord {
+        id: new_id(),
+        email_index: email_index(app, &email),
+        email_enc: app.keys.seal(EMAIL_AAD, email.as_str().as_bytes())?,
+        name_enc: app.keys.seal(NAME_AAD, name.as_bytes())?,
+        role: role.as_str().into(),
+        password_hash: passwords::hash(password.to_string()).await?,
+        totp_secret_enc: app.keys.seal(TOTP_AAD, &secret)?,
+        totp_last_step: 0,
+        created_at: app.now(),
+    };
+    match app.store.insert_operator(&record).await {
+        Ok(()) => {}
+        Err(StoreError::Duplicate) => return Err(ServiceError::OperatorEmailTaken),
+        Err(e) => return Err(e.into()),
+    }
+    let t = totp(secret, email.as_str());
+    tracing::info!(operator_id = %record.id, role = role.as_str(), "operator created");
+    Ok(Created {
+        totp_secret: t.get_secret_base32(),
+        otpauth_uri: t.get_url(),
+        operator: Operator { id: record.id, email: email.as_str().into(), name, role, created_at: record.created_at },
+    })
+}
+
+/// An operator's name, for showing who decided a case.
+pub async fn name_of(app: &App, id: &str) -> ServiceResult<Option<String>> {
+    match app.store.get_operator(id).await? {
+        Some(r) => Ok(Some(open_text(app, NAME_AAD, &r.name_enc)?)),
+        None => Ok(None),
+    }
+}
+
+/// Every operator, oldest first (by email within the same second).
+pub async fn list(app: &App) -> ServiceResult<Vec<Operator>> {
+    let mut all = app.store.list_operators().await?.iter().map(|r| open_operator(app, r)).collect::<ServiceResult<Vec<_>>>()?;
+    all.sort_by(|a, b| (a.created_at, &a.email).cmp(&(b.created_at, &b.email)));
+    Ok(all)
+}
+
+/// Appends one audit-log row. Targets are ids only, never personal data.
+pub async fn audit(app: &App, operator_id: Option<&str>, action: &str, target: Option<(&str, &str)>, ip: &str) -> ServiceResult<()> {
+    app.store.append_audit(&audit_entry(app, operator_id, action, target, ip)).await?;
+    Ok(())
+}
+
+pub fn audit_entry(app: &App, operator_id: Option<&str>, action: &str, target: Option<(&str, &str)>, ip: &str) -> NewAuditEntry {
+    NewAuditEntry {
+        at: app.now(),
+        operator_id: operator_id.map(str::to_string),
+        action: action.to_string(),
+        target_type: target.map(|(kind, _)| kind.to_string()),
+        target_id: target.map(|(_, id)| id.to_string()),
+        client_ip: ip.chars().take(64).collect(),
+    }
+}
+
+fn expiry(created_at: OffsetDateTime, now: OffsetDateTime) -> OffsetDateTime {
+    (now + IDLE_TIMEOUT).min(created_at + ABSOLUTE_TIMEOUT)
+}
+
+/// A fixed, never-stored secret: an unknown email costs the same TOTP work as a known one.
+fn dummy_secret() -> Vec<u8> {
+    vec![0x5a; TOTP_SECRET_BYTES]
+}
+
+/// The console's login: email, password and the authenticator's code in one form. A failure
+/// never says which was wrong, and costs the same whether the account exists or not. Rate
+/// limited per client IP and per email (the member login's limits, counted separately).
+pub async fn login(app: &App, email_input: &str, password: &str, code: &str, ip: &str) -> ServiceResult<NewSession> {
+    limits::check(app, "console-login:ip", ip, app.config.limits.login_per_ip).await?;
+    let normalized = Email::parse(email_input);
+    let id_for_limit = normalized.as_ref().map(|e| e.as_str().to_string()).unwrap_or_else(|_| email_input.trim().to_lowercase());
+    limits::check(app, "console-login:email", &id_for_limit, app.config.limits.login_per_email).await?;
+
+    let record = match &normalized {
+        Ok(email) => app.store.find_operator_by_email_index(&email_index(app, email)).await?,
+        Err(_) => None,
+    };
+    let password_ok = passwords::verify(password.to_string(), record.as_ref().map(|r| r.password_hash.clone())).await?;
+    let secret = match &record {
+        Some(r) => app.keys.open(TOTP_AAD, &r.totp_secret_enc)?,
+        None => dummy_secret(),
+    };
+    let step = matching_step(&secret, code, app.now());
+    let accepted = match (&record, password_ok, step) {
+        // The step is used up only by a login that is otherwise right, atomically: the same
+        // code (or an older one) cannot log in again, not even in a concurrent request.
+        (Some(r), true, Some(step)) => app.store.use_totp_step(&r.id, step).await?,
+        _ => false,
+    };
+    let known_id = record.as_ref().map(|r| r.id.clone());
+    let Some(record) = record.filter(|_| accepted) else {
+        metrics::counter!("mimoto_console_logins_total", "result" => "failed").increment(1);
+        // The audit row names the account when the email was an operator's (ids only).
+        audit(app, known_id.as_deref(), actions::LOGIN_FAILED, None, ip).await?;
+        return Err(ServiceError::ConsoleLoginFailed);
+    };
+    let operator = open_operator(app, &record)?;
+    let now = app.now();
+    // Housekeeping: expired console sessions go when someone logs in.
+    app.store.delete_expired_operator_sessions(now).await?;
+    let token = random_token();
+    app.store
+        .create_operator_session(&OperatorSessionRecord {
+            id_hash: session_hash(app, &token),
+            operator_id: operator.id.clone(),
+            created_at: now,
+            last_seen_at: now,
+            expires_at: expiry(now, now),
+        })
+        .await?;
+    audit(app, Some(&operator.id), actions::LOGIN, None, ip).await?;
+    metrics::counter!("mimoto_console_logins_total", "result" => "ok").increment(1);
+    tracing::info!(operator_id = %operator.id, "operator signed in");
+    Ok(NewSession { token, operator })
+}
+
+/// The operator behind a console session token, if the session is alive. Extends the idle
+/// timeout (written at most once a minute), never past the absolute one.
+pub async fn authenticate(app: &App, token: &str) -> ServiceResult<Option<Operator>> {
+    let hash = session_hash(app, token);
+    let Some(session) = app.store.get_operator_session(&hash).await? else {
+        return Ok(None);
+    };
+    let now = app.now();
+    if session.expires_at <= now {
+        app.store.delete_operator_session(&hash).await?;
+        return Ok(None);
+    }
+    let Some(record) = app.store.get_operator(&session.operator_id).await? else {
+        return Ok(None);
+    };
+    if now - session.last_seen_at >= Duration::minutes(1) {
+        app.store.touch_operator_session(&hash, now, expiry(session.created_at, now)).await?;
+    }
+    Ok(Some(open_operator(app, &record)?))
+}
+
+pub async fn logout(app: &App, token: &str, operator: &Operator, ip: &str) -> ServiceResult<()> {
+    audit(app, Some(&operator.id), actions::LOGOUT, None, ip).await?;
+    app.store.delete_operator_session(&session_hash(app, token)).await?;
+    Ok(())
+}
+
+/// One row of the audit log as an administrator reads it.
+pub struct AuditRow {
+    pub seq: i64,
+    pub at: OffsetDateTime,
+    pub operator_id: Option<String>,
+    pub operator_name: Option<String>,
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub client_ip: String,
+}
+
+/// A page of the audit log, newest first; `next_before` continues with older rows.
+pub struct AuditPage {
+    pub rows: Vec<AuditRow>,
+    pub next_before: Option<i64>,
+}
+
+pub const AUDIT_PAGE_SIZE: i64 = 50;
+
+/// The audit log for an administrator (the reading itself is logged first).
+pub async fn audit_log(app: &App, operator: &Operator, before: Option<i64>, ip: &str) -> ServiceResult<AuditPage> {
+    if !operator.role.can_read_audit_log() {
+        return Err(ServiceError::Forbidden);
+    }
+    audit(app, Some(&operator.id), actions::VIEW_AUDIT, None, ip).await?;
+    let names: std::collections::HashMap<String, String> = list(app).await?.into_iter().map(|o| (o.id, o.name)).collect();
+    // One more than a page tells whether there is a next page.
+    let mut entries = app.store.list_audit(before, AUDIT_PAGE_SIZE + 1).await?;
+    let more = entries.len() as i64 > AUDIT_PAGE_SIZE;
+    entries.truncate(AUDIT_PAGE_SIZE as usize);
+    let next_before = if more { entries.last().map(|e| e.seq) } else { None };
+    let rows = entries
+        .into_iter()
+        .map(|e| AuditRow {
+            operator_name: e.operator_id.as_ref().and_then(|id| names.get(id).cloned()),
+            seq: e.seq,
+            at: e.at,
+            operator_id: e.operator_id,
+            action: e.action,
+            target_type: e.target_type,
+            target_id: e.target_id,
+            client_ip: e.client_ip,
+        })
+        .collect();
+    Ok(AuditPage { rows, next_before })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 6238 appendix B (SHA-1 secret "12345678901234567890"), last 6 of the 8 digits.
+    #[test]
+    fn rfc_6238_test_vectors() {
+        let secret = b"12345678901234567890";
+        for (at, code) in [(59, "287082"), (1_111_111_109, "081804"), (1_111_111_111, "050471"), (1_234_567_890, "005924"), (2_000_000_000, "279037")] {
+            assert_eq!(totp_code(secret, at), code, "at {at}");
+        }
+    }
+
+    #[test]
+    fn one_step_of_drift_either_way_and_no_more() {
+        let secret = b"12345678901234567890";
+        let at = |s: i64| OffsetDateTime::from_unix_timestamp(s).expect("time");
+        let code = totp_code(secret, 1_111_111_109);
+        let step = 1_111_111_109 / 30;
+        assert_eq!(matching_step(secret, &code, at(1_111_111_109)), Some(step));
+        assert_eq!(matching_step(secret, &code, at(1_111_111_109 + 30)), Some(step), "one step late");
+        assert_eq!(matching_step(secret, &code, at(1_111_111_109 - 30)), Some(step), "one step early");
+        assert_eq!(matching_step(secret, &code, at(1_111_111_109 + 90)), None);
+        assert_eq!(matching_step(secret, "", at(1_111_111_109)), None);
+        assert_eq!(matching_step(secret, "０８１８０４", at(1_111_111_109)), Some(step), "full-width digits are normalized");
+    }
+
+    #[test]
+    fn roles_round_trip() {
+        for r in [Role::Reviewer, Role::Admin] {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(Role::parse("root"), None);
+        assert!(Role::Admin.can_read_audit_log() && !Role::Reviewer.can_read_audit_log());
+    }
+}

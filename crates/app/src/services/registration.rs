@@ -1,0 +1,207 @@
+//! F1 新規会員登録 as a service over the registration state machine.
+
+use domain::consent::{self, ConsentDoc};
+use domain::email::Email;
+use domain::insurer::InsurerNumber;
+use domain::locale::Locale;
+use domain::org::{OrgType, Organization};
+use domain::otp;
+use domain::password::check_password;
+use domain::registration::{FlowError, Registration, RegistrationState};
+use store::{ConsentRecord, FlowUpdate, NewUser, StoreError};
+
+use crate::state::App;
+use crate::error::{ServiceError, ServiceResult};
+use crate::services::flows::{self, Loaded};
+use crate::services::{codes, email_index, limits, new_id, passwords, seal_email};
+
+pub const KIND: &str = "registration";
+const CODE_PURPOSE: &str = "registration";
+
+impl From<FlowError> for ServiceError {
+    fn from(e: FlowError) -> Self {
+        match e {
+            FlowError::WrongState(_) => ServiceError::WrongStep,
+            FlowError::Expired => ServiceError::FlowExpired,
+            FlowError::OrgTypeMismatch => ServiceError::OrgTypeMismatch,
+        }
+    }
+}
+
+/// What a page or API response needs to show a registration.
+pub struct View {
+    pub flow: Registration,
+    pub org: Option<Organization>,
+}
+
+pub async fn load(app: &App, id: &str) -> ServiceResult<Loaded<Registration>> {
+    flows::load(app, KIND, id).await
+}
+
+pub async fn view(app: &App, id: &str) -> ServiceResult<View> {
+    let loaded = load(app, id).await?;
+    with_org(app, loaded.flow).await
+}
+
+async fn with_org(app: &App, flow: Registration) -> ServiceResult<View> {
+    let org = match &flow.org_id {
+        Some(org_id) => app.store.get_org(org_id).await?,
+        None => None,
+    };
+    Ok(View { flow, org })
+}
+
+async fn save(app: &App, loaded: &Loaded<Registration>, flow: &Registration) -> ServiceResult<()> {
+    let record = flows::next_record(app, &loaded.record, flow.state.as_str(), flow, flow.expires_at)?;
+    app.store.update_flow(FlowUpdate { record: &record }).await?;
+    Ok(())
+}
+
+/// 「新規登録」: a new provisional registration.
+pub async fn start(app: &App, locale: Locale, ip: &str) -> ServiceResult<Registration> {
+    limits::check(app, "register:ip", ip, app.config.limits.register_per_ip).await?;
+    let now = app.now();
+    let flow = Registration::start(new_id(), locale, now);
+    let record = flows::new_record(app, KIND, &flow.id, flow.state.as_str(), &flow, now, flow.expires_at)?;
+    app.store.insert_flow(&record).await?;
+    metrics::counter!("mimoto_registrations_started_total").increment(1);
+    Ok(flow)
+}
+
+/// 団体選択.
+pub async fn choose_org_type(app: &App, id: &str, org_type: OrgType) -> ServiceResult<Registration> {
+    let loaded = load(app, id).await?;
+    let mut flow = loaded.flow.clone();
+    flow.choose_org_type(org_type, app.now())?;
+    save(app, &loaded, &flow).await?;
+    Ok(flow)
+}
+
+/// 団体ID認証: the insurer number printed on the card.
+pub async fn verify_insurer(app: &App, id: &str, input: &str) -> ServiceResult<View> {
+    let loaded = load(app, id).await?;
+    let number = InsurerNumber::parse(input)?;
+    let org = app
+        .store
+        .find_org_by_insurer_number(number.as_str())
+        .await?
+        .ok_or(ServiceError::UnknownOrganization)?;
+    let mut flow = loaded.flow.clone();
+    flow.verify_org(&org, app.now())?;
+    save(app, &loaded, &flow).await?;
+    Ok(View { flow, org: Some(org) })
+}
+
+/// アカウント作成: email + password (checked against the password policy here, on the server).
+pub async fn enter_account(app: &App, id: &str, email_input: &str, password: &str, ip: &str) -> ServiceResult<View> {
+    limits::check(app, "register:ip", ip, app.config.limits.register_per_ip).await?;
+    let loaded = load(app, id).await?;
+    if !matches!(loaded.flow.state, RegistrationState::OrgVerified | RegistrationState::AccountEntered) {
+        return Err(ServiceError::WrongStep);
+    }
+    let email = Email::parse(email_input)?;
+    limits::check(app, "register:email", email.as_str(), app.config.limits.register_per_email).await?;
+    let local = email.as_str().split('@').next().unwrap_or_default();
+    check_password(password, &[email.as_str(), local])?;
+    // The guide deliberately tells a member that the address is taken (and where to ask);
+    // the rate limit above keeps this from being used to enumerate addresses.
+    if app.store.find_user_by_email_index(&email_index(app, &email)).await?.is_some() {
+        return Err(ServiceError::EmailTaken);
+    }
+    let hash = passwords::hash(password.to_string()).await?;
+    let mut flow = loaded.flow.clone();
+    flow.enter_account(email, hash, app.now())?;
+    save(app, &loaded, &flow).await?;
+    with_org(app, flow).await
+}
+
+/// The consents a registration must collect, for its organization.
+pub fn required_consents(org: &Organization) -> Vec<ConsentDoc> {
+    consent::required_consents(org)
+}
+
+/// 「承認メールを送信」: records the consents and emails the first one-time password.
+pub async fn accept_consents(app: &App, id: &str, checked: &[ConsentDoc]) -> ServiceResult<View> {
+    let loaded = load(app, id).await?;
+    let view = with_org(app, loaded.flow.clone()).await?;
+    let org = view.org.ok_or(ServiceError::WrongStep)?;
+    let now = app.now();
+    let accepted = consent::accept_consents(&org, checked, now).map_err(|consent::ConsentError::Missing(m)| ServiceError::ConsentsMissing(m))?;
+    let mut flow = loaded.flow.clone();
+    flow.send_code(accepted, now)?;
+    send_code(app, &loaded, &flow, &org).await?;
+    Ok(View { flow, org: Some(org) })
+}
+
+/// Sends a new one-time password; the previous one stops working.
+pub async fn resend_code(app: &App, id: &str, ip: &str) -> ServiceResult<View> {
+    limits::check(app, "register:ip", ip, app.config.limits.register_per_ip).await?;
+    let loaded = load(app, id).await?;
+    let last = loaded.flow.code_sent_at.ok_or(ServiceError::WrongStep)?;
+    codes::check_resend(app, last)?;
+    let view = with_org(app, loaded.flow.clone()).await?;
+    let org = view.org.ok_or(ServiceError::WrongStep)?;
+    let mut flow = loaded.flow.clone();
+    flow.resend_code(app.now())?;
+    send_code(app, &loaded, &flow, &org).await?;
+    Ok(View { flow, org: Some(org) })
+}
+
+async fn send_code(app: &App, loaded: &Loaded<Registration>, flow: &Registration, org: &Organization) -> ServiceResult<()> {
+    let email = flow.email.as_ref().ok_or(ServiceError::WrongStep)?;
+    let record = flows::next_record(app, &loaded.record, flow.state.as_str(), flow, flow.expires_at)?;
+    let org_name = org.name.clone();
+    codes::issue(
+        app,
+        CODE_PURPOSE,
+        &flow.id,
+        flow.locale,
+        email.as_str(),
+        |code| mail::Template::RegistrationCode { code, org_name, valid_minutes: otp::CODE_TTL.whole_minutes() },
+        Some(FlowUpdate { record: &record }),
+    )
+    .await
+}
+
+/// 「承認する」: checks the one-time password and creates the account. Returns the new user id.
+pub async fn verify_code(app: &App, id: &str, input: &str, ip: &str) -> ServiceResult<(View, String)> {
+    limits::check(app, "code:ip", ip, app.config.limits.code_per_ip).await?;
+    let loaded = load(app, id).await?;
+    if loaded.flow.state != RegistrationState::CodeSent {
+        return Err(ServiceError::WrongStep);
+    }
+    codes::verify(app, CODE_PURPOSE, id, input, true).await?;
+
+    let mut flow = loaded.flow.clone();
+    let (email, password_hash, org_id) = match (&flow.email, &flow.password_hash, &flow.org_id) {
+        (Some(e), Some(h), Some(o)) => (e.clone(), h.clone(), o.clone()),
+        _ => return Err(ServiceError::WrongStep),
+    };
+    let user_id = new_id();
+    let now = app.now();
+    flow.complete(user_id.clone(), now)?;
+    let user = NewUser {
+        id: user_id.clone(),
+        org_id,
+        email_index: email_index(app, &email),
+        email_enc: seal_email(app, &email)?,
+        password_hash,
+        locale: flow.locale.as_str().to_string(),
+        created_at: now,
+    };
+    let consents: Vec<ConsentRecord> = flow
+        .consents
+        .iter()
+        .map(|c| ConsentRecord { doc: c.doc.as_str().to_string(), version: c.version.clone(), accepted_at: c.accepted_at })
+        .collect();
+    let record = flows::next_record(app, &loaded.record, flow.state.as_str(), &flow, flow.expires_at)?;
+    match app.store.create_user(&user, &consents, Some(FlowUpdate { record: &record })).await {
+        Ok(()) => {}
+        // Another registration with the same address completed first.
+        Err(StoreError::Duplicate) => return Err(ServiceError::EmailTaken),
+        Err(e) => return Err(e.into()),
+    }
+    metrics::counter!("mimoto_registrations_completed_total").increment(1);
+    tracing::info!(user_id = %user_id, "registration completed");
+    Ok((with_org(app, flow).await?, user_id))
+}

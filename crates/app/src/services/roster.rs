@@ -1,0 +1,432 @@
+//! Roster (名簿) import: an insurer's CSV file (UTF-8 or Shift_JIS/CP932) becomes sealed
+//! roster records with keyed blind indexes, in one transaction.
+//!
+//! The whole file is read and checked first; a file with any bad row is refused with every
+//! problem and its line number, and nothing is written. Then every row gets its blind indexes
+//! and a MAC of its content (on all cores), and inside one database transaction — holding the
+//! organization's lock, committing only at the end, so an error, an interrupt or a killed
+//! process leaves the previous roster untouched — the file is compared with the stored roster:
+//! new and changed records are sealed and written (in key order, sealing the next batch while
+//! the database writes this one), unchanged ones are skipped, and records absent from the file
+//! keep existing (accounts may link to them) but their eligibility ends yesterday (Japan time).
+
+use std::collections::HashMap;
+
+use domain::card::CardId;
+use domain::org::Organization;
+use domain::roster::{map_header, RosterEntry};
+use store::{ImportStats, RecordRef, RosterRow, StoredRecord};
+use time::{Date, Duration, OffsetDateTime, UtcOffset};
+
+use crate::state::App;
+use crate::crypto::{CryptoError, Keys, Macer};
+use crate::services::new_id;
+
+pub const ROSTER_AAD: &str = "roster_records";
+/// Rows per call into the store: sealed while the previous batch is written, and the
+/// progress granularity.
+const WRITE_BATCH: usize = 10_000;
+
+/// Today in Japan, where eligibility dates are meant.
+pub fn today_jst(now: OffsetDateTime) -> Date {
+    now.to_offset(UtcOffset::from_hms(9, 0, 0).unwrap_or(UtcOffset::UTC)).date()
+}
+
+/// How a roster file's bytes are decoded: the same rules as the health-record CSV files.
+pub use records::health_csv::Encoding;
+
+/// One problem in the file, by line number (1 = the header).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineError {
+    pub line: u64,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("the file is not valid {0}")]
+    Encoding(&'static str),
+    #[error("{} problem(s) in the file; nothing was imported", .0.len())]
+    Rows(Vec<LineError>),
+    #[error("the file has no rows")]
+    Empty,
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+}
+
+pub fn decode(bytes: &[u8], encoding: Encoding) -> Result<String, ImportError> {
+    // `decode` fails only on the encoding.
+    records::health_csv::decode(bytes, encoding).map_err(|e| {
+        ImportError::Encoding(match e {
+            records::health_csv::CsvError::Encoding(name) => name,
+            _ => "the file's encoding",
+        })
+    })
+}
+
+/// Parses and checks the whole file (rows in parallel on every core); returns the entries with
+/// their line numbers, or every problem found.
+pub fn parse(text: &str, org: &Organization) -> Result<Vec<(u64, RosterEntry)>, ImportError> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
+    let mut records = reader.records();
+    let header = match records.next() {
+        Some(Ok(h)) => h,
+        Some(Err(e)) => return Err(ImportError::Rows(vec![LineError { line: 1, message: format!("unreadable header: {e}") }])),
+        None => return Err(ImportError::Empty),
+    };
+    let header_fields: Vec<&str> = header.iter().collect();
+    let columns = map_header(&header_fields).map_err(|e| ImportError::Rows(vec![LineError { line: 1, message: e.to_string() }]))?;
+    // Line numbers from byte offsets, right for LF and CRLF files alike (with CRLF, csv puts
+    // a record's start on the \n of the previous line end, hence `<=`).
+    let newline_offsets: Vec<usize> = text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i).collect();
+    let line_at = |pos: Option<&csv::Position>| -> u64 {
+        pos.map(|p| newline_offsets.partition_point(|&nl| (nl as u64) <= p.byte()) as u64 + 1).unwrap_or(0)
+    };
+    let mut errors = Vec::new();
+    let mut rows = Vec::new();
+    for record in records {
+        match record {
+            Ok(r) if r.iter().all(|f| f.trim().is_empty()) => {}
+            Ok(r) => rows.push((line_at(r.position()), r)),
+            Err(e) => errors.push(LineError { line: line_at(e.position()), message: "unreadable CSV row".into() }),
+        }
+    }
+
+    let parsed = par_map(rows, |(line, r)| {
+        let fields: Vec<&str> = r.iter().collect();
+        Ok::<_, std::convert::Infallible>((line, RosterEntry::parse(&fields, &columns, &org.insurer_number).map_err(|e| e.to_string())))
+    })
+    .unwrap_or_else(|never| match never {});
+
+    // Duplicates by a 128-bit hash of the record key (two independent 64-bit SipHashes).
+    let mut seen: HashMap<(u64, u64), u64> = HashMap::with_capacity(parsed.len());
+    let mut entries = Vec::with_capacity(parsed.len());
+    for (line, result) in parsed {
+        match result {
+            Ok(entry) => {
+                let key = record_key_text(&entry);
+                let digest = (hash_with(0, &key), hash_with(1, &key));
+                if let Some(first) = seen.insert(digest, line) {
+                    errors.push(LineError { line, message: format!("duplicate of line {first} (same card, branch, name and birth date)") });
+                } else {
+                    entries.push((line, entry));
+                }
+            }
+            Err(message) => errors.push(LineError { line, message }),
+        }
+    }
+    if !errors.is_empty() {
+        errors.sort_by_key(|e| e.line);
+        errors.truncate(1000);
+        return Err(ImportError::Rows(errors));
+    }
+    if entries.is_empty() {
+        return Err(ImportError::Empty);
+    }
+    Ok(entries)
+}
+
+fn hash_with(seed: u64, s: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    seed.hash(&mut h);
+    s.hash(&mut h);
+    h.finish()
+}
+
+fn record_key_text(e: &RosterEntry) -> String {
+    format!("{}|{}|{}", e.card.match_key(), e.card.branch.as_deref().unwrap_or(""), e.person_key())
+}
+
+/// Length of the roster's blind indexes and MACs: HMAC-SHA256 truncated to 128 bits, plenty
+/// to tell apart every record of an organization, and half the index size of the full MAC.
+pub const INDEX_LEN: usize = 16;
+
+/// The roster's blind indexes, keyed per organization so equal cards of two insurers never
+/// collide. Each MAC is keyed once and reused for every row.
+pub struct RosterIndexer {
+    org_id: String,
+    record: Macer,
+    card: Macer,
+    branch: Macer,
+    person: Macer,
+    content: Macer,
+}
+
+impl RosterIndexer {
+    pub fn new(keys: &Keys, org_id: &str) -> Self {
+        RosterIndexer {
+            org_id: org_id.to_string(),
+            record: keys.macer("roster-record"),
+            card: keys.macer("roster-card"),
+            branch: keys.macer("roster-branch"),
+            person: keys.macer("roster-person"),
+            content: keys.macer("roster-content"),
+        }
+    }
+
+    fn keyed(&self, m: &Macer, value: &[u8]) -> Vec<u8> {
+        let mut input = Vec::with_capacity(self.org_id.len() + 1 + value.len());
+        input.extend_from_slice(self.org_id.as_bytes());
+        input.push(b'|');
+        input.extend_from_slice(value);
+        let mut mac = m.mac(&input);
+        mac.truncate(INDEX_LEN);
+        mac
+    }
+
+    pub fn card(&self, card: &CardId) -> Vec<u8> {
+        self.keyed(&self.card, card.match_key().as_bytes())
+    }
+
+    pub fn branch(&self, branch: &str) -> Vec<u8> {
+        self.keyed(&self.branch, branch.as_bytes())
+    }
+
+    pub fn person(&self, person_key: &str) -> Vec<u8> {
+        self.keyed(&self.person, person_key.as_bytes())
+    }
+
+    /// Everything but the sealing: the plaintext to seal is kept for new and changed records.
+    fn index(&self, entry: &RosterEntry) -> Result<Indexed, CryptoError> {
+        let json = serde_json::to_vec(entry).map_err(|_| CryptoError::Malformed)?;
+        Ok(Indexed {
+            record: RecordRef { card_index: self.card(&entry.card), record_key: self.keyed(&self.record, record_key_text(entry).as_bytes()) },
+            branch_index: entry.card.branch.as_deref().map(|b| self.branch(b)),
+            person_index: self.person(&entry.person_key()),
+            content_mac: self.keyed(&self.content, &json),
+            json,
+            eligible_from: entry.eligible_from.to_string(),
+            eligible_until: entry.eligible_until.map(|d| d.to_string()),
+        })
+    }
+}
+
+/// One checked entry with its blind indexes, not sealed yet.
+struct Indexed {
+    record: RecordRef,
+    branch_index: Option<Vec<u8>>,
+    person_index: Vec<u8>,
+    content_mac: Vec<u8>,
+    json: Vec<u8>,
+    eligible_from: String,
+    eligible_until: Option<String>,
+}
+
+impl Indexed {
+    fn seal(self, keys: &Keys) -> Result<RosterRow, CryptoError> {
+        Ok(RosterRow {
+            data_enc: keys.seal(ROSTER_AAD, &self.json)?,
+            card_index: self.record.card_index,
+            record_key: self.record.record_key,
+            branch_index: self.branch_index,
+            person_index: self.person_index,
+            content_mac: self.content_mac,
+            eligible_from: self.eligible_from,
+            eligible_until: self.eligible_until,
+        })
+    }
+}
+
+/// Runs `f` over `items` on every core, keeping the order. A panic in `f` is a bug and is
+/// passed on.
+fn par_map<T: Send, U: Send, E: Send>(items: Vec<T>, f: impl Fn(T) -> Result<U, E> + Sync) -> Result<Vec<U>, E> {
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).max(1);
+    let chunk = items.len().div_ceil(threads).max(1);
+    let mut parts: Vec<Vec<T>> = Vec::new();
+    let mut rest = items;
+    while rest.len() > chunk {
+        let tail = rest.split_off(chunk);
+        parts.push(rest);
+        rest = tail;
+    }
+    parts.push(rest);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = parts.into_iter().map(|part| scope.spawn(move || part.into_iter().map(f).collect::<Result<Vec<_>, E>>())).collect();
+        let mut out = Vec::new();
+        for h in handles {
+            match h.join() {
+                Ok(part) => out.extend(part?),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        Ok(out)
+    })
+}
+
+/// What an import will do, decided by comparing the file with the stored roster.
+struct Plan {
+    new: Vec<Indexed>,
+    changed: Vec<Indexed>,
+    unchanged: u64,
+    ended: Vec<RecordRef>,
+}
+
+/// Compares the file's entries with the stored records: new, changed (content or
+/// eligibility differ) and unchanged records, and the stored records absent from the file
+/// that are still eligible after `ended_on`. New records are sorted by key, so the database
+/// writes its B-tree in order.
+fn plan(entries: Vec<Indexed>, existing: Vec<StoredRecord>, ended_on: &str) -> Plan {
+    let mut stored: HashMap<Vec<u8>, (StoredRecord, bool)> = existing.into_iter().map(|r| (r.record_key.clone(), (r, false))).collect();
+    let mut plan = Plan { new: Vec::new(), changed: Vec::new(), unchanged: 0, ended: Vec::new() };
+    for entry in entries {
+        match stored.get_mut(&entry.record.record_key) {
+            None => plan.new.push(entry),
+            Some((record, seen)) => {
+                *seen = true;
+                if record.content_mac == entry.content_mac && record.eligible_until == entry.eligible_until {
+                    plan.unchanged += 1;
+                } else {
+                    plan.changed.push(entry);
+                }
+            }
+        }
+    }
+    plan.ended = stored
+        .into_values()
+        .filter(|(r, seen)| !seen && r.eligible_until.as_deref().is_none_or(|until| until > ended_on))
+        .map(|(r, _)| RecordRef { card_index: r.card_index, record_key: r.record_key })
+        .collect();
+    plan.new.sort_unstable_by(|a, b| (&a.record.card_index, &a.record.record_key).cmp(&(&b.record.card_index, &b.record.record_key)));
+    plan
+}
+
+/// Progress of the write phase (the CLI draws a bar; tests and logs may listen).
+pub trait Progress: Send {
+    fn written(&mut self, done: u64, total: u64);
+}
+
+impl Progress for () {
+    fn written(&mut self, _: u64, _: u64) {}
+}
+
+/// How long each phase of an import took.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timings {
+    pub parse: std::time::Duration,
+    pub index: std::time::Duration,
+    pub compare: std::time::Duration,
+    pub write: std::time::Duration,
+}
+
+/// Writes checked entries for `org` in one transaction: only new and changed records are
+/// sealed and written (sealing the next batch while the database writes this one), and the
+/// eligibility of stored records absent from the file ends yesterday (Japan time).
+async fn import_entries(
+    app: &App,
+    org: &Organization,
+    entries: &[(u64, RosterEntry)],
+    progress: &mut dyn Progress,
+    timings: &mut Timings,
+) -> Result<ImportStats, ImportError> {
+    let t0 = std::time::Instant::now();
+    let indexer = RosterIndexer::new(&app.keys, &org.id);
+    let indexed = par_map(entries.iter().collect(), |(_, e)| indexer.index(e))?;
+    timings.index = t0.elapsed();
+
+    let t1 = std::time::Instant::now();
+    let import_id = new_id();
+    let mut import = app.store.begin_roster_import(&org.id, &import_id, app.now()).await?;
+    let ended_on = (today_jst(app.now()) - Duration::days(1)).to_string();
+    let existing = import.existing().await?;
+    let Plan { new, changed, unchanged, ended } = plan(indexed, existing, &ended_on);
+    timings.compare = t1.elapsed();
+
+    let t2 = std::time::Instant::now();
+    let stats = ImportStats { rows: entries.len() as u64, inserted: new.len() as u64, updated: changed.len() as u64, ended: ended.len() as u64 };
+    let total = stats.inserted + stats.updated;
+    let mut done = 0u64;
+    progress.written(done, total);
+    for (rows, is_new) in [(new, true), (changed, false)] {
+        let mut batches = rows.into_iter().peekable();
+        let mut next_batch = || -> Option<Vec<Indexed>> {
+            batches.peek()?;
+            Some(batches.by_ref().take(WRITE_BATCH).collect())
+        };
+        let keys = app.keys.clone();
+        let mut sealing = next_batch().map(|b| {
+            let keys = keys.clone();
+            tokio::task::spawn_blocking(move || par_map(b, |i| i.seal(&keys)))
+        });
+        while let Some(task) = sealing.take() {
+            let sealed = task.await.map_err(|_| CryptoError::Malformed)??;
+            sealing = next_batch().map(|b| {
+                let keys = keys.clone();
+                tokio::task::spawn_blocking(move || par_map(b, |i| i.seal(&keys)))
+            });
+            if is_new {
+                import.insert(&sealed).await?;
+            } else {
+                import.update(&sealed).await?;
+            }
+            done += sealed.len() as u64;
+            progress.written(done, total);
+        }
+    }
+    for batch in ended.chunks(WRITE_BATCH) {
+        import.end(batch, &ended_on).await?;
+    }
+    import.commit(stats).await?;
+    timings.write = t2.elapsed();
+    tracing::info!(org = %org.insurer_number, rows = stats.rows, inserted = stats.inserted, updated = stats.updated,
+        unchanged, ended = stats.ended, "roster imported");
+    Ok(stats)
+}
+
+/// The whole import of one file's bytes.
+pub async fn import_bytes(
+    app: &App,
+    org: &Organization,
+    bytes: &[u8],
+    encoding: Encoding,
+    progress: &mut dyn Progress,
+) -> Result<(ImportStats, Timings), ImportError> {
+    let t0 = std::time::Instant::now();
+    let text = decode(bytes, encoding)?;
+    let entries = parse(&text, org)?;
+    let mut timings = Timings { parse: t0.elapsed(), ..Timings::default() };
+    let stats = import_entries(app, org, &entries, progress, &mut timings).await?;
+    Ok((stats, timings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::insurer::InsurerNumber;
+    use domain::org::{CardPattern, OrgType};
+
+    fn org() -> Organization {
+        Organization {
+            id: "o".into(),
+            insurer_number: InsurerNumber::parse("133033").expect("valid"),
+            org_type: OrgType::HealthInsurance,
+            name: "x".into(),
+            point_name: None,
+            checkup_linked: false,
+            card_pattern: CardPattern::SymbolAndNumber,
+        }
+    }
+
+    #[test]
+    fn line_numbers_count_lf_and_crlf_files_alike() {
+        let header = "insurer_number,symbol,number,branch,family_name_kana,given_name_kana,birth_date,eligible_from,eligible_until";
+        for nl in ["\n", "\r\n"] {
+            let text = [header, "133033,1,2,,ヤマダ,ハナコ,1990-04-01,2020-04-01,", "133033,1,3,,ヤマダ,ハナコ,1990-04-01,2020-04-01,", "133033,1,4,,山田,ハナコ,1990-04-01,2020-04-01,"].join(nl);
+            match parse(&text, &org()) {
+                Err(ImportError::Rows(e)) => assert_eq!(e.iter().map(|e| e.line).collect::<Vec<_>>(), [4], "{nl:?}"),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn shift_jis_is_detected() {
+        let (bytes, _, _) = encoding_rs::SHIFT_JIS.encode("ﾔﾏﾀﾞ,ハナコ");
+        assert_eq!(decode(&bytes, Encoding::Auto).expect("decode"), "ﾔﾏﾀﾞ,ハナコ");
+        assert_eq!(decode("\u{feff}abc".as_bytes(), Encoding::Auto).expect("decode"), "abc");
+        assert!(matches!(decode(&bytes, Encoding::Utf8), Err(ImportError::Encoding(_))));
+    }
+}

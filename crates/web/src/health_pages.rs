@@ -1,0 +1,605 @@
+//! F5 member pages: 健診結果, お薬履歴 and 医療費通知, each behind the secret question
+//! (`services::stepup`). A page asked for without a fresh answer in this session redirects
+//! to `/health/unlock?next=…`, which asks the question set in F4 and comes back.
+//!
+//! Everything is plain server-rendered HTML; the checkup charts are inline SVG
+//! (`http::chart`), the expense list has a print view.
+
+use crate::error::ErrorStatus;
+use std::collections::BTreeMap;
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Extension, Form, Router};
+use records::checkup::{CheckupDocument, Item, Value};
+use records::expenses::ExpenseRow;
+use records::jlac10::{self, Direction, Judgement, Reference};
+use records::medication::MedicationRow;
+use serde::Deserialize;
+
+use app::AppState;
+use app::error::ServiceError;
+use crate::chart::{self, Point};
+use crate::ctx::Ctx;
+use crate::pages::{ok, render, see_other, Chrome, Cx, OrPage, PageError};
+use crate::ClientIp;
+use app::i18n::Locale;
+use app::services::auth::{self, Member};
+use app::services::stepup::{self, StepUp};
+use app::services::{checkups, health_imports};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/health/unlock", get(unlock_form).post(unlock))
+        .route("/health/checkups", get(checkups_page))
+        .route("/health/medications", get(medications_page))
+        .route("/health/expenses", get(expenses_page))
+        .route("/health/expenses/print", get(expenses_print))
+}
+
+/// The three health pages; the `next` of the secret question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Section {
+    Checkups,
+    Medications,
+    Expenses,
+}
+
+impl Section {
+    fn parse(s: &str) -> Section {
+        match s {
+            "medications" => Section::Medications,
+            "expenses" => Section::Expenses,
+            _ => Section::Checkups,
+        }
+    }
+    fn as_str(self) -> &'static str {
+        match self {
+            Section::Checkups => "checkups",
+            Section::Medications => "medications",
+            Section::Expenses => "expenses",
+        }
+    }
+    fn path(self) -> String {
+        format!("/health/{}", self.as_str())
+    }
+    fn title(self) -> &'static str {
+        match self {
+            Section::Checkups => "health.checkups.title",
+            Section::Medications => "health.medications.title",
+            Section::Expenses => "health.expenses.title",
+        }
+    }
+}
+
+/// The signed-in member whose session has answered the secret question, or where to go
+/// instead (login, or the question).
+async fn gate<'a>(app: &AppState, ctx: &'a Ctx, section: Section) -> Result<Result<&'a Member, Response>, PageError> {
+    let Some(member) = &ctx.member else {
+        return Ok(Err(see_other("/login")));
+    };
+    match stepup::status(app, member).await.or_page(ctx)? {
+        StepUp::Open { .. } => Ok(Ok(member)),
+        StepUp::Ask { .. } | StepUp::Locked { .. } => Ok(Err(see_other(&format!("/health/unlock?next={}", section.as_str())))),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The secret question
+
+#[derive(Template)]
+#[template(path = "health_unlock.html")]
+struct UnlockPage {
+    c: Chrome,
+    next: &'static str,
+    next_title: &'static str,
+    question: String,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "health_locked.html")]
+struct LockedPage {
+    c: Chrome,
+    message: String,
+}
+
+#[derive(Deserialize)]
+struct NextQuery {
+    #[serde(default)]
+    next: String,
+}
+
+fn locked(ctx: &Ctx) -> Response {
+    let e = ServiceError::StepUpLocked { until: 0 };
+    render(e.status(), &LockedPage { c: Chrome::from(ctx), message: e.message(ctx.locale()) })
+}
+
+async fn unlock_form(State(app): State<AppState>, Extension(ctx): Cx, Query(q): Query<NextQuery>) -> Result<Response, PageError> {
+    let Some(member) = &ctx.member else {
+        return Ok(see_other("/login"));
+    };
+    let next = Section::parse(&q.next);
+    Ok(match stepup::status(&app, member).await.or_page(&ctx)? {
+        StepUp::Open { .. } => see_other(&next.path()),
+        StepUp::Locked { .. } => locked(&ctx),
+        StepUp::Ask { question, .. } => {
+            ok(&UnlockPage { c: Chrome::from(&ctx), next: next.as_str(), next_title: next.title(), question, error: None })
+        }
+    })
+}
+
+#[derive(Deserialize)]
+struct UnlockForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    answer: String,
+    #[serde(default)]
+    next: String,
+}
+
+async fn unlock(State(app): State<AppState>, Extension(ctx): Cx, ClientIp(ip): ClientIp, Form(f): Form<UnlockForm>) -> Result<Response, PageError> {
+    ctx.check_csrf(&f.csrf).or_page(&ctx)?;
+    let Some(member) = &ctx.member else {
+        return Ok(see_other("/login"));
+    };
+    let next = Section::parse(&f.next);
+    match stepup::answer(&app, member, &f.answer, &ip).await {
+        Ok(_) => Ok(see_other(&next.path())),
+        Err(ServiceError::StepUpLocked { .. }) => Ok(locked(&ctx)),
+        Err(e @ (ServiceError::StepUpWrong { .. } | ServiceError::StepUpAnswerEmpty | ServiceError::RateLimited { .. })) => {
+            let question = match stepup::status(&app, member).await.or_page(&ctx)? {
+                StepUp::Ask { question, .. } => question,
+                StepUp::Open { .. } | StepUp::Locked { .. } => return Ok(see_other(&format!("/health/unlock?next={}", next.as_str()))),
+            };
+            let page = UnlockPage {
+                c: Chrome::from(&ctx),
+                next: next.as_str(),
+                next_title: next.title(),
+                question,
+                error: Some(e.message(ctx.locale())),
+            };
+            let mut resp = render(e.status(), &page);
+            if let ServiceError::RateLimited { retry_after } = e {
+                if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+                    resp.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+            }
+            Ok(resp)
+        }
+        Err(e) => Err(e).or_page(&ctx),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// 健診結果
+
+/// Text for numbers: integers without decimals, else as few decimals as needed (≤ 2).
+fn num(v: f64) -> String {
+    let s = format!("{v:.2}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    s.to_string()
+}
+
+fn date_label(d: time::Date) -> String {
+    format!("{}/{:02}/{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+pub(crate) fn item_name(item: &Item, locale: Locale) -> String {
+    match (locale, jlac10::lookup(&item.code)) {
+        (Locale::En, Some(known)) => known.name_en.to_string(),
+        _ => item.name.clone(),
+    }
+}
+
+pub(crate) fn value_text(value: &Value, locale: Locale) -> String {
+    match value {
+        Value::Quantity { value, unit, .. } => match unit {
+            Some(u) if !u.is_empty() => format!("{value} {u}"),
+            _ => value.clone(),
+        },
+        Value::Coded { code, display, .. } => {
+            jlac10::qualitative_display(code).map(str::to_string).or_else(|| display.clone()).unwrap_or_else(|| code.clone())
+        }
+        Value::Text { text } => text.clone(),
+        Value::Missing { .. } => match locale {
+            Locale::Ja => "未実施".into(),
+            Locale::En => "not done".into(),
+        },
+    }
+}
+
+pub(crate) fn reference_text(reference: Option<&Reference>, locale: Locale) -> String {
+    let Some(reference) = reference else { return String::new() };
+    match (*reference, locale) {
+        (Reference::Numeric { direction, guidance, referral }, _) => {
+            let (op_ja, op_en) = match direction {
+                Direction::High => ("以上", "≥"),
+                Direction::Low => ("未満", "<"),
+            };
+            match locale {
+                Locale::Ja => {
+                    let mut s = format!("保健指導判定値 {}{op_ja}", num(guidance));
+                    if let Some(r) = referral {
+                        s.push_str(&format!("、受診勧奨判定値 {}{op_ja}", num(r)));
+                    }
+                    s
+                }
+                Locale::En => {
+                    let mut s = format!("guidance {op_en} {}", num(guidance));
+                    if let Some(r) = referral {
+                        s.push_str(&format!(", referral {op_en} {}", num(r)));
+                    }
+                    s
+                }
+            }
+        }
+        (Reference::Ordinal { guidance_from, referral_from }, _) => {
+            let sym = |r: u8| jlac10::qualitative_display(&r.to_string()).unwrap_or("?").to_string();
+            match locale {
+                Locale::Ja => {
+                    let mut s = format!("保健指導判定値 {}以上", sym(guidance_from));
+                    if let Some(r) = referral_from {
+                        s.push_str(&format!("、受診勧奨判定値 {}以上", sym(r)));
+                    }
+                    s
+                }
+                Locale::En => {
+                    let mut s = format!("guidance from {}", sym(guidance_from));
+                    if let Some(r) = referral_from {
+                        s.push_str(&format!(", referral from {}", sym(r)));
+                    }
+                    s
+                }
+            }
+        }
+    }
+}
+
+/// The API's name of a judgement.
+pub(crate) fn judgement_str(j: Judgement) -> &'static str {
+    match j {
+        Judgement::Normal => "normal",
+        Judgement::Guidance => "guidance",
+        Judgement::Referral => "referral",
+    }
+}
+
+fn mark(j: Option<Judgement>) -> (&'static str, &'static str) {
+    match j {
+        Some(Judgement::Normal) => ("health.mark.normal", "normal"),
+        Some(Judgement::Guidance) => ("health.mark.guidance", "guidance"),
+        Some(Judgement::Referral) => ("health.mark.referral", "referral"),
+        None => ("", "none"),
+    }
+}
+
+struct ItemRow {
+    name: String,
+    value: String,
+    reference: String,
+    mark_key: &'static str,
+    mark_class: &'static str,
+}
+
+struct ChartView {
+    name: String,
+    svg: String,
+}
+
+#[derive(Template)]
+#[template(path = "health_checkups.html")]
+struct CheckupsPage {
+    c: Chrome,
+    examined_on: String,
+    facility: String,
+    items: Vec<ItemRow>,
+    charts: Vec<ChartView>,
+    exams: usize,
+}
+
+/// How the charts group an item over the years: the table key of known codes (an item whose
+/// code changed between years stays one chart), else the code.
+fn series_key(item: &Item) -> String {
+    item.key.map(str::to_string).unwrap_or_else(|| format!("code:{}", item.code))
+}
+
+/// Most examinations drawn in one chart (the newest).
+const CHART_EXAMS: usize = 10;
+
+fn charts(docs: &[CheckupDocument], locale: Locale) -> Vec<ChartView> {
+    // Oldest first, at most the newest CHART_EXAMS examinations.
+    let mut chrono: Vec<&CheckupDocument> = docs.iter().collect();
+    chrono.sort_by_key(|d| d.examined_on);
+    let chrono = &chrono[chrono.len().saturating_sub(CHART_EXAMS)..];
+    // Series in the order of the newest examination's items, then any others.
+    let mut order: Vec<String> = Vec::new();
+    let mut series: BTreeMap<String, (String, String, Vec<Point>, Option<Reference>)> = BTreeMap::new();
+    let newest_first = chrono.iter().rev();
+    for doc in newest_first.clone() {
+        for item in &doc.items {
+            let key = series_key(item);
+            if !order.contains(&key) {
+                order.push(key);
+            }
+        }
+    }
+    for doc in chrono {
+        for item in &doc.items {
+            let Value::Quantity { value, number, unit } = &item.value else { continue };
+            if !number.is_finite() {
+                continue;
+            }
+            let entry = series.entry(series_key(item)).or_insert_with(|| (item_name(item, locale), String::new(), Vec::new(), None));
+            if let Some(u) = unit {
+                entry.1 = u.clone();
+            }
+            if item.reference.is_some() {
+                entry.3 = item.reference;
+            }
+            let label = format!("{}/{:02}", doc.examined_on.year(), u8::from(doc.examined_on.month()));
+            entry.2.push(Point { label, value: *number, text: value.clone(), judgement: item.judgement() });
+        }
+    }
+    order
+        .iter()
+        .enumerate()
+        .filter_map(|(i, key)| {
+            let (name, unit, points, reference) = series.remove(key)?;
+            let summary = points.iter().map(|p| format!("{} {} {unit}", p.label, p.text)).collect::<Vec<_>>().join(", ");
+            let svg = chart::line_chart(&format!("chart-{i}"), &name, &unit, &summary, &points, reference.as_ref());
+            Some(ChartView { name, svg })
+        })
+        .collect()
+}
+
+async fn checkups_page(State(app): State<AppState>, Extension(ctx): Cx) -> Result<Response, PageError> {
+    let member = match gate(&app, &ctx, Section::Checkups).await? {
+        Ok(m) => m,
+        Err(resp) => return Ok(resp),
+    };
+    let docs = checkups::results_for_member(&app, member).await.or_page(&ctx)?;
+    let locale = ctx.locale();
+    let latest = docs.iter().max_by_key(|d| d.examined_on);
+    let items = latest
+        .map(|d| {
+            d.items
+                .iter()
+                .map(|item| {
+                    let (mark_key, mark_class) = mark(item.judgement());
+                    ItemRow {
+                        name: item_name(item, locale),
+                        value: value_text(&item.value, locale),
+                        reference: reference_text(item.reference.as_ref(), locale),
+                        mark_key,
+                        mark_class,
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(ok(&CheckupsPage {
+        c: Chrome::from(&ctx),
+        examined_on: latest.map(|d| date_label(d.examined_on)).unwrap_or_default(),
+        facility: latest.and_then(|d| d.facility.as_ref()).and_then(|f| f.name.clone()).unwrap_or_default(),
+        items,
+        charts: charts(&docs, locale),
+        exams: docs.len(),
+    }))
+}
+
+// ---------------------------------------------------------------------------------------
+// お薬履歴
+
+struct Dispensing {
+    date: String,
+    pharmacy: String,
+    prescriber: String,
+    drugs: Vec<(String, String, u32)>,
+}
+
+#[derive(Template)]
+#[template(path = "health_medications.html")]
+struct MedicationsPage {
+    c: Chrome,
+    dispensings: Vec<Dispensing>,
+}
+
+/// Rows (newest first) grouped by dispensing: date, pharmacy and prescriber.
+fn dispensings(rows: &[MedicationRow]) -> Vec<Dispensing> {
+    let mut out: Vec<Dispensing> = Vec::new();
+    for r in rows {
+        let date = date_label(r.dispensed_on);
+        let prescriber = match &r.doctor {
+            Some(d) if !d.is_empty() => format!("{}（{d}）", r.prescriber),
+            _ => r.prescriber.clone(),
+        };
+        let drug = (r.drug.clone(), r.dose.clone(), r.days);
+        match out.last_mut() {
+            Some(last) if last.date == date && last.pharmacy == r.pharmacy && last.prescriber == prescriber => last.drugs.push(drug),
+            _ => out.push(Dispensing { date, pharmacy: r.pharmacy.clone(), prescriber, drugs: vec![drug] }),
+        }
+    }
+    out
+}
+
+async fn medications_page(State(app): State<AppState>, Extension(ctx): Cx) -> Result<Response, PageError> {
+    let member = match gate(&app, &ctx, Section::Medications).await? {
+        Ok(m) => m,
+        Err(resp) => return Ok(resp),
+    };
+    let rows = health_imports::medications_for_member(&app, member).await.or_page(&ctx)?;
+    Ok(ok(&MedicationsPage { c: Chrome::from(&ctx), dispensings: dispensings(&rows) }))
+}
+
+// ---------------------------------------------------------------------------------------
+// 医療費通知
+
+/// Yen with thousands separators.
+fn yen(v: u64) -> String {
+    let digits = v.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+struct YearTotal {
+    year: i32,
+    total_cost: String,
+    paid: String,
+    selected: bool,
+}
+
+struct ExpenseLine {
+    month: String,
+    patient: String,
+    facility: String,
+    category: String,
+    days: String,
+    total_cost: String,
+    paid: String,
+}
+
+#[derive(Template)]
+#[template(path = "health_expenses.html")]
+struct ExpensesPage {
+    c: Chrome,
+    years: Vec<YearTotal>,
+    year: i32,
+    lines: Vec<ExpenseLine>,
+    total_cost: String,
+    paid: String,
+}
+
+#[derive(Template)]
+#[template(path = "health_expenses_print.html")]
+struct ExpensesPrint {
+    c: Chrome,
+    org_name: String,
+    year: i32,
+    lines: Vec<ExpenseLine>,
+    total_cost: String,
+    paid: String,
+}
+
+#[derive(Deserialize)]
+struct YearQuery {
+    #[serde(default)]
+    year: Option<String>,
+}
+
+struct ExpenseView {
+    years: Vec<YearTotal>,
+    year: i32,
+    lines: Vec<ExpenseLine>,
+    total_cost: String,
+    paid: String,
+}
+
+/// (year, total cost, paid) per calendar year, newest year first (the pages and the API).
+pub(crate) fn year_totals(rows: &[ExpenseRow]) -> Vec<(i32, u64, u64)> {
+    let mut totals: BTreeMap<i32, (u64, u64)> = BTreeMap::new();
+    for r in rows {
+        let t = totals.entry(r.month.year()).or_default();
+        t.0 = t.0.saturating_add(r.total_cost);
+        t.1 = t.1.saturating_add(r.paid);
+    }
+    totals.into_iter().rev().map(|(y, (t, p))| (y, t, p)).collect()
+}
+
+/// Per-year totals (newest year first) and the lines of `wanted` (or the newest year).
+fn expense_view(rows: &[ExpenseRow], wanted: Option<i32>, locale: Locale) -> ExpenseView {
+    let totals = year_totals(rows);
+    let year = wanted.filter(|y| totals.iter().any(|t| t.0 == *y)).or_else(|| totals.first().map(|t| t.0)).unwrap_or(0);
+    let years = totals.iter().map(|(y, t, p)| YearTotal { year: *y, total_cost: yen(*t), paid: yen(*p), selected: *y == year }).collect();
+    let mut of_year: Vec<&ExpenseRow> = rows.iter().filter(|r| r.month.year() == year).collect();
+    of_year.sort_by(|a, b| a.month.cmp(&b.month).then_with(|| a.facility.cmp(&b.facility)));
+    let lines = of_year
+        .iter()
+        .map(|r| ExpenseLine {
+            month: format!("{}/{:02}", r.month.year(), r.month.month()),
+            patient: r.patient.clone(),
+            facility: r.facility.clone(),
+            category: r
+                .category
+                .map(|c| match locale {
+                    Locale::Ja => c.name_ja().to_string(),
+                    Locale::En => c.as_str().to_string(),
+                })
+                .unwrap_or_default(),
+            days: r.days.map(|d| d.to_string()).unwrap_or_default(),
+            total_cost: yen(r.total_cost),
+            paid: yen(r.paid),
+        })
+        .collect();
+    let (t, p) = totals.iter().find(|t| t.0 == year).map(|t| (t.1, t.2)).unwrap_or_default();
+    ExpenseView { years, year, lines, total_cost: yen(t), paid: yen(p) }
+}
+
+async fn expenses_page(State(app): State<AppState>, Extension(ctx): Cx, Query(q): Query<YearQuery>) -> Result<Response, PageError> {
+    let member = match gate(&app, &ctx, Section::Expenses).await? {
+        Ok(m) => m,
+        Err(resp) => return Ok(resp),
+    };
+    let rows = health_imports::expenses_for_member(&app, member).await.or_page(&ctx)?;
+    let v = expense_view(&rows, q.year.and_then(|y| y.parse().ok()), ctx.locale());
+    Ok(ok(&ExpensesPage { c: Chrome::from(&ctx), years: v.years, year: v.year, lines: v.lines, total_cost: v.total_cost, paid: v.paid }))
+}
+
+async fn expenses_print(State(app): State<AppState>, Extension(ctx): Cx, Query(q): Query<YearQuery>) -> Result<Response, PageError> {
+    let member = match gate(&app, &ctx, Section::Expenses).await? {
+        Ok(m) => m,
+        Err(resp) => return Ok(resp),
+    };
+    let rows = health_imports::expenses_for_member(&app, member).await.or_page(&ctx)?;
+    let v = expense_view(&rows, q.year.and_then(|y| y.parse().ok()), ctx.locale());
+    if v.lines.is_empty() {
+        return Ok(see_other("/health/expenses"));
+    }
+    let org_name = auth::profile(&app, member).await.or_page(&ctx)?.org.name;
+    let page = ExpensesPrint { c: Chrome::from(&ctx), org_name, year: v.year, lines: v.lines, total_cost: v.total_cost, paid: v.paid };
+    Ok(render(StatusCode::OK, &page))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yen_and_numbers_read_like_a_notice() {
+        assert_eq!(yen(0), "0");
+        assert_eq!(yen(999), "999");
+        assert_eq!(yen(1000), "1,000");
+        assert_eq!(yen(1234567), "1,234,567");
+        assert_eq!(num(130.0), "130");
+        assert_eq!(num(5.6), "5.6");
+        assert_eq!(num(0.25), "0.25");
+    }
+
+    #[test]
+    fn references_read_in_both_languages() {
+        let r = Reference::Numeric { direction: Direction::High, guidance: 130.0, referral: Some(140.0) };
+        assert_eq!(reference_text(Some(&r), Locale::Ja), "保健指導判定値 130以上、受診勧奨判定値 140以上");
+        assert_eq!(reference_text(Some(&r), Locale::En), "guidance ≥ 130, referral ≥ 140");
+        let low = Reference::Numeric { direction: Direction::Low, guidance: 40.0, referral: None };
+        assert_eq!(reference_text(Some(&low), Locale::Ja), "保健指導判定値 40未満");
+        assert_eq!(reference_text(None, Locale::Ja), "");
+    }
+
+    #[test]
+    fn sections_parse_to_known_pages_only() {
+        assert_eq!(Section::parse("expenses").path(), "/health/expenses");
+        assert_eq!(Section::parse("medications").path(), "/health/medications");
+        // Anything else (an open redirect attempt included) goes to the checkups.
+        assert_eq!(Section::parse("//evil.example").path(), "/health/checkups");
+    }
+}

@@ -1,0 +1,116 @@
+//! eKYC test material: pictures made from the development face set
+//! (`../shared/data/faces/bbt`, MIT) and the member's steps over the JSON API.
+
+use std::path::Path;
+
+use image::{Rgb, RgbImage};
+use serde_json::json;
+
+use super::TestApp;
+
+/// A face of the development set.
+pub fn face(rel: &str) -> RgbImage {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/faces/bbt").join(rel);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    face::decode::decode(&bytes, &face::decode::Limits::default()).expect("decode")
+}
+
+pub fn png(img: &RgbImage) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).expect("png");
+    out.into_inner()
+}
+
+/// A 1024×640 card with an ID photo (the face of `rel` degraded like print, 190 px) on it.
+pub fn licence(rel: &str) -> Vec<u8> {
+    let f = face::eval::degrade(&face(rel)).expect("degrade");
+    let f = image::imageops::resize(&f, 190, 190, image::imageops::FilterType::Triangle);
+    let mut photo = RgbImage::from_pixel(260, 320, Rgb([200, 212, 224]));
+    image::imageops::overlay(&mut photo, &f, 35, 60);
+    // A printed card's background is not flat: a little deterministic noise (as a phone photo
+    // has), which also makes the file larger than a JSON body may be.
+    let mut seed = 0x2545_f491_u32;
+    let mut card = RgbImage::from_fn(1024, 640, |_, _| {
+        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        let n = (seed >> 28) as u8;
+        Rgb([226 + n / 2, 230 + n / 2, 222 + n / 2])
+    });
+    image::imageops::overlay(&mut card, &photo, 720, 200);
+    png(&card)
+}
+
+/// A 720×960 phone frame with the face filling about half its width.
+pub fn selfie(img: &RgbImage) -> Vec<u8> {
+    let big = image::imageops::resize(img, 400, 400, image::imageops::FilterType::CatmullRom);
+    let mut frame = RgbImage::from_pixel(720, 960, Rgb([96, 104, 112]));
+    image::imageops::overlay(&mut frame, &big, 160, 260);
+    png(&frame)
+}
+
+/// Uploads one capture over HTTP: a token from the API, then the raw image with
+/// `X-Capture-Token`.
+pub async fn http_upload(t: &TestApp, token: &str, id: &str, capture: &str, bytes: Vec<u8>) -> (u16, serde_json::Value) {
+    let (s, v) = t.post_auth(&format!("/api/v1/ekyc-applications/{id}/capture-tokens"), token, json!({"capture": capture})).await;
+    assert_eq!(s, 201, "{v}");
+    let capture_token = v["token"].as_str().expect("token").to_string();
+    let res = t
+        .api
+        .post(t.url(&format!("/api/v1/ekyc-applications/{id}/captures/{capture}")))
+        .bearer_auth(token)
+        .header("content-type", "image/png")
+        .header("x-capture-token", &capture_token)
+        .body(bytes)
+        .send()
+        .await
+        .expect("upload");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// A seed whose first instruction is `wanted`.
+pub fn seed_for(wanted: domain::ekyc::Instruction) -> u64 {
+    use rand::SeedableRng;
+    (0..1000u64)
+        .find(|s| domain::ekyc::Instruction::random(&mut rand::rngs::StdRng::seed_from_u64(*s)) == wanted)
+        .expect("a seed")
+}
+
+/// 健診・医療アクセス認証 (F4) done for real through the services, as Leonard of the development set
+/// with a driving licence: the face engine checks the pictures, the secret question is set to
+/// `question` / `answer`, and a case that lands in review is approved by a reviewer in the
+/// console's service. The member must have done F3.
+pub async fn complete_f4(t: &TestApp, m: &app::services::auth::Member, question: &str, answer: &str) {
+    use domain::ekyc::{DocumentKind, EkycState, Instruction, MouthState, Turn};
+    use rand::SeedableRng;
+    use app::services::ekyc::{self, Capture};
+    use app::services::{operators, review};
+    let app = &t.app;
+    let id = ekyc::start(app, m).await.expect("start").record.id;
+    ekyc::choose_document(app, m, &id, DocumentKind::DriversLicense).await.expect("choose");
+    let seed = seed_for(Instruction { turn: Turn::Right, mouth: MouthState::Closed });
+    let shots = [
+        (Capture::DocumentFront, licence("leonard/leonard1.png")),
+        (Capture::SelfieFrontal, selfie(&face("leonard/leonard2.png"))),
+        (Capture::SelfieAngled, selfie(&face("leonard/leonard3.png"))),
+    ];
+    for (capture, bytes) in shots {
+        if capture == Capture::SelfieFrontal {
+            ekyc::answer_remarks(app, m, &id, false).await.expect("remarks");
+            ekyc::confirm_document(app, m, &id).await.expect("confirm");
+        }
+        let token = ekyc::capture_token(app, m, &id, capture).await.expect("token");
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        ekyc::upload_with_rng(app, m, &id, capture, &token, bytes, &mut rng).await.expect("capture");
+    }
+    ekyc::set_secret(app, m, &id, question, answer).await.expect("secret");
+    let submitted = ekyc::submit(app, m, &id).await.expect("submit");
+    if submitted.data.app.state == EkycState::PendingReview {
+        let reviewer = operators::create(app, "reviewer@example.com", "審査 太郎", operators::Role::Reviewer, "a long reviewer passphrase 42")
+            .await
+            .expect("operator");
+        let input = review::DecisionInput { approve: true, reason: "", note: "", version: submitted.record.version };
+        review::decide(app, &reviewer.operator, &id, input, "127.0.0.1").await.expect("approve");
+    }
+    let done = ekyc::current(app, m).await.expect("load").expect("application");
+    assert!(done.data.app.is_authenticated(), "F4 done: {:?}", done.data.app.state);
+}

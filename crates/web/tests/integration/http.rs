@@ -1,0 +1,409 @@
+//! HTTP integration: walks F1 and F2 as a client against the real router, a real SMTP server on
+//! loopback and a real store, reading the one-time passwords from the received mail.
+
+use crate::common::{wrong_code, Backend, Opts, TestApp, PASSWORD};
+use serde_json::json;
+use app::config::Limit;
+use time::Duration;
+
+async fn full_api_flow(backend: Backend) {
+    let t = TestApp::start(Opts { backend, ..Opts::default() }).await;
+    let email = "hanako@example.com";
+    let (id, code) = t.register_until_code(email, PASSWORD).await;
+    let mails = t.mails_to(email);
+    assert_eq!(mails[0].0, "【Mimoto】ワンタイムパスワードのお知らせ");
+    assert!(mails[0].1.contains("みらい健康保険組合"));
+
+    let (s, v) = t.post(&format!("/api/v1/registrations/{id}/verify"), json!({"code": code})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["registration"]["state"], "completed");
+    let token = v["session"]["token"].as_str().expect("token").to_string();
+
+    let (s, me) = t.get("/api/v1/me", Some(&token)).await;
+    assert_eq!(s, 200, "{me}");
+    assert_eq!(me["email"], email);
+    assert_eq!(me["organization"]["insurer_number"], "133033");
+    assert_eq!(me["organization"]["point_name"], "みらいポイント");
+
+    // The code cannot be used twice.
+    let (s, v) = t.post(&format!("/api/v1/registrations/{id}/verify"), json!({"code": code})).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (409, Some("wrong_step")));
+
+    // Logout ends the session.
+    let r = t.api.delete(t.url("/api/v1/sessions/current")).bearer_auth(&token).send().await.expect("logout");
+    assert_eq!(r.status().as_u16(), 204);
+    assert_eq!(t.get("/api/v1/me", Some(&token)).await.0, 401);
+
+    // Login: a wrong password and an unknown email get the same answer.
+    let (s1, wrong_pw) = t.post("/api/v1/sessions", json!({"email": email, "password": "Sakura-Mochi-2027!"})).await;
+    let (s2, unknown) = t.post("/api/v1/sessions", json!({"email": "nobody@example.com", "password": PASSWORD})).await;
+    assert_eq!((s1, s2), (401, 401));
+    assert_eq!(wrong_pw, unknown);
+    assert_eq!(wrong_pw["error"]["code"], "invalid_credentials");
+    assert_eq!(wrong_pw["error"]["message"], "メールアドレスまたはパスワードが正しくありません。");
+
+    // Email matching is case-insensitive; a new login gets a new token.
+    let (s, v) = t.post("/api/v1/sessions", json!({"email": "Hanako@Example.com", "password": PASSWORD})).await;
+    assert_eq!(s, 201, "{v}");
+    let token2 = v["token"].as_str().expect("token");
+    assert_ne!(token2, token);
+    assert_eq!(t.get("/api/v1/me", Some(token2)).await.0, 200);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_login_logout_over_the_api_on_sqlite() {
+    full_api_flow(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_login_logout_over_the_api_on_postgres() {
+    full_api_flow(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn insurer_number_errors_are_distinct() {
+    let t = TestApp::start(Opts::default()).await;
+    let (_, flow) = t.post("/api/v1/registrations", json!({})).await;
+    let id = flow["id"].as_str().expect("id").to_string();
+    let path = format!("/api/v1/registrations/{id}/insurer");
+    // Before choosing the organization type, the step is refused.
+    assert_eq!(t.post(&path, json!({"insurer_number": "133033"})).await.0, 409);
+    t.post(&format!("/api/v1/registrations/{id}/org-type"), json!({"org_type": "health_insurance"})).await;
+    for (input, status, code) in [
+        ("", 422, "insurer_number_empty"),
+        ("13a033", 422, "insurer_number_not_digits"),
+        ("13303", 422, "insurer_number_length"),
+        ("133034", 422, "insurer_number_check_digit"),
+        ("123456", 422, "insurer_number_check_digit"),
+        ("01040013", 404, "unknown_organization"),
+        ("131011", 409, "org_type_mismatch"),
+    ] {
+        let (s, v) = t.post(&path, json!({"insurer_number": input})).await;
+        assert_eq!((s, v["error"]["code"].as_str()), (status, Some(code)), "{input}: {v}");
+        assert_eq!(v["error"]["field"], "insurer_number");
+    }
+    let (s, v) = t.post(&path, json!({"insurer_number": "１３３０３３"})).await;
+    assert_eq!(s, 200, "full-width digits are accepted: {v}");
+    assert_eq!(v["state"], "org_verified");
+
+    // English on request.
+    let r = t
+        .api
+        .post(t.url(&path))
+        .header("accept-language", "en-US,en;q=0.9")
+        .json(&json!({"insurer_number": "133034"}))
+        .send()
+        .await
+        .expect("request");
+    let v: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(v["error"]["message"], "This insurer number is not valid. Check the number printed on your card.");
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weak_passwords_and_missing_consents_are_refused() {
+    let t = TestApp::start(Opts::default()).await;
+    let id = t.registration_at_account("06132013").await;
+    let account = format!("/api/v1/registrations/{id}/account");
+    for (email, password, code) in [
+        ("taro@example.com", "short", "password_too_short"),
+        ("taro@example.com", "password123", "password_weak"),
+        ("taro@example.com", "taro2024", "password_weak"),
+        ("not-an-email", PASSWORD, "email_invalid"),
+    ] {
+        let (s, v) = t.post(&account, json!({"email": email, "password": password})).await;
+        assert_eq!((s, v["error"]["code"].as_str()), (422, Some(code)), "{password}: {v}");
+    }
+    let long = "あ".repeat(129);
+    let (s, v) = t.post(&account, json!({"email": "taro@example.com", "password": long})).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (422, Some("password_too_long")));
+
+    let (s, v) = t.post(&account, json!({"email": "taro@example.com", "password": PASSWORD})).await;
+    assert_eq!(s, 200, "{v}");
+    // An organization without its own points asks for two consents only.
+    let docs: Vec<&str> = v["consents_required"].as_array().expect("consents").iter().filter_map(|c| c["doc"].as_str()).collect();
+    assert_eq!(docs, ["platform_terms", "org_privacy"]);
+    assert!(v["consents_required"][1]["label"].as_str().expect("label").contains("さくら商事健康保険組合"));
+    let (s, v) = t.post(&format!("/api/v1/registrations/{id}/consents"), json!({"accepted": ["platform_terms"]})).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (422, Some("consents_missing")));
+    assert_eq!(v["error"]["missing_consents"], json!(["org_privacy"]));
+    assert!(t.mails_to("taro@example.com").is_empty(), "no code before every consent");
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_code_is_refused_and_a_resent_one_works() {
+    let t = TestApp::start(Opts::default()).await;
+    let email = "expired@example.com";
+    let (id, code) = t.register_until_code(email, PASSWORD).await;
+    t.clock.advance(Duration::minutes(10));
+    let (s, v) = t.post(&format!("/api/v1/registrations/{id}/verify"), json!({"code": code})).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (422, Some("code_expired")), "{v}");
+    let (s, v) = t.post(&format!("/api/v1/registrations/{id}/resend"), json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    let fresh = t.wait_code(email, 2).await;
+    let (s, v) = t.post(&format!("/api/v1/registrations/{id}/verify"), json!({"code": fresh})).await;
+    assert_eq!(s, 200, "{v}");
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sixth_try_is_refused_even_with_the_right_code() {
+    let t = TestApp::start(Opts::default()).await;
+    let email = "guesser@example.com";
+    let (id, code) = t.register_until_code(email, PASSWORD).await;
+    let verify = format!("/api/v1/registrations/{id}/verify");
+    let wrong = wrong_code(&code);
+    for remaining in [4, 3, 2, 1] {
+        let (s, v) = t.post(&verify, json!({"code": wrong})).await;
+        assert_eq!((s, v["error"]["code"].as_str()), (422, Some("code_wrong")), "{v}");
+        assert_eq!(v["error"]["remaining_attempts"], remaining);
+    }
+    let (s, v) = t.post(&verify, json!({"code": wrong})).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (422, Some("code_exhausted")), "fifth wrong try: {v}");
+    let (s, v) = t.post(&verify, json!({"code": code})).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (422, Some("code_exhausted")), "sixth try, right code: {v}");
+    // Malformed input is refused without spending the new code's tries.
+    t.clock.advance(Duration::seconds(60));
+    t.post(&format!("/api/v1/registrations/{id}/resend"), json!({})).await;
+    let fresh = t.wait_code(email, 2).await;
+    let (s, v) = t.post(&verify, json!({"code": "12ab"})).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (422, Some("code_format")));
+    let (s, v) = t.post(&verify, json!({"code": fresh})).await;
+    assert_eq!(s, 200, "{v}");
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resend_voids_the_old_code_and_has_a_cooldown() {
+    let t = TestApp::start(Opts::default()).await;
+    let email = "resend@example.com";
+    let (id, old) = t.register_until_code(email, PASSWORD).await;
+    let (s, v) = t.post(&format!("/api/v1/registrations/{id}/resend"), json!({})).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (429, Some("resend_too_soon")), "{v}");
+    t.clock.advance(Duration::seconds(60));
+    let (s, v) = t.post(&format!("/api/v1/registrations/{id}/resend"), json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    let new = t.wait_code(email, 2).await;
+    if old != new {
+        let (s, v) = t.post(&format!("/api/v1/registrations/{id}/verify"), json!({"code": old})).await;
+        assert_eq!((s, v["error"]["code"].as_str()), (422, Some("code_wrong")), "old code must be void: {v}");
+    }
+    let (s, v) = t.post(&format!("/api/v1/registrations/{id}/verify"), json!({"code": new})).await;
+    assert_eq!(s, 200, "{v}");
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registered_email_is_refused_with_the_inquiry_link() {
+    let t = TestApp::start(Opts::default()).await;
+    t.register("dup@example.com", PASSWORD).await;
+    let id = t.registration_at_account("133033").await;
+    let (s, v) = t.post(&format!("/api/v1/registrations/{id}/account"), json!({"email": "DUP@example.com", "password": PASSWORD})).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (409, Some("email_taken")), "{v}");
+    assert_eq!(v["error"]["inquiry_url"], "/inquiry/new");
+    assert!(v["error"]["message"].as_str().expect("message").contains("カスタマーセンター"));
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_registrations_racing_for_one_email_end_with_one_account() {
+    let t = TestApp::start(Opts::default()).await;
+    let email = "race@example.com";
+    let (id1, code1) = t.register_until_code(email, PASSWORD).await;
+    let (id2, code2) = t.register_until_code(email, PASSWORD).await;
+    let (p1, p2) = (format!("/api/v1/registrations/{id1}/verify"), format!("/api/v1/registrations/{id2}/verify"));
+    let (a, b) = tokio::join!(t.post(&p1, json!({"code": code1})), t.post(&p2, json!({"code": code2})));
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409], "{a:?} {b:?}");
+    let loser = if a.0 == 409 { a.1 } else { b.1 };
+    assert_eq!(loser["error"]["code"], "email_taken");
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provisional_registrations_expire() {
+    let t = TestApp::start(Opts::default()).await;
+    let (_, flow) = t.post("/api/v1/registrations", json!({})).await;
+    let id = flow["id"].as_str().expect("id").to_string();
+    t.clock.advance(Duration::hours(24));
+    let (s, v) = t.get(&format!("/api/v1/registrations/{id}"), None).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (410, Some("flow_expired")));
+    let (s, v) = t.get("/api/v1/registrations/00000000-0000-4000-8000-000000000000", None).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (404, Some("flow_not_found")));
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_reset_never_reveals_accounts_and_ends_sessions() {
+    let t = TestApp::start(Opts::default()).await;
+    let email = "reset@example.com";
+    let token = t.register(email, PASSWORD).await;
+
+    // Unknown and known addresses get the same answer.
+    let (s1, unknown) = t.post("/api/v1/password-resets", json!({"email": "ghost@example.com"})).await;
+    let (s2, known) = t.post("/api/v1/password-resets", json!({"email": email})).await;
+    assert_eq!((s1, s2), (202, 202));
+    assert_eq!(unknown["state"], known["state"]);
+    let rid = known["id"].as_str().expect("id");
+    let code = t.wait_code(email, 2).await;
+    let mails = t.mails_to(email);
+    assert_eq!(mails[1].0, "【Mimoto】パスワード再設定のワンタイムパスワード");
+    assert!(t.mails_to("ghost@example.com").is_empty(), "no mail for an unknown address");
+
+    // A flow for an unknown address fails like a wrong code.
+    let ghost = unknown["id"].as_str().expect("id");
+    let (s, v) = t.post(&format!("/api/v1/password-resets/{ghost}/complete"), json!({"code": code, "new_password": "Kitsune-Udon-2027?"})).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (422, Some("code_wrong")));
+
+    let complete = format!("/api/v1/password-resets/{rid}/complete");
+    let (s, v) = t.post(&complete, json!({"code": code, "new_password": "password1"})).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (422, Some("password_weak")), "policy applies: {v}");
+    let (s, v) = t.post(&complete, json!({"code": wrong_code(&code), "new_password": "Kitsune-Udon-2027?"})).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (422, Some("code_wrong")));
+    assert!(v["error"]["remaining_attempts"].is_null(), "reset never tells tries left: {v}");
+    let (s, v) = t.post(&complete, json!({"code": code, "new_password": "Kitsune-Udon-2027?"})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["state"], "completed");
+
+    assert_eq!(t.get("/api/v1/me", Some(&token)).await.0, 401, "old sessions end with a new password");
+    assert_eq!(t.post("/api/v1/sessions", json!({"email": email, "password": PASSWORD})).await.0, 401);
+    assert_eq!(t.post("/api/v1/sessions", json!({"email": email, "password": "Kitsune-Udon-2027?"})).await.0, 201);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_is_rate_limited_per_email() {
+    let mut opts = Opts::default();
+    opts.limits.login_per_email = Limit::new(3, 900);
+    let t = TestApp::start(opts).await;
+    for _ in 0..3 {
+        assert_eq!(t.post("/api/v1/sessions", json!({"email": "x@example.com", "password": "nope-nope-nope"})).await.0, 401);
+    }
+    let r = t.api.post(t.url("/api/v1/sessions")).json(&json!({"email": "X@example.com", "password": "nope-nope-nope"})).send().await.expect("req");
+    assert_eq!(r.status().as_u16(), 429);
+    assert_eq!(r.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("900"));
+    // Another address is not affected; the window ends.
+    assert_eq!(t.post("/api/v1/sessions", json!({"email": "y@example.com", "password": "nope-nope-nope"})).await.0, 401);
+    t.clock.advance(Duration::seconds(901));
+    assert_eq!(t.post("/api/v1/sessions", json!({"email": "x@example.com", "password": "nope-nope-nope"})).await.0, 401);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_is_rate_limited_per_ip_and_per_email() {
+    let mut opts = Opts::default();
+    opts.limits.register_per_email = Limit::new(2, 3600);
+    opts.limits.register_per_ip = Limit::new(6, 3600);
+    let t = TestApp::start(opts).await;
+    let id = t.registration_at_account("133033").await;
+    let account = format!("/api/v1/registrations/{id}/account");
+    for _ in 0..2 {
+        let (s, _) = t.post(&account, json!({"email": "probe@example.com", "password": "weak"})).await;
+        assert_eq!(s, 422);
+    }
+    let (s, v) = t.post(&account, json!({"email": "probe@example.com", "password": PASSWORD})).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (429, Some("rate_limited")), "per email: {v}");
+    // Per IP: the flow start and the account step share the address's budget (6).
+    let (s, _) = t.post(&account, json!({"email": "other@example.com", "password": PASSWORD})).await;
+    assert_eq!(s, 200);
+    let (s, _) = t.post("/api/v1/registrations", json!({})).await;
+    assert_eq!(s, 201);
+    let (s, v) = t.post("/api/v1/registrations", json!({})).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (429, Some("rate_limited")), "per IP: {v}");
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_smtp_outage_delays_mail_but_never_loses_it() {
+    let t = TestApp::start(Opts { smtp_up: false, ..Opts::default() }).await;
+    let email = "outage@example.com";
+    let id = t.registration_at_account("133033").await;
+    t.post(&format!("/api/v1/registrations/{id}/account"), json!({"email": email, "password": PASSWORD})).await;
+    let (s, v) = t
+        .post(&format!("/api/v1/registrations/{id}/consents"), json!({"accepted": ["platform_terms", "org_privacy", "point_terms"]}))
+        .await;
+    assert_eq!(s, 200, "the member is not blocked by the outage: {v}");
+
+    // The worker tries, fails and keeps the mail.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let metrics = t.api.get(t.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
+        if metrics.contains("mimoto_mail_failures_total") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "delivery was never attempted");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(t.app.store.pending_mail_count().await.expect("count"), 1);
+
+    // SMTP comes back on the same port; once the backoff has passed, the mail arrives.
+    let listener = std::net::TcpListener::bind(("127.0.0.1", t.smtp_port)).expect("rebind smtp port");
+    let inbox = crate::common::start_smtp(listener);
+    t.clock.advance(Duration::seconds(16));
+    t.app.mail_wake.notify_one();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while inbox.lock().expect("inbox").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the queued mail was lost");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let data = inbox.lock().expect("inbox")[0].data.clone();
+    let msg = mail_parser::MessageParser::default().parse(&data).expect("mail");
+    assert!(crate::common::extract_code(&msg.body_text(0).expect("text")).is_some());
+    assert_eq!(t.app.store.pending_mail_count().await.expect("count"), 0);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operational_endpoints() {
+    let t = TestApp::start(Opts::default()).await;
+    let r = t.api.get(t.url("/healthz")).send().await.expect("healthz");
+    assert_eq!(r.status().as_u16(), 200);
+    let r = t.api.get(t.url("/readyz")).send().await.expect("readyz");
+    assert_eq!(r.status().as_u16(), 200);
+    let r = t.api.get(t.url("/metrics")).send().await.expect("metrics");
+    assert_eq!(r.status().as_u16(), 200);
+    let text = r.text().await.expect("text");
+    assert!(text.contains("mimoto_http_requests_total"), "{text}");
+    assert!(text.contains("route=\"/readyz\""), "{text}");
+    let (s, v) = t.get("/api/v1/password-policy", None).await;
+    assert_eq!(s, 200);
+    assert_eq!((v["min_chars"].as_u64(), v["max_chars"].as_u64()), (Some(8), Some(128)));
+    // Oversized bodies are refused before any handler.
+    // Raw socket: the whole request is written before the answer is read, so the server's
+    // early 413 (it may close without reading the body) cannot race the client's writing.
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let body = "x".repeat(web::BODY_LIMIT + 1);
+        let addr = t.base.trim_start_matches("http://").to_string();
+        let mut sock = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+        let head = format!(
+            "POST /api/v1/sessions HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        sock.write_all(head.as_bytes()).await.expect("write head");
+        let _ = sock.write_all(body.as_bytes()).await;
+        let mut status = [0u8; 12];
+        sock.read_exact(&mut status).await.expect("read status line");
+        assert_eq!(&status, b"HTTP/1.1 413");
+    }
+    // Malformed JSON gets the API's error shape.
+    let r = t.api.post(t.url("/api/v1/sessions")).header("content-type", "application/json").body("{").send().await.expect("req");
+    assert_eq!(r.status().as_u16(), 422);
+    let v: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(v["error"]["code"], "invalid_request");
+    t.stop().await;
+}
+
+#[test]
+fn openapi_document_is_stable() {
+    use utoipa::OpenApi;
+    let doc = web::api::ApiDoc::openapi();
+    let json = serde_json::to_value(&doc).expect("json");
+    for path in ["/api/v1/registrations", "/api/v1/registrations/{id}/verify", "/api/v1/sessions", "/api/v1/password-resets"] {
+        assert!(json["paths"].get(path).is_some(), "missing {path}");
+    }
+    insta::assert_json_snapshot!("openapi", json);
+}

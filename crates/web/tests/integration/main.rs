@@ -1,0 +1,23 @@
+//! The integration tests of the HTTP edge, one binary: the real router on a random loopback
+//! port, a real SMTP server on loopback, a manual clock and a real store (SQLite file or a
+//! fresh PostgreSQL schema), walked like a client — pages without JavaScript, the JSON API,
+//! the operator console — plus the service-level stories the pages stand on.
+//!
+//! Add a module here rather than a new file under `tests/`: every file there is one more
+//! binary that compiles and links the whole harness again.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+#[macro_use]
+mod common;
+
+mod checkups;
+mod console;
+mod console_imports;
+mod ekyc;
+mod health;
+mod health_imports;
+mod http;
+mod identity;
+mod inquiry;
+mod pages;

@@ -1,0 +1,145 @@
+//! The HTML pages over HTTP, as a browser without JavaScript would use them: CSRF on every
+//! form, session cookie flags and rotation, security headers, the guide's labels.
+
+use crate::common::browser::{Browser, Page};
+use crate::common::{Opts, TestApp, PASSWORD};
+
+fn flow_path(url: &str) -> String {
+    let i = url.find("/register/").expect("on a registration page");
+    url[i..].split('?').next().expect("path").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f1_and_f2_through_the_pages() {
+    let t = TestApp::start(Opts::default()).await;
+    let b = Browser::new(&t);
+
+    let landing = b.get("/").await;
+    assert_eq!(landing.status, 200);
+    assert!(landing.has(">新規登録</button>") && landing.has(">ログイン</a>"));
+    assert!(landing.has("<figure class=\"qr\">") && landing.has("<svg"), "QR code of the public URL");
+    let sid = landing.set_cookies.iter().find(|c| c.starts_with("mimoto_sid=")).expect("session cookie").clone();
+    assert!(sid.contains("HttpOnly") && sid.contains("SameSite=Lax") && sid.contains("Path=/"), "{sid}");
+    assert!(!sid.contains("Secure"), "plain-HTTP localhost: Secure is off");
+    for h in ["content-security-policy", "x-content-type-options", "x-frame-options", "referrer-policy"] {
+        assert!(landing.headers.contains_key(h), "missing {h}");
+    }
+    assert!(landing.headers.get("content-security-policy").and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("frame-ancestors 'none'")));
+
+    // Forms without the CSRF token are refused.
+    let forged = b.post("/register", &[]).await;
+    assert_eq!(forged.status, 403);
+    let forged = b.post("/register", &[("csrf", "forged")]).await;
+    assert_eq!(forged.status, 403);
+
+    let csrf = landing.csrf();
+    let org_type = b.post("/register", &[("csrf", &csrf)]).await;
+    assert_eq!(org_type.status, 200);
+    assert!(org_type.has("団体選択") && org_type.has(">健康保険・共済組合または会社</button>"));
+    let flow = flow_path(&org_type.url);
+
+    let insurer = b.post(&format!("{flow}/org-type"), &[("csrf", &csrf), ("org_type", "health_insurance")]).await;
+    assert!(insurer.has("<label for=\"insurer_number\">団体ID（保険者番号）</label>"), "{}", insurer.html);
+    let bad = b.post(&format!("{flow}/insurer"), &[("csrf", &csrf), ("insurer_number", "133034")]).await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.has("role=\"alert\"") && bad.has("保険者番号が正しくありません"));
+    assert!(bad.has("value=\"133034\""), "input is kept");
+    let unknown = b.post(&format!("{flow}/insurer"), &[("csrf", &csrf), ("insurer_number", "01040013")]).await;
+    assert_eq!(unknown.status, 404);
+    assert!(unknown.has("登録されていません"));
+    let ok = b.post(&format!("{flow}/insurer"), &[("csrf", &csrf), ("insurer_number", "133033")]).await;
+    assert!(ok.has("みらい健康保険組合") && ok.has(">アカウント作成をはじめる</a>"));
+
+    let account = b.get(&format!("{flow}/account")).await;
+    assert!(account.has("パスワード設定の条件") && account.has(">メールアドレス</label>") && account.has(">パスワード</label>"));
+    let weak = b.post(&format!("{flow}/account"), &[("csrf", &csrf), ("email", "page@example.com"), ("password", "password")]).await;
+    assert_eq!(weak.status, 422);
+    assert!(weak.has("value=\"page@example.com\""), "the email is kept after an error");
+    let consents = b.post(&format!("{flow}/account"), &[("csrf", &csrf), ("email", "page@example.com"), ("password", PASSWORD)]).await;
+    assert!(consents.has("Mimoto利用規約に同意する") && consents.has("みらい健康保険組合のプライバシーポリシーに同意する") && consents.has("みらいポイント利用規約に同意する"));
+    let missing = b.post(&format!("{flow}/consents"), &[("csrf", &csrf), ("platform_terms", "on")]).await;
+    assert_eq!(missing.status, 422);
+    assert!(missing.has("checked"), "checked boxes stay checked");
+    let code_page = b
+        .post(&format!("{flow}/consents"), &[("csrf", &csrf), ("platform_terms", "on"), ("org_privacy", "on"), ("point_terms", "on")])
+        .await;
+    assert!(code_page.has(">ワンタイムパスワード</label>") && code_page.has("page@example.com"));
+    let code = t.wait_code("page@example.com", 1).await;
+    let done = b.post(&format!("{flow}/code"), &[("csrf", &csrf), ("code", &code)]).await;
+    assert_eq!(done.status, 200);
+    assert!(done.has("完了") && done.has("本人確認") && done.has("健診・医療アクセス認証"));
+
+    // Signed in: the menu; the old CSRF token no longer works.
+    let menu = b.get("/menu").await;
+    assert!(menu.has("みらい健康保険組合") && menu.has("page@example.com") && menu.has(">ログアウト</button>"));
+    // The CSRF token is derived from the session id: the pre-sign-in token failing proves the
+    // id was rotated at sign-in.
+    assert_ne!(menu.csrf(), csrf);
+    assert_eq!(b.post("/logout", &[("csrf", &csrf)]).await.status, 403);
+    let out = b.post("/logout", &[("csrf", &menu.csrf())]).await;
+    assert!(out.url.ends_with('/') && out.has(">新規登録</button>"));
+    assert!(b.get("/menu").await.url.ends_with("/login"), "logged out");
+
+    // Login: wrong password, then right.
+    let login = b.get("/login").await;
+    assert!(login.has(">ログインでお困りの場合</a>"));
+    let csrf = login.csrf();
+    let wrong = b.post("/login", &[("csrf", &csrf), ("email", "page@example.com"), ("password", "nope-nope-nope")]).await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.has("メールアドレスまたはパスワードが正しくありません"));
+    let menu = b.post("/login", &[("csrf", &csrf), ("email", "page@example.com"), ("password", PASSWORD)]).await;
+    assert!(menu.url.ends_with("/menu") && menu.has(">ログアウト</button>"));
+
+    // English pages on request.
+    let en = b.get("/lang/en?next=/login").await;
+    assert!(en.url.ends_with("/menu") || en.has("Log in"));
+    assert!(b.get("/").await.has(">Sign up</button>"));
+    // Never an open redirect.
+    let off = b.get("/lang/ja?next=//evil.example").await;
+    assert!(off.url.starts_with(&t.base));
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_email_page_links_to_the_inquiry_form() {
+    let t = TestApp::start(Opts::default()).await;
+    t.register("taken@example.com", PASSWORD).await;
+    let b = Browser::new(&t);
+    let csrf = b.get("/").await.csrf();
+    let flow = flow_path(&b.post("/register", &[("csrf", &csrf)]).await.url);
+    b.post(&format!("{flow}/org-type"), &[("csrf", &csrf), ("org_type", "health_insurance")]).await;
+    b.post(&format!("{flow}/insurer"), &[("csrf", &csrf), ("insurer_number", "133033")]).await;
+    let page = b.post(&format!("{flow}/account"), &[("csrf", &csrf), ("email", "taken@example.com"), ("password", PASSWORD)]).await;
+    assert_eq!(page.status, 409);
+    assert!(page.has("既に登録されています") && page.has("href=\"/inquiry/new\""), "{}", page.html);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_reset_pages() {
+    let t = TestApp::start(Opts::default()).await;
+    t.register("forgot@example.com", PASSWORD).await;
+    let b = Browser::new(&t);
+    let form = b.get("/password-reset").await;
+    let csrf = form.csrf();
+    let code_page = b.post("/password-reset", &[("csrf", &csrf), ("email", "forgot@example.com")]).await;
+    assert!(code_page.has(">新しいパスワード</label>") && code_page.has(">パスワードを再設定する</button>"));
+    let ghost = b.post("/password-reset", &[("csrf", &csrf), ("email", "ghost@example.com")]).await;
+    let id_of = |p: &Page| p.url.rsplit('/').next().expect("id").to_string();
+    assert_eq!(ghost.html.replace(&id_of(&ghost), "ID"), code_page.html.replace(&id_of(&code_page), "ID"), "same page for unknown addresses");
+    let code = t.wait_code("forgot@example.com", 2).await;
+    let path = code_page.url.split_once(&t.base).expect("local").1.to_string();
+    let done = b.post(&path, &[("csrf", &csrf), ("code", &code), ("new_password", "Kitsune-Udon-2027?")]).await;
+    assert!(done.has("パスワードを再設定しました"), "{}", done.html);
+    let login = b.post("/login", &[("csrf", &csrf), ("email", "forgot@example.com"), ("password", "Kitsune-Udon-2027?")]).await;
+    assert!(login.url.ends_with("/menu"));
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_outbox_page_only_in_demo_mode() {
+    let t = TestApp::start(Opts::default()).await;
+    let b = Browser::new(&t);
+    assert_eq!(b.get("/dev/mail").await.status, 404, "not outside demo mode");
+    t.stop().await;
+}
