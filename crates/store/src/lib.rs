@@ -5,9 +5,19 @@
 //! [`postgres::PgStore`] (production) — sharing the same SQL text (see `sql.rs`), each with
 //! its own migrations. `tests/conformance.rs` holds the stories that every backend must pass.
 //!
+//! The helpers that make fresh test stores are in `testing` (`src/testing.rs`), behind the
+//! cargo feature `testing` (off by default): other crates enable it in their
+//! dev-dependencies. The conformance suite compiles the same file itself (`#[path]` module),
+//! so `cargo test -p mimoto-store` runs it without the feature; `testing.rs` therefore names
+//! this crate only as `store::…`, which works inside the library too (`extern crate self as
+//! store`).
+//!
 //! Personal data never reaches this crate in clear: the application seals it
 //! (AES-256-GCM) and hands over opaque bytes plus keyed blind indexes for look-ups.
 
+extern crate self as store;
+
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod postgres;
 mod sql;

@@ -1,6 +1,13 @@
 //! The storage conformance suite: every story runs against SQLite and against a fresh
 //! PostgreSQL schema. A backend that fails any of them is not a Mimoto store.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+// The fresh-store helpers, compiled here from the library's own file so that the suite runs
+// without the `testing` feature (`cargo test -p mimoto-store`).
+#[path = "../src/testing.rs"]
+mod testing;
+
 use std::sync::Arc;
 
 use domain::insurer::InsurerNumber;
@@ -970,7 +977,7 @@ mod append_only {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sqlite_refuses_update_and_delete_of_audit_rows() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let s = store::testing::sqlite_in(dir.path()).await.expect("sqlite store");
+        let s = crate::testing::sqlite_in(dir.path()).await.expect("sqlite store");
         super::seed_audit(&s).await;
         for sql in super::TAMPERING {
             let e = sqlx::query(sql).execute(s.pool()).await.expect_err(sql);
@@ -981,14 +988,14 @@ mod append_only {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres_refuses_update_delete_and_truncate_of_audit_rows() {
-        let (s, schema) = store::testing::fresh_pg().await.expect("PostgreSQL must be reachable for the conformance suite");
+        let (s, schema) = crate::testing::fresh_pg().await.expect("PostgreSQL must be reachable for the conformance suite");
         super::seed_audit(&s).await;
         for sql in super::TAMPERING.into_iter().chain(["TRUNCATE audit_log"]) {
             let e = sqlx::query(sql).execute(s.pool()).await.expect_err(sql);
             assert!(e.to_string().contains("append-only"), "{sql}: {e}");
         }
         super::assert_untouched(&s).await;
-        store::testing::drop_pg_schema(&schema).await.expect("drop schema");
+        crate::testing::drop_pg_schema(&schema).await.expect("drop schema");
     }
 }
 
@@ -1152,7 +1159,7 @@ macro_rules! conformance {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $story() {
                     let dir = tempfile::tempdir().expect("tempdir");
-                    let s = store::testing::sqlite_in(dir.path()).await.expect("sqlite store");
+                    let s = crate::testing::sqlite_in(dir.path()).await.expect("sqlite store");
                     super::$story(std::sync::Arc::new(s)).await;
                 }
             )*
@@ -1161,9 +1168,9 @@ macro_rules! conformance {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $story() {
-                    let (s, schema) = store::testing::fresh_pg().await.expect("PostgreSQL must be reachable for the conformance suite");
+                    let (s, schema) = crate::testing::fresh_pg().await.expect("PostgreSQL must be reachable for the conformance suite");
                     super::$story(std::sync::Arc::new(s)).await;
-                    store::testing::drop_pg_schema(&schema).await.expect("drop schema");
+                    crate::testing::drop_pg_schema(&schema).await.expect("drop schema");
                 }
             )*
         }
