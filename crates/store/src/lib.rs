@@ -35,10 +35,12 @@
 //! Unix seconds and flags as integers, and a stored value that cannot be what the schema says
 //! becomes [`StoreError::Corrupt`].
 //!
-//! `tests/conformance.rs` holds the stories that every backend must pass: each story runs
-//! against SQLite in a temporary directory and against a fresh schema of a real PostgreSQL
-//! (`MIMOTO_TEST_DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/mimoto_test`);
-//! an unreachable PostgreSQL fails the suite, it is never skipped.
+//! The conformance suite (`tests/conformance/`, one test binary with one module per
+//! aggregate) holds the stories that every backend must pass: its `conformance!` macro runs
+//! each story against SQLite in a temporary directory and against a fresh schema of a real
+//! PostgreSQL (`MIMOTO_TEST_DATABASE_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/mimoto_test`); an unreachable PostgreSQL fails the
+//! suite, it is never skipped.
 //!
 //! The helpers that make those fresh stores are in `testing` (`src/testing.rs`), behind the
 //! cargo feature `testing` (off by default, so they are not part of a production build):
