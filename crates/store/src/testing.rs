@@ -2,14 +2,18 @@
 //! its own in the test database (created if missing). PostgreSQL is the real server on
 //! `MIMOTO_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/mimoto_test`);
 //! when it is unreachable the test fails — it is never skipped.
+//!
+//! Behind the cargo feature `testing` (other crates enable it in their dev-dependencies).
+//! The store's own conformance suite compiles this file itself, so it names this crate only
+//! as `store::…` (which resolves inside the library too: `extern crate self as store`).
 
 use std::str::FromStr;
 
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection};
 
-use crate::postgres::PgStore;
-use crate::sqlite::SqliteStore;
+use store::postgres::PgStore;
+use store::sqlite::SqliteStore;
 
 pub const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/mimoto_test";
 
@@ -18,13 +22,13 @@ pub fn test_database_url() -> String {
 }
 
 /// A SQLite store in `dir` (keep the `TempDir` alive as long as the store).
-pub async fn sqlite_in(dir: &std::path::Path) -> crate::Result<SqliteStore> {
+pub async fn sqlite_in(dir: &std::path::Path) -> store::Result<SqliteStore> {
     let url = format!("sqlite://{}", dir.join("test.db").display());
     SqliteStore::connect(&url).await
 }
 
 /// A PostgreSQL store on a schema nobody else uses; returns the store and the schema name.
-pub async fn fresh_pg() -> crate::Result<(PgStore, String)> {
+pub async fn fresh_pg() -> store::Result<(PgStore, String)> {
     let url = test_database_url();
     let options = PgConnectOptions::from_str(&url)?;
     ensure_database(&options).await?;
@@ -39,7 +43,7 @@ pub async fn fresh_pg() -> crate::Result<(PgStore, String)> {
 }
 
 /// Drops a schema made by [`fresh_pg`].
-pub async fn drop_pg_schema(schema: &str) -> crate::Result<()> {
+pub async fn drop_pg_schema(schema: &str) -> store::Result<()> {
     if !schema.starts_with("t_") || !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Ok(());
     }
@@ -50,14 +54,14 @@ pub async fn drop_pg_schema(schema: &str) -> crate::Result<()> {
     Ok(())
 }
 
-async fn ensure_database(options: &PgConnectOptions) -> crate::Result<()> {
+async fn ensure_database(options: &PgConnectOptions) -> store::Result<()> {
     if let Ok(conn) = options.connect().await {
         conn.close().await?;
         return Ok(());
     }
     let name = options.get_database().unwrap_or("mimoto_test").to_string();
     if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(crate::StoreError::Corrupt(format!("test database name {name:?}")));
+        return Err(store::StoreError::Corrupt(format!("test database name {name:?}")));
     }
     let mut admin = options.clone().database("postgres").connect().await?;
     let create = format!("CREATE DATABASE {name}");

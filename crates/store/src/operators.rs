@@ -1,0 +1,336 @@
+//! The operator console: operators (eKYC reviewers and administrators) with their TOTP steps,
+//! their sessions (stored by the hash of their token only), the append-only audit log, and
+//! the reviewers' decisions on eKYC applications.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::ekyc::EkycRecord;
+use crate::outbox::NewMail;
+use crate::row::{to_ts, UnixTime};
+use crate::{Result, StoreError};
+
+/// An operator of the console (eKYC reviewer or administrator). Email and name are sealed by
+/// the application; `email_index` is the keyed blind index of the normalized email.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct OperatorRecord {
+    pub id: String,
+    pub email_index: Vec<u8>,
+    pub email_enc: Vec<u8>,
+    pub name_enc: Vec<u8>,
+    /// `reviewer` or `admin`.
+    pub role: String,
+    pub password_hash: String,
+    pub totp_secret_enc: Vec<u8>,
+    /// The newest TOTP time step accepted (0: none yet).
+    pub totp_last_step: i64,
+    #[sqlx(try_from = "UnixTime")]
+    pub created_at: OffsetDateTime,
+}
+
+/// An operator's console session (stored by the hash of its token only).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct OperatorSessionRecord {
+    pub id_hash: Vec<u8>,
+    pub operator_id: String,
+    #[sqlx(try_from = "UnixTime")]
+    pub created_at: OffsetDateTime,
+    #[sqlx(try_from = "UnixTime")]
+    pub last_seen_at: OffsetDateTime,
+    #[sqlx(try_from = "UnixTime")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// One audit-log row to append: who (`operator_id`, `None` when no operator is known, e.g. a
+/// failed login with an unknown email), what (`action`), to which record (`target_type`,
+/// `target_id`), when and from where. Never personal data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAuditEntry {
+    pub at: OffsetDateTime,
+    pub operator_id: Option<String>,
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub client_ip: String,
+}
+
+/// A stored audit-log row; `seq` grows with every append.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AuditEntry {
+    pub seq: i64,
+    #[sqlx(try_from = "UnixTime")]
+    pub at: OffsetDateTime,
+    pub operator_id: Option<String>,
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub client_ip: String,
+}
+
+/// An operator's decision on an eKYC application.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct EkycReview {
+    pub application_id: String,
+    pub operator_id: String,
+    /// `approved` or `rejected`.
+    pub decision: String,
+    /// A reason code from the console's fixed list.
+    pub reason: Option<String>,
+    /// The reviewer's free text, sealed.
+    pub note_enc: Option<Vec<u8>>,
+    #[sqlx(try_from = "UnixTime")]
+    pub decided_at: OffsetDateTime,
+}
+
+#[async_trait]
+pub trait Operators: Send + Sync {
+    /// [`StoreError::Duplicate`] when an operator with this email index exists.
+    async fn insert_operator(&self, operator: &OperatorRecord) -> Result<()>;
+    async fn find_operator_by_email_index(&self, email_index: &[u8]) -> Result<Option<OperatorRecord>>;
+    async fn get_operator(&self, id: &str) -> Result<Option<OperatorRecord>>;
+    /// Every operator, oldest first.
+    async fn list_operators(&self) -> Result<Vec<OperatorRecord>>;
+    /// Accepts TOTP time step `step` for the operator once: `true` when it is later than every
+    /// step accepted before (atomic: of racing uses of one code, one wins), `false` for a replay.
+    async fn use_totp_step(&self, operator_id: &str, step: i64) -> Result<bool>;
+    async fn create_operator_session(&self, session: &OperatorSessionRecord) -> Result<()>;
+    async fn get_operator_session(&self, id_hash: &[u8]) -> Result<Option<OperatorSessionRecord>>;
+    async fn touch_operator_session(
+        &self,
+        id_hash: &[u8],
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<()>;
+    async fn delete_operator_session(&self, id_hash: &[u8]) -> Result<()>;
+    async fn delete_expired_operator_sessions(&self, now: OffsetDateTime) -> Result<u64>;
+
+    // Audit log: append and read only. There is deliberately no way to change or remove a
+    // row, and the database refuses UPDATE and DELETE on the table (triggers).
+    async fn append_audit(&self, entry: &NewAuditEntry) -> Result<()>;
+    /// Up to `limit` rows older than `before_seq` (all when `None`), newest first.
+    async fn list_audit(&self, before_seq: Option<i64>, limit: i64) -> Result<Vec<AuditEntry>>;
+
+    // eKYC review
+    /// In one transaction: writes `app` with its version check (as
+    /// [`Ekyc::update_ekyc`](crate::Ekyc::update_ekyc)), records `review`, queues `mail` and
+    /// appends `audit`. [`StoreError::Conflict`] when the application changed meanwhile or was
+    /// decided already: then nothing is written.
+    async fn decide_ekyc(
+        &self,
+        app: &EkycRecord,
+        review: &EkycReview,
+        mail: &NewMail,
+        audit: &NewAuditEntry,
+    ) -> Result<()>;
+    async fn ekyc_review(&self, application_id: &str) -> Result<Option<EkycReview>>;
+}
+
+const COLUMNS: &str =
+    "id, email_index, email_enc, name_enc, role, password_hash, totp_secret_enc, totp_last_step, created_at";
+const SESSION_COLUMNS: &str = "id_hash, operator_id, created_at, last_seen_at, expires_at";
+const AUDIT_COLUMNS: &str = "seq, at, operator_id, action, target_type, target_id, client_ip";
+
+macro_rules! sql_operators {
+    ($be:ident, $store:ty, $db:ty) => {
+        use super::*;
+
+        /// Appends an audit row (on the pool, or in another aggregate's transaction).
+        pub(crate) async fn insert_audit<'c, E>(executor: E, e: &NewAuditEntry) -> Result<()>
+        where
+            E: sqlx::Executor<'c, Database = $db>,
+        {
+            sqlx::query(
+                "INSERT INTO audit_log (at, operator_id, action, target_type, target_id, client_ip) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(to_ts(e.at))
+            .bind(&e.operator_id)
+            .bind(&e.action)
+            .bind(&e.target_type)
+            .bind(&e.target_id)
+            .bind(&e.client_ip)
+            .execute(executor)
+            .await?;
+            Ok(())
+        }
+
+        #[async_trait]
+        impl Operators for $store {
+            #[tracing::instrument(skip_all, fields(operator_id = %o.id))]
+            async fn insert_operator(&self, o: &OperatorRecord) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO operators \
+                     (id, email_index, email_enc, name_enc, role, password_hash, totp_secret_enc, totp_last_step, \
+                      created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(&o.id)
+                .bind(&o.email_index)
+                .bind(&o.email_enc)
+                .bind(&o.name_enc)
+                .bind(&o.role)
+                .bind(&o.password_hash)
+                .bind(&o.totp_secret_enc)
+                .bind(o.totp_last_step)
+                .bind(to_ts(o.created_at))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn find_operator_by_email_index(&self, email_index: &[u8]) -> Result<Option<OperatorRecord>> {
+                let sql = format!("SELECT {COLUMNS} FROM operators WHERE email_index = $1");
+                Ok(sqlx::query_as(&sql).bind(email_index).fetch_optional(&self.pool).await?)
+            }
+
+            #[tracing::instrument(skip_all, fields(operator_id = %id))]
+            async fn get_operator(&self, id: &str) -> Result<Option<OperatorRecord>> {
+                let sql = format!("SELECT {COLUMNS} FROM operators WHERE id = $1");
+                Ok(sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn list_operators(&self) -> Result<Vec<OperatorRecord>> {
+                let sql = format!("SELECT {COLUMNS} FROM operators ORDER BY created_at, id");
+                Ok(sqlx::query_as(&sql).fetch_all(&self.pool).await?)
+            }
+
+            #[tracing::instrument(skip_all, fields(operator_id = %operator_id))]
+            async fn use_totp_step(&self, operator_id: &str, step: i64) -> Result<bool> {
+                let done = sqlx::query("UPDATE operators SET totp_last_step = $1 WHERE id = $2 AND totp_last_step < $1")
+                    .bind(step)
+                    .bind(operator_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            #[tracing::instrument(skip_all, fields(operator_id = %s.operator_id))]
+            async fn create_operator_session(&self, s: &OperatorSessionRecord) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO operator_sessions (id_hash, operator_id, created_at, last_seen_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&s.id_hash)
+                .bind(&s.operator_id)
+                .bind(to_ts(s.created_at))
+                .bind(to_ts(s.last_seen_at))
+                .bind(to_ts(s.expires_at))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn get_operator_session(&self, id_hash: &[u8]) -> Result<Option<OperatorSessionRecord>> {
+                let sql = format!("SELECT {SESSION_COLUMNS} FROM operator_sessions WHERE id_hash = $1");
+                Ok(sqlx::query_as(&sql).bind(id_hash).fetch_optional(&self.pool).await?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn touch_operator_session(
+                &self,
+                id_hash: &[u8],
+                now: OffsetDateTime,
+                expires_at: OffsetDateTime,
+            ) -> Result<()> {
+                sqlx::query("UPDATE operator_sessions SET last_seen_at = $1, expires_at = $2 WHERE id_hash = $3")
+                    .bind(to_ts(now))
+                    .bind(to_ts(expires_at))
+                    .bind(id_hash)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn delete_operator_session(&self, id_hash: &[u8]) -> Result<()> {
+                sqlx::query("DELETE FROM operator_sessions WHERE id_hash = $1")
+                    .bind(id_hash)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn delete_expired_operator_sessions(&self, now: OffsetDateTime) -> Result<u64> {
+                let done = sqlx::query("DELETE FROM operator_sessions WHERE expires_at <= $1")
+                    .bind(to_ts(now))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
+            #[tracing::instrument(skip_all, fields(action = %entry.action, operator_id = entry.operator_id.as_deref()))]
+            async fn append_audit(&self, entry: &NewAuditEntry) -> Result<()> {
+                insert_audit(&self.pool, entry).await
+            }
+
+            #[tracing::instrument(skip_all, fields(before_seq = before_seq, limit = limit))]
+            async fn list_audit(&self, before_seq: Option<i64>, limit: i64) -> Result<Vec<AuditEntry>> {
+                let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq < $1 ORDER BY seq DESC LIMIT $2");
+                let rows = sqlx::query_as(&sql)
+                    .bind(before_seq.unwrap_or(i64::MAX))
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows)
+            }
+
+            #[tracing::instrument(skip_all, fields(application_id = %app.id, operator_id = %review.operator_id))]
+            async fn decide_ekyc(
+                &self,
+                app: &EkycRecord,
+                review: &EkycReview,
+                mail: &NewMail,
+                audit: &NewAuditEntry,
+            ) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                crate::ekyc::$be::apply_ekyc(&mut *tx, app).await?;
+                let inserted = sqlx::query(
+                    "INSERT INTO ekyc_reviews (application_id, operator_id, decision, reason, note_enc, decided_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&review.application_id)
+                .bind(&review.operator_id)
+                .bind(&review.decision)
+                .bind(&review.reason)
+                .bind(&review.note_enc)
+                .bind(to_ts(review.decided_at))
+                .execute(&mut *tx)
+                .await;
+                match inserted.map_err(StoreError::from) {
+                    Ok(_) => {}
+                    // Decided already: the application's one review exists.
+                    Err(StoreError::Duplicate) => return Err(StoreError::Conflict),
+                    Err(other) => return Err(other),
+                }
+                crate::outbox::$be::insert_mail(&mut *tx, mail).await?;
+                insert_audit(&mut *tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all, fields(application_id = %application_id))]
+            async fn ekyc_review(&self, application_id: &str) -> Result<Option<EkycReview>> {
+                let row = sqlx::query_as(
+                    "SELECT application_id, operator_id, decision, reason, note_enc, decided_at \
+                     FROM ekyc_reviews WHERE application_id = $1",
+                )
+                .bind(application_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row)
+            }
+        }
+    };
+}
+
+pub(crate) mod sqlite {
+    sql_operators!(sqlite, crate::sqlite::SqliteStore, sqlx::Sqlite);
+}
+
+pub(crate) mod postgres {
+    sql_operators!(postgres, crate::postgres::PgStore, sqlx::Postgres);
+}

@@ -1,0 +1,141 @@
+//! The transactional mail outbox: mails are queued in the same transaction as the change they
+//! tell about (the `insert_mail` helper, used by other aggregates), and
+//! workers claim, send and mark them.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::row::{to_ts, UnixTime};
+use crate::Result;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMail {
+    pub id: String,
+    /// Sealed, serialized message.
+    pub payload: Vec<u8>,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct OutboxRecord {
+    pub id: String,
+    pub payload: Vec<u8>,
+    /// Delivery attempts including the current claim.
+    pub attempts: i32,
+    #[sqlx(try_from = "UnixTime")]
+    pub created_at: OffsetDateTime,
+}
+
+#[async_trait]
+pub trait Outbox: Send + Sync {
+    async fn enqueue_mail(&self, mail: &NewMail) -> Result<()>;
+    /// Claims up to `limit` mails due at `now`: each claimed row's next attempt moves to
+    /// `now + lease` so no other worker takes it meanwhile, and its attempt count grows.
+    async fn claim_due_mails(
+        &self,
+        now: OffsetDateTime,
+        lease: time::Duration,
+        limit: i64,
+    ) -> Result<Vec<OutboxRecord>>;
+    async fn mark_mail_sent(&self, id: &str, now: OffsetDateTime) -> Result<()>;
+    async fn mark_mail_failed(&self, id: &str, error: &str, next_attempt_at: OffsetDateTime) -> Result<()>;
+    async fn pending_mail_count(&self) -> Result<i64>;
+}
+
+macro_rules! sql_outbox {
+    ($store:ty, $db:ty, $skip_locked:literal) => {
+        use super::*;
+
+        /// Queues `mail` (on the pool, or in another aggregate's transaction).
+        pub(crate) async fn insert_mail<'c, E>(executor: E, mail: &NewMail) -> Result<()>
+        where
+            E: sqlx::Executor<'c, Database = $db>,
+        {
+            sqlx::query(
+                "INSERT INTO mail_outbox (id, payload, created_at, attempts, next_attempt_at) \
+                 VALUES ($1, $2, $3, 0, $3)",
+            )
+            .bind(&mail.id)
+            .bind(&mail.payload)
+            .bind(to_ts(mail.created_at))
+            .execute(executor)
+            .await?;
+            Ok(())
+        }
+
+        #[async_trait]
+        impl Outbox for $store {
+            #[tracing::instrument(skip_all, fields(mail.id = %mail.id))]
+            async fn enqueue_mail(&self, mail: &NewMail) -> Result<()> {
+                insert_mail(&self.pool, mail).await
+            }
+
+            #[tracing::instrument(skip_all, fields(limit = limit))]
+            async fn claim_due_mails(
+                &self,
+                now: OffsetDateTime,
+                lease: time::Duration,
+                limit: i64,
+            ) -> Result<Vec<OutboxRecord>> {
+                // PostgreSQL: concurrent workers skip each other's rows (SKIP LOCKED) instead of
+                // waiting on them, and the outer `next_attempt_at <= $1` is re-checked after any
+                // wait, so no row is ever claimed twice. SQLite serializes writers.
+                let mut out: Vec<OutboxRecord> = sqlx::query_as(concat!(
+                    "UPDATE mail_outbox SET next_attempt_at = $2, attempts = attempts + 1 \
+                     WHERE id IN (SELECT id FROM mail_outbox WHERE sent_at IS NULL AND next_attempt_at <= $1 \
+                                  ORDER BY next_attempt_at, created_at LIMIT $3 ",
+                    $skip_locked,
+                    ") AND sent_at IS NULL AND next_attempt_at <= $1 \
+                     RETURNING id, payload, attempts, created_at",
+                ))
+                .bind(to_ts(now))
+                .bind(to_ts(now + lease))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
+                Ok(out)
+            }
+
+            #[tracing::instrument(skip_all, fields(mail.id = %id))]
+            async fn mark_mail_sent(&self, id: &str, now: OffsetDateTime) -> Result<()> {
+                sqlx::query("UPDATE mail_outbox SET sent_at = $1, last_error = NULL WHERE id = $2")
+                    .bind(to_ts(now))
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            // `error` stays out of the span: a mail server's message may quote the address.
+            #[tracing::instrument(skip_all, fields(mail.id = %id))]
+            async fn mark_mail_failed(&self, id: &str, error: &str, next_attempt_at: OffsetDateTime) -> Result<()> {
+                sqlx::query(
+                    "UPDATE mail_outbox SET last_error = $1, next_attempt_at = $2 WHERE id = $3 AND sent_at IS NULL",
+                )
+                .bind(error)
+                .bind(to_ts(next_attempt_at))
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn pending_mail_count(&self) -> Result<i64> {
+                let n = sqlx::query_scalar("SELECT COUNT(*) AS n FROM mail_outbox WHERE sent_at IS NULL")
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(n)
+            }
+        }
+    };
+}
+
+pub(crate) mod sqlite {
+    sql_outbox!(crate::sqlite::SqliteStore, sqlx::Sqlite, "");
+}
+
+pub(crate) mod postgres {
+    sql_outbox!(crate::postgres::PgStore, sqlx::Postgres, "FOR UPDATE SKIP LOCKED");
+}

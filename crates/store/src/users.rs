@@ -1,0 +1,342 @@
+//! Members: accounts, accepted consents, sessions (stored by the hash of their token only) and
+//! the step-up counters of the secret question (F5).
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::flows::FlowUpdate;
+use crate::row::{to_ts, OptUnixTime, UnixTime};
+use crate::{Result, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    pub id: String,
+    pub org_id: String,
+    pub email_index: Vec<u8>,
+    pub email_enc: Vec<u8>,
+    pub password_hash: String,
+    pub locale: String,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct UserRecord {
+    pub id: String,
+    pub org_id: String,
+    pub email_enc: Vec<u8>,
+    pub password_hash: String,
+    pub locale: String,
+    #[sqlx(try_from = "UnixTime")]
+    pub created_at: OffsetDateTime,
+    #[sqlx(try_from = "UnixTime")]
+    pub password_changed_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ConsentRecord {
+    pub doc: String,
+    pub version: String,
+    #[sqlx(try_from = "UnixTime")]
+    pub accepted_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SessionRecord {
+    pub id_hash: Vec<u8>,
+    pub user_id: String,
+    pub kind: String,
+    #[sqlx(try_from = "UnixTime")]
+    pub created_at: OffsetDateTime,
+    #[sqlx(try_from = "UnixTime")]
+    pub last_seen_at: OffsetDateTime,
+    #[sqlx(try_from = "UnixTime")]
+    pub expires_at: OffsetDateTime,
+    /// Until when the secret question answered in this session opens health data (F5).
+    #[sqlx(try_from = "OptUnixTime")]
+    pub step_up_until: Option<OffsetDateTime>,
+}
+
+/// A member's wrong answers to the secret question (F5 step-up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct StepUpFailures {
+    /// Wrong answers since the last correct one or the end of the last lock.
+    pub failures: i32,
+    /// No answer is checked before this instant.
+    #[sqlx(try_from = "OptUnixTime")]
+    pub locked_until: Option<OffsetDateTime>,
+}
+
+#[async_trait]
+pub trait Users: Send + Sync {
+    /// In one transaction: creates the user (Duplicate if the email index exists), records
+    /// the consents and applies `flow` with its version check.
+    async fn create_user(&self, user: &NewUser, consents: &[ConsentRecord], flow: Option<FlowUpdate<'_>>)
+        -> Result<()>;
+    async fn find_user_by_email_index(&self, email_index: &[u8]) -> Result<Option<UserRecord>>;
+    async fn get_user(&self, id: &str) -> Result<Option<UserRecord>>;
+    async fn user_consents(&self, user_id: &str) -> Result<Vec<ConsentRecord>>;
+    /// In one transaction: sets the password, ends every session of the user and applies `flow`.
+    async fn set_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        now: OffsetDateTime,
+        flow: Option<FlowUpdate<'_>>,
+    ) -> Result<()>;
+
+    // Sessions
+    async fn create_session(&self, session: &SessionRecord) -> Result<()>;
+    async fn get_session(&self, id_hash: &[u8]) -> Result<Option<SessionRecord>>;
+    async fn touch_session(&self, id_hash: &[u8], now: OffsetDateTime, expires_at: OffsetDateTime) -> Result<()>;
+    async fn delete_session(&self, id_hash: &[u8]) -> Result<()>;
+    async fn delete_user_sessions(&self, user_id: &str) -> Result<u64>;
+    async fn delete_expired_sessions(&self, now: OffsetDateTime) -> Result<u64>;
+    /// Opens health data in this session until `until` (`None` closes it again).
+    async fn set_session_step_up(&self, id_hash: &[u8], until: Option<OffsetDateTime>) -> Result<()>;
+
+    // F5 step-up (secret question)
+    async fn step_up_failures(&self, user_id: &str) -> Result<Option<StepUpFailures>>;
+    /// Counts one wrong answer, atomically: a lock that has ended starts the count again at
+    /// one; reaching `max_failures` locks until `lock_until`; a running lock is kept as is.
+    async fn record_step_up_failure(
+        &self,
+        user_id: &str,
+        now: OffsetDateTime,
+        max_failures: i32,
+        lock_until: OffsetDateTime,
+    ) -> Result<StepUpFailures>;
+    /// Forgets the wrong answers (after a correct one).
+    async fn clear_step_up_failures(&self, user_id: &str) -> Result<()>;
+}
+
+const USER_COLUMNS: &str = "id, org_id, email_enc, password_hash, locale, created_at, password_changed_at";
+const SESSION_COLUMNS: &str = "id_hash, user_id, kind, created_at, last_seen_at, expires_at, step_up_until";
+
+/// One wrong answer: every SET expression sees the old row, so `step_up_failures.locked_until
+/// <= $2` is a lock that is over.
+const RECORD_STEP_UP_FAILURE: &str = "INSERT INTO step_up_failures (user_id, failures, locked_until, updated_at) \
+     VALUES ($1, 1, CASE WHEN 1 >= CAST($3 AS INTEGER) THEN CAST($4 AS BIGINT) ELSE NULL END, $2) \
+     ON CONFLICT (user_id) DO UPDATE SET \
+       failures = CASE WHEN step_up_failures.locked_until <= $2 THEN 1 ELSE step_up_failures.failures + 1 END, \
+       locked_until = CASE \
+         WHEN step_up_failures.locked_until > $2 THEN step_up_failures.locked_until \
+         WHEN (CASE WHEN step_up_failures.locked_until <= $2 THEN 1 ELSE step_up_failures.failures + 1 END) \
+              >= CAST($3 AS INTEGER) THEN CAST($4 AS BIGINT) \
+         ELSE NULL END, \
+       updated_at = $2 \
+     RETURNING failures, locked_until";
+
+macro_rules! sql_users {
+    ($be:ident, $store:ty, $db:ty) => {
+        use super::*;
+        use crate::flows::$be::apply_flow;
+
+        #[async_trait]
+        impl Users for $store {
+            #[tracing::instrument(skip_all, fields(user_id = %user.id, org_id = %user.org_id))]
+            async fn create_user(
+                &self,
+                user: &NewUser,
+                consents: &[ConsentRecord],
+                flow: Option<FlowUpdate<'_>>,
+            ) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO users \
+                     (id, org_id, email_index, email_enc, password_hash, locale, created_at, password_changed_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+                )
+                .bind(&user.id)
+                .bind(&user.org_id)
+                .bind(&user.email_index)
+                .bind(&user.email_enc)
+                .bind(&user.password_hash)
+                .bind(&user.locale)
+                .bind(to_ts(user.created_at))
+                .execute(&mut *tx)
+                .await?;
+                for c in consents {
+                    sqlx::query(
+                        "INSERT INTO user_consents (user_id, doc, version, accepted_at) VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(&user.id)
+                    .bind(&c.doc)
+                    .bind(&c.version)
+                    .bind(to_ts(c.accepted_at))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                if let Some(update) = &flow {
+                    apply_flow(&mut *tx, update).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn find_user_by_email_index(&self, email_index: &[u8]) -> Result<Option<UserRecord>> {
+                let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email_index = $1");
+                Ok(sqlx::query_as(&sql).bind(email_index).fetch_optional(&self.pool).await?)
+            }
+
+            #[tracing::instrument(skip_all, fields(user_id = %id))]
+            async fn get_user(&self, id: &str) -> Result<Option<UserRecord>> {
+                let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+                Ok(sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await?)
+            }
+
+            #[tracing::instrument(skip_all, fields(user_id = %user_id))]
+            async fn user_consents(&self, user_id: &str) -> Result<Vec<ConsentRecord>> {
+                let rows = sqlx::query_as(
+                    "SELECT doc, version, accepted_at FROM user_consents WHERE user_id = $1 ORDER BY doc",
+                )
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows)
+            }
+
+            #[tracing::instrument(skip_all, fields(user_id = %user_id))]
+            async fn set_password(
+                &self,
+                user_id: &str,
+                password_hash: &str,
+                now: OffsetDateTime,
+                flow: Option<FlowUpdate<'_>>,
+            ) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                let done = sqlx::query("UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3")
+                    .bind(password_hash)
+                    .bind(to_ts(now))
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() != 1 {
+                    return Err(StoreError::NotFound);
+                }
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+                if let Some(update) = &flow {
+                    apply_flow(&mut *tx, update).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all, fields(user_id = %s.user_id))]
+            async fn create_session(&self, s: &SessionRecord) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO sessions \
+                     (id_hash, user_id, kind, created_at, last_seen_at, expires_at, step_up_until) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&s.id_hash)
+                .bind(&s.user_id)
+                .bind(&s.kind)
+                .bind(to_ts(s.created_at))
+                .bind(to_ts(s.last_seen_at))
+                .bind(to_ts(s.expires_at))
+                .bind(s.step_up_until.map(to_ts))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn get_session(&self, id_hash: &[u8]) -> Result<Option<SessionRecord>> {
+                let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id_hash = $1");
+                Ok(sqlx::query_as(&sql).bind(id_hash).fetch_optional(&self.pool).await?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn touch_session(
+                &self,
+                id_hash: &[u8],
+                now: OffsetDateTime,
+                expires_at: OffsetDateTime,
+            ) -> Result<()> {
+                sqlx::query("UPDATE sessions SET last_seen_at = $1, expires_at = $2 WHERE id_hash = $3")
+                    .bind(to_ts(now))
+                    .bind(to_ts(expires_at))
+                    .bind(id_hash)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn delete_session(&self, id_hash: &[u8]) -> Result<()> {
+                sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all, fields(user_id = %user_id))]
+            async fn delete_user_sessions(&self, user_id: &str) -> Result<u64> {
+                let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn delete_expired_sessions(&self, now: OffsetDateTime) -> Result<u64> {
+                let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+                    .bind(to_ts(now))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn set_session_step_up(&self, id_hash: &[u8], until: Option<OffsetDateTime>) -> Result<()> {
+                sqlx::query("UPDATE sessions SET step_up_until = $1 WHERE id_hash = $2")
+                    .bind(until.map(to_ts))
+                    .bind(id_hash)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all, fields(user_id = %user_id))]
+            async fn step_up_failures(&self, user_id: &str) -> Result<Option<StepUpFailures>> {
+                let row = sqlx::query_as("SELECT failures, locked_until FROM step_up_failures WHERE user_id = $1")
+                    .bind(user_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row)
+            }
+
+            #[tracing::instrument(skip_all, fields(user_id = %user_id))]
+            async fn record_step_up_failure(
+                &self,
+                user_id: &str,
+                now: OffsetDateTime,
+                max_failures: i32,
+                lock_until: OffsetDateTime,
+            ) -> Result<StepUpFailures> {
+                let row = sqlx::query_as(RECORD_STEP_UP_FAILURE)
+                    .bind(user_id)
+                    .bind(to_ts(now))
+                    .bind(max_failures)
+                    .bind(to_ts(lock_until))
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(row)
+            }
+
+            #[tracing::instrument(skip_all, fields(user_id = %user_id))]
+            async fn clear_step_up_failures(&self, user_id: &str) -> Result<()> {
+                sqlx::query("DELETE FROM step_up_failures WHERE user_id = $1").bind(user_id).execute(&self.pool).await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(crate) mod sqlite {
+    sql_users!(sqlite, crate::sqlite::SqliteStore, sqlx::Sqlite);
+}
+
+pub(crate) mod postgres {
+    sql_users!(postgres, crate::postgres::PgStore, sqlx::Postgres);
+}

@@ -1,0 +1,135 @@
+//! Flows with optimistic versions, one-time codes and their mail.
+
+use super::*;
+
+async fn flows_use_optimistic_versions(s: Arc<dyn Store>) {
+    let now = t0();
+    let f = flow("f1", now);
+    s.insert_flow(&f).await.expect("insert");
+    assert!(matches!(s.insert_flow(&f).await, Err(StoreError::Duplicate)));
+    assert_eq!(s.get_flow("registration", "f1").await.expect("get"), Some(f.clone()));
+    assert_eq!(s.get_flow("password_reset", "f1").await.expect("get"), None, "kind is part of the key");
+
+    let mut next = f.clone();
+    next.state = "org_verified".into();
+    next.data = vec![4, 5];
+    next.updated_at = now + Duration::seconds(5);
+    s.update_flow(FlowUpdate { record: &next }).await.expect("update");
+    let stored = s.get_flow("registration", "f1").await.expect("get").expect("present");
+    assert_eq!((stored.state.as_str(), stored.version, stored.data.as_slice()), ("org_verified", 1, &[4u8, 5][..]));
+
+    // A writer holding the old version loses.
+    let stale = s.update_flow(FlowUpdate { record: &next }).await;
+    assert!(matches!(stale, Err(StoreError::Conflict)), "{stale:?}");
+
+    let mut old = flow("f2", now - Duration::days(2));
+    old.expires_at = now - Duration::seconds(1);
+    s.insert_flow(&old).await.expect("insert");
+    assert_eq!(s.delete_expired_flows(now).await.expect("delete"), 1);
+    assert!(s.get_flow("registration", "f2").await.expect("get").is_none());
+    assert!(s.get_flow("registration", "f1").await.expect("get").is_some());
+}
+
+async fn codes_count_attempts_and_void_on_resend(s: Arc<dyn Store>) {
+    let now = t0();
+    let f = flow("f1", now);
+    s.insert_flow(&f).await.expect("insert");
+    let mut sent = f.clone();
+    sent.state = "code_sent".into();
+    s.issue_code(&code("c1", "f1", 1, now), &mail("m1", now), Some(FlowUpdate { record: &sent })).await.expect("issue");
+    assert_eq!(s.get_flow("registration", "f1").await.expect("get").expect("present").state, "code_sent");
+    assert_eq!(s.pending_mail_count().await.expect("count"), 1, "the mail is queued with the code");
+
+    // Each attempt is counted before comparison, up to the maximum.
+    for n in 1..=5 {
+        match s.attempt_code("registration", "f1", now, 5).await.expect("attempt") {
+            CodeAttempt::Counted(c) => {
+                assert_eq!((c.id.as_str(), c.attempts), ("c1", n));
+                assert_eq!(c.code_mac, vec![1; 32]);
+            }
+            other => panic!("attempt {n}: {other:?}"),
+        }
+    }
+    assert_eq!(s.attempt_code("registration", "f1", now, 5).await.expect("attempt"), CodeAttempt::Exhausted);
+
+    // A resend voids the old code; the new one starts at zero attempts.
+    let later = now + Duration::seconds(90);
+    s.issue_code(&code("c2", "f1", 2, later), &mail("m2", later), None).await.expect("reissue");
+    let live = s.live_code("registration", "f1").await.expect("live").expect("present");
+    assert_eq!((live.id.as_str(), live.attempts), ("c2", 0));
+    match s.attempt_code("registration", "f1", later, 5).await.expect("attempt") {
+        CodeAttempt::Counted(c) => assert_eq!(c.id, "c2"),
+        other => panic!("{other:?}"),
+    }
+    assert!(!s.consume_code("c1", later).await.expect("consume"), "a voided code cannot be used");
+    assert!(s.consume_code("c2", later).await.expect("consume"));
+    assert!(!s.consume_code("c2", later).await.expect("consume"), "a code is used once");
+    assert_eq!(s.attempt_code("registration", "f1", later, 5).await.expect("attempt"), CodeAttempt::Missing);
+
+    // Expiry.
+    s.issue_code(&code("c3", "f1", 3, later), &mail("m3", later), None).await.expect("reissue");
+    let expired_at = later + Duration::minutes(10);
+    assert_eq!(s.attempt_code("registration", "f1", expired_at, 5).await.expect("attempt"), CodeAttempt::Expired);
+    assert!(matches!(
+        s.attempt_code("registration", "f1", expired_at - Duration::seconds(1), 5).await.expect("attempt"),
+        CodeAttempt::Counted(_)
+    ));
+
+    // Voiding ends the code; another purpose or subject is untouched.
+    s.issue_code(&NewCode { purpose: "password_reset".into(), ..code("c4", "f1", 4, later) }, &mail("m4", later), None)
+        .await
+        .expect("issue");
+    s.void_codes("registration", "f1", later).await.expect("void");
+    assert_eq!(s.attempt_code("registration", "f1", later, 5).await.expect("attempt"), CodeAttempt::Missing);
+    assert!(matches!(s.attempt_code("password_reset", "f1", later, 5).await.expect("attempt"), CodeAttempt::Counted(_)));
+}
+
+async fn issuing_a_code_is_all_or_nothing(s: Arc<dyn Store>) {
+    let now = t0();
+    let f = flow("f1", now);
+    s.insert_flow(&f).await.expect("insert");
+    let mut stale = f.clone();
+    stale.version = 7;
+    let r = s.issue_code(&code("c1", "f1", 1, now), &mail("m1", now), Some(FlowUpdate { record: &stale })).await;
+    assert!(matches!(r, Err(StoreError::Conflict)), "{r:?}");
+    assert!(s.live_code("registration", "f1").await.expect("live").is_none(), "no code without the flow update");
+    assert_eq!(s.pending_mail_count().await.expect("count"), 0, "no mail without the flow update");
+}
+
+async fn concurrent_guesses_never_exceed_the_limit(s: Arc<dyn Store>) {
+    let now = t0();
+    s.issue_code(&code("c1", "f1", 1, now), &mail("m1", now), None).await.expect("issue");
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.attempt_code("registration", "f1", now, 5).await })
+        })
+        .collect();
+    let mut counted = 0;
+    for t in tasks {
+        if let CodeAttempt::Counted(_) = t.await.expect("join").expect("attempt") {
+            counted += 1;
+        }
+    }
+    assert_eq!(counted, 5);
+    let consumers: Vec<_> = (0..2)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.consume_code("c1", now).await })
+        })
+        .collect();
+    let mut won = 0;
+    for t in consumers {
+        if t.await.expect("join").expect("consume") {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1, "exactly one consumer wins");
+}
+
+conformance!(
+    flows_use_optimistic_versions,
+    codes_count_attempts_and_void_on_resend,
+    issuing_a_code_is_all_or_nothing,
+    concurrent_guesses_never_exceed_the_limit,
+);

@@ -1,0 +1,33 @@
+//! Rate limits.
+
+use super::*;
+
+async fn rate_limits_count_per_window(s: Arc<dyn Store>) {
+    let now = t0();
+    let w = Duration::seconds(60);
+    for n in 1..=3 {
+        assert_eq!(s.hit_rate_limit("login:ip:127.0.0.1", now + Duration::seconds(n), w).await.expect("hit"), n);
+    }
+    assert_eq!(s.hit_rate_limit("login:ip:10.0.0.9", now, w).await.expect("hit"), 1, "keys are independent");
+    // The window started at now+1s; it is over 60 s later.
+    assert_eq!(s.hit_rate_limit("login:ip:127.0.0.1", now + Duration::seconds(60), w).await.expect("hit"), 4);
+    assert_eq!(s.hit_rate_limit("login:ip:127.0.0.1", now + Duration::seconds(61), w).await.expect("hit"), 1);
+
+    let hits: Vec<_> = (0..20)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.hit_rate_limit("register:ip:x", now, w).await })
+        })
+        .collect();
+    let mut counts = Vec::new();
+    for h in hits {
+        counts.push(h.await.expect("join").expect("hit"));
+    }
+    counts.sort();
+    assert_eq!(counts, (1..=20).collect::<Vec<i64>>(), "every concurrent hit is counted once");
+    assert_eq!(s.delete_stale_rate_limits(now + Duration::seconds(30)).await.expect("stale"), 2);
+}
+
+conformance!(
+    rate_limits_count_per_window,
+);

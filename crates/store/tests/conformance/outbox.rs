@@ -1,0 +1,53 @@
+//! The transactional mail outbox.
+
+use super::*;
+
+async fn outbox_claims_leases_and_retries(s: Arc<dyn Store>) {
+    let now = t0();
+    s.enqueue_mail(&mail("m1", now)).await.expect("enqueue");
+    s.enqueue_mail(&mail("m2", now + Duration::seconds(1))).await.expect("enqueue");
+    assert!(matches!(s.enqueue_mail(&mail("m1", now)).await, Err(StoreError::Duplicate)));
+
+    let at = now + Duration::seconds(2);
+    let claimed = s.claim_due_mails(at, Duration::seconds(60), 10).await.expect("claim");
+    assert_eq!(claimed.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["m1", "m2"]);
+    assert_eq!(claimed[0].payload, b"sealed m1".to_vec());
+    assert_eq!(claimed[0].attempts, 1);
+    assert!(s.claim_due_mails(at, Duration::seconds(60), 10).await.expect("claim").is_empty(), "leased");
+
+    s.mark_mail_sent("m1", at).await.expect("sent");
+    s.mark_mail_failed("m2", "connection refused", at + Duration::seconds(30)).await.expect("failed");
+    assert_eq!(s.pending_mail_count().await.expect("count"), 1);
+    assert!(s.claim_due_mails(at + Duration::seconds(29), Duration::seconds(60), 10).await.expect("claim").is_empty());
+    let retry = s.claim_due_mails(at + Duration::seconds(30), Duration::seconds(60), 10).await.expect("claim");
+    assert_eq!(retry.len(), 1);
+    assert_eq!((retry[0].id.as_str(), retry[0].attempts), ("m2", 2));
+    // A sent mail is never claimed again, even long after.
+    s.mark_mail_sent("m2", at + Duration::seconds(31)).await.expect("sent");
+    assert!(s.claim_due_mails(at + Duration::days(9), Duration::seconds(60), 10).await.expect("claim").is_empty());
+    assert_eq!(s.pending_mail_count().await.expect("count"), 0);
+
+    // Concurrent workers never take the same mail twice.
+    for i in 0..30 {
+        s.enqueue_mail(&mail(&format!("n{i:02}"), now)).await.expect("enqueue");
+    }
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.claim_due_mails(at, Duration::seconds(60), 10).await })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for w in workers {
+        ids.extend(w.await.expect("join").expect("claim").into_iter().map(|m| m.id));
+    }
+    let total = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), total, "a mail was claimed twice");
+    assert_eq!(total, 30);
+}
+
+conformance!(
+    outbox_claims_leases_and_retries,
+);

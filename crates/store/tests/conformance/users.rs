@@ -1,0 +1,148 @@
+//! Accounts, consents, sessions, the step-up counters.
+
+use super::*;
+
+async fn users_consents_and_duplicate_emails(s: Arc<dyn Store>) {
+    let now = t0();
+    s.insert_org(&org("o1", "133033", true), now).await.expect("org");
+    let f = flow("f1", now);
+    s.insert_flow(&f).await.expect("flow");
+    let mut done = f.clone();
+    done.state = "completed".into();
+    let consents = vec![
+        ConsentRecord { doc: "platform_terms".into(), version: "2026-04-01".into(), accepted_at: now },
+        ConsentRecord { doc: "org_privacy".into(), version: "2026-04-01".into(), accepted_at: now },
+    ];
+    s.create_user(&user("u1", "o1", 1, now), &consents, Some(FlowUpdate { record: &done })).await.expect("create");
+    assert_eq!(s.get_flow("registration", "f1").await.expect("get").expect("present").state, "completed");
+    let u = s.find_user_by_email_index(&[1; 32]).await.expect("find").expect("present");
+    assert_eq!((u.id.as_str(), u.org_id.as_str(), u.locale.as_str()), ("u1", "o1", "ja"));
+    assert_eq!(s.get_user("u1").await.expect("get"), Some(u));
+    assert_eq!(s.user_consents("u1").await.expect("consents").len(), 2);
+    assert!(s.find_user_by_email_index(&[2; 32]).await.expect("find").is_none());
+
+    // Same email (index) again: refused, and nothing of that transaction stays.
+    let f2 = flow("f2", now);
+    s.insert_flow(&f2).await.expect("flow");
+    let mut done2 = f2.clone();
+    done2.state = "completed".into();
+    let dup = s.create_user(&user("u2", "o1", 1, now), &consents, Some(FlowUpdate { record: &done2 })).await;
+    assert!(matches!(dup, Err(StoreError::Duplicate)), "{dup:?}");
+    assert_eq!(s.get_flow("registration", "f2").await.expect("get").expect("present").state, "started");
+    assert!(s.get_user("u2").await.expect("get").is_none());
+    assert!(s.user_consents("u2").await.expect("consents").is_empty());
+
+    // Two registrations racing for one email: exactly one wins.
+    let racers: Vec<_> = (0..6)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move { s.create_user(&user(&format!("r{i}"), "o1", 7, now), &[], None).await })
+        })
+        .collect();
+    let mut ok = 0;
+    for r in racers {
+        match r.await.expect("join") {
+            Ok(()) => ok += 1,
+            Err(StoreError::Duplicate) => {}
+            Err(e) => panic!("unexpected: {e}"),
+        }
+    }
+    assert_eq!(ok, 1);
+}
+
+async fn sessions_and_password_changes(s: Arc<dyn Store>) {
+    let now = t0();
+    s.insert_org(&org("o1", "133033", true), now).await.expect("org");
+    s.create_user(&user("u1", "o1", 1, now), &[], None).await.expect("user");
+    let session = |h: u8, exp: OffsetDateTime| SessionRecord {
+        id_hash: vec![h; 32],
+        user_id: "u1".into(),
+        kind: "browser".into(),
+        created_at: now,
+        last_seen_at: now,
+        expires_at: exp,
+        step_up_until: None,
+    };
+    s.create_session(&session(1, now + Duration::hours(2))).await.expect("session");
+    s.create_session(&session(2, now + Duration::hours(2))).await.expect("session");
+    s.create_session(&session(3, now - Duration::seconds(1))).await.expect("session");
+    assert_eq!(s.get_session(&[1; 32]).await.expect("get"), Some(session(1, now + Duration::hours(2))));
+    s.touch_session(&[1; 32], now + Duration::minutes(5), now + Duration::hours(3)).await.expect("touch");
+    let touched = s.get_session(&[1; 32]).await.expect("get").expect("present");
+    assert_eq!((touched.last_seen_at, touched.expires_at), (now + Duration::minutes(5), now + Duration::hours(3)));
+    assert_eq!(s.delete_expired_sessions(now).await.expect("expired"), 1);
+    s.delete_session(&[2; 32]).await.expect("delete");
+    assert!(s.get_session(&[2; 32]).await.expect("get").is_none());
+
+    // A new password ends every session of the user.
+    s.create_session(&session(4, now + Duration::hours(2))).await.expect("session");
+    s.set_password("u1", "$argon2id$new", now + Duration::minutes(9), None).await.expect("set");
+    assert!(s.get_session(&[1; 32]).await.expect("get").is_none());
+    assert!(s.get_session(&[4; 32]).await.expect("get").is_none());
+    let u = s.get_user("u1").await.expect("get").expect("present");
+    assert_eq!((u.password_hash.as_str(), u.password_changed_at), ("$argon2id$new", now + Duration::minutes(9)));
+    assert!(matches!(s.set_password("nobody", "x", now, None).await, Err(StoreError::NotFound)));
+    s.create_session(&session(5, now + Duration::hours(2))).await.expect("session");
+    assert_eq!(s.delete_user_sessions("u1").await.expect("delete"), 1);
+}
+
+async fn step_up_opens_one_session_and_wrong_answers_lock_the_member(s: Arc<dyn Store>) {
+    let now = t0();
+    s.insert_org(&org("o1", "133033", true), now).await.expect("org");
+    s.create_user(&user("u1", "o1", 1, now), &[], None).await.expect("user");
+    for h in [1u8, 2] {
+        let record = SessionRecord {
+            id_hash: vec![h; 32],
+            user_id: "u1".into(),
+            kind: "browser".into(),
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now + Duration::hours(2),
+            step_up_until: None,
+        };
+        s.create_session(&record).await.expect("session");
+    }
+    // The answer opens the session it was given in, not the member's other sessions.
+    s.set_session_step_up(&[1; 32], Some(now + Duration::minutes(15))).await.expect("step up");
+    assert_eq!(s.get_session(&[1; 32]).await.expect("get").expect("present").step_up_until, Some(now + Duration::minutes(15)));
+    assert_eq!(s.get_session(&[2; 32]).await.expect("get").expect("present").step_up_until, None);
+    s.set_session_step_up(&[1; 32], None).await.expect("close");
+    assert_eq!(s.get_session(&[1; 32]).await.expect("get").expect("present").step_up_until, None);
+
+    // Five wrong answers lock until the given instant; more wrong answers keep that lock.
+    assert_eq!(s.step_up_failures("u1").await.expect("read"), None);
+    let lock = now + Duration::hours(1);
+    for n in 1..=4 {
+        let f = s.record_step_up_failure("u1", now, 5, lock).await.expect("failure");
+        assert_eq!(f, StepUpFailures { failures: n, locked_until: None });
+    }
+    let f = s.record_step_up_failure("u1", now + Duration::minutes(1), 5, lock).await.expect("fifth");
+    assert_eq!(f, StepUpFailures { failures: 5, locked_until: Some(lock) });
+    let f = s.record_step_up_failure("u1", now + Duration::minutes(2), 5, lock + Duration::minutes(2)).await.expect("sixth");
+    assert_eq!(f.locked_until, Some(lock), "a running lock is not extended");
+    assert_eq!(s.step_up_failures("u1").await.expect("read").expect("present").locked_until, Some(lock));
+    // After the lock the count starts again.
+    let later = lock + Duration::seconds(1);
+    let f = s.record_step_up_failure("u1", later, 5, later + Duration::hours(1)).await.expect("after");
+    assert_eq!(f, StepUpFailures { failures: 1, locked_until: None });
+    s.clear_step_up_failures("u1").await.expect("clear");
+    assert_eq!(s.step_up_failures("u1").await.expect("read"), None);
+
+    // Concurrent wrong answers are all counted.
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.record_step_up_failure("u1", now, 100, now + Duration::hours(1)).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("join").expect("failure");
+    }
+    assert_eq!(s.step_up_failures("u1").await.expect("read").expect("present").failures, 8);
+}
+
+conformance!(
+    users_consents_and_duplicate_emails,
+    sessions_and_password_changes,
+    step_up_opens_one_session_and_wrong_answers_lock_the_member,
+);
