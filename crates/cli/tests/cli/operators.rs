@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 use app::services::operators;
-use store::Store;
+use store::prelude::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mimoto");
 const OP_PASSWORD: &str = "Kanri-Sakura-Mochi-2026!";

@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
-use store::Store;
+use store::prelude::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mimoto");
 const HEADER: &str = "insurer_number,symbol,number,branch,family_name_kana,given_name_kana,birth_date,eligible_from,eligible_until";
