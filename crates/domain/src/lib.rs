@@ -8,6 +8,7 @@ pub mod consent;
 pub mod ekyc;
 pub mod email;
 pub mod identity;
+pub mod ids;
 pub mod insurer;
 pub mod kana;
 pub mod locale;

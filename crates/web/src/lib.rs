@@ -11,6 +11,7 @@ pub mod console;
 pub mod ctx;
 pub mod ekyc_pages;
 pub mod error;
+pub mod extract;
 pub mod health_pages;
 pub mod inquiry_pages;
 pub mod ops;

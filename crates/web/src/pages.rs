@@ -93,6 +93,18 @@ impl Chrome {
 
 pub(crate) type Cx = Extension<Arc<Ctx>>;
 
+/// A member page's form, its CSRF token checked against the browser's session.
+pub(crate) type MemberForm<T> = crate::extract::CsrfForm<T, Ctx>;
+
+impl crate::extract::CsrfScope for Ctx {
+    fn expected_csrf(&self) -> &str {
+        &self.csrf
+    }
+    fn refuse(&self, err: ServiceError) -> Response {
+        PageError { err, chrome: Chrome::from(self) }.into_response()
+    }
+}
+
 /// A failure rendered as a page in the member's language. Internal errors are logged here,
 /// once, and shown without detail.
 pub(crate) struct PageError {
@@ -239,8 +251,7 @@ pub(crate) struct CsrfOnly {
     pub csrf: String,
 }
 
-async fn register_start(State(app): State<AppState>, Extension(ctx): Cx, ClientIp(ip): ClientIp, Form(f): Form<CsrfOnly>) -> Result<Response, PageError> {
-    ctx.check_csrf(&f.csrf).or_page(&ctx)?;
+async fn register_start(State(app): State<AppState>, Extension(ctx): Cx, ClientIp(ip): ClientIp, _: MemberForm<crate::extract::Empty>) -> Result<Response, PageError> {
     let flow = registration::start(&app, ctx.locale(), &ip).await.or_page(&ctx)?;
     Ok(see_other(&format!("/register/{}", flow.id)))
 }
