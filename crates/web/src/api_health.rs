@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 
 use app::AppState;
 use crate::api::{ApiJson, ApiLocale, ApiMember, ApiResult, OrApi};
-use crate::health_pages::{item_name, judgement_str, reference_text, value_text, year_totals};
+use app::services::health_view::{item_name, judgement_str, reference_text, value_text, year_totals};
 use crate::ClientIp;
 use app::i18n::Locale;
 use app::services::stepup::{self, StepUp};

@@ -5,6 +5,7 @@
 //! Everything is plain server-rendered HTML; the checkup charts are inline SVG
 //! (`http::chart`), the expense list has a print view.
 
+use app::services::health_view::{item_name, reference_text, value_text, year_totals};
 use crate::error::ErrorStatus;
 use std::collections::BTreeMap;
 
@@ -16,7 +17,7 @@ use axum::routing::get;
 use axum::{Extension, Form, Router};
 use records::checkup::{CheckupDocument, Item, Value};
 use records::expenses::ExpenseRow;
-use records::jlac10::{self, Direction, Judgement, Reference};
+use records::jlac10::{Judgement, Reference};
 use records::medication::MedicationRow;
 use serde::Deserialize;
 
@@ -178,96 +179,14 @@ async fn unlock(State(app): State<AppState>, Extension(ctx): Cx, ClientIp(ip): C
 // ---------------------------------------------------------------------------------------
 // 健診結果
 
-/// Text for numbers: integers without decimals, else as few decimals as needed (≤ 2).
-fn num(v: f64) -> String {
-    let s = format!("{v:.2}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    s.to_string()
-}
 
 fn date_label(d: time::Date) -> String {
     format!("{}/{:02}/{:02}", d.year(), u8::from(d.month()), d.day())
 }
 
-pub(crate) fn item_name(item: &Item, locale: Locale) -> String {
-    match (locale, jlac10::lookup(&item.code)) {
-        (Locale::En, Some(known)) => known.name_en.to_string(),
-        _ => item.name.clone(),
-    }
-}
 
-pub(crate) fn value_text(value: &Value, locale: Locale) -> String {
-    match value {
-        Value::Quantity { value, unit, .. } => match unit {
-            Some(u) if !u.is_empty() => format!("{value} {u}"),
-            _ => value.clone(),
-        },
-        Value::Coded { code, display, .. } => {
-            jlac10::qualitative_display(code).map(str::to_string).or_else(|| display.clone()).unwrap_or_else(|| code.clone())
-        }
-        Value::Text { text } => text.clone(),
-        Value::Missing { .. } => match locale {
-            Locale::Ja => "未実施".into(),
-            Locale::En => "not done".into(),
-        },
-    }
-}
 
-pub(crate) fn reference_text(reference: Option<&Reference>, locale: Locale) -> String {
-    let Some(reference) = reference else { return String::new() };
-    match (*reference, locale) {
-        (Reference::Numeric { direction, guidance, referral }, _) => {
-            let (op_ja, op_en) = match direction {
-                Direction::High => ("以上", "≥"),
-                Direction::Low => ("未満", "<"),
-            };
-            match locale {
-                Locale::Ja => {
-                    let mut s = format!("保健指導判定値 {}{op_ja}", num(guidance));
-                    if let Some(r) = referral {
-                        s.push_str(&format!("、受診勧奨判定値 {}{op_ja}", num(r)));
-                    }
-                    s
-                }
-                Locale::En => {
-                    let mut s = format!("guidance {op_en} {}", num(guidance));
-                    if let Some(r) = referral {
-                        s.push_str(&format!(", referral {op_en} {}", num(r)));
-                    }
-                    s
-                }
-            }
-        }
-        (Reference::Ordinal { guidance_from, referral_from }, _) => {
-            let sym = |r: u8| jlac10::qualitative_display(&r.to_string()).unwrap_or("?").to_string();
-            match locale {
-                Locale::Ja => {
-                    let mut s = format!("保健指導判定値 {}以上", sym(guidance_from));
-                    if let Some(r) = referral_from {
-                        s.push_str(&format!("、受診勧奨判定値 {}以上", sym(r)));
-                    }
-                    s
-                }
-                Locale::En => {
-                    let mut s = format!("guidance from {}", sym(guidance_from));
-                    if let Some(r) = referral_from {
-                        s.push_str(&format!(", referral from {}", sym(r)));
-                    }
-                    s
-                }
-            }
-        }
-    }
-}
 
-/// The API's name of a judgement.
-pub(crate) fn judgement_str(j: Judgement) -> &'static str {
-    match j {
-        Judgement::Normal => "normal",
-        Judgement::Guidance => "guidance",
-        Judgement::Referral => "referral",
-    }
-}
 
 fn mark(j: Option<Judgement>) -> (&'static str, &'static str) {
     match j {
@@ -505,16 +424,6 @@ struct ExpenseView {
     paid: String,
 }
 
-/// (year, total cost, paid) per calendar year, newest year first (the pages and the API).
-pub(crate) fn year_totals(rows: &[ExpenseRow]) -> Vec<(i32, u64, u64)> {
-    let mut totals: BTreeMap<i32, (u64, u64)> = BTreeMap::new();
-    for r in rows {
-        let t = totals.entry(r.month.year()).or_default();
-        t.0 = t.0.saturating_add(r.total_cost);
-        t.1 = t.1.saturating_add(r.paid);
-    }
-    totals.into_iter().rev().map(|(y, (t, p))| (y, t, p)).collect()
-}
 
 /// Per-year totals (newest year first) and the lines of `wanted` (or the newest year).
 fn expense_view(rows: &[ExpenseRow], wanted: Option<i32>, locale: Locale) -> ExpenseView {
@@ -573,6 +482,8 @@ async fn expenses_print(State(app): State<AppState>, Extension(ctx): Cx, Query(q
 #[cfg(test)]
 mod tests {
     use super::*;
+    use app::services::health_view::num;
+    use records::jlac10::Direction;
 
     #[test]
     fn yen_and_numbers_read_like_a_notice() {

@@ -8,6 +8,7 @@ pub mod ekyc;
 pub mod flows;
 pub mod health_imports;
 pub mod health_match;
+pub mod health_view;
 pub mod identity;
 pub mod imports;
 pub mod inquiry;
