@@ -5,7 +5,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/mimoto-target
 BIN := $(CARGO_TARGET_DIR)/debug/mimoto
 export MIMOTO_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/mimoto_test
 
-.PHONY: demo test test-rust test-e2e build deps e2e-deps postgres lint clean-demo bench
+.PHONY: demo test test-rust test-e2e test-build build deps e2e-deps postgres lint fmt-check clean-demo bench
 
 ## make demo: build and serve on http://127.0.0.1:8080 with demo organizations (SQLite, mail outbox at /dev/mail)
 demo: deps models build
@@ -29,13 +29,20 @@ models: deps
 build:
 	cargo build --locked --bin mimoto
 
-test-rust: postgres models
+# One build serves the Rust tests and the browser suite: `cargo test` builds the `mimoto`
+# binary for the CLI's integration tests with the test build's feature set, and the browser
+# suite runs that binary. (A separate `cargo build` would unify features without the
+# dev-dependencies and compile the dependency tree a second time.)
+test-build:
+	cargo test --locked --workspace --no-run
+
+test-rust: postgres models test-build
 	cargo test --locked --workspace
 
 e2e-deps:
 	cd e2e && npm ci --no-audit --no-fund --loglevel=error
 
-test-e2e: build e2e-deps
+test-e2e: test-build e2e-deps
 	cd e2e && MIMOTO_BIN=$(BIN) npm test
 
 ## make bench: roster import of 1,000,000 rows into SQLite and PostgreSQL; face engine latency and memory (optimized build)
@@ -45,6 +52,9 @@ bench: deps postgres models
 
 lint:
 	cargo clippy --locked --workspace --all-targets -- -D warnings
+
+fmt-check:
+	cargo fmt --all --check
 
 clean-demo:
 	rm -rf ./data
