@@ -64,7 +64,12 @@ impl ImageStore {
         let store: Arc<dyn ObjectStore> = match url {
             None => Arc::new(local_store(&config.data_dir.join("images"))?),
             Some(url) if url.starts_with("memory:") => Arc::new(InMemory::new()),
+            #[cfg(feature = "s3")]
             Some(url) if url.starts_with("s3://") => s3_store(url)?,
+            #[cfg(not(feature = "s3"))]
+            Some(url) if url.starts_with("s3://") => {
+                return Err(ImageError::Config("this build has no S3 support (feature `s3` of mimoto-app)".into()))
+            }
             Some(_) => {
                 return Err(ImageError::Config(
                     "image_store_url must be s3://bucket/prefix or memory://, or unset for <data_dir>/images".into(),
@@ -148,6 +153,9 @@ fn local_store(dir: &std::path::Path) -> Result<LocalFileSystem, ImageError> {
 }
 
 /// `s3://bucket[/prefix]`: the bucket from the URL, everything else from `AWS_*` variables.
+/// Behind the `s3` feature (on in the `mimoto` binary): the S3 client brings an HTTP stack,
+/// which the application layer otherwise does without.
+#[cfg(feature = "s3")]
 fn s3_store(url: &str) -> Result<Arc<dyn ObjectStore>, ImageError> {
     let s3 = object_store::aws::AmazonS3Builder::from_env()
         .with_url(url)
