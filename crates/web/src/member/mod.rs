@@ -101,7 +101,7 @@ impl crate::extract::CsrfScope for Ctx {
 }
 
 /// An id from the request path, checked where the handler would hand it to a service: a
-/// malformed id gets exactly the page an unknown one gets (「手続きが見つかりません」, 404),
+/// malformed id gets exactly the page an unknown one gets (`ServiceError::FlowNotFound`, 404),
 /// after the same checks before it (CSRF, signed in) as before ids were typed. The raw text
 /// never reaches a service.
 pub(crate) struct PathId<T>(Result<T, InvalidId>);
@@ -119,7 +119,8 @@ impl<'de, T: TryFrom<String, Error = InvalidId>> Deserialize<'de> for PathId<T> 
     }
 }
 
-/// A path with one id: `IdPath(id): IdPath<FlowId>`.
+/// A path with one id: `Path(id): IdPath<FlowId>`, then `let id = id.or_page(&ctx)?;` where the
+/// raw text used to go to the service.
 pub(crate) type IdPath<T> = axum::extract::Path<PathId<T>>;
 
 /// A failure rendered as a page in the member's language. Internal errors are logged here,
