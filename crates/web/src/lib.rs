@@ -6,14 +6,11 @@
 
 pub mod api;
 pub mod api_health;
-pub mod chart;
 pub mod console;
 pub mod ctx;
-pub mod ekyc_pages;
 pub mod error;
 pub mod extract;
-pub mod health_pages;
-pub mod inquiry_pages;
+pub mod member;
 pub mod ops;
 pub mod pages;
 
@@ -47,14 +44,14 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
 pub fn router(app: AppState) -> Router {
     let secure = app.config.cookie_secure();
     let small = Router::new()
-        .merge(pages::routes(app.clone()))
+        .merge(member::routes(app.clone()))
         .nest("/api/v1", api::routes().merge(api_health::routes()))
         .merge(ops::routes())
         .merge(console::routes(app.clone()))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT));
     let uploads = Router::new()
         .nest("/api/v1", api::upload_routes())
-        .merge(ekyc_pages::upload_routes(app.clone()))
+        .merge(member::upload_routes(app.clone()))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(UPLOAD_LIMIT));
     let imports = console::upload_routes(app.clone())

@@ -143,3 +143,48 @@ async fn demo_outbox_page_only_in_demo_mode() {
     assert_eq!(b.get("/dev/mail").await.status, 404, "not outside demo mode");
     t.stop().await;
 }
+
+/// A malformed id in a page's path gets exactly the page an unknown id gets, after the same
+/// checks (CSRF, signed in) — typed ids changed nothing a member can see.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_ids_look_like_unknown_ids() {
+    let t = TestApp::start(Opts::default()).await;
+    t.register("ids@example.com", PASSWORD).await;
+    let b = Browser::new(&t);
+    let csrf = b.get("/").await.csrf();
+    let unknown = "0f8fad5b-d9cb-469f-a165-70867728950e";
+    let same = |p: &Page, q: &Page, id: &str| {
+        assert_eq!(p.status, q.status, "{}", p.url);
+        assert_eq!(p.url.replace(id, "ID"), q.url.replace(unknown, "ID"));
+        assert_eq!(p.html.replace(id, "ID"), q.html.replace(unknown, "ID"), "{}", p.url);
+    };
+    for bad in ["not-a-uuid", "0F8FAD5B-D9CB-469F-A165-70867728950E", "0f8fad5bd9cb469fa16570867728950e"] {
+        for path in ["/register/{}", "/register/{}/account", "/password-reset/{}", "/identity/{}", "/ekyc/{}", "/ekyc/{}/images/{}"] {
+            let (p, q) = (b.get(&path.replace("{}", bad)).await, b.get(&path.replace("{}", unknown)).await);
+            same(&p, &q, bad);
+        }
+        for path in ["/register/{}/resend", "/register/{}/code", "/password-reset/{}", "/identity/{}/confirm", "/ekyc/{}/submit"] {
+            let (p, q) = (b.post(&path.replace("{}", bad), &[("csrf", &csrf)]).await, b.post(&path.replace("{}", unknown), &[("csrf", &csrf)]).await);
+            same(&p, &q, bad);
+            let (p, q) = (b.post(&path.replace("{}", bad), &[("csrf", "forged")]).await, b.post(&path.replace("{}", unknown), &[("csrf", "forged")]).await);
+            assert_eq!((p.status, q.status), (403, 403), "CSRF is checked first: {path}");
+        }
+    }
+    let flow = b.get(&format!("/register/{unknown}")).await;
+    assert_eq!(flow.status, 404);
+    assert!(b.get("/identity/not-a-uuid").await.url.ends_with("/login"), "signed out: to the login page first");
+
+    let b = Browser::new(&t);
+    b.login("ids@example.com", PASSWORD).await;
+    let csrf = b.get("/menu").await.csrf();
+    for path in ["/identity/{}", "/ekyc/{}", "/ekyc/{}/images/{}", "/identity/{}?step=card"] {
+        let (p, q) = (b.get(&path.replace("{}", "not-a-uuid")).await, b.get(&path.replace("{}", unknown)).await);
+        same(&p, &q, "not-a-uuid");
+        assert_eq!(p.status, 404, "{path}");
+    }
+    for path in ["/identity/{}/insurer", "/identity/{}/confirm", "/ekyc/{}/document", "/ekyc/{}/submit"] {
+        let (p, q) = (b.post(&path.replace("{}", "not-a-uuid"), &[("csrf", &csrf)]).await, b.post(&path.replace("{}", unknown), &[("csrf", &csrf)]).await);
+        same(&p, &q, "not-a-uuid");
+    }
+    t.stop().await;
+}

@@ -5,25 +5,28 @@
 //! (getUserMedia) and submits it, and without a camera API the file input (with `capture`)
 //! is the way in.
 
-use crate::error::ErrorStatus;
 use askama::Template;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Form, Router};
+use axum::{Extension, Router};
 use domain::ekyc::{BackPolicy, DocumentKind, EkycState};
+use domain::ids::{ApplicationId, ImageId};
 use serde::Deserialize;
 
-use app::AppState;
 use app::error::ServiceError;
-use crate::ctx::{browser_context, Ctx};
-use crate::pages::{inline, ok, render, see_other, Chrome, CsrfOnly, Cx, OrPage, PageError};
 use app::i18n::Locale;
 use app::services::auth::Member;
 use app::services::ekyc::{self, Capture, Loaded};
+use app::AppState;
 
-pub fn routes() -> Router<AppState> {
+use super::{inline, ok, render, see_other, Chrome, Cx, IdPath, MemberForm, OrPage, PageError, PathId};
+use crate::ctx::{browser_context, Ctx};
+use crate::error::ErrorStatus;
+use crate::extract::Empty;
+
+pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/ekyc", get(intro).post(start))
         .route("/ekyc/{id}", get(show))
@@ -37,7 +40,7 @@ pub fn routes() -> Router<AppState> {
 
 /// The capture form posts here: on the upload router (bigger body limit), with the same
 /// browser context as every page.
-pub fn upload_routes(app: AppState) -> Router<AppState> {
+pub(super) fn upload_routes(app: AppState) -> Router<AppState> {
     Router::new()
         .route("/ekyc/{id}/capture/{capture}", post(capture))
         .layer(axum::middleware::from_fn_with_state(app, browser_context))
@@ -184,8 +187,16 @@ fn capture_label(capture: Capture) -> &'static str {
     }
 }
 
-fn parse_capture(s: &str) -> Option<Capture> {
-    [Capture::DocumentFront, Capture::DocumentBack, Capture::SelfieFrontal, Capture::SelfieAngled].into_iter().find(|c| c.as_str() == s)
+/// The `{capture}` in a capture form's path; an unknown one is `None` (the member is shown the
+/// step they are at, after the form's checks, as before).
+struct CaptureParam(Option<Capture>);
+
+impl<'de> Deserialize<'de> for CaptureParam {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let all = [Capture::DocumentFront, Capture::DocumentBack, Capture::SelfieFrontal, Capture::SelfieAngled];
+        Ok(CaptureParam(all.into_iter().find(|c| c.as_str() == s)))
+    }
 }
 
 /// The capture page for the step the application is at, with a fresh capture token.
@@ -265,8 +276,7 @@ async fn intro(State(app): State<AppState>, Extension(ctx): Cx) -> Result<Respon
 }
 
 /// 「次へ」 on the introduction (and 「もう一度申請する」 after a rejection).
-async fn start(State(app): State<AppState>, Extension(ctx): Cx, Form(f): Form<CsrfOnly>) -> Result<Response, PageError> {
-    ctx.check_csrf(&f.csrf).or_page(&ctx)?;
+async fn start(State(app): State<AppState>, Extension(ctx): Cx, _: MemberForm<Empty>) -> Result<Response, PageError> {
     let Some(m) = member(&ctx) else { return Ok(see_other("/login")) };
     let loaded = ekyc::start(&app, m).await.or_page(&ctx)?;
     Ok(see_other(&page_of(&loaded.record.id)))
@@ -277,8 +287,9 @@ struct StepQuery {
     step: Option<String>,
 }
 
-async fn show(State(app): State<AppState>, Extension(ctx): Cx, Path(id): Path<String>, Query(q): Query<StepQuery>) -> Result<Response, PageError> {
+async fn show(State(app): State<AppState>, Extension(ctx): Cx, Path(id): IdPath<ApplicationId>, Query(q): Query<StepQuery>) -> Result<Response, PageError> {
     let Some(m) = member(&ctx) else { return Ok(see_other("/login")) };
+    let id = id.or_page(&ctx)?;
     let loaded = ekyc::load(&app, m, &id).await.or_page(&ctx)?;
     let a = &loaded.data.app;
     let step = q.step.as_deref();
@@ -292,7 +303,7 @@ async fn show(State(app): State<AppState>, Extension(ctx): Cx, Path(id): Path<St
                 Some(BackPolicy::AskRemarksThenBack) => "ekyc.remarks.lead_back",
                 _ => "ekyc.remarks.lead_front_only",
             };
-            ok(&RemarksPage { c, id, lead })
+            ok(&RemarksPage { c, id: id.into(), lead })
         }
         EkycState::DocumentConfirmed | EkycState::FrontalVerified if a.attempts_exhausted() => {
             return Err(ServiceError::FaceAttemptsExhausted).or_page(&ctx);
@@ -304,17 +315,17 @@ async fn show(State(app): State<AppState>, Extension(ctx): Cx, Path(id): Path<St
         EkycState::DocumentCaptured => {
             let kind = a.document.ok_or(ServiceError::WrongStep).or_page(&ctx)?;
             let images = ekyc::document_images(&loaded.data).into_iter().map(|(cap, img)| (capture_label(cap), img)).collect();
-            ok(&DocumentCheckPage { c, id, document: document_label(kind), kind: kind.as_str(), images })
+            ok(&DocumentCheckPage { c, id: id.into(), document: document_label(kind), kind: kind.as_str(), images })
         }
         EkycState::AngledVerified if step == Some("secret") => ok(&secret_page(&ctx, &id, "", "", None)),
-        EkycState::AngledVerified => ok(&SecretIntroPage { c, id }),
+        EkycState::AngledVerified => ok(&SecretIntroPage { c, id: id.into() }),
         EkycState::SecretSet if step == Some("secret") => ok(&secret_page(&ctx, &id, "", "", None)),
         EkycState::SecretSet => {
             let kind = a.document.ok_or(ServiceError::WrongStep).or_page(&ctx)?;
             let remarks = a.remarks.map(|r| if r { "ekyc.remarks.yes" } else { "ekyc.remarks.no" });
             let question = loaded.data.secret_question.clone().unwrap_or_default();
             let photos = loaded.data.images.len();
-            ok(&ConfirmPage { c, id, document: document_label(kind), remarks, question, photos })
+            ok(&ConfirmPage { c, id: id.into(), document: document_label(kind), remarks, question, photos })
         }
         s @ (EkycState::Completed | EkycState::Approved | EkycState::PendingReview | EkycState::Rejected) => result_page(&ctx, s),
     })
@@ -340,16 +351,14 @@ fn document_choice(ctx: &Ctx, id: &str) -> Response {
 #[derive(Deserialize)]
 struct DocumentForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     kind: String,
 }
 
 /// 「選択」 (and 「撮り直す」, which chooses the same document again).
-async fn choose_document(State(app): State<AppState>, Extension(ctx): Cx, Path(id): Path<String>, Form(f): Form<DocumentForm>) -> Result<Response, PageError> {
-    ctx.check_csrf(&f.csrf).or_page(&ctx)?;
+async fn choose_document(State(app): State<AppState>, Extension(ctx): Cx, Path(id): IdPath<ApplicationId>, MemberForm { 0: f, .. }: MemberForm<DocumentForm>) -> Result<Response, PageError> {
     let Some(m) = member(&ctx) else { return Ok(see_other("/login")) };
     let kind = DocumentKind::parse(&f.kind).ok_or_else(|| ServiceError::InvalidRequest("document kind".into())).or_page(&ctx)?;
+    let id = id.or_page(&ctx)?;
     ekyc::choose_document(&app, m, &id, kind).await.or_page(&ctx)?;
     Ok(see_other(&page_of(&id)))
 }
@@ -357,33 +366,32 @@ async fn choose_document(State(app): State<AppState>, Extension(ctx): Cx, Path(i
 #[derive(Deserialize)]
 struct RemarksForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     has_entries: String,
 }
 
-async fn remarks(State(app): State<AppState>, Extension(ctx): Cx, Path(id): Path<String>, Form(f): Form<RemarksForm>) -> Result<Response, PageError> {
-    ctx.check_csrf(&f.csrf).or_page(&ctx)?;
+async fn remarks(State(app): State<AppState>, Extension(ctx): Cx, Path(id): IdPath<ApplicationId>, MemberForm { 0: f, .. }: MemberForm<RemarksForm>) -> Result<Response, PageError> {
     let Some(m) = member(&ctx) else { return Ok(see_other("/login")) };
     let has_entries = match f.has_entries.as_str() {
         "yes" => true,
         "no" => false,
         _ => return Err(ServiceError::InvalidRequest("has_entries".into())).or_page(&ctx),
     };
+    let id = id.or_page(&ctx)?;
     ekyc::answer_remarks(&app, m, &id, has_entries).await.or_page(&ctx)?;
     Ok(see_other(&page_of(&id)))
 }
 
-async fn confirm_document(State(app): State<AppState>, Extension(ctx): Cx, Path(id): Path<String>, Form(f): Form<CsrfOnly>) -> Result<Response, PageError> {
-    ctx.check_csrf(&f.csrf).or_page(&ctx)?;
+async fn confirm_document(State(app): State<AppState>, Extension(ctx): Cx, Path(id): IdPath<ApplicationId>, _: MemberForm<Empty>) -> Result<Response, PageError> {
     let Some(m) = member(&ctx) else { return Ok(see_other("/login")) };
+    let id = id.or_page(&ctx)?;
     ekyc::confirm_document(&app, m, &id).await.or_page(&ctx)?;
     Ok(see_other(&page_of(&id)))
 }
 
 /// The member's own captured image on the confirmation screen.
-async fn image(State(app): State<AppState>, Extension(ctx): Cx, Path((id, image)): Path<(String, String)>) -> Result<Response, PageError> {
+async fn image(State(app): State<AppState>, Extension(ctx): Cx, Path((id, image)): Path<(PathId<ApplicationId>, PathId<ImageId>)>) -> Result<Response, PageError> {
     let Some(m) = member(&ctx) else { return Ok(see_other("/login")) };
+    let (id, image) = (id.or_page(&ctx)?, image.or_page(&ctx)?);
     let bytes = ekyc::member_image(&app, m, &id, &image).await.or_page(&ctx)?;
     let mime = match image::guess_format(&bytes) {
         Ok(image::ImageFormat::Png) => "image/png",
@@ -400,6 +408,14 @@ struct CaptureForm {
     csrf: String,
     token: String,
     photo: Vec<u8>,
+}
+
+/// The capture form, its CSRF token checked: multipart, so not a [`MemberForm`], but the same
+/// check with the same refusal page.
+async fn capture_form(ctx: &Ctx, mp: Multipart) -> Result<CaptureForm, PageError> {
+    let form = read_capture_form(mp).await.or_page(ctx)?;
+    ctx.check_csrf(&form.csrf).or_page(ctx)?;
+    Ok(form)
 }
 
 async fn read_capture_form(mut mp: Multipart) -> Result<CaptureForm, ServiceError> {
@@ -429,11 +445,11 @@ async fn read_capture_form(mut mp: Multipart) -> Result<CaptureForm, ServiceErro
 
 /// 「撮影する」: one capture with its token. A photo the checks refuse comes back on the same
 /// page with the reason and a fresh token (retake); nothing saved before is lost.
-async fn capture(State(app): State<AppState>, Extension(ctx): Cx, Path((id, capture)): Path<(String, String)>, mp: Multipart) -> Result<Response, PageError> {
-    let form = read_capture_form(mp).await.or_page(&ctx)?;
-    ctx.check_csrf(&form.csrf).or_page(&ctx)?;
+async fn capture(State(app): State<AppState>, Extension(ctx): Cx, Path((id, CaptureParam(capture))): Path<(PathId<ApplicationId>, CaptureParam)>, mp: Multipart) -> Result<Response, PageError> {
+    let form = capture_form(&ctx, mp).await?;
     let Some(m) = member(&ctx) else { return Ok(see_other("/login")) };
-    let capture = parse_capture(&capture).ok_or(ServiceError::WrongStep).or_page(&ctx)?;
+    let capture = capture.ok_or(ServiceError::WrongStep).or_page(&ctx)?;
+    let id = id.or_page(&ctx)?;
     let result = if form.photo.is_empty() {
         Err(ServiceError::Image(face::decode::DecodeError::Empty))
     } else {
@@ -456,8 +472,6 @@ async fn capture(State(app): State<AppState>, Extension(ctx): Cx, Path((id, capt
 #[derive(Deserialize)]
 struct SecretForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     choice: String,
     #[serde(default)]
     custom_question: String,
@@ -465,9 +479,9 @@ struct SecretForm {
     answer: String,
 }
 
-async fn secret(State(app): State<AppState>, Extension(ctx): Cx, Path(id): Path<String>, Form(f): Form<SecretForm>) -> Result<Response, PageError> {
-    ctx.check_csrf(&f.csrf).or_page(&ctx)?;
+async fn secret(State(app): State<AppState>, Extension(ctx): Cx, Path(id): IdPath<ApplicationId>, MemberForm { 0: f, .. }: MemberForm<SecretForm>) -> Result<Response, PageError> {
     let Some(m) = member(&ctx) else { return Ok(see_other("/login")) };
+    let id = id.or_page(&ctx)?;
     let question = match PRESETS.iter().find(|k| **k == f.choice) {
         Some(key) => ctx.tr.t(key).to_string(),
         None => f.custom_question.clone(),
@@ -483,9 +497,9 @@ async fn secret(State(app): State<AppState>, Extension(ctx): Cx, Path(id): Path<
 }
 
 /// 「この内容で認証する」.
-async fn submit(State(app): State<AppState>, Extension(ctx): Cx, Path(id): Path<String>, Form(f): Form<CsrfOnly>) -> Result<Response, PageError> {
-    ctx.check_csrf(&f.csrf).or_page(&ctx)?;
+async fn submit(State(app): State<AppState>, Extension(ctx): Cx, Path(id): IdPath<ApplicationId>, _: MemberForm<Empty>) -> Result<Response, PageError> {
     let Some(m) = member(&ctx) else { return Ok(see_other("/login")) };
+    let id = id.or_page(&ctx)?;
     ekyc::submit(&app, m, &id).await.or_page(&ctx)?;
     Ok(see_other(&page_of(&id)))
 }

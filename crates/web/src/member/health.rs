@@ -3,7 +3,7 @@
 //! to `/health/unlock?next=…`, which asks the question set in F4 and comes back.
 //!
 //! Everything is plain server-rendered HTML; the checkup charts are inline SVG
-//! (`http::chart`), the expense list has a print view.
+//! ([`super::chart`]), the expense list has a print view.
 
 use app::services::health_view::{item_name, reference_text, value_text, year_totals};
 use crate::error::ErrorStatus;
@@ -14,25 +14,26 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
-use axum::{Extension, Form, Router};
+use axum::{Extension, Router};
 use records::checkup::{CheckupDocument, Item, Value};
 use records::expenses::ExpenseRow;
 use records::jlac10::{Judgement, Reference};
 use records::medication::MedicationRow;
 use serde::Deserialize;
 
-use app::AppState;
 use app::error::ServiceError;
-use crate::chart::{self, Point};
-use crate::ctx::Ctx;
-use crate::pages::{ok, render, see_other, Chrome, Cx, OrPage, PageError};
-use crate::ClientIp;
 use app::i18n::Locale;
 use app::services::auth::{self, Member};
 use app::services::stepup::{self, StepUp};
 use app::services::{checkups, health_imports};
+use app::AppState;
 
-pub fn routes() -> Router<AppState> {
+use super::chart::{self, Point};
+use super::{ok, render, see_other, Chrome, Cx, MemberForm, OrPage, PageError};
+use crate::ctx::Ctx;
+use crate::ClientIp;
+
+pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/health/unlock", get(unlock_form).post(unlock))
         .route("/health/checkups", get(checkups_page))
@@ -136,15 +137,12 @@ async fn unlock_form(State(app): State<AppState>, Extension(ctx): Cx, Query(q): 
 #[derive(Deserialize)]
 struct UnlockForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     answer: String,
     #[serde(default)]
     next: String,
 }
 
-async fn unlock(State(app): State<AppState>, Extension(ctx): Cx, ClientIp(ip): ClientIp, Form(f): Form<UnlockForm>) -> Result<Response, PageError> {
-    ctx.check_csrf(&f.csrf).or_page(&ctx)?;
+async fn unlock(State(app): State<AppState>, Extension(ctx): Cx, ClientIp(ip): ClientIp, MemberForm { 0: f, .. }: MemberForm<UnlockForm>) -> Result<Response, PageError> {
     let Some(member) = &ctx.member else {
         return Ok(see_other("/login"));
     };

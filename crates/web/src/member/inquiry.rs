@@ -8,18 +8,19 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::{Extension, Form, Router};
+use axum::{Extension, Router};
 use serde::Deserialize;
 
-use app::AppState;
 use app::error::ServiceError;
-use crate::ctx::Ctx;
-use crate::pages::{inline, ok, render, Chrome, Cx, OrPage, PageError};
-use crate::ClientIp;
 use app::services::inquiry::{self, NewInquiry, CATEGORIES, MESSAGE_MAX_CHARS};
 use app::services::open_email;
+use app::AppState;
 
-pub fn routes() -> Router<AppState> {
+use super::{inline, ok, render, Chrome, Cx, MemberForm, OrPage, PageError};
+use crate::ctx::Ctx;
+use crate::ClientIp;
+
+pub(super) fn routes() -> Router<AppState> {
     Router::new().route("/inquiry/new", get(form)).route("/inquiry", post(submit))
 }
 
@@ -71,8 +72,6 @@ async fn form(State(app): State<AppState>, Extension(ctx): Cx) -> Result<Respons
 #[derive(Deserialize)]
 struct InquiryForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     category: String,
     #[serde(default)]
     message: String,
@@ -83,8 +82,7 @@ struct InquiryForm {
     attach: Option<String>,
 }
 
-async fn submit(State(app): State<AppState>, Extension(ctx): Cx, ClientIp(ip): ClientIp, Form(f): Form<InquiryForm>) -> Result<Response, PageError> {
-    ctx.check_csrf(&f.csrf).or_page(&ctx)?;
+async fn submit(State(app): State<AppState>, Extension(ctx): Cx, ClientIp(ip): ClientIp, MemberForm { 0: f, .. }: MemberForm<InquiryForm>) -> Result<Response, PageError> {
     let attach = f.attach.is_some();
     let input = NewInquiry { category: &f.category, message: &f.message, email: &f.email, attach_account: attach };
     match inquiry::submit(&app, ctx.member.as_ref(), ctx.locale(), input, &ip).await {

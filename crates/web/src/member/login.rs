@@ -1,0 +1,72 @@
+//! F2 ログイン and ログアウト (both rotate the browser's session id).
+
+use askama::Template;
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use serde::Deserialize;
+
+use app::crypto::random_token;
+use app::services::auth::{self, SessionKind};
+use app::AppState;
+
+use super::{inline, ok, render, see_other, with_sid, Chrome, Cx, MemberForm, OrPage, PageError};
+use crate::error::ErrorStatus;
+
+use crate::ClientIp;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new().route("/login", get(login_form).post(login)).route("/logout", post(logout))
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    c: Chrome,
+    email: String,
+    error: Option<String>,
+}
+
+async fn login_form(Extension(ctx): Cx) -> Response {
+    if ctx.member.is_some() {
+        return see_other("/menu");
+    }
+    ok(&LoginPage { c: Chrome::from(&ctx), email: String::new(), error: None })
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn login(State(app): State<AppState>, Extension(ctx): Cx, ClientIp(ip): ClientIp, MemberForm { 0: f, .. }: MemberForm<LoginForm>) -> Result<Response, PageError> {
+    match auth::login(&app, &f.email, &f.password, &ip, SessionKind::Browser).await {
+        Ok(session) => {
+            // Rotate: the pre-login id (and any session on it) is dropped.
+            auth::logout(&app, &ctx.sid).await.or_page(&ctx)?;
+            Ok(with_sid(see_other("/menu"), session.token))
+        }
+        Err(e) if inline(&e) => {
+            let page = LoginPage { c: Chrome::from(&ctx), email: f.email, error: Some(e.message(ctx.locale())) };
+            Ok(render(e.status(), &page))
+        }
+        Err(e) => Err(e).or_page(&ctx),
+    }
+}
+
+#[derive(Deserialize)]
+struct LogoutForm {
+    /// Where to land: the login page (error ① sends members to log in with their earlier
+    /// email) or, by default, the start page.
+    next: Option<String>,
+}
+
+async fn logout(State(app): State<AppState>, Extension(ctx): Cx, MemberForm { 0: f, .. }: MemberForm<LogoutForm>) -> Result<Response, PageError> {
+    auth::logout(&app, &ctx.sid).await.or_page(&ctx)?;
+    let next = if f.next.as_deref() == Some("/login") { "/login" } else { "/" };
+    Ok(with_sid(see_other(next), random_token()))
+}
