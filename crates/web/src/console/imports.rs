@@ -4,19 +4,24 @@
 //! which shows a `<progress>` bar and reloads itself (no script) until the job has written
 //! everything or refused the file with every problem listed.
 
+use std::sync::Arc;
+
 use askama::Template;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 
-use super::{console_context, jst_secs, to_login, Chrome, ConsoleError, Cx, OrConsole};
-use app::AppState;
-use app::error::ServiceError;
+use super::{console_context, jst_secs, to_login, Chrome, ConsoleCtx, ConsoleError, Cx, IdPath, OrConsole};
+use crate::ctx::check_csrf;
+use crate::extract::CsrfScope;
 use crate::pages::{render, see_other};
 use crate::ClientIp;
+use app::error::ServiceError;
 use app::services::imports::{self, ImportKind, Job, JobState};
+use app::AppState;
+use domain::ids::ImportJobId;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/console/imports", get(imports_page)).route("/console/imports/{id}", get(job_page))
@@ -62,7 +67,7 @@ fn status_key(state: &JobState) -> &'static str {
     }
 }
 
-async fn imports_view(app: &AppState, ctx: &super::ConsoleCtx, error: Option<String>) -> Result<ImportsPage, ConsoleError> {
+async fn imports_view(app: &AppState, ctx: &ConsoleCtx, error: Option<String>) -> Result<ImportsPage, ConsoleError> {
     let Some(operator) = ctx.operator.as_ref() else {
         return Err(ServiceError::Unauthorized).or_console(ctx);
     };
@@ -95,21 +100,23 @@ async fn imports_page(State(app): State<AppState>, Extension(ctx): Cx) -> Result
     Ok(render(StatusCode::OK, &page))
 }
 
-/// The multipart form: CSRF token, kind, insurer number and the file.
+/// The multipart form: kind, insurer number and the file. Its CSRF token was checked when it
+/// was read, against the console's, like every console form's (see [`crate::extract::CsrfForm`]).
 struct UploadForm {
-    csrf: String,
     kind: String,
     org: String,
     file_name: String,
     bytes: Vec<u8>,
 }
 
-async fn read_upload(mut mp: Multipart) -> Result<UploadForm, ServiceError> {
-    let mut form = UploadForm { csrf: String::new(), kind: String::new(), org: String::new(), file_name: String::new(), bytes: Vec::new() };
+/// The form and the CSRF token it carried.
+async fn read_upload(mut mp: Multipart) -> Result<(UploadForm, String), ServiceError> {
+    let mut csrf = String::new();
+    let mut form = UploadForm { kind: String::new(), org: String::new(), file_name: String::new(), bytes: Vec::new() };
     let unreadable = |_| ServiceError::InvalidRequest("unreadable upload".into());
     while let Some(field) = mp.next_field().await.map_err(unreadable)? {
         match field.name().unwrap_or("") {
-            "csrf" => form.csrf = field.text().await.map_err(unreadable)?,
+            "csrf" => csrf = field.text().await.map_err(unreadable)?,
             "kind" => form.kind = field.text().await.map_err(unreadable)?,
             "org" => form.org = field.text().await.map_err(unreadable)?,
             "file" => {
@@ -119,12 +126,25 @@ async fn read_upload(mut mp: Multipart) -> Result<UploadForm, ServiceError> {
             _ => {}
         }
     }
-    Ok(form)
+    Ok((form, csrf))
 }
 
-async fn upload(State(app): State<AppState>, Extension(ctx): Cx, ClientIp(ip): ClientIp, mp: Multipart) -> Result<Response, ConsoleError> {
-    let form = read_upload(mp).await.or_console(&ctx)?;
-    ctx.check_csrf(&form.csrf).or_console(&ctx)?;
+impl<S: Send + Sync> FromRequest<S> for UploadForm {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        let Some(ctx) = req.extensions().get::<Arc<ConsoleCtx>>().cloned() else {
+            tracing::error!("UploadForm used on a route without the console context");
+            return Err(StatusCode::INTERNAL_SERVER_ERROR.into_response());
+        };
+        let mp = Multipart::from_request(req, state).await.map_err(IntoResponse::into_response)?;
+        let (form, csrf) = read_upload(mp).await.map_err(|e| ctx.error(e).into_response())?;
+        check_csrf(&csrf, ctx.expected_csrf()).map_err(|e| ctx.refuse(e))?;
+        Ok(form)
+    }
+}
+
+async fn upload(State(app): State<AppState>, Extension(ctx): Cx, ClientIp(ip): ClientIp, form: UploadForm) -> Result<Response, ConsoleError> {
     let Some(operator) = ctx.operator.as_ref() else {
         return Ok(to_login());
     };
@@ -163,7 +183,7 @@ struct JobPage {
     entries: Vec<(String, String)>,
 }
 
-fn job_view(ctx: &super::ConsoleCtx, job: Job) -> JobPage {
+fn job_view(ctx: &ConsoleCtx, job: Job) -> JobPage {
     let mut page = JobPage {
         c: Chrome::from(ctx),
         kind: ctx.tr.t(kind_label(job.kind)),
@@ -199,7 +219,7 @@ fn job_view(ctx: &super::ConsoleCtx, job: Job) -> JobPage {
     page
 }
 
-async fn job_page(State(app): State<AppState>, Extension(ctx): Cx, Path(id): Path<String>) -> Result<Response, ConsoleError> {
+async fn job_page(State(app): State<AppState>, Extension(ctx): Cx, IdPath(id): IdPath<ImportJobId>) -> Result<Response, ConsoleError> {
     let Some(operator) = ctx.operator.as_ref() else {
         return Ok(to_login());
     };

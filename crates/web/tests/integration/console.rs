@@ -394,3 +394,48 @@ async fn console_logins_are_rate_limited_per_email_and_per_ip() {
     assert_eq!(b.console_login("third@mimoto.example.jp", OP_PASSWORD, "000000").await.status, 429, "the sixth try from this address");
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_unknown_ids_answer_alike() {
+    let t = TestApp::start(Opts::default()).await;
+    let reviewer = create_operator(&t, "reviewer@mimoto.example.jp", "審査 花子", Role::Reviewer).await;
+    let admin = create_operator(&t, "admin@mimoto.example.jp", "管理 太郎", Role::Admin).await;
+    let unknown = "3f2504e0-4f89-41d3-9a0c-0305e82c3301";
+    let malformed = ["not-an-id", "3F2504E0-4F89-41D3-9A0C-0305E82C3301", "3f2504e0-4f89-41d3-9a0c-0305e82c330"];
+    let gets = ["/console/reviews/{}", "/console/reviews/{}/images/{}", "/console/inquiries/{}", "/console/imports/{}"];
+    let posts = ["/console/reviews/{}/decision", "/console/inquiries/{}/reply", "/console/inquiries/{}/close"];
+    let signed_out = Browser::not_following(&t);
+    let reviewer_b = Browser::not_following(&t);
+    sign_in(&t, &reviewer_b, &reviewer).await;
+    let admin_b = Browser::not_following(&t);
+    sign_in(&t, &admin_b, &admin).await;
+    for b in [&signed_out, &reviewer_b, &admin_b] {
+        let login = b.get("/console/login").await;
+        let csrf = if login.status == 303 { b.get("/console").await.csrf() } else { login.csrf() };
+        for bad in malformed {
+            for template in gets.iter().chain(posts.iter()) {
+                let path = |id: &str| template.replace("{}", id);
+                let post = posts.contains(template);
+                let ask = |p: String, with_csrf: bool| {
+                    let csrf = csrf.clone();
+                    async move {
+                        if !post {
+                            return b.get(&p).await;
+                        }
+                        let form = [("csrf", if with_csrf { csrf.as_str() } else { "forged" }), ("decision", "approve"), ("version", "1"), ("reply", "はい")];
+                        b.post(&p, &form).await
+                    }
+                };
+                for with_csrf in [true, false] {
+                    let expected = ask(path(unknown), with_csrf).await;
+                    let got = ask(path(bad), with_csrf).await;
+                    let what = format!("{} (csrf {with_csrf})", path(bad));
+                    assert_eq!((got.status, got.location.as_deref()), (expected.status, expected.location.as_deref()), "{what}");
+                    assert_eq!(got.html.replace(bad, unknown), expected.html, "{what}");
+                    assert!(got.status == 303 || got.status == 403 || got.status == 404, "{what}: {}", got.status);
+                }
+            }
+        }
+    }
+    t.stop().await;
+}

@@ -1,0 +1,334 @@
+//! The operator console under `/console`: login (password + TOTP), the eKYC review queue, the
+//! case page with its images, the decision, and the audit log for administrators. Plain HTML
+//! forms (askama, ja/en), every input with a visible label, every action a real button.
+//!
+//! Session: the console has its own cookie, separate from the members' — `__Host-mimoto_op`
+//! when cookies are Secure, else `mimoto_op` — HttpOnly, SameSite=Strict, no Max-Age (it ends
+//! with the browser; the server ends it after 30 minutes idle or 8 hours). `__Host-` requires
+//! `Path=/` and forbids a Domain, which pins the cookie to this host so no sibling subdomain can
+//! set or overwrite it; for one consistent scheme the plain name uses `Path=/` as well. (A path
+//! is no security boundary between pages of one origin anyway; the server only reads the
+//! cookie on `/console` routes.) Like the member pages, the cookie holds a random token from
+//! the first visit, so the login form has a CSRF token too; login and logout replace it.
+//! Only its MAC is stored, in the operators' own session table.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
+
+use crate::ctx::{append_cookie, valid_token, LANG_COOKIE};
+use crate::error::ErrorStatus;
+use crate::extract::{CsrfForm, CsrfScope};
+use crate::pages::{render, see_other};
+use app::crypto::random_token;
+use app::error::ServiceError;
+use app::i18n::{Locale, Tr};
+use app::services::operators::{self, Operator, Role};
+use app::{App, AppState};
+use domain::ids::{ApplicationId, ImageId, ImportJobId, InquiryId};
+
+mod audit;
+mod imports;
+mod inquiries;
+mod login;
+mod review;
+
+pub use imports::upload_routes;
+
+pub fn cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-mimoto_op"
+    } else {
+        "mimoto_op"
+    }
+}
+
+pub fn routes(app: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/console", get(review::queue))
+        .route("/console/login", get(login::login_form).post(login::login))
+        .route("/console/logout", post(login::logout))
+        .route("/console/reviews/{id}", get(review::case_page))
+        .route("/console/reviews/{id}/decision", post(review::decide))
+        .route("/console/reviews/{id}/images/{image_id}", get(review::image))
+        .route("/console/audit", get(audit::audit_page))
+        .route("/console/inquiries", get(inquiries::inquiries_page))
+        .route("/console/inquiries/{id}", get(inquiries::inquiry_page))
+        .route("/console/inquiries/{id}/reply", post(inquiries::inquiry_reply))
+        .route("/console/inquiries/{id}/close", post(inquiries::inquiry_close))
+        .merge(imports::routes())
+        .layer(axum::middleware::from_fn_with_state(app, console_context))
+}
+
+// ---------------------------------------------------------------------------------------
+// Context: cookie, CSRF, language, signed-in operator
+
+/// Put into a response's extensions to replace the console cookie (login, logout).
+#[derive(Clone)]
+struct SetOpToken(String);
+
+#[derive(Clone)]
+pub struct ConsoleCtx {
+    token: String,
+    csrf: String,
+    tr: Tr,
+    path: String,
+    operator: Option<Operator>,
+}
+
+impl ConsoleCtx {
+    fn locale(&self) -> Locale {
+        self.tr.locale
+    }
+
+    /// This context's error page for `err`.
+    fn error(&self, err: ServiceError) -> ConsoleError {
+        ConsoleError { err, chrome: Box::new(Chrome::from(self)) }
+    }
+}
+
+/// Console forms carry the console's own CSRF token; a refused one gets the console's 403 page.
+impl CsrfScope for ConsoleCtx {
+    fn expected_csrf(&self) -> &str {
+        &self.csrf
+    }
+
+    fn refuse(&self, err: ServiceError) -> Response {
+        self.error(err).into_response()
+    }
+}
+
+/// A console form whose CSRF token was checked before the handler runs.
+type ConsoleForm<T> = CsrfForm<T, ConsoleCtx>;
+
+fn csrf_for(app: &App, token: &str) -> String {
+    app.keys.mac_b64("console-csrf", token.as_bytes())
+}
+
+fn op_cookie(app: &App, value: String) -> Cookie<'static> {
+    let secure = app.config.cookie_secure();
+    Cookie::build((cookie_name(secure), value)).path("/").http_only(true).secure(secure).same_site(SameSite::Strict).build()
+}
+
+async fn console_context(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
+    let jar = CookieJar::from_headers(req.headers());
+    let existing = jar.get(cookie_name(app.config.cookie_secure())).map(|c| c.value().to_string()).filter(|v| valid_token(v));
+    let is_new = existing.is_none();
+    let token = existing.unwrap_or_else(random_token);
+    let locale = jar.get(LANG_COOKIE).and_then(|c| Locale::parse(c.value())).unwrap_or_default();
+    let operator = if is_new {
+        None
+    } else {
+        match operators::authenticate(&app, &token).await {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!(error = %e, "console session look-up failed");
+                None
+            }
+        }
+    };
+    let ctx = ConsoleCtx { csrf: csrf_for(&app, &token), token, tr: Tr { locale }, path: req.uri().path().to_string(), operator };
+    let token_now = ctx.token.clone();
+    req.extensions_mut().insert(Arc::new(ctx));
+    let mut resp = next.run(req).await;
+    let cookie = match resp.extensions_mut().remove::<SetOpToken>() {
+        Some(SetOpToken(v)) => Some(op_cookie(&app, v)),
+        None if is_new => Some(op_cookie(&app, token_now)),
+        None => None,
+    };
+    if let Some(c) = cookie {
+        append_cookie(&mut resp, &c);
+    }
+    // Personal data and images: never cached, anywhere.
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+type Cx = Extension<Arc<ConsoleCtx>>;
+
+// ---------------------------------------------------------------------------------------
+// Typed ids in paths
+
+/// An id kind in a console path, and the error an id of that kind answers when nothing has it.
+trait ConsoleId: DeserializeOwned + Send {
+    /// What `operator` is told about an id of this kind that nothing has.
+    fn unknown(operator: &Operator) -> ServiceError;
+}
+
+impl ConsoleId for ApplicationId {
+    fn unknown(_: &Operator) -> ServiceError {
+        ServiceError::FlowNotFound
+    }
+}
+
+impl ConsoleId for ImageId {
+    fn unknown(_: &Operator) -> ServiceError {
+        ServiceError::FlowNotFound
+    }
+}
+
+/// Import jobs are for administrators only, and that is checked before the job is looked up.
+impl ConsoleId for ImportJobId {
+    fn unknown(operator: &Operator) -> ServiceError {
+        if operator.role == Role::Admin {
+            ServiceError::FlowNotFound
+        } else {
+            ServiceError::Forbidden
+        }
+    }
+}
+
+impl ConsoleId for InquiryId {
+    fn unknown(_: &Operator) -> ServiceError {
+        ServiceError::InquiryNotFound
+    }
+}
+
+impl<A: ConsoleId, B: ConsoleId> ConsoleId for (A, B) {
+    fn unknown(operator: &Operator) -> ServiceError {
+        A::unknown(operator)
+    }
+}
+
+/// The typed id(s) of a console path. A malformed id answers as an unknown one does: the
+/// login redirect without a session, else the not-found page of that kind of id.
+struct IdPath<T>(T);
+
+impl<S: Send + Sync, T: ConsoleId> FromRequestParts<S> for IdPath<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        if let Ok(Path(id)) = Path::<T>::from_request_parts(parts, state).await {
+            return Ok(IdPath(id));
+        }
+        let Some(ctx) = parts.extensions.get::<Arc<ConsoleCtx>>().cloned() else {
+            tracing::error!("IdPath used on a route without the console context");
+            return Err(StatusCode::INTERNAL_SERVER_ERROR.into_response());
+        };
+        match &ctx.operator {
+            None => Err(to_login()),
+            Some(operator) => Err(ctx.error(T::unknown(operator)).into_response()),
+        }
+    }
+}
+
+/// For a form handler: the id, taken only after the form's CSRF token was checked (as the
+/// unknown-id answer comes after that check too).
+type LateId<T> = Result<IdPath<T>, Response>;
+
+// ---------------------------------------------------------------------------------------
+// Rendering
+
+pub struct OperatorBadge {
+    pub name: String,
+    pub role_label: &'static str,
+    pub admin: bool,
+}
+
+/// What every console template gets.
+pub struct Chrome {
+    pub tr: Tr,
+    pub csrf: String,
+    pub path: String,
+    pub operator: Option<OperatorBadge>,
+}
+
+impl Chrome {
+    fn from(ctx: &ConsoleCtx) -> Self {
+        Chrome {
+            tr: ctx.tr,
+            csrf: ctx.csrf.clone(),
+            path: ctx.path.clone(),
+            operator: ctx.operator.as_ref().map(|o| OperatorBadge {
+                name: o.name.clone(),
+                role_label: ctx.tr.t(&format!("console.role.{}", o.role.as_str())),
+                admin: o.role == Role::Admin,
+            }),
+        }
+    }
+    pub fn t(&self, key: &str) -> &'static str {
+        self.tr.t(key)
+    }
+    pub fn lang(&self) -> &'static str {
+        self.tr.lang()
+    }
+    pub fn other(&self) -> &'static str {
+        self.tr.other()
+    }
+}
+
+/// A failure rendered as a console page. Internal errors are logged here, once.
+pub struct ConsoleError {
+    err: ServiceError,
+    chrome: Box<Chrome>,
+}
+
+trait OrConsole<T> {
+    fn or_console(self, ctx: &ConsoleCtx) -> Result<T, ConsoleError>;
+}
+
+impl<T> OrConsole<T> for Result<T, ServiceError> {
+    fn or_console(self, ctx: &ConsoleCtx) -> Result<T, ConsoleError> {
+        self.map_err(|err| ctx.error(err))
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console_error.html")]
+struct ErrorPage {
+    c: Chrome,
+    message: String,
+}
+
+impl IntoResponse for ConsoleError {
+    fn into_response(self) -> Response {
+        let (status, message) = match &self.err {
+            ServiceError::InvalidRequest(what) if what == "csrf" => (StatusCode::FORBIDDEN, self.chrome.t("console.error.csrf").to_string()),
+            ServiceError::FlowNotFound => (StatusCode::NOT_FOUND, self.chrome.t("console.error.not_found").to_string()),
+            e => {
+                if e.is_internal() {
+                    tracing::error!(error = %e, "console request failed");
+                }
+                (e.status(), e.message(self.chrome.tr.locale))
+            }
+        };
+        render(status, &ErrorPage { c: *self.chrome, message })
+    }
+}
+
+fn with_token(mut resp: Response, token: String) -> Response {
+    resp.extensions_mut().insert(SetOpToken(token));
+    resp
+}
+
+/// Where a request without a console session goes.
+fn to_login() -> Response {
+    see_other("/console/login")
+}
+
+/// A label and its value, one row of a definition list.
+struct Field {
+    label: &'static str,
+    value: String,
+}
+
+/// Japan time, minutes.
+fn jst(t: OffsetDateTime) -> String {
+    let local = t.to_offset(time::UtcOffset::from_hms(9, 0, 0).unwrap_or(time::UtcOffset::UTC));
+    local.format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]")).unwrap_or_default()
+}
+
+fn jst_secs(t: OffsetDateTime) -> String {
+    let local = t.to_offset(time::UtcOffset::from_hms(9, 0, 0).unwrap_or(time::UtcOffset::UTC));
+    local.format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]")).unwrap_or_default()
+}
