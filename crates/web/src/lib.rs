@@ -12,7 +12,6 @@ pub mod error;
 pub mod extract;
 pub mod member;
 pub mod ops;
-pub mod pages;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -8,7 +8,7 @@ use axum::Extension;
 use serde::Deserialize;
 
 use super::{jst_secs, to_login, Chrome, ConsoleError, Cx, OrConsole};
-use crate::pages::render;
+use crate::member::render;
 use crate::ClientIp;
 use app::services::operators;
 use app::AppState;

@@ -16,7 +16,7 @@ use axum::{Extension, Router};
 use super::{console_context, jst_secs, to_login, Chrome, ConsoleCtx, ConsoleError, Cx, IdPath, OrConsole};
 use crate::ctx::check_csrf;
 use crate::extract::CsrfScope;
-use crate::pages::{render, see_other};
+use crate::member::{render, see_other};
 use crate::ClientIp;
 use app::error::ServiceError;
 use app::services::imports::{self, ImportKind, Job, JobState};

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::{jst, to_login, Chrome, ConsoleCtx, ConsoleError, ConsoleForm, Cx, Field, IdPath, LateId, OrConsole};
 use crate::error::ErrorStatus;
 use crate::extract::Empty;
-use crate::pages::{render, see_other};
+use crate::member::{render, see_other};
 use crate::ClientIp;
 use app::error::ServiceError;
 use app::services::inquiry;

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::{with_token, Chrome, ConsoleError, ConsoleForm, Cx, OrConsole};
 use crate::error::ErrorStatus;
 use crate::extract::Empty;
-use crate::pages::{render, see_other};
+use crate::member::{render, see_other};
 use crate::ClientIp;
 use app::crypto::random_token;
 use app::error::ServiceError;

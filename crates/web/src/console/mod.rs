@@ -29,7 +29,7 @@ use time::OffsetDateTime;
 use crate::ctx::{append_cookie, valid_token, LANG_COOKIE};
 use crate::error::ErrorStatus;
 use crate::extract::{CsrfForm, CsrfScope};
-use crate::pages::{render, see_other};
+use crate::member::{render, see_other};
 use app::crypto::random_token;
 use app::error::ServiceError;
 use app::i18n::{Locale, Tr};

@@ -8,7 +8,7 @@ use axum::Extension;
 use serde::Deserialize;
 
 use super::{jst, to_login, Chrome, ConsoleCtx, ConsoleError, ConsoleForm, Cx, Field, IdPath, LateId, OrConsole};
-use crate::pages::{render, see_other};
+use crate::member::{render, see_other};
 use crate::ClientIp;
 use app::error::ServiceError;
 use app::i18n::{Locale, Tr};
