@@ -6,6 +6,8 @@
 //! MIMOTO_BENCH_ROWS sets the row count, MIMOTO_BENCH_BACKENDS which backends run
 //! (default `postgres,sqlite`), MIMOTO_TEST_DATABASE_URL the PostgreSQL database.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure with a message
+
 use std::sync::Arc;
 use std::time::Instant;
 

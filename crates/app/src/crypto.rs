@@ -23,6 +23,15 @@ use crate::config::Config;
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// HMAC-SHA256 keyed with `key`.
+// HMAC accepts keys of any length (RFC 2104: longer ones are hashed, shorter ones padded), so
+// `new_from_slice` never returns `InvalidLength` for `Hmac`; the error exists only because the
+// `Mac` trait also serves fixed-key-size MACs.
+#[allow(clippy::expect_used)]
+fn hmac_sha256(key: &[u8]) -> HmacSha256 {
+    <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC takes any key length")
+}
+
 const FORMAT_V1: u8 = 1;
 const NONCE_LEN: usize = 12;
 
@@ -132,11 +141,11 @@ impl Keys {
 
     /// A MAC keyed once for `purpose`, for hashing many values (roster imports).
     pub fn macer(&self, purpose: &str) -> Macer {
-        let mut sub = <HmacSha256 as Mac>::new_from_slice(&self.secret).expect("HMAC takes any key length");
+        let mut sub = hmac_sha256(&self.secret);
         sub.update(b"mimoto/");
         sub.update(purpose.as_bytes());
         let subkey = sub.finalize().into_bytes();
-        Macer(<HmacSha256 as Mac>::new_from_slice(&subkey).expect("HMAC takes any key length"))
+        Macer(hmac_sha256(&subkey))
     }
 
     /// Constant-time check that `candidate` is the MAC of `data` for `purpose`.

@@ -1,5 +1,7 @@
 //! The encrypted eKYC image store on a real local folder (and in memory).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure with a message
+
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use app::config::Config;

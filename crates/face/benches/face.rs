@@ -8,6 +8,8 @@
 //! are faces placed in 720×960 frames the way a phone front camera sees them (face ~55% of
 //! the width). MIMOTO_BENCH_ITERS sets the iterations (default 30).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure with a message
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

@@ -2,6 +2,8 @@
 //! 5 face crops, MIT licence, from face-api.js's examples) and the models `make models`
 //! installs. A missing model fails the test with the install command; nothing is skipped.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure with a message
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 

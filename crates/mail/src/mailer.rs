@@ -205,6 +205,11 @@ fn redact_url(url: &str) -> String {
 /// in the same microsecond (or across a small clock step back).
 static LAST_OUTBOX_MICROS: Mutex<i128> = Mutex::new(0);
 
+// Outbox file names are an on-disk ordering of real sends (read by people and tools across
+// processes), not a business time, so they take the wall clock; the mail's Date header comes
+// from lettre (`date_now`). Passing a `Clock` through `Mailer::send` would change the API used
+// by `app::jobs` and `web` for no gain.
+#[allow(clippy::disallowed_methods)]
 fn outbox_timestamp() -> Result<String, std::io::Error> {
     let now = OffsetDateTime::now_utc();
     let mut micros = now.unix_timestamp_nanos() / 1000;

@@ -1,5 +1,7 @@
 //! End-to-end delivery: the file outbox and a real SMTP sink on loopback.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure with a message
+
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

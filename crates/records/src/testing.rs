@@ -2,6 +2,9 @@
 //! deliveries shaped like the MHLW files, for ヤマダ ハナコ of the demo roster (133033, 記号 1234,
 //! 番号 5678, 1990-04-01). Used by the integration tests of `web` and `cli`.
 
+// Fixture builders for tests only: a panic here is a test failure with a message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{Cursor, Write};
 
 use zip::write::SimpleFileOptions;

@@ -1,5 +1,7 @@
 //! One 特定健診 CDA document at a time: what is read, what is kept, what is refused.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure with a message
+
 mod common;
 
 use common::{all_mapped_items, co, pq, st, Doc};

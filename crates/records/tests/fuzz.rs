@@ -1,6 +1,8 @@
 //! Property tests: arbitrary, truncated and mutated input never panics and never yields a
 //! document from an incomplete file.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure with a message
+
 mod common;
 
 use std::io::Cursor;

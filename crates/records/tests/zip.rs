@@ -1,5 +1,7 @@
 //! 特定健診 ZIP deliveries: DATA/*.xml documents, the index, settlement files, and hostile archives.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure with a message
+
 mod common;
 
 use std::io::Cursor;
