@@ -67,6 +67,7 @@ impl std::fmt::Display for EntryError {
 
 /// Imports one 特定健診 ZIP archive for the organization with `insurer_number`, all or nothing.
 /// `file_name` is recorded with the import. Progress counts the documents written.
+#[tracing::instrument(skip_all)]
 pub async fn import_zip(
     app: &App,
     insurer_number: &str,
@@ -141,6 +142,7 @@ pub async fn import_zip(
 
 /// The checkup results of the member's roster record, newest examination first; none before
 /// 本人確認 (F3) linked a record.
+#[tracing::instrument(skip_all, fields(user_id = %member.user.id))]
 pub async fn results_for_member(app: &App, member: &Member) -> ServiceResult<Vec<CheckupDocument>> {
     let Some(link) = app.store.roster_link_of_user(&member.user.id).await? else {
         return Ok(Vec::new());

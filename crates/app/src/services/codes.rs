@@ -35,6 +35,7 @@ pub fn sealed_mail(app: &App, template: &mail::Template, locale: Locale, to: &st
 
 /// Issues a fresh code for (`purpose`, `subject`), voiding earlier ones, queues the mail
 /// made by `template_for(code)` and applies `flow` — all in one transaction.
+#[tracing::instrument(skip_all, fields(purpose = %purpose, flow_id = %subject))]
 pub async fn issue(
     app: &App,
     purpose: &str,
@@ -64,6 +65,7 @@ pub async fn issue(
 
 /// Checks `input` against the live code of (`purpose`, `subject`) and consumes it.
 /// `reveal_remaining` controls whether a wrong answer tells how many tries are left.
+#[tracing::instrument(skip_all, fields(purpose = %purpose, flow_id = %subject))]
 pub async fn verify(app: &App, purpose: &str, subject: &str, input: &str, reveal_remaining: bool) -> ServiceResult<()> {
     let code = otp::normalize_code(input).ok_or(ServiceError::CodeFormat)?;
     let max = otp::MAX_ATTEMPTS as i32;

@@ -132,6 +132,7 @@ pub(crate) fn open_record(app: &App, record: EkycRecord) -> ServiceResult<Loaded
 }
 
 /// The member's current application, if any.
+#[tracing::instrument(skip_all, fields(user_id = %member.user.id))]
 pub async fn current(app: &App, member: &Member) -> ServiceResult<Option<Loaded>> {
     match app.store.latest_ekyc_of_user(&member.user.id).await? {
         Some(r) => Ok(Some(open_record(app, r)?)),
@@ -140,6 +141,7 @@ pub async fn current(app: &App, member: &Member) -> ServiceResult<Option<Loaded>
 }
 
 /// Loads an application of this member (another member's id is simply not found).
+#[tracing::instrument(skip_all, fields(user_id = %member.user.id, application_id = %id))]
 pub async fn load(app: &App, member: &Member, id: &str) -> ServiceResult<Loaded> {
     let record = app.store.get_ekyc(id).await?.filter(|r| r.user_id == member.user.id).ok_or(ServiceError::FlowNotFound)?;
     open_record(app, record)
@@ -147,6 +149,7 @@ pub async fn load(app: &App, member: &Member, id: &str) -> ServiceResult<Loaded>
 
 /// Whether the member may use 健診・医療アクセス認証: their organization has checkup results
 /// linked, and they have done 本人確認.
+#[tracing::instrument(skip_all, fields(user_id = %member.user.id))]
 pub async fn check_eligible(app: &App, member: &Member) -> ServiceResult<domain::org::Organization> {
     let org = app.store.get_org(&member.user.org_id).await?.ok_or_else(|| ServiceError::Internal("user without organization".into()))?;
     if !org.checkup_linked {
@@ -160,6 +163,7 @@ pub async fn check_eligible(app: &App, member: &Member) -> ServiceResult<domain:
 
 /// 「次へ」 on the introduction: resumes the open application or starts one. Only for
 /// organizations with checkup results linked, and after 本人確認.
+#[tracing::instrument(skip_all, fields(user_id = %member.user.id))]
 pub async fn start(app: &App, member: &Member) -> ServiceResult<Loaded> {
     let org = check_eligible(app, member).await?;
     if let Some(existing) = current(app, member).await? {
@@ -204,6 +208,7 @@ pub async fn start(app: &App, member: &Member) -> ServiceResult<Loaded> {
 }
 
 /// 「選択」 of the identity document (also a retake before the document is confirmed).
+#[tracing::instrument(skip_all, fields(user_id = %member.user.id, application_id = %id))]
 pub async fn choose_document(app: &App, member: &Member, id: &str, kind: DocumentKind) -> ServiceResult<Loaded> {
     let mut loaded = load(app, member, id).await?;
     loaded.data.app.choose_document(kind)?;
@@ -228,6 +233,7 @@ pub fn next_capture(data: &EkycData) -> Option<Capture> {
 
 /// A one-time token for the next capture, shown with the capture page and required with the
 /// upload; expires after [`CAPTURE_TOKEN_TTL`].
+#[tracing::instrument(skip_all, fields(user_id = %member.user.id, application_id = %id, capture = ?capture))]
 pub async fn capture_token(app: &App, member: &Member, id: &str, capture: Capture) -> ServiceResult<String> {
     let loaded = load(app, member, id).await?;
     if next_capture(&loaded.data) != Some(capture) {
@@ -267,6 +273,7 @@ async fn keep_image(app: &App, loaded: &mut Loaded, capture: Capture, bytes: &[u
 /// licence is only decoded); the frontal selfie must face forward with the mouth closed and
 /// match the document; the angled one must follow the instruction, be the same person and
 /// not the frontal picture again.
+#[tracing::instrument(skip_all, fields(user_id = %member.user.id, application_id = %id, capture = ?capture))]
 pub async fn upload(app: &App, member: &Member, id: &str, capture: Capture, token: &str, bytes: Vec<u8>) -> ServiceResult<Loaded> {
     match app.config.ekyc_instruction_seed {
         // Tests only (refused with secure cookies, see `Config::ekyc_instruction_seed`).
@@ -280,6 +287,7 @@ pub async fn upload(app: &App, member: &Member, id: &str, capture: Capture, toke
 
 /// [`upload`] with the generator that draws the angled-selfie instruction (tests pass a
 /// seeded one to know the instruction; production uses the OS's CSPRNG).
+#[tracing::instrument(skip_all, fields(user_id = %member.user.id, application_id = %id, capture = ?capture))]
 pub async fn upload_with_rng<R: rand::Rng + rand::CryptoRng + Send>(
     app: &App,
     member: &Member,
@@ -404,6 +412,7 @@ fn similarity(a: Option<&[f32]>, b: Option<&[f32]>) -> ServiceResult<f32> {
 
 /// One of the application's own images, for the member to check before confirming it
 /// (「次へ」 or retake). Only until the application is submitted.
+#[tracing::instrument(skip_all, fields(user_id = %member.user.id, application_id = %id, image_id = %image_id))]
 pub async fn member_image(app: &App, member: &Member, id: &str, image_id: &str) -> ServiceResult<Vec<u8>> {
     let loaded = load(app, member, id).await?;
     if !loaded.record.open || loaded.record.submitted_at.is_some() || !loaded.data.images.iter().any(|(_, i)| i == image_id) {
@@ -440,6 +449,7 @@ pub fn current_images(data: &EkycData) -> Vec<(Capture, String)> {
 }
 
 /// The answer to 「備考欄に記載はありますか」.
+#[tracing::instrument(skip_all, fields(user_id = %member.user.id, application_id = %id))]
 pub async fn answer_remarks(app: &App, member: &Member, id: &str, has_entries: bool) -> ServiceResult<Loaded> {
     let mut loaded = load(app, member, id).await?;
     loaded.data.app.answer_remarks(has_entries)?;
@@ -448,6 +458,7 @@ pub async fn answer_remarks(app: &App, member: &Member, id: &str, has_entries: b
 }
 
 /// 「次へ」 under the captured document images.
+#[tracing::instrument(skip_all, fields(user_id = %member.user.id, application_id = %id))]
 pub async fn confirm_document(app: &App, member: &Member, id: &str) -> ServiceResult<Loaded> {
     let mut loaded = load(app, member, id).await?;
     loaded.data.app.confirm_document()?;
@@ -456,6 +467,7 @@ pub async fn confirm_document(app: &App, member: &Member, id: &str) -> ServiceRe
 }
 
 /// 秘密の質問設定: the answer is kept only as an argon2id hash of its normalized form.
+#[tracing::instrument(skip_all, fields(user_id = %member.user.id, application_id = %id))]
 pub async fn set_secret(app: &App, member: &Member, id: &str, question: &str, answer: &str) -> ServiceResult<Loaded> {
     let question = question.trim();
     if question.is_empty() || question.chars().count() > 100 {
@@ -474,6 +486,7 @@ pub async fn set_secret(app: &App, member: &Member, id: &str, question: &str, an
 }
 
 /// 「この内容で認証する」: 完了 when every automatic check passed with margin, else 申請.
+#[tracing::instrument(skip_all, fields(user_id = %member.user.id, application_id = %id))]
 pub async fn submit(app: &App, member: &Member, id: &str) -> ServiceResult<Loaded> {
     let mut loaded = load(app, member, id).await?;
     loaded.data.app.submit(&policy(app))?;

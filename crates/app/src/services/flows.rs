@@ -19,6 +19,7 @@ pub struct Loaded<T> {
     pub record: FlowRecord,
 }
 
+#[tracing::instrument(skip_all, fields(kind = %kind, flow_id = %id))]
 pub async fn load<T: DeserializeOwned>(app: &App, kind: &str, id: &str) -> ServiceResult<Loaded<T>> {
     // Ids are UUIDs; anything else cannot exist, so don't even ask the database.
     if uuid::Uuid::parse_str(id).is_err() {

@@ -118,6 +118,7 @@ pub struct ImportStats {
 /// Imports one お薬履歴 CSV file (UTF-8 or Shift_JIS, detected) for the organization with
 /// `insurer_number`, all or nothing. `file_name` is recorded with the import. Progress counts
 /// the rows written.
+#[tracing::instrument(skip_all)]
 pub async fn import_medications(
     app: &App,
     insurer_number: &str,
@@ -129,6 +130,7 @@ pub async fn import_medications(
 }
 
 /// Imports one 医療費通知 CSV file, like [`import_medications`].
+#[tracing::instrument(skip_all)]
 pub async fn import_expenses(
     app: &App,
     insurer_number: &str,
@@ -143,6 +145,7 @@ pub async fn import_expenses(
 /// [`ServiceError::HealthCsv`], problems of lines (cells, matching, repeated rows)
 /// [`ServiceError::HealthEntries`]; an unknown insurer number is
 /// [`ServiceError::UnknownOrganization`].
+#[tracing::instrument(skip_all)]
 pub async fn import_file<R: HealthRow>(
     app: &App,
     insurer_number: &str,
@@ -235,6 +238,7 @@ async fn entries_for_member<R: HealthRow>(app: &App, member: &Member) -> Service
 /// The member's お薬履歴, newest dispensing first (then by pharmacy, prescriber and drug name,
 /// so one prescription's drugs are next to each other); empty before 本人確認 (F3) linked a
 /// roster record.
+#[tracing::instrument(skip_all, fields(user_id = %member.user.id))]
 pub async fn medications_for_member(app: &App, member: &Member) -> ServiceResult<Vec<MedicationRow>> {
     let mut rows: Vec<MedicationRow> = entries_for_member(app, member).await?;
     rows.sort_by(|a, b| {
@@ -250,6 +254,7 @@ pub async fn medications_for_member(app: &App, member: &Member) -> ServiceResult
 
 /// The member's 医療費通知 rows, newest month first (then by facility); empty before 本人確認
 /// (F3) linked a roster record.
+#[tracing::instrument(skip_all, fields(user_id = %member.user.id))]
 pub async fn expenses_for_member(app: &App, member: &Member) -> ServiceResult<Vec<ExpenseRow>> {
     let mut rows: Vec<ExpenseRow> = entries_for_member(app, member).await?;
     rows.sort_by(|a, b| b.month.cmp(&a.month).then_with(|| a.facility.cmp(&b.facility)).then_with(|| a.patient.cmp(&b.patient)));

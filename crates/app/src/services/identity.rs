@@ -35,6 +35,7 @@ pub struct View {
 }
 
 /// When the member's identity was verified, if it was.
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn verified_at(app: &App, user_id: &str) -> ServiceResult<Option<OffsetDateTime>> {
     Ok(app.store.roster_link_of_user(user_id).await?.map(|link| link.linked_at))
 }
@@ -47,6 +48,7 @@ async fn org_of(app: &App, member: &Member) -> ServiceResult<Organization> {
 }
 
 /// Loads a verification of this member (another member's id is simply not found).
+#[tracing::instrument(skip_all, fields(user_id = %member.user.id, flow_id = %id))]
 pub async fn load(app: &App, member: &Member, id: &str) -> ServiceResult<(Loaded<IdentityVerification>, Organization)> {
     let loaded: Loaded<IdentityVerification> = flows::load(app, KIND, id).await?;
     if loaded.flow.user_id != member.user.id {
@@ -63,6 +65,7 @@ async fn save(app: &App, loaded: &Loaded<IdentityVerification>, flow: &IdentityV
 }
 
 /// 「次へ」 after the reminder: a new verification.
+#[tracing::instrument(skip_all, fields(user_id = %member.user.id))]
 pub async fn start(app: &App, member: &Member) -> ServiceResult<View> {
     if verified_at(app, &member.user.id).await?.is_some() {
         return Err(ServiceError::AlreadyVerified);
@@ -75,12 +78,14 @@ pub async fn start(app: &App, member: &Member) -> ServiceResult<View> {
     Ok(View { flow, org })
 }
 
+#[tracing::instrument(skip_all, fields(user_id = %member.user.id, flow_id = %id))]
 pub async fn view(app: &App, member: &Member, id: &str) -> ServiceResult<View> {
     let (loaded, org) = load(app, member, id).await?;
     Ok(View { flow: loaded.flow, org })
 }
 
 /// 保険者番号確認.
+#[tracing::instrument(skip_all, fields(user_id = %member.user.id, flow_id = %id))]
 pub async fn confirm_insurer(app: &App, member: &Member, id: &str, input: &str) -> ServiceResult<View> {
     let (loaded, org) = load(app, member, id).await?;
     let number = InsurerNumber::parse(input)?;
@@ -91,6 +96,7 @@ pub async fn confirm_insurer(app: &App, member: &Member, id: &str, input: &str) 
 }
 
 /// 記号・番号確認, in the organization's card pattern.
+#[tracing::instrument(skip_all, fields(user_id = %member.user.id, flow_id = %id))]
 pub async fn enter_card(app: &App, member: &Member, id: &str, symbol: &str, number: &str, branch: &str) -> ServiceResult<View> {
     let (loaded, org) = load(app, member, id).await?;
     let card = CardId::parse(org.card_pattern, symbol, number, branch).map_err(ServiceError::Card)?;
@@ -101,6 +107,7 @@ pub async fn enter_card(app: &App, member: &Member, id: &str, symbol: &str, numb
 }
 
 /// 基本情報登録: names in full-width katakana (converted where unambiguous) and birth date.
+#[tracing::instrument(skip_all, fields(user_id = %member.user.id, flow_id = %id))]
 pub async fn enter_person(app: &App, member: &Member, id: &str, family: &str, given: &str, birth: &str) -> ServiceResult<View> {
     let (loaded, org) = load(app, member, id).await?;
     let family = to_katakana(family).map_err(ServiceError::FamilyName)?;
@@ -113,6 +120,7 @@ pub async fn enter_person(app: &App, member: &Member, id: &str, family: &str, gi
 }
 
 /// 「この内容で本人確認する」: matches the roster and links the record to the account.
+#[tracing::instrument(skip_all, fields(user_id = %member.user.id, flow_id = %id))]
 pub async fn confirm(app: &App, member: &Member, id: &str) -> ServiceResult<View> {
     let (loaded, org) = load(app, member, id).await?;
     let now = app.now();

@@ -157,6 +157,7 @@ fn finished(result: Result<(u64, u64, u64), ServiceError>) -> JobState {
 
 /// Starts importing `bytes` for the organization with `insurer_number` (administrators only);
 /// returns the job's id at once.
+#[tracing::instrument(skip_all, fields(operator_id = %operator.id, kind = ?kind))]
 pub async fn start(
     app: &AppState,
     operator: &Operator,

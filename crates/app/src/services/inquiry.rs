@@ -60,6 +60,7 @@ fn check_message(message: &str, max: usize) -> ServiceResult<String> {
 }
 
 /// Stores an inquiry and queues its confirmation mail (one transaction); returns its id.
+#[tracing::instrument(skip_all, fields(user_id = member.map(|m| m.user.id.as_str())))]
 pub async fn submit(app: &App, member: Option<&Member>, locale: Locale, input: NewInquiry<'_>, ip: &str) -> ServiceResult<String> {
     let category = CATEGORIES.iter().find(|c| **c == input.category).ok_or(ServiceError::InquiryCategory)?;
     let message = check_message(input.message, MESSAGE_MAX_CHARS)?;
@@ -100,6 +101,7 @@ pub struct InboxItem {
     pub created_at: time::OffsetDateTime,
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn inbox(app: &App) -> ServiceResult<Vec<InboxItem>> {
     let rows = app.store.list_inquiries(INBOX_LIMIT).await?;
     Ok(rows
@@ -136,6 +138,7 @@ fn open_text(app: &App, aad: &str, sealed: &[u8]) -> ServiceResult<String> {
 
 /// Opens an inquiry for an operator: the audit row `inquiry.view` is written before anything
 /// personal is decrypted.
+#[tracing::instrument(skip_all, fields(operator_id = %operator.id, inquiry_id = %id))]
 pub async fn detail(app: &App, operator: &Operator, id: &str, ip: &str) -> ServiceResult<Detail> {
     let Some((record, replies)) = app.store.get_inquiry(id).await? else {
         return Err(ServiceError::InquiryNotFound);
@@ -160,6 +163,7 @@ pub async fn detail(app: &App, operator: &Operator, id: &str, ip: &str) -> Servi
 
 /// Replies by mail (in the sender's language): the reply, the status `answered`, the mail and
 /// the audit row `inquiry.reply` in one transaction.
+#[tracing::instrument(skip_all, fields(operator_id = %operator.id, inquiry_id = %id))]
 pub async fn reply(app: &App, operator: &Operator, id: &str, body: &str, ip: &str) -> ServiceResult<()> {
     let body = check_message(body, REPLY_MAX_CHARS).map_err(|e| match e {
         ServiceError::InquiryMessageEmpty => ServiceError::InquiryReplyEmpty,
@@ -196,6 +200,7 @@ pub async fn reply(app: &App, operator: &Operator, id: &str, body: &str, ip: &st
 }
 
 /// Closes an inquiry (audit row `inquiry.close`, same transaction).
+#[tracing::instrument(skip_all, fields(operator_id = %operator.id, inquiry_id = %id))]
 pub async fn close(app: &App, operator: &Operator, id: &str, ip: &str) -> ServiceResult<()> {
     let audit = operators::audit_entry(app, Some(&operator.id), actions::CLOSE_INQUIRY, Some(("inquiry", id)), ip);
     match app.store.close_inquiry(id, app.now(), &audit).await {

@@ -7,6 +7,7 @@ use crate::state::App;
 use crate::config::Limit;
 use crate::error::{ServiceError, ServiceResult};
 
+#[tracing::instrument(skip_all, fields(limit = %name))]
 pub async fn check(app: &App, name: &str, subject: &str, limit: Limit) -> ServiceResult<()> {
     let key = format!("{name}:{}", app.keys.mac_b64("rate-limit", subject.as_bytes()));
     let count = app.store.hit_rate_limit(&key, app.now(), Duration::seconds(limit.window_secs)).await?;

@@ -9,6 +9,7 @@ use argon2::Argon2;
 use crate::error::{ServiceError, ServiceResult};
 
 /// Hashes with argon2id (m = 19 MiB, t = 2, p = 1: the OWASP baseline), as a PHC string.
+#[tracing::instrument(skip_all)]
 pub async fn hash(password: String) -> ServiceResult<String> {
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
@@ -23,6 +24,7 @@ pub async fn hash(password: String) -> ServiceResult<String> {
 
 /// Verifies `password` against `phc`; with `None` it verifies against a fixed dummy hash so an
 /// unknown account costs the same time as a known one.
+#[tracing::instrument(skip_all)]
 pub async fn verify(password: String, phc: Option<String>) -> ServiceResult<bool> {
     let known = phc.is_some();
     let phc = match phc {

@@ -34,10 +34,12 @@ pub struct View {
     pub org: Option<Organization>,
 }
 
+#[tracing::instrument(skip_all, fields(flow_id = %id))]
 pub async fn load(app: &App, id: &str) -> ServiceResult<Loaded<Registration>> {
     flows::load(app, KIND, id).await
 }
 
+#[tracing::instrument(skip_all, fields(flow_id = %id))]
 pub async fn view(app: &App, id: &str) -> ServiceResult<View> {
     let loaded = load(app, id).await?;
     with_org(app, loaded.flow).await
@@ -58,6 +60,7 @@ async fn save(app: &App, loaded: &Loaded<Registration>, flow: &Registration) -> 
 }
 
 /// 「新規登録」: a new provisional registration.
+#[tracing::instrument(skip_all)]
 pub async fn start(app: &App, locale: Locale, ip: &str) -> ServiceResult<Registration> {
     limits::check(app, "register:ip", ip, app.config.limits.register_per_ip).await?;
     let now = app.now();
@@ -69,6 +72,7 @@ pub async fn start(app: &App, locale: Locale, ip: &str) -> ServiceResult<Registr
 }
 
 /// 団体選択.
+#[tracing::instrument(skip_all, fields(flow_id = %id))]
 pub async fn choose_org_type(app: &App, id: &str, org_type: OrgType) -> ServiceResult<Registration> {
     let loaded = load(app, id).await?;
     let mut flow = loaded.flow.clone();
@@ -78,6 +82,7 @@ pub async fn choose_org_type(app: &App, id: &str, org_type: OrgType) -> ServiceR
 }
 
 /// 団体ID認証: the insurer number printed on the card.
+#[tracing::instrument(skip_all, fields(flow_id = %id))]
 pub async fn verify_insurer(app: &App, id: &str, input: &str) -> ServiceResult<View> {
     let loaded = load(app, id).await?;
     let number = InsurerNumber::parse(input)?;
@@ -93,6 +98,7 @@ pub async fn verify_insurer(app: &App, id: &str, input: &str) -> ServiceResult<V
 }
 
 /// アカウント作成: email + password (checked against the password policy here, on the server).
+#[tracing::instrument(skip_all, fields(flow_id = %id))]
 pub async fn enter_account(app: &App, id: &str, email_input: &str, password: &str, ip: &str) -> ServiceResult<View> {
     limits::check(app, "register:ip", ip, app.config.limits.register_per_ip).await?;
     let loaded = load(app, id).await?;
@@ -121,6 +127,7 @@ pub fn required_consents(org: &Organization) -> Vec<ConsentDoc> {
 }
 
 /// 「承認メールを送信」: records the consents and emails the first one-time password.
+#[tracing::instrument(skip_all, fields(flow_id = %id))]
 pub async fn accept_consents(app: &App, id: &str, checked: &[ConsentDoc]) -> ServiceResult<View> {
     let loaded = load(app, id).await?;
     let view = with_org(app, loaded.flow.clone()).await?;
@@ -134,6 +141,7 @@ pub async fn accept_consents(app: &App, id: &str, checked: &[ConsentDoc]) -> Ser
 }
 
 /// Sends a new one-time password; the previous one stops working.
+#[tracing::instrument(skip_all, fields(flow_id = %id))]
 pub async fn resend_code(app: &App, id: &str, ip: &str) -> ServiceResult<View> {
     limits::check(app, "register:ip", ip, app.config.limits.register_per_ip).await?;
     let loaded = load(app, id).await?;
@@ -164,6 +172,7 @@ async fn send_code(app: &App, loaded: &Loaded<Registration>, flow: &Registration
 }
 
 /// 「承認する」: checks the one-time password and creates the account. Returns the new user id.
+#[tracing::instrument(skip_all, fields(flow_id = %id))]
 pub async fn verify_code(app: &App, id: &str, input: &str, ip: &str) -> ServiceResult<(View, String)> {
     limits::check(app, "code:ip", ip, app.config.limits.code_per_ip).await?;
     let loaded = load(app, id).await?;

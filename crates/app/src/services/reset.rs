@@ -25,10 +25,12 @@ impl From<ResetError> for ServiceError {
     }
 }
 
+#[tracing::instrument(skip_all, fields(flow_id = %id))]
 pub async fn load(app: &App, id: &str) -> ServiceResult<Loaded<PasswordReset>> {
     flows::load(app, KIND, id).await
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn start(app: &App, email_input: &str, locale: Locale, ip: &str) -> ServiceResult<PasswordReset> {
     limits::check(app, "reset:ip", ip, app.config.limits.reset_per_ip).await?;
     let email = Email::parse(email_input)?;
@@ -57,6 +59,7 @@ async fn issue(app: &App, flow: &PasswordReset, to: &str, update: Option<FlowUpd
     .await
 }
 
+#[tracing::instrument(skip_all, fields(flow_id = %id))]
 pub async fn resend(app: &App, id: &str, ip: &str) -> ServiceResult<PasswordReset> {
     limits::check(app, "reset:ip", ip, app.config.limits.reset_per_ip).await?;
     let loaded = load(app, id).await?;
@@ -76,6 +79,7 @@ pub async fn resend(app: &App, id: &str, ip: &str) -> ServiceResult<PasswordRese
 }
 
 /// Sets the new password when the code is right; ends every session of the member.
+#[tracing::instrument(skip_all, fields(flow_id = %id))]
 pub async fn complete(app: &App, id: &str, code: &str, new_password: &str, ip: &str) -> ServiceResult<PasswordReset> {
     limits::check(app, "code:ip", ip, app.config.limits.code_per_ip).await?;
     let loaded = load(app, id).await?;

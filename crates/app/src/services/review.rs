@@ -40,6 +40,7 @@ pub struct QueueItem {
 
 /// Applications waiting for review (`pending_review`), oldest submission first. Shows no
 /// personal data; the look is logged all the same (every operator action is).
+#[tracing::instrument(skip_all, fields(operator_id = %operator.id))]
 pub async fn queue(app: &App, operator: &Operator, ip: &str) -> ServiceResult<Vec<QueueItem>> {
     operators::audit(app, Some(&operator.id), actions::VIEW_QUEUE, None, ip).await?;
     let orgs: std::collections::HashMap<String, String> = app.store.list_orgs().await?.into_iter().map(|o| (o.id, o.name)).collect();
@@ -111,6 +112,7 @@ async fn submitted(app: &App, id: &str) -> ServiceResult<EkycRecord> {
 }
 
 /// A case for review. The audit row is written before the case is even opened.
+#[tracing::instrument(skip_all, fields(operator_id = %operator.id, application_id = %id))]
 pub async fn case(app: &App, operator: &Operator, id: &str, ip: &str) -> ServiceResult<Case> {
     let record = submitted(app, id).await?;
     operators::audit(app, Some(&operator.id), actions::VIEW_CASE, Some(("ekyc_application", &record.id)), ip).await?;
@@ -162,6 +164,7 @@ pub async fn case(app: &App, operator: &Operator, id: &str, ip: &str) -> Service
 
 /// An image of a case, decrypted from the image store, with its media type. The audit row is
 /// written before the image is read.
+#[tracing::instrument(skip_all, fields(operator_id = %operator.id, application_id = %case_id, image_id = %image_id))]
 pub async fn image(app: &App, operator: &Operator, case_id: &str, image_id: &str, ip: &str) -> ServiceResult<(Vec<u8>, &'static str)> {
     let record = submitted(app, case_id).await?;
     let known = app.store.ekyc_images(&record.id).await?.into_iter().find(|i| i.id == image_id && i.deleted_at.is_none());
@@ -196,6 +199,7 @@ pub struct DecisionInput<'a> {
 /// Approves or rejects a pending case. The member gets a mail either way (in their language),
 /// queued in the decision's transaction; a case decided meanwhile gives
 /// [`ServiceError::AlreadyDecided`] and writes nothing, sends nothing.
+#[tracing::instrument(skip_all, fields(operator_id = %operator.id, application_id = %id))]
 pub async fn decide(app: &App, operator: &Operator, id: &str, input: DecisionInput<'_>, ip: &str) -> ServiceResult<()> {
     let reason = if input.approve {
         None

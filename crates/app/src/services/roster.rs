@@ -377,6 +377,7 @@ async fn import_entries(
 }
 
 /// The whole import of one file's bytes.
+#[tracing::instrument(skip_all, fields(org_id = %org.id))]
 pub async fn import_bytes(
     app: &App,
     org: &Organization,

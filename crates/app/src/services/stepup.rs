@@ -63,6 +63,7 @@ async fn lock_of(app: &App, member: &Member, now: OffsetDateTime) -> ServiceResu
 }
 
 /// Where the member stands in this session (F4 must be done).
+#[tracing::instrument(skip_all, fields(user_id = %member.user.id))]
 pub async fn status(app: &App, member: &Member) -> ServiceResult<StepUp> {
     let (question, _) = secret(app, member).await?;
     let now = app.now();
@@ -76,6 +77,7 @@ pub async fn status(app: &App, member: &Member) -> ServiceResult<StepUp> {
 }
 
 /// Health data may be shown in this session: F4 done and the question answered recently.
+#[tracing::instrument(skip_all, fields(user_id = %member.user.id))]
 pub async fn require(app: &App, member: &Member) -> ServiceResult<()> {
     match status(app, member).await? {
         StepUp::Open { .. } => Ok(()),
@@ -85,6 +87,7 @@ pub async fn require(app: &App, member: &Member) -> ServiceResult<()> {
 
 /// Checks the member's answer; a correct one opens health data in this session until the
 /// returned instant.
+#[tracing::instrument(skip_all, fields(user_id = %member.user.id))]
 pub async fn answer(app: &App, member: &Member, answer: &str, client_ip: &str) -> ServiceResult<OffsetDateTime> {
     let (_, hash) = secret(app, member).await?;
     limits::check(app, "step_up:ip", client_ip, app.config.limits.step_up_per_ip).await?;
@@ -113,6 +116,7 @@ pub async fn answer(app: &App, member: &Member, answer: &str, client_ip: &str) -
 }
 
 /// Closes health data in this session again (「ロック」 / logout of the health area).
+#[tracing::instrument(skip_all, fields(user_id = %member.user.id))]
 pub async fn close(app: &App, member: &Member) -> ServiceResult<()> {
     app.store.set_session_step_up(&member.session.id_hash, None).await?;
     Ok(())
