@@ -399,8 +399,7 @@ async fn operational_endpoints() {
 
 #[test]
 fn openapi_document_is_stable() {
-    use utoipa::OpenApi;
-    let doc = web::api::ApiDoc::openapi();
+    let doc = web::api::openapi();
     let json = serde_json::to_value(&doc).expect("json");
     for path in ["/api/v1/registrations", "/api/v1/registrations/{id}/verify", "/api/v1/sessions", "/api/v1/password-resets"] {
         assert!(json["paths"].get(path).is_some(), "missing {path}");
