@@ -5,7 +5,6 @@
 //! ([`error`]).
 
 pub mod api;
-pub mod api_health;
 pub mod console;
 pub mod ctx;
 pub mod error;
@@ -44,12 +43,12 @@ pub fn router(app: AppState) -> Router {
     let secure = app.config.cookie_secure();
     let small = Router::new()
         .merge(member::routes(app.clone()))
-        .nest("/api/v1", api::routes().merge(api_health::routes()))
+        .merge(api::routes())
         .merge(ops::routes())
         .merge(console::routes(app.clone()))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT));
     let uploads = Router::new()
-        .nest("/api/v1", api::upload_routes())
+        .merge(api::upload_routes())
         .merge(member::upload_routes(app.clone()))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(UPLOAD_LIMIT));

@@ -237,6 +237,35 @@ async fn provisional_registrations_expire() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_id_answers_as_an_unknown_one() {
+    let t = TestApp::start(Opts::default()).await;
+    let token = t.register("malformed-id@example.com", PASSWORD).await;
+    let unknown = "00000000-0000-4000-8000-000000000000";
+    let answer = |path: String, lang: &'static str, auth: bool| {
+        let req = t.api.get(t.url(&path)).header("accept-language", lang);
+        let req = if auth { req.bearer_auth(&token) } else { req };
+        async move {
+            let r = req.send().await.expect("request");
+            let status = r.status().as_u16();
+            (status, r.json::<serde_json::Value>().await.expect("json"))
+        }
+    };
+    for (prefix, auth) in [("/api/v1/registrations", false), ("/api/v1/identity-verifications", true), ("/api/v1/ekyc-applications", true)] {
+        for lang in ["ja", "en"] {
+            let expected = answer(format!("{prefix}/{unknown}"), lang, auth).await;
+            assert_eq!((expected.0, expected.1["error"]["code"].as_str()), (404, Some("flow_not_found")), "{prefix}");
+            for bad in ["not-an-id", "00000000-0000-4000-8000-00000000000Z", "00000000000040008000000000000000"] {
+                assert_eq!(answer(format!("{prefix}/{bad}"), lang, auth).await, expected, "{prefix}/{bad} ({lang})");
+            }
+        }
+    }
+    let (s, v) = t.post(&format!("/api/v1/password-resets/{unknown}/resend"), json!({})).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (404, Some("flow_not_found")));
+    assert_eq!(t.post("/api/v1/password-resets/not-an-id/resend", json!({})).await, (s, v));
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_reset_never_reveals_accounts_and_ends_sessions() {
     let t = TestApp::start(Opts::default()).await;
     let email = "reset@example.com";
@@ -399,8 +428,7 @@ async fn operational_endpoints() {
 
 #[test]
 fn openapi_document_is_stable() {
-    use utoipa::OpenApi;
-    let doc = web::api::ApiDoc::openapi();
+    let doc = web::api::openapi();
     let json = serde_json::to_value(&doc).expect("json");
     for path in ["/api/v1/registrations", "/api/v1/registrations/{id}/verify", "/api/v1/sessions", "/api/v1/password-resets"] {
         assert!(json["paths"].get(path).is_some(), "missing {path}");

@@ -4,30 +4,31 @@
 //! the three data endpoints answer 403 `step_up_required` until then.
 
 use axum::extract::State;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use records::checkup::{CheckupDocument, Value};
 use records::expenses::ExpenseRow;
 use records::medication::MedicationRow;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use app::AppState;
-use crate::api::{ApiJson, ApiLocale, ApiMember, ApiResult, OrApi};
+use super::{ApiJson, ApiLocale, ApiMember, ApiResult, OrApi};
 use app::services::health_view::{item_name, judgement_str, reference_text, value_text, year_totals};
 use crate::ClientIp;
 use app::i18n::Locale;
 use app::services::stepup::{self, StepUp};
 use app::services::{checkups, health_imports};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/health", get(health_status))
-        .route("/health/step-up", post(health_step_up))
-        .route("/health/checkups", get(health_checkups))
-        .route("/health/medications", get(health_medications))
-        .route("/health/expenses", get(health_expenses))
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health_status))
+        .routes(routes!(health_step_up))
+        .routes(routes!(health_checkups))
+        .routes(routes!(health_medications))
+        .routes(routes!(health_expenses))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -209,7 +210,7 @@ fn expenses_view(rows: &[ExpenseRow]) -> ExpensesView {
 /// Where this session stands with the secret question.
 #[utoipa::path(get, path = "/api/v1/health", tag = "health", security(("bearer" = [])),
     responses((status = 200, body = HealthStatusView), (status = 403, description = "health_not_unlocked: 健診・医療アクセス認証 (F4) is not done")))]
-pub async fn health_status(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember) -> ApiResult<Json<HealthStatusView>> {
+async fn health_status(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember) -> ApiResult<Json<HealthStatusView>> {
     Ok(Json(status_view(stepup::status(&app, &m.member).await.or_api(locale)?)))
 }
 
@@ -218,7 +219,7 @@ pub async fn health_status(State(app): State<AppState>, ApiLocale(locale): ApiLo
     responses((status = 200, body = HealthStatusView),
         (status = 422, description = "step_up_wrong (with remaining_attempts), step_up_answer_empty"),
         (status = 429, description = "step_up_locked (5 wrong answers: locked for an hour; inquiry_url), rate_limited")))]
-pub async fn health_step_up(
+async fn health_step_up(
     State(app): State<AppState>,
     ApiLocale(locale): ApiLocale,
     ClientIp(ip): ClientIp,
@@ -236,7 +237,7 @@ async fn opened(app: &AppState, m: &ApiMember, locale: Locale) -> ApiResult<()> 
 /// 健診結果: every examination, newest first, with each item's judgement.
 #[utoipa::path(get, path = "/api/v1/health/checkups", tag = "health", security(("bearer" = [])),
     responses((status = 200, body = CheckupsView), (status = 403, description = "step_up_required, health_not_unlocked")))]
-pub async fn health_checkups(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember) -> ApiResult<Json<CheckupsView>> {
+async fn health_checkups(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember) -> ApiResult<Json<CheckupsView>> {
     opened(&app, &m, locale).await?;
     let docs = checkups::results_for_member(&app, &m.member).await.or_api(locale)?;
     Ok(Json(CheckupsView { checkups: docs.iter().map(|d| checkup_view(d, locale)).collect() }))
@@ -245,7 +246,7 @@ pub async fn health_checkups(State(app): State<AppState>, ApiLocale(locale): Api
 /// お薬履歴, newest dispensing first.
 #[utoipa::path(get, path = "/api/v1/health/medications", tag = "health", security(("bearer" = [])),
     responses((status = 200, body = MedicationsView), (status = 403, description = "step_up_required, health_not_unlocked")))]
-pub async fn health_medications(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember) -> ApiResult<Json<MedicationsView>> {
+async fn health_medications(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember) -> ApiResult<Json<MedicationsView>> {
     opened(&app, &m, locale).await?;
     let rows = health_imports::medications_for_member(&app, &m.member).await.or_api(locale)?;
     Ok(Json(MedicationsView { medications: rows.iter().map(medication_view).collect() }))
@@ -254,7 +255,7 @@ pub async fn health_medications(State(app): State<AppState>, ApiLocale(locale): 
 /// 医療費通知 with per-year totals.
 #[utoipa::path(get, path = "/api/v1/health/expenses", tag = "health", security(("bearer" = [])),
     responses((status = 200, body = ExpensesView), (status = 403, description = "step_up_required, health_not_unlocked")))]
-pub async fn health_expenses(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember) -> ApiResult<Json<ExpensesView>> {
+async fn health_expenses(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember) -> ApiResult<Json<ExpensesView>> {
     opened(&app, &m, locale).await?;
     let rows = health_imports::expenses_for_member(&app, &m.member).await.or_api(locale)?;
     Ok(Json(expenses_view(&rows)))

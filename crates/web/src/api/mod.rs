@@ -1,0 +1,281 @@
+//! The JSON API under `/api/v1`: the same flows as the pages, for native apps. Sessions are
+//! bearer tokens (`Authorization: Bearer …`), so there are no cookies and no CSRF here.
+//! Messages follow `Accept-Language` (Japanese unless English is asked for).
+//!
+//! Each resource lives in its own module; a route and its OpenAPI path are written once, in
+//! the handler's `#[utoipa::path]` annotation: `OpenApiRouter` + `routes!` build both the axum
+//! router and the document from it.
+
+mod ekyc;
+mod health;
+mod identity;
+mod registrations;
+mod resets;
+mod sessions;
+
+use crate::error::ErrorStatus;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use domain::consent::ConsentDoc;
+use domain::org::{OrgType, Organization};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+
+use app::AppState;
+use app::error::ServiceError;
+use app::i18n::Locale;
+use app::services::auth::{self, Member};
+
+/// The API's routes (except the image upload, see [`upload_routes`]) and `/api/v1/openapi.json`.
+pub fn routes() -> Router<AppState> {
+    let (router, _) = api_router().split_for_parts();
+    router.route("/api/v1/openapi.json", get(openapi_json))
+}
+
+/// Image uploads: their own, larger body limit (see `crate::router`).
+pub fn upload_routes() -> Router<AppState> {
+    upload_router().split_for_parts().0
+}
+
+/// The OpenAPI document of every route of [`routes`] and [`upload_routes`].
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().merge(upload_router()).into_openapi()
+}
+
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(resets::routes())
+        .merge(registrations::routes())
+        .merge(sessions::routes())
+        .merge(identity::routes())
+        .merge(ekyc::routes())
+        .merge(health::routes())
+}
+
+fn upload_router() -> OpenApiRouter<AppState> {
+    ekyc::upload_routes()
+}
+
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(openapi())
+}
+
+/// The document's frame; the paths and their schemas come from the routers.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Mimoto member API", version = "1", description = "Registration (F1), login and password reset (F2), identity verification against the roster (F3), health and medical access authentication (F4, eKYC), and the health data behind the secret question (F5), for native apps."),
+    modifiers(&BearerAuth),
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Edge: locale, JSON bodies, path ids, errors, bearer auth
+
+
+/// The caller's language from `Accept-Language`.
+pub struct ApiLocale(pub Locale);
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiLocale {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let locale = parts
+            .headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|tag| Locale::parse(tag.split(';').next().unwrap_or("")))
+            .unwrap_or_default();
+        Ok(ApiLocale(locale))
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable code, e.g. `insurer_number_check_digit`, `email_taken`, `code_expired`.
+    pub code: String,
+    /// Message for the member, in the requested language.
+    pub message: String,
+    /// The request field the error is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Where to ask for help (the customer center), when the guide sends members there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inquiry_url: Option<String>,
+    /// Tries left for a one-time password, a face photo or the secret question.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remaining_attempts: Option<i32>,
+    /// Consent documents still to be accepted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>, example = json!(["org_privacy"]))]
+    pub missing_consents: Option<Vec<ConsentDoc>>,
+}
+
+pub struct ApiError {
+    err: ServiceError,
+    locale: Locale,
+}
+
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
+
+pub(crate) trait OrApi<T> {
+    fn or_api(self, locale: Locale) -> ApiResult<T>;
+}
+
+impl<T> OrApi<T> for Result<T, ServiceError> {
+    fn or_api(self, locale: Locale) -> ApiResult<T> {
+        self.map_err(|err| ApiError { err, locale })
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let e = &self.err;
+        if e.is_internal() {
+            tracing::error!(error = %e, "api request failed");
+        }
+        let detail = ErrorDetail {
+            code: e.code().to_string(),
+            message: e.message(self.locale),
+            field: e.field().map(str::to_string),
+            inquiry_url: e.suggests_customer_center().then(|| "/inquiry/new".to_string()),
+            remaining_attempts: e.remaining_attempts(),
+            missing_consents: match e {
+                ServiceError::ConsentsMissing(m) => Some(m.clone()),
+                _ => None,
+            },
+        };
+        let mut resp = (e.status(), Json(ErrorBody { error: detail })).into_response();
+        let retry = match e {
+            ServiceError::RateLimited { retry_after } => Some(*retry_after),
+            ServiceError::ResendTooSoon { wait_secs } => Some(*wait_secs),
+            _ => None,
+        };
+        if let Some(secs) = retry {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        resp
+    }
+}
+
+/// `Json<T>` whose rejections use the API's error shape.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let ApiLocale(locale) = ApiLocale::from_request_parts(&mut parts, state).await.unwrap_or(ApiLocale(Locale::Ja));
+        let req = Request::from_parts(parts, body);
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(rej) => {
+                let detail = match rej {
+                    JsonRejection::JsonDataError(e) => e.body_text(),
+                    JsonRejection::JsonSyntaxError(_) => "malformed JSON".into(),
+                    JsonRejection::MissingJsonContentType(_) => "expected Content-Type: application/json".into(),
+                    _ => "unreadable body".into(),
+                };
+                Err(ApiError { err: ServiceError::InvalidRequest(detail), locale })
+            }
+        }
+    }
+}
+
+
+/// Typed ids from the path (`FlowId`, `ApplicationId`, or a tuple with one). Every flow of this
+/// API answers an unknown id with 404 `flow_not_found`, so a malformed one answers the same:
+/// a client cannot tell "not an id" from "no such id".
+pub struct IdPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for IdPath<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(IdPath(v)),
+            Err(_) => {
+                let ApiLocale(locale) = ApiLocale::from_request_parts(parts, state).await.unwrap_or(ApiLocale(Locale::Ja));
+                Err(ApiError { err: ServiceError::FlowNotFound, locale })
+            }
+        }
+    }
+}
+
+/// The signed-in member of a bearer-token request.
+pub struct ApiMember {
+    pub member: Member,
+    pub token: String,
+}
+
+impl FromRequestParts<AppState> for ApiMember {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+        let ApiLocale(locale) = ApiLocale::from_request_parts(parts, app).await.unwrap_or(ApiLocale(Locale::Ja));
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(ApiError { err: ServiceError::Unauthorized, locale })?
+            .to_string();
+        match auth::authenticate(app, &token).await.or_api(locale)? {
+            Some(member) if member.session.kind == "api" => Ok(ApiMember { member, token }),
+            _ => Err(ApiError { err: ServiceError::Unauthorized, locale }),
+        }
+    }
+}
+
+
+// ---------------------------------------------------------------------------------------
+// Views shared by several resources
+
+#[derive(Serialize, ToSchema)]
+pub struct OrganizationView {
+    pub insurer_number: String,
+    pub name: String,
+    /// health_insurance | municipality
+    #[schema(value_type = String, example = "health_insurance")]
+    pub org_type: OrgType,
+    /// The organization's own point name (独自ポイント); absent: members earn the platform coin.
+    pub point_name: Option<String>,
+    /// Checkup results are linked (健診結果連携): health & medical access authentication applies.
+    pub checkup_linked: bool,
+}
+
+impl From<&Organization> for OrganizationView {
+    fn from(o: &Organization) -> Self {
+        OrganizationView {
+            insurer_number: o.insurer_number.as_str().to_string(),
+            name: o.name.clone(),
+            org_type: o.org_type,
+            point_name: o.point_name.clone(),
+            checkup_linked: o.checkup_linked,
+        }
+    }
+}
+

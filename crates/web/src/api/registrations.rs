@@ -1,0 +1,188 @@
+//! F1 新規登録: a registration flow, step by step, ending with the new member signed in.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use domain::consent::ConsentDoc;
+use domain::ids::FlowId;
+use domain::org::OrgType;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::sessions::SessionView;
+use super::{ApiJson, ApiLocale, ApiResult, ErrorBody, IdPath, OrApi, OrganizationView};
+use crate::ClientIp;
+use app::AppState;
+use app::i18n::{consent_label, Locale};
+use app::services::auth::{self, SessionKind};
+use app::services::registration;
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_registration))
+        .routes(routes!(get_registration))
+        .routes(routes!(registration_org_type))
+        .routes(routes!(registration_insurer))
+        .routes(routes!(registration_account))
+        .routes(routes!(registration_consents))
+        .routes(routes!(registration_resend))
+        .routes(routes!(registration_verify))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConsentItemView {
+    /// platform_terms | org_privacy | point_terms
+    #[schema(value_type = String, example = "platform_terms")]
+    pub doc: ConsentDoc,
+    pub version: String,
+    /// The checkbox label to show.
+    pub label: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RegistrationView {
+    pub id: String,
+    /// started → org_type_chosen → org_verified → account_entered → code_sent → completed
+    pub state: String,
+    #[schema(value_type = Option<String>, example = "health_insurance")]
+    pub org_type: Option<OrgType>,
+    pub organization: Option<OrganizationView>,
+    pub email: Option<String>,
+    /// The consents to collect (from state account_entered on).
+    pub consents_required: Vec<ConsentItemView>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub code_sent_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: OffsetDateTime,
+}
+
+fn registration_view(view: &registration::View, locale: Locale) -> RegistrationView {
+    let f = &view.flow;
+    let consents_required = match &view.org {
+        Some(org) if f.email.is_some() => registration::required_consents(org)
+            .into_iter()
+            .map(|doc| ConsentItemView {
+                doc,
+                version: doc.version().to_string(),
+                label: consent_label(locale, doc, org),
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    RegistrationView {
+        id: f.id.clone(),
+        state: f.state.as_str().to_string(),
+        org_type: f.org_type,
+        organization: view.org.as_ref().map(OrganizationView::from),
+        email: f.email.as_ref().map(|e| e.as_str().to_string()),
+        consents_required,
+        code_sent_at: f.code_sent_at,
+        expires_at: f.expires_at,
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VerifiedView {
+    pub registration: RegistrationView,
+    /// The new member is signed in.
+    pub session: SessionView,
+}
+
+
+#[derive(Deserialize, ToSchema)]
+pub struct OrgTypeRequest {
+    /// health_insurance (健康保険・共済組合または会社) | municipality
+    #[schema(value_type = String, example = "health_insurance")]
+    pub org_type: OrgType,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct InsurerRequest {
+    /// 保険者番号: 6 or 8 digits; full-width digits are accepted.
+    pub insurer_number: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct AccountRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ConsentsRequest {
+    /// Every document of `consents_required`: platform_terms, org_privacy and (orgs with own points) point_terms.
+    #[schema(value_type = Vec<String>, example = json!(["platform_terms", "org_privacy", "point_terms"]))]
+    pub accepted: Vec<ConsentDoc>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct CodeRequest {
+    /// ワンタイムパスワード (6 digits).
+    pub code: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/registrations", tag = "registration",
+    responses((status = 201, body = RegistrationView), (status = 429, body = ErrorBody)))]
+async fn create_registration(State(app): State<AppState>, ApiLocale(locale): ApiLocale, ClientIp(ip): ClientIp) -> ApiResult<(StatusCode, Json<RegistrationView>)> {
+    let flow = registration::start(&app, locale, &ip).await.or_api(locale)?;
+    let view = registration::View { flow, org: None };
+    Ok((StatusCode::CREATED, Json(registration_view(&view, locale))))
+}
+
+#[utoipa::path(get, path = "/api/v1/registrations/{id}", tag = "registration",
+    params(("id" = String, Path)), responses((status = 200, body = RegistrationView), (status = 404, body = ErrorBody), (status = 410, body = ErrorBody)))]
+async fn get_registration(State(app): State<AppState>, ApiLocale(locale): ApiLocale, IdPath(id): IdPath<FlowId>) -> ApiResult<Json<RegistrationView>> {
+    let view = registration::view(&app, &id).await.or_api(locale)?;
+    Ok(Json(registration_view(&view, locale)))
+}
+
+#[utoipa::path(post, path = "/api/v1/registrations/{id}/org-type", tag = "registration", request_body = OrgTypeRequest,
+    params(("id" = String, Path)), responses((status = 200, body = RegistrationView), (status = 409, body = ErrorBody)))]
+async fn registration_org_type(State(app): State<AppState>, ApiLocale(locale): ApiLocale, IdPath(id): IdPath<FlowId>, ApiJson(req): ApiJson<OrgTypeRequest>) -> ApiResult<Json<RegistrationView>> {
+    let flow = registration::choose_org_type(&app, &id, req.org_type).await.or_api(locale)?;
+    Ok(Json(registration_view(&registration::View { flow, org: None }, locale)))
+}
+
+#[utoipa::path(post, path = "/api/v1/registrations/{id}/insurer", tag = "registration", request_body = InsurerRequest,
+    params(("id" = String, Path)), responses((status = 200, body = RegistrationView), (status = 422, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn registration_insurer(State(app): State<AppState>, ApiLocale(locale): ApiLocale, IdPath(id): IdPath<FlowId>, ApiJson(req): ApiJson<InsurerRequest>) -> ApiResult<Json<RegistrationView>> {
+    let view = registration::verify_insurer(&app, &id, &req.insurer_number).await.or_api(locale)?;
+    Ok(Json(registration_view(&view, locale)))
+}
+
+#[utoipa::path(post, path = "/api/v1/registrations/{id}/account", tag = "registration", request_body = AccountRequest,
+    params(("id" = String, Path)), responses((status = 200, body = RegistrationView), (status = 422, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn registration_account(State(app): State<AppState>, ApiLocale(locale): ApiLocale, ClientIp(ip): ClientIp, IdPath(id): IdPath<FlowId>, ApiJson(req): ApiJson<AccountRequest>) -> ApiResult<Json<RegistrationView>> {
+    let view = registration::enter_account(&app, &id, &req.email, &req.password, &ip).await.or_api(locale)?;
+    Ok(Json(registration_view(&view, locale)))
+}
+
+#[utoipa::path(post, path = "/api/v1/registrations/{id}/consents", tag = "registration", request_body = ConsentsRequest,
+    params(("id" = String, Path)), responses((status = 200, body = RegistrationView), (status = 422, body = ErrorBody)))]
+async fn registration_consents(State(app): State<AppState>, ApiLocale(locale): ApiLocale, IdPath(id): IdPath<FlowId>, ApiJson(req): ApiJson<ConsentsRequest>) -> ApiResult<Json<RegistrationView>> {
+    let view = registration::accept_consents(&app, &id, &req.accepted).await.or_api(locale)?;
+    Ok(Json(registration_view(&view, locale)))
+}
+
+#[utoipa::path(post, path = "/api/v1/registrations/{id}/resend", tag = "registration",
+    params(("id" = String, Path)), responses((status = 200, body = RegistrationView), (status = 429, body = ErrorBody)))]
+async fn registration_resend(State(app): State<AppState>, ApiLocale(locale): ApiLocale, ClientIp(ip): ClientIp, IdPath(id): IdPath<FlowId>) -> ApiResult<Json<RegistrationView>> {
+    let view = registration::resend_code(&app, &id, &ip).await.or_api(locale)?;
+    Ok(Json(registration_view(&view, locale)))
+}
+
+#[utoipa::path(post, path = "/api/v1/registrations/{id}/verify", tag = "registration", request_body = CodeRequest,
+    params(("id" = String, Path)), responses((status = 200, body = VerifiedView), (status = 422, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn registration_verify(State(app): State<AppState>, ApiLocale(locale): ApiLocale, ClientIp(ip): ClientIp, IdPath(id): IdPath<FlowId>, ApiJson(req): ApiJson<CodeRequest>) -> ApiResult<Json<VerifiedView>> {
+    let (view, user_id) = registration::verify_code(&app, &id, &req.code, &ip).await.or_api(locale)?;
+    let session = auth::create_session(&app, &user_id, SessionKind::Api).await.or_api(locale)?;
+    Ok(Json(VerifiedView {
+        registration: registration_view(&view, locale),
+        session: SessionView { token: session.token, expires_at: session.expires_at },
+    }))
+}
