@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
@@ -70,28 +70,24 @@ pub fn csrf_for(app: &App, sid: &str) -> String {
     app.keys.mac_b64("csrf", sid.as_bytes())
 }
 
+/// The members' session cookie: SameSite=Lax (links from mails open a signed-in page), kept
+/// as long as a session can live.
+const MEMBER_COOKIE: SessionCookie = SessionCookie {
+    name: session_cookie_name,
+    same_site: SameSite::Lax,
+    max_age: Some(time::Duration::seconds(ABSOLUTE_TIMEOUT.whole_seconds())),
+};
+
 pub fn sid_cookie(app: &App, value: String) -> Cookie<'static> {
-    let secure = app.config.cookie_secure();
-    Cookie::build((session_cookie_name(secure), value))
-        .path("/")
-        .http_only(true)
-        .secure(secure)
-        .same_site(SameSite::Lax)
-        .max_age(time::Duration::seconds(ABSOLUTE_TIMEOUT.whole_seconds()))
-        .build()
+    MEMBER_COOKIE.build(app, value)
 }
 
 pub async fn browser_context(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
-    let jar = CookieJar::from_headers(req.headers());
-    let name = session_cookie_name(app.config.cookie_secure());
-    let existing = jar.get(name).map(|c| c.value().to_string()).filter(|v| valid_token(v));
-    let is_new = existing.is_none();
-    let sid = existing.unwrap_or_else(random_token);
-    let locale = jar.get(LANG_COOKIE).and_then(|c| Locale::parse(c.value())).unwrap_or_default();
-    let member = if is_new {
+    let browser = MEMBER_COOKIE.read(&app, req.headers());
+    let member = if browser.is_new {
         None
     } else {
-        match auth::authenticate(&app, &sid).await {
+        match auth::authenticate(&app, &browser.token).await {
             Ok(m) => m,
             Err(e) => {
                 tracing::error!(error = %e, "session look-up failed");
@@ -100,26 +96,65 @@ pub async fn browser_context(State(app): State<AppState>, mut req: Request, next
         }
     };
     let ctx = Ctx {
-        csrf: csrf_for(&app, &sid),
-        sid,
-        tr: Tr { locale },
+        csrf: csrf_for(&app, &browser.token),
+        sid: browser.token.clone(),
+        tr: Tr { locale: browser.locale },
         path: req.uri().path().to_string(),
         member,
     };
-    let sid_now = ctx.sid.clone();
     req.extensions_mut().insert(Arc::new(ctx));
     let mut resp = next.run(req).await;
-    let replacement = resp.extensions_mut().remove::<SetSid>();
-    let cookie = match replacement {
-        Some(SetSid(v)) => Some(sid_cookie(&app, v)),
-        None if is_new => Some(sid_cookie(&app, sid_now)),
-        None => None,
-    };
-    if let Some(c) = cookie {
-        append_cookie(&mut resp, &c);
-    }
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let replacement = resp.extensions_mut().remove::<SetSid>().map(|SetSid(v)| v);
+    MEMBER_COOKIE.finish(&app, &mut resp, replacement, browser);
     resp
+}
+
+/// A kind of browser session cookie (the members' or the console's): HttpOnly, `Path=/`,
+/// Secure and `__Host-` named when cookies are secure; its own name, SameSite and lifetime.
+pub struct SessionCookie {
+    /// The name, by whether cookies are Secure.
+    pub name: fn(bool) -> &'static str,
+    pub same_site: SameSite,
+    /// `None`: a cookie that ends with the browser.
+    pub max_age: Option<time::Duration>,
+}
+
+/// A browser as a context middleware first sees it: its token (from its cookie, or a fresh
+/// one when it had none or one this server did not issue) and its language.
+pub struct Browser {
+    pub token: String,
+    pub is_new: bool,
+    pub locale: Locale,
+}
+
+impl SessionCookie {
+    pub fn build(&self, app: &App, value: String) -> Cookie<'static> {
+        let secure = app.config.cookie_secure();
+        let mut cookie = Cookie::build(((self.name)(secure), value)).path("/").http_only(true).secure(secure).same_site(self.same_site);
+        if let Some(age) = self.max_age {
+            cookie = cookie.max_age(age);
+        }
+        cookie.build()
+    }
+
+    /// The browser behind a request.
+    pub fn read(&self, app: &App, headers: &HeaderMap) -> Browser {
+        let jar = CookieJar::from_headers(headers);
+        let existing = jar.get((self.name)(app.config.cookie_secure())).map(|c| c.value().to_string()).filter(|v| valid_token(v));
+        let is_new = existing.is_none();
+        let locale = jar.get(LANG_COOKIE).and_then(|c| Locale::parse(c.value())).unwrap_or_default();
+        Browser { token: existing.unwrap_or_else(random_token), is_new, locale }
+    }
+
+    /// After the handler: the cookie is set when the handler replaced the token (login,
+    /// logout) or the browser had none; and no page is ever cached.
+    pub fn finish(&self, app: &App, resp: &mut Response, replacement: Option<String>, browser: Browser) {
+        let value = replacement.or(browser.is_new.then_some(browser.token));
+        if let Some(v) = value {
+            append_cookie(resp, &self.build(app, v));
+        }
+        resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
 }
 
 /// Adds a `Set-Cookie` header for `cookie` to `resp`.

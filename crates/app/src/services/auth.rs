@@ -8,12 +8,14 @@ use time::{Duration, OffsetDateTime};
 use crate::state::App;
 use crate::crypto::random_token;
 use crate::error::{ServiceError, ServiceResult};
+use crate::services::sessions::{self, MemberSessions, Timeouts};
 use crate::services::{email_index, limits, open_email, passwords};
 
 /// A session ends after this long without use…
 pub const IDLE_TIMEOUT: Duration = Duration::hours(2);
 /// …and at the latest this long after login.
 pub const ABSOLUTE_TIMEOUT: Duration = Duration::hours(24);
+const TIMEOUTS: Timeouts = Timeouts { idle: IDLE_TIMEOUT, absolute: ABSOLUTE_TIMEOUT };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionKind {
@@ -47,10 +49,6 @@ pub fn session_hash(app: &App, token: &str) -> Vec<u8> {
     app.keys.mac("session", token.as_bytes())
 }
 
-fn expiry(created_at: OffsetDateTime, now: OffsetDateTime) -> OffsetDateTime {
-    (now + IDLE_TIMEOUT).min(created_at + ABSOLUTE_TIMEOUT)
-}
-
 /// Starts a session for `user_id` with a fresh random token (rotation: never reuse one).
 pub async fn create_session(app: &App, user_id: &str, kind: SessionKind) -> ServiceResult<NewSession> {
     let token = random_token();
@@ -61,7 +59,7 @@ pub async fn create_session(app: &App, user_id: &str, kind: SessionKind) -> Serv
         kind: kind.as_str().to_string(),
         created_at: now,
         last_seen_at: now,
-        expires_at: expiry(now, now),
+        expires_at: TIMEOUTS.expiry(now, now),
         step_up_until: None,
     };
     app.store.create_session(&record).await?;
@@ -95,23 +93,9 @@ pub async fn login(app: &App, email_input: &str, password: &str, ip: &str, kind:
 
 /// The member behind a session token, if the session is alive. Extends the idle timeout.
 pub async fn authenticate(app: &App, token: &str) -> ServiceResult<Option<Member>> {
-    let hash = session_hash(app, token);
-    let Some(session) = app.store.get_session(&hash).await? else {
-        return Ok(None);
-    };
-    let now = app.now();
-    if session.expires_at <= now {
-        app.store.delete_session(&hash).await?;
-        return Ok(None);
-    }
-    let Some(user) = app.store.get_user(&session.user_id).await? else {
-        return Ok(None);
-    };
-    // Sliding expiry, written at most once a minute.
-    if now - session.last_seen_at >= Duration::minutes(1) {
-        app.store.touch_session(&hash, now, expiry(session.created_at, now)).await?;
-    }
-    Ok(Some(Member { user, session }))
+    let user = |id: String| async move { app.store.get_user(&id).await.map_err(ServiceError::from) };
+    let alive = sessions::authenticate::<MemberSessions, _, _, _>(app, TIMEOUTS, &session_hash(app, token), user).await?;
+    Ok(alive.map(|(session, user)| Member { user, session }))
 }
 
 pub async fn logout(app: &App, token: &str) -> ServiceResult<()> {

@@ -19,6 +19,7 @@ pub mod registration;
 pub mod reset;
 pub mod review;
 pub mod roster;
+pub mod sessions;
 pub mod stepup;
 
 use crate::state::App;

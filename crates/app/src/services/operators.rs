@@ -21,6 +21,7 @@ use totp_rs::{Algorithm, TOTP};
 use crate::state::App;
 use crate::crypto::{ct_eq_str, random_token};
 use crate::error::{ServiceError, ServiceResult};
+use crate::services::sessions::{self, OperatorSessions, Timeouts};
 use crate::services::{limits, new_id, passwords};
 
 pub const MIN_PASSWORD_CHARS: usize = 12;
@@ -30,6 +31,7 @@ pub const MAX_NAME_CHARS: usize = 100;
 pub const IDLE_TIMEOUT: Duration = Duration::minutes(30);
 /// …and at the latest this long after login.
 pub const ABSOLUTE_TIMEOUT: Duration = Duration::hours(8);
+const TIMEOUTS: Timeouts = Timeouts { idle: IDLE_TIMEOUT, absolute: ABSOLUTE_TIMEOUT };
 /// RFC 6238 time step.
 pub const TOTP_STEP_SECS: i64 = 30;
 const TOTP_DIGITS: usize = 6;
@@ -244,10 +246,6 @@ pub fn audit_entry(app: &App, operator_id: Option<&str>, action: &str, target: O
     }
 }
 
-fn expiry(created_at: OffsetDateTime, now: OffsetDateTime) -> OffsetDateTime {
-    (now + IDLE_TIMEOUT).min(created_at + ABSOLUTE_TIMEOUT)
-}
-
 /// A fixed, never-stored secret: an unknown email costs the same TOTP work as a known one.
 fn dummy_secret() -> Vec<u8> {
     vec![0x5a; TOTP_SECRET_BYTES]
@@ -296,7 +294,7 @@ pub async fn login(app: &App, email_input: &str, password: &str, code: &str, ip:
             operator_id: operator.id.clone(),
             created_at: now,
             last_seen_at: now,
-            expires_at: expiry(now, now),
+            expires_at: TIMEOUTS.expiry(now, now),
         })
         .await?;
     audit(app, Some(&operator.id), actions::LOGIN, None, ip).await?;
@@ -308,22 +306,11 @@ pub async fn login(app: &App, email_input: &str, password: &str, code: &str, ip:
 /// The operator behind a console session token, if the session is alive. Extends the idle
 /// timeout (written at most once a minute), never past the absolute one.
 pub async fn authenticate(app: &App, token: &str) -> ServiceResult<Option<Operator>> {
-    let hash = session_hash(app, token);
-    let Some(session) = app.store.get_operator_session(&hash).await? else {
-        return Ok(None);
-    };
-    let now = app.now();
-    if session.expires_at <= now {
-        app.store.delete_operator_session(&hash).await?;
-        return Ok(None);
+    let operator = |id: String| async move { app.store.get_operator(&id).await.map_err(ServiceError::from) };
+    match sessions::authenticate::<OperatorSessions, _, _, _>(app, TIMEOUTS, &session_hash(app, token), operator).await? {
+        Some((_, record)) => Ok(Some(open_operator(app, &record)?)),
+        None => Ok(None),
     }
-    let Some(record) = app.store.get_operator(&session.operator_id).await? else {
-        return Ok(None);
-    };
-    if now - session.last_seen_at >= Duration::minutes(1) {
-        app.store.touch_operator_session(&hash, now, expiry(session.created_at, now)).await?;
-    }
-    Ok(Some(open_operator(app, &record)?))
 }
 
 pub async fn logout(app: &App, token: &str, operator: &Operator, ip: &str) -> ServiceResult<()> {

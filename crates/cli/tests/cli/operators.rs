@@ -85,7 +85,7 @@ async fn operator_create_prints_the_totp_secret_once_and_the_operator_can_log_in
     let config = app::config::Config { data_dir: dir.path().to_path_buf(), ..app::config::Config::default() };
     let app = app::App::open_default(config).await.expect("app");
     let totp = totp_rs::TOTP::from_url(&uri).expect("uri");
-    let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
+    let now = domain::clock::Clock::now(&domain::clock::SystemClock).unix_timestamp() as u64;
     let session = operators::login(&app, "admin@mimoto.example.jp", OP_PASSWORD, &totp.generate(now), "127.0.0.1").await.expect("login");
     assert_eq!(session.operator.role, operators::Role::Admin);
     let replay = operators::login(&app, "admin@mimoto.example.jp", OP_PASSWORD, &totp.generate(now), "127.0.0.1").await;

@@ -17,20 +17,19 @@ use std::sync::Arc;
 use askama::Template;
 use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use axum_extra::extract::cookie::SameSite;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
-use crate::ctx::{append_cookie, valid_token, LANG_COOKIE};
+use crate::ctx::SessionCookie;
 use crate::error::ErrorStatus;
 use crate::extract::{CsrfForm, CsrfScope};
 use crate::member::{render, see_other};
-use app::crypto::random_token;
 use app::error::ServiceError;
 use app::i18n::{Locale, Tr};
 use app::services::operators::{self, Operator, Role};
@@ -115,21 +114,15 @@ fn csrf_for(app: &App, token: &str) -> String {
     app.keys.mac_b64("console-csrf", token.as_bytes())
 }
 
-fn op_cookie(app: &App, value: String) -> Cookie<'static> {
-    let secure = app.config.cookie_secure();
-    Cookie::build((cookie_name(secure), value)).path("/").http_only(true).secure(secure).same_site(SameSite::Strict).build()
-}
+/// The console's cookie: SameSite=Strict, no Max-Age (it ends with the browser).
+const CONSOLE_COOKIE: SessionCookie = SessionCookie { name: cookie_name, same_site: SameSite::Strict, max_age: None };
 
 async fn console_context(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
-    let jar = CookieJar::from_headers(req.headers());
-    let existing = jar.get(cookie_name(app.config.cookie_secure())).map(|c| c.value().to_string()).filter(|v| valid_token(v));
-    let is_new = existing.is_none();
-    let token = existing.unwrap_or_else(random_token);
-    let locale = jar.get(LANG_COOKIE).and_then(|c| Locale::parse(c.value())).unwrap_or_default();
-    let operator = if is_new {
+    let browser = CONSOLE_COOKIE.read(&app, req.headers());
+    let operator = if browser.is_new {
         None
     } else {
-        match operators::authenticate(&app, &token).await {
+        match operators::authenticate(&app, &browser.token).await {
             Ok(o) => o,
             Err(e) => {
                 tracing::error!(error = %e, "console session look-up failed");
@@ -137,20 +130,18 @@ async fn console_context(State(app): State<AppState>, mut req: Request, next: Ne
             }
         }
     };
-    let ctx = ConsoleCtx { csrf: csrf_for(&app, &token), token, tr: Tr { locale }, path: req.uri().path().to_string(), operator };
-    let token_now = ctx.token.clone();
+    let ctx = ConsoleCtx {
+        csrf: csrf_for(&app, &browser.token),
+        token: browser.token.clone(),
+        tr: Tr { locale: browser.locale },
+        path: req.uri().path().to_string(),
+        operator,
+    };
     req.extensions_mut().insert(Arc::new(ctx));
     let mut resp = next.run(req).await;
-    let cookie = match resp.extensions_mut().remove::<SetOpToken>() {
-        Some(SetOpToken(v)) => Some(op_cookie(&app, v)),
-        None if is_new => Some(op_cookie(&app, token_now)),
-        None => None,
-    };
-    if let Some(c) = cookie {
-        append_cookie(&mut resp, &c);
-    }
+    let replacement = resp.extensions_mut().remove::<SetOpToken>().map(|SetOpToken(v)| v);
     // Personal data and images: never cached, anywhere.
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    CONSOLE_COOKIE.finish(&app, &mut resp, replacement, browser);
     resp
 }
 

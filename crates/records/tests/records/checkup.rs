@@ -1,10 +1,6 @@
 //! One 特定健診 CDA document at a time: what is read, what is kept, what is refused.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure with a message
-
-mod common;
-
-use common::{all_mapped_items, co, pq, st, Doc};
+use crate::common::{all_mapped_items, co, pq, st, Doc};
 use records::checkup::{parse_document, parse_reader, CheckupError, Field, Gender, Limits, Value};
 use records::jlac10::{self, keys, Judgement};
 use time::macros::date;
@@ -281,7 +277,7 @@ fn examinee_fields_branch_gender_and_dates() {
 fn examination_date_falls_back_to_the_observations() {
     let xml = Doc::new(vec![format!(
         r#"<entry><observation classCode="OBS" moodCode="EVN"><code code="9N001000000000001" codeSystem="{}"/><effectiveTime value="20230405"/><value xsi:type="PQ" value="170" unit="cm"/></observation></entry>"#,
-        common::JLAC10
+        crate::common::JLAC10
     )])
     .xml()
     .replace(r#"<effectiveTime value="20240610"/>"#, "");
@@ -334,7 +330,7 @@ fn guidance_documents_and_other_roots_are_not_checkups() {
         Err(CheckupError::NotACheckup { code: "21".into() })
     );
     assert_eq!(
-        parse(common::SETTLEMENT),
+        parse(crate::common::SETTLEMENT),
         Err(CheckupError::NotClinicalDocument {
             found: "checkupClaim".into()
         })

@@ -1,13 +1,9 @@
 //! 特定健診 ZIP deliveries: DATA/*.xml documents, the index, settlement files, and hostile archives.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure with a message
-
-mod common;
-
 use std::io::Cursor;
 use std::time::Instant;
 
-use common::{all_mapped_items, pq, zip, Doc, INDEX, SETTLEMENT};
+use crate::common::{all_mapped_items, pq, zip, Doc, INDEX, SETTLEMENT};
 use records::checkup::{parse_zip, CheckupError, Limits, SkipReason, ZipError, ZipLimits};
 use time::macros::date;
 

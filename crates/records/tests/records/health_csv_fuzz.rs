@@ -1,8 +1,6 @@
 //! Property tests of the CSV parsers: arbitrary and mutated input never panics, and a refused
 //! file never yields rows.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure with a message
-
 use proptest::prelude::*;
 use records::health_csv::{Encoding, Limits};
 use records::{expenses, medication};

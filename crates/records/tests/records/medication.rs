@@ -1,8 +1,6 @@
 //! お薬履歴 CSV files: what is read, in which encodings and header spellings, and what refuses
 //! the file (with every problem by line, never a value).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure with a message
-
 use records::health_csv::{CsvError, Encoding, Limits};
 use records::medication::{parse, MedicationRow};
 use time::macros::date;

@@ -1,13 +1,9 @@
 //! Property tests: arbitrary, truncated and mutated input never panics and never yields a
 //! document from an incomplete file.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure with a message
-
-mod common;
-
 use std::io::Cursor;
 
-use common::{all_mapped_items, zip, Doc};
+use crate::common::{all_mapped_items, zip, Doc};
 use proptest::prelude::*;
 use records::checkup::{parse_document, parse_zip, Limits, ZipLimits};
 

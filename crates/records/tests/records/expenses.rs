@@ -1,8 +1,6 @@
 //! 医療費通知 CSV files: the items of the 医療費控除, months, amounts and categories, and what
 //! refuses the file.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure with a message
-
 use records::expenses::{parse, Category, ExpenseRow};
 use records::health_csv::{CsvError, Encoding, Limits, YearMonth};
 use time::macros::date;
