@@ -11,12 +11,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use app::config::Config;
+use app::services::roster;
+use app::App;
 use domain::clock::SystemClock;
 use domain::insurer::InsurerNumber;
 use domain::org::{CardPattern, NewOrganization, OrgType};
-use app::App;
-use app::config::Config;
-use app::services::roster;
 
 fn generate(rows: usize) -> String {
     let family = ["ヤマダ", "サトウ", "スズキ", "タカハシ", "タナカ", "ｲﾄｳ", "わたなべ"];
@@ -61,7 +61,8 @@ async fn run(label: &str, app: Arc<App>, csv: &str, rows: usize) {
     let changed = change(csv);
     for (pass, file) in [("first import", csv), ("same again", csv), ("10% changed", changed.as_str())] {
         let t0 = Instant::now();
-        let (stats, timings) = roster::import_bytes(&app, &org, file.as_bytes(), roster::Encoding::Auto, &mut ()).await.expect("import");
+        let (stats, timings) =
+            roster::import_bytes(&app, &org, file.as_bytes(), roster::Encoding::Auto, &mut ()).await.expect("import");
         let stored = app.store.roster_count(&org.id).await.expect("count");
         assert_eq!(stored as usize, rows, "every generated record is stored (none deleted)");
         println!(
@@ -108,7 +109,11 @@ async fn main() {
     let rows: usize = std::env::var("MIMOTO_BENCH_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
     println!("generating {rows} rows…");
     let csv = generate(rows);
-    println!("{:.1} MB of CSV; {} cores", csv.len() as f64 / 1e6, std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!(
+        "{:.1} MB of CSV; {} cores",
+        csv.len() as f64 / 1e6,
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
 
     let backends = std::env::var("MIMOTO_BENCH_BACKENDS").unwrap_or_else(|_| "postgres,sqlite".into());
     if backends.contains("postgres") {

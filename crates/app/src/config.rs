@@ -146,7 +146,9 @@ fn lenient_opt_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<boo
     let v = Option::<figment::value::Value>::deserialize(d)?;
     match v {
         None => Ok(None),
-        Some(v) => parse_bool(&v).map(Some).ok_or_else(|| serde::de::Error::custom("expected a boolean (true/false, 1/0)")),
+        Some(v) => {
+            parse_bool(&v).map(Some).ok_or_else(|| serde::de::Error::custom("expected a boolean (true/false, 1/0)"))
+        }
     }
 }
 
@@ -218,17 +220,11 @@ impl Config {
     }
 
     pub fn database_url(&self) -> String {
-        self.database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("mimoto.db").display()))
+        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("mimoto.db").display()))
     }
 
     pub fn public_url(&self) -> String {
-        self.public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", self.listen))
-            .trim_end_matches('/')
-            .to_string()
+        self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen)).trim_end_matches('/').to_string()
     }
 
     pub fn cookie_secure(&self) -> bool {
@@ -260,7 +256,10 @@ mod tests {
     #[allow(clippy::result_large_err)] // figment's Jail dictates the closure's error type
     fn environment_overrides_file() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("m.toml", "listen = \"127.0.0.1:9000\"\ndemo = true\n[limits.login_per_ip]\nmax = 3\nwindow_secs = 60\n")?;
+            jail.create_file(
+                "m.toml",
+                "listen = \"127.0.0.1:9000\"\ndemo = true\n[limits.login_per_ip]\nmax = 3\nwindow_secs = 60\n",
+            )?;
             jail.set_env("MIMOTO_LISTEN", "127.0.0.1:9100");
             jail.set_env("MIMOTO_DATA_DIR", "/tmp/x");
             jail.set_env("MIMOTO_COOKIE_SECURE", "1");

@@ -64,12 +64,8 @@ struct KeysFile {
 }
 
 fn decode_key(b64: &str, what: &str) -> Result<[u8; 32], CryptoError> {
-    let bytes = STANDARD
-        .decode(b64.trim())
-        .map_err(|_| CryptoError::Config(format!("{what} is not base64")))?;
-    bytes
-        .try_into()
-        .map_err(|_| CryptoError::Config(format!("{what} must be 32 bytes")))
+    let bytes = STANDARD.decode(b64.trim()).map_err(|_| CryptoError::Config(format!("{what} is not base64")))?;
+    bytes.try_into().map_err(|_| CryptoError::Config(format!("{what} must be 32 bytes")))
 }
 
 pub fn random_key_b64() -> String {
@@ -85,10 +81,12 @@ impl Keys {
         let mut data = BTreeMap::new();
         let mut last = None;
         for entry in data_keys.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let (id, key) = entry
-                .split_once(':')
-                .ok_or_else(|| CryptoError::Config("data_keys entries are id:base64".into()))?;
-            if id.is_empty() || id.len() > 32 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            let (id, key) =
+                entry.split_once(':').ok_or_else(|| CryptoError::Config("data_keys entries are id:base64".into()))?;
+            if id.is_empty()
+                || id.len() > 32
+                || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
                 return Err(CryptoError::Config(format!("bad data key id {id:?}")));
             }
             let key = decode_key(key, "data key")?;

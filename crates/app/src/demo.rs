@@ -4,9 +4,9 @@
 use domain::insurer::InsurerNumber;
 use domain::org::{CardPattern, NewOrganization, OrgType, Organization};
 
-use crate::state::App;
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::new_id;
+use crate::state::App;
 
 pub struct DemoOrg {
     pub insurer_number: &'static str,
@@ -86,9 +86,15 @@ async fn load_rosters(app: &App) -> ServiceResult<()> {
             continue;
         }
         let csv = format!("{header}\n{}\n", rows.join("\n"));
-        crate::services::roster::import_bytes(app, &org, csv.as_bytes(), crate::services::roster::Encoding::Utf8, &mut ())
-            .await
-            .map_err(|e| ServiceError::Internal(format!("demo roster for {}: {e}", d.insurer_number)))?;
+        crate::services::roster::import_bytes(
+            app,
+            &org,
+            csv.as_bytes(),
+            crate::services::roster::Encoding::Utf8,
+            &mut (),
+        )
+        .await
+        .map_err(|e| ServiceError::Internal(format!("demo roster for {}: {e}", d.insurer_number)))?;
     }
     Ok(())
 }
@@ -101,7 +107,8 @@ pub async fn load(app: &App) -> ServiceResult<usize> {
         if app.store.find_org_by_insurer_number(d.insurer_number).await?.is_some() {
             continue;
         }
-        let insurer_number = InsurerNumber::parse(d.insurer_number).map_err(|e| ServiceError::Internal(format!("demo insurer number: {e}")))?;
+        let insurer_number = InsurerNumber::parse(d.insurer_number)
+            .map_err(|e| ServiceError::Internal(format!("demo insurer number: {e}")))?;
         add_org(
             app,
             NewOrganization {
@@ -128,9 +135,22 @@ pub async fn load(app: &App) -> ServiceResult<usize> {
 pub async fn load_health(app: &App) -> ServiceResult<()> {
     let org = "133033";
     crate::services::checkups::import_zip(app, org, "demo-checkups.zip", demo_checkups_zip()?, &mut ()).await?;
-    crate::services::health_imports::import_medications(app, org, "demo-medications.csv", DEMO_MEDICATIONS.as_bytes().to_vec(), &mut ())
-        .await?;
-    crate::services::health_imports::import_expenses(app, org, "demo-expenses.csv", DEMO_EXPENSES.as_bytes().to_vec(), &mut ()).await?;
+    crate::services::health_imports::import_medications(
+        app,
+        org,
+        "demo-medications.csv",
+        DEMO_MEDICATIONS.as_bytes().to_vec(),
+        &mut (),
+    )
+    .await?;
+    crate::services::health_imports::import_expenses(
+        app,
+        org,
+        "demo-expenses.csv",
+        DEMO_EXPENSES.as_bytes().to_vec(),
+        &mut (),
+    )
+    .await?;
     Ok(())
 }
 
@@ -174,7 +194,9 @@ fn demo_checkups_zip() -> ServiceResult<Vec<u8>> {
             })
             .collect();
         // Urine: sugar − every year, protein − then ±.
-        for (code, name, value) in [("1A020000000191111", "尿糖", "1"), ("1A010000000191111", "尿蛋白", if year == 2 { "2" } else { "1" })] {
+        for (code, name, value) in
+            [("1A020000000191111", "尿糖", "1"), ("1A010000000191111", "尿蛋白", if year == 2 { "2" } else { "1" })]
+        {
             entries.push(format!(
                 r#"<entry><observation classCode="OBS" moodCode="EVN"><code code="{code}" codeSystem="1.2.392.200119.6.1005" displayName="{name}"/><value xsi:type="CO" code="{value}" codeSystem="1.2.392.200119.6.2102"/></observation></entry>"#
             ));

@@ -3,9 +3,9 @@
 
 use domain::card::CardError;
 use domain::consent::ConsentDoc;
-use domain::kana::KanaError;
 use domain::email::EmailError;
 use domain::insurer::InsurerNumberError;
+use domain::kana::KanaError;
 use domain::password::PasswordError;
 use store::StoreError;
 
@@ -309,7 +309,12 @@ impl ServiceError {
         use ServiceError::*;
         match self {
             InsurerNumber(_) | UnknownOrganization | OrgTypeMismatch | InsurerMismatch => Some("insurer_number"),
-            Card(CardError::SymbolRequired | CardError::SymbolInvalid | CardError::SymbolTooLong | CardError::SymbolNotExpected) => Some("symbol"),
+            Card(
+                CardError::SymbolRequired
+                | CardError::SymbolInvalid
+                | CardError::SymbolTooLong
+                | CardError::SymbolNotExpected,
+            ) => Some("symbol"),
             Card(CardError::BranchInvalid) => Some("branch"),
             Card(_) => Some("number"),
             FamilyName(_) => Some("family_name"),
@@ -380,7 +385,13 @@ impl ServiceError {
     /// Failures of the system (the store, keys, the face engine, a bug), as opposed to a
     /// member's mistake: they are logged, and the member is told to try again later.
     pub fn is_internal(&self) -> bool {
-        matches!(self, ServiceError::Store(_) | ServiceError::Crypto(_) | ServiceError::Internal(_) | ServiceError::EkycUnavailable)
+        matches!(
+            self,
+            ServiceError::Store(_)
+                | ServiceError::Crypto(_)
+                | ServiceError::Internal(_)
+                | ServiceError::EkycUnavailable
+        )
     }
 }
 
@@ -399,7 +410,10 @@ mod tests {
         assert!(e.message(Locale::Ja).ends_with("あと2回入力できます。"));
         assert!(e.message(Locale::En).ends_with(" 2 tries left."));
         assert_eq!(ServiceError::CodeWrong { remaining: None }.remaining_attempts(), None);
-        assert_eq!(ServiceError::StepUpWrong { remaining: 0 }.message(Locale::Ja), t(Locale::Ja, "error.step_up_wrong"));
+        assert_eq!(
+            ServiceError::StepUpWrong { remaining: 0 }.message(Locale::Ja),
+            t(Locale::Ja, "error.step_up_wrong")
+        );
         assert_eq!(ServiceError::EmailTaken.remaining_attempts(), None);
     }
 
@@ -414,7 +428,9 @@ mod tests {
         ] {
             assert!(e.suggests_customer_center(), "{e:?}");
         }
-        for e in [ServiceError::CodeExpired, ServiceError::FaceMismatch { remaining: 1 }, ServiceError::InvalidCredentials] {
+        for e in
+            [ServiceError::CodeExpired, ServiceError::FaceMismatch { remaining: 1 }, ServiceError::InvalidCredentials]
+        {
             assert!(!e.suggests_customer_center(), "{e:?}");
         }
     }

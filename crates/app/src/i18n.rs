@@ -31,10 +31,24 @@ fn catalog(locale: Locale) -> &'static Catalog {
     static EN: OnceLock<Catalog> = OnceLock::new();
     match locale {
         Locale::Ja => JA.get_or_init(|| {
-            parse(&[include_str!("../locales/ja.toml"), include_str!("../locales/ekyc.ja.toml"), include_str!("../locales/console.ja.toml"), include_str!("../locales/inquiry.ja.toml"), include_str!("../locales/checkup.ja.toml"), include_str!("../locales/health.ja.toml")])
+            parse(&[
+                include_str!("../locales/ja.toml"),
+                include_str!("../locales/ekyc.ja.toml"),
+                include_str!("../locales/console.ja.toml"),
+                include_str!("../locales/inquiry.ja.toml"),
+                include_str!("../locales/checkup.ja.toml"),
+                include_str!("../locales/health.ja.toml"),
+            ])
         }),
         Locale::En => EN.get_or_init(|| {
-            parse(&[include_str!("../locales/en.toml"), include_str!("../locales/ekyc.en.toml"), include_str!("../locales/console.en.toml"), include_str!("../locales/inquiry.en.toml"), include_str!("../locales/checkup.en.toml"), include_str!("../locales/health.en.toml")])
+            parse(&[
+                include_str!("../locales/en.toml"),
+                include_str!("../locales/ekyc.en.toml"),
+                include_str!("../locales/console.en.toml"),
+                include_str!("../locales/inquiry.en.toml"),
+                include_str!("../locales/checkup.en.toml"),
+                include_str!("../locales/health.en.toml"),
+            ])
         }),
     }
 }
@@ -65,7 +79,9 @@ pub fn consent_label(locale: Locale, doc: domain::consent::ConsentDoc, org: &dom
     match doc {
         ConsentDoc::PlatformTerms => t(locale, "consent.platform_terms").to_string(),
         ConsentDoc::OrgPrivacy => tf(locale, "consent.org_privacy", &[("org", &org.name)]),
-        ConsentDoc::PointTerms => tf(locale, "consent.point_terms", &[("points", org.point_name.as_deref().unwrap_or_default())]),
+        ConsentDoc::PointTerms => {
+            tf(locale, "consent.point_terms", &[("points", org.point_name.as_deref().unwrap_or_default())])
+        }
     }
 }
 
@@ -116,6 +132,9 @@ mod tests {
         assert_eq!(t(ja, "reg.send_mail"), "承認メールを送信");
         assert_eq!(t(ja, "login.trouble"), "ログインでお困りの場合");
         assert_eq!(t(ja, "org_type.health_insurance"), "健康保険・共済組合または会社");
-        assert_eq!(tf(ja, "consent.org_privacy", &[("org", "みらい健保")]), "みらい健保のプライバシーポリシーに同意する");
+        assert_eq!(
+            tf(ja, "consent.org_privacy", &[("org", "みらい健保")]),
+            "みらい健保のプライバシーポリシーに同意する"
+        );
     }
 }

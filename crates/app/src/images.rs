@@ -145,9 +145,7 @@ fn local_store(dir: &std::path::Path) -> Result<LocalFileSystem, ImageError> {
             use std::os::unix::fs::DirBuilderExt;
             builder.mode(0o700);
         }
-        builder
-            .create(dir)
-            .map_err(|e| ImageError::Config(format!("cannot create {}: {e}", dir.display())))?;
+        builder.create(dir).map_err(|e| ImageError::Config(format!("cannot create {}: {e}", dir.display())))?;
     }
     LocalFileSystem::new_with_prefix(dir).map_err(|e| ImageError::Config(format!("{}: {e}", dir.display())))
 }
@@ -162,11 +160,7 @@ fn s3_store(url: &str) -> Result<Arc<dyn ObjectStore>, ImageError> {
         .build()
         .map_err(|e| ImageError::Config(format!("S3 image store: {e}")))?;
     // The builder takes only the bucket from the URL; the path becomes a key prefix.
-    let prefix = url
-        .trim_start_matches("s3://")
-        .split_once('/')
-        .map(|(_, p)| p.trim_matches('/'))
-        .unwrap_or("");
+    let prefix = url.trim_start_matches("s3://").split_once('/').map(|(_, p)| p.trim_matches('/')).unwrap_or("");
     if prefix.is_empty() {
         return Ok(Arc::new(s3));
     }

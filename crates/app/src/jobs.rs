@@ -7,11 +7,11 @@
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use tokio::sync::watch;
 use time::Duration;
+use tokio::sync::watch;
 
-use crate::state::App;
 use crate::services::codes::{MailPayload, OUTBOX_AAD};
+use crate::state::App;
 
 const LEASE: Duration = Duration::seconds(120);
 const BATCH: i64 = 20;

@@ -65,7 +65,17 @@ impl App {
         let keys = Keys::from_config(&config)?;
         let qr_svg = crate::qr::svg(&config.public_url()).map_err(StartError::Qr)?;
         let images = crate::images::ImageStore::from_config(&config, &keys)?;
-        Ok(Arc::new(App { config, store, keys, clock, mail_wake: Notify::new(), qr_svg, images, imports: Default::default(), face: std::sync::OnceLock::new() }))
+        Ok(Arc::new(App {
+            config,
+            store,
+            keys,
+            clock,
+            mail_wake: Notify::new(),
+            qr_svg,
+            images,
+            imports: Default::default(),
+            face: std::sync::OnceLock::new(),
+        }))
     }
 
     pub async fn open_default(config: Config) -> Result<AppState, StartError> {
@@ -77,9 +87,7 @@ impl App {
     /// it; eKYC features stay off rather than run on the wrong models.
     pub fn face(&self) -> Result<&face::FaceEngine, &str> {
         self.face
-            .get_or_init(|| {
-                load_face_engine(&self.config).map_err(|e| e.to_string())
-            })
+            .get_or_init(|| load_face_engine(&self.config).map_err(|e| e.to_string()))
             .as_ref()
             .map_err(String::as_str)
     }

@@ -2,11 +2,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure with a message
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use app::config::Config;
 use app::crypto::Keys;
 use app::images::{ImageError, ImageStore};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
 const MARKER: &[u8] = b"MIMOTO-PLAINTEXT-MARKER-4242";
@@ -210,7 +210,8 @@ async fn in_memory_store_works() {
 async fn memory_url_and_bad_urls() {
     let dir = tempfile::tempdir().expect("tempdir");
     let keys = test_keys();
-    let mem = Config { data_dir: dir.path().to_path_buf(), image_store_url: Some("memory://".into()), ..Config::default() };
+    let mem =
+        Config { data_dir: dir.path().to_path_buf(), image_store_url: Some("memory://".into()), ..Config::default() };
     let store = ImageStore::from_config(&mem, &keys).expect("memory://");
     store.put("m", b"hello").await.expect("put");
     assert_eq!(store.get("m").await.expect("get"), b"hello");

@@ -255,7 +255,10 @@ impl app::services::roster::Progress for ImportProgress {
             Some(bar) => {
                 if bar.length() != Some(total) {
                     bar.set_length(total);
-                    if let Ok(style) = indicatif::ProgressStyle::with_template(&format!("{{bar:40}} {{pos}}/{{len}} {} ({{eta}})", self.unit)) {
+                    if let Ok(style) = indicatif::ProgressStyle::with_template(&format!(
+                        "{{bar:40}} {{pos}}/{{len}} {} ({{eta}})",
+                        self.unit
+                    )) {
                         bar.set_style(style);
                     }
                 }

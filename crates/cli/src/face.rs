@@ -105,7 +105,14 @@ fn compare(engine: &FaceEngine, args: &CompareArgs) -> Result<Outcome, face::Fac
         match a.faces.len() {
             0 => return Ok(unusable(which, path, "no_face", format!("{}: no face found", path.display()))),
             1 => {}
-            n => return Ok(unusable(which, path, "multiple_faces", format!("{}: {n} faces; exactly one is needed", path.display()))),
+            n => {
+                return Ok(unusable(
+                    which,
+                    path,
+                    "multiple_faces",
+                    format!("{}: {n} faces; exactly one is needed", path.display()),
+                ))
+            }
         }
         analyses.push(a);
     }
@@ -207,7 +214,11 @@ fn evaluate(engine: &FaceEngine, args: &EvalArgs) -> Result<Outcome, Box<dyn std
             Ok(if a.faces.len() == 1 { a.embedding } else { None })
         };
         let file = path.display().to_string();
-        selfies.push(Sample { person: person.clone(), file: file.clone(), embedding: analyze(&img, Options::selfie())? });
+        selfies.push(Sample {
+            person: person.clone(),
+            file: file.clone(),
+            embedding: analyze(&img, Options::selfie())?,
+        });
         let degraded = eval::degrade(&img)?;
         documents.push(Sample { person: person.clone(), file, embedding: analyze(&degraded, Options::document())? });
     }

@@ -1,4 +1,3 @@
-
 //! The `mimoto` binary: one function per command over the `app` services and the `web` router.
 
 mod args;
@@ -6,18 +5,21 @@ mod face;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use app::App;
-use crate::args::{CheckupCommand, Cli, Command, HealthCsvCommand, HealthImportArgs, OperatorCommand, OrgCommand, RosterCommand};
-use app::services::roster::{self, Encoding, ImportError};
+use crate::args::{
+    CheckupCommand, Cli, Command, HealthCsvCommand, HealthImportArgs, OperatorCommand, OrgCommand, RosterCommand,
+};
 use app::config::Config;
 use app::error::ServiceError;
+use app::services::roster::{self, Encoding, ImportError};
+use app::App;
+use clap::Parser;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
 
 fn init_logging(json: bool) {
-    let filter = EnvFilter::try_from_env("MIMOTO_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let filter =
+        EnvFilter::try_from_env("MIMOTO_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if json {
         builder.json().init();
@@ -100,76 +102,76 @@ async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error:
 
 /// `mimoto serve`: the HTTP server with the mail worker and retention jobs, until SIGTERM or Ctrl-C.
 async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
-        let listen = config.listen;
-        let app = App::open_default(config).await?;
-        // Load and check the face models now, so a missing or altered model is reported at
-        // start (eKYC stays off), not at a member's first photo.
-        let face_app = app.clone();
-        match tokio::task::spawn_blocking(move || face_app.face().map(|_| ()).map_err(str::to_string)).await {
-            Ok(Ok(())) => tracing::info!(models = %app.config.models_dir.display(), "face engine ready"),
-            Ok(Err(e)) => tracing::error!("eKYC features are off: {e}"),
-            Err(e) => tracing::error!("eKYC features are off: face engine failed to load: {e}"),
-        }
-        let listener = TcpListener::bind(listen).await?;
-        tracing::info!(address = %listener.local_addr()?, public_url = %app.config.public_url(), backend = app.store.backend(), "mimoto listening");
-        let (tx, rx) = watch::channel(false);
-        tokio::spawn(async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down");
-            let _ = tx.send(true);
-        });
-        web::serve(app, listener, rx).await?;
+    let listen = config.listen;
+    let app = App::open_default(config).await?;
+    // Load and check the face models now, so a missing or altered model is reported at
+    // start (eKYC stays off), not at a member's first photo.
+    let face_app = app.clone();
+    match tokio::task::spawn_blocking(move || face_app.face().map(|_| ()).map_err(str::to_string)).await {
+        Ok(Ok(())) => tracing::info!(models = %app.config.models_dir.display(), "face engine ready"),
+        Ok(Err(e)) => tracing::error!("eKYC features are off: {e}"),
+        Err(e) => tracing::error!("eKYC features are off: face engine failed to load: {e}"),
+    }
+    let listener = TcpListener::bind(listen).await?;
+    tracing::info!(address = %listener.local_addr()?, public_url = %app.config.public_url(), backend = app.store.backend(), "mimoto listening");
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        let _ = tx.send(true);
+    });
+    web::serve(app, listener, rx).await?;
     Ok(())
 }
 
 /// `mimoto migrate`: creates or upgrades the schema.
 async fn migrate(config: Config) -> Result<(), Box<dyn std::error::Error>> {
-        let app = App::open_default(config).await?;
-        println!("database is up to date ({})", app.store.backend());
+    let app = App::open_default(config).await?;
+    println!("database is up to date ({})", app.store.backend());
     Ok(())
 }
 
 /// `mimoto org add`.
 async fn org_add(config: Config, args: args::OrgAdd) -> Result<(), Box<dyn std::error::Error>> {
-        let app = App::open_default(config).await?;
-        let new = args.into_new()?;
-        let org = app::demo::add_org(&app, new).await?;
-        println!("added {} {}", org.insurer_number, org.name);
+    let app = App::open_default(config).await?;
+    let new = args.into_new()?;
+    let org = app::demo::add_org(&app, new).await?;
+    println!("added {} {}", org.insurer_number, org.name);
     Ok(())
 }
 
 /// `mimoto org list`: one organization a line, tab-separated.
 async fn org_list(config: Config) -> Result<(), Box<dyn std::error::Error>> {
-        let app = App::open_default(config).await?;
-        for o in app.store.list_orgs().await? {
-            println!(
-                "{}\t{}\t{}\tpoints={}\tcheckup_linked={}\tpattern={}",
-                o.insurer_number,
-                o.org_type.as_str(),
-                o.name,
-                o.point_name.as_deref().unwrap_or("-"),
-                o.checkup_linked,
-                o.card_pattern.number()
-            );
-        }
+    let app = App::open_default(config).await?;
+    for o in app.store.list_orgs().await? {
+        println!(
+            "{}\t{}\t{}\tpoints={}\tcheckup_linked={}\tpattern={}",
+            o.insurer_number,
+            o.org_type.as_str(),
+            o.name,
+            o.point_name.as_deref().unwrap_or("-"),
+            o.checkup_linked,
+            o.card_pattern.number()
+        );
+    }
     Ok(())
 }
 
 /// `mimoto roster import`: counts on success; every bad row by line number on stderr otherwise.
 async fn roster_import(config: Config, args: args::RosterImportArgs) -> Result<(), Box<dyn std::error::Error>> {
-        let encoding = Encoding::parse(&args.encoding).ok_or("--encoding must be auto, utf-8 or shift_jis")?;
-        let bytes = std::fs::read(&args.file).map_err(|e| format!("{}: {e}", args.file.display()))?;
-        let app = App::open_default(config).await?;
-        let org = app
-            .store
-            .find_org_by_insurer_number(args.org.as_str())
-            .await?
-            .ok_or_else(|| format!("no organization with insurer number {}", args.org))?;
-        let mut progress = crate::args::ImportProgress::new();
-        match roster::import_bytes(&app, &org, &bytes, encoding, &mut progress).await {
-            Ok((stats, timings)) => {
-                progress.finish();
-                println!(
+    let encoding = Encoding::parse(&args.encoding).ok_or("--encoding must be auto, utf-8 or shift_jis")?;
+    let bytes = std::fs::read(&args.file).map_err(|e| format!("{}: {e}", args.file.display()))?;
+    let app = App::open_default(config).await?;
+    let org = app
+        .store
+        .find_org_by_insurer_number(args.org.as_str())
+        .await?
+        .ok_or_else(|| format!("no organization with insurer number {}", args.org))?;
+    let mut progress = crate::args::ImportProgress::new();
+    match roster::import_bytes(&app, &org, &bytes, encoding, &mut progress).await {
+        Ok((stats, timings)) => {
+            progress.finish();
+            println!(
                     "imported {} rows for {} ({}) in {:.1} s: {} new, {} changed, {} unchanged; eligibility ended for {} record(s) not in the file",
                     stats.rows,
                     org.insurer_number,
@@ -180,83 +182,85 @@ async fn roster_import(config: Config, args: args::RosterImportArgs) -> Result<(
                     stats.rows - stats.inserted - stats.updated,
                     stats.ended
                 );
-            }
-            Err(ImportError::Rows(errors)) => {
-                for e in &errors {
-                    eprintln!("line {}: {}", e.line, e.message);
-                }
-                return Err(format!("{} problem(s) in {}; nothing was imported", errors.len(), args.file.display()).into());
-            }
-            Err(e) => return Err(e.into()),
         }
+        Err(ImportError::Rows(errors)) => {
+            for e in &errors {
+                eprintln!("line {}: {}", e.line, e.message);
+            }
+            return Err(format!("{} problem(s) in {}; nothing was imported", errors.len(), args.file.display()).into());
+        }
+        Err(e) => return Err(e.into()),
+    }
     Ok(())
 }
 
 /// `mimoto checkup import`: counts on success; every refused entry on stderr otherwise.
 async fn checkup_import(config: Config, args: args::CheckupImportArgs) -> Result<(), Box<dyn std::error::Error>> {
-        let bytes = std::fs::read(&args.file).map_err(|e| format!("{}: {e}", args.file.display()))?;
-        let file_name = args.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let app = App::open_default(config).await?;
-        let mut progress = crate::args::ImportProgress::counting("documents");
-        match app::services::checkups::import_zip(&app, args.org.as_str(), &file_name, bytes, &mut progress).await {
-            Ok(stats) => {
-                progress.finish();
-                println!(
-                    "imported {} checkup result(s) for {} from {}: {} new, {} replaced; {} other entr(ies) skipped",
-                    stats.documents,
-                    args.org,
-                    args.file.display(),
-                    stats.inserted,
-                    stats.replaced,
-                    stats.skipped
-                );
-            }
-            Err(ServiceError::CheckupEntries(errors)) => {
-                for e in &errors {
-                    eprintln!("{e}");
-                }
-                return Err(format!("{} problem(s) in {}; nothing was imported", errors.len(), args.file.display()).into());
-            }
-            Err(ServiceError::CheckupArchive(reason)) => {
-                return Err(format!("{}: {reason}; nothing was imported", args.file.display()).into());
-            }
-            Err(ServiceError::UnknownOrganization) => return Err(format!("no organization with insurer number {}", args.org).into()),
-            Err(e) => return Err(e.into()),
+    let bytes = std::fs::read(&args.file).map_err(|e| format!("{}: {e}", args.file.display()))?;
+    let file_name = args.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let app = App::open_default(config).await?;
+    let mut progress = crate::args::ImportProgress::counting("documents");
+    match app::services::checkups::import_zip(&app, args.org.as_str(), &file_name, bytes, &mut progress).await {
+        Ok(stats) => {
+            progress.finish();
+            println!(
+                "imported {} checkup result(s) for {} from {}: {} new, {} replaced; {} other entr(ies) skipped",
+                stats.documents,
+                args.org,
+                args.file.display(),
+                stats.inserted,
+                stats.replaced,
+                stats.skipped
+            );
         }
+        Err(ServiceError::CheckupEntries(errors)) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            return Err(format!("{} problem(s) in {}; nothing was imported", errors.len(), args.file.display()).into());
+        }
+        Err(ServiceError::CheckupArchive(reason)) => {
+            return Err(format!("{}: {reason}; nothing was imported", args.file.display()).into());
+        }
+        Err(ServiceError::UnknownOrganization) => {
+            return Err(format!("no organization with insurer number {}", args.org).into())
+        }
+        Err(e) => return Err(e.into()),
+    }
     Ok(())
 }
 
 /// `mimoto operator create`: the password from the environment or stdin (never argv); prints the TOTP secret once.
 async fn operator_create(config: Config, args: args::OperatorCreate) -> Result<(), Box<dyn std::error::Error>> {
-        let password = crate::args::operator_password()?;
-        let app = App::open_default(config).await?;
-        let created = app::services::operators::create(&app, &args.email, &args.name, args.role, &password)
-            .await
-            .map_err(|e| if e.is_internal() { e.to_string() } else { e.message(app::i18n::Locale::En) })?;
-        let o = &created.operator;
-        println!("created operator {} <{}> ({}), id {}", o.name, o.email, o.role.as_str(), o.id);
-        println!("TOTP secret (base32): {}", created.totp_secret);
-        println!("otpauth URI: {}", created.otpauth_uri);
-        println!("Add it to an authenticator app now: it is not shown again.");
+    let password = crate::args::operator_password()?;
+    let app = App::open_default(config).await?;
+    let created = app::services::operators::create(&app, &args.email, &args.name, args.role, &password)
+        .await
+        .map_err(|e| if e.is_internal() { e.to_string() } else { e.message(app::i18n::Locale::En) })?;
+    let o = &created.operator;
+    println!("created operator {} <{}> ({}), id {}", o.name, o.email, o.role.as_str(), o.id);
+    println!("TOTP secret (base32): {}", created.totp_secret);
+    println!("otpauth URI: {}", created.otpauth_uri);
+    println!("Add it to an authenticator app now: it is not shown again.");
     Ok(())
 }
 
 /// `mimoto operator list`: one operator a line, tab-separated.
 async fn operator_list(config: Config) -> Result<(), Box<dyn std::error::Error>> {
-        let app = App::open_default(config).await?;
-        for o in app::services::operators::list(&app).await? {
-            let created = o.created_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-            println!("{}\t{}\t{}\t{}\t{}", o.id, o.email, o.name, o.role.as_str(), created);
-        }
+    let app = App::open_default(config).await?;
+    for o in app::services::operators::list(&app).await? {
+        let created = o.created_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        println!("{}\t{}\t{}\t{}\t{}", o.id, o.email, o.name, o.role.as_str(), created);
+    }
     Ok(())
 }
 
 /// `mimoto demo-data`: idempotent.
 async fn demo_data(config: Config) -> Result<(), Box<dyn std::error::Error>> {
-        let app = App::open_default(config).await?;
-        let added = app::demo::load(&app).await?;
-        app::demo::load_health(&app).await?;
-        println!("demo data: {added} organization(s) added; health data of ヤマダ ハナコ (133033) imported");
+    let app = App::open_default(config).await?;
+    let added = app::demo::load(&app).await?;
+    app::demo::load_health(&app).await?;
+    println!("demo data: {added} organization(s) added; health data of ヤマダ ハナコ (133033) imported");
     Ok(())
 }
 
@@ -271,13 +275,24 @@ async fn health_import<R: app::services::health_imports::HealthRow>(
     let limit = records::health_csv::Limits::default().max_bytes;
     let size = std::fs::metadata(&args.file).map_err(|e| format!("{}: {e}", args.file.display()))?.len();
     if size > limit as u64 {
-        return Err(format!("{}: the file is larger than {limit} bytes; nothing was imported", args.file.display()).into());
+        return Err(
+            format!("{}: the file is larger than {limit} bytes; nothing was imported", args.file.display()).into()
+        );
     }
     let bytes = std::fs::read(&args.file).map_err(|e| format!("{}: {e}", args.file.display()))?;
     let file_name = args.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let app = App::open_default(config).await?;
     let mut progress = crate::args::ImportProgress::counting("rows");
-    match app::services::health_imports::import_file::<R>(&app, args.org.as_str(), &file_name, bytes, args.encoding, &mut progress).await {
+    match app::services::health_imports::import_file::<R>(
+        &app,
+        args.org.as_str(),
+        &file_name,
+        bytes,
+        args.encoding,
+        &mut progress,
+    )
+    .await
+    {
         Ok(stats) => {
             progress.finish();
             println!(
@@ -296,8 +311,12 @@ async fn health_import<R: app::services::health_imports::HealthRow>(
             }
             Err(format!("{} problem(s) in {}; nothing was imported", errors.len(), args.file.display()).into())
         }
-        Err(ServiceError::HealthCsv(reason)) => Err(format!("{}: {reason}; nothing was imported", args.file.display()).into()),
-        Err(ServiceError::UnknownOrganization) => Err(format!("no organization with insurer number {}", args.org).into()),
+        Err(ServiceError::HealthCsv(reason)) => {
+            Err(format!("{}: {reason}; nothing was imported", args.file.display()).into())
+        }
+        Err(ServiceError::UnknownOrganization) => {
+            Err(format!("no organization with insurer number {}", args.org).into())
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -45,9 +45,7 @@ pub fn normalize_card_text(input: &str) -> String {
         .chars()
         .filter(|c| !c.is_whitespace())
         .map(|c| match c {
-            '０'..='９' | 'Ａ'..='Ｚ' | 'ａ'..='ｚ' => {
-                char::from_u32(u32::from(c) - 0xFEE0).unwrap_or(c)
-            }
+            '０'..='９' | 'Ａ'..='Ｚ' | 'ａ'..='ｚ' => char::from_u32(u32::from(c) - 0xFEE0).unwrap_or(c),
             c if is_hyphen_like(c) => '-',
             c => c,
         })
@@ -124,9 +122,7 @@ fn member_number(s: &str, hyphenated: bool) -> Result<String, CardError> {
         return Err(CardError::NumberTooLong);
     }
     let valid = if hyphenated {
-        s.chars().all(|c| c.is_ascii_digit() || c == '-')
-            && s.contains('-')
-            && hyphens_well_placed(s)
+        s.chars().all(|c| c.is_ascii_digit() || c == '-') && s.contains('-') && hyphens_well_placed(s)
     } else {
         s.chars().all(|c| c.is_ascii_digit())
     };
@@ -185,22 +181,13 @@ impl CardId {
         };
         let number = member_number(&number, pattern == CardPattern::HyphenatedNumber)?;
         let branch = branch(&branch_text)?;
-        Ok(CardId {
-            symbol,
-            number,
-            branch,
-        })
+        Ok(CardId { symbol, number, branch })
     }
 
     /// Canonical text for blind indexes, without the branch number: symbol and
     /// number with hyphens removed and letters uppercased, as `"{symbol}|{number}"`.
     pub fn match_key(&self) -> String {
-        let strip = |s: &str| -> String {
-            s.chars()
-                .filter(|&c| c != '-')
-                .map(|c| c.to_ascii_uppercase())
-                .collect()
-        };
+        let strip = |s: &str| -> String { s.chars().filter(|&c| c != '-').map(|c| c.to_ascii_uppercase()).collect() };
         format!("{}|{}", strip(&self.symbol), strip(&self.number))
     }
 }
@@ -220,9 +207,7 @@ pub fn roster_card(symbol: &str, number: &str, branch_input: &str) -> Result<Car
         if symbol.chars().count() > MAX_SYMBOL_CHARS {
             return Err(CardError::SymbolTooLong);
         }
-        if !symbol
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        if !symbol.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
             || !symbol.chars().any(|c| c.is_ascii_alphanumeric())
         {
             return Err(CardError::SymbolInvalid);
@@ -234,16 +219,10 @@ pub fn roster_card(symbol: &str, number: &str, branch_input: &str) -> Result<Car
     if number.chars().count() > MAX_NUMBER_CHARS {
         return Err(CardError::NumberTooLong);
     }
-    if !number.chars().all(|c| c.is_ascii_digit() || c == '-')
-        || !number.chars().any(|c| c.is_ascii_digit())
-    {
+    if !number.chars().all(|c| c.is_ascii_digit() || c == '-') || !number.chars().any(|c| c.is_ascii_digit()) {
         return Err(CardError::NumberInvalid);
     }
-    Ok(CardId {
-        symbol: symbol.to_ascii_uppercase(),
-        number,
-        branch: branch(&branch_text)?,
-    })
+    Ok(CardId { symbol: symbol.to_ascii_uppercase(), number, branch: branch(&branch_text)? })
 }
 
 #[cfg(test)]
@@ -253,20 +232,14 @@ mod tests {
     use CardPattern::*;
 
     fn card(symbol: &str, number: &str, branch: Option<&str>) -> CardId {
-        CardId {
-            symbol: symbol.into(),
-            number: number.into(),
-            branch: branch.map(Into::into),
-        }
+        CardId { symbol: symbol.into(), number: number.into(), branch: branch.map(Into::into) }
     }
 
     #[test]
     fn normalize_widths_hyphens_and_spaces() {
         assert_eq!(normalize_card_text("１２３ー４５６"), "123-456");
         assert_eq!(normalize_card_text(" ａｂＣ　12 3\t"), "abC123");
-        for h in [
-            "-", "‐", "‑", "‒", "–", "—", "―", "−", "ー", "ｰ", "－", "﹣", "⁃", "﹘",
-        ] {
+        for h in ["-", "‐", "‑", "‒", "–", "—", "―", "−", "ー", "ｰ", "－", "﹣", "⁃", "﹘"] {
             assert_eq!(normalize_card_text(&format!("1{h}2")), "1-2", "{h:?}");
         }
         // Other characters are left for validation to reject.
@@ -277,197 +250,69 @@ mod tests {
     #[test]
     fn pattern_1_hyphenated_number() {
         let p = HyphenatedNumber;
-        assert_eq!(
-            CardId::parse(p, "", "123-456", ""),
-            Ok(card("", "123-456", None))
-        );
-        assert_eq!(
-            CardId::parse(p, "", "１２３ー４５６", ""),
-            Ok(card("", "123-456", None))
-        );
-        assert_eq!(
-            CardId::parse(p, "  ", "12−34‐56", "０１"),
-            Ok(card("", "12-34-56", Some("01")))
-        );
-        assert_eq!(
-            CardId::parse(p, "", "123456", ""),
-            Err(CardError::NumberInvalid)
-        );
-        assert_eq!(
-            CardId::parse(p, "", "-123", ""),
-            Err(CardError::NumberInvalid)
-        );
-        assert_eq!(
-            CardId::parse(p, "", "123-", ""),
-            Err(CardError::NumberInvalid)
-        );
-        assert_eq!(
-            CardId::parse(p, "", "12--3", ""),
-            Err(CardError::NumberInvalid)
-        );
-        assert_eq!(
-            CardId::parse(p, "", "12-3a", ""),
-            Err(CardError::NumberInvalid)
-        );
+        assert_eq!(CardId::parse(p, "", "123-456", ""), Ok(card("", "123-456", None)));
+        assert_eq!(CardId::parse(p, "", "１２３ー４５６", ""), Ok(card("", "123-456", None)));
+        assert_eq!(CardId::parse(p, "  ", "12−34‐56", "０１"), Ok(card("", "12-34-56", Some("01"))));
+        assert_eq!(CardId::parse(p, "", "123456", ""), Err(CardError::NumberInvalid));
+        assert_eq!(CardId::parse(p, "", "-123", ""), Err(CardError::NumberInvalid));
+        assert_eq!(CardId::parse(p, "", "123-", ""), Err(CardError::NumberInvalid));
+        assert_eq!(CardId::parse(p, "", "12--3", ""), Err(CardError::NumberInvalid));
+        assert_eq!(CardId::parse(p, "", "12-3a", ""), Err(CardError::NumberInvalid));
         assert_eq!(CardId::parse(p, "", "-", ""), Err(CardError::NumberInvalid));
         assert_eq!(CardId::parse(p, "", "", ""), Err(CardError::NumberRequired));
-        assert_eq!(
-            CardId::parse(p, "", "1234567890-1234567890", ""),
-            Err(CardError::NumberTooLong)
-        );
-        assert_eq!(
-            CardId::parse(p, "", "123456789-123456789", ""),
-            Ok(card("", "123456789-123456789", None))
-        );
-        assert_eq!(
-            CardId::parse(p, "12", "123-456", ""),
-            Err(CardError::SymbolNotExpected)
-        );
+        assert_eq!(CardId::parse(p, "", "1234567890-1234567890", ""), Err(CardError::NumberTooLong));
+        assert_eq!(CardId::parse(p, "", "123456789-123456789", ""), Ok(card("", "123456789-123456789", None)));
+        assert_eq!(CardId::parse(p, "12", "123-456", ""), Err(CardError::SymbolNotExpected));
     }
 
     #[test]
     fn pattern_2_number_only() {
         let p = NumberOnly;
-        assert_eq!(
-            CardId::parse(p, "", "123456", ""),
-            Ok(card("", "123456", None))
-        );
-        assert_eq!(
-            CardId::parse(p, "", "１２３４５６", "01"),
-            Ok(card("", "123456", Some("01")))
-        );
-        assert_eq!(
-            CardId::parse(p, "", "123-456", ""),
-            Err(CardError::NumberInvalid)
-        );
-        assert_eq!(
-            CardId::parse(p, "", "12345a", ""),
-            Err(CardError::NumberInvalid)
-        );
-        assert_eq!(
-            CardId::parse(p, "", " ", ""),
-            Err(CardError::NumberRequired)
-        );
-        assert_eq!(
-            CardId::parse(p, "", &"1".repeat(20), ""),
-            Ok(card("", &"1".repeat(20), None))
-        );
-        assert_eq!(
-            CardId::parse(p, "", &"1".repeat(21), ""),
-            Err(CardError::NumberTooLong)
-        );
-        assert_eq!(
-            CardId::parse(p, "Ａ", "123", ""),
-            Err(CardError::SymbolNotExpected)
-        );
+        assert_eq!(CardId::parse(p, "", "123456", ""), Ok(card("", "123456", None)));
+        assert_eq!(CardId::parse(p, "", "１２３４５６", "01"), Ok(card("", "123456", Some("01"))));
+        assert_eq!(CardId::parse(p, "", "123-456", ""), Err(CardError::NumberInvalid));
+        assert_eq!(CardId::parse(p, "", "12345a", ""), Err(CardError::NumberInvalid));
+        assert_eq!(CardId::parse(p, "", " ", ""), Err(CardError::NumberRequired));
+        assert_eq!(CardId::parse(p, "", &"1".repeat(20), ""), Ok(card("", &"1".repeat(20), None)));
+        assert_eq!(CardId::parse(p, "", &"1".repeat(21), ""), Err(CardError::NumberTooLong));
+        assert_eq!(CardId::parse(p, "Ａ", "123", ""), Err(CardError::SymbolNotExpected));
     }
 
     #[test]
     fn pattern_3_symbol_with_hyphen() {
         let p = SymbolWithHyphen;
-        assert_eq!(
-            CardId::parse(p, "12-34", "567", ""),
-            Ok(card("12-34", "567", None))
-        );
-        assert_eq!(
-            CardId::parse(p, "ａｂ－１２", "５６７", "０２"),
-            Ok(card("AB-12", "567", Some("02")))
-        );
-        assert_eq!(
-            CardId::parse(p, "ab ー 12", "567", ""),
-            Ok(card("AB-12", "567", None))
-        );
-        assert_eq!(
-            CardId::parse(p, "1234", "567", ""),
-            Err(CardError::SymbolInvalid)
-        );
-        assert_eq!(
-            CardId::parse(p, "-1234", "567", ""),
-            Err(CardError::SymbolInvalid)
-        );
-        assert_eq!(
-            CardId::parse(p, "1234-", "567", ""),
-            Err(CardError::SymbolInvalid)
-        );
-        assert_eq!(
-            CardId::parse(p, "12--34", "567", ""),
-            Err(CardError::SymbolInvalid)
-        );
-        assert_eq!(
-            CardId::parse(p, "12-3あ", "567", ""),
-            Err(CardError::SymbolInvalid)
-        );
-        assert_eq!(
-            CardId::parse(p, "", "567", ""),
-            Err(CardError::SymbolRequired)
-        );
-        assert_eq!(
-            CardId::parse(p, &format!("1-{}", "2".repeat(19)), "567", ""),
-            Err(CardError::SymbolTooLong)
-        );
-        assert_eq!(
-            CardId::parse(p, "12-34", "5-67", ""),
-            Err(CardError::NumberInvalid)
-        );
-        assert_eq!(
-            CardId::parse(p, "12-34", "", ""),
-            Err(CardError::NumberRequired)
-        );
+        assert_eq!(CardId::parse(p, "12-34", "567", ""), Ok(card("12-34", "567", None)));
+        assert_eq!(CardId::parse(p, "ａｂ－１２", "５６７", "０２"), Ok(card("AB-12", "567", Some("02"))));
+        assert_eq!(CardId::parse(p, "ab ー 12", "567", ""), Ok(card("AB-12", "567", None)));
+        assert_eq!(CardId::parse(p, "1234", "567", ""), Err(CardError::SymbolInvalid));
+        assert_eq!(CardId::parse(p, "-1234", "567", ""), Err(CardError::SymbolInvalid));
+        assert_eq!(CardId::parse(p, "1234-", "567", ""), Err(CardError::SymbolInvalid));
+        assert_eq!(CardId::parse(p, "12--34", "567", ""), Err(CardError::SymbolInvalid));
+        assert_eq!(CardId::parse(p, "12-3あ", "567", ""), Err(CardError::SymbolInvalid));
+        assert_eq!(CardId::parse(p, "", "567", ""), Err(CardError::SymbolRequired));
+        assert_eq!(CardId::parse(p, &format!("1-{}", "2".repeat(19)), "567", ""), Err(CardError::SymbolTooLong));
+        assert_eq!(CardId::parse(p, "12-34", "5-67", ""), Err(CardError::NumberInvalid));
+        assert_eq!(CardId::parse(p, "12-34", "", ""), Err(CardError::NumberRequired));
     }
 
     #[test]
     fn pattern_4_symbol_and_number() {
         let p = SymbolAndNumber;
-        assert_eq!(
-            CardId::parse(p, "1234", "567", ""),
-            Ok(card("1234", "567", None))
-        );
-        assert_eq!(
-            CardId::parse(p, "12-34", "567", ""),
-            Ok(card("12-34", "567", None))
-        );
-        assert_eq!(
-            CardId::parse(p, "ｋ１２", "５６７", "１０"),
-            Ok(card("K12", "567", Some("10")))
-        );
-        assert_eq!(
-            CardId::parse(p, &"A".repeat(20), "1", ""),
-            Ok(card(&"A".repeat(20), "1", None))
-        );
-        assert_eq!(
-            CardId::parse(p, &"A".repeat(21), "1", ""),
-            Err(CardError::SymbolTooLong)
-        );
-        assert_eq!(
-            CardId::parse(p, "12.34", "567", ""),
-            Err(CardError::SymbolInvalid)
-        );
-        assert_eq!(
-            CardId::parse(p, "-", "567", ""),
-            Err(CardError::SymbolInvalid)
-        );
-        assert_eq!(
-            CardId::parse(p, "\u{3000}", "567", ""),
-            Err(CardError::SymbolRequired)
-        );
-        assert_eq!(
-            CardId::parse(p, "1234", "56-7", ""),
-            Err(CardError::NumberInvalid)
-        );
-        assert_eq!(
-            CardId::parse(p, "1234", &"5".repeat(21), ""),
-            Err(CardError::NumberTooLong)
-        );
+        assert_eq!(CardId::parse(p, "1234", "567", ""), Ok(card("1234", "567", None)));
+        assert_eq!(CardId::parse(p, "12-34", "567", ""), Ok(card("12-34", "567", None)));
+        assert_eq!(CardId::parse(p, "ｋ１２", "５６７", "１０"), Ok(card("K12", "567", Some("10"))));
+        assert_eq!(CardId::parse(p, &"A".repeat(20), "1", ""), Ok(card(&"A".repeat(20), "1", None)));
+        assert_eq!(CardId::parse(p, &"A".repeat(21), "1", ""), Err(CardError::SymbolTooLong));
+        assert_eq!(CardId::parse(p, "12.34", "567", ""), Err(CardError::SymbolInvalid));
+        assert_eq!(CardId::parse(p, "-", "567", ""), Err(CardError::SymbolInvalid));
+        assert_eq!(CardId::parse(p, "\u{3000}", "567", ""), Err(CardError::SymbolRequired));
+        assert_eq!(CardId::parse(p, "1234", "56-7", ""), Err(CardError::NumberInvalid));
+        assert_eq!(CardId::parse(p, "1234", &"5".repeat(21), ""), Err(CardError::NumberTooLong));
     }
 
     #[test]
     fn branch_numbers() {
-        for p in [
-            HyphenatedNumber,
-            NumberOnly,
-            SymbolWithHyphen,
-            SymbolAndNumber,
-        ] {
+        for p in [HyphenatedNumber, NumberOnly, SymbolWithHyphen, SymbolAndNumber] {
             let (sym, num) = match p {
                 HyphenatedNumber => ("", "12-34"),
                 NumberOnly => ("", "1234"),
@@ -491,22 +336,10 @@ mod tests {
     #[test]
     fn errors_in_order() {
         // Symbol before number before branch.
-        assert_eq!(
-            CardId::parse(SymbolAndNumber, "", "", "1"),
-            Err(CardError::SymbolRequired)
-        );
-        assert_eq!(
-            CardId::parse(NumberOnly, "1", "", "1"),
-            Err(CardError::SymbolNotExpected)
-        );
-        assert_eq!(
-            CardId::parse(SymbolAndNumber, "1", "", "1"),
-            Err(CardError::NumberRequired)
-        );
-        assert_eq!(
-            CardId::parse(SymbolAndNumber, "1", "1", "1"),
-            Err(CardError::BranchInvalid)
-        );
+        assert_eq!(CardId::parse(SymbolAndNumber, "", "", "1"), Err(CardError::SymbolRequired));
+        assert_eq!(CardId::parse(NumberOnly, "1", "", "1"), Err(CardError::SymbolNotExpected));
+        assert_eq!(CardId::parse(SymbolAndNumber, "1", "", "1"), Err(CardError::NumberRequired));
+        assert_eq!(CardId::parse(SymbolAndNumber, "1", "1", "1"), Err(CardError::BranchInvalid));
     }
 
     #[test]
@@ -522,38 +355,23 @@ mod tests {
         // A key built by hand from non-canonical parts still comes out canonical.
         assert_eq!(card("ab-1", "2-3", None).match_key(), "AB1|23");
         // Symbol and number stay apart.
-        assert_ne!(
-            card("1", "23", None).match_key(),
-            card("12", "3", None).match_key()
-        );
+        assert_ne!(card("1", "23", None).match_key(), card("12", "3", None).match_key());
     }
 
     #[test]
     fn roster_cards() {
         assert_eq!(roster_card("", "123456", ""), Ok(card("", "123456", None)));
-        assert_eq!(
-            roster_card("", "123-456", "01"),
-            Ok(card("", "123-456", Some("01")))
-        );
-        assert_eq!(
-            roster_card("ａｂ－１", "１２ー３", "０１"),
-            Ok(card("AB-1", "12-3", Some("01")))
-        );
+        assert_eq!(roster_card("", "123-456", "01"), Ok(card("", "123-456", Some("01"))));
+        assert_eq!(roster_card("ａｂ－１", "１２ー３", "０１"), Ok(card("AB-1", "12-3", Some("01"))));
         // Hyphen placement is not checked on roster rows.
         assert_eq!(roster_card("-12", "12-", ""), Ok(card("-12", "12-", None)));
         assert_eq!(roster_card("-", "1", ""), Err(CardError::SymbolInvalid));
         assert_eq!(roster_card("1.2", "1", ""), Err(CardError::SymbolInvalid));
-        assert_eq!(
-            roster_card(&"1".repeat(21), "1", ""),
-            Err(CardError::SymbolTooLong)
-        );
+        assert_eq!(roster_card(&"1".repeat(21), "1", ""), Err(CardError::SymbolTooLong));
         assert_eq!(roster_card("1", "", ""), Err(CardError::NumberRequired));
         assert_eq!(roster_card("1", "--", ""), Err(CardError::NumberInvalid));
         assert_eq!(roster_card("1", "12a", ""), Err(CardError::NumberInvalid));
-        assert_eq!(
-            roster_card("1", &"1".repeat(21), ""),
-            Err(CardError::NumberTooLong)
-        );
+        assert_eq!(roster_card("1", &"1".repeat(21), ""), Err(CardError::NumberTooLong));
         assert_eq!(roster_card("1", "1", "1"), Err(CardError::BranchInvalid));
     }
 
@@ -584,9 +402,7 @@ mod tests {
     fn hyphenated() -> impl Strategy<Value = String> {
         proptest::collection::vec(("[0-9]{1,4}", 0usize..14), 2..=4).prop_map(|parts| {
             let digits: Vec<String> = parts.iter().map(|(d, _)| d.clone()).collect();
-            let dashes = [
-                "-", "ー", "－", "−", "‐", "ｰ", "–", "—", "―", "‑", "‒", "﹣", "⁃", "﹘",
-            ];
+            let dashes = ["-", "ー", "－", "−", "‐", "ｰ", "–", "—", "―", "‑", "‒", "﹣", "⁃", "﹘"];
             let mut out = String::new();
             for (i, (d, dash)) in digits.iter().zip(parts.iter().map(|p| p.1)).enumerate() {
                 if i > 0 {

@@ -25,11 +25,7 @@ pub const POINT_TERMS_VERSION: &str = "2026-04-01";
 
 impl ConsentDoc {
     /// All documents, in display order.
-    pub const ALL: [ConsentDoc; 3] = [
-        ConsentDoc::PlatformTerms,
-        ConsentDoc::OrgPrivacy,
-        ConsentDoc::PointTerms,
-    ];
+    pub const ALL: [ConsentDoc; 3] = [ConsentDoc::PlatformTerms, ConsentDoc::OrgPrivacy, ConsentDoc::PointTerms];
 
     /// Stable identifier (`"platform_terms"`, `"org_privacy"`, `"point_terms"`).
     pub fn as_str(&self) -> &'static str {
@@ -85,10 +81,7 @@ pub enum ConsentError {
 }
 
 fn list(docs: &[ConsentDoc]) -> String {
-    docs.iter()
-        .map(ConsentDoc::as_str)
-        .collect::<Vec<_>>()
-        .join(", ")
+    docs.iter().map(ConsentDoc::as_str).collect::<Vec<_>>().join(", ")
 }
 
 /// Records the consents for `org` if every required document is in `checked`.
@@ -99,21 +92,13 @@ pub fn accept_consents(
     now: OffsetDateTime,
 ) -> Result<Vec<AcceptedConsent>, ConsentError> {
     let required = required_consents(org);
-    let missing: Vec<ConsentDoc> = required
-        .iter()
-        .copied()
-        .filter(|d| !checked.contains(d))
-        .collect();
+    let missing: Vec<ConsentDoc> = required.iter().copied().filter(|d| !checked.contains(d)).collect();
     if !missing.is_empty() {
         return Err(ConsentError::Missing(missing));
     }
     Ok(required
         .into_iter()
-        .map(|doc| AcceptedConsent {
-            doc,
-            version: doc.version().to_owned(),
-            accepted_at: now,
-        })
+        .map(|doc| AcceptedConsent { doc, version: doc.version().to_owned(), accepted_at: now })
         .collect())
 }
 
@@ -139,34 +124,17 @@ mod tests {
     #[test]
     fn with_points_three_items() {
         let o = org(Some("みもとポイント"));
-        assert_eq!(
-            required_consents(&o),
-            [
-                ConsentDoc::PlatformTerms,
-                ConsentDoc::OrgPrivacy,
-                ConsentDoc::PointTerms
-            ]
-        );
+        assert_eq!(required_consents(&o), [ConsentDoc::PlatformTerms, ConsentDoc::OrgPrivacy, ConsentDoc::PointTerms]);
         let accepted = accept_consents(&o, &ConsentDoc::ALL, NOW).unwrap();
         assert_eq!(accepted.len(), 3);
-        assert!(accepted
-            .iter()
-            .all(|a| a.accepted_at == NOW && a.version == a.doc.version()));
+        assert!(accepted.iter().all(|a| a.accepted_at == NOW && a.version == a.doc.version()));
     }
 
     #[test]
     fn without_points_two_items() {
         let o = org(None);
-        assert_eq!(
-            required_consents(&o),
-            [ConsentDoc::PlatformTerms, ConsentDoc::OrgPrivacy]
-        );
-        let accepted = accept_consents(
-            &o,
-            &[ConsentDoc::OrgPrivacy, ConsentDoc::PlatformTerms],
-            NOW,
-        )
-        .unwrap();
+        assert_eq!(required_consents(&o), [ConsentDoc::PlatformTerms, ConsentDoc::OrgPrivacy]);
+        let accepted = accept_consents(&o, &[ConsentDoc::OrgPrivacy, ConsentDoc::PlatformTerms], NOW).unwrap();
         assert_eq!(
             accepted.iter().map(|a| a.doc).collect::<Vec<_>>(),
             [ConsentDoc::PlatformTerms, ConsentDoc::OrgPrivacy]
@@ -180,17 +148,10 @@ mod tests {
     fn missing() {
         let o = org(Some("みもとポイント"));
         assert_eq!(
-            accept_consents(
-                &o,
-                &[ConsentDoc::PlatformTerms, ConsentDoc::OrgPrivacy],
-                NOW
-            ),
+            accept_consents(&o, &[ConsentDoc::PlatformTerms, ConsentDoc::OrgPrivacy], NOW),
             Err(ConsentError::Missing(vec![ConsentDoc::PointTerms]))
         );
-        assert_eq!(
-            accept_consents(&o, &[], NOW),
-            Err(ConsentError::Missing(ConsentDoc::ALL.to_vec()))
-        );
+        assert_eq!(accept_consents(&o, &[], NOW), Err(ConsentError::Missing(ConsentDoc::ALL.to_vec())));
         let err = accept_consents(&org(None), &[ConsentDoc::OrgPrivacy], NOW).unwrap_err();
         assert_eq!(err, ConsentError::Missing(vec![ConsentDoc::PlatformTerms]));
         assert_eq!(err.to_string(), "required consents missing: platform_terms");

@@ -45,8 +45,12 @@ pub enum BackPolicy {
 }
 
 impl DocumentKind {
-    pub const ALL: [DocumentKind; 4] =
-        [DocumentKind::DriversLicense, DocumentKind::MyNumberCard, DocumentKind::DrivingHistoryCertificate, DocumentKind::ResidenceCard];
+    pub const ALL: [DocumentKind; 4] = [
+        DocumentKind::DriversLicense,
+        DocumentKind::MyNumberCard,
+        DocumentKind::DrivingHistoryCertificate,
+        DocumentKind::ResidenceCard,
+    ];
 
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -224,7 +228,15 @@ impl Default for EkycApplication {
 
 impl EkycApplication {
     pub fn new() -> Self {
-        EkycApplication { state: EkycState::Started, document: None, remarks: None, back_captured: false, face_attempts: 0, instruction: None, scores: None }
+        EkycApplication {
+            state: EkycState::Started,
+            document: None,
+            remarks: None,
+            back_captured: false,
+            face_attempts: 0,
+            instruction: None,
+            scores: None,
+        }
     }
 
     fn expect(&self, states: &[EkycState]) -> Result<(), EkycError> {
@@ -237,7 +249,12 @@ impl EkycApplication {
 
     /// 「選択」; also a retake from any document step before confirmation.
     pub fn choose_document(&mut self, kind: DocumentKind) -> Result<(), EkycError> {
-        self.expect(&[EkycState::Started, EkycState::DocumentChosen, EkycState::FrontCaptured, EkycState::DocumentCaptured])?;
+        self.expect(&[
+            EkycState::Started,
+            EkycState::DocumentChosen,
+            EkycState::FrontCaptured,
+            EkycState::DocumentCaptured,
+        ])?;
         self.document = Some(kind);
         self.remarks = None;
         self.back_captured = false;
@@ -442,7 +459,10 @@ mod tests {
         assert_eq!((a.state, a.document), (EkycState::DocumentChosen, Some(DocumentKind::ResidenceCard)));
         a.front_captured().expect("front");
         a.confirm_document().expect("confirm");
-        assert_eq!(a.choose_document(DocumentKind::DriversLicense), Err(EkycError::WrongState(EkycState::DocumentConfirmed)));
+        assert_eq!(
+            a.choose_document(DocumentKind::DriversLicense),
+            Err(EkycError::WrongState(EkycState::DocumentConfirmed))
+        );
     }
 
     #[test]
@@ -453,7 +473,11 @@ mod tests {
             a.frontal_result(false, &mut rng).expect("retry allowed");
         }
         assert_eq!(a.frontal_result(false, &mut rng), Err(EkycError::FaceAttemptsExhausted));
-        assert_eq!(a.frontal_result(true, &mut rng), Err(EkycError::FaceAttemptsExhausted), "even a match is refused now");
+        assert_eq!(
+            a.frontal_result(true, &mut rng),
+            Err(EkycError::FaceAttemptsExhausted),
+            "even a match is refused now"
+        );
     }
 
     #[test]

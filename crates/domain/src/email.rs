@@ -46,17 +46,11 @@ impl Email {
         if normalize(&s) != s {
             return Err(EmailError::Invalid);
         }
-        if s.chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
-        {
+        if s.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>') {
             return Err(EmailError::Invalid);
         }
-        let options = Options::default()
-            .without_display_text()
-            .without_domain_literal()
-            .with_required_tld();
-        let addr =
-            EmailAddress::parse_with_options(&s, options).map_err(|_| EmailError::Invalid)?;
+        let options = Options::default().without_display_text().without_domain_literal().with_required_tld();
+        let addr = EmailAddress::parse_with_options(&s, options).map_err(|_| EmailError::Invalid)?;
         if !addr.domain().contains('.') {
             return Err(EmailError::Invalid);
         }
@@ -92,10 +86,7 @@ mod tests {
     #[test]
     fn accepts_and_normalizes() {
         assert_eq!(ok("taro@example.com"), "taro@example.com");
-        assert_eq!(
-            ok("  Taro.Yamada@Example.CO.JP \u{3000}"),
-            "taro.yamada@example.co.jp"
-        );
+        assert_eq!(ok("  Taro.Yamada@Example.CO.JP \u{3000}"), "taro.yamada@example.co.jp");
         assert_eq!(ok("ｔａｒｏ＠ｅｘａｍｐｌｅ．ｃｏｍ"), "taro@example.com");
         assert_eq!(ok("taro+tag@mail.example.com"), "taro+tag@mail.example.com");
         let e = Email::parse("Hanako@Example.com").unwrap();

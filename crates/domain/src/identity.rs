@@ -111,11 +111,20 @@ impl IdentityVerification {
         }
     }
 
-    const EDITABLE: [IdentityState; 4] =
-        [IdentityState::Started, IdentityState::InsurerConfirmed, IdentityState::CardEntered, IdentityState::PersonEntered];
+    const EDITABLE: [IdentityState; 4] = [
+        IdentityState::Started,
+        IdentityState::InsurerConfirmed,
+        IdentityState::CardEntered,
+        IdentityState::PersonEntered,
+    ];
 
     /// 保険者番号確認: the number must be the member's own organization's.
-    pub fn confirm_insurer(&mut self, entered: &InsurerNumber, org: &Organization, now: OffsetDateTime) -> Result<(), IdentityError> {
+    pub fn confirm_insurer(
+        &mut self,
+        entered: &InsurerNumber,
+        org: &Organization,
+        now: OffsetDateTime,
+    ) -> Result<(), IdentityError> {
         self.require(now, &Self::EDITABLE)?;
         if org.id != self.org_id || &org.insurer_number != entered {
             return Err(IdentityError::InsurerMismatch);
@@ -137,7 +146,13 @@ impl IdentityVerification {
     }
 
     /// 基本情報登録: names already converted to full-width katakana.
-    pub fn enter_person(&mut self, family: String, given: String, birth_date: Date, now: OffsetDateTime) -> Result<(), IdentityError> {
+    pub fn enter_person(
+        &mut self,
+        family: String,
+        given: String,
+        birth_date: Date,
+        now: OffsetDateTime,
+    ) -> Result<(), IdentityError> {
         self.require(now, &Self::EDITABLE[2..])?;
         self.family_name = Some(family);
         self.given_name = Some(given);

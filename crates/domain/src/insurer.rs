@@ -21,12 +21,8 @@ pub fn normalize_digits(input: &str) -> String {
 /// add the digits of the products, take the units digit `u` of the sum; the
 /// check digit is `(10 − u) mod 10`.
 pub fn check_digit(body: &[u8]) -> u8 {
-    let sum: u32 = body
-        .iter()
-        .rev()
-        .zip([2u32, 1].into_iter().cycle())
-        .map(|(&d, w)| digit_sum(u32::from(d) * w))
-        .sum();
+    let sum: u32 =
+        body.iter().rev().zip([2u32, 1].into_iter().cycle()).map(|(&d, w)| digit_sum(u32::from(d) * w)).sum();
     ((10 - sum % 10) % 10) as u8
 }
 
@@ -102,9 +98,7 @@ mod tests {
 
     #[test]
     fn valid_numbers() {
-        for n in [
-            "133033", "01130012", "01040013", "06132013", "33120015", "131011",
-        ] {
+        for n in ["133033", "01130012", "01040013", "06132013", "33120015", "131011"] {
             let parsed = InsurerNumber::parse(n).unwrap_or_else(|e| panic!("{n}: {e}"));
             assert_eq!(parsed.as_str(), n);
             assert_eq!(parsed.to_string(), n);
@@ -118,62 +112,27 @@ mod tests {
 
     #[test]
     fn wrong_check_digit() {
-        assert_eq!(
-            InsurerNumber::parse("123456"),
-            Err(InsurerNumberError::CheckDigit)
-        );
-        assert_eq!(
-            InsurerNumber::parse("133034"),
-            Err(InsurerNumberError::CheckDigit)
-        );
+        assert_eq!(InsurerNumber::parse("123456"), Err(InsurerNumberError::CheckDigit));
+        assert_eq!(InsurerNumber::parse("133034"), Err(InsurerNumberError::CheckDigit));
     }
 
     #[test]
     fn full_width_and_spaces() {
-        assert_eq!(
-            InsurerNumber::parse("１３３０３３").unwrap().as_str(),
-            "133033"
-        );
+        assert_eq!(InsurerNumber::parse("１３３０３３").unwrap().as_str(), "133033");
         assert_eq!(InsurerNumber::parse(" 133033 ").unwrap().as_str(), "133033");
-        assert_eq!(
-            InsurerNumber::parse("\u{3000}０１１３００１２\t")
-                .unwrap()
-                .as_str(),
-            "01130012"
-        );
+        assert_eq!(InsurerNumber::parse("\u{3000}０１１３００１２\t").unwrap().as_str(), "01130012");
     }
 
     #[test]
     fn errors_in_order() {
         assert_eq!(InsurerNumber::parse(""), Err(InsurerNumberError::Empty));
-        assert_eq!(
-            InsurerNumber::parse(" \u{3000} "),
-            Err(InsurerNumberError::Empty)
-        );
-        assert_eq!(
-            InsurerNumber::parse("13303"),
-            Err(InsurerNumberError::Length)
-        );
-        assert_eq!(
-            InsurerNumber::parse("1330330"),
-            Err(InsurerNumberError::Length)
-        );
-        assert_eq!(
-            InsurerNumber::parse("13a033"),
-            Err(InsurerNumberError::NotDigits)
-        );
-        assert_eq!(
-            InsurerNumber::parse("13a"),
-            Err(InsurerNumberError::NotDigits)
-        );
-        assert_eq!(
-            InsurerNumber::parse("133 033"),
-            Err(InsurerNumberError::NotDigits)
-        );
-        assert_eq!(
-            InsurerNumber::parse("١٣٣٠٣٣"),
-            Err(InsurerNumberError::NotDigits)
-        );
+        assert_eq!(InsurerNumber::parse(" \u{3000} "), Err(InsurerNumberError::Empty));
+        assert_eq!(InsurerNumber::parse("13303"), Err(InsurerNumberError::Length));
+        assert_eq!(InsurerNumber::parse("1330330"), Err(InsurerNumberError::Length));
+        assert_eq!(InsurerNumber::parse("13a033"), Err(InsurerNumberError::NotDigits));
+        assert_eq!(InsurerNumber::parse("13a"), Err(InsurerNumberError::NotDigits));
+        assert_eq!(InsurerNumber::parse("133 033"), Err(InsurerNumberError::NotDigits));
+        assert_eq!(InsurerNumber::parse("١٣٣٠٣٣"), Err(InsurerNumberError::NotDigits));
     }
 
     #[test]
@@ -182,10 +141,7 @@ mod tests {
     }
 
     fn with_check(body: &[u8]) -> String {
-        body.iter()
-            .chain(std::iter::once(&check_digit(body)))
-            .map(|d| char::from(b'0' + d))
-            .collect()
+        body.iter().chain(std::iter::once(&check_digit(body))).map(|d| char::from(b'0' + d)).collect()
     }
 
     proptest! {

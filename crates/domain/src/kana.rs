@@ -51,8 +51,7 @@ fn classify(c: char) -> Option<KanaError> {
         c if c.is_numeric() => Some(KanaError::Digit),
         c if c.is_ascii_alphabetic()
             || (c.is_alphabetic()
-                && (('\u{00C0}'..='\u{024F}').contains(&c)
-                    || ('\u{1E00}'..='\u{1EFF}').contains(&c))) =>
+                && (('\u{00C0}'..='\u{024F}').contains(&c) || ('\u{1E00}'..='\u{1EFF}').contains(&c))) =>
         {
             Some(KanaError::Latin)
         }
@@ -201,10 +200,7 @@ mod tests {
         assert_eq!(to_katakana("じょん＝すみす"), ok("ジョン＝スミス"));
         assert_eq!(to_katakana("ｼﾞｮﾝ=ｽﾐｽ"), ok("ジョン＝スミス"));
         assert_eq!(to_katakana("ゔぁいおりん"), ok("ヴァイオリン"));
-        assert_eq!(
-            to_katakana("ぁぃぅぇぉっゃゅょゎゕゖ"),
-            ok("ァィゥェォッャュョヮヵヶ")
-        );
+        assert_eq!(to_katakana("ぁぃぅぇぉっゃゅょゎゕゖ"), ok("ァィゥェォッャュョヮヵヶ"));
         assert_eq!(to_katakana("さゝき"), ok("サヽキ"));
         assert_eq!(to_katakana("すゞき"), ok("スヾキ"));
         // Combining or separately typed (han)dakuten join the kana before them.
@@ -262,10 +258,7 @@ mod tests {
         assert_eq!(fold_for_match("ヴゥ"), "ブウ");
         assert_eq!(fold_for_match("ヴュ"), "ブユ");
         assert_eq!(fold_for_match("ヷヸヹヺ"), "バビベボ");
-        assert_eq!(
-            fold_for_match("ァィゥェォッャュョヮヵヶ"),
-            "アイウエオツヤユヨワカケ"
-        );
+        assert_eq!(fold_for_match("ァィゥェォッャュョヮヵヶ"), "アイウエオツヤユヨワカケ");
         assert_eq!(fold_for_match("ジョン＝スミス"), "ジヨンスミス");
         assert_eq!(fold_for_match("マリア・テレサ"), "マリアテレサ");
         assert_eq!(fold_for_match("ヤマダ タロウ"), "ヤマダタロウ");
@@ -300,10 +293,7 @@ mod tests {
     }
 
     fn from_indices(indices: &[u32], base: u32) -> String {
-        indices
-            .iter()
-            .filter_map(|&i| char::from_u32(base + i))
-            .collect()
+        indices.iter().filter_map(|&i| char::from_u32(base + i)).collect()
     }
 
     proptest! {

@@ -94,9 +94,7 @@ pub struct Organization {
 impl Organization {
     /// Whether members earn the organization's own points (else the platform coin).
     pub fn has_own_points(&self) -> bool {
-        self.point_name
-            .as_deref()
-            .is_some_and(|p| !p.trim().is_empty())
+        self.point_name.as_deref().is_some_and(|p| !p.trim().is_empty())
     }
 }
 
@@ -220,31 +218,13 @@ pub(crate) mod tests {
     #[test]
     fn validate() {
         assert_eq!(new_org("みもと市", None).validate(), Ok(()));
-        assert_eq!(
-            new_org("みもと市", Some("みもとポイント")).validate(),
-            Ok(())
-        );
-        assert_eq!(
-            new_org(" \u{3000} ", None).validate(),
-            Err(OrgError::EmptyName)
-        );
+        assert_eq!(new_org("みもと市", Some("みもとポイント")).validate(), Ok(()));
+        assert_eq!(new_org(" \u{3000} ", None).validate(), Err(OrgError::EmptyName));
         assert_eq!(new_org(&"あ".repeat(100), None).validate(), Ok(()));
-        assert_eq!(
-            new_org(&"あ".repeat(101), None).validate(),
-            Err(OrgError::NameTooLong)
-        );
-        assert_eq!(
-            new_org("みもと市", Some(" ")).validate(),
-            Err(OrgError::EmptyPointName)
-        );
-        assert_eq!(
-            new_org("みもと市", Some(&"ポ".repeat(50))).validate(),
-            Ok(())
-        );
-        assert_eq!(
-            new_org("みもと市", Some(&"ポ".repeat(51))).validate(),
-            Err(OrgError::PointNameTooLong)
-        );
+        assert_eq!(new_org(&"あ".repeat(101), None).validate(), Err(OrgError::NameTooLong));
+        assert_eq!(new_org("みもと市", Some(" ")).validate(), Err(OrgError::EmptyPointName));
+        assert_eq!(new_org("みもと市", Some(&"ポ".repeat(50))).validate(), Ok(()));
+        assert_eq!(new_org("みもと市", Some(&"ポ".repeat(51))).validate(), Err(OrgError::PointNameTooLong));
     }
 
     proptest! {

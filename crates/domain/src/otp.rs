@@ -22,10 +22,7 @@ pub fn generate_code<R: CryptoRng + RngCore>(rng: &mut R) -> String {
 /// Normalizes user input: NFKC (full-width digits → ASCII), removes spaces
 /// (including U+3000) and hyphens. `Some` only if exactly 6 ASCII digits remain.
 pub fn normalize_code(input: &str) -> Option<String> {
-    let code: String = input
-        .nfkc()
-        .filter(|&c| !c.is_whitespace() && !is_hyphen(c))
-        .collect();
+    let code: String = input.nfkc().filter(|&c| !c.is_whitespace() && !is_hyphen(c)).collect();
     (code.len() == CODE_LEN && code.bytes().all(|b| b.is_ascii_digit())).then_some(code)
 }
 
@@ -57,10 +54,7 @@ pub struct CodeValidity {
 impl CodeValidity {
     /// Validity of a code issued at `issued_at` (expires after [`CODE_TTL`]).
     pub fn starting(issued_at: OffsetDateTime) -> Self {
-        Self {
-            issued_at,
-            expires_at: issued_at + CODE_TTL,
-        }
+        Self { issued_at, expires_at: issued_at + CODE_TTL }
     }
 
     /// Whether the code has expired at `now`.
@@ -110,10 +104,7 @@ mod tests {
     fn normalize() {
         assert_eq!(normalize_code("123456").as_deref(), Some("123456"));
         assert_eq!(normalize_code("１２３ ４５６").as_deref(), Some("123456"));
-        assert_eq!(
-            normalize_code(" 123-456\u{3000}").as_deref(),
-            Some("123456")
-        );
+        assert_eq!(normalize_code(" 123-456\u{3000}").as_deref(), Some("123456"));
         assert_eq!(normalize_code("１２３ー４５６").as_deref(), Some("123456"));
         assert_eq!(normalize_code("012345").as_deref(), Some("012345"));
         assert_eq!(normalize_code("12345"), None);

@@ -44,14 +44,7 @@ mod tests {
 
     #[test]
     fn weak_passwords() {
-        for p in [
-            "password",
-            "12345678",
-            "qwertyui",
-            "p@ssw0rd1",
-            "aaaaaaaa",
-            "password123",
-        ] {
+        for p in ["password", "12345678", "qwertyui", "p@ssw0rd1", "aaaaaaaa", "password123"] {
             assert_eq!(check_password(p, &[]), Err(PasswordError::Weak), "{p}");
         }
     }
@@ -61,10 +54,7 @@ mod tests {
         assert_eq!(check_password("Xk9#vQ2", &[]), Err(PasswordError::TooShort));
         assert_eq!(check_password("", &[]), Err(PasswordError::TooShort));
         // 7 characters but 21 bytes: still too short.
-        assert_eq!(
-            check_password("あいうえおかき", &[]),
-            Err(PasswordError::TooShort)
-        );
+        assert_eq!(check_password("あいうえおかき", &[]), Err(PasswordError::TooShort));
         let long: String = "Xk9#vQ2-".repeat(17).chars().take(129).collect();
         assert_eq!(check_password(&long, &[]), Err(PasswordError::TooLong));
         assert!(check_password(&long[..128], &[]).is_ok());
@@ -82,10 +72,7 @@ mod tests {
         let local = "hanamizuki.tsubasa";
         let pw = format!("{local}2024");
         assert_eq!(check_password(&pw, &[]), Ok(()), "strong without the email");
-        assert_eq!(
-            check_password(&pw, &[email, local]),
-            Err(PasswordError::Weak)
-        );
+        assert_eq!(check_password(&pw, &[email, local]), Err(PasswordError::Weak));
     }
 
     proptest! {

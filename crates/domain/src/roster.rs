@@ -148,10 +148,7 @@ impl DateProblem {
 }
 
 fn parse_date_checked(input: &str) -> Result<Date, DateProblem> {
-    let s: String = normalize_card_text(input)
-        .chars()
-        .map(|c| if c == '／' { '/' } else { c })
-        .collect();
+    let s: String = normalize_card_text(input).chars().map(|c| if c == '／' { '/' } else { c }).collect();
     if s.is_empty() {
         return Err(DateProblem::Empty);
     }
@@ -160,15 +157,12 @@ fn parse_date_checked(input: &str) -> Result<Date, DateProblem> {
     let [year, month, day] = parts.as_slice() else {
         return Err(DateProblem::Format);
     };
-    let digits = |p: &str, min: usize, max: usize| {
-        (min..=max).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit())
-    };
+    let digits =
+        |p: &str, min: usize, max: usize| (min..=max).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit());
     if !digits(year, 4, 4) || !digits(month, 1, 2) || !digits(day, 1, 2) {
         return Err(DateProblem::Format);
     }
-    let (Ok(year), Ok(month), Ok(day)) =
-        (year.parse::<i32>(), month.parse::<u8>(), day.parse::<u8>())
-    else {
+    let (Ok(year), Ok(month), Ok(day)) = (year.parse::<i32>(), month.parse::<u8>(), day.parse::<u8>()) else {
         return Err(DateProblem::Format);
     };
     let month = Month::try_from(month).map_err(|_| DateProblem::NoSuchDay)?;
@@ -184,23 +178,13 @@ pub fn parse_date(input: &str) -> Option<Date> {
 
 /// `YYYY-MM-DD`.
 fn iso_date(date: Date) -> String {
-    format!(
-        "{:04}-{:02}-{:02}",
-        date.year(),
-        u8::from(date.month()),
-        date.day()
-    )
+    format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day())
 }
 
 /// Blind-index input for a person: folded family name, folded given name and
 /// birth date, as `"{family}|{given}|{YYYY-MM-DD}"` (see [`fold_for_match`]).
 pub fn person_key(family_katakana: &str, given_katakana: &str, birth_date: Date) -> String {
-    format!(
-        "{}|{}|{}",
-        fold_for_match(family_katakana),
-        fold_for_match(given_katakana),
-        iso_date(birth_date)
-    )
+    format!("{}|{}|{}", fold_for_match(family_katakana), fold_for_match(given_katakana), iso_date(birth_date))
 }
 
 impl RosterEntry {
@@ -222,39 +206,27 @@ impl RosterEntry {
         }
         let mut values = [""; 9];
         for (value, &position) in values.iter_mut().zip(columns) {
-            *value = fields
-                .get(position)
-                .copied()
-                .ok_or(RowError::FieldCount(fields.len()))?;
+            *value = fields.get(position).copied().ok_or(RowError::FieldCount(fields.len()))?;
         }
 
-        let insurer = InsurerNumber::parse(values[INSURER_NUMBER])
-            .map_err(|e| RowError::InsurerNumber(e.to_string()))?;
+        let insurer =
+            InsurerNumber::parse(values[INSURER_NUMBER]).map_err(|e| RowError::InsurerNumber(e.to_string()))?;
         if &insurer != org_insurer_number {
             return Err(RowError::OtherInsurer(insurer.as_str().to_owned()));
         }
-        let card =
-            roster_card(values[SYMBOL], values[NUMBER], values[BRANCH]).map_err(RowError::Card)?;
+        let card = roster_card(values[SYMBOL], values[NUMBER], values[BRANCH]).map_err(RowError::Card)?;
         let family_name = to_katakana(values[FAMILY_NAME]).map_err(RowError::FamilyName)?;
         let given_name = to_katakana(values[GIVEN_NAME]).map_err(RowError::GivenName)?;
-        let birth_date =
-            parse_date_checked(values[BIRTH_DATE]).map_err(|p| RowError::BirthDate(p.reason()))?;
-        let eligible_from = parse_date_checked(values[ELIGIBLE_FROM])
-            .map_err(|p| RowError::EligibleFrom(p.reason()))?;
+        let birth_date = parse_date_checked(values[BIRTH_DATE]).map_err(|p| RowError::BirthDate(p.reason()))?;
+        let eligible_from =
+            parse_date_checked(values[ELIGIBLE_FROM]).map_err(|p| RowError::EligibleFrom(p.reason()))?;
         let eligible_until = match parse_date_checked(values[ELIGIBLE_UNTIL]) {
             Ok(until) if until < eligible_from => return Err(RowError::EligibilityOrder),
             Ok(until) => Some(until),
             Err(DateProblem::Empty) => None,
             Err(p) => return Err(RowError::EligibleUntil(p.reason())),
         };
-        Ok(RosterEntry {
-            card,
-            family_name,
-            given_name,
-            birth_date,
-            eligible_from,
-            eligible_until,
-        })
+        Ok(RosterEntry { card, family_name, given_name, birth_date, eligible_from, eligible_until })
     }
 
     /// Blind-index input for the person: see [`person_key`].
@@ -284,17 +256,7 @@ mod tests {
 
     /// A valid row in [`COLUMNS`] order.
     fn row() -> [&'static str; 9] {
-        [
-            "06132013",
-            "ab-12",
-            "３４５６",
-            "01",
-            "ﾔﾏﾀﾞ",
-            "ﾀﾛｳ",
-            "1990/1/5",
-            "2024-04-01",
-            "",
-        ]
+        ["06132013", "ab-12", "３４５６", "01", "ﾔﾏﾀﾞ", "ﾀﾛｳ", "1990/1/5", "2024-04-01", ""]
     }
 
     fn parse_with(column: usize, value: &'static str) -> Result<RosterEntry, RowError> {
@@ -328,43 +290,22 @@ mod tests {
     fn header_errors() {
         let mut header = COLUMNS;
         header[3] = "edaban";
-        assert_eq!(
-            map_header(&header),
-            Err(HeaderError::Unknown("edaban".into()))
-        );
-        assert_eq!(
-            map_header(&COLUMNS[..8]),
-            Err(HeaderError::Missing("eligible_until"))
-        );
+        assert_eq!(map_header(&header), Err(HeaderError::Unknown("edaban".into())));
+        assert_eq!(map_header(&COLUMNS[..8]), Err(HeaderError::Missing("eligible_until")));
         let mut with_extra = COLUMNS.to_vec();
         with_extra.push("note");
-        assert_eq!(
-            map_header(&with_extra),
-            Err(HeaderError::Unknown("note".into()))
-        );
+        assert_eq!(map_header(&with_extra), Err(HeaderError::Unknown("note".into())));
         with_extra.pop();
         with_extra.push("");
-        assert_eq!(
-            map_header(&with_extra),
-            Err(HeaderError::Unknown("".into()))
-        );
+        assert_eq!(map_header(&with_extra), Err(HeaderError::Unknown("".into())));
         with_extra.pop();
         with_extra.push("SYMBOL");
-        assert_eq!(
-            map_header(&with_extra),
-            Err(HeaderError::Duplicate("symbol".into()))
-        );
+        assert_eq!(map_header(&with_extra), Err(HeaderError::Duplicate("symbol".into())));
         let mut dup = COLUMNS;
         dup[8] = "number";
-        assert_eq!(
-            map_header(&dup),
-            Err(HeaderError::Duplicate("number".into()))
-        );
+        assert_eq!(map_header(&dup), Err(HeaderError::Duplicate("number".into())));
         assert_eq!(map_header(&[]), Err(HeaderError::Missing("insurer_number")));
-        assert_eq!(
-            HeaderError::Missing("branch").to_string(),
-            "missing column branch"
-        );
+        assert_eq!(HeaderError::Missing("branch").to_string(), "missing column branch");
     }
 
     #[test]
@@ -373,11 +314,7 @@ mod tests {
         assert_eq!(
             entry,
             RosterEntry {
-                card: CardId {
-                    symbol: "AB-12".into(),
-                    number: "3456".into(),
-                    branch: Some("01".into()),
-                },
+                card: CardId { symbol: "AB-12".into(), number: "3456".into(), branch: Some("01".into()) },
                 family_name: "ヤマダ".into(),
                 given_name: "タロウ".into(),
                 birth_date: date!(1990 - 01 - 05),
@@ -405,28 +342,12 @@ mod tests {
             "symbol",
         ];
         let columns = map_header(&header).unwrap();
-        let fields = [
-            "きゃっしー",
-            "2025/03/31",
-            "０６１３２０１３",
-            "1985-12-31",
-            "12-345",
-            "すずき",
-            "",
-            "2020/4/1",
-            "",
-        ];
+        let fields =
+            ["きゃっしー", "2025/03/31", "０６１３２０１３", "1985-12-31", "12-345", "すずき", "", "2020/4/1", ""];
         let entry = RosterEntry::parse(&fields, &columns, &org()).unwrap();
         assert_eq!(entry.family_name, "スズキ");
         assert_eq!(entry.given_name, "キャッシー");
-        assert_eq!(
-            entry.card,
-            CardId {
-                symbol: "".into(),
-                number: "12-345".into(),
-                branch: None,
-            }
-        );
+        assert_eq!(entry.card, CardId { symbol: "".into(), number: "12-345".into(), branch: None });
         assert_eq!(entry.card.match_key(), "|12345");
         assert_eq!(entry.birth_date, date!(1985 - 12 - 31));
         assert_eq!(entry.eligible_from, date!(2020 - 04 - 01));
@@ -435,92 +356,40 @@ mod tests {
         // The F3 flow builds the same key from the member's input.
         let family = to_katakana("ｽｽﾞｷ").unwrap();
         let given = to_katakana("キャッシ").unwrap();
-        assert_eq!(
-            person_key(&family, &given, date!(1985 - 12 - 31)),
-            entry.person_key()
-        );
+        assert_eq!(person_key(&family, &given, date!(1985 - 12 - 31)), entry.person_key());
     }
 
     #[test]
     fn row_errors() {
         let columns = in_order();
-        assert_eq!(
-            RosterEntry::parse(&row()[..8], &columns, &org()),
-            Err(RowError::FieldCount(8))
-        );
+        assert_eq!(RosterEntry::parse(&row()[..8], &columns, &org()), Err(RowError::FieldCount(8)));
         let mut long = row().to_vec();
         long.push("");
-        assert_eq!(
-            RosterEntry::parse(&long, &columns, &org()),
-            Err(RowError::FieldCount(10))
-        );
+        assert_eq!(RosterEntry::parse(&long, &columns, &org()), Err(RowError::FieldCount(10)));
         assert_eq!(
             parse_with(0, "0613201"),
-            Err(RowError::InsurerNumber(
-                "insurer number must be 6 or 8 digits".into()
-            ))
+            Err(RowError::InsurerNumber("insurer number must be 6 or 8 digits".into()))
         );
         assert_eq!(
             parse_with(0, "06132014"),
-            Err(RowError::InsurerNumber(
-                "insurer number has a wrong check digit".into()
-            ))
+            Err(RowError::InsurerNumber("insurer number has a wrong check digit".into()))
         );
-        assert_eq!(
-            parse_with(0, "01130012"),
-            Err(RowError::OtherInsurer("01130012".into()))
-        );
-        assert_eq!(
-            parse_with(1, "a.b"),
-            Err(RowError::Card(CardError::SymbolInvalid))
-        );
-        assert_eq!(
-            parse_with(2, ""),
-            Err(RowError::Card(CardError::NumberRequired))
-        );
-        assert_eq!(
-            parse_with(2, "12x"),
-            Err(RowError::Card(CardError::NumberInvalid))
-        );
-        assert_eq!(
-            parse_with(3, "1"),
-            Err(RowError::Card(CardError::BranchInvalid))
-        );
-        assert_eq!(
-            parse_with(4, "山田"),
-            Err(RowError::FamilyName(KanaError::Kanji))
-        );
-        assert_eq!(
-            parse_with(4, ""),
-            Err(RowError::FamilyName(KanaError::Empty))
-        );
-        assert_eq!(
-            parse_with(5, "Taro"),
-            Err(RowError::GivenName(KanaError::Latin))
-        );
+        assert_eq!(parse_with(0, "01130012"), Err(RowError::OtherInsurer("01130012".into())));
+        assert_eq!(parse_with(1, "a.b"), Err(RowError::Card(CardError::SymbolInvalid)));
+        assert_eq!(parse_with(2, ""), Err(RowError::Card(CardError::NumberRequired)));
+        assert_eq!(parse_with(2, "12x"), Err(RowError::Card(CardError::NumberInvalid)));
+        assert_eq!(parse_with(3, "1"), Err(RowError::Card(CardError::BranchInvalid)));
+        assert_eq!(parse_with(4, "山田"), Err(RowError::FamilyName(KanaError::Kanji)));
+        assert_eq!(parse_with(4, ""), Err(RowError::FamilyName(KanaError::Empty)));
+        assert_eq!(parse_with(5, "Taro"), Err(RowError::GivenName(KanaError::Latin)));
         assert!(matches!(parse_with(6, ""), Err(RowError::BirthDate(_))));
-        assert!(matches!(
-            parse_with(6, "1990.01.05"),
-            Err(RowError::BirthDate(_))
-        ));
-        assert!(matches!(
-            parse_with(6, "1990-02-30"),
-            Err(RowError::BirthDate(_))
-        ));
+        assert!(matches!(parse_with(6, "1990.01.05"), Err(RowError::BirthDate(_))));
+        assert!(matches!(parse_with(6, "1990-02-30"), Err(RowError::BirthDate(_))));
         assert!(matches!(parse_with(7, ""), Err(RowError::EligibleFrom(_))));
-        assert!(matches!(
-            parse_with(7, "2024-13-01"),
-            Err(RowError::EligibleFrom(_))
-        ));
-        assert!(matches!(
-            parse_with(8, "someday"),
-            Err(RowError::EligibleUntil(_))
-        ));
+        assert!(matches!(parse_with(7, "2024-13-01"), Err(RowError::EligibleFrom(_))));
+        assert!(matches!(parse_with(8, "someday"), Err(RowError::EligibleUntil(_))));
         assert_eq!(parse_with(8, "2024-03-31"), Err(RowError::EligibilityOrder));
-        assert_eq!(
-            parse_with(8, "2024-04-01").map(|e| e.eligible_until),
-            Ok(Some(date!(2024 - 04 - 01)))
-        );
+        assert_eq!(parse_with(8, "2024-04-01").map(|e| e.eligible_until), Ok(Some(date!(2024 - 04 - 01))));
     }
 
     #[test]
@@ -538,23 +407,11 @@ mod tests {
         for (column, value) in cases {
             let message = parse_with(column, value).unwrap_err().to_string();
             assert!(!message.contains(value), "{message}");
-            assert!(
-                message.starts_with(COLUMNS[column]) || message.starts_with("card:"),
-                "{message}"
-            );
+            assert!(message.starts_with(COLUMNS[column]) || message.starts_with("card:"), "{message}");
         }
-        assert_eq!(
-            RowError::EligibilityOrder.to_string(),
-            "eligible_until is before eligible_from"
-        );
-        assert_eq!(
-            RowError::FieldCount(8).to_string(),
-            "expected 9 fields, found 8"
-        );
-        assert_eq!(
-            parse_with(6, "").unwrap_err().to_string(),
-            "birth_date: missing"
-        );
+        assert_eq!(RowError::EligibilityOrder.to_string(), "eligible_until is before eligible_from");
+        assert_eq!(RowError::FieldCount(8).to_string(), "expected 9 fields, found 8");
+        assert_eq!(parse_with(6, "").unwrap_err().to_string(), "birth_date: missing");
         assert_eq!(
             parse_with(4, "山田").unwrap_err().to_string(),
             "family_name_kana: name contains kanji; use full-width katakana"
@@ -601,19 +458,10 @@ mod tests {
     #[test]
     fn person_keys() {
         let d = date!(2001 - 09 - 03);
-        assert_eq!(
-            person_key("ヤマダ", "タロウ", d),
-            "ヤマダ|タロウ|2001-09-03"
-        );
-        assert_eq!(
-            person_key("ヴィクトル", "ジョン＝スミス", d),
-            "ビクトル|ジヨンスミス|2001-09-03"
-        );
+        assert_eq!(person_key("ヤマダ", "タロウ", d), "ヤマダ|タロウ|2001-09-03");
+        assert_eq!(person_key("ヴィクトル", "ジョン＝スミス", d), "ビクトル|ジヨンスミス|2001-09-03");
         assert_eq!(person_key("ショウ", "", d), person_key("シヨウ", "", d));
-        assert_ne!(
-            person_key("ヤマダ", "タロウ", d),
-            person_key("ヤマダタ", "ロウ", d)
-        );
+        assert_ne!(person_key("ヤマダ", "タロウ", d), person_key("ヤマダタ", "ロウ", d));
     }
 
     #[test]

@@ -64,7 +64,9 @@ fn ms(d: Duration) -> f64 {
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
         .map(|kib| kib / 1024.0)
         .unwrap_or(f64::NAN)
 }
@@ -81,7 +83,12 @@ fn main() {
     let rss_before = peak_rss_mib();
     let t = Instant::now();
     let engine = FaceEngine::load(&models).unwrap_or_else(|e| panic!("{e}"));
-    println!("models loaded and checked in {:.0} ms; peak RSS {:.0} MiB (before: {:.0} MiB)", ms(t.elapsed()), peak_rss_mib(), rss_before);
+    println!(
+        "models loaded and checked in {:.0} ms; peak RSS {:.0} MiB (before: {:.0} MiB)",
+        ms(t.elapsed()),
+        peak_rss_mib(),
+        rss_before
+    );
 
     let bbt = repo().join("../shared/data/faces/bbt");
     let doc = document(&load(&bbt.join("leonard/leonard1.png")));

@@ -72,7 +72,10 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<RgbImage, DecodeError> {
     reader.limits(decoder_limits);
     let mut decoder = reader.into_decoder().map_err(|e| classify(&e, limits))?;
     let (width, height) = decoder.dimensions();
-    if width > limits.max_width || height > limits.max_height || u64::from(width) * u64::from(height) > limits.max_pixels {
+    if width > limits.max_width
+        || height > limits.max_height
+        || u64::from(width) * u64::from(height) > limits.max_pixels
+    {
         return Err(too_large(width, height, limits));
     }
     if width < 16 || height < 16 {
@@ -87,7 +90,13 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<RgbImage, DecodeError> {
 }
 
 fn too_large(width: u32, height: u32, limits: &Limits) -> DecodeError {
-    DecodeError::TooLarge { width, height, max_width: limits.max_width, max_height: limits.max_height, max_pixels: limits.max_pixels }
+    DecodeError::TooLarge {
+        width,
+        height,
+        max_width: limits.max_width,
+        max_height: limits.max_height,
+        max_pixels: limits.max_pixels,
+    }
 }
 
 fn classify(e: &image::ImageError, limits: &Limits) -> DecodeError {

@@ -96,7 +96,10 @@ impl Letterbox {
 pub(crate) fn letterbox(img: &RgbImage, size: usize) -> TractResult<Letterbox> {
     let (w, h) = img.dimensions();
     let scale = size as f32 / w.max(h).max(1) as f32;
-    let (nw, nh) = (((w as f32 * scale).round() as u32).clamp(1, size as u32), ((h as f32 * scale).round() as u32).clamp(1, size as u32));
+    let (nw, nh) = (
+        ((w as f32 * scale).round() as u32).clamp(1, size as u32),
+        ((h as f32 * scale).round() as u32).clamp(1, size as u32),
+    );
     let resized = if nw < w {
         image::imageops::thumbnail(img, nw, nh)
     } else {
@@ -163,7 +166,8 @@ pub fn weighted_nms(mut dets: Vec<Detection>) -> Vec<Detection> {
     dets.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut out = Vec::new();
     while let Some(best) = dets.first().copied() {
-        let (group, rest): (Vec<Detection>, Vec<Detection>) = dets.into_iter().partition(|d| iou(&best.rect, &d.rect) > NMS_IOU);
+        let (group, rest): (Vec<Detection>, Vec<Detection>) =
+            dets.into_iter().partition(|d| iou(&best.rect, &d.rect) > NMS_IOU);
         dets = rest;
         let total: f32 = group.iter().map(|d| d.score).sum();
         if total <= 0.0 {
@@ -230,7 +234,11 @@ mod tests {
 
     #[test]
     fn overlapping_boxes_merge_by_score() {
-        let d = |x: f32, score: f32| Detection { rect: Rect { x, y: 0.0, w: 10.0, h: 10.0 }, score, keypoints: [(x, 0.0); 6] };
+        let d = |x: f32, score: f32| Detection {
+            rect: Rect { x, y: 0.0, w: 10.0, h: 10.0 },
+            score,
+            keypoints: [(x, 0.0); 6],
+        };
         let merged = weighted_nms(vec![d(0.0, 0.9), d(1.0, 0.9), d(50.0, 0.6)]);
         assert_eq!(merged.len(), 2);
         assert!((merged[0].rect.x - 0.5).abs() < 1e-4 && merged[0].score == 0.9);

@@ -143,8 +143,16 @@ impl FaceEngine {
     /// Loads and checks every model in `dir` (see [`models`]).
     pub fn load(dir: &Path) -> Result<FaceEngine, ModelError> {
         let models = Models {
-            short_range: models::load(dir, models::SHORT_RANGE, [1, 3, detect::SHORT_RANGE.size, detect::SHORT_RANGE.size])?,
-            full_range: models::load(dir, models::FULL_RANGE, [1, 3, detect::FULL_RANGE.size, detect::FULL_RANGE.size])?,
+            short_range: models::load(
+                dir,
+                models::SHORT_RANGE,
+                [1, 3, detect::SHORT_RANGE.size, detect::SHORT_RANGE.size],
+            )?,
+            full_range: models::load(
+                dir,
+                models::FULL_RANGE,
+                [1, 3, detect::FULL_RANGE.size, detect::FULL_RANGE.size],
+            )?,
             landmarks: models::load(dir, models::LANDMARKS, [1, 3, crate::mesh::SIZE, crate::mesh::SIZE])?,
             embedding: models::load(dir, models::EMBEDDING, [1, 3, 112, 112])?,
         };
@@ -241,9 +249,16 @@ impl FaceEngine {
 
     /// Unit-length embedding of a face aligned with FaceMesh landmarks on the 5-point template
     /// (eye centres, nose tip, mouth corners): steadier than the detector's keypoints.
-    pub fn embed_landmarks(&self, img: &RgbImage, points: &[geometry::Point3], mirrored: bool) -> Result<Vec<f32>, FaceError> {
+    pub fn embed_landmarks(
+        &self,
+        img: &RgbImage,
+        points: &[geometry::Point3],
+        mirrored: bool,
+    ) -> Result<Vec<f32>, FaceError> {
         use geometry::idx;
-        let p = |i: usize| points.get(i).map(|p| (p.x, p.y)).ok_or_else(|| FaceError::Inference("too few landmarks".into()));
+        let p = |i: usize| {
+            points.get(i).map(|p| (p.x, p.y)).ok_or_else(|| FaceError::Inference("too few landmarks".into()))
+        };
         let mid = |a: (f32, f32), b: (f32, f32)| ((a.0 + b.0) / 2.0, (a.1 + b.1) / 2.0);
         let five = [
             mid(p(idx::EYE_RIGHT_OUTER)?, p(idx::EYE_RIGHT_INNER)?),

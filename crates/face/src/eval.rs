@@ -98,19 +98,32 @@ pub fn at_fmr(scores: &Scores, target: f64) -> OperatingPoint {
             return OperatingPoint { target_fmr: target, threshold: t, fmr, fnmr, supported: n as f64 * target >= 1.0 };
         }
     }
-    OperatingPoint { target_fmr: target, threshold: f32::INFINITY, fmr: 0.0, fnmr: 1.0, supported: n as f64 * target >= 1.0 }
+    OperatingPoint {
+        target_fmr: target,
+        threshold: f32::INFINITY,
+        fmr: 0.0,
+        fnmr: 1.0,
+        supported: n as f64 * target >= 1.0,
+    }
 }
 
 pub fn summarize(scores: &Scores) -> Summary {
     let at = vec![at_fmr(scores, 0.01), at_fmr(scores, 0.001)];
     let lowest = at_fmr(scores, 0.0);
-    let lowest_fmr = OperatingPoint { target_fmr: 1.0 / scores.impostor.len().max(1) as f64, supported: true, ..lowest };
+    let lowest_fmr =
+        OperatingPoint { target_fmr: 1.0 / scores.impostor.len().max(1) as f64, supported: true, ..lowest };
     let eer = thresholds(scores)
         .into_iter()
         .map(|t| rates(scores, t))
         .map(|(fmr, fnmr)| fmr.max(fnmr))
         .fold(1.0f64, f64::min);
-    Summary { genuine: distribution(&scores.genuine), impostor: distribution(&scores.impostor), at_fmr: at, lowest_fmr, eer }
+    Summary {
+        genuine: distribution(&scores.genuine),
+        impostor: distribution(&scores.impostor),
+        at_fmr: at,
+        lowest_fmr,
+        eer,
+    }
 }
 
 /// (FMR, FNMR) at every threshold, for a DET curve.
@@ -159,14 +172,20 @@ pub fn plot_det(curves: &[(&str, &Scores)], path: &Path) -> Result<(), PlotError
     let colors = [BLUE, RED, GREEN, MAGENTA];
     for (i, (name, scores)) in curves.iter().enumerate() {
         let color = colors[i % colors.len()];
-        let points: Vec<(f64, f64)> = det_curve(scores).into_iter().map(|(fmr, fnmr)| (fmr.max(floor), fnmr.max(floor))).collect();
+        let points: Vec<(f64, f64)> =
+            det_curve(scores).into_iter().map(|(fmr, fnmr)| (fmr.max(floor), fnmr.max(floor))).collect();
         chart
             .draw_series(LineSeries::new(points, color.stroke_width(2)))
             .map_err(|e| draw(&e))?
             .label(name.to_string())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
     }
-    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(|e| draw(&e))?;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| draw(&e))?;
     root.present().map_err(|e| draw(&e))?;
     Ok(())
 }
@@ -175,7 +194,8 @@ pub fn plot_det(curves: &[(&str, &Scores)], path: &Path) -> Result<(), PlotError
 /// to 40%, grayscale, re-encoded as JPEG quality 30.
 pub fn degrade(img: &image::RgbImage) -> Result<image::RgbImage, crate::decode::DecodeError> {
     let (w, h) = img.dimensions();
-    let small = image::imageops::resize(img, (w * 2 / 5).max(1), (h * 2 / 5).max(1), image::imageops::FilterType::Triangle);
+    let small =
+        image::imageops::resize(img, (w * 2 / 5).max(1), (h * 2 / 5).max(1), image::imageops::FilterType::Triangle);
     let gray = image::DynamicImage::ImageRgb8(small).grayscale().to_rgb8();
     let mut jpeg = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 30)
@@ -203,7 +223,11 @@ pub fn all_pairs(samples: &[Sample]) -> Scores {
     for (i, a) in samples.iter().enumerate() {
         for b in &samples[i + 1..] {
             let s = score(a, b);
-            if a.person == b.person { out.genuine.push(s) } else { out.impostor.push(s) }
+            if a.person == b.person {
+                out.genuine.push(s)
+            } else {
+                out.impostor.push(s)
+            }
         }
     }
     out
@@ -219,7 +243,11 @@ pub fn cross_pairs(docs: &[Sample], selfies: &[Sample]) -> Scores {
                 continue;
             }
             let sc = score(d, s);
-            if d.person == s.person { out.genuine.push(sc) } else { out.impostor.push(sc) }
+            if d.person == s.person {
+                out.genuine.push(sc)
+            } else {
+                out.impostor.push(sc)
+            }
         }
     }
     out
@@ -230,7 +258,10 @@ mod tests {
     use super::*;
 
     fn scores(genuine: &[f32], impostor: &[f32]) -> Scores {
-        Scores { genuine: genuine.iter().map(|s| Some(*s)).collect(), impostor: impostor.iter().map(|s| Some(*s)).collect() }
+        Scores {
+            genuine: genuine.iter().map(|s| Some(*s)).collect(),
+            impostor: impostor.iter().map(|s| Some(*s)).collect(),
+        }
     }
 
     #[test]

@@ -82,7 +82,8 @@ impl HeadPose {
         let (er, el) = (p(idx::EYE_RIGHT_OUTER), p(idx::EYE_LEFT_OUTER));
         let roll_image = (el.y - er.y).atan2(el.x - er.x).to_degrees();
         let mouth_width = dist(p(idx::MOUTH_RIGHT), p(idx::MOUTH_LEFT));
-        let mouth_open = if mouth_width > 0.5 { dist(p(idx::LIP_UPPER_INNER), p(idx::LIP_LOWER_INNER)) / mouth_width } else { 0.0 };
+        let mouth_open =
+            if mouth_width > 0.5 { dist(p(idx::LIP_UPPER_INNER), p(idx::LIP_LOWER_INNER)) / mouth_width } else { 0.0 };
         let (yaw, roll) = if mirrored { (-yaw_image, -roll_image) } else { (yaw_image, roll_image) };
         Some(HeadPose { yaw, pitch, roll, mouth_open })
     }

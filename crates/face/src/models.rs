@@ -43,7 +43,8 @@ pub fn pinned_sha256(file: &str) -> Option<&'static str> {
 /// Reads `dir/file`, checks its pin and returns the bytes.
 pub fn read_verified(dir: &Path, file: &str) -> Result<Vec<u8>, ModelError> {
     let pin = pinned_sha256(file).ok_or_else(|| ModelError::NotPinned { file: file.into() })?;
-    let bytes = std::fs::read(dir.join(file)).map_err(|_| ModelError::Missing { file: file.into(), dir: dir.into() })?;
+    let bytes =
+        std::fs::read(dir.join(file)).map_err(|_| ModelError::Missing { file: file.into(), dir: dir.into() })?;
     let digest = Sha256::digest(&bytes);
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     if hex != pin {

@@ -48,8 +48,10 @@ pub struct Thresholds {
 }
 
 impl Thresholds {
-    pub const SELFIE: Thresholds = Thresholds { min_face_px: 80.0, min_brightness: 50.0, max_brightness: 215.0, min_sharpness: 30.0 };
-    pub const DOCUMENT: Thresholds = Thresholds { min_face_px: 40.0, min_brightness: 40.0, max_brightness: 230.0, min_sharpness: 15.0 };
+    pub const SELFIE: Thresholds =
+        Thresholds { min_face_px: 80.0, min_brightness: 50.0, max_brightness: 215.0, min_sharpness: 30.0 };
+    pub const DOCUMENT: Thresholds =
+        Thresholds { min_face_px: 40.0, min_brightness: 40.0, max_brightness: 230.0, min_sharpness: 15.0 };
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

@@ -58,7 +58,10 @@ fn one_face_in_every_image() {
         let f = faces[0];
         assert!(f.rect.w > 40.0 && f.rect.w < 200.0, "{person}/{file}: {f:?}");
         assert!(f.right_eye().0 < f.left_eye().0, "{person}/{file}: the member's right eye is on the image's left");
-        assert!(f.mouth().1 > f.nose().1 && f.nose().1 > f.right_eye().1, "{person}/{file}: eyes, nose, mouth from top to bottom");
+        assert!(
+            f.mouth().1 > f.nose().1 && f.nose().1 > f.right_eye().1,
+            "{person}/{file}: eyes, nose, mouth from top to bottom"
+        );
     }
 }
 
@@ -87,7 +90,11 @@ fn same_people_score_above_different_people() {
     for i in 0..embeddings.len() {
         for j in i + 1..embeddings.len() {
             let s = face::compare::cosine(&embeddings[i].1, &embeddings[j].1);
-            if embeddings[i].0 == embeddings[j].0 { genuine.push(s) } else { impostor.push(s) }
+            if embeddings[i].0 == embeddings[j].0 {
+                genuine.push(s)
+            } else {
+                impostor.push(s)
+            }
         }
     }
     assert_eq!((genuine.len(), impostor.len()), (80, 700));
@@ -100,7 +107,12 @@ fn same_people_score_above_different_people() {
         let same = face::compare::cosine(a, b);
         for q in (0..8).filter(|q| *q != p) {
             let other = face::compare::cosine(a, &embeddings[q * 5].1);
-            assert!(same > other, "{} vs {}: same {same} ≤ different {other}", embeddings[p * 5].0, embeddings[q * 5].0);
+            assert!(
+                same > other,
+                "{} vs {}: same {same} ≤ different {other}",
+                embeddings[p * 5].0,
+                embeddings[q * 5].0
+            );
             assert!(other < threshold, "{} taken for {}: {other}", embeddings[q * 5].0, embeddings[p * 5].0);
         }
     }
@@ -113,7 +125,8 @@ fn a_mirrored_image_flips_yaw_unless_declared_mirrored() {
         let plain = engine().analyze(&img, Options::selfie()).expect("analyze");
         let flipped_img = image::imageops::flip_horizontal(&img);
         let flipped = engine().analyze(&flipped_img, Options::selfie()).expect("analyze");
-        let declared = engine().analyze(&flipped_img, Options { mirrored: true, ..Options::selfie() }).expect("analyze");
+        let declared =
+            engine().analyze(&flipped_img, Options { mirrored: true, ..Options::selfie() }).expect("analyze");
         let (p, f, d) = (plain.pose.expect("pose"), flipped.pose.expect("pose"), declared.pose.expect("pose"));
         // FaceMesh is not exactly left-right symmetric (a few degrees): only clearly turned
         // heads have a yaw sign that means something.
@@ -122,7 +135,12 @@ fn a_mirrored_image_flips_yaw_unless_declared_mirrored() {
         }
         turned += 1;
         assert!(p.yaw * f.yaw < 0.0, "{person}/{file}: yaw {} then {} in the mirror", p.yaw, f.yaw);
-        assert!((p.yaw - d.yaw).abs() < 0.25 * p.yaw.abs() + 4.0, "{person}/{file}: declared mirror gives {} not {}", d.yaw, p.yaw);
+        assert!(
+            (p.yaw - d.yaw).abs() < 0.25 * p.yaw.abs() + 4.0,
+            "{person}/{file}: declared mirror gives {} not {}",
+            d.yaw,
+            p.yaw
+        );
         let cos = face::compare::cosine(plain.embedding.as_ref().expect("e"), declared.embedding.as_ref().expect("e"));
         assert!(cos > 0.8, "{person}/{file}: un-mirrored embedding drifts ({cos})");
     }

@@ -97,43 +97,25 @@ impl Mailer {
     /// Does not connect (and needs no runtime); the first
     /// [`send`](Self::send) does, and `send` must run inside a Tokio runtime.
     pub fn new(cfg: &MailConfig) -> Result<Self, MailError> {
-        let from: Mailbox = cfg
-            .from
-            .parse()
-            .map_err(|e| MailError::Config(format!("invalid from address {:?}: {e}", cfg.from)))?;
+        let from: Mailbox =
+            cfg.from.parse().map_err(|e| MailError::Config(format!("invalid from address {:?}: {e}", cfg.from)))?;
 
-        let transport = match cfg
-            .smtp_url
-            .as_deref()
-            .map(str::trim)
-            .filter(|u| !u.is_empty())
-        {
+        let transport = match cfg.smtp_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
             Some(url) => {
                 let builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
                     .map_err(|e| MailError::Config(format!("smtp_url: {e}")))?
                     .timeout(Some(SMTP_TIMEOUT));
-                Transport::Smtp {
-                    endpoint: redact_url(url),
-                    builder: Box::new(builder),
-                    transport: OnceLock::new(),
-                }
+                Transport::Smtp { endpoint: redact_url(url), builder: Box::new(builder), transport: OnceLock::new() }
             }
             None => {
                 std::fs::create_dir_all(&cfg.outbox_dir).map_err(|e| {
-                    MailError::Config(format!(
-                        "cannot create outbox dir {}: {e}",
-                        cfg.outbox_dir.display()
-                    ))
+                    MailError::Config(format!("cannot create outbox dir {}: {e}", cfg.outbox_dir.display()))
                 })?;
-                Transport::Outbox {
-                    dir: cfg.outbox_dir.clone(),
-                }
+                Transport::Outbox { dir: cfg.outbox_dir.clone() }
             }
         };
 
-        Ok(Mailer {
-            inner: Arc::new(Inner { from, transport }),
-        })
+        Ok(Mailer { inner: Arc::new(Inner { from, transport }) })
     }
 
     /// Whether mail goes to the file outbox (no SMTP configured).
@@ -147,15 +129,9 @@ impl Mailer {
     pub async fn send(&self, mail: &OutgoingMail) -> Result<(), MailError> {
         let message = self.build_message(mail)?;
         match &self.inner.transport {
-            Transport::Smtp {
-                builder, transport, ..
-            } => {
+            Transport::Smtp { builder, transport, .. } => {
                 let transport = transport.get_or_init(|| builder.as_ref().clone().build());
-                transport
-                    .send(message)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| MailError::from_smtp(&e))
+                transport.send(message).await.map(|_| ()).map_err(|e| MailError::from_smtp(&e))
             }
             Transport::Outbox { dir } => {
                 let dir = dir.clone();
@@ -169,10 +145,7 @@ impl Mailer {
     }
 
     fn build_message(&self, mail: &OutgoingMail) -> Result<Message, MailError> {
-        let to: Mailbox = mail
-            .to
-            .parse()
-            .map_err(|e| MailError::Address(format!("{:?}: {e}", mail.to)))?;
+        let to: Mailbox = mail.to.parse().map_err(|e| MailError::Address(format!("{:?}: {e}", mail.to)))?;
         let from = &self.inner.from;
         let message_id = format!("<{}@{}>", uuid::Uuid::new_v4(), from.email.domain());
         // CRLF on the wire; quoted-printable / base64 keep it as-is.
@@ -214,18 +187,14 @@ fn outbox_timestamp() -> Result<String, std::io::Error> {
     let now = OffsetDateTime::now_utc();
     let mut micros = now.unix_timestamp_nanos() / 1000;
     {
-        let mut last = LAST_OUTBOX_MICROS
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut last = LAST_OUTBOX_MICROS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if micros <= *last {
             micros = *last + 1;
         }
         *last = micros;
     }
     let ts = OffsetDateTime::from_unix_timestamp_nanos(micros * 1000).unwrap_or(now);
-    let format = time::macros::format_description!(
-        "[year][month][day]T[hour][minute][second].[subsecond digits:6]Z"
-    );
+    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second].[subsecond digits:6]Z");
     ts.format(format).map_err(std::io::Error::other)
 }
 
@@ -238,10 +207,7 @@ fn write_outbox(dir: &Path, bytes: &[u8]) -> Result<PathBuf, std::io::Error> {
     let tmp_path = dir.join(format!(".{id}.eml.tmp"));
 
     let result = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp_path)?;
+        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp_path)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         drop(file);
@@ -259,10 +225,7 @@ mod tests {
 
     #[test]
     fn redacts_credentials_and_query() {
-        assert_eq!(
-            redact_url("smtps://u:p%40ss@mail.example.jp:465?x=1"),
-            "smtps://mail.example.jp:465"
-        );
+        assert_eq!(redact_url("smtps://u:p%40ss@mail.example.jp:465?x=1"), "smtps://mail.example.jp:465");
         assert_eq!(redact_url("smtp://127.0.0.1:2525"), "smtp://127.0.0.1:2525");
     }
 
@@ -283,11 +246,7 @@ mod tests {
             assert!(!m.uses_outbox());
             assert!(!format!("{m:?}").contains("pass"));
         }
-        for bad in [
-            "http://mail.example.jp",
-            "smtp://mail.example.jp?tls=maybe",
-            "not a url",
-        ] {
+        for bad in ["http://mail.example.jp", "smtp://mail.example.jp?tls=maybe", "not a url"] {
             let err = Mailer::new(&cfg(bad)).unwrap_err();
             assert!(matches!(err, MailError::Config(_)), "{bad}: {err:?}");
             assert!(!err.is_transient());

@@ -25,12 +25,7 @@ pub struct OutboxEntry {
 /// base64 bodies are decoded). `None` if it does not parse or has no `To`.
 pub fn parse_eml(file_name: &str, bytes: &[u8]) -> Option<OutboxEntry> {
     let message = MessageParser::default().parse(bytes)?;
-    let to = message
-        .to()?
-        .iter()
-        .filter_map(|addr| addr.address())
-        .collect::<Vec<_>>()
-        .join(", ");
+    let to = message.to()?.iter().filter_map(|addr| addr.address()).collect::<Vec<_>>().join(", ");
     if to.is_empty() {
         return None;
     }
@@ -39,10 +34,7 @@ pub fn parse_eml(file_name: &str, bytes: &[u8]) -> Option<OutboxEntry> {
         to,
         subject: message.subject().unwrap_or_default().to_owned(),
         date: message.date().map(|d| d.to_rfc3339()).unwrap_or_default(),
-        text: message
-            .body_text(0)
-            .map(|t| t.replace("\r\n", "\n"))
-            .unwrap_or_default(),
+        text: message.body_text(0).map(|t| t.replace("\r\n", "\n")).unwrap_or_default(),
     })
 }
 
@@ -119,8 +111,6 @@ mod tests {
     #[test]
     fn missing_dir_is_empty() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(list_outbox(&dir.path().join("nope"), 10)
-            .unwrap()
-            .is_empty());
+        assert!(list_outbox(&dir.path().join("nope"), 10).unwrap().is_empty());
     }
 }

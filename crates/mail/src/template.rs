@@ -10,11 +10,7 @@ use crate::{MailError, OutgoingMail};
 #[derive(Debug, Clone)]
 pub enum Template {
     /// F1 step 7: the registration one-time password.
-    RegistrationCode {
-        code: String,
-        org_name: String,
-        valid_minutes: i64,
-    },
+    RegistrationCode { code: String, org_name: String, valid_minutes: i64 },
     /// F2: password reset code.
     PasswordResetCode { code: String, valid_minutes: i64 },
     /// F4: an operator approved the member's eKYC application.
@@ -116,25 +112,13 @@ struct EnPasswordResetCode<'a> {
 
 fn subject(template: &Template, locale: Locale) -> &'static str {
     match (template, locale) {
-        (Template::RegistrationCode { .. }, Locale::Ja) => {
-            "【Mimoto】ワンタイムパスワードのお知らせ"
-        }
+        (Template::RegistrationCode { .. }, Locale::Ja) => "【Mimoto】ワンタイムパスワードのお知らせ",
         (Template::RegistrationCode { .. }, Locale::En) => "[Mimoto] Your one-time password",
-        (Template::PasswordResetCode { .. }, Locale::Ja) => {
-            "【Mimoto】パスワード再設定のワンタイムパスワード"
-        }
-        (Template::PasswordResetCode { .. }, Locale::En) => {
-            "[Mimoto] One-time password for resetting your password"
-        }
-        (Template::EkycApproved { .. }, Locale::Ja) => {
-            "【Mimoto】健診・医療アクセス認証が完了しました"
-        }
-        (Template::EkycApproved { .. }, Locale::En) => {
-            "[Mimoto] Health & medical access authentication complete"
-        }
-        (Template::EkycRejected { .. }, Locale::Ja) => {
-            "【Mimoto】健診・医療アクセス認証の審査結果のお知らせ"
-        }
+        (Template::PasswordResetCode { .. }, Locale::Ja) => "【Mimoto】パスワード再設定のワンタイムパスワード",
+        (Template::PasswordResetCode { .. }, Locale::En) => "[Mimoto] One-time password for resetting your password",
+        (Template::EkycApproved { .. }, Locale::Ja) => "【Mimoto】健診・医療アクセス認証が完了しました",
+        (Template::EkycApproved { .. }, Locale::En) => "[Mimoto] Health & medical access authentication complete",
+        (Template::EkycRejected { .. }, Locale::Ja) => "【Mimoto】健診・医療アクセス認証の審査結果のお知らせ",
         (Template::EkycRejected { .. }, Locale::En) => {
             "[Mimoto] The result of your health & medical access authentication"
         }
@@ -149,9 +133,7 @@ fn subject(template: &Template, locale: Locale) -> &'static str {
 /// break inside one would let it forge extra lines (e.g. a second "code").
 fn single_line<'a>(name: &str, value: &'a str) -> Result<&'a str, MailError> {
     if value.chars().any(char::is_control) {
-        return Err(MailError::Template(format!(
-            "{name} must be a single line without control characters"
-        )));
+        return Err(MailError::Template(format!("{name} must be a single line without control characters")));
     }
     Ok(value)
 }
@@ -171,50 +153,24 @@ fn multi_line(name: &str, value: &str) -> Result<String, MailError> {
 /// `to` is checked to be a valid mailbox (`addr@example.com` or
 /// `Name <addr@example.com>`); a bad one gives [`MailError::Address`].
 pub fn render(template: &Template, locale: Locale, to: &str) -> Result<OutgoingMail, MailError> {
-    to.parse::<lettre::message::Mailbox>()
-        .map_err(|e| MailError::Address(format!("{to:?}: {e}")))?;
+    to.parse::<lettre::message::Mailbox>().map_err(|e| MailError::Address(format!("{to:?}: {e}")))?;
 
     let body = match template {
-        Template::RegistrationCode {
-            code,
-            org_name,
-            valid_minutes,
-        } => {
+        Template::RegistrationCode { code, org_name, valid_minutes } => {
             let code = single_line("code", code)?;
             let org_name = single_line("org_name", org_name)?;
             let valid_minutes = *valid_minutes;
             match locale {
-                Locale::Ja => JaRegistrationCode {
-                    code,
-                    org_name,
-                    valid_minutes,
-                }
-                .render(),
-                Locale::En => EnRegistrationCode {
-                    code,
-                    org_name,
-                    valid_minutes,
-                }
-                .render(),
+                Locale::Ja => JaRegistrationCode { code, org_name, valid_minutes }.render(),
+                Locale::En => EnRegistrationCode { code, org_name, valid_minutes }.render(),
             }
         }
-        Template::PasswordResetCode {
-            code,
-            valid_minutes,
-        } => {
+        Template::PasswordResetCode { code, valid_minutes } => {
             let code = single_line("code", code)?;
             let valid_minutes = *valid_minutes;
             match locale {
-                Locale::Ja => JaPasswordResetCode {
-                    code,
-                    valid_minutes,
-                }
-                .render(),
-                Locale::En => EnPasswordResetCode {
-                    code,
-                    valid_minutes,
-                }
-                .render(),
+                Locale::Ja => JaPasswordResetCode { code, valid_minutes }.render(),
+                Locale::En => EnPasswordResetCode { code, valid_minutes }.render(),
             }
         }
         Template::EkycApproved { org_name } => {
@@ -255,11 +211,7 @@ pub fn render(template: &Template, locale: Locale, to: &str) -> Result<OutgoingM
     let mut text = body.trim_end().to_owned();
     text.push('\n');
 
-    Ok(OutgoingMail {
-        to: to.to_owned(),
-        subject: subject(template, locale).to_owned(),
-        text,
-    })
+    Ok(OutgoingMail { to: to.to_owned(), subject: subject(template, locale).to_owned(), text })
 }
 
 #[cfg(test)]
@@ -275,10 +227,7 @@ mod tests {
     }
 
     fn reset() -> Template {
-        Template::PasswordResetCode {
-            code: "654321".into(),
-            valid_minutes: 15,
-        }
+        Template::PasswordResetCode { code: "654321".into(), valid_minutes: 15 }
     }
 
     fn lines(text: &str) -> Vec<&str> {
@@ -295,14 +244,8 @@ mod tests {
         assert!(m.text.contains("仮登録"));
         assert!(m.text.contains("10分"));
         assert!(m.text.contains("「承認する」"));
-        assert!(
-            lines(&m.text).contains(&"ワンタイムパスワード: 123456"),
-            "{}",
-            m.text
-        );
-        assert!(m
-            .text
-            .contains("このメールにお心当たりがない場合は、このメールを破棄してください。"));
+        assert!(lines(&m.text).contains(&"ワンタイムパスワード: 123456"), "{}", m.text);
+        assert!(m.text.contains("このメールにお心当たりがない場合は、このメールを破棄してください。"));
         assert!(m.text.ends_with('\n') && !m.text.ends_with("\n\n"));
     }
 
@@ -312,46 +255,26 @@ mod tests {
         assert_eq!(m.subject, "[Mimoto] Your one-time password");
         assert!(m.text.contains("ミモト健康保険組合 <&>"));
         assert!(m.text.contains("10 minutes"));
-        assert!(
-            lines(&m.text).contains(&"One-time password: 123456"),
-            "{}",
-            m.text
-        );
+        assert!(lines(&m.text).contains(&"One-time password: 123456"), "{}", m.text);
         assert!(!m.text.contains("ワンタイム"));
     }
 
     #[test]
     fn password_reset_ja() {
         let m = render(&reset(), Locale::Ja, "taro@example.com").unwrap();
-        assert_eq!(
-            m.subject,
-            "【Mimoto】パスワード再設定のワンタイムパスワード"
-        );
+        assert_eq!(m.subject, "【Mimoto】パスワード再設定のワンタイムパスワード");
         assert!(m.text.contains("「パスワード再設定」"));
         assert!(m.text.contains("15分"));
-        assert!(
-            lines(&m.text).contains(&"ワンタイムパスワード: 654321"),
-            "{}",
-            m.text
-        );
-        assert!(m
-            .text
-            .contains("このメールにお心当たりがない場合は、このメールを破棄してください。"));
+        assert!(lines(&m.text).contains(&"ワンタイムパスワード: 654321"), "{}", m.text);
+        assert!(m.text.contains("このメールにお心当たりがない場合は、このメールを破棄してください。"));
     }
 
     #[test]
     fn password_reset_en() {
         let m = render(&reset(), Locale::En, "taro@example.com").unwrap();
-        assert_eq!(
-            m.subject,
-            "[Mimoto] One-time password for resetting your password"
-        );
+        assert_eq!(m.subject, "[Mimoto] One-time password for resetting your password");
         assert!(m.text.contains("15 minutes"));
-        assert!(
-            lines(&m.text).contains(&"One-time password: 654321"),
-            "{}",
-            m.text
-        );
+        assert!(lines(&m.text).contains(&"One-time password: 654321"), "{}", m.text);
     }
 
     #[test]
@@ -368,7 +291,9 @@ mod tests {
 
     #[test]
     fn ekyc_rejected_gives_the_reason_and_the_way_back() {
-        let t = Template::EkycRejected { org_name: "みらい健康保険組合".into(), reason: "書類が不鮮明".into() };
+        let t = Template::EkycRejected {
+            org_name: "みらい健康保険組合".into(), reason: "書類が不鮮明".into()
+        };
         let m = render(&t, Locale::Ja, "hanako@example.com").unwrap();
         assert_eq!(m.subject, "【Mimoto】健診・医療アクセス認証の審査結果のお知らせ");
         assert!(lines(&m.text).contains(&"理由: 書類が不鮮明"), "{}", m.text);
@@ -398,7 +323,10 @@ mod tests {
 
     #[test]
     fn inquiry_reply_carries_the_operators_lines() {
-        let t = Template::InquiryReply { reference: "AB12CD34".into(), reply: "お問い合わせありがとうございます。\r\n再設定をお試しください。\n".into() };
+        let t = Template::InquiryReply {
+            reference: "AB12CD34".into(),
+            reply: "お問い合わせありがとうございます。\r\n再設定をお試しください。\n".into(),
+        };
         let m = render(&t, Locale::Ja, "hanako@example.com").unwrap();
         assert_eq!(m.subject, "【Mimoto】お問い合わせへの回答");
         assert!(m.text.contains("受付番号: AB12CD34"), "{}", m.text);

@@ -13,32 +13,20 @@ use mailin_embedded::{response, Handler, Response, Server, SslConfig};
 const FROM: &str = "Mimoto <no-reply@mimoto.localhost>";
 
 fn registration(code: &str) -> Template {
-    Template::RegistrationCode {
-        code: code.into(),
-        org_name: "ミモト健康保険組合".into(),
-        valid_minutes: 10,
-    }
+    Template::RegistrationCode { code: code.into(), org_name: "ミモト健康保険組合".into(), valid_minutes: 10 }
 }
 
 #[tokio::test]
 async fn outbox_roundtrip_newest_first() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("outbox"); // created by Mailer::new
-    let mailer = Mailer::new(&MailConfig {
-        from: FROM.into(),
-        smtp_url: None,
-        outbox_dir: dir.clone(),
-    })
-    .unwrap();
+    let mailer = Mailer::new(&MailConfig { from: FROM.into(), smtp_url: None, outbox_dir: dir.clone() }).unwrap();
     assert!(mailer.uses_outbox());
     assert!(dir.is_dir());
 
     let first = render(&registration("111111"), Locale::Ja, "taro@example.com").unwrap();
     let second = render(
-        &Template::PasswordResetCode {
-            code: "222222".into(),
-            valid_minutes: 10,
-        },
+        &Template::PasswordResetCode { code: "222222".into(), valid_minutes: 10 },
         Locale::En,
         "Hanako <hanako@example.com>",
     )
@@ -47,10 +35,8 @@ async fn outbox_roundtrip_newest_first() {
     mailer.clone().send(&second).await.unwrap();
 
     // Only the two finished files, no temp leftovers.
-    let names: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
+    let names: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     assert_eq!(names.len(), 2, "{names:?}");
     for name in &names {
         let (ts, rest) = name.split_once('-').unwrap();
@@ -59,20 +45,13 @@ async fn outbox_roundtrip_newest_first() {
         let bytes = std::fs::read(dir.join(name)).unwrap();
         assert!(parse_eml(name, &bytes).is_some(), "{name} does not parse");
         let raw = String::from_utf8(bytes).unwrap();
-        assert!(
-            raw.is_ascii(),
-            "headers and body must be 7-bit encoded:\n{raw}"
-        );
+        assert!(raw.is_ascii(), "headers and body must be 7-bit encoded:\n{raw}");
         assert!(raw.contains("\r\nMessage-ID: <"), "{raw}");
         assert!(raw.contains("@mimoto.localhost>"), "{raw}");
         assert!(raw.contains("\r\nDate: "), "{raw}");
+        assert!(raw.contains("Content-Type: text/plain; charset=utf-8"), "{raw}");
         assert!(
-            raw.contains("Content-Type: text/plain; charset=utf-8"),
-            "{raw}"
-        );
-        assert!(
-            raw.contains("\r\nSubject: ")
-                && raw.starts_with("From: Mimoto <no-reply@mimoto.localhost>\r\n"),
+            raw.contains("\r\nSubject: ") && raw.starts_with("From: Mimoto <no-reply@mimoto.localhost>\r\n"),
             "{raw}"
         );
     }
@@ -85,19 +64,13 @@ async fn outbox_roundtrip_newest_first() {
     assert_eq!(newest.to, "hanako@example.com");
     assert_eq!(newest.subject, second.subject);
     assert_eq!(newest.text, second.text);
-    assert!(newest
-        .text
-        .lines()
-        .any(|l| l == "One-time password: 222222"));
+    assert!(newest.text.lines().any(|l| l == "One-time password: 222222"));
 
     assert_eq!(oldest.to, "taro@example.com");
     assert_eq!(oldest.subject, "【Mimoto】ワンタイムパスワードのお知らせ");
     assert_eq!(oldest.text, first.text);
     assert!(oldest.text.contains("ミモト健康保険組合"));
-    assert!(oldest
-        .text
-        .lines()
-        .any(|l| l == "ワンタイムパスワード: 111111"));
+    assert!(oldest.text.lines().any(|l| l == "ワンタイムパスワード: 111111"));
     assert!(!oldest.date.is_empty());
 
     let limited = list_outbox(&dir, 1).unwrap();
@@ -108,17 +81,9 @@ async fn outbox_roundtrip_newest_first() {
 #[tokio::test]
 async fn bad_recipient_is_not_transient() {
     let tmp = tempfile::tempdir().unwrap();
-    let mailer = Mailer::new(&MailConfig {
-        from: FROM.into(),
-        smtp_url: None,
-        outbox_dir: tmp.path().to_path_buf(),
-    })
-    .unwrap();
-    let mail = mail::OutgoingMail {
-        to: "nobody".into(),
-        subject: "x".into(),
-        text: "y\n".into(),
-    };
+    let mailer =
+        Mailer::new(&MailConfig { from: FROM.into(), smtp_url: None, outbox_dir: tmp.path().to_path_buf() }).unwrap();
+    let mail = mail::OutgoingMail { to: "nobody".into(), subject: "x".into(), text: "y\n".into() };
     let err = mailer.send(&mail).await.unwrap_err();
     assert!(matches!(err, MailError::Address(_)), "{err:?}");
     assert!(!err.is_transient());
@@ -146,11 +111,7 @@ impl Handler for Sink {
     }
 
     fn data_start(&mut self, _domain: &str, from: &str, _is8bit: bool, to: &[String]) -> Response {
-        self.current = Received {
-            from: from.to_owned(),
-            to: to.to_vec(),
-            data: Vec::new(),
-        };
+        self.current = Received { from: from.to_owned(), to: to.to_vec(), data: Vec::new() };
         response::OK
     }
 
@@ -160,10 +121,7 @@ impl Handler for Sink {
     }
 
     fn data_end(&mut self) -> Response {
-        self.done
-            .lock()
-            .unwrap()
-            .push(std::mem::take(&mut self.current));
+        self.done.lock().unwrap().push(std::mem::take(&mut self.current));
         response::OK
     }
 }
@@ -173,17 +131,10 @@ impl Handler for Sink {
 fn start_sink(rcpt_reply: Option<Response>) -> (u16, Arc<Mutex<Vec<Received>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let sink = Sink {
-        rcpt_reply,
-        ..Sink::default()
-    };
+    let sink = Sink { rcpt_reply, ..Sink::default() };
     let done = Arc::clone(&sink.done);
     let mut server = Server::new(sink);
-    server
-        .with_name("sink.localhost")
-        .with_ssl(SslConfig::None)
-        .unwrap()
-        .with_tcp_listener(listener);
+    server.with_name("sink.localhost").with_ssl(SslConfig::None).unwrap().with_tcp_listener(listener);
     std::thread::spawn(move || {
         if let Err(e) = server.serve() {
             eprintln!("smtp sink stopped: {e}");
@@ -208,16 +159,8 @@ async fn smtp_delivers_to_a_real_server() {
     let (port, received) = start_sink(None);
     let mailer = smtp_mailer(port);
 
-    let mail = render(
-        &registration("987654"),
-        Locale::Ja,
-        "Taro <taro@example.com>",
-    )
-    .unwrap();
-    tokio::time::timeout(Duration::from_secs(20), mailer.send(&mail))
-        .await
-        .unwrap()
-        .unwrap();
+    let mail = render(&registration("987654"), Locale::Ja, "Taro <taro@example.com>").unwrap();
+    tokio::time::timeout(Duration::from_secs(20), mailer.send(&mail)).await.unwrap().unwrap();
 
     let got = received.lock().unwrap().clone();
     assert_eq!(got.len(), 1);
@@ -228,14 +171,7 @@ async fn smtp_delivers_to_a_real_server() {
     let entry = parse_eml("smtp", &msg.data).expect("received DATA parses");
     assert_eq!(entry.to, "taro@example.com");
     assert_eq!(entry.subject, "【Mimoto】ワンタイムパスワードのお知らせ");
-    assert!(
-        entry
-            .text
-            .lines()
-            .any(|l| l == "ワンタイムパスワード: 987654"),
-        "{}",
-        entry.text
-    );
+    assert!(entry.text.lines().any(|l| l == "ワンタイムパスワード: 987654"), "{}", entry.text);
     assert_eq!(entry.text, mail.text);
 }
 
@@ -244,10 +180,7 @@ async fn smtp_5xx_is_permanent() {
     let (port, received) = start_sink(Some(response::NO_MAILBOX));
     let mailer = smtp_mailer(port);
     let mail = render(&registration("987654"), Locale::En, "taro@example.com").unwrap();
-    let err = tokio::time::timeout(Duration::from_secs(20), mailer.send(&mail))
-        .await
-        .unwrap()
-        .unwrap_err();
+    let err = tokio::time::timeout(Duration::from_secs(20), mailer.send(&mail)).await.unwrap().unwrap_err();
     assert!(matches!(err, MailError::SmtpPermanent(_)), "{err:?}");
     assert!(err.to_string().contains("550"), "{err}");
     assert!(!err.is_transient());
@@ -259,10 +192,7 @@ async fn smtp_4xx_is_transient() {
     let (port, received) = start_sink(Some(response::INTERNAL_ERROR));
     let mailer = smtp_mailer(port);
     let mail = render(&registration("987654"), Locale::En, "taro@example.com").unwrap();
-    let err = tokio::time::timeout(Duration::from_secs(20), mailer.send(&mail))
-        .await
-        .unwrap()
-        .unwrap_err();
+    let err = tokio::time::timeout(Duration::from_secs(20), mailer.send(&mail)).await.unwrap().unwrap_err();
     assert!(matches!(err, MailError::Smtp(_)), "{err:?}");
     assert!(err.to_string().contains("451"), "{err}");
     assert!(err.is_transient());
@@ -277,10 +207,7 @@ async fn smtp_closed_port_is_transient() {
     }; // dropped: nothing listens there any more
     let mailer = smtp_mailer(port);
     let mail = render(&registration("987654"), Locale::Ja, "taro@example.com").unwrap();
-    let err = tokio::time::timeout(Duration::from_secs(20), mailer.send(&mail))
-        .await
-        .unwrap()
-        .unwrap_err();
+    let err = tokio::time::timeout(Duration::from_secs(20), mailer.send(&mail)).await.unwrap().unwrap_err();
     assert!(matches!(err, MailError::Smtp(_)), "{err:?}");
     assert!(err.is_transient(), "{err:?}");
 }

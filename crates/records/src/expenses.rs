@@ -54,7 +54,16 @@ impl ExpenseRow {
         let category = self.category.map(Category::as_str).unwrap_or_default();
         let days = self.days.map(|d| d.to_string()).unwrap_or_default();
         let (total, paid) = (self.total_cost.to_string(), self.paid.to_string());
-        join_key(&["expense", &month, &key_text(&self.patient), &key_text(&self.facility), category, &days, &total, &paid])
+        join_key(&[
+            "expense",
+            &month,
+            &key_text(&self.patient),
+            &key_text(&self.facility),
+            category,
+            &days,
+            &total,
+            &paid,
+        ])
     }
 }
 
@@ -113,12 +122,17 @@ impl Category {
 const MONTH: Column = Column { en: "month", ja: &["診療年月", "受診年月", "診療月"], required: true };
 const PATIENT: Column = Column { en: "patient", ja: &["受診者", "受診者名", "受診者氏名"], required: true };
 const FACILITY: Column =
-    Column { en: "facility", ja: &["医療機関等名称", "医療機関等名", "医療機関名", "医療機関名称"], required: true };
+    Column {
+        en: "facility", ja: &["医療機関等名称", "医療機関等名", "医療機関名", "医療機関名称"], required: true
+    };
 const CATEGORY: Column = Column { en: "category", ja: &["区分", "診療区分"], required: false };
 const DAYS: Column = Column { en: "days", ja: &["日数", "診療日数", "通院日数"], required: false };
-const TOTAL_COST: Column = Column { en: "total_cost", ja: &["医療費の総額", "医療費総額", "総医療費"], required: true };
+const TOTAL_COST: Column =
+    Column { en: "total_cost", ja: &["医療費の総額", "医療費総額", "総医療費"], required: true };
 const PAID: Column =
-    Column { en: "paid", ja: &["窓口負担額", "窓口負担相当額", "自己負担額", "支払った医療費の額"], required: true };
+    Column {
+        en: "paid", ja: &["窓口負担額", "窓口負担相当額", "自己負担額", "支払った医療費の額"], required: true
+    };
 
 /// The columns of the format, in the documented order.
 const COLUMNS: [Column; 12] = [

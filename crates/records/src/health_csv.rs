@@ -130,7 +130,8 @@ impl Column {
 pub(crate) const INSURER_NUMBER: Column = Column { en: "insurer_number", ja: &["保険者番号"], required: true };
 pub(crate) const SYMBOL: Column =
     Column { en: "symbol", ja: &["記号", "被保険者証等記号", "被保険者証記号"], required: false };
-pub(crate) const NUMBER: Column = Column { en: "number", ja: &["番号", "被保険者証等番号", "被保険者証番号"], required: true };
+pub(crate) const NUMBER: Column =
+    Column { en: "number", ja: &["番号", "被保険者証等番号", "被保険者証番号"], required: true };
 pub(crate) const BRANCH: Column = Column { en: "branch", ja: &["枝番"], required: false };
 pub(crate) const BIRTH_DATE: Column = Column { en: "birth_date", ja: &["生年月日"], required: true };
 
@@ -366,7 +367,9 @@ pub(crate) fn read_rows<T>(
     let header = loop {
         match records.next() {
             None => return Err(CsvError::Empty),
-            Some(Err(_)) => return Err(CsvError::Lines(vec![LineError { line: 1, reason: "unreadable header row".into() }])),
+            Some(Err(_)) => {
+                return Err(CsvError::Lines(vec![LineError { line: 1, reason: "unreadable header row".into() }]))
+            }
             Some(Ok(r)) if r.iter().all(|f| f.trim().is_empty()) => continue,
             Some(Ok(r)) => break r,
         }
@@ -400,10 +403,22 @@ pub(crate) fn read_rows<T>(
         }
         let line = line_at(record.position());
         if record.len() != header.len() {
-            note(&mut errors, LineError { line, reason: format!("expected {} fields like the header, found {}", header.len(), record.len()) });
+            note(
+                &mut errors,
+                LineError {
+                    line,
+                    reason: format!("expected {} fields like the header, found {}", header.len(), record.len()),
+                },
+            );
             continue;
         }
-        let mut cells = Cells { record: &record, positions: &positions, columns, max_chars: limits.max_field_chars, problems: Vec::new() };
+        let mut cells = Cells {
+            record: &record,
+            positions: &positions,
+            columns,
+            max_chars: limits.max_field_chars,
+            problems: Vec::new(),
+        };
         let built = build(&mut cells);
         match built {
             Some(row) if cells.problems.is_empty() => rows.push((line, row)),
@@ -473,7 +488,9 @@ pub fn parse_date(s: &str) -> Option<Date> {
     let parts = numeric_parts(&s, &['-', '/', '.'])?;
     let (y, m, d): (i32, u8, u8) = match parts.as_slice() {
         [all] if all.len() == 8 => (all[..4].parse().ok()?, all[4..6].parse().ok()?, all[6..].parse().ok()?),
-        [y, m, d] if y.len() == 4 && m.len() <= 2 && d.len() <= 2 => (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?),
+        [y, m, d] if y.len() == 4 && m.len() <= 2 && d.len() <= 2 => {
+            (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)
+        }
         _ => return None,
     };
     if !YEARS.contains(&y) {
@@ -585,10 +602,30 @@ mod tests {
 
     #[test]
     fn dates_in_the_documented_formats() {
-        for s in ["2025-04-01", "2025/04/01", "2025/4/1", "20250401", "2025.04.01", "２０２５／０４／０１", "2025年4月1日", " 2025-04-01 "] {
+        for s in [
+            "2025-04-01",
+            "2025/04/01",
+            "2025/4/1",
+            "20250401",
+            "2025.04.01",
+            "２０２５／０４／０１",
+            "2025年4月1日",
+            " 2025-04-01 ",
+        ] {
             assert_eq!(parse_date(s), Some(date!(2025 - 04 - 01)), "{s}");
         }
-        for s in ["2025-02-30", "2025-13-01", "250401", "2025-04", "2025--04-01", "R7.4.1", "令和7年4月1日", "1899-12-31", "2025-04-01x", ""] {
+        for s in [
+            "2025-02-30",
+            "2025-13-01",
+            "250401",
+            "2025-04",
+            "2025--04-01",
+            "R7.4.1",
+            "令和7年4月1日",
+            "1899-12-31",
+            "2025-04-01x",
+            "",
+        ] {
             assert_eq!(parse_date(s), None, "{s}");
         }
     }
@@ -604,7 +641,14 @@ mod tests {
         }
         assert_eq!(april.map(|m| m.to_string()).as_deref(), Some("2025-04"));
         assert_eq!(april.map(|m| m.first_day()), Some(date!(2025 - 04 - 01)));
-        for (s, n) in [("12340", 12340), ("12,340", 12340), ("1,234,567", 1234567), ("０", 0), ("￥3,000", 3000), ("3000円", 3000)] {
+        for (s, n) in [
+            ("12340", 12340),
+            ("12,340", 12340),
+            ("1,234,567", 1234567),
+            ("０", 0),
+            ("￥3,000", 3000),
+            ("3000円", 3000),
+        ] {
             assert_eq!(parse_yen(s), Some(n), "{s}");
         }
         for s in ["12,34", "1,2345", "-100", "12.5", "1e3", ",100", "100,", "1234567890123", "abc", ""] {

@@ -98,22 +98,13 @@ pub mod keys {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ReferenceSpec {
     /// Flagged when the value is at or above the thresholds.
-    High {
-        guidance: f64,
-        referral: Option<f64>,
-    },
+    High { guidance: f64, referral: Option<f64> },
     /// Flagged when the value is below the thresholds.
-    Low {
-        guidance: f64,
-        referral: Option<f64>,
-    },
+    Low { guidance: f64, referral: Option<f64> },
     /// At or above a threshold that depends on the examinee's sex.
     HighBySex { male: f64, female: f64 },
     /// Qualitative results of [`QUALITATIVE_OID`], flagged from the given code on.
-    Ordinal {
-        guidance_from: u8,
-        referral_from: Option<u8>,
-    },
+    Ordinal { guidance_from: u8, referral_from: Option<u8> },
 }
 
 impl ReferenceSpec {
@@ -121,16 +112,8 @@ impl ReferenceSpec {
     pub fn resolve(&self, gender: Option<crate::checkup::Gender>) -> Option<Reference> {
         use crate::checkup::Gender;
         Some(match *self {
-            Self::High { guidance, referral } => Reference::Numeric {
-                direction: Direction::High,
-                guidance,
-                referral,
-            },
-            Self::Low { guidance, referral } => Reference::Numeric {
-                direction: Direction::Low,
-                guidance,
-                referral,
-            },
+            Self::High { guidance, referral } => Reference::Numeric { direction: Direction::High, guidance, referral },
+            Self::Low { guidance, referral } => Reference::Numeric { direction: Direction::Low, guidance, referral },
             Self::HighBySex { male, female } => Reference::Numeric {
                 direction: Direction::High,
                 guidance: match gender? {
@@ -139,13 +122,7 @@ impl ReferenceSpec {
                 },
                 referral: None,
             },
-            Self::Ordinal {
-                guidance_from,
-                referral_from,
-            } => Reference::Ordinal {
-                guidance_from,
-                referral_from,
-            },
+            Self::Ordinal { guidance_from, referral_from } => Reference::Ordinal { guidance_from, referral_from },
         })
     }
 }
@@ -164,16 +141,9 @@ pub enum Direction {
 pub enum Reference {
     /// `High`: guidance from `guidance` up, referral from `referral` up; `Low`: guidance below
     /// `guidance`, referral below `referral`.
-    Numeric {
-        direction: Direction,
-        guidance: f64,
-        referral: Option<f64>,
-    },
+    Numeric { direction: Direction, guidance: f64, referral: Option<f64> },
     /// Qualitative codes of [`QUALITATIVE_OID`] (1: −, 2: ±, 3: +, ...).
-    Ordinal {
-        guidance_from: u8,
-        referral_from: Option<u8>,
-    },
+    Ordinal { guidance_from: u8, referral_from: Option<u8> },
 }
 
 /// Where a value stands against its [`Reference`].
@@ -193,14 +163,7 @@ impl Reference {
     /// missing value, a code of another system).
     pub fn judge(&self, value: &Value) -> Option<Judgement> {
         match (*self, value) {
-            (
-                Self::Numeric {
-                    direction,
-                    guidance,
-                    referral,
-                },
-                Value::Quantity { number, .. },
-            ) => {
+            (Self::Numeric { direction, guidance, referral }, Value::Quantity { number, .. }) => {
                 let past = |threshold: f64| match direction {
                     Direction::High => *number >= threshold,
                     Direction::Low => *number < threshold,
@@ -213,15 +176,7 @@ impl Reference {
                     Judgement::Normal
                 })
             }
-            (
-                Self::Ordinal {
-                    guidance_from,
-                    referral_from,
-                },
-                Value::Coded {
-                    code, code_system, ..
-                },
-            ) => {
+            (Self::Ordinal { guidance_from, referral_from }, Value::Coded { code, code_system, .. }) => {
                 if code_system.as_deref().is_some_and(|s| s != QUALITATIVE_OID) {
                     return None;
                 }
@@ -269,70 +224,22 @@ const fn item(
     unit: Option<&'static str>,
     reference: Option<ReferenceSpec>,
 ) -> Jlac10Item {
-    Jlac10Item {
-        code,
-        key,
-        name_ja,
-        name_en,
-        method_ja,
-        unit,
-        reference,
-        verified: true,
-    }
+    Jlac10Item { code, key, name_ja, name_en, method_ja, unit, reference, verified: true }
 }
 
-const BMI_REF: ReferenceSpec = ReferenceSpec::High {
-    guidance: 25.0,
-    referral: None,
-};
-const WAIST_REF: ReferenceSpec = ReferenceSpec::HighBySex {
-    male: 85.0,
-    female: 90.0,
-};
-const SYSTOLIC_REF: ReferenceSpec = ReferenceSpec::High {
-    guidance: 130.0,
-    referral: Some(140.0),
-};
-const DIASTOLIC_REF: ReferenceSpec = ReferenceSpec::High {
-    guidance: 85.0,
-    referral: Some(90.0),
-};
-const GLUCOSE_REF: ReferenceSpec = ReferenceSpec::High {
-    guidance: 100.0,
-    referral: Some(126.0),
-};
-const HBA1C_REF: ReferenceSpec = ReferenceSpec::High {
-    guidance: 5.6,
-    referral: Some(6.5),
-};
-const HBA1C_JDS_REF: ReferenceSpec = ReferenceSpec::High {
-    guidance: 5.2,
-    referral: Some(6.1),
-};
-const TG_REF: ReferenceSpec = ReferenceSpec::High {
-    guidance: 150.0,
-    referral: Some(300.0),
-};
-const HDL_REF: ReferenceSpec = ReferenceSpec::Low {
-    guidance: 40.0,
-    referral: Some(35.0),
-};
-const LDL_REF: ReferenceSpec = ReferenceSpec::High {
-    guidance: 120.0,
-    referral: Some(140.0),
-};
-const AST_ALT_REF: ReferenceSpec = ReferenceSpec::High {
-    guidance: 31.0,
-    referral: Some(51.0),
-};
-const GGT_REF: ReferenceSpec = ReferenceSpec::High {
-    guidance: 51.0,
-    referral: Some(101.0),
-};
-const PROTEIN_REF: ReferenceSpec = ReferenceSpec::Ordinal {
-    guidance_from: 2,
-    referral_from: Some(3),
-};
+const BMI_REF: ReferenceSpec = ReferenceSpec::High { guidance: 25.0, referral: None };
+const WAIST_REF: ReferenceSpec = ReferenceSpec::HighBySex { male: 85.0, female: 90.0 };
+const SYSTOLIC_REF: ReferenceSpec = ReferenceSpec::High { guidance: 130.0, referral: Some(140.0) };
+const DIASTOLIC_REF: ReferenceSpec = ReferenceSpec::High { guidance: 85.0, referral: Some(90.0) };
+const GLUCOSE_REF: ReferenceSpec = ReferenceSpec::High { guidance: 100.0, referral: Some(126.0) };
+const HBA1C_REF: ReferenceSpec = ReferenceSpec::High { guidance: 5.6, referral: Some(6.5) };
+const HBA1C_JDS_REF: ReferenceSpec = ReferenceSpec::High { guidance: 5.2, referral: Some(6.1) };
+const TG_REF: ReferenceSpec = ReferenceSpec::High { guidance: 150.0, referral: Some(300.0) };
+const HDL_REF: ReferenceSpec = ReferenceSpec::Low { guidance: 40.0, referral: Some(35.0) };
+const LDL_REF: ReferenceSpec = ReferenceSpec::High { guidance: 120.0, referral: Some(140.0) };
+const AST_ALT_REF: ReferenceSpec = ReferenceSpec::High { guidance: 31.0, referral: Some(51.0) };
+const GGT_REF: ReferenceSpec = ReferenceSpec::High { guidance: 51.0, referral: Some(101.0) };
+const PROTEIN_REF: ReferenceSpec = ReferenceSpec::Ordinal { guidance_from: 2, referral_from: Some(3) };
 
 use keys::*;
 
@@ -434,11 +341,7 @@ mod tests {
     use crate::checkup::Gender;
 
     fn quantity(number: f64) -> Value {
-        Value::Quantity {
-            value: number.to_string(),
-            number,
-            unit: None,
-        }
+        Value::Quantity { value: number.to_string(), number, unit: None }
     }
 
     #[test]
@@ -446,11 +349,7 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for item in ITEMS {
             assert_eq!(item.code.len(), 17, "{}", item.code);
-            assert!(
-                item.code.chars().all(|c| c.is_ascii_alphanumeric()),
-                "{}",
-                item.code
-            );
+            assert!(item.code.chars().all(|c| c.is_ascii_alphanumeric()), "{}", item.code);
             assert!(seen.insert(item.code), "duplicate {}", item.code);
             assert!(keys::ALL.contains(&item.key), "{}", item.key);
         }
@@ -489,43 +388,22 @@ mod tests {
 
     #[test]
     fn numeric_references_follow_the_mhlw_thresholds() {
-        let systolic = lookup("9A752000000000001")
-            .unwrap()
-            .reference
-            .unwrap()
-            .resolve(None)
-            .unwrap();
+        let systolic = lookup("9A752000000000001").unwrap().reference.unwrap().resolve(None).unwrap();
         assert_eq!(systolic.judge(&quantity(129.0)), Some(Judgement::Normal));
         assert_eq!(systolic.judge(&quantity(130.0)), Some(Judgement::Guidance));
         assert_eq!(systolic.judge(&quantity(140.0)), Some(Judgement::Referral));
 
-        let hdl = by_key(HDL_CHOLESTEROL)
-            .next()
-            .unwrap()
-            .reference
-            .unwrap()
-            .resolve(None)
-            .unwrap();
+        let hdl = by_key(HDL_CHOLESTEROL).next().unwrap().reference.unwrap().resolve(None).unwrap();
         assert_eq!(hdl.judge(&quantity(40.0)), Some(Judgement::Normal));
         assert_eq!(hdl.judge(&quantity(39.0)), Some(Judgement::Guidance));
         assert_eq!(hdl.judge(&quantity(34.0)), Some(Judgement::Referral));
 
-        let hba1c = lookup("3D046000001906202")
-            .unwrap()
-            .reference
-            .unwrap()
-            .resolve(None)
-            .unwrap();
+        let hba1c = lookup("3D046000001906202").unwrap().reference.unwrap().resolve(None).unwrap();
         assert_eq!(hba1c.judge(&quantity(5.5)), Some(Judgement::Normal));
         assert_eq!(hba1c.judge(&quantity(5.6)), Some(Judgement::Guidance));
         assert_eq!(hba1c.judge(&quantity(6.5)), Some(Judgement::Referral));
 
-        let bmi = lookup("9N011000000000001")
-            .unwrap()
-            .reference
-            .unwrap()
-            .resolve(None)
-            .unwrap();
+        let bmi = lookup("9N011000000000001").unwrap().reference.unwrap().resolve(None).unwrap();
         assert_eq!(bmi.judge(&quantity(24.9)), Some(Judgement::Normal));
         assert_eq!(bmi.judge(&quantity(31.0)), Some(Judgement::Guidance));
         assert_eq!(bmi.judge(&Value::Text { text: "31".into() }), None);
@@ -542,10 +420,7 @@ mod tests {
             for item in by_key(key) {
                 assert_eq!(
                     item.reference,
-                    Some(ReferenceSpec::High {
-                        guidance,
-                        referral: Some(referral)
-                    }),
+                    Some(ReferenceSpec::High { guidance, referral: Some(referral) }),
                     "{}",
                     item.code
                 );
@@ -566,29 +441,15 @@ mod tests {
 
     #[test]
     fn urine_protein_is_judged_on_the_qualitative_codes() {
-        let reference = lookup("1A010000000191111")
-            .unwrap()
-            .reference
-            .unwrap()
-            .resolve(None)
-            .unwrap();
+        let reference = lookup("1A010000000191111").unwrap().reference.unwrap().resolve(None).unwrap();
         let coded = |code: &str, system: Option<&str>| Value::Coded {
             code: code.into(),
             code_system: system.map(Into::into),
             display: None,
         };
-        assert_eq!(
-            reference.judge(&coded("1", Some(QUALITATIVE_OID))),
-            Some(Judgement::Normal)
-        );
-        assert_eq!(
-            reference.judge(&coded("2", Some(QUALITATIVE_OID))),
-            Some(Judgement::Guidance)
-        );
-        assert_eq!(
-            reference.judge(&coded("4", None)),
-            Some(Judgement::Referral)
-        );
+        assert_eq!(reference.judge(&coded("1", Some(QUALITATIVE_OID))), Some(Judgement::Normal));
+        assert_eq!(reference.judge(&coded("2", Some(QUALITATIVE_OID))), Some(Judgement::Guidance));
+        assert_eq!(reference.judge(&coded("4", None)), Some(Judgement::Referral));
         assert_eq!(reference.judge(&coded("4", Some("1.2.3"))), None);
         assert_eq!(reference.judge(&coded("9", None)), None);
         assert!(lookup("1A020000000190111").unwrap().reference.is_none());

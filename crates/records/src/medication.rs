@@ -67,13 +67,19 @@ impl MedicationRow {
 }
 
 const DISPENSED_ON: Column = Column { en: "dispensed_on", ja: &["調剤年月日", "調剤日"], required: true };
-const PHARMACY: Column = Column { en: "pharmacy", ja: &["薬局名", "薬局", "調剤薬局", "調剤薬局名", "保険薬局名"], required: true };
+const PHARMACY: Column =
+    Column {
+        en: "pharmacy", ja: &["薬局名", "薬局", "調剤薬局", "調剤薬局名", "保険薬局名"], required: true
+    };
 const PRESCRIBER: Column =
-    Column { en: "prescriber", ja: &["処方医療機関", "処方医療機関名", "処方元医療機関"], required: true };
+    Column {
+        en: "prescriber", ja: &["処方医療機関", "処方医療機関名", "処方元医療機関"], required: true
+    };
 const DOCTOR: Column = Column { en: "doctor", ja: &["処方医", "処方医師", "処方医師名"], required: false };
 const DRUG: Column = Column { en: "drug", ja: &["医薬品名", "薬品名", "薬剤名"], required: true };
 const DOSE: Column = Column { en: "dose", ja: &["用量", "用法・用量", "用法用量"], required: true };
-const DAYS: Column = Column { en: "days", ja: &["日数", "調剤日数", "投与日数", "処方日数"], required: true };
+const DAYS: Column =
+    Column { en: "days", ja: &["日数", "調剤日数", "投与日数", "処方日数"], required: true };
 
 /// The columns of the format, in the documented order.
 const COLUMNS: [Column; 12] = [

@@ -45,12 +45,22 @@ pub struct Doc {
 impl Doc {
     /// ヤマダ ハナコ as the files write her card: full-width digits.
     pub fn hanako(examined: &'static str, entries: Vec<String>) -> Self {
-        Doc { insurer: "00133033", symbol: Some("１２３４"), number: "５６７８", branch: None, birth: "19900401", examined, entries }
+        Doc {
+            insurer: "00133033",
+            symbol: Some("１２３４"),
+            number: "５６７８",
+            branch: None,
+            birth: "19900401",
+            examined,
+            entries,
+        }
     }
 
     pub fn xml(&self) -> String {
-        let symbol = self.symbol.map(|s| format!(r#"<id root="1.2.392.200119.6.204" extension="{s}"/>"#)).unwrap_or_default();
-        let branch = self.branch.map(|s| format!(r#"<id root="1.2.392.200119.6.211" extension="{s}"/>"#)).unwrap_or_default();
+        let symbol =
+            self.symbol.map(|s| format!(r#"<id root="1.2.392.200119.6.204" extension="{s}"/>"#)).unwrap_or_default();
+        let branch =
+            self.branch.map(|s| format!(r#"<id root="1.2.392.200119.6.211" extension="{s}"/>"#)).unwrap_or_default();
         let entries = self.entries.join("\n");
         format!(
             r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -153,4 +163,3 @@ pub fn hanako_zip() -> Vec<u8> {
         ("133033_20240620/DATA/c1.xml", SETTLEMENT.as_bytes()),
     ])
 }
-

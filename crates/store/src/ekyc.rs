@@ -159,10 +159,7 @@ macro_rules! sql_ekyc {
                     "SELECT {COLUMNS} FROM ekyc_applications WHERE user_id = $1 \
                      ORDER BY created_at DESC, id DESC LIMIT 1"
                 );
-                Ok(sqlx::query_as(&sql)
-                    .bind(user_id)
-                    .fetch_optional(&self.pool)
-                    .await?)
+                Ok(sqlx::query_as(&sql).bind(user_id).fetch_optional(&self.pool).await?)
             }
 
             #[tracing::instrument(skip_all, fields(application_id = %a.id))]
@@ -175,11 +172,7 @@ macro_rules! sql_ekyc {
                 let sql = format!(
                     "SELECT {COLUMNS} FROM ekyc_applications WHERE state = $1 ORDER BY submitted_at, id LIMIT $2"
                 );
-                Ok(sqlx::query_as(&sql)
-                    .bind(state)
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await?)
+                Ok(sqlx::query_as(&sql).bind(state).bind(limit).fetch_all(&self.pool).await?)
             }
 
             #[tracing::instrument(skip_all, fields(image_id = %i.id, application_id = %i.application_id))]
@@ -205,10 +198,7 @@ macro_rules! sql_ekyc {
                 let sql = format!(
                     "SELECT {IMAGE_COLUMNS} FROM ekyc_images WHERE application_id = $1 ORDER BY created_at, id"
                 );
-                Ok(sqlx::query_as(&sql)
-                    .bind(application_id)
-                    .fetch_all(&self.pool)
-                    .await?)
+                Ok(sqlx::query_as(&sql).bind(application_id).fetch_all(&self.pool).await?)
             }
 
             #[tracing::instrument(skip_all, fields(limit = limit))]

@@ -153,11 +153,7 @@ macro_rules! sql_flows {
             #[tracing::instrument(skip_all, fields(flow.id = %id, flow.kind = %kind))]
             async fn get_flow(&self, kind: &str, id: &str) -> Result<Option<FlowRecord>> {
                 let sql = format!("SELECT {COLUMNS} FROM flows WHERE id = $1 AND kind = $2");
-                Ok(sqlx::query_as(&sql)
-                    .bind(id)
-                    .bind(kind)
-                    .fetch_optional(&self.pool)
-                    .await?)
+                Ok(sqlx::query_as(&sql).bind(id).bind(kind).fetch_optional(&self.pool).await?)
             }
 
             #[tracing::instrument(skip_all, fields(flow.id = %update.record.id))]
@@ -174,12 +170,7 @@ macro_rules! sql_flows {
                 Ok(done.rows_affected())
             }
 
-            #[tracing::instrument(skip_all, fields(
-                        code.id = %code.id,
-                        code.purpose = %code.purpose,
-                        mail.id = %mail.id,
-                        flow.id = flow.as_ref().map(|u| u.record.id.as_str()),
-                    ))]
+            #[tracing::instrument(skip_all, fields(code.id = %code.id, code.purpose = %code.purpose, mail.id = %mail.id, flow.id = flow.as_ref().map(|u| u.record.id.as_str())))]
             async fn issue_code(&self, code: &NewCode, mail: &NewMail, flow: Option<FlowUpdate<'_>>) -> Result<()> {
                 let mut tx = self.pool.begin().await?;
                 if let Some(update) = &flow {
@@ -273,12 +264,7 @@ macro_rules! sql_flows {
 
             #[tracing::instrument(skip_all, fields(code.purpose = %purpose))]
             async fn void_codes(&self, purpose: &str, subject: &str, now: OffsetDateTime) -> Result<()> {
-                sqlx::query(VOID_LIVE_CODES)
-                    .bind(to_ts(now))
-                    .bind(purpose)
-                    .bind(subject)
-                    .execute(&self.pool)
-                    .await?;
+                sqlx::query(VOID_LIVE_CODES).bind(to_ts(now)).bind(purpose).bind(subject).execute(&self.pool).await?;
                 Ok(())
             }
         }

@@ -292,12 +292,7 @@ macro_rules! sql_health {
                     .execute(&mut *tx)
                     .await?;
                 let (org_id, import_id) = (org_id.to_string(), import_id.to_string());
-                Ok(Box::new(CheckupTx {
-                    tx,
-                    org_id,
-                    import_id,
-                    now: to_ts(now),
-                }))
+                Ok(Box::new(CheckupTx { tx, org_id, import_id, now: to_ts(now) }))
             }
 
             #[tracing::instrument(skip_all, fields(org_id = %org_id))]
@@ -342,13 +337,7 @@ macro_rules! sql_health {
                 .execute(&mut *tx)
                 .await?;
                 let (org_id, import_id) = (org_id.to_string(), import_id.to_string());
-                Ok(Box::new(HealthTx {
-                    tx,
-                    org_id,
-                    import_id,
-                    kind,
-                    now: to_ts(now),
-                }))
+                Ok(Box::new(HealthTx { tx, org_id, import_id, kind, now: to_ts(now) }))
             }
 
             #[tracing::instrument(skip_all, fields(org_id = %org_id, kind = kind.as_str()))]

@@ -74,11 +74,7 @@ macro_rules! sql_inquiries {
         where
             E: sqlx::Executor<'c, Database = $db>,
         {
-            match sqlx::query("SELECT status FROM inquiries WHERE id = $1")
-                .bind(id)
-                .fetch_optional(executor)
-                .await
-            {
+            match sqlx::query("SELECT status FROM inquiries WHERE id = $1").bind(id).fetch_optional(executor).await {
                 Ok(Some(_)) => StoreError::Conflict,
                 Ok(None) => StoreError::NotFound,
                 Err(e) => e.into(),
@@ -138,12 +134,7 @@ macro_rules! sql_inquiries {
                 Ok(Some((inquiry, replies)))
             }
 
-            #[tracing::instrument(skip_all, fields(
-                        inquiry_id = %reply.inquiry_id,
-                        reply_id = %reply.id,
-                        operator_id = %reply.operator_id,
-                        mail.id = %mail.id,
-                    ))]
+            #[tracing::instrument(skip_all, fields(inquiry_id = %reply.inquiry_id, reply_id = %reply.id, operator_id = %reply.operator_id, mail.id = %mail.id))]
             async fn reply_inquiry(&self, reply: &InquiryReply, mail: &NewMail, audit: &NewAuditEntry) -> Result<()> {
                 let mut tx = self.pool.begin().await?;
                 let done = sqlx::query(

@@ -81,9 +81,7 @@ where
     i64: Decode<'r, DB>,
 {
     fn decode(value: DB::ValueRef<'r>) -> Result<Self, BoxDynError> {
-        Ok(OptUnixTime(
-            <Option<i64> as Decode<DB>>::decode(value)?.map(instant).transpose()?,
-        ))
+        Ok(OptUnixTime(<Option<i64> as Decode<DB>>::decode(value)?.map(instant).transpose()?))
     }
 }
 
@@ -157,10 +155,7 @@ mod tests {
         .await
         .expect("raw insert");
         let got = s.get_flow("registration", "f1").await;
-        assert!(
-            matches!(&got, Err(StoreError::Corrupt(m)) if m.contains("created_at")),
-            "{got:?}"
-        );
+        assert!(matches!(&got, Err(StoreError::Corrupt(m)) if m.contains("created_at")), "{got:?}");
     }
 
     #[tokio::test]
@@ -175,10 +170,7 @@ mod tests {
         .await
         .expect("raw org");
         let got = s.get_org("o1").await;
-        assert!(
-            matches!(&got, Err(StoreError::Corrupt(m)) if m.contains("org type")),
-            "{got:?}"
-        );
+        assert!(matches!(&got, Err(StoreError::Corrupt(m)) if m.contains("org type")), "{got:?}");
 
         sqlx::query("UPDATE organizations SET org_type = 'health_insurance' WHERE id = 'o1'")
             .execute(s.pool())
@@ -200,9 +192,6 @@ mod tests {
         .await
         .expect("raw session");
         let got = s.get_session(&[0xaa]).await;
-        assert!(
-            matches!(&got, Err(StoreError::Corrupt(m)) if m.contains("step_up_until")),
-            "{got:?}"
-        );
+        assert!(matches!(&got, Err(StoreError::Corrupt(m)) if m.contains("step_up_until")), "{got:?}");
     }
 }

@@ -27,10 +27,7 @@ impl SqliteStore {
             // roster import thrashes the B-trees. The cache grows only as pages are used.
             .pragma("cache_size", "-262144")
             .pragma("temp_store", "memory");
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
-            .await?;
+        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(SqliteStore { pool })
     }

@@ -10,11 +10,11 @@ use axum::middleware::Next;
 use axum::response::Response;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 
-use app::{App, AppState};
 use app::crypto::{ct_eq_str, random_token};
 use app::error::ServiceError;
 use app::i18n::{Locale, Tr};
 use app::services::auth::{self, Member, ABSOLUTE_TIMEOUT};
+use app::{App, AppState};
 
 pub const LANG_COOKIE: &str = "mimoto_lang";
 
@@ -130,7 +130,11 @@ pub struct Browser {
 impl SessionCookie {
     pub fn build(&self, app: &App, value: String) -> Cookie<'static> {
         let secure = app.config.cookie_secure();
-        let mut cookie = Cookie::build(((self.name)(secure), value)).path("/").http_only(true).secure(secure).same_site(self.same_site);
+        let mut cookie = Cookie::build(((self.name)(secure), value))
+            .path("/")
+            .http_only(true)
+            .secure(secure)
+            .same_site(self.same_site);
         if let Some(age) = self.max_age {
             cookie = cookie.max_age(age);
         }
@@ -140,7 +144,8 @@ impl SessionCookie {
     /// The browser behind a request.
     pub fn read(&self, app: &App, headers: &HeaderMap) -> Browser {
         let jar = CookieJar::from_headers(headers);
-        let existing = jar.get((self.name)(app.config.cookie_secure())).map(|c| c.value().to_string()).filter(|v| valid_token(v));
+        let existing =
+            jar.get((self.name)(app.config.cookie_secure())).map(|c| c.value().to_string()).filter(|v| valid_token(v));
         let is_new = existing.is_none();
         let locale = jar.get(LANG_COOKIE).and_then(|c| Locale::parse(c.value())).unwrap_or_default();
         Browser { token: existing.unwrap_or_else(random_token), is_new, locale }

@@ -18,12 +18,28 @@ impl ErrorStatus for ServiceError {
 fn status(e: &ServiceError) -> StatusCode {
     use ServiceError::*;
     match e {
-        InsurerNumber(_) | Email(_) | Password(_) | ConsentsMissing(_) | CodeFormat | CodeWrong { .. } | CodeExpired
-        | CodeExhausted | InvalidRequest(_) | Card(_) | FamilyName(_) | GivenName(_) | BirthDate => StatusCode::UNPROCESSABLE_ENTITY,
+        InsurerNumber(_)
+        | Email(_)
+        | Password(_)
+        | ConsentsMissing(_)
+        | CodeFormat
+        | CodeWrong { .. }
+        | CodeExpired
+        | CodeExhausted
+        | InvalidRequest(_)
+        | Card(_)
+        | FamilyName(_)
+        | GivenName(_)
+        | BirthDate => StatusCode::UNPROCESSABLE_ENTITY,
         InsurerMismatch | AlreadyVerified | IdentityAlreadyLinked => StatusCode::CONFLICT,
         IdentityNoMatch => StatusCode::UNPROCESSABLE_ENTITY,
         VerificationLocked | FaceAttemptsExhausted => StatusCode::TOO_MANY_REQUESTS,
-        Image(_) | FaceQuality(_) | FaceMismatch { .. } | InstructionNotFollowed | SameImage | SecretQuestionInvalid
+        Image(_)
+        | FaceQuality(_)
+        | FaceMismatch { .. }
+        | InstructionNotFollowed
+        | SameImage
+        | SecretQuestionInvalid
         | SecretAnswerEmpty => StatusCode::UNPROCESSABLE_ENTITY,
         EkycNotAvailable | IdentityNotVerified | DocumentBackNotAllowed | CaptureTokenInvalid => StatusCode::CONFLICT,
         EkycUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -35,7 +51,9 @@ fn status(e: &ServiceError) -> StatusCode {
         ConsoleLoginFailed => StatusCode::UNAUTHORIZED,
         Forbidden => StatusCode::FORBIDDEN,
         AlreadyDecided | OperatorEmailTaken => StatusCode::CONFLICT,
-        ReviewReasonInvalid | ReviewNoteTooLong | OperatorPassword { .. } | OperatorName => StatusCode::UNPROCESSABLE_ENTITY,
+        ReviewReasonInvalid | ReviewNoteTooLong | OperatorPassword { .. } | OperatorName => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
         InquiryCategory | InquiryMessageEmpty | InquiryMessageTooLong | InquiryReplyEmpty | InquiryReplyTooLong => {
             StatusCode::UNPROCESSABLE_ENTITY
         }

@@ -103,7 +103,11 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 
 /// Serves `app` on `listener` with the mail worker and retention jobs, until `shutdown`
 /// turns true; in-flight requests finish first (graceful shutdown).
-pub async fn serve(app: AppState, listener: TcpListener, shutdown: watch::Receiver<bool>) -> Result<(), app::StartError> {
+pub async fn serve(
+    app: AppState,
+    listener: TcpListener,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), app::StartError> {
     let mailer = mail::Mailer::new(&mail::MailConfig {
         from: app.config.mail_from.clone(),
         smtp_url: app.config.smtp_url.clone(),
@@ -111,7 +115,9 @@ pub async fn serve(app: AppState, listener: TcpListener, shutdown: watch::Receiv
     })?;
     ops::prometheus();
     if app.config.ekyc_instruction_seed.is_some() {
-        tracing::warn!("MIMOTO_EKYC_INSTRUCTION_SEED is set: eKYC liveness instructions are predictable; this is for tests only");
+        tracing::warn!(
+            "MIMOTO_EKYC_INSTRUCTION_SEED is set: eKYC liveness instructions are predictable; this is for tests only"
+        );
     }
     let worker = tokio::spawn(app::jobs::mail_worker(app.clone(), mailer, shutdown.clone()));
     let retention = tokio::spawn(app::jobs::retention(app.clone(), shutdown.clone()));

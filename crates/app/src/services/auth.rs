@@ -5,11 +5,11 @@ use domain::org::Organization;
 use store::{SessionRecord, UserRecord};
 use time::{Duration, OffsetDateTime};
 
-use crate::state::App;
 use crate::crypto::random_token;
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::sessions::{self, MemberSessions, Timeouts};
 use crate::services::{email_index, limits, open_email, passwords};
+use crate::state::App;
 
 /// A session ends after this long without use…
 pub const IDLE_TIMEOUT: Duration = Duration::hours(2);
@@ -68,10 +68,17 @@ pub async fn create_session(app: &App, user_id: &str, kind: SessionKind) -> Serv
 
 /// 「ログイン」. The failure never says which of email or password was wrong, and costs the
 /// same whether or not the account exists.
-pub async fn login(app: &App, email_input: &str, password: &str, ip: &str, kind: SessionKind) -> ServiceResult<NewSession> {
+pub async fn login(
+    app: &App,
+    email_input: &str,
+    password: &str,
+    ip: &str,
+    kind: SessionKind,
+) -> ServiceResult<NewSession> {
     limits::check(app, "login:ip", ip, app.config.limits.login_per_ip).await?;
     let normalized = Email::parse(email_input);
-    let id_for_limit = normalized.as_ref().map(|e| e.as_str().to_string()).unwrap_or_else(|_| email_input.trim().to_lowercase());
+    let id_for_limit =
+        normalized.as_ref().map(|e| e.as_str().to_string()).unwrap_or_else(|_| email_input.trim().to_lowercase());
     limits::check(app, "login:email", &id_for_limit, app.config.limits.login_per_email).await?;
 
     let user = match &normalized {
@@ -94,7 +101,8 @@ pub async fn login(app: &App, email_input: &str, password: &str, ip: &str, kind:
 /// The member behind a session token, if the session is alive. Extends the idle timeout.
 pub async fn authenticate(app: &App, token: &str) -> ServiceResult<Option<Member>> {
     let user = |id: String| async move { app.store.get_user(&id).await.map_err(ServiceError::from) };
-    let alive = sessions::authenticate::<MemberSessions, _, _, _>(app, TIMEOUTS, &session_hash(app, token), user).await?;
+    let alive =
+        sessions::authenticate::<MemberSessions, _, _, _>(app, TIMEOUTS, &session_hash(app, token), user).await?;
     Ok(alive.map(|(session, user)| Member { user, session }))
 }
 

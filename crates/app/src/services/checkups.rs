@@ -18,12 +18,12 @@ use domain::card::normalize_card_text;
 use records::checkup::{parse_zip, CheckupDocument, ZipLimits};
 use store::{CheckupImportStats, CheckupRow, RecordRef};
 
-use crate::state::App;
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::auth::Member;
 use crate::services::health_match::RosterMatcher;
 use crate::services::new_id;
 use crate::services::roster::Progress;
+use crate::state::App;
 
 /// The AAD prefix of sealed checkup documents: a result cannot be passed off as any other
 /// sealed value.
@@ -89,7 +89,11 @@ pub async fn import_zip(
     let documents = match report.into_documents() {
         Ok(docs) => docs,
         Err(failed) => {
-            let errors = failed.into_iter().map(|(entry, e)| EntryError { entry, reason: e.to_string() }).take(MAX_ERRORS).collect();
+            let errors = failed
+                .into_iter()
+                .map(|(entry, e)| EntryError { entry, reason: e.to_string() })
+                .take(MAX_ERRORS)
+                .collect();
             return Err(ServiceError::CheckupEntries(errors));
         }
     };
@@ -150,6 +154,10 @@ pub async fn results_for_member(app: &App, member: &Member) -> ServiceResult<Vec
     let stored = app.store.checkup_results_of_record(&link.org_id, &link.record).await?;
     stored
         .iter()
-        .map(|r| app.keys.open_json(&result_aad(&r.org_id, &r.record, &r.examined_on), &r.data_enc).map_err(ServiceError::from))
+        .map(|r| {
+            app.keys
+                .open_json(&result_aad(&r.org_id, &r.record, &r.examined_on), &r.data_enc)
+                .map_err(ServiceError::from)
+        })
         .collect()
 }

@@ -8,9 +8,9 @@ use domain::otp::{self, CodeValidity};
 use serde::{Deserialize, Serialize};
 use store::{CodeAttempt, FlowUpdate, NewCode, NewMail};
 
-use crate::state::App;
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::new_id;
+use crate::state::App;
 
 /// A queued mail as sealed in the outbox.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -28,7 +28,8 @@ fn code_mac(app: &App, purpose: &str, subject: &str, code: &str) -> Vec<u8> {
 
 /// Renders and seals a mail for the outbox.
 pub fn sealed_mail(app: &App, template: &mail::Template, locale: Locale, to: &str) -> ServiceResult<NewMail> {
-    let rendered = mail::render(template, locale, to).map_err(|e| ServiceError::Internal(format!("mail template: {e}")))?;
+    let rendered =
+        mail::render(template, locale, to).map_err(|e| ServiceError::Internal(format!("mail template: {e}")))?;
     let payload = MailPayload { to: rendered.to, subject: rendered.subject, text: rendered.text };
     Ok(NewMail { id: new_id(), payload: app.keys.seal_json(OUTBOX_AAD, &payload)?, created_at: app.now() })
 }

@@ -10,11 +10,11 @@ use sha2::{Digest, Sha256};
 use store::{EkycImage, EkycRecord, StoreError};
 use time::Duration;
 
-use crate::state::App;
 use crate::crypto::random_token;
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::auth::Member;
 use crate::services::{identity, new_id, passwords};
+use crate::state::App;
 
 const AAD: &str = "ekyc_applications";
 /// How long a capture token stays valid.
@@ -143,7 +143,8 @@ pub async fn current(app: &App, member: &Member) -> ServiceResult<Option<Loaded>
 /// Loads an application of this member (another member's id is simply not found).
 #[tracing::instrument(skip_all, fields(user_id = %member.user.id, application_id = %id))]
 pub async fn load(app: &App, member: &Member, id: &str) -> ServiceResult<Loaded> {
-    let record = app.store.get_ekyc(id).await?.filter(|r| r.user_id == member.user.id).ok_or(ServiceError::FlowNotFound)?;
+    let record =
+        app.store.get_ekyc(id).await?.filter(|r| r.user_id == member.user.id).ok_or(ServiceError::FlowNotFound)?;
     open_record(app, record)
 }
 
@@ -151,7 +152,11 @@ pub async fn load(app: &App, member: &Member, id: &str) -> ServiceResult<Loaded>
 /// linked, and they have done 本人確認.
 #[tracing::instrument(skip_all, fields(user_id = %member.user.id))]
 pub async fn check_eligible(app: &App, member: &Member) -> ServiceResult<domain::org::Organization> {
-    let org = app.store.get_org(&member.user.org_id).await?.ok_or_else(|| ServiceError::Internal("user without organization".into()))?;
+    let org = app
+        .store
+        .get_org(&member.user.org_id)
+        .await?
+        .ok_or_else(|| ServiceError::Internal("user without organization".into()))?;
     if !org.checkup_linked {
         return Err(ServiceError::EkycNotAvailable);
     }
@@ -240,7 +245,9 @@ pub async fn capture_token(app: &App, member: &Member, id: &str, capture: Captur
         return Err(ServiceError::WrongStep);
     }
     let token = random_token();
-    app.store.issue_capture_token(&token_hash(app, &token), id, capture.as_str(), app.now() + CAPTURE_TOKEN_TTL).await?;
+    app.store
+        .issue_capture_token(&token_hash(app, &token), id, capture.as_str(), app.now() + CAPTURE_TOKEN_TTL)
+        .await?;
     Ok(token)
 }
 
@@ -253,7 +260,8 @@ fn usable(a: &Analysis) -> ServiceResult<()> {
 
 async fn keep_image(app: &App, loaded: &mut Loaded, capture: Capture, bytes: &[u8]) -> ServiceResult<Vec<u8>> {
     let image_id = new_id();
-    let stored = app.images.put(&image_id, bytes).await.map_err(|e| ServiceError::Internal(format!("image store: {e}")))?;
+    let stored =
+        app.images.put(&image_id, bytes).await.map_err(|e| ServiceError::Internal(format!("image store: {e}")))?;
     app.store
         .add_ekyc_image(&EkycImage {
             id: image_id.clone(),
@@ -274,7 +282,14 @@ async fn keep_image(app: &App, loaded: &mut Loaded, capture: Capture, bytes: &[u
 /// match the document; the angled one must follow the instruction, be the same person and
 /// not the frontal picture again.
 #[tracing::instrument(skip_all, fields(user_id = %member.user.id, application_id = %id, capture = ?capture))]
-pub async fn upload(app: &App, member: &Member, id: &str, capture: Capture, token: &str, bytes: Vec<u8>) -> ServiceResult<Loaded> {
+pub async fn upload(
+    app: &App,
+    member: &Member,
+    id: &str,
+    capture: Capture,
+    token: &str,
+    bytes: Vec<u8>,
+) -> ServiceResult<Loaded> {
     match app.config.ekyc_instruction_seed {
         // Tests only (refused with secure cookies, see `Config::ekyc_instruction_seed`).
         Some(seed) => {
@@ -305,7 +320,9 @@ pub async fn upload_with_rng<R: rand::Rng + rand::CryptoRng + Send>(
         // Before the token is used or the engine runs: nothing more is tried or stored.
         return Err(ServiceError::FaceAttemptsExhausted);
     }
-    if capture == Capture::DocumentBack && loaded.data.app.document.map(|d| d.back_policy()) != Some(domain::ekyc::BackPolicy::AskRemarksThenBack) {
+    if capture == Capture::DocumentBack
+        && loaded.data.app.document.map(|d| d.back_policy()) != Some(domain::ekyc::BackPolicy::AskRemarksThenBack)
+    {
         return Err(ServiceError::DocumentBackNotAllowed);
     }
     if !app.store.use_capture_token(&token_hash(app, token), id, capture.as_str(), app.now()).await? {
@@ -372,11 +389,16 @@ pub async fn upload_with_rng<R: rand::Rng + rand::CryptoRng + Send>(
             let p = policy(app);
             let failure = if !turned || !mouth {
                 Some((ServiceError::InstructionNotFollowed, "angled_instruction_not_followed".to_string()))
-            } else if loaded.data.frontal_sha256.as_deref() == Some(sha.as_slice()) || frontal_angled >= SAME_IMAGE_SIMILARITY {
+            } else if loaded.data.frontal_sha256.as_deref() == Some(sha.as_slice())
+                || frontal_angled >= SAME_IMAGE_SIMILARITY
+            {
                 Some((ServiceError::SameImage, "angled_same_image".to_string()))
             } else if !p.passes(frontal_angled) || !p.passes(document_angled) {
                 let remaining = domain::ekyc::MAX_FACE_ATTEMPTS.saturating_sub(loaded.data.app.face_attempts + 1);
-                Some((ServiceError::FaceMismatch { remaining }, format!("angled_mismatch:document={document_angled:.3},frontal={frontal_angled:.3}")))
+                Some((
+                    ServiceError::FaceMismatch { remaining },
+                    format!("angled_mismatch:document={document_angled:.3},frontal={frontal_angled:.3}"),
+                ))
             } else {
                 None
             };
@@ -389,7 +411,11 @@ pub async fn upload_with_rng<R: rand::Rng + rand::CryptoRng + Send>(
                 return Err(err);
             }
             keep_image(app, &mut loaded, capture, &bytes).await?;
-            let scores = Scores { document_frontal: loaded.data.document_frontal_score.unwrap_or(0.0), document_angled, frontal_angled };
+            let scores = Scores {
+                document_frontal: loaded.data.document_frontal_score.unwrap_or(0.0),
+                document_angled,
+                frontal_angled,
+            };
             loaded.data.app.angled_verified(scores)?;
         }
     }
@@ -415,7 +441,10 @@ fn similarity(a: Option<&[f32]>, b: Option<&[f32]>) -> ServiceResult<f32> {
 #[tracing::instrument(skip_all, fields(user_id = %member.user.id, application_id = %id, image_id = %image_id))]
 pub async fn member_image(app: &App, member: &Member, id: &str, image_id: &str) -> ServiceResult<Vec<u8>> {
     let loaded = load(app, member, id).await?;
-    if !loaded.record.open || loaded.record.submitted_at.is_some() || !loaded.data.images.iter().any(|(_, i)| i == image_id) {
+    if !loaded.record.open
+        || loaded.record.submitted_at.is_some()
+        || !loaded.data.images.iter().any(|(_, i)| i == image_id)
+    {
         return Err(ServiceError::FlowNotFound);
     }
     app.images.get(image_id).await.map_err(|e| ServiceError::Internal(format!("image store: {e}")))

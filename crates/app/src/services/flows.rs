@@ -6,8 +6,8 @@ use serde::Serialize;
 use store::FlowRecord;
 use time::OffsetDateTime;
 
-use crate::state::App;
 use crate::error::{ServiceError, ServiceResult};
+use crate::state::App;
 
 fn aad(kind: &str) -> String {
     format!("flows.{kind}")
@@ -55,7 +55,13 @@ pub fn new_record<T: Serialize>(
 }
 
 /// The record to write back for `flow`, carrying the version it was loaded at.
-pub fn next_record<T: Serialize>(app: &App, prev: &FlowRecord, state: &str, flow: &T, expires_at: OffsetDateTime) -> ServiceResult<FlowRecord> {
+pub fn next_record<T: Serialize>(
+    app: &App,
+    prev: &FlowRecord,
+    state: &str,
+    flow: &T,
+    expires_at: OffsetDateTime,
+) -> ServiceResult<FlowRecord> {
     Ok(FlowRecord {
         state: state.to_string(),
         data: app.keys.seal_json(&aad(&prev.kind), flow)?,

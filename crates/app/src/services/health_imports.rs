@@ -19,19 +19,19 @@ use std::collections::HashMap;
 
 use domain::card::normalize_card_text;
 use records::expenses::ExpenseRow;
-use records::health_csv::{CsvError, Encoding, Examinee, LineError, Limits, Parsed};
+use records::health_csv::{CsvError, Encoding, Examinee, Limits, LineError, Parsed};
 use records::medication::MedicationRow;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use store::{HealthEntryRow, HealthImportStats, HealthKind, RecordRef};
 use time::Date;
 
-use crate::state::App;
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::auth::Member;
 use crate::services::health_match::RosterMatcher;
 use crate::services::new_id;
 use crate::services::roster::{Progress, INDEX_LEN};
+use crate::state::App;
 
 /// The AAD prefix of sealed health entries: an entry cannot be passed off as any other sealed
 /// value.
@@ -47,7 +47,12 @@ fn hex(b: &[u8]) -> String {
 /// The AAD of one entry: bound to its kind, organization, roster record and date, so a row
 /// copied onto another member's record, kind or date in the database no longer opens.
 fn entry_aad(kind: HealthKind, org_id: &str, record: &RecordRef, occurred_on: &str) -> String {
-    format!("{HEALTH_AAD}:{}:{org_id}:{}:{}:{occurred_on}", kind.as_str(), hex(&record.card_index), hex(&record.record_key))
+    format!(
+        "{HEALTH_AAD}:{}:{org_id}:{}:{}:{occurred_on}",
+        kind.as_str(),
+        hex(&record.card_index),
+        hex(&record.record_key)
+    )
 }
 
 /// The de-duplication key of a row: a keyed MAC of the organization, record and normalized
@@ -231,7 +236,11 @@ async fn entries_for_member<R: HealthRow>(app: &App, member: &Member) -> Service
     let stored = app.store.health_entries_of_record(&link.org_id, &link.record, R::KIND).await?;
     stored
         .iter()
-        .map(|e| app.keys.open_json(&entry_aad(R::KIND, &e.org_id, &e.record, &e.occurred_on), &e.data_enc).map_err(ServiceError::from))
+        .map(|e| {
+            app.keys
+                .open_json(&entry_aad(R::KIND, &e.org_id, &e.record, &e.occurred_on), &e.data_enc)
+                .map_err(ServiceError::from)
+        })
         .collect()
 }
 
@@ -257,6 +266,8 @@ pub async fn medications_for_member(app: &App, member: &Member) -> ServiceResult
 #[tracing::instrument(skip_all, fields(user_id = %member.user.id))]
 pub async fn expenses_for_member(app: &App, member: &Member) -> ServiceResult<Vec<ExpenseRow>> {
     let mut rows: Vec<ExpenseRow> = entries_for_member(app, member).await?;
-    rows.sort_by(|a, b| b.month.cmp(&a.month).then_with(|| a.facility.cmp(&b.facility)).then_with(|| a.patient.cmp(&b.patient)));
+    rows.sort_by(|a, b| {
+        b.month.cmp(&a.month).then_with(|| a.facility.cmp(&b.facility)).then_with(|| a.patient.cmp(&b.patient))
+    });
     Ok(rows)
 }

@@ -19,9 +19,9 @@ use domain::roster::RosterEntry;
 use store::RecordRef;
 use time::Date;
 
-use crate::state::App;
 use crate::error::ServiceResult;
 use crate::services::roster::{RosterIndexer, ROSTER_AAD};
+use crate::state::App;
 
 /// The examinee as a delivered file identifies them, as written in the file.
 #[derive(Debug, Clone, Copy)]
@@ -114,12 +114,18 @@ impl<'a> RosterMatcher<'a> {
                 _ => true,
             })
             .collect();
-        let chosen: Vec<&(RecordRef, RosterEntry)> =
-            if candidates.len() > 1 { candidates.into_iter().filter(|(_, r)| r.eligible_on(on)).collect() } else { candidates };
+        let chosen: Vec<&(RecordRef, RosterEntry)> = if candidates.len() > 1 {
+            candidates.into_iter().filter(|(_, r)| r.eligible_on(on)).collect()
+        } else {
+            candidates
+        };
         Ok(match chosen.as_slice() {
             [(record, _)] => Ok(record.clone()),
             [] => Err("no roster record matches the card (記号・番号・枝番) and birth date".to_string()),
-            many => Err(format!("{} roster records match the card and birth date; add the branch number (枝番)", many.len())),
+            many => Err(format!(
+                "{} roster records match the card and birth date; add the branch number (枝番)",
+                many.len()
+            )),
         })
     }
 }

@@ -30,9 +30,10 @@ pub fn value_text(value: &Value, locale: Locale) -> String {
             Some(u) if !u.is_empty() => format!("{value} {u}"),
             _ => value.clone(),
         },
-        Value::Coded { code, display, .. } => {
-            jlac10::qualitative_display(code).map(str::to_string).or_else(|| display.clone()).unwrap_or_else(|| code.clone())
-        }
+        Value::Coded { code, display, .. } => jlac10::qualitative_display(code)
+            .map(str::to_string)
+            .or_else(|| display.clone())
+            .unwrap_or_else(|| code.clone()),
         Value::Text { text } => text.clone(),
         Value::Missing { .. } => match locale {
             Locale::Ja => "未実施".into(),

@@ -1,7 +1,9 @@
 //! F3 本人確認: the member proves who they are against their organization's roster.
 
 use domain::card::CardId;
-use domain::identity::{IdentityError, IdentityFailure, IdentityState, IdentityVerification, ATTEMPT_WINDOW, MAX_ATTEMPTS};
+use domain::identity::{
+    IdentityError, IdentityFailure, IdentityState, IdentityVerification, ATTEMPT_WINDOW, MAX_ATTEMPTS,
+};
 use domain::insurer::InsurerNumber;
 use domain::kana::to_katakana;
 use domain::org::Organization;
@@ -9,13 +11,13 @@ use domain::roster::{parse_date, person_key};
 use store::{FlowUpdate, StoreError};
 use time::OffsetDateTime;
 
-use crate::state::App;
 use crate::config::Limit;
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::auth::Member;
 use crate::services::flows::{self, Loaded};
 use crate::services::roster::{today_jst, RosterIndexer};
 use crate::services::{limits, new_id};
+use crate::state::App;
 
 pub const KIND: &str = "identity";
 
@@ -97,7 +99,14 @@ pub async fn confirm_insurer(app: &App, member: &Member, id: &str, input: &str) 
 
 /// 記号・番号確認, in the organization's card pattern.
 #[tracing::instrument(skip_all, fields(user_id = %member.user.id, flow_id = %id))]
-pub async fn enter_card(app: &App, member: &Member, id: &str, symbol: &str, number: &str, branch: &str) -> ServiceResult<View> {
+pub async fn enter_card(
+    app: &App,
+    member: &Member,
+    id: &str,
+    symbol: &str,
+    number: &str,
+    branch: &str,
+) -> ServiceResult<View> {
     let (loaded, org) = load(app, member, id).await?;
     let card = CardId::parse(org.card_pattern, symbol, number, branch).map_err(ServiceError::Card)?;
     let mut flow = loaded.flow.clone();
@@ -108,7 +117,14 @@ pub async fn enter_card(app: &App, member: &Member, id: &str, symbol: &str, numb
 
 /// 基本情報登録: names in full-width katakana (converted where unambiguous) and birth date.
 #[tracing::instrument(skip_all, fields(user_id = %member.user.id, flow_id = %id))]
-pub async fn enter_person(app: &App, member: &Member, id: &str, family: &str, given: &str, birth: &str) -> ServiceResult<View> {
+pub async fn enter_person(
+    app: &App,
+    member: &Member,
+    id: &str,
+    family: &str,
+    given: &str,
+    birth: &str,
+) -> ServiceResult<View> {
     let (loaded, org) = load(app, member, id).await?;
     let family = to_katakana(family).map_err(ServiceError::FamilyName)?;
     let given = to_katakana(given).map_err(ServiceError::GivenName)?;
@@ -133,13 +149,18 @@ pub async fn confirm(app: &App, member: &Member, id: &str) -> ServiceResult<View
     })?;
 
     let mut flow = loaded.flow.clone();
-    let (Some(card), Some(family), Some(given), Some(birth)) = (&flow.card, &flow.family_name, &flow.given_name, flow.birth_date) else {
+    let (Some(card), Some(family), Some(given), Some(birth)) =
+        (&flow.card, &flow.family_name, &flow.given_name, flow.birth_date)
+    else {
         return Err(ServiceError::WrongStep);
     };
     let today = today_jst(now).to_string();
     let indexer = RosterIndexer::new(&app.keys, &org.id);
     let wanted_branch = card.branch.as_deref().map(|b| indexer.branch(b));
-    let matches = app.store.find_roster_matches(&org.id, &indexer.card(card), &indexer.person(&person_key(family, given, birth))).await?;
+    let matches = app
+        .store
+        .find_roster_matches(&org.id, &indexer.card(card), &indexer.person(&person_key(family, given, birth)))
+        .await?;
     let eligible: Vec<_> = matches
         .into_iter()
         .filter(|m| m.eligible_from <= today && m.eligible_until.as_deref().is_none_or(|u| u >= today.as_str()))

@@ -12,11 +12,11 @@ use std::sync::{Arc, Mutex};
 
 use time::OffsetDateTime;
 
-use crate::state::{App, AppState};
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::operators::{self, Operator, Role};
 use crate::services::roster::Progress;
 use crate::services::{checkups, health_imports, new_id};
+use crate::state::{App, AppState};
 
 /// Jobs kept for the console (the oldest finished ones are dropped beyond this).
 const MAX_JOBS: usize = 200;
@@ -146,8 +146,12 @@ fn finished(result: Result<(u64, u64, u64), ServiceError>) -> JobState {
             reason: "entries".into(),
             entries: errors.into_iter().map(|e| (e.line.to_string(), e.reason)).collect(),
         },
-        Err(ServiceError::CheckupArchive(reason) | ServiceError::HealthCsv(reason)) => JobState::Refused { reason, entries: Vec::new() },
-        Err(ServiceError::UnknownOrganization) => JobState::Refused { reason: "unknown organization".into(), entries: Vec::new() },
+        Err(ServiceError::CheckupArchive(reason) | ServiceError::HealthCsv(reason)) => {
+            JobState::Refused { reason, entries: Vec::new() }
+        }
+        Err(ServiceError::UnknownOrganization) => {
+            JobState::Refused { reason: "unknown organization".into(), entries: Vec::new() }
+        }
         Err(e) => {
             tracing::error!(error = %e, "console import failed");
             JobState::Refused { reason: "internal error (see the server log)".into(), entries: Vec::new() }
@@ -179,7 +183,14 @@ pub async fn start(
     let id = new_id();
     // The name is shown back to operators only; keep it short and printable.
     let file_name: String = file_name.chars().filter(|c| !c.is_control()).take(200).collect();
-    operators::audit(app, Some(&operator.id), &format!("import.{}", kind.as_str()), Some(("organization", &org.id)), ip).await?;
+    operators::audit(
+        app,
+        Some(&operator.id),
+        &format!("import.{}", kind.as_str()),
+        Some(("organization", &org.id)),
+        ip,
+    )
+    .await?;
     app.imports.insert(Job {
         id: id.clone(),
         kind,
@@ -196,12 +207,16 @@ pub async fn start(
             ImportKind::Checkups => checkups::import_zip(&task_app, &number, &file_name, bytes, &mut progress)
                 .await
                 .map(|s| (s.documents, s.inserted, s.replaced)),
-            ImportKind::Medications => health_imports::import_medications(&task_app, &number, &file_name, bytes, &mut progress)
-                .await
-                .map(|s| (s.rows, s.inserted, s.existing)),
-            ImportKind::Expenses => health_imports::import_expenses(&task_app, &number, &file_name, bytes, &mut progress)
-                .await
-                .map(|s| (s.rows, s.inserted, s.existing)),
+            ImportKind::Medications => {
+                health_imports::import_medications(&task_app, &number, &file_name, bytes, &mut progress)
+                    .await
+                    .map(|s| (s.rows, s.inserted, s.existing))
+            }
+            ImportKind::Expenses => {
+                health_imports::import_expenses(&task_app, &number, &file_name, bytes, &mut progress)
+                    .await
+                    .map(|s| (s.rows, s.inserted, s.existing))
+            }
         };
         task_app.imports.update(&job_id, finished(result));
     });

@@ -10,13 +10,13 @@
 use domain::email::Email;
 use store::{InquiryRecord, InquiryReply, StoreError};
 
-use crate::state::App;
 use crate::error::{ServiceError, ServiceResult};
 use crate::i18n::{t, Locale};
 use crate::services::auth::Member;
 use crate::services::codes::sealed_mail;
 use crate::services::operators::{self, actions, Operator};
 use crate::services::{limits, new_id};
+use crate::state::App;
 
 /// The categories of the form, in display order; labels are `inquiry.category.<code>`.
 pub const CATEGORIES: [&str; 5] = ["registration", "login", "identity", "ekyc", "other"];
@@ -61,7 +61,13 @@ fn check_message(message: &str, max: usize) -> ServiceResult<String> {
 
 /// Stores an inquiry and queues its confirmation mail (one transaction); returns its id.
 #[tracing::instrument(skip_all, fields(user_id = member.map(|m| m.user.id.as_str())))]
-pub async fn submit(app: &App, member: Option<&Member>, locale: Locale, input: NewInquiry<'_>, ip: &str) -> ServiceResult<String> {
+pub async fn submit(
+    app: &App,
+    member: Option<&Member>,
+    locale: Locale,
+    input: NewInquiry<'_>,
+    ip: &str,
+) -> ServiceResult<String> {
     let category = CATEGORIES.iter().find(|c| **c == input.category).ok_or(ServiceError::InquiryCategory)?;
     let message = check_message(input.message, MESSAGE_MAX_CHARS)?;
     let email = Email::parse(input.email)?;
@@ -70,7 +76,10 @@ pub async fn submit(app: &App, member: Option<&Member>, locale: Locale, input: N
 
     let id = new_id();
     let now = app.now();
-    let template = mail::Template::InquiryReceived { reference: reference(&id), category: category_label(locale, category).to_string() };
+    let template = mail::Template::InquiryReceived {
+        reference: reference(&id),
+        category: category_label(locale, category).to_string(),
+    };
     let mail = sealed_mail(app, &template, locale, email.as_str())?;
     let record = InquiryRecord {
         id: id.clone(),
@@ -133,7 +142,8 @@ pub struct Detail {
 }
 
 fn open_text(app: &App, aad: &str, sealed: &[u8]) -> ServiceResult<String> {
-    String::from_utf8(app.keys.open(aad, sealed)?).map_err(|_| ServiceError::Internal("sealed text is not UTF-8".into()))
+    String::from_utf8(app.keys.open(aad, sealed)?)
+        .map_err(|_| ServiceError::Internal("sealed text is not UTF-8".into()))
 }
 
 /// Opens an inquiry for an operator: the audit row `inquiry.view` is written before anything
@@ -225,7 +235,10 @@ mod tests {
         assert_eq!(check_message("  こんにちは\r\n  ", 10).ok().as_deref(), Some("こんにちは"));
         assert!(matches!(check_message(" \n ", 10), Err(ServiceError::InquiryMessageEmpty)));
         assert!(check_message(&"あ".repeat(MESSAGE_MAX_CHARS), MESSAGE_MAX_CHARS).is_ok());
-        assert!(matches!(check_message(&"あ".repeat(MESSAGE_MAX_CHARS + 1), MESSAGE_MAX_CHARS), Err(ServiceError::InquiryMessageTooLong)));
+        assert!(matches!(
+            check_message(&"あ".repeat(MESSAGE_MAX_CHARS + 1), MESSAGE_MAX_CHARS),
+            Err(ServiceError::InquiryMessageTooLong)
+        ));
     }
 
     #[test]

@@ -3,9 +3,9 @@
 
 use time::Duration;
 
-use crate::state::App;
 use crate::config::Limit;
 use crate::error::{ServiceError, ServiceResult};
+use crate::state::App;
 
 #[tracing::instrument(skip_all, fields(limit = %name))]
 pub async fn check(app: &App, name: &str, subject: &str, limit: Limit) -> ServiceResult<()> {

@@ -22,8 +22,8 @@ pub mod roster;
 pub mod sessions;
 pub mod stepup;
 
-use crate::state::App;
 use crate::crypto::CryptoError;
+use crate::state::App;
 use domain::email::Email;
 
 /// The keyed blind index of a normalized email: look-ups without storing the address in clear.

@@ -18,11 +18,11 @@ use store::{NewAuditEntry, OperatorRecord, OperatorSessionRecord, StoreError};
 use time::{Duration, OffsetDateTime};
 use totp_rs::{Algorithm, TOTP};
 
-use crate::state::App;
 use crate::crypto::{ct_eq_str, random_token};
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::sessions::{self, OperatorSessions, Timeouts};
 use crate::services::{limits, new_id, passwords};
+use crate::state::App;
 
 pub const MIN_PASSWORD_CHARS: usize = 12;
 pub const MAX_PASSWORD_CHARS: usize = 128;
@@ -126,7 +126,15 @@ pub fn session_hash(app: &App, token: &str) -> Vec<u8> {
 fn totp(secret: Vec<u8>, account: &str) -> TOTP {
     // `new_unchecked`: the secret is always TOTP_SECRET_BYTES long, and the label is
     // URL-encoded by `get_url` (an email has no ':' to confuse it anyway).
-    TOTP::new_unchecked(Algorithm::SHA1, TOTP_DIGITS, TOTP_SKEW as u8, TOTP_STEP_SECS as u64, secret, Some(ISSUER.into()), account.into())
+    TOTP::new_unchecked(
+        Algorithm::SHA1,
+        TOTP_DIGITS,
+        TOTP_SKEW as u8,
+        TOTP_STEP_SECS as u64,
+        secret,
+        Some(ISSUER.into()),
+        account.into(),
+    )
 }
 
 /// The 6-digit code of `secret` at unix time `at` (tests and the CLI's self-check).
@@ -169,7 +177,8 @@ fn check_password(password: &str, email: &Email) -> ServiceResult<()> {
 }
 
 fn open_text(app: &App, aad: &str, sealed: &[u8]) -> ServiceResult<String> {
-    String::from_utf8(app.keys.open(aad, sealed)?).map_err(|_| ServiceError::Internal("operator field is not UTF-8".into()))
+    String::from_utf8(app.keys.open(aad, sealed)?)
+        .map_err(|_| ServiceError::Internal("operator field is not UTF-8".into()))
 }
 
 fn open_operator(app: &App, r: &OperatorRecord) -> ServiceResult<Operator> {
@@ -224,18 +233,31 @@ pub async fn name_of(app: &App, id: &str) -> ServiceResult<Option<String>> {
 
 /// Every operator, oldest first (by email within the same second).
 pub async fn list(app: &App) -> ServiceResult<Vec<Operator>> {
-    let mut all = app.store.list_operators().await?.iter().map(|r| open_operator(app, r)).collect::<ServiceResult<Vec<_>>>()?;
+    let mut all =
+        app.store.list_operators().await?.iter().map(|r| open_operator(app, r)).collect::<ServiceResult<Vec<_>>>()?;
     all.sort_by(|a, b| (a.created_at, &a.email).cmp(&(b.created_at, &b.email)));
     Ok(all)
 }
 
 /// Appends one audit-log row. Targets are ids only, never personal data.
-pub async fn audit(app: &App, operator_id: Option<&str>, action: &str, target: Option<(&str, &str)>, ip: &str) -> ServiceResult<()> {
+pub async fn audit(
+    app: &App,
+    operator_id: Option<&str>,
+    action: &str,
+    target: Option<(&str, &str)>,
+    ip: &str,
+) -> ServiceResult<()> {
     app.store.append_audit(&audit_entry(app, operator_id, action, target, ip)).await?;
     Ok(())
 }
 
-pub fn audit_entry(app: &App, operator_id: Option<&str>, action: &str, target: Option<(&str, &str)>, ip: &str) -> NewAuditEntry {
+pub fn audit_entry(
+    app: &App,
+    operator_id: Option<&str>,
+    action: &str,
+    target: Option<(&str, &str)>,
+    ip: &str,
+) -> NewAuditEntry {
     NewAuditEntry {
         at: app.now(),
         operator_id: operator_id.map(str::to_string),
@@ -257,7 +279,8 @@ fn dummy_secret() -> Vec<u8> {
 pub async fn login(app: &App, email_input: &str, password: &str, code: &str, ip: &str) -> ServiceResult<NewSession> {
     limits::check(app, "console-login:ip", ip, app.config.limits.login_per_ip).await?;
     let normalized = Email::parse(email_input);
-    let id_for_limit = normalized.as_ref().map(|e| e.as_str().to_string()).unwrap_or_else(|_| email_input.trim().to_lowercase());
+    let id_for_limit =
+        normalized.as_ref().map(|e| e.as_str().to_string()).unwrap_or_else(|_| email_input.trim().to_lowercase());
     limits::check(app, "console-login:email", &id_for_limit, app.config.limits.login_per_email).await?;
 
     let record = match &normalized {
@@ -307,7 +330,9 @@ pub async fn login(app: &App, email_input: &str, password: &str, code: &str, ip:
 /// timeout (written at most once a minute), never past the absolute one.
 pub async fn authenticate(app: &App, token: &str) -> ServiceResult<Option<Operator>> {
     let operator = |id: String| async move { app.store.get_operator(&id).await.map_err(ServiceError::from) };
-    match sessions::authenticate::<OperatorSessions, _, _, _>(app, TIMEOUTS, &session_hash(app, token), operator).await? {
+    match sessions::authenticate::<OperatorSessions, _, _, _>(app, TIMEOUTS, &session_hash(app, token), operator)
+        .await?
+    {
         Some((_, record)) => Ok(Some(open_operator(app, &record)?)),
         None => Ok(None),
     }
@@ -345,7 +370,8 @@ pub async fn audit_log(app: &App, operator: &Operator, before: Option<i64>, ip: 
         return Err(ServiceError::Forbidden);
     }
     audit(app, Some(&operator.id), actions::VIEW_AUDIT, None, ip).await?;
-    let names: std::collections::HashMap<String, String> = list(app).await?.into_iter().map(|o| (o.id, o.name)).collect();
+    let names: std::collections::HashMap<String, String> =
+        list(app).await?.into_iter().map(|o| (o.id, o.name)).collect();
     // One more than a page tells whether there is a next page.
     let mut entries = app.store.list_audit(before, AUDIT_PAGE_SIZE + 1).await?;
     let more = entries.len() as i64 > AUDIT_PAGE_SIZE;
@@ -375,7 +401,13 @@ mod tests {
     #[test]
     fn rfc_6238_test_vectors() {
         let secret = b"12345678901234567890";
-        for (at, code) in [(59, "287082"), (1_111_111_109, "081804"), (1_111_111_111, "050471"), (1_234_567_890, "005924"), (2_000_000_000, "279037")] {
+        for (at, code) in [
+            (59, "287082"),
+            (1_111_111_109, "081804"),
+            (1_111_111_111, "050471"),
+            (1_234_567_890, "005924"),
+            (2_000_000_000, "279037"),
+        ] {
             assert_eq!(totp_code(secret, at), code, "at {at}");
         }
     }
@@ -391,7 +423,11 @@ mod tests {
         assert_eq!(matching_step(secret, &code, at(1_111_111_109 - 30)), Some(step), "one step early");
         assert_eq!(matching_step(secret, &code, at(1_111_111_109 + 90)), None);
         assert_eq!(matching_step(secret, "", at(1_111_111_109)), None);
-        assert_eq!(matching_step(secret, "０８１８０４", at(1_111_111_109)), Some(step), "full-width digits are normalized");
+        assert_eq!(
+            matching_step(secret, "０８１８０４", at(1_111_111_109)),
+            Some(step),
+            "full-width digits are normalized"
+        );
     }
 
     #[test]

@@ -60,6 +60,9 @@ mod tests {
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
         assert!(super::verify("Sakura-Mochi-2026!".into(), Some(h.clone())).await.expect("verify"));
         assert!(!super::verify("Sakura-Mochi-2027!".into(), Some(h)).await.expect("verify"));
-        assert!(!super::verify("mimoto-dummy-password".into(), None).await.expect("verify"), "unknown account never matches");
+        assert!(
+            !super::verify("mimoto-dummy-password".into(), None).await.expect("verify"),
+            "unknown account never matches"
+        );
     }
 }

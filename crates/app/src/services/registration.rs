@@ -10,10 +10,10 @@ use domain::password::check_password;
 use domain::registration::{FlowError, Registration, RegistrationState};
 use store::{ConsentRecord, FlowUpdate, NewUser, StoreError};
 
-use crate::state::App;
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::flows::{self, Loaded};
 use crate::services::{codes, email_index, limits, new_id, passwords, seal_email};
+use crate::state::App;
 
 pub const KIND: &str = "registration";
 const CODE_PURPOSE: &str = "registration";
@@ -86,11 +86,7 @@ pub async fn choose_org_type(app: &App, id: &str, org_type: OrgType) -> ServiceR
 pub async fn verify_insurer(app: &App, id: &str, input: &str) -> ServiceResult<View> {
     let loaded = load(app, id).await?;
     let number = InsurerNumber::parse(input)?;
-    let org = app
-        .store
-        .find_org_by_insurer_number(number.as_str())
-        .await?
-        .ok_or(ServiceError::UnknownOrganization)?;
+    let org = app.store.find_org_by_insurer_number(number.as_str()).await?.ok_or(ServiceError::UnknownOrganization)?;
     let mut flow = loaded.flow.clone();
     flow.verify_org(&org, app.now())?;
     save(app, &loaded, &flow).await?;
@@ -133,7 +129,8 @@ pub async fn accept_consents(app: &App, id: &str, checked: &[ConsentDoc]) -> Ser
     let view = with_org(app, loaded.flow.clone()).await?;
     let org = view.org.ok_or(ServiceError::WrongStep)?;
     let now = app.now();
-    let accepted = consent::accept_consents(&org, checked, now).map_err(|consent::ConsentError::Missing(m)| ServiceError::ConsentsMissing(m))?;
+    let accepted = consent::accept_consents(&org, checked, now)
+        .map_err(|consent::ConsentError::Missing(m)| ServiceError::ConsentsMissing(m))?;
     let mut flow = loaded.flow.clone();
     flow.send_code(accepted, now)?;
     send_code(app, &loaded, &flow, &org).await?;
@@ -155,7 +152,12 @@ pub async fn resend_code(app: &App, id: &str, ip: &str) -> ServiceResult<View> {
     Ok(View { flow, org: Some(org) })
 }
 
-async fn send_code(app: &App, loaded: &Loaded<Registration>, flow: &Registration, org: &Organization) -> ServiceResult<()> {
+async fn send_code(
+    app: &App,
+    loaded: &Loaded<Registration>,
+    flow: &Registration,
+    org: &Organization,
+) -> ServiceResult<()> {
     let email = flow.email.as_ref().ok_or(ServiceError::WrongStep)?;
     let record = flows::next_record(app, &loaded.record, flow.state.as_str(), flow, flow.expires_at)?;
     let org_name = org.name.clone();
@@ -201,7 +203,11 @@ pub async fn verify_code(app: &App, id: &str, input: &str, ip: &str) -> ServiceR
     let consents: Vec<ConsentRecord> = flow
         .consents
         .iter()
-        .map(|c| ConsentRecord { doc: c.doc.as_str().to_string(), version: c.version.clone(), accepted_at: c.accepted_at })
+        .map(|c| ConsentRecord {
+            doc: c.doc.as_str().to_string(),
+            version: c.version.clone(),
+            accepted_at: c.accepted_at,
+        })
         .collect();
     let record = flows::next_record(app, &loaded.record, flow.state.as_str(), &flow, flow.expires_at)?;
     match app.store.create_user(&user, &consents, Some(FlowUpdate { record: &record })).await {

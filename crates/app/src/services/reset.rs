@@ -8,10 +8,10 @@ use domain::password::check_password;
 use domain::reset::{PasswordReset, ResetError, ResetState};
 use store::FlowUpdate;
 
-use crate::state::App;
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::flows::{self, Loaded};
 use crate::services::{codes, email_index, limits, new_id, open_email, passwords};
+use crate::state::App;
 
 pub const KIND: &str = "password_reset";
 const CODE_PURPOSE: &str = "password_reset";

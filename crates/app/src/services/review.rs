@@ -12,13 +12,13 @@ use domain::roster::RosterEntry;
 use store::{EkycRecord, EkycReview, StoreError};
 use time::OffsetDateTime;
 
-use crate::state::App;
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::codes::sealed_mail;
 use crate::services::ekyc::{self, Capture, EkycData};
 use crate::services::open_email;
 use crate::services::operators::{self, actions, Operator};
 use crate::services::roster::ROSTER_AAD;
+use crate::state::App;
 
 /// The AAD `services::ekyc` seals applications with (a decision is written here, in the same
 /// transaction as its mail and audit row; the member side reads it back with that module).
@@ -29,7 +29,8 @@ pub const NOTE_MAX_CHARS: usize = 1000;
 pub const QUEUE_LIMIT: i64 = 200;
 
 /// Reasons a reviewer may give for a rejection (message keys `console.reason.<code>`).
-pub const REJECT_REASONS: [&str; 5] = ["document_unreadable", "face_mismatch", "document_not_accepted", "document_expired", "other"];
+pub const REJECT_REASONS: [&str; 5] =
+    ["document_unreadable", "face_mismatch", "document_not_accepted", "document_expired", "other"];
 
 pub struct QueueItem {
     pub id: String,
@@ -43,7 +44,8 @@ pub struct QueueItem {
 #[tracing::instrument(skip_all, fields(operator_id = %operator.id))]
 pub async fn queue(app: &App, operator: &Operator, ip: &str) -> ServiceResult<Vec<QueueItem>> {
     operators::audit(app, Some(&operator.id), actions::VIEW_QUEUE, None, ip).await?;
-    let orgs: std::collections::HashMap<String, String> = app.store.list_orgs().await?.into_iter().map(|o| (o.id, o.name)).collect();
+    let orgs: std::collections::HashMap<String, String> =
+        app.store.list_orgs().await?.into_iter().map(|o| (o.id, o.name)).collect();
     let records = app.store.ekyc_queue("pending_review", QUEUE_LIMIT).await?;
     records
         .into_iter()
@@ -117,7 +119,11 @@ pub async fn case(app: &App, operator: &Operator, id: &str, ip: &str) -> Service
     let record = submitted(app, id).await?;
     operators::audit(app, Some(&operator.id), actions::VIEW_CASE, Some(("ekyc_application", &record.id)), ip).await?;
     let loaded = ekyc::open_record(app, record)?;
-    let org = app.store.get_org(&loaded.record.org_id).await?.ok_or_else(|| ServiceError::Internal("application without organization".into()))?;
+    let org = app
+        .store
+        .get_org(&loaded.record.org_id)
+        .await?
+        .ok_or_else(|| ServiceError::Internal("application without organization".into()))?;
     let person = match app.store.roster_link_of_user(&loaded.record.user_id).await? {
         Some(link) => match app.store.get_roster_record(&link.org_id, &link.record).await? {
             Some(r) => {
@@ -141,11 +147,20 @@ pub async fn case(app: &App, operator: &Operator, id: &str, ip: &str) -> Service
     let decision = match app.store.ekyc_review(&loaded.record.id).await? {
         Some(r) => {
             let note = match &r.note_enc {
-                Some(sealed) => Some(String::from_utf8(app.keys.open(NOTE_AAD, sealed)?).map_err(|_| ServiceError::Internal("review note".into()))?),
+                Some(sealed) => Some(
+                    String::from_utf8(app.keys.open(NOTE_AAD, sealed)?)
+                        .map_err(|_| ServiceError::Internal("review note".into()))?,
+                ),
                 None => None,
             };
             let operator_name = operators::name_of(app, &r.operator_id).await?;
-            Some(Decision { approved: r.decision == "approved", reason: r.reason, note, operator_name, decided_at: r.decided_at })
+            Some(Decision {
+                approved: r.decision == "approved",
+                reason: r.reason,
+                note,
+                operator_name,
+                decided_at: r.decided_at,
+            })
         }
         None => None,
     };
@@ -165,9 +180,16 @@ pub async fn case(app: &App, operator: &Operator, id: &str, ip: &str) -> Service
 /// An image of a case, decrypted from the image store, with its media type. The audit row is
 /// written before the image is read.
 #[tracing::instrument(skip_all, fields(operator_id = %operator.id, application_id = %case_id, image_id = %image_id))]
-pub async fn image(app: &App, operator: &Operator, case_id: &str, image_id: &str, ip: &str) -> ServiceResult<(Vec<u8>, &'static str)> {
+pub async fn image(
+    app: &App,
+    operator: &Operator,
+    case_id: &str,
+    image_id: &str,
+    ip: &str,
+) -> ServiceResult<(Vec<u8>, &'static str)> {
     let record = submitted(app, case_id).await?;
-    let known = app.store.ekyc_images(&record.id).await?.into_iter().find(|i| i.id == image_id && i.deleted_at.is_none());
+    let known =
+        app.store.ekyc_images(&record.id).await?.into_iter().find(|i| i.id == image_id && i.deleted_at.is_none());
     let Some(image) = known else {
         return Err(ServiceError::FlowNotFound);
     };
@@ -195,7 +217,6 @@ pub struct DecisionInput<'a> {
     pub version: i64,
 }
 
-
 /// Approves or rejects a pending case. The member gets a mail either way (in their language),
 /// queued in the decision's transaction; a case decided meanwhile gives
 /// [`ServiceError::AlreadyDecided`] and writes nothing, sends nothing.
@@ -219,8 +240,16 @@ pub async fn decide(app: &App, operator: &Operator, id: &str, input: DecisionInp
     let now = app.now();
     let decided = ekyc::stamped(app, &mut loaded)?;
 
-    let user = app.store.get_user(&decided.user_id).await?.ok_or_else(|| ServiceError::Internal("application without member".into()))?;
-    let org = app.store.get_org(&decided.org_id).await?.ok_or_else(|| ServiceError::Internal("application without organization".into()))?;
+    let user = app
+        .store
+        .get_user(&decided.user_id)
+        .await?
+        .ok_or_else(|| ServiceError::Internal("application without member".into()))?;
+    let org = app
+        .store
+        .get_org(&decided.org_id)
+        .await?
+        .ok_or_else(|| ServiceError::Internal("application without organization".into()))?;
     let locale = Locale::parse(&user.locale).unwrap_or_default();
     let template = match &reason {
         None => mail::Template::EkycApproved { org_name: org.name.clone() },

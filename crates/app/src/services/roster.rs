@@ -18,9 +18,9 @@ use domain::roster::{map_header, RosterEntry};
 use store::{ImportStats, RecordRef, RosterRow, StoredRecord};
 use time::{Date, Duration, OffsetDateTime, UtcOffset};
 
-use crate::state::App;
 use crate::crypto::{CryptoError, Keys, Macer};
 use crate::services::new_id;
+use crate::state::App;
 
 pub const ROSTER_AAD: &str = "roster_records";
 /// Rows per call into the store: sealed while the previous batch is written, and the
@@ -73,11 +73,14 @@ pub fn parse(text: &str, org: &Organization) -> Result<Vec<(u64, RosterEntry)>, 
     let mut records = reader.records();
     let header = match records.next() {
         Some(Ok(h)) => h,
-        Some(Err(e)) => return Err(ImportError::Rows(vec![LineError { line: 1, message: format!("unreadable header: {e}") }])),
+        Some(Err(e)) => {
+            return Err(ImportError::Rows(vec![LineError { line: 1, message: format!("unreadable header: {e}") }]))
+        }
         None => return Err(ImportError::Empty),
     };
     let header_fields: Vec<&str> = header.iter().collect();
-    let columns = map_header(&header_fields).map_err(|e| ImportError::Rows(vec![LineError { line: 1, message: e.to_string() }]))?;
+    let columns = map_header(&header_fields)
+        .map_err(|e| ImportError::Rows(vec![LineError { line: 1, message: e.to_string() }]))?;
     // Line numbers from byte offsets, right for LF and CRLF files alike (with CRLF, csv puts
     // a record's start on the \n of the previous line end, hence `<=`).
     let newline_offsets: Vec<usize> = text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i).collect();
@@ -96,7 +99,10 @@ pub fn parse(text: &str, org: &Organization) -> Result<Vec<(u64, RosterEntry)>, 
 
     let parsed = par_map(rows, |(line, r)| {
         let fields: Vec<&str> = r.iter().collect();
-        Ok::<_, std::convert::Infallible>((line, RosterEntry::parse(&fields, &columns, &org.insurer_number).map_err(|e| e.to_string())))
+        Ok::<_, std::convert::Infallible>((
+            line,
+            RosterEntry::parse(&fields, &columns, &org.insurer_number).map_err(|e| e.to_string()),
+        ))
     })
     .unwrap_or_else(|never| match never {});
 
@@ -109,7 +115,10 @@ pub fn parse(text: &str, org: &Organization) -> Result<Vec<(u64, RosterEntry)>, 
                 let key = record_key_text(&entry);
                 let digest = (hash_with(0, &key), hash_with(1, &key));
                 if let Some(first) = seen.insert(digest, line) {
-                    errors.push(LineError { line, message: format!("duplicate of line {first} (same card, branch, name and birth date)") });
+                    errors.push(LineError {
+                        line,
+                        message: format!("duplicate of line {first} (same card, branch, name and birth date)"),
+                    });
                 } else {
                     entries.push((line, entry));
                 }
@@ -193,7 +202,10 @@ impl RosterIndexer {
     fn index(&self, entry: &RosterEntry) -> Result<Indexed, CryptoError> {
         let json = serde_json::to_vec(entry).map_err(|_| CryptoError::Malformed)?;
         Ok(Indexed {
-            record: RecordRef { card_index: self.card(&entry.card), record_key: self.keyed(&self.record, record_key_text(entry).as_bytes()) },
+            record: RecordRef {
+                card_index: self.card(&entry.card),
+                record_key: self.keyed(&self.record, record_key_text(entry).as_bytes()),
+            },
             branch_index: entry.card.branch.as_deref().map(|b| self.branch(b)),
             person_index: self.person(&entry.person_key()),
             content_mac: self.keyed(&self.content, &json),
@@ -245,7 +257,10 @@ fn par_map<T: Send, U: Send, E: Send>(items: Vec<T>, f: impl Fn(T) -> Result<U, 
     parts.push(rest);
     let f = &f;
     std::thread::scope(|scope| {
-        let handles: Vec<_> = parts.into_iter().map(|part| scope.spawn(move || part.into_iter().map(f).collect::<Result<Vec<_>, E>>())).collect();
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| scope.spawn(move || part.into_iter().map(f).collect::<Result<Vec<_>, E>>()))
+            .collect();
         let mut out = Vec::new();
         for h in handles {
             match h.join() {
@@ -270,7 +285,8 @@ struct Plan {
 /// that are still eligible after `ended_on`. New records are sorted by key, so the database
 /// writes its B-tree in order.
 fn plan(entries: Vec<Indexed>, existing: Vec<StoredRecord>, ended_on: &str) -> Plan {
-    let mut stored: HashMap<Vec<u8>, (StoredRecord, bool)> = existing.into_iter().map(|r| (r.record_key.clone(), (r, false))).collect();
+    let mut stored: HashMap<Vec<u8>, (StoredRecord, bool)> =
+        existing.into_iter().map(|r| (r.record_key.clone(), (r, false))).collect();
     let mut plan = Plan { new: Vec::new(), changed: Vec::new(), unchanged: 0, ended: Vec::new() };
     for entry in entries {
         match stored.get_mut(&entry.record.record_key) {
@@ -290,7 +306,9 @@ fn plan(entries: Vec<Indexed>, existing: Vec<StoredRecord>, ended_on: &str) -> P
         .filter(|(r, seen)| !seen && r.eligible_until.as_deref().is_none_or(|until| until > ended_on))
         .map(|(r, _)| RecordRef { card_index: r.card_index, record_key: r.record_key })
         .collect();
-    plan.new.sort_unstable_by(|a, b| (&a.record.card_index, &a.record.record_key).cmp(&(&b.record.card_index, &b.record.record_key)));
+    plan.new.sort_unstable_by(|a, b| {
+        (&a.record.card_index, &a.record.record_key).cmp(&(&b.record.card_index, &b.record.record_key))
+    });
     plan
 }
 
@@ -336,7 +354,12 @@ async fn import_entries(
     timings.compare = t1.elapsed();
 
     let t2 = std::time::Instant::now();
-    let stats = ImportStats { rows: entries.len() as u64, inserted: new.len() as u64, updated: changed.len() as u64, ended: ended.len() as u64 };
+    let stats = ImportStats {
+        rows: entries.len() as u64,
+        inserted: new.len() as u64,
+        updated: changed.len() as u64,
+        ended: ended.len() as u64,
+    };
     let total = stats.inserted + stats.updated;
     let mut done = 0u64;
     progress.written(done, total);
@@ -415,7 +438,13 @@ mod tests {
     fn line_numbers_count_lf_and_crlf_files_alike() {
         let header = "insurer_number,symbol,number,branch,family_name_kana,given_name_kana,birth_date,eligible_from,eligible_until";
         for nl in ["\n", "\r\n"] {
-            let text = [header, "133033,1,2,,ヤマダ,ハナコ,1990-04-01,2020-04-01,", "133033,1,3,,ヤマダ,ハナコ,1990-04-01,2020-04-01,", "133033,1,4,,山田,ハナコ,1990-04-01,2020-04-01,"].join(nl);
+            let text = [
+                header,
+                "133033,1,2,,ヤマダ,ハナコ,1990-04-01,2020-04-01,",
+                "133033,1,3,,ヤマダ,ハナコ,1990-04-01,2020-04-01,",
+                "133033,1,4,,山田,ハナコ,1990-04-01,2020-04-01,",
+            ]
+            .join(nl);
             match parse(&text, &org()) {
                 Err(ImportError::Rows(e)) => assert_eq!(e.iter().map(|e| e.line).collect::<Vec<_>>(), [4], "{nl:?}"),
                 other => panic!("{other:?}"),

@@ -43,7 +43,12 @@ pub trait SessionTable {
     fn last_seen_at(record: &Self::Record) -> OffsetDateTime;
     fn expires_at(record: &Self::Record) -> OffsetDateTime;
     fn get<'a>(store: &'a dyn Store, hash: &'a [u8]) -> StoreFuture<'a, Option<Self::Record>>;
-    fn touch<'a>(store: &'a dyn Store, hash: &'a [u8], now: OffsetDateTime, expires_at: OffsetDateTime) -> StoreFuture<'a, ()>;
+    fn touch<'a>(
+        store: &'a dyn Store,
+        hash: &'a [u8],
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> StoreFuture<'a, ()>;
     fn delete<'a>(store: &'a dyn Store, hash: &'a [u8]) -> StoreFuture<'a, ()>;
 }
 
@@ -67,7 +72,12 @@ impl SessionTable for MemberSessions {
     fn get<'a>(store: &'a dyn Store, hash: &'a [u8]) -> StoreFuture<'a, Option<SessionRecord>> {
         store.get_session(hash)
     }
-    fn touch<'a>(store: &'a dyn Store, hash: &'a [u8], now: OffsetDateTime, expires_at: OffsetDateTime) -> StoreFuture<'a, ()> {
+    fn touch<'a>(
+        store: &'a dyn Store,
+        hash: &'a [u8],
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> StoreFuture<'a, ()> {
         store.touch_session(hash, now, expires_at)
     }
     fn delete<'a>(store: &'a dyn Store, hash: &'a [u8]) -> StoreFuture<'a, ()> {
@@ -95,7 +105,12 @@ impl SessionTable for OperatorSessions {
     fn get<'a>(store: &'a dyn Store, hash: &'a [u8]) -> StoreFuture<'a, Option<OperatorSessionRecord>> {
         store.get_operator_session(hash)
     }
-    fn touch<'a>(store: &'a dyn Store, hash: &'a [u8], now: OffsetDateTime, expires_at: OffsetDateTime) -> StoreFuture<'a, ()> {
+    fn touch<'a>(
+        store: &'a dyn Store,
+        hash: &'a [u8],
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> StoreFuture<'a, ()> {
         store.touch_operator_session(hash, now, expires_at)
     }
     fn delete<'a>(store: &'a dyn Store, hash: &'a [u8]) -> StoreFuture<'a, ()> {
@@ -106,7 +121,12 @@ impl SessionTable for OperatorSessions {
 /// The live session stored under `hash` and its owner (looked up by `owner` from the owner's
 /// id), extending the session's idle timeout. An expired session is deleted; a session
 /// whose owner is gone opens nothing.
-pub async fn authenticate<T, O, F, Fut>(app: &App, timeouts: Timeouts, hash: &[u8], owner: F) -> ServiceResult<Option<(T::Record, O)>>
+pub async fn authenticate<T, O, F, Fut>(
+    app: &App,
+    timeouts: Timeouts,
+    hash: &[u8],
+    owner: F,
+) -> ServiceResult<Option<(T::Record, O)>>
 where
     T: SessionTable,
     F: FnOnce(String) -> Fut,

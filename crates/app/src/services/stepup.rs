@@ -12,10 +12,10 @@
 
 use time::{Duration, OffsetDateTime};
 
-use crate::state::App;
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::auth::Member;
 use crate::services::{ekyc, limits, passwords};
+use crate::state::App;
 
 /// Wrong answers before the lock.
 pub const MAX_FAILURES: i32 = 5;

@@ -15,7 +15,12 @@ fn bbt(rel: &str) -> String {
 }
 
 fn mimoto(args: &[&str], models: &Path) -> (i32, serde_json::Value, String) {
-    let out = Command::new(BIN).args(args).env("MIMOTO_MODELS_DIR", models).env_remove("MIMOTO_FACE_THRESHOLD").output().expect("run mimoto");
+    let out = Command::new(BIN)
+        .args(args)
+        .env("MIMOTO_MODELS_DIR", models)
+        .env_remove("MIMOTO_FACE_THRESHOLD")
+        .output()
+        .expect("run mimoto");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let json = serde_json::from_str(stdout.trim()).unwrap_or(serde_json::Value::Null);
     (out.status.code().unwrap_or(-1), json, String::from_utf8_lossy(&out.stderr).into_owned())
@@ -44,14 +49,16 @@ fn unusable_input_exits_2_with_the_reason() {
     let dir = tempfile::tempdir().expect("tempdir");
     let junk = dir.path().join("junk.jpg");
     std::fs::write(&junk, b"not an image").expect("write");
-    let (code, out, err) = mimoto(&["face", "compare", &bbt("penny/penny1.png"), &junk.display().to_string()], &models());
+    let (code, out, err) =
+        mimoto(&["face", "compare", &bbt("penny/penny1.png"), &junk.display().to_string()], &models());
     assert_eq!(code, 2);
     assert_eq!((out["error"].as_str(), out["image"].as_str()), (Some("image_unsupported_format"), Some("b")));
     assert!(err.contains("not a JPEG"), "{err}");
 
     let blank = dir.path().join("blank.png");
     image::RgbImage::from_pixel(200, 200, image::Rgb([128, 128, 128])).save(&blank).expect("save");
-    let (code, out, _) = mimoto(&["face", "compare", &blank.display().to_string(), &bbt("penny/penny1.png")], &models());
+    let (code, out, _) =
+        mimoto(&["face", "compare", &blank.display().to_string(), &bbt("penny/penny1.png")], &models());
     assert_eq!((code, out["error"].as_str()), (2, Some("no_face")));
 }
 
@@ -74,7 +81,8 @@ fn inspect_reports_pose_and_quality() {
 fn eval_prints_a_summary_and_writes_the_plot() {
     let dir = tempfile::tempdir().expect("tempdir");
     let plot = dir.path().join("det.png");
-    let (code, out, err) = mimoto(&["face", "eval", &bbt(""), "--json", "--plot", &plot.display().to_string()], &models());
+    let (code, out, err) =
+        mimoto(&["face", "eval", &bbt(""), "--json", "--plot", &plot.display().to_string()], &models());
     assert_eq!(code, 0, "{err}");
     assert_eq!((out["images"].as_u64(), out["people"].as_u64()), (Some(40), Some(8)));
     for variant in ["selfie_vs_selfie", "document_vs_selfie"] {

@@ -11,7 +11,11 @@ const OP_PASSWORD: &str = "Kanri-Sakura-Mochi-2026!";
 
 fn mimoto(dir: &std::path::Path, args: &[&str], password_env: Option<&str>, stdin: Option<&str>) -> Output {
     let mut c = Command::new(BIN);
-    c.args(args).env("MIMOTO_DATA_DIR", dir).env_remove("MIMOTO_DATABASE_URL").env_remove("MIMOTO_CONFIG").env_remove("MIMOTO_OPERATOR_PASSWORD");
+    c.args(args)
+        .env("MIMOTO_DATA_DIR", dir)
+        .env_remove("MIMOTO_DATABASE_URL")
+        .env_remove("MIMOTO_CONFIG")
+        .env_remove("MIMOTO_OPERATOR_PASSWORD");
     if let Some(p) = password_env {
         c.env("MIMOTO_OPERATOR_PASSWORD", p);
     }
@@ -30,13 +34,16 @@ fn text(b: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_create_prints_the_totp_secret_once_and_the_operator_can_log_in() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let create = |email: &'static str, role: &'static str| ["operator", "create", "--email", email, "--name", "運用 担当", "--role", role];
+    let create = |email: &'static str, role: &'static str| {
+        ["operator", "create", "--email", email, "--name", "運用 担当", "--role", role]
+    };
 
     // The password comes from the environment…
     let out = mimoto(dir.path(), &create("admin@mimoto.example.jp", "admin"), Some(OP_PASSWORD), None);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    let secret = stdout.lines().find_map(|l| l.strip_prefix("TOTP secret (base32): ")).expect("secret line").to_string();
+    let secret =
+        stdout.lines().find_map(|l| l.strip_prefix("TOTP secret (base32): ")).expect("secret line").to_string();
     assert_eq!(secret.len(), 32);
     assert!(secret.bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)), "{secret}");
     let uri = stdout.lines().find_map(|l| l.strip_prefix("otpauth URI: ")).expect("uri line").to_string();
@@ -44,7 +51,12 @@ async fn operator_create_prints_the_totp_secret_once_and_the_operator_can_log_in
     assert!(!stdout.contains(OP_PASSWORD) && !text(&out.stderr).contains(OP_PASSWORD), "the password is never echoed");
 
     // …or from stdin when it is not a terminal; never from the command line.
-    let out = mimoto(dir.path(), &create("reviewer@mimoto.example.jp", "reviewer"), None, Some(&format!("{}\n", OP_PASSWORD)));
+    let out = mimoto(
+        dir.path(),
+        &create("reviewer@mimoto.example.jp", "reviewer"),
+        None,
+        Some(&format!("{}\n", OP_PASSWORD)),
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let mut args = create("third@mimoto.example.jp", "reviewer").to_vec();
     args.extend(["--password", OP_PASSWORD]);
@@ -86,7 +98,9 @@ async fn operator_create_prints_the_totp_secret_once_and_the_operator_can_log_in
     let app = app::App::open_default(config).await.expect("app");
     let totp = totp_rs::TOTP::from_url(&uri).expect("uri");
     let now = domain::clock::Clock::now(&domain::clock::SystemClock).unix_timestamp() as u64;
-    let session = operators::login(&app, "admin@mimoto.example.jp", OP_PASSWORD, &totp.generate(now), "127.0.0.1").await.expect("login");
+    let session = operators::login(&app, "admin@mimoto.example.jp", OP_PASSWORD, &totp.generate(now), "127.0.0.1")
+        .await
+        .expect("login");
     assert_eq!(session.operator.role, operators::Role::Admin);
     let replay = operators::login(&app, "admin@mimoto.example.jp", OP_PASSWORD, &totp.generate(now), "127.0.0.1").await;
     assert!(matches!(replay, Err(app::error::ServiceError::ConsoleLoginFailed)), "replayed code");

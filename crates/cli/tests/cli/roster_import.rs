@@ -6,7 +6,8 @@ use std::process::{Command, Stdio};
 use store::prelude::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mimoto");
-const HEADER: &str = "insurer_number,symbol,number,branch,family_name_kana,given_name_kana,birth_date,eligible_from,eligible_until";
+const HEADER: &str =
+    "insurer_number,symbol,number,branch,family_name_kana,given_name_kana,birth_date,eligible_from,eligible_until";
 
 struct Env {
     dir: tempfile::TempDir,
@@ -15,7 +16,10 @@ struct Env {
 impl Env {
     fn new() -> Env {
         let env = Env { dir: tempfile::tempdir().expect("tempdir") };
-        let out = env.cmd(&["org", "add", "--insurer-number", "133033", "--name", "みらい健康保険組合", "--card-pattern", "4"]).output().expect("org add");
+        let out = env
+            .cmd(&["org", "add", "--insurer-number", "133033", "--name", "みらい健康保険組合", "--card-pattern", "4"])
+            .output()
+            .expect("org add");
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         env
     }
@@ -117,13 +121,21 @@ async fn a_killed_import_leaves_the_previous_roster() {
     assert_eq!(env.count().await, 3);
 
     let big = env.write("big.csv", rows(60_000).as_bytes());
-    let mut child = env.cmd(&["roster", "import", "--org", "133033", &big]).stderr(Stdio::piped()).stdout(Stdio::null()).spawn().expect("spawn");
+    let mut child = env
+        .cmd(&["roster", "import", "--org", "133033", &big])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn");
     let stderr = child.stderr.take().expect("stderr");
     let mut saw_progress = false;
     for line in BufReader::new(stderr).lines() {
         let line = line.expect("line");
         // "written N/T": kill once some rows, but not all, were written.
-        let done = line.strip_prefix("written ").and_then(|r| r.split_once('/')).and_then(|(d, t)| Some((d.parse::<u64>().ok()?, t.parse::<u64>().ok()?)));
+        let done = line
+            .strip_prefix("written ")
+            .and_then(|r| r.split_once('/'))
+            .and_then(|(d, t)| Some((d.parse::<u64>().ok()?, t.parse::<u64>().ok()?)));
         if let Some((done, total)) = done {
             if done > 0 && done < total {
                 saw_progress = true;
@@ -146,26 +158,47 @@ async fn a_killed_import_leaves_the_previous_roster() {
 #[tokio::test]
 async fn re_imports_write_only_what_changed_and_end_who_left() {
     let env = Env::new();
-    let line = |number: u32, until: &str| format!("133033,1234,{number},,ヤマダ,タロウ,1980-01-01,2020-04-01,{until}\n");
+    let line =
+        |number: u32, until: &str| format!("133033,1234,{number},,ヤマダ,タロウ,1980-01-01,2020-04-01,{until}\n");
     let first: String = format!("{HEADER}\n{}{}{}", line(1, ""), line(2, ""), line(3, ""));
     let file = env.write("first.csv", first.as_bytes());
     let out = env.import(&file, &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("3 new, 0 changed, 0 unchanged; eligibility ended for 0"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("3 new, 0 changed, 0 unchanged; eligibility ended for 0"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 
     let out = env.import(&file, &[]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("0 new, 0 changed, 3 unchanged; eligibility ended for 0"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("0 new, 0 changed, 3 unchanged; eligibility ended for 0"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 
     // Member 2's eligibility gets an end date, member 3 left, member 4 joined.
     let second: String = format!("{HEADER}\n{}{}{}", line(1, ""), line(2, "2027-03-31"), line(4, ""));
     let out = env.import(&env.write("second.csv", second.as_bytes()), &[]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("1 new, 1 changed, 1 unchanged; eligibility ended for 1"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 new, 1 changed, 1 unchanged; eligibility ended for 1"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert_eq!(env.count().await, 4, "member 3's record stays");
 
     // The same file again ends nobody twice; member 3 coming back is a change, not a new record.
     let out = env.import(&env.write("second.csv", second.as_bytes()), &[]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("0 new, 0 changed, 3 unchanged; eligibility ended for 0"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("0 new, 0 changed, 3 unchanged; eligibility ended for 0"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let out = env.import(&file, &[]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("0 new, 2 changed, 1 unchanged; eligibility ended for 1"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("0 new, 2 changed, 1 unchanged; eligibility ended for 1"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert_eq!(env.count().await, 4);
 }

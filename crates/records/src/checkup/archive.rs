@@ -84,16 +84,12 @@ impl ZipReport {
 
     /// The entries that failed, with their errors.
     pub fn failures(&self) -> impl Iterator<Item = (&str, &CheckupError)> {
-        self.documents
-            .iter()
-            .filter_map(|d| d.result.as_ref().err().map(|e| (d.entry.as_str(), e)))
+        self.documents.iter().filter_map(|d| d.result.as_ref().err().map(|e| (d.entry.as_str(), e)))
     }
 
     /// All documents, or every failure (for an all-or-nothing import).
     #[allow(clippy::type_complexity)]
-    pub fn into_documents(
-        self,
-    ) -> Result<Vec<(String, CheckupDocument)>, Vec<(String, CheckupError)>> {
+    pub fn into_documents(self) -> Result<Vec<(String, CheckupDocument)>, Vec<(String, CheckupError)>> {
         let mut ok = Vec::with_capacity(self.documents.len());
         let mut failed = Vec::new();
         for d in self.documents {
@@ -149,29 +145,17 @@ pub struct IndexFile {
 /// file that is not well-formed XML (or has a DOCTYPE); anything wrong with one document is
 /// reported in its [`ZipDocument`] and the others are still parsed.
 pub fn parse_zip<R: Read + Seek>(mut reader: R, limits: &ZipLimits) -> Result<ZipReport, ZipError> {
-    let length = reader
-        .seek(SeekFrom::End(0))
-        .map_err(|e| ZipError::Read(e.to_string()))?;
+    let length = reader.seek(SeekFrom::End(0)).map_err(|e| ZipError::Read(e.to_string()))?;
     if length > limits.max_archive_bytes {
-        return Err(ZipError::TooLarge {
-            limit: limits.max_archive_bytes,
-        });
+        return Err(ZipError::TooLarge { limit: limits.max_archive_bytes });
     }
-    reader
-        .seek(SeekFrom::Start(0))
-        .map_err(|e| ZipError::Read(e.to_string()))?;
+    reader.seek(SeekFrom::Start(0)).map_err(|e| ZipError::Read(e.to_string()))?;
     let mut archive = zip::ZipArchive::new(reader).map_err(|e| ZipError::NotAZip(e.to_string()))?;
     if archive.len() > limits.max_entries {
-        return Err(ZipError::TooManyEntries {
-            limit: limits.max_entries,
-        });
+        return Err(ZipError::TooManyEntries { limit: limits.max_entries });
     }
 
-    let mut report = ZipReport {
-        documents: Vec::new(),
-        skipped: Vec::new(),
-        index: None,
-    };
+    let mut report = ZipReport { documents: Vec::new(), skipped: Vec::new(), index: None };
     let mut total: u64 = 0;
     let mut data_entries = 0usize;
     for i in 0..archive.len() {
@@ -182,18 +166,13 @@ pub fn parse_zip<R: Read + Seek>(mut reader: R, limits: &ZipLimits) -> Result<Zi
         }
         let mut file = match archive.by_index(i) {
             Ok(file) => file,
-            Err(zip::result::ZipError::UnsupportedArchive(msg))
-                if msg == zip::result::ZipError::PASSWORD_REQUIRED =>
-            {
+            Err(zip::result::ZipError::UnsupportedArchive(msg)) if msg == zip::result::ZipError::PASSWORD_REQUIRED => {
                 return Err(ZipError::Encrypted { entry: name });
             }
             Err(e) => {
                 if kind == EntryKind::Data {
                     data_entries += 1;
-                    report.documents.push(ZipDocument {
-                        entry: name,
-                        result: Err(CheckupError::Read(e.to_string())),
-                    });
+                    report.documents.push(ZipDocument { entry: name, result: Err(CheckupError::Read(e.to_string())) });
                 }
                 continue;
             }
@@ -208,13 +187,8 @@ pub fn parse_zip<R: Read + Seek>(mut reader: R, limits: &ZipLimits) -> Result<Zi
                 data_entries += 1;
                 let result = read.and_then(|bytes| parse_document(&bytes, &limits.document));
                 match result {
-                    Err(CheckupError::NotClinicalDocument { found })
-                        if local(&found) == "checkupClaim" =>
-                    {
-                        report.skipped.push(SkippedEntry {
-                            entry: name,
-                            reason: SkipReason::Settlement,
-                        });
+                    Err(CheckupError::NotClinicalDocument { found }) if local(&found) == "checkupClaim" => {
+                        report.skipped.push(SkippedEntry { entry: name, reason: SkipReason::Settlement });
                     }
                     Err(CheckupError::NotACheckup { code }) => {
                         report.skipped.push(SkippedEntry {
@@ -222,18 +196,13 @@ pub fn parse_zip<R: Read + Seek>(mut reader: R, limits: &ZipLimits) -> Result<Zi
                             reason: SkipReason::HealthGuidance { report_kind: code },
                         });
                     }
-                    result => report.documents.push(ZipDocument {
-                        entry: name,
-                        result,
-                    }),
+                    result => report.documents.push(ZipDocument { entry: name, result }),
                 }
             }
-            EntryKind::Index => {
-                match read.and_then(|bytes| check_well_formed(&bytes, &limits.document)) {
-                    Ok(root) => report.index = Some(IndexFile { entry: name, root }),
-                    Err(error) => return Err(ZipError::BadIndex { entry: name, error }),
-                }
-            }
+            EntryKind::Index => match read.and_then(|bytes| check_well_formed(&bytes, &limits.document)) {
+                Ok(root) => report.index = Some(IndexFile { entry: name, root }),
+                Err(error) => return Err(ZipError::BadIndex { entry: name, error }),
+            },
             EntryKind::Other => {}
         }
     }
@@ -279,10 +248,7 @@ fn read_entry<R: Read>(
     limits: &ZipLimits,
     total: &mut u64,
 ) -> Result<Result<Vec<u8>, CheckupError>, ZipError> {
-    let ratio_cap = file
-        .compressed_size()
-        .saturating_mul(limits.max_compression_ratio)
-        .saturating_add(RATIO_ALLOWANCE);
+    let ratio_cap = file.compressed_size().saturating_mul(limits.max_compression_ratio).saturating_add(RATIO_ALLOWANCE);
     let doc_cap = limits.document.max_document_bytes;
     let mut bytes = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
@@ -296,15 +262,10 @@ fn read_entry<R: Read>(
         let read = bytes.len() as u64 + n as u64;
         *total = total.saturating_add(n as u64);
         if read > ratio_cap {
-            return Err(ZipError::CompressionRatio {
-                entry: name.to_string(),
-                ratio: limits.max_compression_ratio,
-            });
+            return Err(ZipError::CompressionRatio { entry: name.to_string(), ratio: limits.max_compression_ratio });
         }
         if *total > limits.max_total_uncompressed_bytes {
-            return Err(ZipError::TotalTooLarge {
-                limit: limits.max_total_uncompressed_bytes,
-            });
+            return Err(ZipError::TotalTooLarge { limit: limits.max_total_uncompressed_bytes });
         }
         if read > doc_cap as u64 {
             return Ok(Err(CheckupError::TooLarge { limit: doc_cap }));
@@ -319,9 +280,7 @@ fn read_entry<R: Read>(
 fn check_well_formed(bytes: &[u8], limits: &Limits) -> Result<String, CheckupError> {
     use quick_xml::events::Event;
     if bytes.len() > limits.max_document_bytes {
-        return Err(CheckupError::TooLarge {
-            limit: limits.max_document_bytes,
-        });
+        return Err(CheckupError::TooLarge { limit: limits.max_document_bytes });
     }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     std::str::from_utf8(bytes).map_err(|_| CheckupError::NotUtf8)?;
@@ -329,10 +288,9 @@ fn check_well_formed(bytes: &[u8], limits: &Limits) -> Result<String, CheckupErr
     let mut depth = 0usize;
     let mut root = None;
     loop {
-        let event = reader.read_event().map_err(|e| CheckupError::Malformed {
-            position: reader.error_position(),
-            message: e.to_string(),
-        })?;
+        let event = reader
+            .read_event()
+            .map_err(|e| CheckupError::Malformed { position: reader.error_position(), message: e.to_string() })?;
         match event {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 if depth == 0 && root.is_some() {
@@ -342,34 +300,26 @@ fn check_well_formed(bytes: &[u8], limits: &Limits) -> Result<String, CheckupErr
                     });
                 }
                 if depth + 1 > limits.max_depth {
-                    return Err(CheckupError::TooDeep {
-                        limit: limits.max_depth,
-                    });
+                    return Err(CheckupError::TooDeep { limit: limits.max_depth });
                 }
                 for attr in e.attributes() {
                     let attr = attr.map_err(|e| CheckupError::Malformed {
                         position: reader.buffer_position(),
                         message: e.to_string(),
                     })?;
-                    attr.normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                        .map_err(|e| CheckupError::Malformed {
-                            position: reader.buffer_position(),
-                            message: e.to_string(),
-                        })?;
+                    attr.normalized_value(quick_xml::XmlVersion::Implicit1_0).map_err(|e| CheckupError::Malformed {
+                        position: reader.buffer_position(),
+                        message: e.to_string(),
+                    })?;
                 }
-                root.get_or_insert_with(|| {
-                    String::from_utf8_lossy(e.local_name().as_ref()).into_owned()
-                });
+                root.get_or_insert_with(|| String::from_utf8_lossy(e.local_name().as_ref()).into_owned());
                 if matches!(event, Event::Start(_)) {
                     depth += 1;
                 }
             }
             Event::End(_) => depth = depth.saturating_sub(1),
             Event::DocType(_) => return Err(CheckupError::Doctype),
-            Event::GeneralRef(r)
-                if !r.is_char_ref()
-                    && !matches!(&*r, b"lt" | b"gt" | b"amp" | b"apos" | b"quot") =>
-            {
+            Event::GeneralRef(r) if !r.is_char_ref() && !matches!(&*r, b"lt" | b"gt" | b"amp" | b"apos" | b"quot") => {
                 return Err(CheckupError::UndefinedEntity {
                     name: String::from_utf8_lossy(&r).chars().take(64).collect(),
                 });

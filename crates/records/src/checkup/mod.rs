@@ -37,13 +37,8 @@ use time::Date;
 
 use crate::jlac10::{Judgement, Reference};
 
-pub use archive::{
-    parse_zip, IndexFile, SkipReason, SkippedEntry, ZipDocument, ZipError, ZipLimits, ZipReport,
-};
-pub use xml::{
-    OID_CARD_BRANCH, OID_CARD_NUMBER, OID_CARD_SYMBOL, OID_FACILITY, OID_INSURER_NUMBER,
-    OID_REPORT_KIND,
-};
+pub use archive::{parse_zip, IndexFile, SkipReason, SkippedEntry, ZipDocument, ZipError, ZipLimits, ZipReport};
+pub use xml::{OID_CARD_BRANCH, OID_CARD_NUMBER, OID_CARD_SYMBOL, OID_FACILITY, OID_INSURER_NUMBER, OID_REPORT_KIND};
 
 /// Limits applied to one document.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,17 +147,9 @@ impl Item {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Value {
     /// `xsi:type="PQ"`: the decimal exactly as written, its numeric value and the unit.
-    Quantity {
-        value: String,
-        number: f64,
-        unit: Option<String>,
-    },
+    Quantity { value: String, number: f64, unit: Option<String> },
     /// `xsi:type="CD"` or `"CO"`: a code (e.g. urine protein `1`…`5` = −…+++).
-    Coded {
-        code: String,
-        code_system: Option<String>,
-        display: Option<String>,
-    },
+    Coded { code: String, code_system: Option<String>, display: Option<String> },
     /// `xsi:type="ST"` (or any other type carried as text).
     Text { text: String },
     /// No value, or a `nullFlavor` (e.g. not performed).
@@ -245,9 +232,7 @@ pub enum CheckupError {
 /// Parse one document from bytes.
 pub fn parse_document(bytes: &[u8], limits: &Limits) -> Result<CheckupDocument, CheckupError> {
     if bytes.len() > limits.max_document_bytes {
-        return Err(CheckupError::TooLarge {
-            limit: limits.max_document_bytes,
-        });
+        return Err(CheckupError::TooLarge { limit: limits.max_document_bytes });
     }
     xml::parse(bytes, limits)
 }
@@ -260,10 +245,7 @@ pub fn parse_reader<R: Read>(reader: R, limits: &Limits) -> Result<CheckupDocume
 
 fn read_capped<R: Read>(reader: R, limit: usize) -> Result<Vec<u8>, CheckupError> {
     let mut bytes = Vec::new();
-    reader
-        .take(limit as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| CheckupError::Read(e.to_string()))?;
+    reader.take(limit as u64 + 1).read_to_end(&mut bytes).map_err(|e| CheckupError::Read(e.to_string()))?;
     if bytes.len() > limit {
         return Err(CheckupError::TooLarge { limit });
     }

@@ -6,9 +6,7 @@ use quick_xml::name::{Namespace, ResolveResult};
 use quick_xml::{NsReader, XmlVersion};
 use time::{Date, Month};
 
-use super::{
-    CheckupDocument, CheckupError, Examinee, Facility, Field, Gender, Item, Limits, Value,
-};
+use super::{CheckupDocument, CheckupError, Examinee, Facility, Field, Gender, Item, Limits, Value};
 use crate::jlac10::{self, ReferenceSpec, JLAC10_OID, QUALITATIVE_OID};
 
 const HL7_NS: &[u8] = b"urn:hl7-org:v3";
@@ -185,11 +183,7 @@ pub(super) fn parse(bytes: &[u8], limits: &Limits) -> Result<CheckupDocument, Ch
             Event::Decl(d) => {
                 if let Some(encoding) = d.encoding() {
                     let encoding = encoding.map_err(|e| malformed(position, e))?;
-                    let declared: String = String::from_utf8_lossy(&encoding)
-                        .trim()
-                        .chars()
-                        .take(32)
-                        .collect();
+                    let declared: String = String::from_utf8_lossy(&encoding).trim().chars().take(32).collect();
                     if !matches!(declared.to_ascii_lowercase().as_str(), "utf-8" | "utf8") {
                         return Err(CheckupError::UnsupportedEncoding { declared });
                     }
@@ -207,18 +201,13 @@ fn strip_bom(bytes: &[u8]) -> Result<&[u8], CheckupError> {
         return Ok(rest);
     }
     if bytes.starts_with(b"\xFE\xFF") || bytes.starts_with(b"\xFF\xFE") {
-        return Err(CheckupError::UnsupportedEncoding {
-            declared: "UTF-16".into(),
-        });
+        return Err(CheckupError::UnsupportedEncoding { declared: "UTF-16".into() });
     }
     Ok(bytes)
 }
 
 fn malformed(position: u64, e: impl std::fmt::Display) -> CheckupError {
-    CheckupError::Malformed {
-        position,
-        message: e.to_string(),
-    }
+    CheckupError::Malformed { position, message: e.to_string() }
 }
 
 fn map_xml_error(e: quick_xml::Error, position: u64) -> CheckupError {
@@ -226,15 +215,14 @@ fn map_xml_error(e: quick_xml::Error, position: u64) -> CheckupError {
     use quick_xml::escape::EscapeError;
     match e {
         quick_xml::Error::Escape(EscapeError::UnrecognizedEntity(_, name)) => {
-            CheckupError::UndefinedEntity {
-                name: name.chars().take(64).collect(),
-            }
+            CheckupError::UndefinedEntity { name: name.chars().take(64).collect() }
         }
         quick_xml::Error::Syntax(SyntaxError::UnclosedDoctype) => CheckupError::Doctype,
         quick_xml::Error::Syntax(SyntaxError::InvalidBangMarkup) => malformed(position, e),
         // Every other syntax error is markup cut off by the end of the input.
-        quick_xml::Error::Syntax(_)
-        | quick_xml::Error::IllFormed(IllFormedError::MissingEndTag(_)) => CheckupError::Truncated,
+        quick_xml::Error::Syntax(_) | quick_xml::Error::IllFormed(IllFormedError::MissingEndTag(_)) => {
+            CheckupError::Truncated
+        }
         quick_xml::Error::Encoding(_) => CheckupError::NotUtf8,
         other => malformed(position, other),
     }
@@ -275,17 +263,11 @@ impl<'l> Parser<'l> {
         }
     }
 
-    fn read_attrs(
-        &self,
-        reader: &NsReader<&[u8]>,
-        e: &BytesStart<'_>,
-    ) -> Result<Attrs, CheckupError> {
+    fn read_attrs(&self, reader: &NsReader<&[u8]>, e: &BytesStart<'_>) -> Result<Attrs, CheckupError> {
         let mut attrs = Attrs::default();
         for (i, attr) in e.attributes().enumerate() {
             if i >= self.limits.max_attributes_per_element {
-                return Err(CheckupError::TooManyAttributes {
-                    limit: self.limits.max_attributes_per_element,
-                });
+                return Err(CheckupError::TooManyAttributes { limit: self.limits.max_attributes_per_element });
             }
             let attr = attr.map_err(|e| malformed(reader.buffer_position(), e))?;
             let (ns, local) = reader.resolver().resolve_attribute(attr.key);
@@ -329,24 +311,15 @@ impl<'l> Parser<'l> {
         empty: bool,
     ) -> Result<(), CheckupError> {
         if self.stack.len() + 1 > self.limits.max_depth {
-            return Err(CheckupError::TooDeep {
-                limit: self.limits.max_depth,
-            });
+            return Err(CheckupError::TooDeep { limit: self.limits.max_depth });
         }
-        let el = if hl7 {
-            classify(e.local_name().as_ref())
-        } else {
-            El::Other
-        };
+        let el = if hl7 { classify(e.local_name().as_ref()) } else { El::Other };
         if self.stack.is_empty() {
             if self.root_seen {
                 return Err(malformed(reader.buffer_position(), "a second root element"));
             }
             if el != El::ClinicalDocument {
-                let found = String::from_utf8_lossy(e.name().as_ref())
-                    .chars()
-                    .take(64)
-                    .collect();
+                let found = String::from_utf8_lossy(e.name().as_ref()).chars().take(64).collect();
                 return Err(CheckupError::NotClinicalDocument { found });
             }
             self.root_seen = true;
@@ -354,12 +327,7 @@ impl<'l> Parser<'l> {
         let attrs = self.read_attrs(reader, e)?;
         self.dispatch(el, attrs, empty)?;
         if empty {
-            if el == El::Observation
-                && self
-                    .open
-                    .last()
-                    .is_some_and(|o| o.depth == self.stack.len())
-            {
+            if el == El::Observation && self.open.last().is_some_and(|o| o.depth == self.stack.len()) {
                 self.close_observation()?;
             }
         } else {
@@ -407,26 +375,16 @@ impl<'l> Parser<'l> {
                     self.facility_number.get_or_insert(extension);
                 }
             }
-            ([ClinicalDocument, Author, AssignedAuthor, RepresentedOrganization], Name)
-                if !empty =>
-            {
-                self.capture = Some(Capture {
-                    target: Target::FacilityName,
-                    depth: self.stack.len() + 1,
-                    text: String::new(),
-                });
+            ([ClinicalDocument, Author, AssignedAuthor, RepresentedOrganization], Name) if !empty => {
+                self.capture =
+                    Some(Capture { target: Target::FacilityName, depth: self.stack.len() + 1, text: String::new() });
             }
             (_, Observation) if path.contains(&StructuredBody) => {
                 self.observations += 1;
                 if self.observations > self.limits.max_observations {
-                    return Err(CheckupError::TooManyObservations {
-                        limit: self.limits.max_observations,
-                    });
+                    return Err(CheckupError::TooManyObservations { limit: self.limits.max_observations });
                 }
-                self.open.push(self::Observation {
-                    depth: self.stack.len(),
-                    ..Default::default()
-                });
+                self.open.push(self::Observation { depth: self.stack.len(), ..Default::default() });
             }
             (_, Code | Value | EffectiveTime | InterpretationCode) => {
                 let depth = self.stack.len();
@@ -443,11 +401,8 @@ impl<'l> Parser<'l> {
                         if obs.value.is_none() {
                             obs.value = Some((attrs, String::new()));
                             if !empty {
-                                self.capture = Some(Capture {
-                                    target: Target::ValueText,
-                                    depth: depth + 1,
-                                    text: String::new(),
-                                });
+                                self.capture =
+                                    Some(Capture { target: Target::ValueText, depth: depth + 1, text: String::new() });
                             }
                         }
                     }
@@ -478,12 +433,7 @@ impl<'l> Parser<'l> {
             }
         }
         let el = self.stack.pop();
-        if el == Some(El::Observation)
-            && self
-                .open
-                .last()
-                .is_some_and(|o| o.depth == self.stack.len())
-        {
+        if el == Some(El::Observation) && self.open.last().is_some_and(|o| o.depth == self.stack.len()) {
             self.close_observation()?;
         }
         Ok(())
@@ -496,11 +446,7 @@ impl<'l> Parser<'l> {
             }
             return Ok(());
         }
-        if let Some(capture) = self
-            .capture
-            .as_mut()
-            .filter(|c| c.depth == self.stack.len())
-        {
+        if let Some(capture) = self.capture.as_mut().filter(|c| c.depth == self.stack.len()) {
             capture.text.push_str(text);
         }
         Ok(())
@@ -517,11 +463,7 @@ impl<'l> Parser<'l> {
                 "amp" => Some('&'),
                 "apos" => Some('\''),
                 "quot" => Some('"'),
-                other => {
-                    return Err(CheckupError::UndefinedEntity {
-                        name: other.chars().take(64).collect(),
-                    })
-                }
+                other => return Err(CheckupError::UndefinedEntity { name: other.chars().take(64).collect() }),
             }
         };
         let Some(c) = resolved else {
@@ -530,11 +472,7 @@ impl<'l> Parser<'l> {
         if self.stack.is_empty() {
             return Err(malformed(position, "reference outside the root element"));
         }
-        if let Some(capture) = self
-            .capture
-            .as_mut()
-            .filter(|c| c.depth == self.stack.len())
-        {
+        if let Some(capture) = self.capture.as_mut().filter(|c| c.depth == self.stack.len()) {
             capture.text.push(c);
         }
         Ok(())
@@ -547,11 +485,8 @@ impl Parser<'_> {
             return Ok(());
         };
         let code_attrs = obs.code.unwrap_or_default();
-        let code = code_attrs
-            .code
-            .clone()
-            .filter(|c| !c.is_empty())
-            .ok_or(CheckupError::Missing(Field::ObservationCode))?;
+        let code =
+            code_attrs.code.clone().filter(|c| !c.is_empty()).ok_or(CheckupError::Missing(Field::ObservationCode))?;
         if code.chars().count() > MAX_CODE_CHARS || code.chars().any(char::is_control) {
             return Err(CheckupError::Invalid(Field::ObservationCode));
         }
@@ -565,11 +500,7 @@ impl Parser<'_> {
         let value = build_value(&code, obs.value)?;
         let name = match known {
             Some(k) => k.name_ja.to_string(),
-            None => code_attrs
-                .display_name
-                .clone()
-                .filter(|d| !d.is_empty())
-                .unwrap_or_else(|| code.clone()),
+            None => code_attrs.display_name.clone().filter(|d| !d.is_empty()).unwrap_or_else(|| code.clone()),
         };
         self.items.push(Pending {
             item: Item {
@@ -598,15 +529,11 @@ impl Parser<'_> {
             if kind.code_system.as_deref() == Some(OID_REPORT_KIND) {
                 let code = kind.code.clone().unwrap_or_default();
                 if code.starts_with('2') {
-                    return Err(CheckupError::NotACheckup {
-                        code: code.chars().take(8).collect(),
-                    });
+                    return Err(CheckupError::NotACheckup { code: code.chars().take(8).collect() });
                 }
             }
         }
-        let insurer_number = self
-            .insurer
-            .ok_or(CheckupError::Missing(Field::InsurerNumber))?;
+        let insurer_number = self.insurer.ok_or(CheckupError::Missing(Field::InsurerNumber))?;
         if !is_digits(&insurer_number, 8) {
             return Err(CheckupError::Invalid(Field::InsurerNumber));
         }
@@ -634,51 +561,32 @@ impl Parser<'_> {
                 Some(_) => return Err(CheckupError::Invalid(Field::Gender)),
             },
         };
-        let examined = self
-            .service_date
-            .or(self.first_observation_date)
-            .ok_or(CheckupError::Missing(Field::ExaminationDate))?;
-        let examined_on =
-            parse_date(&examined).ok_or(CheckupError::Invalid(Field::ExaminationDate))?;
-        let facility =
-            (self.facility_number.is_some() || self.facility_name.is_some()).then_some(Facility {
-                number: self.facility_number,
-                name: self.facility_name,
-            });
+        let examined =
+            self.service_date.or(self.first_observation_date).ok_or(CheckupError::Missing(Field::ExaminationDate))?;
+        let examined_on = parse_date(&examined).ok_or(CheckupError::Invalid(Field::ExaminationDate))?;
+        let facility = (self.facility_number.is_some() || self.facility_name.is_some())
+            .then_some(Facility { number: self.facility_number, name: self.facility_name });
         let items = self
             .items
             .into_iter()
-            .map(
-                |Pending {
-                     mut item,
-                     spec,
-                     canonical_unit,
-                 }| {
-                    item.reference = spec.and_then(|spec| {
-                        let comparable = match (&spec, &item.value) {
-                            (ReferenceSpec::Ordinal { .. }, Value::Coded { .. }) => true,
-                            (ReferenceSpec::Ordinal { .. }, _) => false,
-                            (_, Value::Quantity { unit, .. }) => match (canonical_unit, unit) {
-                                (Some(canonical), Some(unit)) => jlac10::same_unit(canonical, unit),
-                                _ => true,
-                            },
-                            _ => false,
-                        };
-                        comparable.then(|| spec.resolve(gender)).flatten()
-                    });
-                    item
-                },
-            )
+            .map(|Pending { mut item, spec, canonical_unit }| {
+                item.reference = spec.and_then(|spec| {
+                    let comparable = match (&spec, &item.value) {
+                        (ReferenceSpec::Ordinal { .. }, Value::Coded { .. }) => true,
+                        (ReferenceSpec::Ordinal { .. }, _) => false,
+                        (_, Value::Quantity { unit, .. }) => match (canonical_unit, unit) {
+                            (Some(canonical), Some(unit)) => jlac10::same_unit(canonical, unit),
+                            _ => true,
+                        },
+                        _ => false,
+                    };
+                    comparable.then(|| spec.resolve(gender)).flatten()
+                });
+                item
+            })
             .collect();
         Ok(CheckupDocument {
-            examinee: Examinee {
-                insurer_number,
-                symbol,
-                number,
-                branch,
-                birth_date,
-                gender,
-            },
+            examinee: Examinee { insurer_number, symbol, number, branch, birth_date, gender },
             examined_on,
             facility,
             items,
@@ -689,9 +597,7 @@ impl Parser<'_> {
 /// ASCII or full-width digits only, 1 to `max` of them.
 fn is_digits(s: &str, max: usize) -> bool {
     let n = s.chars().count();
-    (1..=max).contains(&n)
-        && s.chars()
-            .all(|c| c.is_ascii_digit() || ('０'..='９').contains(&c))
+    (1..=max).contains(&n) && s.chars().all(|c| c.is_ascii_digit() || ('０'..='９').contains(&c))
 }
 
 fn check_id(s: &str, field: Field) -> Result<(), CheckupError> {
@@ -709,10 +615,7 @@ fn parse_date(s: &str) -> Option<Date> {
         return None;
     }
     let rest = &s[8..];
-    if !rest
-        .bytes()
-        .all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.'))
-    {
+    if !rest.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.')) {
         return None;
     }
     let year: i32 = head[..4].parse().ok()?;
@@ -768,30 +671,21 @@ fn build_value(code: &str, value: Option<(Attrs, String)>) -> Result<Value, Chec
         return Ok(Value::Missing { null_flavor: None });
     };
     let non_empty = |v: Option<String>| v.filter(|v| !v.is_empty());
-    let kind = attrs
-        .xsi_type
-        .as_deref()
-        .map(|t| t.rsplit(':').next().unwrap_or(t).to_ascii_uppercase());
-    let quantity =
-        |raw: String, unit: Option<String>| -> Result<Value, CheckupError> {
-            let number: f64 = raw.parse().ok().filter(|n: &f64| n.is_finite()).ok_or(
-                CheckupError::Observation {
-                    code: code.to_string(),
-                    problem: "quantity is not a decimal number",
-                },
-            )?;
-            if !is_decimal(&raw) {
-                return Err(CheckupError::Observation {
-                    code: code.to_string(),
-                    problem: "quantity is not a decimal number",
-                });
-            }
-            Ok(Value::Quantity {
-                value: raw,
-                number,
-                unit: non_empty(unit),
-            })
-        };
+    let kind = attrs.xsi_type.as_deref().map(|t| t.rsplit(':').next().unwrap_or(t).to_ascii_uppercase());
+    let quantity = |raw: String, unit: Option<String>| -> Result<Value, CheckupError> {
+        let number: f64 = raw
+            .parse()
+            .ok()
+            .filter(|n: &f64| n.is_finite())
+            .ok_or(CheckupError::Observation { code: code.to_string(), problem: "quantity is not a decimal number" })?;
+        if !is_decimal(&raw) {
+            return Err(CheckupError::Observation {
+                code: code.to_string(),
+                problem: "quantity is not a decimal number",
+            });
+        }
+        Ok(Value::Quantity { value: raw, number, unit: non_empty(unit) })
+    };
     let coded = |attrs: Attrs| -> Value {
         let display = non_empty(attrs.display_name).or_else(|| {
             (attrs.code_system.as_deref() == Some(QUALITATIVE_OID))
@@ -799,44 +693,28 @@ fn build_value(code: &str, value: Option<(Attrs, String)>) -> Result<Value, Chec
                 .flatten()
                 .map(str::to_string)
         });
-        Value::Coded {
-            code: attrs.code.unwrap_or_default(),
-            code_system: non_empty(attrs.code_system),
-            display,
-        }
+        Value::Coded { code: attrs.code.unwrap_or_default(), code_system: non_empty(attrs.code_system), display }
     };
     let text = text.trim().to_string();
     Ok(match kind.as_deref() {
-        _ if attrs.null_flavor.is_some()
-            && attrs.value.is_none()
-            && attrs.code.is_none()
-            && text.is_empty() =>
-        {
-            Value::Missing {
-                null_flavor: non_empty(attrs.null_flavor),
-            }
+        _ if attrs.null_flavor.is_some() && attrs.value.is_none() && attrs.code.is_none() && text.is_empty() => {
+            Value::Missing { null_flavor: non_empty(attrs.null_flavor) }
         }
         Some("PQ" | "REAL" | "INT") => match non_empty(attrs.value) {
             Some(raw) => quantity(raw, attrs.unit)?,
-            None => Value::Missing {
-                null_flavor: non_empty(attrs.null_flavor),
-            },
+            None => Value::Missing { null_flavor: non_empty(attrs.null_flavor) },
         },
         Some("CD" | "CO" | "CE" | "CV" | "CS") => {
             if attrs.code.as_deref().is_some_and(|c| !c.is_empty()) {
                 coded(attrs)
             } else {
-                Value::Missing {
-                    null_flavor: non_empty(attrs.null_flavor),
-                }
+                Value::Missing { null_flavor: non_empty(attrs.null_flavor) }
             }
         }
         Some(_) => match (text.is_empty(), non_empty(attrs.value)) {
             (false, _) => Value::Text { text },
             (true, Some(v)) => Value::Text { text: v },
-            (true, None) => Value::Missing {
-                null_flavor: non_empty(attrs.null_flavor),
-            },
+            (true, None) => Value::Missing { null_flavor: non_empty(attrs.null_flavor) },
         },
         // No xsi:type (schema-invalid, seen from hand-made files): go by what is there.
         None => {
@@ -849,9 +727,7 @@ fn build_value(code: &str, value: Option<(Attrs, String)>) -> Result<Value, Chec
             } else if let Some(v) = non_empty(attrs.value) {
                 Value::Text { text: v }
             } else {
-                Value::Missing {
-                    null_flavor: non_empty(attrs.null_flavor),
-                }
+                Value::Missing { null_flavor: non_empty(attrs.null_flavor) }
             }
         }
     })
@@ -863,14 +739,8 @@ mod tests {
 
     #[test]
     fn dates() {
-        assert_eq!(
-            parse_date("19900401"),
-            Some(time::macros::date!(1990 - 04 - 01))
-        );
-        assert_eq!(
-            parse_date("20240615093000+0900"),
-            Some(time::macros::date!(2024 - 06 - 15))
-        );
+        assert_eq!(parse_date("19900401"), Some(time::macros::date!(1990 - 04 - 01)));
+        assert_eq!(parse_date("20240615093000+0900"), Some(time::macros::date!(2024 - 06 - 15)));
         assert_eq!(parse_date("19900231"), None);
         assert_eq!(parse_date("1990-04-01"), None);
         assert_eq!(parse_date("1990040"), None);
@@ -883,19 +753,7 @@ mod tests {
         for ok in ["1", "170.5", "-3", "+0.25", ".5", "5.", "1.5E2"] {
             assert!(is_decimal(ok), "{ok}");
         }
-        for bad in [
-            "",
-            ".",
-            "-",
-            "1,5",
-            "1.2.3",
-            "NaN",
-            "inf",
-            "1e",
-            "1e99999",
-            "１７０",
-            " 1",
-        ] {
+        for bad in ["", ".", "-", "1,5", "1.2.3", "NaN", "inf", "1e", "1e99999", "１７０", " 1"] {
             assert!(!is_decimal(bad), "{bad}");
         }
     }

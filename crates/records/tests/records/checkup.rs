@@ -15,11 +15,7 @@ fn realistic_document_with_every_mapped_item() {
 
     let who = &doc.examinee;
     assert_eq!(who.insurer_number, "133033");
-    assert_eq!(
-        who.symbol.as_deref(),
-        Some("１２３４"),
-        "kept as written (full-width)"
-    );
+    assert_eq!(who.symbol.as_deref(), Some("１２３４"), "kept as written (full-width)");
     assert_eq!(who.number, "５６７８");
     assert_eq!(who.branch, None);
     assert_eq!(who.birth_date, date!(1990 - 04 - 01));
@@ -27,10 +23,7 @@ fn realistic_document_with_every_mapped_item() {
     assert_eq!(doc.examined_on, date!(2024 - 06 - 10));
     let facility = doc.facility.as_ref().expect("facility");
     assert_eq!(facility.number.as_deref(), Some("1311234567"));
-    assert_eq!(
-        facility.name.as_deref(),
-        Some("みらい健診センター & クリニック")
-    );
+    assert_eq!(facility.name.as_deref(), Some("みらい健診センター & クリニック"));
 
     // Every table key appears, with the table's names.
     for key in keys::ALL {
@@ -45,51 +38,26 @@ fn realistic_document_with_every_mapped_item() {
 
     let height = doc.item(keys::HEIGHT).unwrap();
     assert_eq!(height.code, "9N001000000000001");
-    assert_eq!(
-        height.value,
-        Value::Quantity {
-            value: "158.2".into(),
-            number: 158.2,
-            unit: Some("cm".into())
-        }
-    );
+    assert_eq!(height.value, Value::Quantity { value: "158.2".into(), number: 158.2, unit: Some("cm".into()) });
     assert_eq!(height.reference, None);
     assert_eq!(height.judgement(), None);
 
     // Waist for a woman: 91 ≥ 90.
-    assert_eq!(
-        doc.item(keys::WAIST).unwrap().judgement(),
-        Some(Judgement::Guidance)
-    );
+    assert_eq!(doc.item(keys::WAIST).unwrap().judgement(), Some(Judgement::Guidance));
     // The group (organizer) members are items; 134 ≥ 130, 128 < 130.
-    let systolic: Vec<_> = doc
-        .items
-        .iter()
-        .filter(|i| i.key == Some(keys::SYSTOLIC_BP))
-        .collect();
+    let systolic: Vec<_> = doc.items.iter().filter(|i| i.key == Some(keys::SYSTOLIC_BP)).collect();
     assert_eq!(systolic.len(), 3);
     assert_eq!(systolic[0].judgement(), Some(Judgement::Guidance));
     assert_eq!(systolic[1].judgement(), Some(Judgement::Normal));
 
     // The reference range's nested <value> is not the result; interpretation is kept.
     let glucose = doc.item(keys::FASTING_GLUCOSE).unwrap();
-    assert_eq!(
-        glucose.value,
-        Value::Quantity {
-            value: "104".into(),
-            number: 104.0,
-            unit: Some("mg/dL".into())
-        }
-    );
+    assert_eq!(glucose.value, Value::Quantity { value: "104".into(), number: 104.0, unit: Some("mg/dL".into()) });
     assert_eq!(glucose.interpretation.as_deref(), Some("H"));
     assert_eq!(glucose.judgement(), Some(Judgement::Guidance));
 
     // The nested observation is kept as an unknown item with the document's name.
-    let fasting_time = doc
-        .items
-        .iter()
-        .find(|i| i.code == "9N141000000000011")
-        .unwrap();
+    let fasting_time = doc.items.iter().find(|i| i.code == "9N141000000000011").unwrap();
     assert_eq!(fasting_time.key, None);
     assert_eq!(fasting_time.name, "採血時間（食後）");
     assert_eq!(
@@ -101,42 +69,15 @@ fn realistic_document_with_every_mapped_item() {
         }
     );
 
-    assert_eq!(
-        doc.item(keys::HBA1C).unwrap().judgement(),
-        Some(Judgement::Guidance)
-    );
-    assert_eq!(
-        doc.item(keys::HBA1C_JDS).unwrap().judgement(),
-        Some(Judgement::Guidance)
-    );
-    assert_eq!(
-        doc.item(keys::TRIGLYCERIDES).unwrap().judgement(),
-        Some(Judgement::Guidance)
-    );
-    assert_eq!(
-        doc.item(keys::HDL_CHOLESTEROL).unwrap().judgement(),
-        Some(Judgement::Guidance)
-    );
-    assert_eq!(
-        doc.item(keys::LDL_CHOLESTEROL).unwrap().judgement(),
-        Some(Judgement::Referral)
-    );
-    assert_eq!(
-        doc.item(keys::AST).unwrap().judgement(),
-        Some(Judgement::Normal)
-    );
-    assert_eq!(
-        doc.item(keys::ALT).unwrap().judgement(),
-        Some(Judgement::Guidance)
-    );
-    assert_eq!(
-        doc.item(keys::GAMMA_GT).unwrap().judgement(),
-        Some(Judgement::Guidance)
-    );
-    assert_eq!(
-        doc.item(keys::BMI).unwrap().judgement(),
-        Some(Judgement::Normal)
-    );
+    assert_eq!(doc.item(keys::HBA1C).unwrap().judgement(), Some(Judgement::Guidance));
+    assert_eq!(doc.item(keys::HBA1C_JDS).unwrap().judgement(), Some(Judgement::Guidance));
+    assert_eq!(doc.item(keys::TRIGLYCERIDES).unwrap().judgement(), Some(Judgement::Guidance));
+    assert_eq!(doc.item(keys::HDL_CHOLESTEROL).unwrap().judgement(), Some(Judgement::Guidance));
+    assert_eq!(doc.item(keys::LDL_CHOLESTEROL).unwrap().judgement(), Some(Judgement::Referral));
+    assert_eq!(doc.item(keys::AST).unwrap().judgement(), Some(Judgement::Normal));
+    assert_eq!(doc.item(keys::ALT).unwrap().judgement(), Some(Judgement::Guidance));
+    assert_eq!(doc.item(keys::GAMMA_GT).unwrap().judgement(), Some(Judgement::Guidance));
+    assert_eq!(doc.item(keys::BMI).unwrap().judgement(), Some(Judgement::Normal));
 
     let sugar = doc.item(keys::URINE_GLUCOSE).unwrap();
     assert_eq!(
@@ -148,11 +89,7 @@ fn realistic_document_with_every_mapped_item() {
         }
     );
     assert_eq!(sugar.judgement(), None);
-    let protein: Vec<_> = doc
-        .items
-        .iter()
-        .filter(|i| i.key == Some(keys::URINE_PROTEIN))
-        .collect();
+    let protein: Vec<_> = doc.items.iter().filter(|i| i.key == Some(keys::URINE_PROTEIN)).collect();
     assert_eq!(protein[0].judgement(), Some(Judgement::Guidance));
     assert_eq!(protein[1].judgement(), Some(Judgement::Referral));
 }
@@ -189,34 +126,15 @@ fn unknown_codes_are_kept_with_their_document_names() {
             (None, "心電図（所見の有無）"),
         ]
     );
-    assert_eq!(
-        doc.items[1].value,
-        Value::Quantity {
-            value: "13.8".into(),
-            number: 13.8,
-            unit: Some("g/dl".into())
-        }
-    );
-    assert_eq!(
-        doc.items[2].value,
-        Value::Text {
-            text: "特記すべきことなし <再検不要>".into()
-        }
-    );
+    assert_eq!(doc.items[1].value, Value::Quantity { value: "13.8".into(), number: 13.8, unit: Some("g/dl".into()) });
+    assert_eq!(doc.items[2].value, Value::Text { text: "特記すべきことなし <再検不要>".into() });
     assert_eq!(
         doc.items[3].value,
         Value::Coded {
-            code: "2".into(),
-            code_system: Some("1.2.392.200119.6.2102".into()),
-            display: Some("±".into()),
+            code: "2".into(), code_system: Some("1.2.392.200119.6.2102".into()), display: Some("±".into())
         }
     );
-    assert_eq!(
-        doc.items[6].value,
-        Value::Missing {
-            null_flavor: Some("NI".into())
-        }
-    );
+    assert_eq!(doc.items[6].value, Value::Missing { null_flavor: Some("NI".into()) });
 }
 
 #[test]
@@ -228,10 +146,7 @@ fn examinee_fields_branch_gender_and_dates() {
     d.branch = Some("01");
     d.gender = "1";
     d.birth = "19850229"; // not a date
-    assert_eq!(
-        parse(&d.xml()),
-        Err(CheckupError::Invalid(Field::BirthDate))
-    );
+    assert_eq!(parse(&d.xml()), Err(CheckupError::Invalid(Field::BirthDate)));
     d.birth = "19851224";
     let doc = parse(&d.xml()).unwrap();
     assert_eq!(doc.examinee.symbol, None);
@@ -243,21 +158,12 @@ fn examinee_fields_branch_gender_and_dates() {
     assert_eq!(parse(&d.xml()), Err(CheckupError::Invalid(Field::Gender)));
     d.gender = "1";
     d.insurer = "12-34";
-    assert_eq!(
-        parse(&d.xml()),
-        Err(CheckupError::Invalid(Field::InsurerNumber))
-    );
+    assert_eq!(parse(&d.xml()), Err(CheckupError::Invalid(Field::InsurerNumber)));
     d.insurer = "";
-    assert_eq!(
-        parse(&d.xml()),
-        Err(CheckupError::Missing(Field::InsurerNumber))
-    );
+    assert_eq!(parse(&d.xml()), Err(CheckupError::Missing(Field::InsurerNumber)));
     d.insurer = "06132013";
     d.examined = "2024061";
-    assert_eq!(
-        parse(&d.xml()),
-        Err(CheckupError::Invalid(Field::ExaminationDate))
-    );
+    assert_eq!(parse(&d.xml()), Err(CheckupError::Invalid(Field::ExaminationDate)));
 
     // Two different insurer numbers: refuse rather than guess whose record it is.
     let twice = Doc::new(vec![]).xml().replacen(
@@ -265,12 +171,7 @@ fn examinee_fields_branch_gender_and_dates() {
         r#"<id root="1.2.392.200119.6.101" extension="01130012"/><id root="1.2.392.200119.6.205""#,
         1,
     );
-    assert_eq!(
-        parse(&twice),
-        Err(CheckupError::Conflicting {
-            field: Field::InsurerNumber
-        })
-    );
+    assert_eq!(parse(&twice), Err(CheckupError::Conflicting { field: Field::InsurerNumber }));
 }
 
 #[test]
@@ -287,10 +188,7 @@ fn examination_date_falls_back_to_the_observations() {
     let none = Doc::new(vec![pq("9N001000000000001", "身長", "170", "cm")])
         .xml()
         .replace(r#"<effectiveTime value="20240610"/>"#, "");
-    assert_eq!(
-        parse(&none),
-        Err(CheckupError::Missing(Field::ExaminationDate))
-    );
+    assert_eq!(parse(&none), Err(CheckupError::Missing(Field::ExaminationDate)));
 }
 
 #[test]
@@ -304,36 +202,24 @@ fn malformed_observations_are_refused_with_their_code() {
         r#"<entry><observation classCode="OBS" moodCode="EVN"><value xsi:type="PQ" value="1" unit="cm"/></observation></entry>"#.into(),
     ])
     .xml();
-    assert_eq!(
-        parse(&no_code),
-        Err(CheckupError::Missing(Field::ObservationCode))
-    );
+    assert_eq!(parse(&no_code), Err(CheckupError::Missing(Field::ObservationCode)));
 }
 
 #[test]
 fn units_other_than_the_tables_get_no_reference() {
-    let doc = parse(&Doc::new(vec![pq("3D010000001926101", "空腹時血糖", "5.8", "mmol/L")]).xml())
-        .unwrap();
+    let doc = parse(&Doc::new(vec![pq("3D010000001926101", "空腹時血糖", "5.8", "mmol/L")]).xml()).unwrap();
     let glucose = doc.item(keys::FASTING_GLUCOSE).unwrap();
-    assert_eq!(
-        glucose.reference, None,
-        "5.8 mmol/L must not be judged against 100 mg/dl"
-    );
+    assert_eq!(glucose.reference, None, "5.8 mmol/L must not be judged against 100 mg/dl");
 }
 
 #[test]
 fn guidance_documents_and_other_roots_are_not_checkups() {
     let mut d = Doc::new(vec![]);
     d.report_kind = "21";
-    assert_eq!(
-        parse(&d.xml()),
-        Err(CheckupError::NotACheckup { code: "21".into() })
-    );
+    assert_eq!(parse(&d.xml()), Err(CheckupError::NotACheckup { code: "21".into() }));
     assert_eq!(
         parse(crate::common::SETTLEMENT),
-        Err(CheckupError::NotClinicalDocument {
-            found: "checkupClaim".into()
-        })
+        Err(CheckupError::NotClinicalDocument { found: "checkupClaim".into() })
     );
     // Right local name, wrong namespace.
     assert!(matches!(
@@ -376,31 +262,12 @@ fn external_entities_and_undefined_references_are_refused() {
 
     // Without a DOCTYPE an entity can't be defined; using one is an error, in text or attribute.
     let in_text = Doc::new(vec![st("9N511000000000049", "医師の判断", "&lol9;")]).xml();
-    assert_eq!(
-        parse(&in_text),
-        Err(CheckupError::UndefinedEntity {
-            name: "lol9".into()
-        })
-    );
+    assert_eq!(parse(&in_text), Err(CheckupError::UndefinedEntity { name: "lol9".into() }));
     let in_attr = Doc::new(vec![pq("9N001000000000001", "&lol9;", "170", "cm")]).xml();
-    assert!(
-        matches!(parse(&in_attr), Err(CheckupError::UndefinedEntity { .. })),
-        "{:?}",
-        parse(&in_attr)
-    );
+    assert!(matches!(parse(&in_attr), Err(CheckupError::UndefinedEntity { .. })), "{:?}", parse(&in_attr));
     // Character references are fine.
-    let chars = Doc::new(vec![st(
-        "9N511000000000049",
-        "医師の判断",
-        "&#x7570;&#24120;なし",
-    )])
-    .xml();
-    assert_eq!(
-        parse(&chars).unwrap().items[0].value,
-        Value::Text {
-            text: "異常なし".into()
-        }
-    );
+    let chars = Doc::new(vec![st("9N511000000000049", "医師の判断", "&#x7570;&#24120;なし")]).xml();
+    assert_eq!(parse(&chars).unwrap().items[0].value, Value::Text { text: "異常なし".into() });
 }
 
 #[test]
@@ -411,30 +278,17 @@ fn documents_over_the_size_cap_are_refused_before_parsing() {
     huge = huge.replacen("<title>", &format!("{padding}<title>"), 1);
     assert_eq!(
         parse_document(huge.as_bytes(), &limits),
-        Err(CheckupError::TooLarge {
-            limit: limits.max_document_bytes
-        })
+        Err(CheckupError::TooLarge { limit: limits.max_document_bytes })
     );
 
     // From a reader: stops after cap + 1 bytes of an endless stream.
     let endless = std::io::repeat(b' ');
-    assert_eq!(
-        parse_reader(endless, &limits),
-        Err(CheckupError::TooLarge {
-            limit: limits.max_document_bytes
-        })
-    );
+    assert_eq!(parse_reader(endless, &limits), Err(CheckupError::TooLarge { limit: limits.max_document_bytes }));
 
     // A configurable cap.
-    let small = Limits {
-        max_document_bytes: 1024,
-        ..Limits::default()
-    };
+    let small = Limits { max_document_bytes: 1024, ..Limits::default() };
     let doc = Doc::new(all_mapped_items()).xml();
-    assert_eq!(
-        parse_document(doc.as_bytes(), &small),
-        Err(CheckupError::TooLarge { limit: 1024 })
-    );
+    assert_eq!(parse_document(doc.as_bytes(), &small), Err(CheckupError::TooLarge { limit: 1024 }));
     assert!(parse_reader(doc.as_bytes(), &Limits::default()).is_ok());
 }
 
@@ -445,25 +299,11 @@ fn depth_attribute_and_observation_caps() {
 
     let attrs: String = (0..100).map(|i| format!(" a{i}=\"x\"")).collect();
     let wide = Doc::new(vec![format!("<entry{attrs}/>")]).xml();
-    assert_eq!(
-        parse(&wide),
-        Err(CheckupError::TooManyAttributes { limit: 64 })
-    );
+    assert_eq!(parse(&wide), Err(CheckupError::TooManyAttributes { limit: 64 }));
 
-    let many = Doc::new(
-        (0..30)
-            .map(|_| pq("9N001000000000001", "身長", "170", "cm"))
-            .collect(),
-    )
-    .xml();
-    let limits = Limits {
-        max_observations: 20,
-        ..Limits::default()
-    };
-    assert_eq!(
-        parse_document(many.as_bytes(), &limits),
-        Err(CheckupError::TooManyObservations { limit: 20 })
-    );
+    let many = Doc::new((0..30).map(|_| pq("9N001000000000001", "身長", "170", "cm")).collect()).xml();
+    let limits = Limits { max_observations: 20, ..Limits::default() };
+    assert_eq!(parse_document(many.as_bytes(), &limits), Err(CheckupError::TooManyObservations { limit: 20 }));
     assert_eq!(parse(&many).unwrap().items.len(), 30);
 }
 
@@ -476,10 +316,7 @@ fn truncated_and_garbage_input_is_refused() {
     }
     assert_eq!(parse(""), Err(CheckupError::Empty));
     assert_eq!(parse("   \n"), Err(CheckupError::Empty));
-    assert!(matches!(
-        parse("garbage"),
-        Err(CheckupError::Malformed { .. })
-    ));
+    assert!(matches!(parse("garbage"), Err(CheckupError::Malformed { .. })));
     assert!(matches!(
         parse("<ClinicalDocument xmlns=\"urn:hl7-org:v3\"></Clinical>"),
         Err(CheckupError::Malformed { .. })
@@ -490,23 +327,11 @@ fn truncated_and_garbage_input_is_refused() {
     ));
     assert_eq!(
         parse_document(b"\xff\xfe<\x00a\x00", &Limits::default()),
-        Err(CheckupError::UnsupportedEncoding {
-            declared: "UTF-16".into()
-        })
+        Err(CheckupError::UnsupportedEncoding { declared: "UTF-16".into() })
     );
-    assert_eq!(
-        parse_document(b"<a>\xff</a>", &Limits::default()),
-        Err(CheckupError::NotUtf8)
-    );
-    let sjis = Doc::new(vec![])
-        .xml()
-        .replace("encoding=\"UTF-8\"", "encoding=\"Shift_JIS\"");
-    assert_eq!(
-        parse(&sjis),
-        Err(CheckupError::UnsupportedEncoding {
-            declared: "Shift_JIS".into()
-        })
-    );
+    assert_eq!(parse_document(b"<a>\xff</a>", &Limits::default()), Err(CheckupError::NotUtf8));
+    let sjis = Doc::new(vec![]).xml().replace("encoding=\"UTF-8\"", "encoding=\"Shift_JIS\"");
+    assert_eq!(parse(&sjis), Err(CheckupError::UnsupportedEncoding { declared: "Shift_JIS".into() }));
     // A UTF-8 byte-order mark is fine.
     let bom = format!("\u{feff}{}", Doc::new(vec![]).xml());
     assert!(parse(&bom).is_ok());

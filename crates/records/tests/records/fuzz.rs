@@ -70,22 +70,16 @@ proptest! {
 #[test]
 fn mutated_archives_never_panic() {
     let archive = zip(&[("DATA/h1.xml", valid().as_bytes())]);
-    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
-        cases: 256,
-        ..ProptestConfig::default()
-    });
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 256, ..ProptestConfig::default() });
     runner
-        .run(
-            &proptest::collection::vec((any::<usize>(), any::<u8>()), 1..6),
-            |edits| {
-                let mut broken = archive.clone();
-                for (at, byte) in edits {
-                    let len = broken.len();
-                    broken[at % len] = byte;
-                }
-                let _ = parse_zip(Cursor::new(broken), &ZipLimits::default());
-                Ok(())
-            },
-        )
+        .run(&proptest::collection::vec((any::<usize>(), any::<u8>()), 1..6), |edits| {
+            let mut broken = archive.clone();
+            for (at, byte) in edits {
+                let len = broken.len();
+                broken[at % len] = byte;
+            }
+            let _ = parse_zip(Cursor::new(broken), &ZipLimits::default());
+            Ok(())
+        })
         .unwrap();
 }

@@ -7,9 +7,9 @@
 
 mod common;
 
+mod archive;
 mod checkup;
 mod expenses;
 mod fuzz;
 mod health_csv_fuzz;
 mod medication;
-mod archive;

@@ -61,7 +61,10 @@ fn english_header_in_another_order_without_optional_columns() {
     let rows = ok(&text);
     let row = &rows[0].1;
     assert_eq!((row.days, row.drug.as_str(), row.pharmacy.as_str()), (14, "Metformin 250mg", "Mirai Pharmacy"));
-    assert_eq!((row.examinee.symbol.as_deref(), row.examinee.branch.as_deref(), row.doctor.as_deref()), (None, None, None));
+    assert_eq!(
+        (row.examinee.symbol.as_deref(), row.examinee.branch.as_deref(), row.doctor.as_deref()),
+        (None, None, None)
+    );
     // Aliases, other spellings of the English names.
     let text = file(
         "保険者番号,被保険者証等記号,被保険者証等番号,枝番,生年月日,調剤日,調剤薬局名,処方医療機関名,医薬品名,用法・用量,投与日数",
@@ -69,14 +72,30 @@ fn english_header_in_another_order_without_optional_columns() {
         "\n",
     );
     let row = &ok(&text)[0].1;
-    assert_eq!((row.examinee.symbol.as_deref(), row.examinee.branch.as_deref()), (Some("１２３４"), Some("01")), "kept as written");
+    assert_eq!(
+        (row.examinee.symbol.as_deref(), row.examinee.branch.as_deref()),
+        (Some("１２３４"), Some("01")),
+        "kept as written"
+    );
     assert_eq!((row.dispensed_on, row.days), (date!(2025 - 04 - 01), 7));
-    assert_eq!(ok(&file("Insurer-Number,NUMBER,Birth Date,dispensed_on,pharmacy,prescriber,drug,dose,days", &["133033,5678,1990-04-01,2025-04-01,p,c,d,x,1"], "\n")).len(), 1);
+    assert_eq!(
+        ok(&file(
+            "Insurer-Number,NUMBER,Birth Date,dispensed_on,pharmacy,prescriber,drug,dose,days",
+            &["133033,5678,1990-04-01,2025-04-01,p,c,d,x,1"],
+            "\n"
+        ))
+        .len(),
+        1
+    );
 }
 
 #[test]
 fn shift_jis_files_are_read() {
-    let text = file(HEADER_JA, &[HANAKO_1, "133033,1234,5678,,1990-04-01,2025-04-02,ﾐﾗｲ薬局,㈱みらい病院,髙橋 ①,ﾛｷｿﾌﾟﾛﾌｪﾝ,1錠,3"], "\r\n");
+    let text = file(
+        HEADER_JA,
+        &[HANAKO_1, "133033,1234,5678,,1990-04-01,2025-04-02,ﾐﾗｲ薬局,㈱みらい病院,髙橋 ①,ﾛｷｿﾌﾟﾛﾌｪﾝ,1錠,3"],
+        "\r\n",
+    );
     let (sjis, _, unmappable) = encoding_rs::SHIFT_JIS.encode(&text);
     assert!(!unmappable);
     for encoding in [Encoding::Auto, Encoding::ShiftJis] {
@@ -135,12 +154,21 @@ fn every_bad_row_is_listed_by_line_and_nothing_is_returned() {
 #[test]
 fn the_header_row_is_checked() {
     let row = [HANAKO_1];
-    let errors = problems(parse(file("保険者番号,記号,番号,生年月日,調剤年月日,薬局名,医薬品名,用量,日数,メモ", &row, "\n").as_bytes(), Encoding::Auto, &Limits::default()));
+    let errors = problems(parse(
+        file("保険者番号,記号,番号,生年月日,調剤年月日,薬局名,医薬品名,用量,日数,メモ", &row, "\n").as_bytes(),
+        Encoding::Auto,
+        &Limits::default(),
+    ));
     assert_eq!(
         errors,
         [(1, "column 10 has an unknown name".to_string()), (1, "missing column 処方医療機関 (prescriber)".to_string())]
     );
-    let errors = problems(parse(file("保険者番号,番号,number,生年月日,調剤年月日,薬局名,処方医療機関,医薬品名,用量,日数", &row, "\n").as_bytes(), Encoding::Auto, &Limits::default()));
+    let errors = problems(parse(
+        file("保険者番号,番号,number,生年月日,調剤年月日,薬局名,処方医療機関,医薬品名,用量,日数", &row, "\n")
+            .as_bytes(),
+        Encoding::Auto,
+        &Limits::default(),
+    ));
     assert_eq!(errors, [(1, "column 番号 (number) appears twice".to_string())]);
     // No header, only data: the first row is taken for the header and refused, without
     // repeating its cells.
@@ -148,7 +176,10 @@ fn the_header_row_is_checked() {
     assert_eq!(errors, [(1, "no known column name: the first row must be the header row".to_string())]);
     assert_eq!(parse(b"", Encoding::Auto, &Limits::default()), Err(CsvError::Empty));
     assert_eq!(parse(b"\xEF\xBB\xBF\r\n", Encoding::Auto, &Limits::default()), Err(CsvError::Empty));
-    assert_eq!(parse(format!("{HEADER_JA}\n,,,,,,,,,,,\n").as_bytes(), Encoding::Auto, &Limits::default()), Err(CsvError::NoRows));
+    assert_eq!(
+        parse(format!("{HEADER_JA}\n,,,,,,,,,,,\n").as_bytes(), Encoding::Auto, &Limits::default()),
+        Err(CsvError::NoRows)
+    );
 }
 
 #[test]
@@ -194,8 +225,10 @@ fn rows_round_trip_through_json() {
 
 #[test]
 fn parse_all_keeps_the_good_rows_next_to_the_problems() {
-    let text = file(HEADER_JA, &[HANAKO_1, "133033,1234,5678,,1990-04-01,2025-04-01,薬局,医院,,薬,1錠,0", HANAKO_2], "\n");
-    let parsed = records::medication::parse_all(text.as_bytes(), Encoding::Auto, &Limits::default()).expect("file readable");
+    let text =
+        file(HEADER_JA, &[HANAKO_1, "133033,1234,5678,,1990-04-01,2025-04-01,薬局,医院,,薬,1錠,0", HANAKO_2], "\n");
+    let parsed =
+        records::medication::parse_all(text.as_bytes(), Encoding::Auto, &Limits::default()).expect("file readable");
     assert_eq!(parsed.rows.iter().map(|(l, _)| *l).collect::<Vec<_>>(), [2, 4]);
     assert_eq!(parsed.errors.iter().map(|e| e.line).collect::<Vec<_>>(), [3]);
     assert!(matches!(parsed.into_result(), Err(CsvError::Lines(e)) if e.len() == 1));

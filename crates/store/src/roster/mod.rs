@@ -212,12 +212,8 @@ macro_rules! sql_roster {
                     "{MATCH_SELECT} WHERE r.org_id = $1 AND r.card_index = $2 AND r.person_index = $3 \
                      ORDER BY r.record_key"
                 );
-                let rows = sqlx::query_as(&sql)
-                    .bind(org_id)
-                    .bind(card_index)
-                    .bind(person_index)
-                    .fetch_all(&self.pool)
-                    .await?;
+                let rows =
+                    sqlx::query_as(&sql).bind(org_id).bind(card_index).bind(person_index).fetch_all(&self.pool).await?;
                 Ok(rows)
             }
 
@@ -266,11 +262,7 @@ macro_rules! sql_roster {
             #[tracing::instrument(skip_all, fields(org_id = %org_id))]
             async fn find_roster_records_by_card(&self, org_id: &str, card_index: &[u8]) -> Result<Vec<RosterMatch>> {
                 let sql = format!("{MATCH_SELECT} WHERE r.org_id = $1 AND r.card_index = $2 ORDER BY r.record_key");
-                let rows = sqlx::query_as(&sql)
-                    .bind(org_id)
-                    .bind(card_index)
-                    .fetch_all(&self.pool)
-                    .await?;
+                let rows = sqlx::query_as(&sql).bind(org_id).bind(card_index).fetch_all(&self.pool).await?;
                 Ok(rows)
             }
 

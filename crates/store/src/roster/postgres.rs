@@ -11,10 +11,7 @@ sql_roster!(PgStore, sqlx::Postgres);
 async fn begin_import(pool: &PgPool, org_id: &str, import_id: &str, now: i64) -> Result<Box<dyn RosterImport>> {
     let mut tx = pool.begin().await?;
     // Imports of one organization wait for each other.
-    sqlx::query("SELECT id FROM organizations WHERE id = $1 FOR UPDATE")
-        .bind(org_id)
-        .fetch_one(&mut *tx)
-        .await?;
+    sqlx::query("SELECT id FROM organizations WHERE id = $1 FOR UPDATE").bind(org_id).fetch_one(&mut *tx).await?;
     Ok(Box::new(CopyImport {
         tx,
         org_id: org_id.to_string(),

@@ -15,12 +15,7 @@ async fn begin_import(pool: &SqlitePool, org_id: &str, import_id: &str, now: i64
     // A write first, so the transaction holds SQLite's write lock from the start: imports
     // (of any organization) wait for each other instead of failing at their first write.
     crate::orgs::sqlite::lock_org(&mut *tx, org_id).await?;
-    Ok(Box::new(Import {
-        tx,
-        org_id: org_id.to_string(),
-        import_id: import_id.to_string(),
-        now,
-    }))
+    Ok(Box::new(Import { tx, org_id: org_id.to_string(), import_id: import_id.to_string(), now }))
 }
 
 struct Import {

@@ -25,7 +25,10 @@ async fn ekyc_applications_one_open_per_member_versioned_and_queued(s: Arc<dyn S
         s.create_user(&user(u, "o1", i as u8, now), &[], None).await.expect("user");
     }
     s.insert_ekyc(&ekyc("a1", "u1", now)).await.expect("insert");
-    assert!(matches!(s.insert_ekyc(&ekyc("a2", "u1", now)).await, Err(StoreError::Duplicate)), "one open application per member");
+    assert!(
+        matches!(s.insert_ekyc(&ekyc("a2", "u1", now)).await, Err(StoreError::Duplicate)),
+        "one open application per member"
+    );
     let a = s.get_ekyc("a1").await.expect("get").expect("present");
     assert_eq!(a, ekyc("a1", "u1", now));
 
@@ -41,7 +44,8 @@ async fn ekyc_applications_one_open_per_member_versioned_and_queued(s: Arc<dyn S
     b.state = "pending_review".into();
     b.submitted_at = Some(now + Duration::minutes(1));
     s.update_ekyc(&b).await.expect("submit");
-    let queue: Vec<String> = s.ekyc_queue("pending_review", 10).await.expect("queue").into_iter().map(|a| a.id).collect();
+    let queue: Vec<String> =
+        s.ekyc_queue("pending_review", 10).await.expect("queue").into_iter().map(|a| a.id).collect();
     assert_eq!(queue, ["b1", "a1"], "oldest submission first");
 
     let current = s.get_ekyc("a1").await.expect("get").expect("present");
@@ -93,11 +97,13 @@ async fn ekyc_images_are_listed_and_retired_after_the_decision(s: Arc<dyn Store>
     a1.decided_at = Some(now);
     s.update_ekyc(&a1).await.expect("decide");
     assert!(s.ekyc_images_to_delete(now - Duration::seconds(1), 10).await.expect("due").is_empty(), "not yet");
-    let due: Vec<String> = s.ekyc_images_to_delete(now + Duration::days(30), 10).await.expect("due").into_iter().map(|i| i.id).collect();
+    let due: Vec<String> =
+        s.ekyc_images_to_delete(now + Duration::days(30), 10).await.expect("due").into_iter().map(|i| i.id).collect();
     assert_eq!(due, ["i1", "i2"]);
     s.mark_ekyc_image_deleted("i1", now + Duration::days(30)).await.expect("mark");
     s.mark_ekyc_image_deleted("i1", now + Duration::days(31)).await.expect("again is harmless");
-    let due: Vec<String> = s.ekyc_images_to_delete(now + Duration::days(30), 10).await.expect("due").into_iter().map(|i| i.id).collect();
+    let due: Vec<String> =
+        s.ekyc_images_to_delete(now + Duration::days(30), 10).await.expect("due").into_iter().map(|i| i.id).collect();
     assert_eq!(due, ["i2"]);
     assert_eq!(s.ekyc_images("a1").await.expect("images")[0].deleted_at, Some(now + Duration::days(30)));
 }
@@ -113,10 +119,12 @@ async fn capture_tokens_work_once_for_their_step_until_they_expire(s: Arc<dyn St
     assert!(!s.use_capture_token(&[1; 32], "a1", "selfie_frontal", now).await.expect("use"), "another step");
     assert!(!s.use_capture_token(&[1; 32], "a2", "document_front", now).await.expect("use"), "another application");
     assert!(!s.use_capture_token(&[2; 32], "a1", "selfie_frontal", expires).await.expect("use"), "stale");
-    let racers: Vec<_> = (0..5).map(|_| {
-        let s = s.clone();
-        tokio::spawn(async move { s.use_capture_token(&[1; 32], "a1", "document_front", now).await.expect("use") })
-    }).collect();
+    let racers: Vec<_> = (0..5)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.use_capture_token(&[1; 32], "a1", "document_front", now).await.expect("use") })
+        })
+        .collect();
     let mut wins = 0;
     for r in racers {
         wins += usize::from(r.await.expect("join"));
@@ -127,7 +135,10 @@ async fn capture_tokens_work_once_for_their_step_until_they_expire(s: Arc<dyn St
     s.issue_capture_token(&[3; 32], "a1", "selfie_angled", expires + Duration::minutes(5)).await.expect("issue");
     assert_eq!(s.delete_stale_capture_tokens(now).await.expect("clean"), 0, "nothing expired yet");
     assert_eq!(s.delete_stale_capture_tokens(expires + Duration::seconds(1)).await.expect("clean"), 2);
-    assert!(s.use_capture_token(&[3; 32], "a1", "selfie_angled", expires + Duration::seconds(2)).await.expect("use"), "the live one stays");
+    assert!(
+        s.use_capture_token(&[3; 32], "a1", "selfie_angled", expires + Duration::seconds(2)).await.expect("use"),
+        "the live one stays"
+    );
 }
 
 conformance!(

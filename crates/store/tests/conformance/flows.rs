@@ -81,7 +81,10 @@ async fn codes_count_attempts_and_void_on_resend(s: Arc<dyn Store>) {
         .expect("issue");
     s.void_codes("registration", "f1", later).await.expect("void");
     assert_eq!(s.attempt_code("registration", "f1", later, 5).await.expect("attempt"), CodeAttempt::Missing);
-    assert!(matches!(s.attempt_code("password_reset", "f1", later, 5).await.expect("attempt"), CodeAttempt::Counted(_)));
+    assert!(matches!(
+        s.attempt_code("password_reset", "f1", later, 5).await.expect("attempt"),
+        CodeAttempt::Counted(_)
+    ));
 }
 
 async fn issuing_a_code_is_all_or_nothing(s: Arc<dyn Store>) {

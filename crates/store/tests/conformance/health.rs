@@ -12,9 +12,13 @@ async fn checkup_roster(s: &Arc<dyn Store>) {
     let now = t0();
     s.insert_org(&org("o1", "133033", true), now).await.expect("org");
     let mut imp = s.begin_roster_import("o1", "r1", now).await.expect("begin");
-    imp.insert(&[roster_row(1, 10, 20, "2020-04-01", None), roster_row(2, 10, 21, "2020-04-01", None), roster_row(3, 11, 22, "2020-04-01", None)])
-        .await
-        .expect("insert");
+    imp.insert(&[
+        roster_row(1, 10, 20, "2020-04-01", None),
+        roster_row(2, 10, 21, "2020-04-01", None),
+        roster_row(3, 11, 22, "2020-04-01", None),
+    ])
+    .await
+    .expect("insert");
     imp.commit(stats(3, 3, 0, 0)).await.expect("commit");
 }
 
@@ -22,7 +26,11 @@ async fn checkup_imports_commit_and_are_listed_newest_first(s: Arc<dyn Store>) {
     checkup_roster(&s).await;
     let now = t0();
     let by_card = s.find_roster_records_by_card("o1", &[10; 16]).await.expect("by card");
-    assert_eq!(by_card.iter().map(|m| m.record.clone()).collect::<Vec<_>>(), [rec(1, 10), rec(2, 10)], "every person of the card");
+    assert_eq!(
+        by_card.iter().map(|m| m.record.clone()).collect::<Vec<_>>(),
+        [rec(1, 10), rec(2, 10)],
+        "every person of the card"
+    );
     assert!(s.find_roster_records_by_card("o2", &[10; 16]).await.expect("by card").is_empty());
     assert!(matches!(s.begin_checkup_import("nope", "c0", "x.zip", now).await.err(), Some(StoreError::NotFound)));
 
@@ -33,10 +41,20 @@ async fn checkup_imports_commit_and_are_listed_newest_first(s: Arc<dyn Store>) {
     imp.commit(CheckupImportStats { documents: 3, inserted: 3, replaced: 0 }).await.expect("commit");
 
     let r1 = s.checkup_results_of_record("o1", &rec(1, 10)).await.expect("results");
-    assert_eq!(r1.iter().map(|r| (r.id.as_str(), r.examined_on.as_str())).collect::<Vec<_>>(), [("k2", "2024-06-10"), ("k1", "2023-06-01")], "newest first");
-    assert_eq!((r1[0].data_enc.as_slice(), r1[0].import_id.as_str(), r1[0].created_at, r1[0].org_id.as_str()), (&[2u8; 24][..], "c1", now, "o1"));
+    assert_eq!(
+        r1.iter().map(|r| (r.id.as_str(), r.examined_on.as_str())).collect::<Vec<_>>(),
+        [("k2", "2024-06-10"), ("k1", "2023-06-01")],
+        "newest first"
+    );
+    assert_eq!(
+        (r1[0].data_enc.as_slice(), r1[0].import_id.as_str(), r1[0].created_at, r1[0].org_id.as_str()),
+        (&[2u8; 24][..], "c1", now, "o1")
+    );
     assert_eq!(s.checkup_results_of_record("o1", &rec(3, 11)).await.expect("results").len(), 1);
-    assert!(s.checkup_results_of_record("o1", &rec(2, 10)).await.expect("results").is_empty(), "another person of the same card");
+    assert!(
+        s.checkup_results_of_record("o1", &rec(2, 10)).await.expect("results").is_empty(),
+        "another person of the same card"
+    );
     assert!(s.checkup_results_of_record("o2", &rec(1, 10)).await.expect("results").is_empty(), "per organization");
 
     // A result must belong to a roster record of the organization.
@@ -74,12 +92,27 @@ async fn reimporting_an_examination_replaces_it(s: Arc<dyn Store>) {
     imp.commit(CheckupImportStats { documents: 2, inserted: 1, replaced: 1 }).await.expect("commit");
     let r = s.checkup_results_of_record("o1", &rec(1, 10)).await.expect("results");
     assert_eq!(r.len(), 2, "no duplicate for the re-imported examination");
-    assert_eq!((r[1].id.as_str(), r[1].examined_on.as_str(), r[1].data_enc.as_slice(), r[1].import_id.as_str(), r[1].created_at), ("k1", "2024-06-10", &[7u8; 24][..], "c2", later));
+    assert_eq!(
+        (
+            r[1].id.as_str(),
+            r[1].examined_on.as_str(),
+            r[1].data_enc.as_slice(),
+            r[1].import_id.as_str(),
+            r[1].created_at
+        ),
+        ("k1", "2024-06-10", &[7u8; 24][..], "c2", later)
+    );
     assert_eq!(r[0].id, "k3");
 }
 
 fn health(id: &str, record: RecordRef, on: &str, key: u8, data: u8) -> HealthEntryRow {
-    HealthEntryRow { id: id.to_string(), record, occurred_on: on.to_string(), row_key: vec![key; 16], data_enc: vec![data; 24] }
+    HealthEntryRow {
+        id: id.to_string(),
+        record,
+        occurred_on: on.to_string(),
+        row_key: vec![key; 16],
+        data_enc: vec![data; 24],
+    }
 }
 
 fn health_stats(rows: u64, inserted: u64) -> HealthImportStats {
@@ -96,21 +129,42 @@ async fn health_entries_are_kept_once_per_record_kind_and_row_key(s: Arc<dyn Sto
     assert!(!imp.put(&health("m1", rec(1, 10), "2025-03-01", 1, 1)).await.expect("put"));
     assert!(!imp.put(&health("m2", rec(1, 10), "2025-05-20", 2, 2)).await.expect("put"));
     assert!(!imp.put(&health("m3", rec(1, 10), "2025-04-01", 3, 3)).await.expect("put"));
-    assert!(!imp.put(&health("m4", rec(3, 11), "2025-04-01", 1, 4)).await.expect("put"), "the same row key on another record");
-    assert!(imp.put(&health("m5", rec(1, 10), "2025-03-01", 1, 5)).await.expect("put"), "the same row key twice: kept once");
+    assert!(
+        !imp.put(&health("m4", rec(3, 11), "2025-04-01", 1, 4)).await.expect("put"),
+        "the same row key on another record"
+    );
+    assert!(
+        imp.put(&health("m5", rec(1, 10), "2025-03-01", 1, 5)).await.expect("put"),
+        "the same row key twice: kept once"
+    );
     imp.commit(health_stats(5, 4)).await.expect("commit");
 
     let r = s.health_entries_of_record("o1", &rec(1, 10), med).await.expect("entries");
-    assert_eq!(r.iter().map(|e| e.occurred_on.as_str()).collect::<Vec<_>>(), ["2025-05-20", "2025-04-01", "2025-03-01"], "latest first");
+    assert_eq!(
+        r.iter().map(|e| e.occurred_on.as_str()).collect::<Vec<_>>(),
+        ["2025-05-20", "2025-04-01", "2025-03-01"],
+        "latest first"
+    );
     let first = &r[2];
     assert_eq!(
-        (first.id.as_str(), first.org_id.as_str(), first.kind, first.row_key.as_slice(), first.data_enc.as_slice(), first.import_id.as_str(), first.created_at),
+        (
+            first.id.as_str(),
+            first.org_id.as_str(),
+            first.kind,
+            first.row_key.as_slice(),
+            first.data_enc.as_slice(),
+            first.import_id.as_str(),
+            first.created_at
+        ),
         ("m1", "o1", med, &[1u8; 16][..], &[1u8; 24][..], "h1", now),
         "the first write stays"
     );
     assert_eq!(first.record, rec(1, 10));
     assert_eq!(s.health_entries_of_record("o1", &rec(3, 11), med).await.expect("entries").len(), 1);
-    assert!(s.health_entries_of_record("o1", &rec(2, 10), med).await.expect("entries").is_empty(), "another person of the same card");
+    assert!(
+        s.health_entries_of_record("o1", &rec(2, 10), med).await.expect("entries").is_empty(),
+        "another person of the same card"
+    );
     assert!(s.health_entries_of_record("o1", &rec(1, 10), exp).await.expect("entries").is_empty(), "per kind");
     assert!(s.health_entries_of_record("o2", &rec(1, 10), med).await.expect("entries").is_empty(), "per organization");
 

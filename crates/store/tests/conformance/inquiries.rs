@@ -25,7 +25,9 @@ async fn inquiries_are_answered_and_closed_with_their_mails_and_audit_rows(s: Ar
     s.insert_operator(&operator("op1", 1, "reviewer", now)).await.expect("operator");
 
     s.create_inquiry(&inquiry("q1", None, now), &mail("m1", now)).await.expect("visitor inquiry");
-    s.create_inquiry(&inquiry("q2", Some("u1"), now + Duration::minutes(1)), &mail("m2", now)).await.expect("member inquiry");
+    s.create_inquiry(&inquiry("q2", Some("u1"), now + Duration::minutes(1)), &mail("m2", now))
+        .await
+        .expect("member inquiry");
     s.create_inquiry(&inquiry("q3", None, now + Duration::minutes(2)), &mail("m3", now)).await.expect("inquiry");
     assert_eq!(s.pending_mail_count().await.expect("mails"), 3, "one confirmation mail each");
     // All or nothing: a duplicate id queues no mail.
@@ -42,8 +44,16 @@ async fn inquiries_are_answered_and_closed_with_their_mails_and_audit_rows(s: Ar
     assert_eq!(s.get_inquiry("nope").await.expect("get"), None);
 
     let at = now + Duration::hours(1);
-    let reply = InquiryReply { id: "r1".into(), inquiry_id: "q1".into(), operator_id: "op1".into(), body_enc: vec![7; 30], created_at: at };
-    s.reply_inquiry(&reply, &mail("m6", at), &audit(at, Some("op1"), "inquiry.reply", Some("q1"))).await.expect("reply");
+    let reply = InquiryReply {
+        id: "r1".into(),
+        inquiry_id: "q1".into(),
+        operator_id: "op1".into(),
+        body_enc: vec![7; 30],
+        created_at: at,
+    };
+    s.reply_inquiry(&reply, &mail("m6", at), &audit(at, Some("op1"), "inquiry.reply", Some("q1")))
+        .await
+        .expect("reply");
     let (q1, replies) = s.get_inquiry("q1").await.expect("get").expect("present");
     assert_eq!((q1.status.as_str(), q1.updated_at), ("answered", at));
     assert_eq!(replies, vec![reply.clone()]);
@@ -59,7 +69,8 @@ async fn inquiries_are_answered_and_closed_with_their_mails_and_audit_rows(s: Ar
     let refused = s.reply_inquiry(&late, &mail("m7", at), &audit(at, Some("op1"), "inquiry.reply", Some("q3"))).await;
     assert!(matches!(refused, Err(StoreError::Conflict)), "{refused:?}");
     let missing = InquiryReply { id: "r3".into(), inquiry_id: "nope".into(), ..reply };
-    let refused = s.reply_inquiry(&missing, &mail("m8", at), &audit(at, Some("op1"), "inquiry.reply", Some("nope"))).await;
+    let refused =
+        s.reply_inquiry(&missing, &mail("m8", at), &audit(at, Some("op1"), "inquiry.reply", Some("nope"))).await;
     assert!(matches!(refused, Err(StoreError::NotFound)), "{refused:?}");
     let refused = s.close_inquiry("nope", at, &audit(at, Some("op1"), "inquiry.close", Some("nope"))).await;
     assert!(matches!(refused, Err(StoreError::NotFound)), "{refused:?}");
@@ -73,6 +84,4 @@ async fn inquiries_are_answered_and_closed_with_their_mails_and_audit_rows(s: Ar
     assert_eq!(s.list_inquiries(1).await.expect("list").len(), 1);
 }
 
-conformance!(
-    inquiries_are_answered_and_closed_with_their_mails_and_audit_rows,
-);
+conformance!(inquiries_are_answered_and_closed_with_their_mails_and_audit_rows,);

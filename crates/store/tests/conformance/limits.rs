@@ -28,6 +28,4 @@ async fn rate_limits_count_per_window(s: Arc<dyn Store>) {
     assert_eq!(s.delete_stale_rate_limits(now + Duration::seconds(30)).await.expect("stale"), 2);
 }
 
-conformance!(
-    rate_limits_count_per_window,
-);
+conformance!(rate_limits_count_per_window,);

@@ -16,10 +16,11 @@ use std::sync::Arc;
 
 use domain::insurer::InsurerNumber;
 use domain::org::{CardPattern, OrgType, Organization};
-use store::{StepUpFailures, 
-    CodeAttempt, ConsentRecord, FlowRecord, FlowUpdate, ImportStats, NewCode, NewMail, NewUser, EkycImage, EkycRecord, RecordRef, RosterRow, SessionRecord, Store, StoredRecord,
-    StoreError, AuditEntry, EkycReview, NewAuditEntry, OperatorRecord, OperatorSessionRecord, InquiryRecord, InquiryReply,
-    CheckupImportStats, CheckupRow, HealthEntryRow, HealthImportStats, HealthKind,
+use store::{
+    AuditEntry, CheckupImportStats, CheckupRow, CodeAttempt, ConsentRecord, EkycImage, EkycRecord, EkycReview,
+    FlowRecord, FlowUpdate, HealthEntryRow, HealthImportStats, HealthKind, ImportStats, InquiryRecord, InquiryReply,
+    NewAuditEntry, NewCode, NewMail, NewUser, OperatorRecord, OperatorSessionRecord, RecordRef, RosterRow,
+    SessionRecord, StepUpFailures, Store, StoreError, StoredRecord,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -106,13 +107,13 @@ macro_rules! conformance {
     };
 }
 
-mod orgs;
-mod flows;
-mod outbox;
-mod users;
-mod limits;
-mod roster;
 mod ekyc;
-mod operators;
-mod inquiries;
+mod flows;
 mod health;
+mod inquiries;
+mod limits;
+mod operators;
+mod orgs;
+mod outbox;
+mod roster;
+mod users;

@@ -17,7 +17,12 @@ pub(crate) fn operator(id: &str, email_index: u8, role: &str, now: OffsetDateTim
     }
 }
 
-pub(crate) fn audit(at: OffsetDateTime, operator_id: Option<&str>, action: &str, target: Option<&str>) -> NewAuditEntry {
+pub(crate) fn audit(
+    at: OffsetDateTime,
+    operator_id: Option<&str>,
+    action: &str,
+    target: Option<&str>,
+) -> NewAuditEntry {
     NewAuditEntry {
         at,
         operator_id: operator_id.map(str::to_string),
@@ -32,9 +37,15 @@ async fn operators_totp_steps_and_console_sessions(s: Arc<dyn Store>) {
     let now = t0();
     s.insert_operator(&operator("op1", 1, "reviewer", now)).await.expect("insert");
     s.insert_operator(&operator("op2", 2, "admin", now + Duration::seconds(1))).await.expect("insert");
-    assert!(matches!(s.insert_operator(&operator("op3", 1, "admin", now)).await, Err(StoreError::Duplicate)), "one operator per email");
+    assert!(
+        matches!(s.insert_operator(&operator("op3", 1, "admin", now)).await, Err(StoreError::Duplicate)),
+        "one operator per email"
+    );
     assert!(s.insert_operator(&operator("op4", 4, "superuser", now)).await.is_err(), "unknown role");
-    assert_eq!(s.find_operator_by_email_index(&[1; 32]).await.expect("find"), Some(operator("op1", 1, "reviewer", now)));
+    assert_eq!(
+        s.find_operator_by_email_index(&[1; 32]).await.expect("find"),
+        Some(operator("op1", 1, "reviewer", now))
+    );
     assert_eq!(s.find_operator_by_email_index(&[9; 32]).await.expect("find"), None);
     assert_eq!(s.get_operator("op2").await.expect("get").map(|o| o.role), Some("admin".into()));
     let ids: Vec<String> = s.list_operators().await.expect("list").into_iter().map(|o| o.id).collect();
@@ -69,7 +80,10 @@ async fn operators_totp_steps_and_console_sessions(s: Arc<dyn Store>) {
     s.create_operator_session(&session(1, "op1", now + Duration::minutes(30))).await.expect("session");
     s.create_operator_session(&session(2, "op2", now - Duration::seconds(1))).await.expect("session");
     assert!(s.create_operator_session(&session(3, "nobody", now)).await.is_err(), "a session needs an operator");
-    assert_eq!(s.get_operator_session(&[1; 32]).await.expect("get"), Some(session(1, "op1", now + Duration::minutes(30))));
+    assert_eq!(
+        s.get_operator_session(&[1; 32]).await.expect("get"),
+        Some(session(1, "op1", now + Duration::minutes(30)))
+    );
     s.touch_operator_session(&[1; 32], now + Duration::minutes(2), now + Duration::minutes(32)).await.expect("touch");
     let touched = s.get_operator_session(&[1; 32]).await.expect("get").expect("present");
     assert_eq!((touched.last_seen_at, touched.expires_at), (now + Duration::minutes(2), now + Duration::minutes(32)));
@@ -87,9 +101,13 @@ async fn audit_log_appends_and_pages_newest_first(s: Arc<dyn Store>) {
     let now = t0();
     s.insert_operator(&operator("op1", 1, "reviewer", now)).await.expect("operator");
     for i in 0..5 {
-        s.append_audit(&audit(now + Duration::seconds(i), Some("op1"), &format!("action.{i}"), Some("a1"))).await.expect("append");
+        s.append_audit(&audit(now + Duration::seconds(i), Some("op1"), &format!("action.{i}"), Some("a1")))
+            .await
+            .expect("append");
     }
-    s.append_audit(&audit(now + Duration::seconds(9), None, "console.login_failed", None)).await.expect("no operator known");
+    s.append_audit(&audit(now + Duration::seconds(9), None, "console.login_failed", None))
+        .await
+        .expect("no operator known");
     assert!(s.append_audit(&audit(now, Some("nobody"), "x", None)).await.is_err(), "who must be a real operator");
 
     let first: Vec<AuditEntry> = s.list_audit(None, 4).await.expect("list");
@@ -206,7 +224,8 @@ mod append_only {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres_refuses_update_delete_and_truncate_of_audit_rows() {
-        let (s, schema) = crate::testing::fresh_pg().await.expect("PostgreSQL must be reachable for the conformance suite");
+        let (s, schema) =
+            crate::testing::fresh_pg().await.expect("PostgreSQL must be reachable for the conformance suite");
         super::seed_audit(&s).await;
         for sql in super::TAMPERING.into_iter().chain(["TRUNCATE audit_log"]) {
             let e = sqlx::query(sql).execute(s.pool()).await.expect_err(sql);

@@ -16,6 +16,4 @@ async fn organizations(s: Arc<dyn Store>) {
     assert_eq!(s.get_org("o2").await.expect("get"), Some(org("o2", "06132013", false)));
 }
 
-conformance!(
-    organizations,
-);
+conformance!(organizations,);

@@ -48,6 +48,4 @@ async fn outbox_claims_leases_and_retries(s: Arc<dyn Store>) {
     assert_eq!(total, 30);
 }
 
-conformance!(
-    outbox_claims_leases_and_retries,
-);
+conformance!(outbox_claims_leases_and_retries,);

@@ -27,19 +27,30 @@ async fn roster_import_reimport_and_eligibility(s: Arc<dyn Store>) {
     let now = t0();
     s.insert_org(&org("o1", "133033", true), now).await.expect("org");
     s.insert_org(&org("o2", "06132013", false), now).await.expect("org");
-    assert!(matches!(s.begin_roster_import("nope", "i0", now).await.err(), Some(StoreError::NotFound)), "unknown organization");
+    assert!(
+        matches!(s.begin_roster_import("nope", "i0", now).await.err(), Some(StoreError::NotFound)),
+        "unknown organization"
+    );
     let mut imp = s.begin_roster_import("o1", "i1", now).await.expect("begin");
     assert!(imp.existing().await.expect("existing").is_empty());
-    imp.insert(&[roster_row(1, 10, 20, "2020-04-01", None), roster_row(2, 11, 21, "2020-04-01", None)]).await.expect("insert");
+    imp.insert(&[roster_row(1, 10, 20, "2020-04-01", None), roster_row(2, 11, 21, "2020-04-01", None)])
+        .await
+        .expect("insert");
     imp.insert(&[roster_row(3, 12, 22, "2021-04-01", Some("2030-03-31"))]).await.expect("insert");
     imp.commit(stats(3, 3, 0, 0)).await.expect("commit");
     assert_eq!(s.roster_count("o1").await.expect("count"), 3);
     assert_eq!(s.roster_count("o2").await.expect("count"), 0);
     let m = s.find_roster_matches("o1", &[10; 16], &[20; 16]).await.expect("match");
     assert_eq!(m.len(), 1);
-    assert_eq!((&m[0].record, m[0].eligible_until.as_deref(), m[0].linked_user_id.as_deref()), (&rec(1, 10), None, None));
+    assert_eq!(
+        (&m[0].record, m[0].eligible_until.as_deref(), m[0].linked_user_id.as_deref()),
+        (&rec(1, 10), None, None)
+    );
     assert_eq!(m[0].data_enc, vec![1, 10, 20]);
-    assert!(s.find_roster_matches("o1", &[10; 16], &[21; 16]).await.expect("match").is_empty(), "card and person must both match");
+    assert!(
+        s.find_roster_matches("o1", &[10; 16], &[21; 16]).await.expect("match").is_empty(),
+        "card and person must both match"
+    );
     assert!(s.find_roster_matches("o2", &[10; 16], &[20; 16]).await.expect("match").is_empty(), "other organization");
 
     // The next import sees what is stored, updates record 1, ends 2 and 3 (2 is linked to an
@@ -50,7 +61,15 @@ async fn roster_import_reimport_and_eligibility(s: Arc<dyn Store>) {
     let mut existing = imp.existing().await.expect("existing");
     existing.sort_by(|a, b| a.record_key.cmp(&b.record_key));
     assert_eq!(existing.len(), 3);
-    assert_eq!(existing[2], StoredRecord { card_index: vec![12; 16], record_key: vec![3; 16], content_mac: vec![3, 12, 22], eligible_until: Some("2030-03-31".into()) });
+    assert_eq!(
+        existing[2],
+        StoredRecord {
+            card_index: vec![12; 16],
+            record_key: vec![3; 16],
+            content_mac: vec![3, 12, 22],
+            eligible_until: Some("2030-03-31".into())
+        }
+    );
     let mut changed = roster_row(1, 10, 20, "2020-04-01", Some("2027-03-31"));
     changed.data_enc = vec![9, 9];
     changed.content_mac = vec![9];
@@ -67,7 +86,10 @@ async fn roster_import_reimport_and_eligibility(s: Arc<dyn Store>) {
     assert_eq!(m3.eligible_until.as_deref(), Some("2026-11-23"));
     let mut imp = s.begin_roster_import("o1", "i3", now).await.expect("begin");
     let existing = imp.existing().await.expect("existing");
-    assert!(existing.iter().any(|r| r.record_key == vec![1; 16] && r.content_mac == vec![9]), "the update replaced the content MAC");
+    assert!(
+        existing.iter().any(|r| r.record_key == vec![1; 16] && r.content_mac == vec![9]),
+        "the update replaced the content MAC"
+    );
     drop(imp);
 
     // A record that exists already cannot be inserted again.
@@ -114,7 +136,9 @@ async fn roster_links_are_one_to_one_under_races(s: Arc<dyn Store>) {
     let now = t0();
     s.insert_org(&org("o1", "133033", true), now).await.expect("org");
     let mut imp = s.begin_roster_import("o1", "i1", now).await.expect("begin");
-    imp.insert(&[roster_row(1, 10, 20, "2020-04-01", None), roster_row(2, 11, 21, "2020-04-01", None)]).await.expect("insert");
+    imp.insert(&[roster_row(1, 10, 20, "2020-04-01", None), roster_row(2, 11, 21, "2020-04-01", None)])
+        .await
+        .expect("insert");
     imp.commit(stats(2, 2, 0, 0)).await.expect("commit");
     for i in 0..6u8 {
         s.create_user(&user(&format!("u{i}"), "o1", i, now), &[], None).await.expect("user");
@@ -159,7 +183,10 @@ async fn a_roster_record_is_found_by_its_keys(s: Arc<dyn Store>) {
     s.link_roster_record("o1", &rec(1, 10), "u1", now).await.expect("link");
     let link = s.roster_link_of_user("u1").await.expect("link").expect("linked");
     let r = s.get_roster_record(&link.org_id, &link.record).await.expect("get").expect("present");
-    assert_eq!((r.data_enc.as_slice(), r.eligible_until.as_deref(), r.linked_user_id.as_deref()), (&[1u8, 10, 20][..], Some("2030-03-31"), Some("u1")));
+    assert_eq!(
+        (r.data_enc.as_slice(), r.eligible_until.as_deref(), r.linked_user_id.as_deref()),
+        (&[1u8, 10, 20][..], Some("2030-03-31"), Some("u1"))
+    );
     assert_eq!(s.get_roster_record("o1", &rec(2, 10)).await.expect("get"), None);
     assert_eq!(s.get_roster_record("o2", &rec(1, 10)).await.expect("get"), None, "keys are per organization");
 }

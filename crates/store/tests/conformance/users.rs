@@ -104,7 +104,10 @@ async fn step_up_opens_one_session_and_wrong_answers_lock_the_member(s: Arc<dyn 
     }
     // The answer opens the session it was given in, not the member's other sessions.
     s.set_session_step_up(&[1; 32], Some(now + Duration::minutes(15))).await.expect("step up");
-    assert_eq!(s.get_session(&[1; 32]).await.expect("get").expect("present").step_up_until, Some(now + Duration::minutes(15)));
+    assert_eq!(
+        s.get_session(&[1; 32]).await.expect("get").expect("present").step_up_until,
+        Some(now + Duration::minutes(15))
+    );
     assert_eq!(s.get_session(&[2; 32]).await.expect("get").expect("present").step_up_until, None);
     s.set_session_step_up(&[1; 32], None).await.expect("close");
     assert_eq!(s.get_session(&[1; 32]).await.expect("get").expect("present").step_up_until, None);
@@ -118,7 +121,10 @@ async fn step_up_opens_one_session_and_wrong_answers_lock_the_member(s: Arc<dyn 
     }
     let f = s.record_step_up_failure("u1", now + Duration::minutes(1), 5, lock).await.expect("fifth");
     assert_eq!(f, StepUpFailures { failures: 5, locked_until: Some(lock) });
-    let f = s.record_step_up_failure("u1", now + Duration::minutes(2), 5, lock + Duration::minutes(2)).await.expect("sixth");
+    let f = s
+        .record_step_up_failure("u1", now + Duration::minutes(2), 5, lock + Duration::minutes(2))
+        .await
+        .expect("sixth");
     assert_eq!(f.locked_until, Some(lock), "a running lock is not extended");
     assert_eq!(s.step_up_failures("u1").await.expect("read").expect("present").locked_until, Some(lock));
     // After the lock the count starts again.

@@ -11,10 +11,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{ApiJson, ApiLocale, ApiMember, ApiResult, IdPath, OrApi};
-use app::AppState;
 use app::error::ServiceError;
 use app::i18n::Locale;
 use app::services::ekyc::{self, Capture};
+use app::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -32,7 +32,6 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 pub(super) fn upload_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(ekyc_capture))
 }
-
 
 #[derive(Serialize, ToSchema)]
 pub struct InstructionView {
@@ -117,40 +116,70 @@ pub struct EkycSecretRequest {
 }
 
 fn parse_capture(s: &str) -> Result<Capture, ServiceError> {
-    serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|_| ServiceError::InvalidRequest(format!("unknown capture {s}")))
+    serde_json::from_value(serde_json::Value::String(s.to_string()))
+        .map_err(|_| ServiceError::InvalidRequest(format!("unknown capture {s}")))
 }
 
 #[utoipa::path(post, path = "/api/v1/ekyc-applications", tag = "ekyc", security(("bearer" = [])),
     responses((status = 201, body = EkycView), (status = 409, description = "ekyc_not_available, identity_not_verified, already_verified")))]
-async fn create_ekyc(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember) -> ApiResult<(StatusCode, Json<EkycView>)> {
+async fn create_ekyc(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    m: ApiMember,
+) -> ApiResult<(StatusCode, Json<EkycView>)> {
     let l = ekyc::start(&app, &m.member).await.or_api(locale)?;
     Ok((StatusCode::CREATED, Json(ekyc_view(&l, locale))))
 }
 
 #[utoipa::path(get, path = "/api/v1/ekyc-applications/{id}", tag = "ekyc", security(("bearer" = [])), params(("id" = String, Path)), responses((status = 200, body = EkycView)))]
-async fn get_ekyc(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember, IdPath(id): IdPath<ApplicationId>) -> ApiResult<Json<EkycView>> {
+async fn get_ekyc(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    m: ApiMember,
+    IdPath(id): IdPath<ApplicationId>,
+) -> ApiResult<Json<EkycView>> {
     let l = ekyc::load(&app, &m.member, &id).await.or_api(locale)?;
     Ok(Json(ekyc_view(&l, locale)))
 }
 
 #[utoipa::path(post, path = "/api/v1/ekyc-applications/{id}/document", tag = "ekyc", security(("bearer" = [])), params(("id" = String, Path)), request_body = EkycDocumentRequest,
     responses((status = 200, body = EkycView)))]
-async fn ekyc_document(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember, IdPath(id): IdPath<ApplicationId>, ApiJson(req): ApiJson<EkycDocumentRequest>) -> ApiResult<Json<EkycView>> {
-    let kind = domain::ekyc::DocumentKind::parse(&req.kind).ok_or_else(|| ServiceError::InvalidRequest("unknown document kind".into())).or_api(locale)?;
+async fn ekyc_document(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    m: ApiMember,
+    IdPath(id): IdPath<ApplicationId>,
+    ApiJson(req): ApiJson<EkycDocumentRequest>,
+) -> ApiResult<Json<EkycView>> {
+    let kind = domain::ekyc::DocumentKind::parse(&req.kind)
+        .ok_or_else(|| ServiceError::InvalidRequest("unknown document kind".into()))
+        .or_api(locale)?;
     let l = ekyc::choose_document(&app, &m.member, &id, kind).await.or_api(locale)?;
     Ok(Json(ekyc_view(&l, locale)))
 }
 
 #[utoipa::path(post, path = "/api/v1/ekyc-applications/{id}/remarks", tag = "ekyc", security(("bearer" = [])), params(("id" = String, Path)), request_body = EkycRemarksRequest,
     responses((status = 200, body = EkycView)))]
-async fn ekyc_remarks(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember, IdPath(id): IdPath<ApplicationId>, ApiJson(req): ApiJson<EkycRemarksRequest>) -> ApiResult<Json<EkycView>> {
+async fn ekyc_remarks(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    m: ApiMember,
+    IdPath(id): IdPath<ApplicationId>,
+    ApiJson(req): ApiJson<EkycRemarksRequest>,
+) -> ApiResult<Json<EkycView>> {
     let l = ekyc::answer_remarks(&app, &m.member, &id, req.has_entries).await.or_api(locale)?;
     Ok(Json(ekyc_view(&l, locale)))
 }
 
 #[utoipa::path(post, path = "/api/v1/ekyc-applications/{id}/capture-tokens", tag = "ekyc", security(("bearer" = [])), params(("id" = String, Path)), request_body = EkycCaptureTokenRequest,
     responses((status = 201, body = EkycCaptureTokenView), (status = 409, description = "wrong_step: not the capture expected next")))]
-async fn ekyc_capture_token(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember, IdPath(id): IdPath<ApplicationId>, ApiJson(req): ApiJson<EkycCaptureTokenRequest>) -> ApiResult<(StatusCode, Json<EkycCaptureTokenView>)> {
+async fn ekyc_capture_token(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    m: ApiMember,
+    IdPath(id): IdPath<ApplicationId>,
+    ApiJson(req): ApiJson<EkycCaptureTokenRequest>,
+) -> ApiResult<(StatusCode, Json<EkycCaptureTokenView>)> {
     let capture = parse_capture(&req.capture).or_api(locale)?;
     let token = ekyc::capture_token(&app, &m.member, &id, capture).await.or_api(locale)?;
     Ok((StatusCode::CREATED, Json(EkycCaptureTokenView { token, capture: capture.as_str().into() })))
@@ -182,22 +211,37 @@ async fn ekyc_capture(
 }
 
 #[utoipa::path(post, path = "/api/v1/ekyc-applications/{id}/confirm-document", tag = "ekyc", security(("bearer" = [])), params(("id" = String, Path)), responses((status = 200, body = EkycView)))]
-async fn ekyc_confirm_document(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember, IdPath(id): IdPath<ApplicationId>) -> ApiResult<Json<EkycView>> {
+async fn ekyc_confirm_document(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    m: ApiMember,
+    IdPath(id): IdPath<ApplicationId>,
+) -> ApiResult<Json<EkycView>> {
     let l = ekyc::confirm_document(&app, &m.member, &id).await.or_api(locale)?;
     Ok(Json(ekyc_view(&l, locale)))
 }
 
 #[utoipa::path(post, path = "/api/v1/ekyc-applications/{id}/secret", tag = "ekyc", security(("bearer" = [])), params(("id" = String, Path)), request_body = EkycSecretRequest,
     responses((status = 200, body = EkycView), (status = 422, description = "secret_question_invalid, secret_answer_empty")))]
-async fn ekyc_secret(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember, IdPath(id): IdPath<ApplicationId>, ApiJson(req): ApiJson<EkycSecretRequest>) -> ApiResult<Json<EkycView>> {
+async fn ekyc_secret(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    m: ApiMember,
+    IdPath(id): IdPath<ApplicationId>,
+    ApiJson(req): ApiJson<EkycSecretRequest>,
+) -> ApiResult<Json<EkycView>> {
     let l = ekyc::set_secret(&app, &m.member, &id, &req.question, &req.answer).await.or_api(locale)?;
     Ok(Json(ekyc_view(&l, locale)))
 }
 
 /// 「この内容で認証する」: state becomes completed (完了しました) or pending_review (申請).
 #[utoipa::path(post, path = "/api/v1/ekyc-applications/{id}/submit", tag = "ekyc", security(("bearer" = [])), params(("id" = String, Path)), responses((status = 200, body = EkycView)))]
-async fn ekyc_submit(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember, IdPath(id): IdPath<ApplicationId>) -> ApiResult<Json<EkycView>> {
+async fn ekyc_submit(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    m: ApiMember,
+    IdPath(id): IdPath<ApplicationId>,
+) -> ApiResult<Json<EkycView>> {
     let l = ekyc::submit(&app, &m.member, &id).await.or_api(locale)?;
     Ok(Json(ekyc_view(&l, locale)))
 }
-

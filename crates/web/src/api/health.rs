@@ -14,13 +14,13 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use app::AppState;
 use super::{ApiJson, ApiLocale, ApiMember, ApiResult, OrApi};
-use app::services::health_view::{item_name, judgement_str, reference_text, value_text, year_totals};
 use crate::ClientIp;
 use app::i18n::Locale;
+use app::services::health_view::{item_name, judgement_str, reference_text, value_text, year_totals};
 use app::services::stepup::{self, StepUp};
 use app::services::{checkups, health_imports};
+use app::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -50,12 +50,21 @@ pub struct HealthStatusView {
 }
 
 fn status_view(s: StepUp) -> HealthStatusView {
-    let empty = HealthStatusView { step_up: String::new(), question: None, remaining_attempts: None, open_until: None, locked_until: None };
+    let empty = HealthStatusView {
+        step_up: String::new(),
+        question: None,
+        remaining_attempts: None,
+        open_until: None,
+        locked_until: None,
+    };
     match s {
         StepUp::Open { until } => HealthStatusView { step_up: "open".into(), open_until: Some(until), ..empty },
-        StepUp::Ask { question, remaining } => {
-            HealthStatusView { step_up: "ask".into(), question: Some(question), remaining_attempts: Some(remaining), ..empty }
-        }
+        StepUp::Ask { question, remaining } => HealthStatusView {
+            step_up: "ask".into(),
+            question: Some(question),
+            remaining_attempts: Some(remaining),
+            ..empty
+        },
         StepUp::Locked { until } => HealthStatusView { step_up: "locked".into(), locked_until: Some(until), ..empty },
     }
 }
@@ -190,7 +199,10 @@ fn medication_view(r: &MedicationRow) -> MedicationView {
 }
 
 fn expenses_view(rows: &[ExpenseRow]) -> ExpensesView {
-    let years = year_totals(rows).into_iter().map(|(year, total_cost, paid)| ExpenseYearView { year, total_cost, paid }).collect();
+    let years = year_totals(rows)
+        .into_iter()
+        .map(|(year, total_cost, paid)| ExpenseYearView { year, total_cost, paid })
+        .collect();
     // `expenses_for_member` gives the newest month first.
     let expenses = rows
         .iter()
@@ -210,7 +222,11 @@ fn expenses_view(rows: &[ExpenseRow]) -> ExpensesView {
 /// Where this session stands with the secret question.
 #[utoipa::path(get, path = "/api/v1/health", tag = "health", security(("bearer" = [])),
     responses((status = 200, body = HealthStatusView), (status = 403, description = "health_not_unlocked: 健診・医療アクセス認証 (F4) is not done")))]
-async fn health_status(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember) -> ApiResult<Json<HealthStatusView>> {
+async fn health_status(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    m: ApiMember,
+) -> ApiResult<Json<HealthStatusView>> {
     Ok(Json(status_view(stepup::status(&app, &m.member).await.or_api(locale)?)))
 }
 
@@ -237,7 +253,11 @@ async fn opened(app: &AppState, m: &ApiMember, locale: Locale) -> ApiResult<()> 
 /// 健診結果: every examination, newest first, with each item's judgement.
 #[utoipa::path(get, path = "/api/v1/health/checkups", tag = "health", security(("bearer" = [])),
     responses((status = 200, body = CheckupsView), (status = 403, description = "step_up_required, health_not_unlocked")))]
-async fn health_checkups(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember) -> ApiResult<Json<CheckupsView>> {
+async fn health_checkups(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    m: ApiMember,
+) -> ApiResult<Json<CheckupsView>> {
     opened(&app, &m, locale).await?;
     let docs = checkups::results_for_member(&app, &m.member).await.or_api(locale)?;
     Ok(Json(CheckupsView { checkups: docs.iter().map(|d| checkup_view(d, locale)).collect() }))
@@ -246,7 +266,11 @@ async fn health_checkups(State(app): State<AppState>, ApiLocale(locale): ApiLoca
 /// お薬履歴, newest dispensing first.
 #[utoipa::path(get, path = "/api/v1/health/medications", tag = "health", security(("bearer" = [])),
     responses((status = 200, body = MedicationsView), (status = 403, description = "step_up_required, health_not_unlocked")))]
-async fn health_medications(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember) -> ApiResult<Json<MedicationsView>> {
+async fn health_medications(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    m: ApiMember,
+) -> ApiResult<Json<MedicationsView>> {
     opened(&app, &m, locale).await?;
     let rows = health_imports::medications_for_member(&app, &m.member).await.or_api(locale)?;
     Ok(Json(MedicationsView { medications: rows.iter().map(medication_view).collect() }))
@@ -255,7 +279,11 @@ async fn health_medications(State(app): State<AppState>, ApiLocale(locale): ApiL
 /// 医療費通知 with per-year totals.
 #[utoipa::path(get, path = "/api/v1/health/expenses", tag = "health", security(("bearer" = [])),
     responses((status = 200, body = ExpensesView), (status = 403, description = "step_up_required, health_not_unlocked")))]
-async fn health_expenses(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember) -> ApiResult<Json<ExpensesView>> {
+async fn health_expenses(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    m: ApiMember,
+) -> ApiResult<Json<ExpensesView>> {
     opened(&app, &m, locale).await?;
     let rows = health_imports::expenses_for_member(&app, &m.member).await.or_api(locale)?;
     Ok(Json(expenses_view(&rows)))

@@ -12,9 +12,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{ApiJson, ApiLocale, ApiMember, ApiResult, ErrorBody, IdPath, OrApi, OrganizationView};
-use app::AppState;
 use app::error::ServiceError;
 use app::services::identity;
+use app::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -61,7 +61,11 @@ fn identity_view(v: &identity::View) -> IdentityView {
         state: f.state.as_str().to_string(),
         card_pattern: v.org.card_pattern.number(),
         organization: OrganizationView::from(&v.org),
-        card: f.card.as_ref().map(|c| CardView { symbol: c.symbol.clone(), number: c.number.clone(), branch: c.branch.clone() }),
+        card: f.card.as_ref().map(|c| CardView {
+            symbol: c.symbol.clone(),
+            number: c.number.clone(),
+            branch: c.branch.clone(),
+        }),
         family_name: f.family_name.clone(),
         given_name: f.given_name.clone(),
         birth_date: f.birth_date.map(|d| d.to_string()),
@@ -99,39 +103,67 @@ pub struct IdentityPersonRequest {
     pub birth_date: String,
 }
 
-
 #[utoipa::path(post, path = "/api/v1/identity-verifications", tag = "identity", security(("bearer" = [])),
     responses((status = 201, body = IdentityView), (status = 409, body = ErrorBody, description = "already_verified"), (status = 401, body = ErrorBody)))]
-async fn create_identity(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember) -> ApiResult<(StatusCode, Json<IdentityView>)> {
+async fn create_identity(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    m: ApiMember,
+) -> ApiResult<(StatusCode, Json<IdentityView>)> {
     let v = identity::start(&app, &m.member).await.or_api(locale)?;
     Ok((StatusCode::CREATED, Json(identity_view(&v))))
 }
 
 #[utoipa::path(get, path = "/api/v1/identity-verifications/{id}", tag = "identity", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = IdentityView), (status = 404, body = ErrorBody)))]
-async fn get_identity(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember, IdPath(id): IdPath<FlowId>) -> ApiResult<Json<IdentityView>> {
+async fn get_identity(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    m: ApiMember,
+    IdPath(id): IdPath<FlowId>,
+) -> ApiResult<Json<IdentityView>> {
     let v = identity::view(&app, &m.member, &id).await.or_api(locale)?;
     Ok(Json(identity_view(&v)))
 }
 
 #[utoipa::path(post, path = "/api/v1/identity-verifications/{id}/insurer", tag = "identity", security(("bearer" = [])), request_body = IdentityInsurerRequest,
     params(("id" = String, Path)), responses((status = 200, body = IdentityView), (status = 422, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn identity_insurer(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember, IdPath(id): IdPath<FlowId>, ApiJson(req): ApiJson<IdentityInsurerRequest>) -> ApiResult<Json<IdentityView>> {
+async fn identity_insurer(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    m: ApiMember,
+    IdPath(id): IdPath<FlowId>,
+    ApiJson(req): ApiJson<IdentityInsurerRequest>,
+) -> ApiResult<Json<IdentityView>> {
     let v = identity::confirm_insurer(&app, &m.member, &id, &req.insurer_number).await.or_api(locale)?;
     Ok(Json(identity_view(&v)))
 }
 
 #[utoipa::path(post, path = "/api/v1/identity-verifications/{id}/card", tag = "identity", security(("bearer" = [])), request_body = IdentityCardRequest,
     params(("id" = String, Path)), responses((status = 200, body = IdentityView), (status = 422, body = ErrorBody)))]
-async fn identity_card(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember, IdPath(id): IdPath<FlowId>, ApiJson(req): ApiJson<IdentityCardRequest>) -> ApiResult<Json<IdentityView>> {
+async fn identity_card(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    m: ApiMember,
+    IdPath(id): IdPath<FlowId>,
+    ApiJson(req): ApiJson<IdentityCardRequest>,
+) -> ApiResult<Json<IdentityView>> {
     let v = identity::enter_card(&app, &m.member, &id, &req.symbol, &req.number, &req.branch).await.or_api(locale)?;
     Ok(Json(identity_view(&v)))
 }
 
 #[utoipa::path(post, path = "/api/v1/identity-verifications/{id}/person", tag = "identity", security(("bearer" = [])), request_body = IdentityPersonRequest,
     params(("id" = String, Path)), responses((status = 200, body = IdentityView), (status = 422, body = ErrorBody)))]
-async fn identity_person(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember, IdPath(id): IdPath<FlowId>, ApiJson(req): ApiJson<IdentityPersonRequest>) -> ApiResult<Json<IdentityView>> {
-    let v = identity::enter_person(&app, &m.member, &id, &req.family_name, &req.given_name, &req.birth_date).await.or_api(locale)?;
+async fn identity_person(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    m: ApiMember,
+    IdPath(id): IdPath<FlowId>,
+    ApiJson(req): ApiJson<IdentityPersonRequest>,
+) -> ApiResult<Json<IdentityView>> {
+    let v = identity::enter_person(&app, &m.member, &id, &req.family_name, &req.given_name, &req.birth_date)
+        .await
+        .or_api(locale)?;
     Ok(Json(identity_view(&v)))
 }
 
@@ -141,7 +173,12 @@ async fn identity_person(State(app): State<AppState>, ApiLocale(locale): ApiLoca
               (status = 409, body = ErrorBody, description = "identity_already_linked (①): log in with the earlier email"),
               (status = 422, body = ErrorBody, description = "identity_no_match (②): check the input, contact the customer center"),
               (status = 429, body = ErrorBody, description = "verification_locked: too many attempts in 24 h")))]
-async fn identity_confirm(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember, IdPath(id): IdPath<FlowId>) -> ApiResult<Json<IdentityView>> {
+async fn identity_confirm(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    m: ApiMember,
+    IdPath(id): IdPath<FlowId>,
+) -> ApiResult<Json<IdentityView>> {
     let v = identity::confirm(&app, &m.member, &id).await.or_api(locale)?;
     match v.flow.failure {
         Some(IdentityFailure::AlreadyLinked) => Err(ServiceError::IdentityAlreadyLinked).or_api(locale),

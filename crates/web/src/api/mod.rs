@@ -28,10 +28,10 @@ use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 
-use app::AppState;
 use app::error::ServiceError;
 use app::i18n::Locale;
 use app::services::auth::{self, Member};
+use app::AppState;
 
 /// The API's routes (except the image upload, see [`upload_routes`]) and `/api/v1/openapi.json`.
 pub fn routes() -> Router<AppState> {
@@ -81,13 +81,15 @@ impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
     }
 }
 
 // ---------------------------------------------------------------------------------------
 // Edge: locale, JSON bodies, path ids, errors, bearer auth
-
 
 /// The caller's language from `Accept-Language`.
 pub struct ApiLocale(pub Locale);
@@ -205,7 +207,6 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<
     }
 }
 
-
 /// Typed ids from the path (`FlowId`, `ApplicationId`, or a tuple with one). Every flow of this
 /// API answers an unknown id with 404 `flow_not_found`, so a malformed one answers the same:
 /// a client cannot tell "not an id" from "no such id".
@@ -217,7 +218,8 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for IdPath<
         match Path::<T>::from_request_parts(parts, state).await {
             Ok(Path(v)) => Ok(IdPath(v)),
             Err(_) => {
-                let ApiLocale(locale) = ApiLocale::from_request_parts(parts, state).await.unwrap_or(ApiLocale(Locale::Ja));
+                let ApiLocale(locale) =
+                    ApiLocale::from_request_parts(parts, state).await.unwrap_or(ApiLocale(Locale::Ja));
                 Err(ApiError { err: ServiceError::FlowNotFound, locale })
             }
         }
@@ -250,7 +252,6 @@ impl FromRequestParts<AppState> for ApiMember {
     }
 }
 
-
 // ---------------------------------------------------------------------------------------
 // Views shared by several resources
 
@@ -278,4 +279,3 @@ impl From<&Organization> for OrganizationView {
         }
     }
 }
-

@@ -15,10 +15,10 @@ use utoipa_axum::routes;
 use super::sessions::SessionView;
 use super::{ApiJson, ApiLocale, ApiResult, ErrorBody, IdPath, OrApi, OrganizationView};
 use crate::ClientIp;
-use app::AppState;
 use app::i18n::{consent_label, Locale};
 use app::services::auth::{self, SessionKind};
 use app::services::registration;
+use app::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -93,7 +93,6 @@ pub struct VerifiedView {
     pub session: SessionView,
 }
 
-
 #[derive(Deserialize, ToSchema)]
 pub struct OrgTypeRequest {
     /// health_insurance (健康保険・共済組合または会社) | municipality
@@ -128,7 +127,11 @@ pub struct CodeRequest {
 
 #[utoipa::path(post, path = "/api/v1/registrations", tag = "registration",
     responses((status = 201, body = RegistrationView), (status = 429, body = ErrorBody)))]
-async fn create_registration(State(app): State<AppState>, ApiLocale(locale): ApiLocale, ClientIp(ip): ClientIp) -> ApiResult<(StatusCode, Json<RegistrationView>)> {
+async fn create_registration(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    ClientIp(ip): ClientIp,
+) -> ApiResult<(StatusCode, Json<RegistrationView>)> {
     let flow = registration::start(&app, locale, &ip).await.or_api(locale)?;
     let view = registration::View { flow, org: None };
     Ok((StatusCode::CREATED, Json(registration_view(&view, locale))))
@@ -136,49 +139,85 @@ async fn create_registration(State(app): State<AppState>, ApiLocale(locale): Api
 
 #[utoipa::path(get, path = "/api/v1/registrations/{id}", tag = "registration",
     params(("id" = String, Path)), responses((status = 200, body = RegistrationView), (status = 404, body = ErrorBody), (status = 410, body = ErrorBody)))]
-async fn get_registration(State(app): State<AppState>, ApiLocale(locale): ApiLocale, IdPath(id): IdPath<FlowId>) -> ApiResult<Json<RegistrationView>> {
+async fn get_registration(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    IdPath(id): IdPath<FlowId>,
+) -> ApiResult<Json<RegistrationView>> {
     let view = registration::view(&app, &id).await.or_api(locale)?;
     Ok(Json(registration_view(&view, locale)))
 }
 
 #[utoipa::path(post, path = "/api/v1/registrations/{id}/org-type", tag = "registration", request_body = OrgTypeRequest,
     params(("id" = String, Path)), responses((status = 200, body = RegistrationView), (status = 409, body = ErrorBody)))]
-async fn registration_org_type(State(app): State<AppState>, ApiLocale(locale): ApiLocale, IdPath(id): IdPath<FlowId>, ApiJson(req): ApiJson<OrgTypeRequest>) -> ApiResult<Json<RegistrationView>> {
+async fn registration_org_type(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    IdPath(id): IdPath<FlowId>,
+    ApiJson(req): ApiJson<OrgTypeRequest>,
+) -> ApiResult<Json<RegistrationView>> {
     let flow = registration::choose_org_type(&app, &id, req.org_type).await.or_api(locale)?;
     Ok(Json(registration_view(&registration::View { flow, org: None }, locale)))
 }
 
 #[utoipa::path(post, path = "/api/v1/registrations/{id}/insurer", tag = "registration", request_body = InsurerRequest,
     params(("id" = String, Path)), responses((status = 200, body = RegistrationView), (status = 422, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn registration_insurer(State(app): State<AppState>, ApiLocale(locale): ApiLocale, IdPath(id): IdPath<FlowId>, ApiJson(req): ApiJson<InsurerRequest>) -> ApiResult<Json<RegistrationView>> {
+async fn registration_insurer(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    IdPath(id): IdPath<FlowId>,
+    ApiJson(req): ApiJson<InsurerRequest>,
+) -> ApiResult<Json<RegistrationView>> {
     let view = registration::verify_insurer(&app, &id, &req.insurer_number).await.or_api(locale)?;
     Ok(Json(registration_view(&view, locale)))
 }
 
 #[utoipa::path(post, path = "/api/v1/registrations/{id}/account", tag = "registration", request_body = AccountRequest,
     params(("id" = String, Path)), responses((status = 200, body = RegistrationView), (status = 422, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn registration_account(State(app): State<AppState>, ApiLocale(locale): ApiLocale, ClientIp(ip): ClientIp, IdPath(id): IdPath<FlowId>, ApiJson(req): ApiJson<AccountRequest>) -> ApiResult<Json<RegistrationView>> {
+async fn registration_account(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    ClientIp(ip): ClientIp,
+    IdPath(id): IdPath<FlowId>,
+    ApiJson(req): ApiJson<AccountRequest>,
+) -> ApiResult<Json<RegistrationView>> {
     let view = registration::enter_account(&app, &id, &req.email, &req.password, &ip).await.or_api(locale)?;
     Ok(Json(registration_view(&view, locale)))
 }
 
 #[utoipa::path(post, path = "/api/v1/registrations/{id}/consents", tag = "registration", request_body = ConsentsRequest,
     params(("id" = String, Path)), responses((status = 200, body = RegistrationView), (status = 422, body = ErrorBody)))]
-async fn registration_consents(State(app): State<AppState>, ApiLocale(locale): ApiLocale, IdPath(id): IdPath<FlowId>, ApiJson(req): ApiJson<ConsentsRequest>) -> ApiResult<Json<RegistrationView>> {
+async fn registration_consents(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    IdPath(id): IdPath<FlowId>,
+    ApiJson(req): ApiJson<ConsentsRequest>,
+) -> ApiResult<Json<RegistrationView>> {
     let view = registration::accept_consents(&app, &id, &req.accepted).await.or_api(locale)?;
     Ok(Json(registration_view(&view, locale)))
 }
 
 #[utoipa::path(post, path = "/api/v1/registrations/{id}/resend", tag = "registration",
     params(("id" = String, Path)), responses((status = 200, body = RegistrationView), (status = 429, body = ErrorBody)))]
-async fn registration_resend(State(app): State<AppState>, ApiLocale(locale): ApiLocale, ClientIp(ip): ClientIp, IdPath(id): IdPath<FlowId>) -> ApiResult<Json<RegistrationView>> {
+async fn registration_resend(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    ClientIp(ip): ClientIp,
+    IdPath(id): IdPath<FlowId>,
+) -> ApiResult<Json<RegistrationView>> {
     let view = registration::resend_code(&app, &id, &ip).await.or_api(locale)?;
     Ok(Json(registration_view(&view, locale)))
 }
 
 #[utoipa::path(post, path = "/api/v1/registrations/{id}/verify", tag = "registration", request_body = CodeRequest,
     params(("id" = String, Path)), responses((status = 200, body = VerifiedView), (status = 422, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn registration_verify(State(app): State<AppState>, ApiLocale(locale): ApiLocale, ClientIp(ip): ClientIp, IdPath(id): IdPath<FlowId>, ApiJson(req): ApiJson<CodeRequest>) -> ApiResult<Json<VerifiedView>> {
+async fn registration_verify(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    ClientIp(ip): ClientIp,
+    IdPath(id): IdPath<FlowId>,
+    ApiJson(req): ApiJson<CodeRequest>,
+) -> ApiResult<Json<VerifiedView>> {
     let (view, user_id) = registration::verify_code(&app, &id, &req.code, &ip).await.or_api(locale)?;
     let session = auth::create_session(&app, &user_id, SessionKind::Api).await.or_api(locale)?;
     Ok(Json(VerifiedView {

@@ -12,9 +12,9 @@ use utoipa_axum::routes;
 
 use super::{ApiJson, ApiLocale, ApiResult, ErrorBody, IdPath, OrApi};
 use crate::ClientIp;
-use app::AppState;
 use app::i18n::t;
 use app::services::reset;
+use app::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -65,22 +65,37 @@ async fn password_policy(ApiLocale(locale): ApiLocale) -> Json<PasswordPolicyVie
 
 #[utoipa::path(post, path = "/api/v1/password-resets", tag = "password-reset", request_body = ResetRequest,
     responses((status = 202, body = ResetView, description = "Same answer whether or not the address has an account"), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
-async fn create_reset(State(app): State<AppState>, ApiLocale(locale): ApiLocale, ClientIp(ip): ClientIp, ApiJson(req): ApiJson<ResetRequest>) -> ApiResult<(StatusCode, Json<ResetView>)> {
+async fn create_reset(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    ClientIp(ip): ClientIp,
+    ApiJson(req): ApiJson<ResetRequest>,
+) -> ApiResult<(StatusCode, Json<ResetView>)> {
     let flow = reset::start(&app, &req.email, locale, &ip).await.or_api(locale)?;
     Ok((StatusCode::ACCEPTED, Json(ResetView { id: flow.id, state: flow.state.as_str().to_string() })))
 }
 
 #[utoipa::path(post, path = "/api/v1/password-resets/{id}/resend", tag = "password-reset",
     params(("id" = String, Path)), responses((status = 202, body = ResetView), (status = 429, body = ErrorBody)))]
-async fn reset_resend(State(app): State<AppState>, ApiLocale(locale): ApiLocale, ClientIp(ip): ClientIp, IdPath(id): IdPath<FlowId>) -> ApiResult<(StatusCode, Json<ResetView>)> {
+async fn reset_resend(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    ClientIp(ip): ClientIp,
+    IdPath(id): IdPath<FlowId>,
+) -> ApiResult<(StatusCode, Json<ResetView>)> {
     let flow = reset::resend(&app, &id, &ip).await.or_api(locale)?;
     Ok((StatusCode::ACCEPTED, Json(ResetView { id: flow.id, state: flow.state.as_str().to_string() })))
 }
 
 #[utoipa::path(post, path = "/api/v1/password-resets/{id}/complete", tag = "password-reset", request_body = ResetCompleteRequest,
     params(("id" = String, Path)), responses((status = 200, body = ResetView), (status = 422, body = ErrorBody)))]
-async fn reset_complete(State(app): State<AppState>, ApiLocale(locale): ApiLocale, ClientIp(ip): ClientIp, IdPath(id): IdPath<FlowId>, ApiJson(req): ApiJson<ResetCompleteRequest>) -> ApiResult<Json<ResetView>> {
+async fn reset_complete(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    ClientIp(ip): ClientIp,
+    IdPath(id): IdPath<FlowId>,
+    ApiJson(req): ApiJson<ResetCompleteRequest>,
+) -> ApiResult<Json<ResetView>> {
     let flow = reset::complete(&app, &id, &req.code, &req.new_password, &ip).await.or_api(locale)?;
     Ok(Json(ResetView { id: flow.id, state: flow.state.as_str().to_string() }))
 }
-

@@ -11,9 +11,9 @@ use utoipa_axum::routes;
 
 use super::{ApiJson, ApiLocale, ApiMember, ApiResult, ErrorBody, OrApi, OrganizationView};
 use crate::ClientIp;
-use app::AppState;
 use app::services::auth::{self, SessionKind};
 use app::services::identity;
+use app::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(create_session)).routes(routes!(delete_session)).routes(routes!(me))
@@ -42,17 +42,25 @@ pub struct LoginRequest {
     pub password: String,
 }
 
-
 #[utoipa::path(post, path = "/api/v1/sessions", tag = "session", request_body = LoginRequest,
     responses((status = 201, body = SessionView), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
-async fn create_session(State(app): State<AppState>, ApiLocale(locale): ApiLocale, ClientIp(ip): ClientIp, ApiJson(req): ApiJson<LoginRequest>) -> ApiResult<(StatusCode, Json<SessionView>)> {
+async fn create_session(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    ClientIp(ip): ClientIp,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> ApiResult<(StatusCode, Json<SessionView>)> {
     let s = auth::login(&app, &req.email, &req.password, &ip, SessionKind::Api).await.or_api(locale)?;
     Ok((StatusCode::CREATED, Json(SessionView { token: s.token, expires_at: s.expires_at })))
 }
 
 #[utoipa::path(delete, path = "/api/v1/sessions/current", tag = "session", security(("bearer" = [])),
     responses((status = 204), (status = 401, body = ErrorBody)))]
-async fn delete_session(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember) -> ApiResult<StatusCode> {
+async fn delete_session(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    m: ApiMember,
+) -> ApiResult<StatusCode> {
     auth::logout(&app, &m.token).await.or_api(locale)?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -51,7 +51,12 @@ fn row_view(r: operators::AuditRow) -> AuditRowView {
     }
 }
 
-pub(super) async fn audit_page(State(app): State<AppState>, Extension(ctx): Cx, ClientIp(ip): ClientIp, Query(q): Query<AuditQuery>) -> Result<Response, ConsoleError> {
+pub(super) async fn audit_page(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    ClientIp(ip): ClientIp,
+    Query(q): Query<AuditQuery>,
+) -> Result<Response, ConsoleError> {
     let Some(operator) = ctx.operator.as_ref() else {
         return Ok(to_login());
     };

@@ -29,7 +29,9 @@ pub fn routes() -> Router<AppState> {
 
 /// The upload, on the router with the import body limit.
 pub fn upload_routes(app: AppState) -> Router<AppState> {
-    Router::new().route("/console/imports", post(upload)).layer(axum::middleware::from_fn_with_state(app, console_context))
+    Router::new()
+        .route("/console/imports", post(upload))
+        .layer(axum::middleware::from_fn_with_state(app, console_context))
 }
 
 fn kind_label(kind: ImportKind) -> &'static str {
@@ -144,7 +146,12 @@ impl<S: Send + Sync> FromRequest<S> for UploadForm {
     }
 }
 
-async fn upload(State(app): State<AppState>, Extension(ctx): Cx, ClientIp(ip): ClientIp, form: UploadForm) -> Result<Response, ConsoleError> {
+async fn upload(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    ClientIp(ip): ClientIp,
+    form: UploadForm,
+) -> Result<Response, ConsoleError> {
     let Some(operator) = ctx.operator.as_ref() else {
         return Ok(to_login());
     };
@@ -212,14 +219,19 @@ fn job_view(ctx: &ConsoleCtx, job: Job) -> JobPage {
             page.written = Some((records, inserted, unchanged));
         }
         JobState::Refused { reason, entries } => {
-            page.refused = Some(if entries.is_empty() { reason } else { ctx.tr.t("console.imports.refused_entries").to_string() });
+            page.refused =
+                Some(if entries.is_empty() { reason } else { ctx.tr.t("console.imports.refused_entries").to_string() });
             page.entries = entries;
         }
     }
     page
 }
 
-async fn job_page(State(app): State<AppState>, Extension(ctx): Cx, IdPath(id): IdPath<ImportJobId>) -> Result<Response, ConsoleError> {
+async fn job_page(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    IdPath(id): IdPath<ImportJobId>,
+) -> Result<Response, ConsoleError> {
     let Some(operator) = ctx.operator.as_ref() else {
         return Ok(to_login());
     };

@@ -41,7 +41,11 @@ pub(super) struct NoticeQuery {
     done: Option<String>,
 }
 
-pub(super) async fn inquiries_page(State(app): State<AppState>, Extension(ctx): Cx, Query(q): Query<NoticeQuery>) -> Result<Response, ConsoleError> {
+pub(super) async fn inquiries_page(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    Query(q): Query<NoticeQuery>,
+) -> Result<Response, ConsoleError> {
     if ctx.operator.is_none() {
         return Ok(to_login());
     }
@@ -86,15 +90,30 @@ struct InquiryPage {
     notice: Option<&'static str>,
 }
 
-fn inquiry_view(ctx: &ConsoleCtx, d: inquiry::Detail, draft: String, error: Option<String>, notice: Option<&'static str>) -> InquiryPage {
+fn inquiry_view(
+    ctx: &ConsoleCtx,
+    d: inquiry::Detail,
+    draft: String,
+    error: Option<String>,
+    notice: Option<&'static str>,
+) -> InquiryPage {
     let tr = ctx.tr;
     let r = &d.record;
     let mut fields = vec![
         Field { label: tr.t("console.inquiries.received_at"), value: jst(r.created_at) },
-        Field { label: tr.t("console.inquiries.category"), value: inquiry::category_label(tr.locale, &r.category).to_string() },
-        Field { label: tr.t("console.inquiries.status"), value: tr.t(&format!("console.inquiry.status.{}", r.status)).to_string() },
+        Field {
+            label: tr.t("console.inquiries.category"),
+            value: inquiry::category_label(tr.locale, &r.category).to_string(),
+        },
+        Field {
+            label: tr.t("console.inquiries.status"),
+            value: tr.t(&format!("console.inquiry.status.{}", r.status)).to_string(),
+        },
         Field { label: tr.t("console.inquiry.email"), value: d.email.clone() },
-        Field { label: tr.t("console.inquiry.account"), value: r.user_id.clone().unwrap_or_else(|| tr.t("console.none").to_string()) },
+        Field {
+            label: tr.t("console.inquiry.account"),
+            value: r.user_id.clone().unwrap_or_else(|| tr.t("console.none").to_string()),
+        },
         Field { label: tr.t("console.inquiry.language"), value: r.locale.clone() },
     ];
     if let Some(at) = r.closed_at {
@@ -106,7 +125,11 @@ fn inquiry_view(ctx: &ConsoleCtx, d: inquiry::Detail, draft: String, error: Opti
         reference: d.reference.clone(),
         closed: r.status == "closed",
         fields,
-        replies: d.replies.into_iter().map(|x| ReplyRowView { by: x.operator_name, at: jst(x.at), body: x.body }).collect(),
+        replies: d
+            .replies
+            .into_iter()
+            .map(|x| ReplyRowView { by: x.operator_name, at: jst(x.at), body: x.body })
+            .collect(),
         message: d.message,
         reply_max: inquiry::REPLY_MAX_CHARS,
         draft,

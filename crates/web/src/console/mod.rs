@@ -284,7 +284,9 @@ struct ErrorPage {
 impl IntoResponse for ConsoleError {
     fn into_response(self) -> Response {
         let (status, message) = match &self.err {
-            ServiceError::InvalidRequest(what) if what == "csrf" => (StatusCode::FORBIDDEN, self.chrome.t("console.error.csrf").to_string()),
+            ServiceError::InvalidRequest(what) if what == "csrf" => {
+                (StatusCode::FORBIDDEN, self.chrome.t("console.error.csrf").to_string())
+            }
             ServiceError::FlowNotFound => (StatusCode::NOT_FOUND, self.chrome.t("console.error.not_found").to_string()),
             e => {
                 if e.is_internal() {

@@ -46,7 +46,12 @@ fn document_label(tr: Tr, kind: Option<domain::ekyc::DocumentKind>) -> &'static 
     }
 }
 
-pub(super) async fn queue(State(app): State<AppState>, Extension(ctx): Cx, ClientIp(ip): ClientIp, Query(q): Query<QueueQuery>) -> Result<Response, ConsoleError> {
+pub(super) async fn queue(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    ClientIp(ip): ClientIp,
+    Query(q): Query<QueueQuery>,
+) -> Result<Response, ConsoleError> {
     let Some(operator) = ctx.operator.as_ref() else {
         return Ok(to_login());
     };
@@ -125,10 +130,16 @@ fn application_fields(tr: Tr, case: &review::Case) -> Vec<Field> {
     let state = serde_json::to_value(a.state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
     vec![
         Field { label: tr.t("console.case.org"), value: format!("{}（{}）", case.org.name, case.org.insurer_number) },
-        Field { label: tr.t("console.case.submitted_at"), value: case.record.submitted_at.map(jst).unwrap_or_default() },
+        Field {
+            label: tr.t("console.case.submitted_at"),
+            value: case.record.submitted_at.map(jst).unwrap_or_default(),
+        },
         Field { label: tr.t("console.case.state"), value: tr.t(&format!("console.state.{state}")).to_string() },
         Field { label: tr.t("console.case.document"), value: document_label(tr, a.document).to_string() },
-        Field { label: tr.t("console.case.remarks"), value: a.remarks.map(|r| yes_no(tr, r).to_string()).unwrap_or_else(|| tr.t("console.none").to_string()) },
+        Field {
+            label: tr.t("console.case.remarks"),
+            value: a.remarks.map(|r| yes_no(tr, r).to_string()).unwrap_or_else(|| tr.t("console.none").to_string()),
+        },
         Field { label: tr.t("console.case.face_attempts"), value: a.face_attempts.to_string() },
     ]
 }
@@ -139,9 +150,15 @@ fn person_fields(tr: Tr, p: &review::Person) -> Vec<Field> {
         Field { label: tr.t("console.person.name_kana"), value: format!("{}　{}", e.family_name, e.given_name) },
         Field { label: tr.t("console.person.birth_date"), value: e.birth_date.to_string() },
         Field { label: tr.t("console.person.insurer_number"), value: p.insurer_number.clone() },
-        Field { label: tr.t("console.person.symbol"), value: if e.card.symbol.is_empty() { tr.t("console.none").to_string() } else { e.card.symbol.clone() } },
+        Field {
+            label: tr.t("console.person.symbol"),
+            value: if e.card.symbol.is_empty() { tr.t("console.none").to_string() } else { e.card.symbol.clone() },
+        },
         Field { label: tr.t("console.person.number"), value: e.card.number.clone() },
-        Field { label: tr.t("console.person.branch"), value: e.card.branch.clone().unwrap_or_else(|| tr.t("console.none").to_string()) },
+        Field {
+            label: tr.t("console.person.branch"),
+            value: e.card.branch.clone().unwrap_or_else(|| tr.t("console.none").to_string()),
+        },
         Field {
             label: tr.t("console.person.eligibility"),
             value: format!(
@@ -161,7 +178,12 @@ fn score_views(tr: Tr, case: &review::Case) -> Vec<ScoreView> {
             verdict: tr.t(if v >= case.threshold { "console.score.match" } else { "console.score.no_match" }),
             auto: yes_no(tr, v >= case.auto_bar),
         },
-        None => ScoreView { label: tr.t(label), value: "—".into(), verdict: tr.t("console.none"), auto: tr.t("console.none") },
+        None => ScoreView {
+            label: tr.t(label),
+            value: "—".into(),
+            verdict: tr.t("console.none"),
+            auto: tr.t("console.none"),
+        },
     };
     let s = case.scores();
     vec![
@@ -213,7 +235,10 @@ fn case_view(ctx: &ConsoleCtx, case: review::Case) -> CasePage {
         scores: score_views(tr, &case),
         bar_note,
         reasons: case.data.reasons.clone(),
-        reject_reasons: REJECT_REASONS.iter().map(|code| ReasonOption { code, label: tr.t(&format!("console.reason.{code}")) }).collect(),
+        reject_reasons: REJECT_REASONS
+            .iter()
+            .map(|code| ReasonOption { code, label: tr.t(&format!("console.reason.{code}")) })
+            .collect(),
         note_max: review::NOTE_MAX_CHARS,
         decision,
     }
@@ -284,7 +309,8 @@ pub(super) async fn decide(
         "reject" => false,
         _ => return Err(ServiceError::InvalidRequest("decision".into())).or_console(&ctx),
     };
-    let version = f.version.trim().parse::<i64>().map_err(|_| ServiceError::InvalidRequest("version".into())).or_console(&ctx)?;
+    let version =
+        f.version.trim().parse::<i64>().map_err(|_| ServiceError::InvalidRequest("version".into())).or_console(&ctx)?;
     let input = DecisionInput { approve, reason: &f.reason, note: &f.note, version };
     review::decide(&app, operator, &id, input, &ip).await.or_console(&ctx)?;
     Ok(see_other(if approve { "/console?decided=approved" } else { "/console?decided=rejected" }))

@@ -84,7 +84,14 @@ fn class_of(j: Option<Judgement>) -> &'static str {
 /// The chart of `points` (oldest first). `id` must be unique in the page (it names the
 /// title and description for `aria-labelledby`); `summary` is the text alternative (e.g.
 /// "2023/06 120 mmHg, 2024/06 132 mmHg").
-pub fn line_chart(id: &str, title: &str, unit: &str, summary: &str, points: &[Point], reference: Option<&Reference>) -> String {
+pub fn line_chart(
+    id: &str,
+    title: &str,
+    unit: &str,
+    summary: &str,
+    points: &[Point],
+    reference: Option<&Reference>,
+) -> String {
     let id = esc(id);
     // The value range, widened to show the thresholds that are near the values.
     let mut lo = points.iter().map(|p| p.value).fold(f64::INFINITY, f64::min);
@@ -127,7 +134,10 @@ pub fn line_chart(id: &str, title: &str, unit: &str, summary: &str, points: &[Po
             let (a, b) = (y(from.clamp(lo, hi)), y(to.clamp(lo, hi)));
             let (top, h) = (a.min(b), (a - b).abs());
             if h > 0.0 {
-                let _ = write!(s, r#"<rect class="zone {class}" x="{LEFT}" y="{top:.1}" width="{plot_w}" height="{h:.1}"/>"#);
+                let _ = write!(
+                    s,
+                    r#"<rect class="zone {class}" x="{LEFT}" y="{top:.1}" width="{plot_w}" height="{h:.1}"/>"#
+                );
             }
         };
         match direction {
@@ -162,7 +172,8 @@ pub fn line_chart(id: &str, title: &str, unit: &str, summary: &str, points: &[Po
     let _ = write!(s, r#"<text class="axis unit" x="{LEFT}" y="14">{}</text>"#, esc(unit));
     // The line, then the points with their values and dates.
     if n > 1 {
-        let path: Vec<String> = points.iter().enumerate().map(|(i, p)| format!("{:.1},{:.1}", x(i), y(p.value))).collect();
+        let path: Vec<String> =
+            points.iter().enumerate().map(|(i, p)| format!("{:.1},{:.1}", x(i), y(p.value))).collect();
         let _ = write!(s, r#"<polyline class="line" points="{}"/>"#, path.join(" "));
     }
     for (i, p) in points.iter().enumerate() {
@@ -204,7 +215,11 @@ mod tests {
             "収縮期血圧",
             "mmHg",
             "2023/06 118, 2024/06 135, 2025/06 142",
-            &[p("2023/06", 118.0, Some(Judgement::Normal)), p("2024/06", 135.0, Some(Judgement::Guidance)), p("2025/06", 142.0, Some(Judgement::Referral))],
+            &[
+                p("2023/06", 118.0, Some(Judgement::Normal)),
+                p("2024/06", 135.0, Some(Judgement::Guidance)),
+                p("2025/06", 142.0, Some(Judgement::Referral)),
+            ],
             Some(&reference),
         );
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
@@ -249,7 +264,14 @@ mod tests {
     fn low_direction_zones_sit_below_the_thresholds() {
         // HDL: guidance below 40, no referral value.
         let reference = Reference::Numeric { direction: Direction::Low, guidance: 40.0, referral: None };
-        let svg = line_chart("hdl", "HDL", "mg/dL", "", &[p("2024", 38.0, Some(Judgement::Guidance)), p("2025", 55.0, Some(Judgement::Normal))], Some(&reference));
+        let svg = line_chart(
+            "hdl",
+            "HDL",
+            "mg/dL",
+            "",
+            &[p("2024", 38.0, Some(Judgement::Guidance)), p("2025", 55.0, Some(Judgement::Normal))],
+            Some(&reference),
+        );
         assert!(svg.contains(r#"class="zone guidance""#) && !svg.contains(r#"class="zone referral""#));
     }
 }

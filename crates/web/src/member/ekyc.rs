@@ -200,16 +200,40 @@ impl<'de> Deserialize<'de> for CaptureParam {
 }
 
 /// The capture page for the step the application is at, with a fresh capture token.
-async fn capture_page(app: &AppState, ctx: &Ctx, m: &Member, loaded: &Loaded, capture: Capture, error: Option<String>) -> Result<Response, PageError> {
+async fn capture_page(
+    app: &AppState,
+    ctx: &Ctx,
+    m: &Member,
+    loaded: &Loaded,
+    capture: Capture,
+    error: Option<String>,
+) -> Result<Response, PageError> {
     let id = loaded.record.id.clone();
     let token = ekyc::capture_token(app, m, &id, capture).await.or_page(ctx)?;
     let c = Chrome::from(ctx);
     let doc = loaded.data.app.document.map(|d| c.t(document_label(d))).unwrap_or_default();
     let (title, lead, facing, frame) = match capture {
-        Capture::DocumentFront => (c.tf("ekyc.capture.front.title", "document", doc), c.tf("ekyc.capture.document.lead", "document", doc), "environment", "card"),
-        Capture::DocumentBack => (c.tf("ekyc.capture.back.title", "document", doc), c.tf("ekyc.capture.document.lead", "document", doc), "environment", "card"),
-        Capture::SelfieFrontal => (c.t("ekyc.capture.frontal.title").to_string(), c.t("ekyc.capture.frontal.lead").to_string(), "user", "face"),
-        Capture::SelfieAngled => (c.t("ekyc.capture.angled.title").to_string(), c.t("ekyc.capture.angled.lead").to_string(), "user", "face"),
+        Capture::DocumentFront => (
+            c.tf("ekyc.capture.front.title", "document", doc),
+            c.tf("ekyc.capture.document.lead", "document", doc),
+            "environment",
+            "card",
+        ),
+        Capture::DocumentBack => (
+            c.tf("ekyc.capture.back.title", "document", doc),
+            c.tf("ekyc.capture.document.lead", "document", doc),
+            "environment",
+            "card",
+        ),
+        Capture::SelfieFrontal => (
+            c.t("ekyc.capture.frontal.title").to_string(),
+            c.t("ekyc.capture.frontal.lead").to_string(),
+            "user",
+            "face",
+        ),
+        Capture::SelfieAngled => {
+            (c.t("ekyc.capture.angled.title").to_string(), c.t("ekyc.capture.angled.lead").to_string(), "user", "face")
+        }
     };
     let instruction = loaded.data.app.instruction.filter(|_| capture == Capture::SelfieAngled);
     let page = CapturePage {
@@ -287,7 +311,12 @@ struct StepQuery {
     step: Option<String>,
 }
 
-async fn show(State(app): State<AppState>, Extension(ctx): Cx, Path(id): IdPath<ApplicationId>, Query(q): Query<StepQuery>) -> Result<Response, PageError> {
+async fn show(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    Path(id): IdPath<ApplicationId>,
+    Query(q): Query<StepQuery>,
+) -> Result<Response, PageError> {
     let Some(m) = member(&ctx) else { return Ok(see_other("/login")) };
     let id = id.or_page(&ctx)?;
     let loaded = ekyc::load(&app, m, &id).await.or_page(&ctx)?;
@@ -297,7 +326,11 @@ async fn show(State(app): State<AppState>, Extension(ctx): Cx, Path(id): IdPath<
     Ok(match a.state {
         EkycState::Started => document_choice(&ctx, &id),
         // 書類を選び直す: while the document is not confirmed.
-        EkycState::DocumentChosen | EkycState::FrontCaptured | EkycState::DocumentCaptured if step == Some("document") => document_choice(&ctx, &id),
+        EkycState::DocumentChosen | EkycState::FrontCaptured | EkycState::DocumentCaptured
+            if step == Some("document") =>
+        {
+            document_choice(&ctx, &id)
+        }
         EkycState::FrontCaptured if a.remarks.is_none() => {
             let lead = match a.document.map(|d| d.back_policy()) {
                 Some(BackPolicy::AskRemarksThenBack) => "ekyc.remarks.lead_back",
@@ -308,13 +341,19 @@ async fn show(State(app): State<AppState>, Extension(ctx): Cx, Path(id): IdPath<
         EkycState::DocumentConfirmed | EkycState::FrontalVerified if a.attempts_exhausted() => {
             return Err(ServiceError::FaceAttemptsExhausted).or_page(&ctx);
         }
-        EkycState::DocumentChosen | EkycState::FrontCaptured | EkycState::DocumentConfirmed | EkycState::FrontalVerified => {
-            let Some(capture) = ekyc::next_capture(&loaded.data) else { return Err(ServiceError::WrongStep).or_page(&ctx) };
+        EkycState::DocumentChosen
+        | EkycState::FrontCaptured
+        | EkycState::DocumentConfirmed
+        | EkycState::FrontalVerified => {
+            let Some(capture) = ekyc::next_capture(&loaded.data) else {
+                return Err(ServiceError::WrongStep).or_page(&ctx);
+            };
             return capture_page(&app, &ctx, m, &loaded, capture, None).await;
         }
         EkycState::DocumentCaptured => {
             let kind = a.document.ok_or(ServiceError::WrongStep).or_page(&ctx)?;
-            let images = ekyc::document_images(&loaded.data).into_iter().map(|(cap, img)| (capture_label(cap), img)).collect();
+            let images =
+                ekyc::document_images(&loaded.data).into_iter().map(|(cap, img)| (capture_label(cap), img)).collect();
             ok(&DocumentCheckPage { c, id: id.into(), document: document_label(kind), kind: kind.as_str(), images })
         }
         EkycState::AngledVerified if step == Some("secret") => ok(&secret_page(&ctx, &id, "", "", None)),
@@ -327,7 +366,9 @@ async fn show(State(app): State<AppState>, Extension(ctx): Cx, Path(id): IdPath<
             let photos = loaded.data.images.len();
             ok(&ConfirmPage { c, id: id.into(), document: document_label(kind), remarks, question, photos })
         }
-        s @ (EkycState::Completed | EkycState::Approved | EkycState::PendingReview | EkycState::Rejected) => result_page(&ctx, s),
+        s @ (EkycState::Completed | EkycState::Approved | EkycState::PendingReview | EkycState::Rejected) => {
+            result_page(&ctx, s)
+        }
     })
 }
 
@@ -355,9 +396,16 @@ struct DocumentForm {
 }
 
 /// 「選択」 (and 「撮り直す」, which chooses the same document again).
-async fn choose_document(State(app): State<AppState>, Extension(ctx): Cx, Path(id): IdPath<ApplicationId>, MemberForm { 0: f, .. }: MemberForm<DocumentForm>) -> Result<Response, PageError> {
+async fn choose_document(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    Path(id): IdPath<ApplicationId>,
+    MemberForm { 0: f, .. }: MemberForm<DocumentForm>,
+) -> Result<Response, PageError> {
     let Some(m) = member(&ctx) else { return Ok(see_other("/login")) };
-    let kind = DocumentKind::parse(&f.kind).ok_or_else(|| ServiceError::InvalidRequest("document kind".into())).or_page(&ctx)?;
+    let kind = DocumentKind::parse(&f.kind)
+        .ok_or_else(|| ServiceError::InvalidRequest("document kind".into()))
+        .or_page(&ctx)?;
     let id = id.or_page(&ctx)?;
     ekyc::choose_document(&app, m, &id, kind).await.or_page(&ctx)?;
     Ok(see_other(&page_of(&id)))
@@ -369,7 +417,12 @@ struct RemarksForm {
     has_entries: String,
 }
 
-async fn remarks(State(app): State<AppState>, Extension(ctx): Cx, Path(id): IdPath<ApplicationId>, MemberForm { 0: f, .. }: MemberForm<RemarksForm>) -> Result<Response, PageError> {
+async fn remarks(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    Path(id): IdPath<ApplicationId>,
+    MemberForm { 0: f, .. }: MemberForm<RemarksForm>,
+) -> Result<Response, PageError> {
     let Some(m) = member(&ctx) else { return Ok(see_other("/login")) };
     let has_entries = match f.has_entries.as_str() {
         "yes" => true,
@@ -381,7 +434,12 @@ async fn remarks(State(app): State<AppState>, Extension(ctx): Cx, Path(id): IdPa
     Ok(see_other(&page_of(&id)))
 }
 
-async fn confirm_document(State(app): State<AppState>, Extension(ctx): Cx, Path(id): IdPath<ApplicationId>, _: MemberForm<Empty>) -> Result<Response, PageError> {
+async fn confirm_document(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    Path(id): IdPath<ApplicationId>,
+    _: MemberForm<Empty>,
+) -> Result<Response, PageError> {
     let Some(m) = member(&ctx) else { return Ok(see_other("/login")) };
     let id = id.or_page(&ctx)?;
     ekyc::confirm_document(&app, m, &id).await.or_page(&ctx)?;
@@ -389,7 +447,11 @@ async fn confirm_document(State(app): State<AppState>, Extension(ctx): Cx, Path(
 }
 
 /// The member's own captured image on the confirmation screen.
-async fn image(State(app): State<AppState>, Extension(ctx): Cx, Path((id, image)): Path<(PathId<ApplicationId>, PathId<ImageId>)>) -> Result<Response, PageError> {
+async fn image(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    Path((id, image)): Path<(PathId<ApplicationId>, PathId<ImageId>)>,
+) -> Result<Response, PageError> {
     let Some(m) = member(&ctx) else { return Ok(see_other("/login")) };
     let (id, image) = (id.or_page(&ctx)?, image.or_page(&ctx)?);
     let bytes = ekyc::member_image(&app, m, &id, &image).await.or_page(&ctx)?;
@@ -445,7 +507,12 @@ async fn read_capture_form(mut mp: Multipart) -> Result<CaptureForm, ServiceErro
 
 /// 「撮影する」: one capture with its token. A photo the checks refuse comes back on the same
 /// page with the reason and a fresh token (retake); nothing saved before is lost.
-async fn capture(State(app): State<AppState>, Extension(ctx): Cx, Path((id, CaptureParam(capture))): Path<(PathId<ApplicationId>, CaptureParam)>, mp: Multipart) -> Result<Response, PageError> {
+async fn capture(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    Path((id, CaptureParam(capture))): Path<(PathId<ApplicationId>, CaptureParam)>,
+    mp: Multipart,
+) -> Result<Response, PageError> {
     let form = capture_form(&ctx, mp).await?;
     let Some(m) = member(&ctx) else { return Ok(see_other("/login")) };
     let capture = capture.ok_or(ServiceError::WrongStep).or_page(&ctx)?;
@@ -461,7 +528,9 @@ async fn capture(State(app): State<AppState>, Extension(ctx): Cx, Path((id, Capt
         Err(e) if inline(&e) || matches!(e, ServiceError::CaptureTokenInvalid) => {
             let loaded = ekyc::load(&app, m, &id).await.or_page(&ctx)?;
             match ekyc::next_capture(&loaded.data) {
-                Some(next) if next == capture => capture_page(&app, &ctx, m, &loaded, capture, Some(e.message(ctx.locale()))).await,
+                Some(next) if next == capture => {
+                    capture_page(&app, &ctx, m, &loaded, capture, Some(e.message(ctx.locale()))).await
+                }
                 _ => Ok(see_other(&page_of(&id))),
             }
         }
@@ -479,7 +548,12 @@ struct SecretForm {
     answer: String,
 }
 
-async fn secret(State(app): State<AppState>, Extension(ctx): Cx, Path(id): IdPath<ApplicationId>, MemberForm { 0: f, .. }: MemberForm<SecretForm>) -> Result<Response, PageError> {
+async fn secret(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    Path(id): IdPath<ApplicationId>,
+    MemberForm { 0: f, .. }: MemberForm<SecretForm>,
+) -> Result<Response, PageError> {
     let Some(m) = member(&ctx) else { return Ok(see_other("/login")) };
     let id = id.or_page(&ctx)?;
     let question = match PRESETS.iter().find(|k| **k == f.choice) {
@@ -497,7 +571,12 @@ async fn secret(State(app): State<AppState>, Extension(ctx): Cx, Path(id): IdPat
 }
 
 /// 「この内容で認証する」.
-async fn submit(State(app): State<AppState>, Extension(ctx): Cx, Path(id): IdPath<ApplicationId>, _: MemberForm<Empty>) -> Result<Response, PageError> {
+async fn submit(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    Path(id): IdPath<ApplicationId>,
+    _: MemberForm<Empty>,
+) -> Result<Response, PageError> {
     let Some(m) = member(&ctx) else { return Ok(see_other("/login")) };
     let id = id.or_page(&ctx)?;
     ekyc::submit(&app, m, &id).await.or_page(&ctx)?;

@@ -5,8 +5,8 @@
 //! Everything is plain server-rendered HTML; the checkup charts are inline SVG
 //! ([`super::chart`]), the expense list has a print view.
 
-use app::services::health_view::{item_name, reference_text, value_text, year_totals};
 use crate::error::ErrorStatus;
+use app::services::health_view::{item_name, reference_text, value_text, year_totals};
 use std::collections::BTreeMap;
 
 use askama::Template;
@@ -85,7 +85,9 @@ async fn gate<'a>(app: &AppState, ctx: &'a Ctx, section: Section) -> Result<Resu
     };
     match stepup::status(app, member).await.or_page(ctx)? {
         StepUp::Open { .. } => Ok(Ok(member)),
-        StepUp::Ask { .. } | StepUp::Locked { .. } => Ok(Err(see_other(&format!("/health/unlock?next={}", section.as_str())))),
+        StepUp::Ask { .. } | StepUp::Locked { .. } => {
+            Ok(Err(see_other(&format!("/health/unlock?next={}", section.as_str()))))
+        }
     }
 }
 
@@ -120,7 +122,11 @@ fn locked(ctx: &Ctx) -> Response {
     render(e.status(), &LockedPage { c: Chrome::from(ctx), message: e.message(ctx.locale()) })
 }
 
-async fn unlock_form(State(app): State<AppState>, Extension(ctx): Cx, Query(q): Query<NextQuery>) -> Result<Response, PageError> {
+async fn unlock_form(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    Query(q): Query<NextQuery>,
+) -> Result<Response, PageError> {
     let Some(member) = &ctx.member else {
         return Ok(see_other("/login"));
     };
@@ -128,9 +134,13 @@ async fn unlock_form(State(app): State<AppState>, Extension(ctx): Cx, Query(q): 
     Ok(match stepup::status(&app, member).await.or_page(&ctx)? {
         StepUp::Open { .. } => see_other(&next.path()),
         StepUp::Locked { .. } => locked(&ctx),
-        StepUp::Ask { question, .. } => {
-            ok(&UnlockPage { c: Chrome::from(&ctx), next: next.as_str(), next_title: next.title(), question, error: None })
-        }
+        StepUp::Ask { question, .. } => ok(&UnlockPage {
+            c: Chrome::from(&ctx),
+            next: next.as_str(),
+            next_title: next.title(),
+            question,
+            error: None,
+        }),
     })
 }
 
@@ -142,7 +152,12 @@ struct UnlockForm {
     next: String,
 }
 
-async fn unlock(State(app): State<AppState>, Extension(ctx): Cx, ClientIp(ip): ClientIp, MemberForm { 0: f, .. }: MemberForm<UnlockForm>) -> Result<Response, PageError> {
+async fn unlock(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    ClientIp(ip): ClientIp,
+    MemberForm { 0: f, .. }: MemberForm<UnlockForm>,
+) -> Result<Response, PageError> {
     let Some(member) = &ctx.member else {
         return Ok(see_other("/login"));
     };
@@ -150,10 +165,14 @@ async fn unlock(State(app): State<AppState>, Extension(ctx): Cx, ClientIp(ip): C
     match stepup::answer(&app, member, &f.answer, &ip).await {
         Ok(_) => Ok(see_other(&next.path())),
         Err(ServiceError::StepUpLocked { .. }) => Ok(locked(&ctx)),
-        Err(e @ (ServiceError::StepUpWrong { .. } | ServiceError::StepUpAnswerEmpty | ServiceError::RateLimited { .. })) => {
+        Err(
+            e @ (ServiceError::StepUpWrong { .. } | ServiceError::StepUpAnswerEmpty | ServiceError::RateLimited { .. }),
+        ) => {
             let question = match stepup::status(&app, member).await.or_page(&ctx)? {
                 StepUp::Ask { question, .. } => question,
-                StepUp::Open { .. } | StepUp::Locked { .. } => return Ok(see_other(&format!("/health/unlock?next={}", next.as_str()))),
+                StepUp::Open { .. } | StepUp::Locked { .. } => {
+                    return Ok(see_other(&format!("/health/unlock?next={}", next.as_str())))
+                }
             };
             let page = UnlockPage {
                 c: Chrome::from(&ctx),
@@ -177,14 +196,9 @@ async fn unlock(State(app): State<AppState>, Extension(ctx): Cx, ClientIp(ip): C
 // ---------------------------------------------------------------------------------------
 // 健診結果
 
-
 fn date_label(d: time::Date) -> String {
     format!("{}/{:02}/{:02}", d.year(), u8::from(d.month()), d.day())
 }
-
-
-
-
 
 fn mark(j: Option<Judgement>) -> (&'static str, &'static str) {
     match j {
@@ -251,7 +265,9 @@ fn charts(docs: &[CheckupDocument], locale: Locale) -> Vec<ChartView> {
             if !number.is_finite() {
                 continue;
             }
-            let entry = series.entry(series_key(item)).or_insert_with(|| (item_name(item, locale), String::new(), Vec::new(), None));
+            let entry = series
+                .entry(series_key(item))
+                .or_insert_with(|| (item_name(item, locale), String::new(), Vec::new(), None));
             if let Some(u) = unit {
                 entry.1 = u.clone();
             }
@@ -267,7 +283,8 @@ fn charts(docs: &[CheckupDocument], locale: Locale) -> Vec<ChartView> {
         .enumerate()
         .filter_map(|(i, key)| {
             let (name, unit, points, reference) = series.remove(key)?;
-            let summary = points.iter().map(|p| format!("{} {} {unit}", p.label, p.text)).collect::<Vec<_>>().join(", ");
+            let summary =
+                points.iter().map(|p| format!("{} {} {unit}", p.label, p.text)).collect::<Vec<_>>().join(", ");
             let svg = chart::line_chart(&format!("chart-{i}"), &name, &unit, &summary, &points, reference.as_ref());
             Some(ChartView { name, svg })
         })
@@ -337,7 +354,9 @@ fn dispensings(rows: &[MedicationRow]) -> Vec<Dispensing> {
         };
         let drug = (r.drug.clone(), r.dose.clone(), r.days);
         match out.last_mut() {
-            Some(last) if last.date == date && last.pharmacy == r.pharmacy && last.prescriber == prescriber => last.drugs.push(drug),
+            Some(last) if last.date == date && last.pharmacy == r.pharmacy && last.prescriber == prescriber => {
+                last.drugs.push(drug)
+            }
             _ => out.push(Dispensing { date, pharmacy: r.pharmacy.clone(), prescriber, drugs: vec![drug] }),
         }
     }
@@ -422,12 +441,14 @@ struct ExpenseView {
     paid: String,
 }
 
-
 /// Per-year totals (newest year first) and the lines of `wanted` (or the newest year).
 fn expense_view(rows: &[ExpenseRow], wanted: Option<i32>, locale: Locale) -> ExpenseView {
     let totals = year_totals(rows);
     let year = wanted.filter(|y| totals.iter().any(|t| t.0 == *y)).or_else(|| totals.first().map(|t| t.0)).unwrap_or(0);
-    let years = totals.iter().map(|(y, t, p)| YearTotal { year: *y, total_cost: yen(*t), paid: yen(*p), selected: *y == year }).collect();
+    let years = totals
+        .iter()
+        .map(|(y, t, p)| YearTotal { year: *y, total_cost: yen(*t), paid: yen(*p), selected: *y == year })
+        .collect();
     let mut of_year: Vec<&ExpenseRow> = rows.iter().filter(|r| r.month.year() == year).collect();
     of_year.sort_by(|a, b| a.month.cmp(&b.month).then_with(|| a.facility.cmp(&b.facility)));
     let lines = of_year
@@ -452,17 +473,32 @@ fn expense_view(rows: &[ExpenseRow], wanted: Option<i32>, locale: Locale) -> Exp
     ExpenseView { years, year, lines, total_cost: yen(t), paid: yen(p) }
 }
 
-async fn expenses_page(State(app): State<AppState>, Extension(ctx): Cx, Query(q): Query<YearQuery>) -> Result<Response, PageError> {
+async fn expenses_page(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    Query(q): Query<YearQuery>,
+) -> Result<Response, PageError> {
     let member = match gate(&app, &ctx, Section::Expenses).await? {
         Ok(m) => m,
         Err(resp) => return Ok(resp),
     };
     let rows = health_imports::expenses_for_member(&app, member).await.or_page(&ctx)?;
     let v = expense_view(&rows, q.year.and_then(|y| y.parse().ok()), ctx.locale());
-    Ok(ok(&ExpensesPage { c: Chrome::from(&ctx), years: v.years, year: v.year, lines: v.lines, total_cost: v.total_cost, paid: v.paid }))
+    Ok(ok(&ExpensesPage {
+        c: Chrome::from(&ctx),
+        years: v.years,
+        year: v.year,
+        lines: v.lines,
+        total_cost: v.total_cost,
+        paid: v.paid,
+    }))
 }
 
-async fn expenses_print(State(app): State<AppState>, Extension(ctx): Cx, Query(q): Query<YearQuery>) -> Result<Response, PageError> {
+async fn expenses_print(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    Query(q): Query<YearQuery>,
+) -> Result<Response, PageError> {
     let member = match gate(&app, &ctx, Section::Expenses).await? {
         Ok(m) => m,
         Err(resp) => return Ok(resp),
@@ -473,7 +509,14 @@ async fn expenses_print(State(app): State<AppState>, Extension(ctx): Cx, Query(q
         return Ok(see_other("/health/expenses"));
     }
     let org_name = auth::profile(&app, member).await.or_page(&ctx)?.org.name;
-    let page = ExpensesPrint { c: Chrome::from(&ctx), org_name, year: v.year, lines: v.lines, total_cost: v.total_cost, paid: v.paid };
+    let page = ExpensesPrint {
+        c: Chrome::from(&ctx),
+        org_name,
+        year: v.year,
+        lines: v.lines,
+        total_cost: v.total_cost,
+        paid: v.paid,
+    };
     Ok(render(StatusCode::OK, &page))
 }
 

@@ -108,7 +108,11 @@ async fn identity_intro(State(app): State<AppState>, Extension(ctx): Cx) -> Resu
     Ok(ok(&IdvIntro { c: Chrome::from(&ctx) }))
 }
 
-async fn identity_start(State(app): State<AppState>, Extension(ctx): Cx, _: MemberForm<Empty>) -> Result<Response, PageError> {
+async fn identity_start(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    _: MemberForm<Empty>,
+) -> Result<Response, PageError> {
     let Some(member) = signed_in(&ctx) else { return Ok(see_other("/login")) };
     let view = identity::start(&app, member).await.or_page(&ctx)?;
     Ok(see_other(&format!("/identity/{}", view.flow.id)))
@@ -123,7 +127,12 @@ fn pattern_label(p: CardPattern) -> &'static str {
     }
 }
 
-fn card_page(ctx: &Ctx, view: &identity::View, input: Option<(&str, &str, &str)>, err: Option<&ServiceError>) -> IdvCard {
+fn card_page(
+    ctx: &Ctx,
+    view: &identity::View,
+    input: Option<(&str, &str, &str)>,
+    err: Option<&ServiceError>,
+) -> IdvCard {
     let p = view.org.card_pattern;
     let (symbol, number, branch) = match (input, &view.flow.card) {
         (Some((s, n, b)), _) => (s.to_string(), n.to_string(), b.to_string()),
@@ -144,7 +153,12 @@ fn card_page(ctx: &Ctx, view: &identity::View, input: Option<(&str, &str, &str)>
     }
 }
 
-fn person_page(ctx: &Ctx, view: &identity::View, input: Option<(&str, &str, &str)>, err: Option<&ServiceError>) -> IdvPerson {
+fn person_page(
+    ctx: &Ctx,
+    view: &identity::View,
+    input: Option<(&str, &str, &str)>,
+    err: Option<&ServiceError>,
+) -> IdvPerson {
     let f = &view.flow;
     let (family, given, birth) = match input {
         Some((a, b, c)) => (a.to_string(), b.to_string(), c.to_string()),
@@ -170,7 +184,12 @@ struct StepQuery {
     step: Option<String>,
 }
 
-async fn identity_show(State(app): State<AppState>, Extension(ctx): Cx, Path(id): IdPath<FlowId>, Query(q): Query<StepQuery>) -> Result<Response, PageError> {
+async fn identity_show(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    Path(id): IdPath<FlowId>,
+    Query(q): Query<StepQuery>,
+) -> Result<Response, PageError> {
     let Some(member) = signed_in(&ctx) else { return Ok(see_other("/login")) };
     let id = id.or_page(&ctx)?;
     let view = identity::view(&app, member, &id).await.or_page(&ctx)?;
@@ -179,19 +198,26 @@ async fn identity_show(State(app): State<AppState>, Extension(ctx): Cx, Path(id)
     let step = match (q.step.as_deref(), identity::is_final(state)) {
         (Some("insurer"), false) => IdentityState::Started,
         (Some("card"), false) if state != IdentityState::Started => IdentityState::InsurerConfirmed,
-        (Some("person"), false) if matches!(state, IdentityState::CardEntered | IdentityState::PersonEntered) => IdentityState::CardEntered,
+        (Some("person"), false) if matches!(state, IdentityState::CardEntered | IdentityState::PersonEntered) => {
+            IdentityState::CardEntered
+        }
         _ => state,
     };
     Ok(match step {
         IdentityState::Started => {
-            let value = if state == IdentityState::Started { String::new() } else { view.org.insurer_number.to_string() };
+            let value =
+                if state == IdentityState::Started { String::new() } else { view.org.insurer_number.to_string() };
             ok(&IdvInsurer { c: Chrome::from(&ctx), id: id.into(), value, error: None })
         }
         IdentityState::InsurerConfirmed => ok(&card_page(&ctx, &view, None, None)),
         IdentityState::CardEntered => ok(&person_page(&ctx, &view, None, None)),
         IdentityState::PersonEntered => {
             let f = &view.flow;
-            let card = f.card.clone().unwrap_or_else(|| domain::card::CardId { symbol: String::new(), number: String::new(), branch: None });
+            let card = f.card.clone().unwrap_or_else(|| domain::card::CardId {
+                symbol: String::new(),
+                number: String::new(),
+                branch: None,
+            });
             ok(&IdvConfirm {
                 c: Chrome::from(&ctx),
                 id: id.into(),
@@ -203,7 +229,9 @@ async fn identity_show(State(app): State<AppState>, Extension(ctx): Cx, Path(id)
                 birth: f.birth_date.map(|d| d.to_string()).unwrap_or_default(),
             })
         }
-        IdentityState::Completed => ok(&IdvResult { c: Chrome::from(&ctx), ok: true, message_key: "idv.done.lead", inquiry: false }),
+        IdentityState::Completed => {
+            ok(&IdvResult { c: Chrome::from(&ctx), ok: true, message_key: "idv.done.lead", inquiry: false })
+        }
         IdentityState::Failed => {
             let (message_key, inquiry) = match view.flow.failure {
                 Some(IdentityFailure::AlreadyLinked) => ("idv.fail.already_linked", false),
@@ -220,13 +248,23 @@ struct IdvInsurerForm {
     insurer_number: String,
 }
 
-async fn identity_insurer(State(app): State<AppState>, Extension(ctx): Cx, Path(id): IdPath<FlowId>, MemberForm { 0: f, .. }: MemberForm<IdvInsurerForm>) -> Result<Response, PageError> {
+async fn identity_insurer(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    Path(id): IdPath<FlowId>,
+    MemberForm { 0: f, .. }: MemberForm<IdvInsurerForm>,
+) -> Result<Response, PageError> {
     let Some(member) = signed_in(&ctx) else { return Ok(see_other("/login")) };
     let id = id.or_page(&ctx)?;
     match identity::confirm_insurer(&app, member, &id, &f.insurer_number).await {
         Ok(_) => Ok(see_other(&format!("/identity/{id}?step=card"))),
         Err(e) if inline(&e) => {
-            let page = IdvInsurer { c: Chrome::from(&ctx), id: id.into(), value: f.insurer_number, error: Some(e.message(ctx.locale())) };
+            let page = IdvInsurer {
+                c: Chrome::from(&ctx),
+                id: id.into(),
+                value: f.insurer_number,
+                error: Some(e.message(ctx.locale())),
+            };
             Ok(render(e.status(), &page))
         }
         Err(e) => Err(e).or_page(&ctx),
@@ -243,7 +281,12 @@ struct IdvCardForm {
     branch: String,
 }
 
-async fn identity_card(State(app): State<AppState>, Extension(ctx): Cx, Path(id): IdPath<FlowId>, MemberForm { 0: f, .. }: MemberForm<IdvCardForm>) -> Result<Response, PageError> {
+async fn identity_card(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    Path(id): IdPath<FlowId>,
+    MemberForm { 0: f, .. }: MemberForm<IdvCardForm>,
+) -> Result<Response, PageError> {
     let Some(member) = signed_in(&ctx) else { return Ok(see_other("/login")) };
     let id = id.or_page(&ctx)?;
     match identity::enter_card(&app, member, &id, &f.symbol, &f.number, &f.branch).await {
@@ -269,20 +312,33 @@ struct IdvPersonForm {
     birth_date: String,
 }
 
-async fn identity_person(State(app): State<AppState>, Extension(ctx): Cx, Path(id): IdPath<FlowId>, MemberForm { 0: f, .. }: MemberForm<IdvPersonForm>) -> Result<Response, PageError> {
+async fn identity_person(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    Path(id): IdPath<FlowId>,
+    MemberForm { 0: f, .. }: MemberForm<IdvPersonForm>,
+) -> Result<Response, PageError> {
     let Some(member) = signed_in(&ctx) else { return Ok(see_other("/login")) };
     let id = id.or_page(&ctx)?;
     match identity::enter_person(&app, member, &id, &f.family_name, &f.given_name, &f.birth_date).await {
         Ok(_) => Ok(see_other(&format!("/identity/{id}"))),
         Err(e) if inline(&e) => {
             let view = identity::view(&app, member, &id).await.or_page(&ctx)?;
-            Ok(render(e.status(), &person_page(&ctx, &view, Some((&f.family_name, &f.given_name, &f.birth_date)), Some(&e))))
+            Ok(render(
+                e.status(),
+                &person_page(&ctx, &view, Some((&f.family_name, &f.given_name, &f.birth_date)), Some(&e)),
+            ))
         }
         Err(e) => Err(e).or_page(&ctx),
     }
 }
 
-async fn identity_confirm(State(app): State<AppState>, Extension(ctx): Cx, Path(id): IdPath<FlowId>, _: MemberForm<Empty>) -> Result<Response, PageError> {
+async fn identity_confirm(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    Path(id): IdPath<FlowId>,
+    _: MemberForm<Empty>,
+) -> Result<Response, PageError> {
     let Some(member) = signed_in(&ctx) else { return Ok(see_other("/login")) };
     let id = id.or_page(&ctx)?;
     identity::confirm(&app, member, &id).await.or_page(&ctx)?;

@@ -45,7 +45,14 @@ struct DonePage {
     reference: String,
 }
 
-fn form_page(ctx: &Ctx, category: &str, message: &str, email: &str, attach: bool, error: Option<&ServiceError>) -> FormPage {
+fn form_page(
+    ctx: &Ctx,
+    category: &str,
+    message: &str,
+    email: &str,
+    attach: bool,
+    error: Option<&ServiceError>,
+) -> FormPage {
     FormPage {
         c: Chrome::from(ctx),
         categories: CATEGORIES.iter().map(|code| (*code, inquiry::category_label(ctx.locale(), code))).collect(),
@@ -82,7 +89,12 @@ struct InquiryForm {
     attach: Option<String>,
 }
 
-async fn submit(State(app): State<AppState>, Extension(ctx): Cx, ClientIp(ip): ClientIp, MemberForm { 0: f, .. }: MemberForm<InquiryForm>) -> Result<Response, PageError> {
+async fn submit(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    ClientIp(ip): ClientIp,
+    MemberForm { 0: f, .. }: MemberForm<InquiryForm>,
+) -> Result<Response, PageError> {
     let attach = f.attach.is_some();
     let input = NewInquiry { category: &f.category, message: &f.message, email: &f.email, attach_account: attach };
     match inquiry::submit(&app, ctx.member.as_ref(), ctx.locale(), input, &ip).await {

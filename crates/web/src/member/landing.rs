@@ -50,7 +50,11 @@ async fn switch_language(Path(LangCode(locale)): Path<LangCode>, Query(q): Query
         .next
         .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
         .unwrap_or_else(|| "/".to_string());
-    let cookie = Cookie::build((LANG_COOKIE, locale.as_str())).path("/").same_site(axum_extra::extract::cookie::SameSite::Lax).max_age(time::Duration::days(365)).build();
+    let cookie = Cookie::build((LANG_COOKIE, locale.as_str()))
+        .path("/")
+        .same_site(axum_extra::extract::cookie::SameSite::Lax)
+        .max_age(time::Duration::days(365))
+        .build();
     let mut resp = see_other(&next);
     if let Ok(v) = HeaderValue::from_str(&cookie.to_string()) {
         resp.headers_mut().append(header::SET_COOKIE, v);

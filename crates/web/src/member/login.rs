@@ -43,7 +43,12 @@ struct LoginForm {
     password: String,
 }
 
-async fn login(State(app): State<AppState>, Extension(ctx): Cx, ClientIp(ip): ClientIp, MemberForm { 0: f, .. }: MemberForm<LoginForm>) -> Result<Response, PageError> {
+async fn login(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    ClientIp(ip): ClientIp,
+    MemberForm { 0: f, .. }: MemberForm<LoginForm>,
+) -> Result<Response, PageError> {
     match auth::login(&app, &f.email, &f.password, &ip, SessionKind::Browser).await {
         Ok(session) => {
             // Rotate: the pre-login id (and any session on it) is dropped.
@@ -65,7 +70,11 @@ struct LogoutForm {
     next: Option<String>,
 }
 
-async fn logout(State(app): State<AppState>, Extension(ctx): Cx, MemberForm { 0: f, .. }: MemberForm<LogoutForm>) -> Result<Response, PageError> {
+async fn logout(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    MemberForm { 0: f, .. }: MemberForm<LogoutForm>,
+) -> Result<Response, PageError> {
     auth::logout(&app, &ctx.sid).await.or_page(&ctx)?;
     let next = if f.next.as_deref() == Some("/login") { "/login" } else { "/" };
     Ok(with_sid(see_other(next), random_token()))

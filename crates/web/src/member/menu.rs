@@ -32,7 +32,13 @@ async fn menu(State(app): State<AppState>, Extension(ctx): Cx) -> Result<Respons
     };
     let profile = auth::profile(&app, member).await.or_page(&ctx)?;
     let verified = identity::verified_at(&app, &member.user.id).await.or_page(&ctx)?.is_some();
-    Ok(ok(&MenuPage { c: Chrome::from(&ctx), email: profile.email, org_name: profile.org.name, point_name: profile.org.point_name, verified }))
+    Ok(ok(&MenuPage {
+        c: Chrome::from(&ctx),
+        email: profile.email,
+        org_name: profile.org.name,
+        point_name: profile.org.point_name,
+        verified,
+    }))
 }
 
 #[derive(Template)]

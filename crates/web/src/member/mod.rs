@@ -190,7 +190,10 @@ pub(crate) fn see_other(path: &str) -> Response {
 /// Errors a member can fix on the same form are shown inline; others get the error page.
 pub(crate) fn inline(e: &ServiceError) -> bool {
     e.field().is_some()
-        || matches!(e, ServiceError::RateLimited { .. } | ServiceError::InvalidCredentials | ServiceError::ResendTooSoon { .. })
+        || matches!(
+            e,
+            ServiceError::RateLimited { .. } | ServiceError::InvalidCredentials | ServiceError::ResendTooSoon { .. }
+        )
 }
 
 pub(crate) fn with_sid(mut resp: Response, sid: String) -> Response {
@@ -200,7 +203,10 @@ pub(crate) fn with_sid(mut resp: Response, sid: String) -> Response {
 
 pub(crate) async fn not_found(Extension(ctx): Cx) -> Response {
     let c = Chrome::from(&ctx);
-    render(StatusCode::NOT_FOUND, &ErrorPage { message: c.t("error.not_found").into(), c, inquiry: false, restart: false })
+    render(
+        StatusCode::NOT_FOUND,
+        &ErrorPage { message: c.t("error.not_found").into(), c, inquiry: false, restart: false },
+    )
 }
 
 async fn stylesheet() -> Response {
@@ -225,4 +231,3 @@ async fn camera_script() -> Response {
     )
         .into_response()
 }
-

@@ -36,7 +36,12 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/register/{id}/resend", post(register_resend))
 }
 
-async fn register_start(State(app): State<AppState>, Extension(ctx): Cx, ClientIp(ip): ClientIp, _: MemberForm<Empty>) -> Result<Response, PageError> {
+async fn register_start(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    ClientIp(ip): ClientIp,
+    _: MemberForm<Empty>,
+) -> Result<Response, PageError> {
     let flow = registration::start(&app, ctx.locale(), &ip).await.or_page(&ctx)?;
     Ok(see_other(&format!("/register/{}", flow.id)))
 }
@@ -116,12 +121,22 @@ fn org_name(view: &registration::View) -> String {
     view.org.as_ref().map(|o| o.name.clone()).unwrap_or_default()
 }
 
-fn consents_page(ctx: &Ctx, id: &str, org: Option<&Organization>, checked: &[ConsentDoc], error: Option<String>) -> RegConsents {
+fn consents_page(
+    ctx: &Ctx,
+    id: &str,
+    org: Option<&Organization>,
+    checked: &[ConsentDoc],
+    error: Option<String>,
+) -> RegConsents {
     let items = org
         .map(|org| {
             registration::required_consents(org)
                 .into_iter()
-                .map(|doc| ConsentItem { name: doc.as_str(), label: app::i18n::consent_label(ctx.locale(), doc, org), checked: checked.contains(&doc) })
+                .map(|doc| ConsentItem {
+                    name: doc.as_str(),
+                    label: app::i18n::consent_label(ctx.locale(), doc, org),
+                    checked: checked.contains(&doc),
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -130,7 +145,13 @@ fn consents_page(ctx: &Ctx, id: &str, org: Option<&Organization>, checked: &[Con
 
 fn code_page(ctx: &Ctx, view: &registration::View, error: Option<String>, notice: Option<String>) -> RegCode {
     let email = view.flow.email.as_ref().map(|e| e.as_str().to_string()).unwrap_or_default();
-    RegCode { c: Chrome::from(ctx), id: view.flow.id.clone(), lead: ctx.tr.tf("reg.code.lead", "email", &email), error, notice }
+    RegCode {
+        c: Chrome::from(ctx),
+        id: view.flow.id.clone(),
+        lead: ctx.tr.tf("reg.code.lead", "email", &email),
+        error,
+        notice,
+    }
 }
 
 #[derive(Deserialize)]
@@ -138,7 +159,12 @@ struct ShowQuery {
     resent: Option<String>,
 }
 
-async fn register_show(State(app): State<AppState>, Extension(ctx): Cx, Path(id): IdPath<FlowId>, Query(q): Query<ShowQuery>) -> Result<Response, PageError> {
+async fn register_show(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    Path(id): IdPath<FlowId>,
+    Query(q): Query<ShowQuery>,
+) -> Result<Response, PageError> {
     let id = id.or_page(&ctx)?;
     let view = registration::view(&app, &id).await.or_page(&ctx)?;
     let c = Chrome::from(&ctx);
@@ -170,8 +196,14 @@ struct OrgTypeForm {
     org_type: String,
 }
 
-async fn register_org_type(State(app): State<AppState>, Extension(ctx): Cx, Path(id): IdPath<FlowId>, MemberForm { 0: f, .. }: MemberForm<OrgTypeForm>) -> Result<Response, PageError> {
-    let org_type = OrgType::parse(&f.org_type).ok_or_else(|| ServiceError::InvalidRequest("org_type".into())).or_page(&ctx)?;
+async fn register_org_type(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    Path(id): IdPath<FlowId>,
+    MemberForm { 0: f, .. }: MemberForm<OrgTypeForm>,
+) -> Result<Response, PageError> {
+    let org_type =
+        OrgType::parse(&f.org_type).ok_or_else(|| ServiceError::InvalidRequest("org_type".into())).or_page(&ctx)?;
     let id = id.or_page(&ctx)?;
     registration::choose_org_type(&app, &id, org_type).await.or_page(&ctx)?;
     Ok(see_other(&format!("/register/{id}")))
@@ -183,7 +215,12 @@ struct InsurerForm {
     insurer_number: String,
 }
 
-async fn register_insurer(State(app): State<AppState>, Extension(ctx): Cx, Path(id): IdPath<FlowId>, MemberForm { 0: f, .. }: MemberForm<InsurerForm>) -> Result<Response, PageError> {
+async fn register_insurer(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    Path(id): IdPath<FlowId>,
+    MemberForm { 0: f, .. }: MemberForm<InsurerForm>,
+) -> Result<Response, PageError> {
     let id = id.or_page(&ctx)?;
     match registration::verify_insurer(&app, &id, &f.insurer_number).await {
         Ok(_) => Ok(see_other(&format!("/register/{id}"))),
@@ -195,14 +232,26 @@ async fn register_insurer(State(app): State<AppState>, Extension(ctx): Cx, Path(
     }
 }
 
-async fn register_account_form(State(app): State<AppState>, Extension(ctx): Cx, Path(id): IdPath<FlowId>) -> Result<Response, PageError> {
+async fn register_account_form(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    Path(id): IdPath<FlowId>,
+) -> Result<Response, PageError> {
     let id = id.or_page(&ctx)?;
     let view = registration::view(&app, &id).await.or_page(&ctx)?;
     if !matches!(view.flow.state, RegistrationState::OrgVerified | RegistrationState::AccountEntered) {
         return Ok(see_other(&format!("/register/{id}")));
     }
     let email = view.flow.email.as_ref().map(|e| e.as_str().to_string()).unwrap_or_default();
-    Ok(ok(&RegAccount { c: Chrome::from(&ctx), org_name: org_name(&view), id: id.into(), email, error: None, error_field: "", inquiry: false }))
+    Ok(ok(&RegAccount {
+        c: Chrome::from(&ctx),
+        org_name: org_name(&view),
+        id: id.into(),
+        email,
+        error: None,
+        error_field: "",
+        inquiry: false,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -213,7 +262,13 @@ struct AccountForm {
     password: String,
 }
 
-async fn register_account(State(app): State<AppState>, Extension(ctx): Cx, ClientIp(ip): ClientIp, Path(id): IdPath<FlowId>, MemberForm { 0: f, .. }: MemberForm<AccountForm>) -> Result<Response, PageError> {
+async fn register_account(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    ClientIp(ip): ClientIp,
+    Path(id): IdPath<FlowId>,
+    MemberForm { 0: f, .. }: MemberForm<AccountForm>,
+) -> Result<Response, PageError> {
     let id = id.or_page(&ctx)?;
     match registration::enter_account(&app, &id, &f.email, &f.password, &ip).await {
         Ok(_) => Ok(see_other(&format!("/register/{id}"))),
@@ -241,7 +296,12 @@ struct ConsentForm {
     point_terms: Option<String>,
 }
 
-async fn register_consents(State(app): State<AppState>, Extension(ctx): Cx, Path(id): IdPath<FlowId>, MemberForm { 0: f, .. }: MemberForm<ConsentForm>) -> Result<Response, PageError> {
+async fn register_consents(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    Path(id): IdPath<FlowId>,
+    MemberForm { 0: f, .. }: MemberForm<ConsentForm>,
+) -> Result<Response, PageError> {
     let id = id.or_page(&ctx)?;
     let checked: Vec<ConsentDoc> = [
         (f.platform_terms.is_some(), ConsentDoc::PlatformTerms),
@@ -268,7 +328,13 @@ struct CodeForm {
     code: String,
 }
 
-async fn register_code(State(app): State<AppState>, Extension(ctx): Cx, ClientIp(ip): ClientIp, Path(id): IdPath<FlowId>, MemberForm { 0: f, .. }: MemberForm<CodeForm>) -> Result<Response, PageError> {
+async fn register_code(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    ClientIp(ip): ClientIp,
+    Path(id): IdPath<FlowId>,
+    MemberForm { 0: f, .. }: MemberForm<CodeForm>,
+) -> Result<Response, PageError> {
     let id = id.or_page(&ctx)?;
     match registration::verify_code(&app, &id, &f.code, &ip).await {
         Ok((_, user_id)) => {
@@ -284,7 +350,13 @@ async fn register_code(State(app): State<AppState>, Extension(ctx): Cx, ClientIp
     }
 }
 
-async fn register_resend(State(app): State<AppState>, Extension(ctx): Cx, ClientIp(ip): ClientIp, Path(id): IdPath<FlowId>, _: MemberForm<Empty>) -> Result<Response, PageError> {
+async fn register_resend(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    ClientIp(ip): ClientIp,
+    Path(id): IdPath<FlowId>,
+    _: MemberForm<Empty>,
+) -> Result<Response, PageError> {
     let id = id.or_page(&ctx)?;
     match registration::resend_code(&app, &id, &ip).await {
         Ok(_) => Ok(see_other(&format!("/register/{id}?resent=1"))),

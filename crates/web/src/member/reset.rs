@@ -63,7 +63,12 @@ struct ResetStartForm {
     email: String,
 }
 
-async fn reset_start(State(app): State<AppState>, Extension(ctx): Cx, ClientIp(ip): ClientIp, MemberForm { 0: f, .. }: MemberForm<ResetStartForm>) -> Result<Response, PageError> {
+async fn reset_start(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    ClientIp(ip): ClientIp,
+    MemberForm { 0: f, .. }: MemberForm<ResetStartForm>,
+) -> Result<Response, PageError> {
     match reset::start(&app, &f.email, ctx.locale(), &ip).await {
         Ok(flow) => Ok(see_other(&format!("/password-reset/{}", flow.id))),
         Err(e) if inline(&e) => {
@@ -74,7 +79,12 @@ async fn reset_start(State(app): State<AppState>, Extension(ctx): Cx, ClientIp(i
     }
 }
 
-async fn reset_show(State(app): State<AppState>, Extension(ctx): Cx, Path(id): IdPath<FlowId>, Query(q): Query<ShowQuery>) -> Result<Response, PageError> {
+async fn reset_show(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    Path(id): IdPath<FlowId>,
+    Query(q): Query<ShowQuery>,
+) -> Result<Response, PageError> {
     let id = id.or_page(&ctx)?;
     let loaded = reset::load(&app, &id).await.or_page(&ctx)?;
     Ok(match loaded.flow.state {
@@ -94,24 +104,46 @@ struct ResetCompleteForm {
     new_password: String,
 }
 
-async fn reset_complete(State(app): State<AppState>, Extension(ctx): Cx, ClientIp(ip): ClientIp, Path(id): IdPath<FlowId>, MemberForm { 0: f, .. }: MemberForm<ResetCompleteForm>) -> Result<Response, PageError> {
+async fn reset_complete(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    ClientIp(ip): ClientIp,
+    Path(id): IdPath<FlowId>,
+    MemberForm { 0: f, .. }: MemberForm<ResetCompleteForm>,
+) -> Result<Response, PageError> {
     let id = id.or_page(&ctx)?;
     match reset::complete(&app, &id, &f.code, &f.new_password, &ip).await {
         Ok(_) => Ok(see_other(&format!("/password-reset/{id}"))),
         Err(e) if inline(&e) => {
-            let page = ResetCodePage { c: Chrome::from(&ctx), id: id.into(), error: Some(e.message(ctx.locale())), notice: None };
+            let page = ResetCodePage {
+                c: Chrome::from(&ctx),
+                id: id.into(),
+                error: Some(e.message(ctx.locale())),
+                notice: None,
+            };
             Ok(render(e.status(), &page))
         }
         Err(e) => Err(e).or_page(&ctx),
     }
 }
 
-async fn reset_resend(State(app): State<AppState>, Extension(ctx): Cx, ClientIp(ip): ClientIp, Path(id): IdPath<FlowId>, _: MemberForm<Empty>) -> Result<Response, PageError> {
+async fn reset_resend(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    ClientIp(ip): ClientIp,
+    Path(id): IdPath<FlowId>,
+    _: MemberForm<Empty>,
+) -> Result<Response, PageError> {
     let id = id.or_page(&ctx)?;
     match reset::resend(&app, &id, &ip).await {
         Ok(_) => Ok(see_other(&format!("/password-reset/{id}?resent=1"))),
         Err(e) if inline(&e) => {
-            let page = ResetCodePage { c: Chrome::from(&ctx), id: id.into(), error: Some(e.message(ctx.locale())), notice: None };
+            let page = ResetCodePage {
+                c: Chrome::from(&ctx),
+                id: id.into(),
+                error: Some(e.message(ctx.locale())),
+                notice: None,
+            };
             Ok(render(e.status(), &page))
         }
         Err(e) => Err(e).or_page(&ctx),

@@ -2,13 +2,12 @@
 //! roster (ヤマダ ハナコ, 133033, 記号 1234, 番号 5678, 1990-04-01), on SQLite and PostgreSQL;
 //! and `mimoto checkup import` as an operator runs it.
 
-
-use records::testing::{hanako_zip, items, zip, Doc, BILLION_LAUGHS, SETTLEMENT};
 use crate::common::{Backend, Opts, TestApp, PASSWORD};
-use records::checkup::Value;
 use app::error::ServiceError;
 use app::services::auth::{authenticate, Member};
 use app::services::checkups::{self, ImportStats};
+use records::checkup::Value;
+use records::testing::{hanako_zip, items, zip, Doc, BILLION_LAUGHS, SETTLEMENT};
 
 /// F3 over the API: the member is linked to ヤマダ ハナコ's record.
 async fn hanako(t: &TestApp) -> Member {
@@ -40,7 +39,8 @@ async fn valid_import_is_sealed_and_readable_for_the_member(t: TestApp) {
     let stored = t.app.store.checkup_results_of_record(&link.org_id, &link.record).await.expect("stored");
     assert_eq!(stored.iter().map(|r| r.examined_on.as_str()).collect::<Vec<_>>(), ["2024-06-10", "2023-06-05"]);
     for r in &stored {
-        for needle in ["\"5.7\"", "\"5.4\"", "hba1c", "158.2", "みらい健診センター", "独自検査項目", "1990-04-01"] {
+        for needle in ["\"5.7\"", "\"5.4\"", "hba1c", "158.2", "みらい健診センター", "独自検査項目", "1990-04-01"]
+        {
             assert!(!r.data_enc.windows(needle.len()).any(|w| w == needle.as_bytes()), "{needle} stored in clear");
         }
     }
@@ -96,7 +96,10 @@ async fn unmatched_examinees_refuse_the_whole_import(t: TestApp) {
             assert!(!reason.contains(personal), "personal data in {reason}");
         }
     }
-    assert!(checkups::results_for_member(&t.app, &member).await.expect("results").is_empty(), "nothing stored, not even the good entry");
+    assert!(
+        checkups::results_for_member(&t.app, &member).await.expect("results").is_empty(),
+        "nothing stored, not even the good entry"
+    );
 
     // The branch number, when both sides have one, must agree (サトウ タロウ has 01).
     let mut wrong_branch = Doc::hanako("20240610", items("5.9"));
@@ -104,7 +107,8 @@ async fn unmatched_examinees_refuse_the_whole_import(t: TestApp) {
     let errors = entry_errors(import(&t, zip(&[("DATA/x.xml", wrong_branch.xml().as_bytes())])).await);
     assert_eq!(errors.len(), 1);
     // Two documents of one examination in one file are refused too.
-    let errors = entry_errors(import(&t, zip(&[("DATA/1.xml", good.as_bytes()), ("DATA/2.xml", good.as_bytes())])).await);
+    let errors =
+        entry_errors(import(&t, zip(&[("DATA/1.xml", good.as_bytes()), ("DATA/2.xml", good.as_bytes())])).await);
     assert_eq!(errors, [("DATA/2.xml".to_string(), "same examinee and examination date as DATA/1.xml".to_string())]);
     // A card written with hyphens and ASCII digits matches the same record.
     let mut hyphens = Doc::hanako("20240610", items("5.7"));
@@ -125,7 +129,10 @@ async fn hostile_entity_expansion_is_refused(t: TestApp) {
 
     // Not a ZIP, or a ZIP without documents: the archive is refused.
     assert!(matches!(import(&t, b"PK\x03\x04 not really".to_vec()).await, Err(ServiceError::CheckupArchive(_))));
-    assert!(matches!(import(&t, zip(&[("DATA/c.xml", SETTLEMENT.as_bytes())])).await, Err(ServiceError::CheckupArchive(_))));
+    assert!(matches!(
+        import(&t, zip(&[("DATA/c.xml", SETTLEMENT.as_bytes())])).await,
+        Err(ServiceError::CheckupArchive(_))
+    ));
     assert!(matches!(
         checkups::import_zip(&t.app, "33120015", "x.zip", hanako_zip(), &mut ()).await,
         Err(ServiceError::UnknownOrganization)

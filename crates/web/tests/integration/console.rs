@@ -9,15 +9,15 @@ use crate::common::browser::Browser;
 use crate::common::console::{create_operator, sign_in, OP_PASSWORD};
 use crate::common::ekyc::{face, http_upload, licence, png, selfie};
 use crate::common::{Backend, Opts, TestApp, PASSWORD};
+use app::config::Limit;
+use app::error::ServiceError;
+use app::services::operators::{self, Role};
+use app::services::review::{self, DecisionInput};
 use domain::clock::Clock as _;
 use domain::ekyc::{Instruction, MouthState, Turn};
 use image::{Rgb, RgbImage};
 use rand::SeedableRng;
 use serde_json::json;
-use app::config::Limit;
-use app::error::ServiceError;
-use app::services::operators::{self, Role};
-use app::services::review::{self, DecisionInput};
 
 /// A seed whose first drawn instruction is 「右向きで口を閉じる」 (the dev set has right-turned,
 /// closed-mouth photos, and no open mouths): the app draws the angled-selfie instruction from
@@ -30,8 +30,13 @@ fn right_closed() -> Instruction {
 
 #[test]
 fn the_seed_draws_right_and_closed() {
-    let found = (0..1000u64).find(|s| Instruction::random(&mut rand::rngs::StdRng::seed_from_u64(*s)) == right_closed());
-    assert_eq!(Instruction::random(&mut rand::rngs::StdRng::seed_from_u64(RIGHT_CLOSED_SEED)), right_closed(), "use {found:?}");
+    let found =
+        (0..1000u64).find(|s| Instruction::random(&mut rand::rngs::StdRng::seed_from_u64(*s)) == right_closed());
+    assert_eq!(
+        Instruction::random(&mut rand::rngs::StdRng::seed_from_u64(RIGHT_CLOSED_SEED)),
+        right_closed(),
+        "use {found:?}"
+    );
 }
 
 fn opts() -> Opts {
@@ -64,12 +69,15 @@ async fn application_in_review(t: &TestApp, email: &str) -> Application {
     let (s, v) = t.post_auth("/api/v1/ekyc-applications", &token, json!({})).await;
     assert_eq!(s, 201, "{v}");
     let id = v["id"].as_str().expect("id").to_string();
-    let (s, v) = t.post_auth(&format!("/api/v1/ekyc-applications/{id}/document"), &token, json!({"kind": "drivers_license"})).await;
+    let (s, v) = t
+        .post_auth(&format!("/api/v1/ekyc-applications/{id}/document"), &token, json!({"kind": "drivers_license"}))
+        .await;
     assert_eq!(s, 200, "{v}");
     let front = licence("leonard/leonard1.png");
     let (s, v) = http_upload(t, &token, &id, "document_front", front.clone()).await;
     assert_eq!((s, v["state"].as_str()), (200, Some("front_captured")), "{v}");
-    let (s, v) = t.post_auth(&format!("/api/v1/ekyc-applications/{id}/remarks"), &token, json!({"has_entries": true})).await;
+    let (s, v) =
+        t.post_auth(&format!("/api/v1/ekyc-applications/{id}/remarks"), &token, json!({"has_entries": true})).await;
     assert_eq!((s, v["next_capture"].as_str()), (200, Some("document_back")), "{v}");
     let back = png(&RgbImage::from_pixel(1024, 640, Rgb([220, 222, 218])));
     let (s, v) = http_upload(t, &token, &id, "document_back", back.clone()).await;
@@ -91,15 +99,28 @@ async fn application_in_review(t: &TestApp, email: &str) -> Application {
     let (s, v) = http_upload(t, &token, &id, "selfie_angled", angled.clone()).await;
     assert_eq!((s, v["state"].as_str()), (200, Some("angled_verified")), "{v}");
     let (s, v) = t
-        .post_auth(&format!("/api/v1/ekyc-applications/{id}/secret"), &token, json!({"question": "最初に飼ったペットの名前", "answer": "ポチ"}))
+        .post_auth(
+            &format!("/api/v1/ekyc-applications/{id}/secret"),
+            &token,
+            json!({"question": "最初に飼ったペットの名前", "answer": "ポチ"}),
+        )
         .await;
     assert_eq!(s, 200, "{v}");
     let (s, v) = t.post_auth(&format!("/api/v1/ekyc-applications/{id}/submit"), &token, json!({})).await;
-    assert_eq!((s, v["state"].as_str(), v["authenticated"].as_bool()), (200, Some("pending_review"), Some(false)), "{v}");
+    assert_eq!(
+        (s, v["state"].as_str(), v["authenticated"].as_bool()),
+        (200, Some("pending_review"), Some(false)),
+        "{v}"
+    );
     Application {
         token,
         id,
-        uploaded: vec![("document_front", front), ("document_back", back), ("selfie_frontal", frontal), ("selfie_angled", angled)],
+        uploaded: vec![
+            ("document_front", front),
+            ("document_back", back),
+            ("selfie_frontal", frontal),
+            ("selfie_angled", angled),
+        ],
     }
 }
 
@@ -125,7 +146,11 @@ async fn a_case_goes_to_review_and_an_operator_approves_it_in_the_console() {
     let anon = b.get("/console").await;
     assert_eq!((anon.status, anon.location.as_deref()), (303, Some("/console/login")));
     let form = b.get("/console/login").await;
-    assert!(form.has("<label for=\"email\">") && form.has("<label for=\"password\">") && form.has("<label for=\"code\">"), "{}", form.html);
+    assert!(
+        form.has("<label for=\"email\">") && form.has("<label for=\"password\">") && form.has("<label for=\"code\">"),
+        "{}",
+        form.html
+    );
     let cookie = anon.set_cookies.iter().find(|c| c.starts_with("mimoto_op=")).expect("console cookie").clone();
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Path=/"), "{cookie}");
     assert!(!cookie.contains("Max-Age"), "ends with the browser: {cookie}");
@@ -163,7 +188,8 @@ async fn a_case_goes_to_review_and_an_operator_approves_it_in_the_console() {
     let case = b.get(&format!("/console/reviews/{}", a.id)).await;
     assert_eq!(case.status, 200, "{}", case.html);
     assert_eq!(case.headers.get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
-    for text in ["ヤマダ　ハナコ", "1990-04-01", "133033", "1234", "5678", "右向きで口を閉じる", "運転免許証"] {
+    for text in ["ヤマダ　ハナコ", "1990-04-01", "133033", "1234", "5678", "右向きで口を閉じる", "運転免許証"]
+    {
         assert!(case.has(text), "{text} missing:\n{}", case.html);
     }
     for s in [scores.document_frontal, scores.document_angled, scores.frontal_angled] {
@@ -171,8 +197,14 @@ async fn a_case_goes_to_review_and_an_operator_approves_it_in_the_console() {
     }
     let threshold = t.app.config.face_threshold;
     let bar = threshold + t.app.config.ekyc_auto_margin;
-    assert!(case.has(&format!("{threshold:.2}")) && case.has(&format!("{bar:.2}")), "threshold and automatic approval bar");
-    assert!([scores.document_frontal, scores.document_angled, scores.frontal_angled].iter().any(|s| *s < bar), "{scores:?} needed review");
+    assert!(
+        case.has(&format!("{threshold:.2}")) && case.has(&format!("{bar:.2}")),
+        "threshold and automatic approval bar"
+    );
+    assert!(
+        [scores.document_frontal, scores.document_angled, scores.frontal_angled].iter().any(|s| *s < bar),
+        "{scores:?} needed review"
+    );
     for (capture, _) in &a.uploaded {
         let (_, image_id) = loaded.data.images.iter().find(|(c, _)| c.as_str() == *capture).expect("captured");
         assert!(case.has(&format!("/console/reviews/{}/images/{image_id}", a.id)), "{capture} image missing");
@@ -192,16 +224,31 @@ async fn a_case_goes_to_review_and_an_operator_approves_it_in_the_console() {
         image_ids.push(image_id.clone());
     }
     assert_eq!(b.bytes(&format!("/console/reviews/{}/images/not-an-image", a.id)).await.0, 404);
-    assert_eq!(Browser::not_following(&t).bytes(&format!("/console/reviews/{}/images/{}", a.id, image_ids[0])).await.0, 303, "signed in only");
+    assert_eq!(
+        Browser::not_following(&t).bytes(&format!("/console/reviews/{}/images/{}", a.id, image_ids[0])).await.0,
+        303,
+        "signed in only"
+    );
 
     // A decision needs the form's CSRF token.
     let version = case.field("version");
-    let forged = b.post(&format!("/console/reviews/{}/decision", a.id), &[("version", &version), ("decision", "approve")]).await;
+    let forged =
+        b.post(&format!("/console/reviews/{}/decision", a.id), &[("version", &version), ("decision", "approve")]).await;
     assert_eq!(forged.status, 403);
 
     // Approve: the member is told by mail, in their language (ja), and is authenticated.
-    let approved = b.post(&format!("/console/reviews/{}/decision", a.id), &[("csrf", &case.csrf()), ("version", &version), ("decision", "approve"), ("note", "書類・顔写真とも確認")]).await;
-    assert_eq!((approved.status, approved.location.as_deref()), (303, Some("/console?decided=approved")), "{}", approved.html);
+    let approved = b
+        .post(
+            &format!("/console/reviews/{}/decision", a.id),
+            &[("csrf", &case.csrf()), ("version", &version), ("decision", "approve"), ("note", "書類・顔写真とも確認")],
+        )
+        .await;
+    assert_eq!(
+        (approved.status, approved.location.as_deref()),
+        (303, Some("/console?decided=approved")),
+        "{}",
+        approved.html
+    );
     let mails = t.wait_mails("hanako@example.com", 2).await;
     let (subject, text) = mails.last().expect("mail");
     assert_eq!(subject, "【Mimoto】健診・医療アクセス認証が完了しました");
@@ -211,24 +258,47 @@ async fn a_case_goes_to_review_and_an_operator_approves_it_in_the_console() {
     assert!(!b.get("/console").await.has(&format!("/console/reviews/{}\"", a.id)), "no longer in the queue");
 
     // A second decision (a reviewer with the page still open) is refused; no second mail.
-    let again = b.post(&format!("/console/reviews/{}/decision", a.id), &[("csrf", &case.csrf()), ("version", &version), ("decision", "reject"), ("reason", "other")]).await;
+    let again = b
+        .post(
+            &format!("/console/reviews/{}/decision", a.id),
+            &[("csrf", &case.csrf()), ("version", &version), ("decision", "reject"), ("reason", "other")],
+        )
+        .await;
     assert_eq!(again.status, 409);
     assert!(again.has("この申請はすでに判定済みです。"), "{}", again.html);
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(ekyc_mails(&t, "hanako@example.com").len(), 1, "one decision, one mail");
     let decided = b.get(&format!("/console/reviews/{}", a.id)).await;
-    assert!(decided.has("承認") && decided.has("審査 花子") && decided.has("書類・顔写真とも確認") && !decided.has(">承認する</button>"), "{}", decided.html);
+    assert!(
+        decided.has("承認")
+            && decided.has("審査 花子")
+            && decided.has("書類・顔写真とも確認")
+            && !decided.has(">承認する</button>"),
+        "{}",
+        decided.html
+    );
 
     // The audit log: each view and the decision, by whom, from where; ids only.
     let log = t.app.store.list_audit(None, 200).await.expect("audit");
-    let reviewer_id = log.iter().find(|e| e.action == "console.login").and_then(|e| e.operator_id.clone()).expect("login row");
-    let has = |action: &str, target: &str| log.iter().any(|e| e.action == action && e.target_id.as_deref() == Some(target) && e.operator_id.as_deref() == Some(reviewer_id.as_str()));
+    let reviewer_id =
+        log.iter().find(|e| e.action == "console.login").and_then(|e| e.operator_id.clone()).expect("login row");
+    let has = |action: &str, target: &str| {
+        log.iter().any(|e| {
+            e.action == action
+                && e.target_id.as_deref() == Some(target)
+                && e.operator_id.as_deref() == Some(reviewer_id.as_str())
+        })
+    };
     assert!(has("ekyc.view_case", &a.id) && has("ekyc.approve", &a.id));
     for id in &image_ids {
         assert!(has("ekyc.view_image", id), "view of image {id}");
     }
     assert!(log.iter().all(|e| e.client_ip == "127.0.0.1"), "from where");
-    assert_eq!(log.iter().filter(|e| e.action == "console.login_failed").count(), 4, "three refused logins and the replay");
+    assert_eq!(
+        log.iter().filter(|e| e.action == "console.login_failed").count(),
+        4,
+        "three refused logins and the replay"
+    );
     assert!(!log.iter().any(|e| e.action == "ekyc.reject"), "the refused second decision wrote nothing");
     let dump = format!("{log:?}");
     for personal in ["hanako", "ヤマダ", "1990-04-01", "reviewer@"] {
@@ -242,7 +312,10 @@ async fn a_case_goes_to_review_and_an_operator_approves_it_in_the_console() {
     let audit = admin_browser.get("/console/audit").await;
     assert_eq!(audit.status, 200, "{}", audit.html);
     assert!(audit.has("ekyc.approve") && audit.has("ekyc.view_image") && audit.has("審査 花子"), "{}", audit.html);
-    assert!(t.app.store.list_audit(None, 1).await.expect("audit")[0].action == "audit.view", "reading the log is logged too");
+    assert!(
+        t.app.store.list_audit(None, 1).await.expect("audit")[0].action == "audit.view",
+        "reading the log is logged too"
+    );
 
     // Logout ends the console session (and needs the CSRF token).
     let queue = b.get("/console").await;
@@ -256,7 +329,14 @@ async fn a_case_goes_to_review_and_an_operator_approves_it_in_the_console() {
 /// The submission time as the queue shows it (Japan time, minutes).
 fn jst(at: time::OffsetDateTime) -> String {
     let local = at.to_offset(time::UtcOffset::from_hms(9, 0, 0).expect("offset"));
-    format!("{:04}-{:02}-{:02} {:02}:{:02}", local.year(), u8::from(local.month()), local.day(), local.hour(), local.minute())
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}",
+        local.year(),
+        u8::from(local.month()),
+        local.day(),
+        local.hour(),
+        local.minute()
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -273,14 +353,43 @@ async fn a_rejected_member_is_told_why_and_can_start_again() {
     let version = case.field("version");
 
     // A rejection needs a reason from the list; a note has a length limit.
-    let bad = b.post(&path, &[("csrf", &case.csrf()), ("version", &version), ("decision", "reject"), ("reason", "because")]).await;
+    let bad = b
+        .post(&path, &[("csrf", &case.csrf()), ("version", &version), ("decision", "reject"), ("reason", "because")])
+        .await;
     assert_eq!(bad.status, 422);
     let long = "あ".repeat(review::NOTE_MAX_CHARS + 1);
-    let bad = b.post(&path, &[("csrf", &case.csrf()), ("version", &version), ("decision", "reject"), ("reason", "document_unreadable"), ("note", &long)]).await;
+    let bad = b
+        .post(
+            &path,
+            &[
+                ("csrf", &case.csrf()),
+                ("version", &version),
+                ("decision", "reject"),
+                ("reason", "document_unreadable"),
+                ("note", &long),
+            ],
+        )
+        .await;
     assert_eq!(bad.status, 422);
 
-    let rejected = b.post(&path, &[("csrf", &case.csrf()), ("version", &version), ("decision", "reject"), ("reason", "document_unreadable"), ("note", "反射で文字が読めない")]).await;
-    assert_eq!((rejected.status, rejected.location.as_deref()), (303, Some("/console?decided=rejected")), "{}", rejected.html);
+    let rejected = b
+        .post(
+            &path,
+            &[
+                ("csrf", &case.csrf()),
+                ("version", &version),
+                ("decision", "reject"),
+                ("reason", "document_unreadable"),
+                ("note", "反射で文字が読めない"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (rejected.status, rejected.location.as_deref()),
+        (303, Some("/console?decided=rejected")),
+        "{}",
+        rejected.html
+    );
     let mails = t.wait_mails("hanako@example.com", 2).await;
     let (subject, text) = mails.last().expect("mail");
     assert_eq!(subject, "【Mimoto】健診・医療アクセス認証の審査結果のお知らせ");
@@ -305,19 +414,36 @@ async fn a_rejected_member_is_told_why_and_can_start_again() {
 async fn two_reviewers_deciding_at_once_make_one_decision_and_one_mail() {
     let t = TestApp::start(opts()).await;
     let a = application_in_review(&t, "hanako@example.com").await;
-    let one = operators::create(&t.app, "one@mimoto.example.jp", "一郎", Role::Reviewer, OP_PASSWORD).await.expect("op").operator;
-    let two = operators::create(&t.app, "two@mimoto.example.jp", "二郎", Role::Reviewer, OP_PASSWORD).await.expect("op").operator;
+    let one = operators::create(&t.app, "one@mimoto.example.jp", "一郎", Role::Reviewer, OP_PASSWORD)
+        .await
+        .expect("op")
+        .operator;
+    let two = operators::create(&t.app, "two@mimoto.example.jp", "二郎", Role::Reviewer, OP_PASSWORD)
+        .await
+        .expect("op")
+        .operator;
     let version = t.app.store.get_ekyc(&a.id).await.expect("get").expect("present").version;
     let approve = DecisionInput { approve: true, reason: "", note: "", version };
     let reject = DecisionInput { approve: false, reason: "face_mismatch", note: "", version };
-    let (r1, r2) = tokio::join!(review::decide(&t.app, &one, &a.id, approve, "10.0.0.1"), review::decide(&t.app, &two, &a.id, reject, "10.0.0.2"));
+    let (r1, r2) = tokio::join!(
+        review::decide(&t.app, &one, &a.id, approve, "10.0.0.1"),
+        review::decide(&t.app, &two, &a.id, reject, "10.0.0.2")
+    );
     let outcomes = [&r1, &r2];
     assert_eq!(outcomes.iter().filter(|r| r.is_ok()).count(), 1, "{r1:?} {r2:?}");
     assert_eq!(outcomes.iter().filter(|r| matches!(r, Err(ServiceError::AlreadyDecided))).count(), 1, "{r1:?} {r2:?}");
     t.wait_mails("hanako@example.com", 2).await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(ekyc_mails(&t, "hanako@example.com").len(), 1);
-    let decisions = t.app.store.list_audit(None, 50).await.expect("audit").into_iter().filter(|e| e.action == "ekyc.approve" || e.action == "ekyc.reject").count();
+    let decisions = t
+        .app
+        .store
+        .list_audit(None, 50)
+        .await
+        .expect("audit")
+        .into_iter()
+        .filter(|e| e.action == "ekyc.approve" || e.action == "ekyc.reject")
+        .count();
     assert_eq!(decisions, 1);
     t.stop().await;
 }
@@ -342,17 +468,27 @@ async fn console_sessions_are_separate_short_and_need_csrf() {
     let b = Browser::not_following(&t);
     let form = b.get("/console/login").await;
     let cookie_value = |cookies: &[String]| {
-        cookies.iter().find_map(|c| c.strip_prefix("mimoto_op=").map(|v| v.split(';').next().unwrap_or_default().to_string())).expect("console cookie")
+        cookies
+            .iter()
+            .find_map(|c| c.strip_prefix("mimoto_op=").map(|v| v.split(';').next().unwrap_or_default().to_string()))
+            .expect("console cookie")
     };
     let anonymous = cookie_value(&form.set_cookies);
     let code = op.code_at(t.clock.now());
     let forged = b.post("/console/login", &[("email", &op.email), ("password", OP_PASSWORD), ("code", &code)]).await;
     assert_eq!(forged.status, 403);
-    let forged = b.post("/console/login", &[("csrf", "forged"), ("email", &op.email), ("password", OP_PASSWORD), ("code", &code)]).await;
+    let forged = b
+        .post("/console/login", &[("csrf", "forged"), ("email", &op.email), ("password", OP_PASSWORD), ("code", &code)])
+        .await;
     assert_eq!(forged.status, 403);
 
     // The cookie is replaced at login: the value from before the login is no session (fixation).
-    let login = b.post("/console/login", &[("csrf", &form.csrf()), ("email", &op.email), ("password", OP_PASSWORD), ("code", &code)]).await;
+    let login = b
+        .post(
+            "/console/login",
+            &[("csrf", &form.csrf()), ("email", &op.email), ("password", OP_PASSWORD), ("code", &code)],
+        )
+        .await;
     assert_eq!(login.status, 303, "{}", login.html);
     assert_ne!(cookie_value(&login.set_cookies), anonymous);
     assert_eq!(b.get("/console").await.status, 200);
@@ -391,7 +527,11 @@ async fn console_logins_are_rate_limited_per_email_and_per_ip() {
     assert_eq!(limited.status, 429, "even the right credentials, once the email is locked");
     assert!(limited.headers.contains_key("retry-after"));
     assert_eq!(b.console_login("other@mimoto.example.jp", OP_PASSWORD, "000000").await.status, 401);
-    assert_eq!(b.console_login("third@mimoto.example.jp", OP_PASSWORD, "000000").await.status, 429, "the sixth try from this address");
+    assert_eq!(
+        b.console_login("third@mimoto.example.jp", OP_PASSWORD, "000000").await.status,
+        429,
+        "the sixth try from this address"
+    );
     t.stop().await;
 }
 
@@ -422,7 +562,12 @@ async fn malformed_and_unknown_ids_answer_alike() {
                         if !post {
                             return b.get(&p).await;
                         }
-                        let form = [("csrf", if with_csrf { csrf.as_str() } else { "forged" }), ("decision", "approve"), ("version", "1"), ("reply", "はい")];
+                        let form = [
+                            ("csrf", if with_csrf { csrf.as_str() } else { "forged" }),
+                            ("decision", "approve"),
+                            ("version", "1"),
+                            ("reply", "はい"),
+                        ];
                         b.post(&p, &form).await
                     }
                 };
@@ -430,7 +575,11 @@ async fn malformed_and_unknown_ids_answer_alike() {
                     let expected = ask(path(unknown), with_csrf).await;
                     let got = ask(path(bad), with_csrf).await;
                     let what = format!("{} (csrf {with_csrf})", path(bad));
-                    assert_eq!((got.status, got.location.as_deref()), (expected.status, expected.location.as_deref()), "{what}");
+                    assert_eq!(
+                        (got.status, got.location.as_deref()),
+                        (expected.status, expected.location.as_deref()),
+                        "{what}"
+                    );
                     assert_eq!(got.html.replace(bad, unknown), expected.html, "{what}");
                     assert!(got.status == 303 || got.status == 403 || got.status == 404, "{what}: {}", got.status);
                 }

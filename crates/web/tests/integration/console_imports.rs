@@ -3,20 +3,24 @@
 //! file; reviewers may not import. The member then sees the results (service read).
 
 use crate::common::browser::{Browser, Page};
-use records::testing::{hanako_zip, zip, Doc, BILLION_LAUGHS};
 use crate::common::console::{create_operator, sign_in};
 use crate::common::{Opts, TestApp, PASSWORD};
 use app::services::auth::authenticate;
 use app::services::operators::Role;
+use records::testing::{hanako_zip, zip, Doc, BILLION_LAUGHS};
 
 async fn upload(b: &Browser, kind: &str, org: &str, name: &str, bytes: Vec<u8>) -> Page {
     let form = b.get("/console/imports").await;
     assert_eq!(form.status, 200, "{}", form.html);
-    let mut parts = reqwest::multipart::Form::new().text("csrf", form.csrf()).text("kind", kind.to_string()).text("org", org.to_string());
+    let mut parts = reqwest::multipart::Form::new()
+        .text("csrf", form.csrf())
+        .text("kind", kind.to_string())
+        .text("org", org.to_string());
     if !bytes.is_empty() {
         parts = parts.part("file", reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()));
     }
-    Browser::page(b.client.post(format!("{}/console/imports", b.base)).multipart(parts).send().await.expect("upload")).await
+    Browser::page(b.client.post(format!("{}/console/imports", b.base)).multipart(parts).send().await.expect("upload"))
+        .await
 }
 
 /// Follows the job page (as its refresh does) until the job has finished.
@@ -51,14 +55,22 @@ async fn an_administrator_imports_checkups_and_sees_the_problems_of_a_refused_fi
     let b = Browser::not_following(&t);
     sign_in(&t, &b, &admin).await;
     let form = b.get("/console/imports").await;
-    assert!(form.has("<label for=\"kind\">種類</label>") && form.has("<label for=\"file\">ファイル</label>") && form.has(">取り込む</button>"), "{}", form.html);
+    assert!(
+        form.has("<label for=\"kind\">種類</label>")
+            && form.has("<label for=\"file\">ファイル</label>")
+            && form.has(">取り込む</button>"),
+        "{}",
+        form.html
+    );
     assert!(form.has("<option value=\"133033\">"), "demo organizations are listed");
 
     // A forged form is refused before anything is read.
     let forged = Browser::page(
         b.client
             .post(format!("{}/console/imports", b.base))
-            .multipart(reqwest::multipart::Form::new().text("csrf", "forged").text("kind", "checkups").text("org", "133033"))
+            .multipart(
+                reqwest::multipart::Form::new().text("csrf", "forged").text("kind", "checkups").text("org", "133033"),
+            )
             .send()
             .await
             .expect("post"),
@@ -89,7 +101,11 @@ async fn an_administrator_imports_checkups_and_sees_the_problems_of_a_refused_fi
     let refused = finished(&b, &sent.location.expect("job page")).await;
     assert!(refused.has("取り込みませんでした"), "{}", refused.html);
     assert!(refused.has("DATA/h2.xml"), "{}", refused.html);
-    assert_eq!(app::services::checkups::results_for_member(&t.app, &member).await.expect("results").len(), 2, "nothing more written");
+    assert_eq!(
+        app::services::checkups::results_for_member(&t.app, &member).await.expect("results").len(),
+        2,
+        "nothing more written"
+    );
 
     // CSV files the same way: a good お薬履歴 file, then a 医療費通知 file with a bad line.
     let meds = "保険者番号,記号,番号,枝番,生年月日,調剤年月日,薬局名,処方医療機関,処方医,医薬品名,用量,日数\n\
@@ -99,14 +115,18 @@ async fn an_administrator_imports_checkups_and_sees_the_problems_of_a_refused_fi
     assert!(done.has("取り込みが完了しました") && done.has("<dt>件数</dt><dd>1</dd>"), "{}", done.html);
     let rows = app::services::health_imports::medications_for_member(&t.app, &member).await.expect("medications");
     assert_eq!(rows.iter().map(|r| r.drug.as_str()).collect::<Vec<_>>(), ["アムロジピン錠5mg"]);
-    let expenses = "保険者番号,記号,番号,枝番,生年月日,診療年月,受診者,医療機関等名称,区分,日数,医療費の総額,窓口負担額\n\
+    let expenses =
+        "保険者番号,記号,番号,枝番,生年月日,診療年月,受診者,医療機関等名称,区分,日数,医療費の総額,窓口負担額\n\
                     133033,1234,5678,,1990-04-01,2025-04,ヤマダ ハナコ,みらいクリニック,外来,1,4320,1300\n\
                     133033,1234,5678,,1990-04-01,2025-13,ヤマダ ハナコ,みらいクリニック,外来,1,4320,1300\n";
     let sent = upload(&b, "expenses", "133033", "expenses.csv", expenses.as_bytes().to_vec()).await;
     let refused = finished(&b, &sent.location.expect("job page")).await;
     assert!(refused.has("取り込みませんでした") && refused.has("<td>3</td>"), "line 3 is listed: {}", refused.html);
     assert!(!refused.has("ヤマダ"), "no personal data in the problems");
-    assert!(app::services::health_imports::expenses_for_member(&t.app, &member).await.expect("expenses").is_empty(), "nothing stored");
+    assert!(
+        app::services::health_imports::expenses_for_member(&t.app, &member).await.expect("expenses").is_empty(),
+        "nothing stored"
+    );
 
     // The list of recent jobs and the audit log.
     let list = b.get("/console/imports").await;

@@ -5,14 +5,14 @@
 use crate::common::browser::{Browser, Page};
 use crate::common::ekyc::{face, http_upload, licence, png, seed_for, selfie};
 use crate::common::{Opts, TestApp, PASSWORD};
-use domain::ekyc::{DocumentKind, EkycState, Instruction, MouthState, Turn};
-use image::{Rgb, RgbImage};
-use rand::SeedableRng;
-use serde_json::json;
 use app::error::ServiceError;
 use app::i18n::Locale;
 use app::services::auth::{authenticate, Member};
 use app::services::ekyc::{self, Capture};
+use domain::ekyc::{DocumentKind, EkycState, Instruction, MouthState, Turn};
+use image::{Rgb, RgbImage};
+use rand::SeedableRng;
+use serde_json::json;
 
 async fn verified_member(t: &TestApp, email: &str) -> Member {
     let token = t.register(email, PASSWORD).await;
@@ -25,7 +25,14 @@ async fn verify_identity(t: &TestApp, token: &str) -> Member {
     authenticate(&t.app, token).await.expect("auth").expect("member")
 }
 
-async fn upload(t: &TestApp, m: &Member, id: &str, capture: Capture, bytes: Vec<u8>, seed: u64) -> Result<ekyc::Loaded, ServiceError> {
+async fn upload(
+    t: &TestApp,
+    m: &Member,
+    id: &str,
+    capture: Capture,
+    bytes: Vec<u8>,
+    seed: u64,
+) -> Result<ekyc::Loaded, ServiceError> {
     let token = ekyc::capture_token(&t.app, m, id, capture).await?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     ekyc::upload_with_rng(&t.app, m, id, capture, &token, bytes, &mut rng).await
@@ -39,12 +46,18 @@ async fn a_full_application_with_retakes_and_wrong_instructions() {
     let a = ekyc::start(app, &m).await.expect("start");
     let id = a.record.id.clone();
     assert_eq!(ekyc::start(app, &m).await.expect("resume").record.id, id, "an open application is resumed");
-    assert!(matches!(ekyc::capture_token(app, &m, &id, Capture::DocumentFront).await, Err(ServiceError::WrongStep)), "choose a document first");
+    assert!(
+        matches!(ekyc::capture_token(app, &m, &id, Capture::DocumentFront).await, Err(ServiceError::WrongStep)),
+        "choose a document first"
+    );
 
     ekyc::choose_document(app, &m, &id, DocumentKind::DriversLicense).await.expect("choose");
     // A document without a face is refused with the reason.
     let blank = png(&RgbImage::from_pixel(1024, 640, Rgb([232, 236, 228])));
-    assert!(matches!(upload(&t, &m, &id, Capture::DocumentFront, blank, 0).await, Err(ServiceError::FaceQuality(face::quality::Issue::NoFace))));
+    assert!(matches!(
+        upload(&t, &m, &id, Capture::DocumentFront, blank, 0).await,
+        Err(ServiceError::FaceQuality(face::quality::Issue::NoFace))
+    ));
     let a = upload(&t, &m, &id, Capture::DocumentFront, licence("leonard/leonard1.png"), 0).await.expect("front");
     assert_eq!(a.data.app.state, EkycState::FrontCaptured);
 
@@ -53,7 +66,10 @@ async fn a_full_application_with_retakes_and_wrong_instructions() {
     let stale = ekyc::capture_token(app, &m, &id, Capture::DocumentBack).await.expect("token");
     t.clock.advance(time::Duration::minutes(11));
     let back = png(&RgbImage::from_pixel(1024, 640, Rgb([220, 220, 220])));
-    assert!(matches!(ekyc::upload(app, &m, &id, Capture::DocumentBack, &stale, back.clone()).await, Err(ServiceError::CaptureTokenInvalid)));
+    assert!(matches!(
+        ekyc::upload(app, &m, &id, Capture::DocumentBack, &stale, back.clone()).await,
+        Err(ServiceError::CaptureTokenInvalid)
+    ));
     upload(&t, &m, &id, Capture::DocumentBack, back, 0).await.expect("back");
     ekyc::confirm_document(app, &m, &id).await.expect("confirm");
 
@@ -63,7 +79,9 @@ async fn a_full_application_with_retakes_and_wrong_instructions() {
         other => panic!("{:?}", other.map(|l| l.data.app.state)),
     }
     let seed = seed_for(Instruction { turn: Turn::Right, mouth: MouthState::Closed });
-    let a = upload(&t, &m, &id, Capture::SelfieFrontal, selfie(&face("leonard/leonard2.png")), seed).await.expect("frontal");
+    let a = upload(&t, &m, &id, Capture::SelfieFrontal, selfie(&face("leonard/leonard2.png")), seed)
+        .await
+        .expect("frontal");
     assert_eq!(a.data.app.state, EkycState::FrontalVerified);
     assert_eq!(a.data.app.instruction, Some(Instruction { turn: Turn::Right, mouth: MouthState::Closed }));
 
@@ -72,17 +90,28 @@ async fn a_full_application_with_retakes_and_wrong_instructions() {
     // Each failure counts and draws a new instruction (here the seeded generator draws
     // 「右向きで口を閉じる」 again).
     for wrong in [face("leonard/leonard2.png"), image::imageops::flip_horizontal(&angled)] {
-        assert!(matches!(upload(&t, &m, &id, Capture::SelfieAngled, selfie(&wrong), seed).await, Err(ServiceError::InstructionNotFollowed)));
+        assert!(matches!(
+            upload(&t, &m, &id, Capture::SelfieAngled, selfie(&wrong), seed).await,
+            Err(ServiceError::InstructionNotFollowed)
+        ));
     }
     let now = ekyc::current(app, &m).await.expect("load").expect("application");
     assert_eq!(now.data.app.face_attempts, 3, "one frontal mismatch, two wrong poses");
-    assert_eq!(now.data.reasons.iter().filter(|r| *r == "angled_instruction_not_followed").count(), 2, "{:?}", now.data.reasons);
+    assert_eq!(
+        now.data.reasons.iter().filter(|r| *r == "angled_instruction_not_followed").count(),
+        2,
+        "{:?}",
+        now.data.reasons
+    );
     assert!(now.data.reasons.iter().any(|r| r.starts_with("frontal_mismatch:")), "{:?}", now.data.reasons);
     let a = upload(&t, &m, &id, Capture::SelfieAngled, selfie(&angled), 0).await.expect("angled");
     assert_eq!(a.data.app.state, EkycState::AngledVerified);
     let scores = a.data.app.scores.expect("scores");
 
-    assert!(matches!(ekyc::set_secret(app, &m, &id, "最初に飼ったペットの名前", " 　").await, Err(ServiceError::SecretAnswerEmpty)));
+    assert!(matches!(
+        ekyc::set_secret(app, &m, &id, "最初に飼ったペットの名前", " 　").await,
+        Err(ServiceError::SecretAnswerEmpty)
+    ));
     let a = ekyc::set_secret(app, &m, &id, "最初に飼ったペットの名前", " Ｐｏｃｈｉ ").await.expect("secret");
     let hash = a.data.secret_answer_hash.clone().expect("hash");
     assert!(hash.starts_with("$argon2id$"));
@@ -93,7 +122,10 @@ async fn a_full_application_with_retakes_and_wrong_instructions() {
     let auto = scores.document_frontal >= bar && scores.document_angled >= bar && scores.frontal_angled >= bar;
     assert_eq!(a.data.app.state, if auto { EkycState::Completed } else { EkycState::PendingReview }, "{scores:?}");
     if auto {
-        assert!(a.data.document_embedding.is_none() && a.data.frontal_embedding.is_none(), "embeddings are not kept after the decision");
+        assert!(
+            a.data.document_embedding.is_none() && a.data.frontal_embedding.is_none(),
+            "embeddings are not kept after the decision"
+        );
         assert!(a.record.decided_at.is_some() && !a.record.open);
     } else {
         assert!(a.record.submitted_at.is_some() && a.record.open);
@@ -101,7 +133,10 @@ async fn a_full_application_with_retakes_and_wrong_instructions() {
 
     // Four images kept, sealed in the image store, readable back.
     let captured: Vec<Capture> = a.data.images.iter().map(|(c, _)| *c).collect();
-    assert_eq!(captured, [Capture::DocumentFront, Capture::DocumentBack, Capture::SelfieFrontal, Capture::SelfieAngled]);
+    assert_eq!(
+        captured,
+        [Capture::DocumentFront, Capture::DocumentBack, Capture::SelfieFrontal, Capture::SelfieAngled]
+    );
     let images = app.store.ekyc_images(&id).await.expect("images");
     assert_eq!(images.len(), 4, "rejected captures are not kept");
     for (capture, image_id) in &a.data.images {
@@ -126,7 +161,10 @@ async fn a_full_application_with_retakes_and_wrong_instructions() {
     assert_eq!(app::jobs::delete_decided_images(app).await.expect("retention"), 4);
     for image in app.store.ekyc_images(&id).await.expect("images") {
         assert!(image.deleted_at.is_some());
-        assert!(matches!(app.images.get(&image.id).await, Err(app::images::ImageError::NotFound)), "gone from the image store");
+        assert!(
+            matches!(app.images.get(&image.id).await, Err(app::images::ImageError::NotFound)),
+            "gone from the image store"
+        );
     }
     assert!(app.store.get_ekyc(&id).await.expect("get").is_some(), "the decision is kept");
     t.stop().await;
@@ -145,7 +183,10 @@ async fn face_attempts_run_out_and_then_nothing_more_is_tried_or_stored() {
         let r = upload(&t, &m, &id, Capture::SelfieFrontal, stranger.clone(), 0).await;
         assert!(matches!(r, Err(ServiceError::FaceMismatch { remaining }) if remaining == left), "{:?}", r.map(|_| ()));
     }
-    assert!(matches!(upload(&t, &m, &id, Capture::SelfieFrontal, stranger.clone(), 0).await, Err(ServiceError::FaceAttemptsExhausted)));
+    assert!(matches!(
+        upload(&t, &m, &id, Capture::SelfieFrontal, stranger.clone(), 0).await,
+        Err(ServiceError::FaceAttemptsExhausted)
+    ));
     // Even the right face is not tried now; the token is not used up and nothing is stored.
     let images = t.app.store.ekyc_images(&id).await.expect("images").len();
     let token = ekyc::capture_token(&t.app, &m, &id, Capture::SelfieFrontal).await.expect("token");
@@ -171,7 +212,6 @@ async fn the_my_number_card_back_is_never_accepted() {
     t.stop().await;
 }
 
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_the_json_api() {
     let t = TestApp::start(Opts::default()).await;
@@ -184,11 +224,19 @@ async fn over_the_json_api() {
     let (s, v) = t.post_auth("/api/v1/ekyc-applications", &token, json!({})).await;
     assert_eq!(s, 201, "{v}");
     let id = v["id"].as_str().expect("id").to_string();
-    let (s, v) = t.post_auth(&format!("/api/v1/ekyc-applications/{id}/document"), &token, json!({"kind": "residence_card"})).await;
+    let (s, v) = t
+        .post_auth(&format!("/api/v1/ekyc-applications/{id}/document"), &token, json!({"kind": "residence_card"}))
+        .await;
     assert_eq!((s, v["next_capture"].as_str()), (200, Some("document_front")), "{v}");
 
     // A stale token is refused; a bad image gets its reason in the member's language.
-    let (s, v) = t.post_auth(&format!("/api/v1/ekyc-applications/{id}/capture-tokens"), &token, json!({"capture": "document_front"})).await;
+    let (s, v) = t
+        .post_auth(
+            &format!("/api/v1/ekyc-applications/{id}/capture-tokens"),
+            &token,
+            json!({"capture": "document_front"}),
+        )
+        .await;
     assert_eq!(s, 201, "{v}");
     let stale = v["token"].as_str().expect("token").to_string();
     t.clock.advance(time::Duration::minutes(11));
@@ -218,7 +266,11 @@ async fn over_the_json_api() {
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["state"], "frontal_verified");
     let label = v["instruction"]["label"].as_str().expect("instruction").to_string();
-    assert!(["右向きで口を閉じる", "右向きで口を開ける", "左向きで口を閉じる", "左向きで口を開ける"].contains(&label.as_str()), "{label}");
+    assert!(
+        ["右向きで口を閉じる", "右向きで口を開ける", "左向きで口を閉じる", "左向きで口を開ける"]
+            .contains(&label.as_str()),
+        "{label}"
+    );
 
     // Too large for an upload: refused from the declared length, before the body is read.
     // (Sent by hand: a client still writing 13 MiB may see the closed connection instead of
@@ -234,7 +286,10 @@ async fn over_the_json_api() {
     conn.write_all(head.as_bytes()).await.expect("write");
     let mut answer = vec![0u8; 64];
     // Without the limit the server would wait for the body: no answer within the timeout.
-    let n = tokio::time::timeout(std::time::Duration::from_secs(10), conn.read(&mut answer)).await.expect("an answer before the body").expect("read");
+    let n = tokio::time::timeout(std::time::Duration::from_secs(10), conn.read(&mut answer))
+        .await
+        .expect("an answer before the body")
+        .expect("read");
     let status_line = String::from_utf8_lossy(&answer[..n]).to_string();
     assert!(status_line.starts_with("HTTP/1.1 413"), "{status_line}");
     t.stop().await;
@@ -252,12 +307,16 @@ fn ekyc_path(page: &Page) -> String {
 /// camera script's fallback (a file input) posts it.
 async fn capture(b: &Browser, page: &Page, photo: Vec<u8>, token: Option<&str>) -> Page {
     let marker = "class=\"capture\" method=\"post\" action=\"";
-    let start = page.html.find(marker).unwrap_or_else(|| panic!("no capture form in {}:\n{}", page.url, page.html)) + marker.len();
+    let start = page.html.find(marker).unwrap_or_else(|| panic!("no capture form in {}:\n{}", page.url, page.html))
+        + marker.len();
     let action = page.html[start..].split('"').next().expect("action").to_string();
     let form = reqwest::multipart::Form::new()
         .text("csrf", page.field("csrf"))
         .text("token", token.map(str::to_string).unwrap_or_else(|| page.field("token")))
-        .part("photo", reqwest::multipart::Part::bytes(photo).file_name("photo.png").mime_str("image/png").expect("mime"));
+        .part(
+            "photo",
+            reqwest::multipart::Part::bytes(photo).file_name("photo.png").mime_str("image/png").expect("mime"),
+        );
     Browser::page(b.client.post(format!("{}{action}", b.base)).multipart(form).send().await.expect("upload")).await
 }
 
@@ -278,7 +337,12 @@ async fn f4_through_the_pages_without_javascript() {
     verify_identity(&t, &token).await;
 
     let org_menu = b.get("/menu/org").await;
-    assert!(org_menu.has("href=\"/ekyc\">健診・医療アクセス認証</a>") && org_menu.has("健診・医療アクセス認証が済んでいません"), "{}", org_menu.html);
+    assert!(
+        org_menu.has("href=\"/ekyc\">健診・医療アクセス認証</a>")
+            && org_menu.has("健診・医療アクセス認証が済んでいません"),
+        "{}",
+        org_menu.html
+    );
     let intro = b.get("/ekyc").await;
     assert!(intro.has(">次へ</button>"));
     let choose = b.post("/ekyc", &[("csrf", &intro.field("csrf"))]).await;
@@ -292,7 +356,13 @@ async fn f4_through_the_pages_without_javascript() {
 
     let csrf = choose.field("csrf");
     let front = b.post(&format!("{path}/document"), &[("csrf", &csrf), ("kind", "drivers_license")]).await;
-    assert!(front.has(">撮影をはじめる</button>") && front.has(">撮影する</button>") && front.has("capture=\"environment\""), "{}", front.html);
+    assert!(
+        front.has(">撮影をはじめる</button>")
+            && front.has(">撮影する</button>")
+            && front.has("capture=\"environment\""),
+        "{}",
+        front.html
+    );
     assert!(front.has("<script src=\"/static/camera.js\" defer></script>"));
     assert!(front.has("<label for=\"photo\">"), "the file input has a visible label");
 
@@ -312,15 +382,19 @@ async fn f4_through_the_pages_without_javascript() {
     let back_image = png(&RgbImage::from_pixel(1024, 640, Rgb([236, 236, 228])));
     let check = capture(&b, &back, back_image.clone(), None).await;
     assert!(check.has(">次へ</button>") && check.has(">撮り直す</button>"), "{}", check.html);
-    let srcs: Vec<String> = check.html.split("<img src=\"").skip(1).map(|s| s.split('"').next().expect("src").to_string()).collect();
+    let srcs: Vec<String> =
+        check.html.split("<img src=\"").skip(1).map(|s| s.split('"').next().expect("src").to_string()).collect();
     assert_eq!(srcs.len(), 2, "front and back");
-    let shown = b.client.get(format!("{}{}", t.base, srcs[0])).send().await.expect("image").bytes().await.expect("bytes");
+    let shown =
+        b.client.get(format!("{}{}", t.base, srcs[0])).send().await.expect("image").bytes().await.expect("bytes");
     assert_eq!(shown.as_ref(), card.as_slice(), "the member sees their own capture");
     // Another member cannot (not found, as if it did not exist).
     t.register("other@example.jp", PASSWORD).await;
     let other = Browser::new(&t);
     let login = other.get("/login").await;
-    other.post("/login", &[("csrf", &login.field("csrf")), ("email", "other@example.jp"), ("password", PASSWORD)]).await;
+    other
+        .post("/login", &[("csrf", &login.field("csrf")), ("email", "other@example.jp"), ("password", PASSWORD)])
+        .await;
     let stranger = other.client.get(format!("{}{}", t.base, srcs[0])).send().await.expect("image");
     assert_eq!(stranger.status().as_u16(), 404);
 
@@ -338,17 +412,38 @@ async fn f4_through_the_pages_without_javascript() {
 
     let secret = b.get(&format!("{path}?step=secret")).await;
     assert!(secret.has("自分で質問を設定する") && secret.has("推奨"));
-    let empty = b.post(&format!("{path}/secret"), &[("csrf", &csrf), ("choice", "custom"), ("custom_question", ""), ("answer", "ぽち")]).await;
+    let empty = b
+        .post(
+            &format!("{path}/secret"),
+            &[("csrf", &csrf), ("choice", "custom"), ("custom_question", ""), ("answer", "ぽち")],
+        )
+        .await;
     assert_eq!(empty.status, 422);
     assert!(empty.has("aria-invalid=\"true\""));
-    let confirm = b.post(&format!("{path}/secret"), &[("csrf", &csrf), ("choice", "custom"), ("custom_question", "好きな駅は？"), ("answer", "ｼﾌﾞﾔ")]).await;
-    assert!(confirm.has("本人情報の確認") && confirm.has("好きな駅は？") && !confirm.has("ｼﾌﾞﾔ") && confirm.has(">この内容で認証する</button>"), "{}", confirm.html);
+    let confirm = b
+        .post(
+            &format!("{path}/secret"),
+            &[("csrf", &csrf), ("choice", "custom"), ("custom_question", "好きな駅は？"), ("answer", "ｼﾌﾞﾔ")],
+        )
+        .await;
+    assert!(
+        confirm.has("本人情報の確認")
+            && confirm.has("好きな駅は？")
+            && !confirm.has("ｼﾌﾞﾔ")
+            && confirm.has(">この内容で認証する</button>"),
+        "{}",
+        confirm.html
+    );
     let done = b.post(&format!("{path}/submit"), &[("csrf", &csrf)]).await;
     let m = authenticate(&t.app, &token).await.expect("auth").expect("member");
     let state = ekyc::current(&t.app, &m).await.expect("load").expect("application").data.app.state;
     match state {
-        EkycState::Completed => assert!(done.has("完了しました") && b.get("/menu/org").await.has("健診・医療アクセス認証済み")),
-        EkycState::PendingReview => assert!(done.has("申請を受け付けました") && done.has("完了メールをお待ちくださいませ")),
+        EkycState::Completed => {
+            assert!(done.has("完了しました") && b.get("/menu/org").await.has("健診・医療アクセス認証済み"))
+        }
+        EkycState::PendingReview => {
+            assert!(done.has("申請を受け付けました") && done.has("完了メールをお待ちくださいませ"))
+        }
         other => panic!("{other:?}"),
     }
     // Decided or waiting, the images are no longer served to the member.

@@ -3,12 +3,12 @@
 //! a real 特定健診 import of three years built here.
 
 use crate::common::browser::Browser;
-use records::testing::{co, pq, zip, Doc};
 use crate::common::ekyc::complete_f4;
 use crate::common::{Backend, Opts, TestApp, PASSWORD};
-use serde_json::json;
 use app::services::auth::{authenticate, Member};
 use app::services::{checkups, health_imports};
+use records::testing::{co, pq, zip, Doc};
+use serde_json::json;
 
 const EMAIL: &str = "hanako@example.com";
 const QUESTION: &str = "最初に飼ったペットの名前";
@@ -48,12 +48,17 @@ async fn f4_and_checkups(t: &TestApp, m: &Member) {
     let meds = "保険者番号,記号,番号,枝番,生年月日,調剤年月日,薬局名,処方医療機関,処方医,医薬品名,用量,日数\n\
                 133033,1234,5678,,1990-04-01,2025-04-01,みらい薬局,みらいクリニック,山田 一郎,アムロジピン錠5mg,1回1錠 朝食後,30\n\
                 133033,1234,5678,,1990-04-01,2025-04-01,みらい薬局,みらいクリニック,山田 一郎,<b>レバミピド錠</b>,1回1錠,7\n";
-    health_imports::import_medications(&t.app, "133033", "meds.csv", meds.as_bytes().to_vec(), &mut ()).await.expect("medications");
-    let expenses = "保険者番号,記号,番号,枝番,生年月日,診療年月,受診者,医療機関等名称,区分,日数,医療費の総額,窓口負担額\n\
+    health_imports::import_medications(&t.app, "133033", "meds.csv", meds.as_bytes().to_vec(), &mut ())
+        .await
+        .expect("medications");
+    let expenses =
+        "保険者番号,記号,番号,枝番,生年月日,診療年月,受診者,医療機関等名称,区分,日数,医療費の総額,窓口負担額\n\
                     133033,1234,5678,,1990-04-01,2024-11,ヤマダ ハナコ,あおば歯科医院,歯科,3,18760,5630\n\
                     133033,1234,5678,,1990-04-01,2025-03,ヤマダ ハナコ,みらいクリニック,外来,1,5210,1560\n\
                     133033,1234,5678,,1990-04-01,2025-06,ヤマダ ハナコ,ひかり調剤薬局,調剤,1,2340,700\n";
-    health_imports::import_expenses(&t.app, "133033", "expenses.csv", expenses.as_bytes().to_vec(), &mut ()).await.expect("expenses");
+    health_imports::import_expenses(&t.app, "133033", "expenses.csv", expenses.as_bytes().to_vec(), &mut ())
+        .await
+        .expect("expenses");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,7 +77,9 @@ async fn the_pages_ask_the_question_per_session_lock_after_five_wrong_answers_an
 
     f4_and_checkups(&t, &m).await;
     let menu = b.get("/menu/org").await;
-    for (href, label) in [("/health/checkups", "健診結果"), ("/health/medications", "お薬履歴"), ("/health/expenses", "医療費通知")] {
+    for (href, label) in
+        [("/health/checkups", "健診結果"), ("/health/medications", "お薬履歴"), ("/health/expenses", "医療費通知")]
+    {
         assert!(menu.has(&format!("href=\"{href}\">{label}</a>")), "{label}: {}", menu.html);
     }
 
@@ -83,7 +90,11 @@ async fn the_pages_ask_the_question_per_session_lock_after_five_wrong_answers_an
     }
     let ask = b.get("/health/unlock?next=checkups").await;
     assert_eq!(ask.status, 200);
-    assert!(ask.has(QUESTION) && ask.has("<label for=\"answer\">答え</label>") && ask.has(">次へ</button>"), "{}", ask.html);
+    assert!(
+        ask.has(QUESTION) && ask.has("<label for=\"answer\">答え</label>") && ask.has(">次へ</button>"),
+        "{}",
+        ask.html
+    );
     let csrf = ask.csrf();
 
     // Empty answers are not counted; four wrong answers tell how many are left…
@@ -114,7 +125,11 @@ async fn the_pages_ask_the_question_per_session_lock_after_five_wrong_answers_an
 
     // 健診結果: the latest examination with its marks, every item (unknown codes by name)…
     let p = open;
-    assert!(p.has("<h1>健診結果</h1>") && p.has("最新の健診結果") && p.has("2024/06/10") && p.has("みらい健診センター"), "{}", p.html);
+    assert!(
+        p.has("<h1>健診結果</h1>") && p.has("最新の健診結果") && p.has("2024/06/10") && p.has("みらい健診センター"),
+        "{}",
+        p.html
+    );
     assert!(p.has("142 mmHg") && p.has("保健指導判定値 130以上、受診勧奨判定値 140以上"), "{}", p.html);
     assert!(p.has("<span class=\"mark referral\">受診勧奨判定値</span>"), "{}", p.html);
     assert!(p.has("独自検査項目") && p.has("42 U/L"), "unknown codes are shown by name");
@@ -124,19 +139,33 @@ async fn the_pages_ask_the_question_per_session_lock_after_five_wrong_answers_an
     let svg = &svg[..svg.find("</svg>").expect("end")];
     assert!(svg.contains("収縮期血圧") && svg.contains("role=\"img\""), "{svg}");
     assert_eq!(svg.matches("<circle").count(), 3);
-    for label in ["2022/06", "2023/06", "2024/06", ">118<", ">128<", ">142<", "zone referral", "point referral", "point normal"] {
+    for label in
+        ["2022/06", "2023/06", "2024/06", ">118<", ">128<", ">142<", "zone referral", "point referral", "point normal"]
+    {
         assert!(svg.contains(label), "{label} in {svg}");
     }
     // The other pages open in this session too: dispensings grouped, text from files escaped…
     let meds = b.get("/health/medications").await;
-    assert!(meds.has("<h2>2025/04/01 みらい薬局</h2>") && meds.has("みらいクリニック（山田 一郎）") && meds.has("30日分"), "{}", meds.html);
+    assert!(
+        meds.has("<h2>2025/04/01 みらい薬局</h2>") && meds.has("みらいクリニック（山田 一郎）") && meds.has("30日分"),
+        "{}",
+        meds.html
+    );
     assert!(meds.has("&#60;b&#62;レバミピド錠") && !meds.has("<b>レバミピド"), "{}", meds.html);
     // …per-year totals, the newest year's list, the print view of another year.
     let exp = b.get("/health/expenses").await;
     assert!(exp.has("2025年") && exp.has("7,550円") && exp.has("2,260円") && exp.has("18,760円"), "{}", exp.html);
-    assert!(exp.has("<h2>2025年の医療費</h2>") && exp.has("ひかり調剤薬局") && !exp.has("あおば歯科医院"), "{}", exp.html);
+    assert!(
+        exp.has("<h2>2025年の医療費</h2>") && exp.has("ひかり調剤薬局") && !exp.has("あおば歯科医院"),
+        "{}",
+        exp.html
+    );
     let print = b.get("/health/expenses/print?year=2024").await;
-    assert!(print.has("医療費通知（2024年分）") && print.has("みらい健康保険組合") && print.has("あおば歯科医院"), "{}", print.html);
+    assert!(
+        print.has("医療費通知（2024年分）") && print.has("みらい健康保険組合") && print.has("あおば歯科医院"),
+        "{}",
+        print.html
+    );
     assert!(!print.has("class=\"bar\""), "the print view has no app bar");
     // English.
     let en = b.get("/lang/en?next=/health/checkups").await;
@@ -163,13 +192,20 @@ async fn api_story(backend: Backend) {
     f4_and_checkups(&t, &m).await;
     let (s, v) = t.get("/api/v1/health", Some(&token)).await;
     assert_eq!(s, 200, "{v}");
-    assert_eq!((v["step_up"].as_str(), v["question"].as_str(), v["remaining_attempts"].as_i64()), (Some("ask"), Some(QUESTION), Some(5)));
+    assert_eq!(
+        (v["step_up"].as_str(), v["question"].as_str(), v["remaining_attempts"].as_i64()),
+        (Some("ask"), Some(QUESTION), Some(5))
+    );
     for data in ["checkups", "medications", "expenses"] {
         let (s, v) = t.get(&format!("/api/v1/health/{data}"), Some(&token)).await;
         assert_eq!((s, v["error"]["code"].as_str()), (403, Some("step_up_required")), "{data}: {v}");
     }
     let (s, v) = t.post_auth("/api/v1/health/step-up", &token, json!({"answer": "タマ"})).await;
-    assert_eq!((s, v["error"]["code"].as_str(), v["error"]["remaining_attempts"].as_i64()), (422, Some("step_up_wrong"), Some(4)), "{v}");
+    assert_eq!(
+        (s, v["error"]["code"].as_str(), v["error"]["remaining_attempts"].as_i64()),
+        (422, Some("step_up_wrong"), Some(4)),
+        "{v}"
+    );
     assert_eq!(v["error"]["field"], "answer");
     let (s, v) = t.post_auth("/api/v1/health/step-up", &token, json!({"answer": "ＰＯＣＨＩ"})).await;
     assert_eq!((s, v["error"]["remaining_attempts"].as_i64()), (422, Some(3)), "another wrong answer: {v}");
@@ -184,7 +220,11 @@ async fn api_story(backend: Backend) {
     assert_eq!(dates, ["2024-06-10", "2023-06-05", "2022-06-01"], "newest first");
     let items = checkups[0]["items"].as_array().expect("items");
     let sbp = items.iter().find(|i| i["code"] == "9A752000000000001").expect("systolic");
-    assert_eq!((sbp["number"].as_f64(), sbp["unit"].as_str(), sbp["judgement"].as_str()), (Some(142.0), Some("mmHg"), Some("referral")), "{sbp}");
+    assert_eq!(
+        (sbp["number"].as_f64(), sbp["unit"].as_str(), sbp["judgement"].as_str()),
+        (Some(142.0), Some("mmHg"), Some("referral")),
+        "{sbp}"
+    );
     let unknown = items.iter().find(|i| i["code"] == "9Z999000000000001").expect("unknown item kept");
     assert_eq!((unknown["name"].as_str(), unknown["key"].is_null()), (Some("独自検査項目"), true));
     let (s, v) = t.get("/api/v1/health/medications", Some(&token)).await;
@@ -204,7 +244,11 @@ async fn api_story(backend: Backend) {
         assert_eq!(s, 422);
     }
     let (s, v) = t.post_auth("/api/v1/health/step-up", &second, json!({"answer": "タマ"})).await;
-    assert_eq!((s, v["error"]["code"].as_str(), v["error"]["inquiry_url"].as_str()), (429, Some("step_up_locked"), Some("/inquiry/new")), "{v}");
+    assert_eq!(
+        (s, v["error"]["code"].as_str(), v["error"]["inquiry_url"].as_str()),
+        (429, Some("step_up_locked"), Some("/inquiry/new")),
+        "{v}"
+    );
     let (_, v) = t.get("/api/v1/health", Some(&second)).await;
     assert_eq!(v["step_up"], "locked", "{v}");
     assert!(v["locked_until"].as_str().is_some());

@@ -3,17 +3,17 @@
 //! 5679, 枝番 01, 1985-12-24) on SQLite and PostgreSQL; and `mimoto medication import` /
 //! `mimoto expenses import` as an operator runs them.
 
-
 use crate::common::{Backend, Opts, TestApp, PASSWORD};
-use records::expenses::{Category, ExpenseRow};
-use records::health_csv::{Encoding, YearMonth};
 use app::error::ServiceError;
 use app::services::auth::{authenticate, Member};
 use app::services::health_imports::{self, ImportStats};
+use records::expenses::{Category, ExpenseRow};
+use records::health_csv::{Encoding, YearMonth};
 use store::HealthKind;
 use time::macros::date;
 
-const MEDICATION_HEADER: &str = "保険者番号,記号,番号,枝番,生年月日,調剤年月日,薬局名,処方医療機関,処方医,医薬品名,用量,日数";
+const MEDICATION_HEADER: &str =
+    "保険者番号,記号,番号,枝番,生年月日,調剤年月日,薬局名,処方医療機関,処方医,医薬品名,用量,日数";
 /// ヤマダ ハナコ's dispensings, in no particular order, and one of サトウ タロウ's.
 const MEDICATION_ROWS: [&str; 4] = [
     "133033,1234,5678,,1990-04-01,2025-04-01,みらい薬局 本町店,みらいクリニック,山田 一郎,ロキソプロフェンNa錠60mg,1回1錠 1日3回 毎食後,7",
@@ -22,7 +22,8 @@ const MEDICATION_ROWS: [&str; 4] = [
     "133033,1234,5679,01,1985-12-24,2025-04-02,みらい薬局 本町店,みらい整形外科,,モーラステープ20mg,1日1回,14",
 ];
 
-const EXPENSE_HEADER: &str = "保険者番号,記号,番号,枝番,生年月日,診療年月,受診者,医療機関等名称,区分,日数,医療費の総額,窓口負担額";
+const EXPENSE_HEADER: &str =
+    "保険者番号,記号,番号,枝番,生年月日,診療年月,受診者,医療機関等名称,区分,日数,医療費の総額,窓口負担額";
 const EXPENSE_ROWS: [&str; 3] = [
     "133033,1234,5678,,1990-04-01,2025-04,ヤマダ ハナコ,みらいクリニック,外来,2,\"12,340\",3700",
     "133033,1234,5678,,1990-04-01,2025-05,ヤマダ ハナコ,みらい総合病院,入院,6,\"456,780\",\"57,600\"",
@@ -95,9 +96,10 @@ async fn medications_are_sealed_readable_by_the_member_and_never_duplicated(t: T
     }
     let mut progress = Seen(Vec::new());
     let file = utf8_bom(&csv(MEDICATION_HEADER, &MEDICATION_ROWS));
-    let stats = health_imports::import_medications(&t.app, "133033", "medication-2025.csv", file.clone(), &mut progress)
-        .await
-        .expect("import");
+    let stats =
+        health_imports::import_medications(&t.app, "133033", "medication-2025.csv", file.clone(), &mut progress)
+            .await
+            .expect("import");
     assert_eq!(stats, ImportStats { rows: 4, inserted: 4, existing: 0 });
     assert_eq!(progress.0.first(), Some(&(0, 4)));
     assert_eq!(progress.0.last(), Some(&(4, 4)));
@@ -108,8 +110,22 @@ async fn medications_are_sealed_readable_by_the_member_and_never_duplicated(t: T
     assert_eq!(dates, [date!(2025 - 05 - 20), date!(2025 - 04 - 01), date!(2025 - 03 - 01)]);
     let april = &rows[1];
     assert_eq!(
-        (april.pharmacy.as_str(), april.prescriber.as_str(), april.doctor.as_deref(), april.drug.as_str(), april.dose.as_str(), april.days),
-        ("みらい薬局 本町店", "みらいクリニック", Some("山田 一郎"), "ロキソプロフェンNa錠60mg", "1回1錠 1日3回 毎食後", 7)
+        (
+            april.pharmacy.as_str(),
+            april.prescriber.as_str(),
+            april.doctor.as_deref(),
+            april.drug.as_str(),
+            april.dose.as_str(),
+            april.days
+        ),
+        (
+            "みらい薬局 本町店",
+            "みらいクリニック",
+            Some("山田 一郎"),
+            "ロキソプロフェンNa錠60mg",
+            "1回1錠 1日3回 毎食後",
+            7
+        )
     );
     assert_eq!(rows[0].dose, "1回1錠, 1日1回 朝食後");
     assert!(rows.iter().all(|r| r.drug != "モーラステープ20mg"));
@@ -118,17 +134,23 @@ async fn medications_are_sealed_readable_by_the_member_and_never_duplicated(t: T
 
     // Stored sealed: neither the stored values nor the database files hold the drug names.
     let link = t.app.store.roster_link_of_user(&member.user.id).await.expect("link").expect("linked");
-    let stored = t.app.store.health_entries_of_record(&link.org_id, &link.record, HealthKind::Medication).await.expect("stored");
-    assert_eq!(stored.iter().map(|e| e.occurred_on.as_str()).collect::<Vec<_>>(), ["2025-05-20", "2025-04-01", "2025-03-01"]);
+    let stored =
+        t.app.store.health_entries_of_record(&link.org_id, &link.record, HealthKind::Medication).await.expect("stored");
+    assert_eq!(
+        stored.iter().map(|e| e.occurred_on.as_str()).collect::<Vec<_>>(),
+        ["2025-05-20", "2025-04-01", "2025-03-01"]
+    );
     for e in &stored {
-        for needle in ["ロキソプロフェン", "アムロジピン", "みらい薬局", "山田 一郎", "1990-04-01", "\"days\""] {
+        for needle in ["ロキソプロフェン", "アムロジピン", "みらい薬局", "山田 一郎", "1990-04-01", "\"days\""]
+        {
             assert!(!contains(&e.data_enc, needle), "{needle} stored in clear");
         }
     }
     if t.app.store.backend() == "sqlite" {
         let raw = sqlite_bytes(&t);
         assert!(contains(&raw, "medication-2025.csv"), "the scan finds what is stored in clear (the file name)");
-        for needle in ["ロキソプロフェン", "アムロジピン", "モーラステープ", "みらい薬局", "さくら内科"] {
+        for needle in ["ロキソプロフェン", "アムロジピン", "モーラステープ", "みらい薬局", "さくら内科"]
+        {
             assert!(!contains(&raw, needle), "{needle} in the database file");
         }
     }
@@ -137,10 +159,16 @@ async fn medications_are_sealed_readable_by_the_member_and_never_duplicated(t: T
     // or which width they use; a new row is added.
     let again = import_medications(&t, file).await.expect("re-import");
     assert_eq!(again, ImportStats { rows: 4, inserted: 0, existing: 4 });
-    let respelled = MEDICATION_ROWS[0].replace("みらい薬局 本町店", "みらい薬局　本町店").replace("60mg", "６０ｍｇ").replace(",7", ",７");
+    let respelled = MEDICATION_ROWS[0]
+        .replace("みらい薬局 本町店", "みらい薬局　本町店")
+        .replace("60mg", "６０ｍｇ")
+        .replace(",7", ",７");
     let new_row = "133033,1234,5678,,1990-04-01,2025-06-03,みらい薬局 本町店,みらいクリニック,,ロキソプロフェンNa錠60mg,1回1錠 1日3回 毎食後,7";
     let later = shift_jis(&csv(MEDICATION_HEADER, &[&respelled, MEDICATION_ROWS[1], new_row]));
-    assert_eq!(import_medications(&t, later).await.expect("later file"), ImportStats { rows: 3, inserted: 1, existing: 2 });
+    assert_eq!(
+        import_medications(&t, later).await.expect("later file"),
+        ImportStats { rows: 3, inserted: 1, existing: 2 }
+    );
     let rows = health_imports::medications_for_member(&t.app, &member).await.expect("read");
     assert_eq!(rows.len(), 4);
     assert_eq!(rows[0].dispensed_on, date!(2025 - 06 - 03));
@@ -155,10 +183,14 @@ async fn medications_are_sealed_readable_by_the_member_and_never_duplicated(t: T
 async fn expenses_are_imported_from_shift_jis_and_read_newest_month_first(t: TestApp) {
     let member = hanako(&t).await;
     let file = shift_jis(&csv(EXPENSE_HEADER, &EXPENSE_ROWS));
-    assert_eq!(import_expenses(&t, file.clone()).await.expect("import"), ImportStats { rows: 3, inserted: 3, existing: 0 });
+    assert_eq!(
+        import_expenses(&t, file.clone()).await.expect("import"),
+        ImportStats { rows: 3, inserted: 3, existing: 0 }
+    );
 
     let rows: Vec<ExpenseRow> = health_imports::expenses_for_member(&t.app, &member).await.expect("read");
-    let summary: Vec<_> = rows.iter().map(|r| (r.month.to_string(), r.facility.as_str(), r.total_cost, r.paid)).collect();
+    let summary: Vec<_> =
+        rows.iter().map(|r| (r.month.to_string(), r.facility.as_str(), r.total_cost, r.paid)).collect();
     assert_eq!(
         summary,
         [
@@ -167,13 +199,20 @@ async fn expenses_are_imported_from_shift_jis_and_read_newest_month_first(t: Tes
             ("2025-04".to_string(), "みらい薬局 本町店", 4_560, 1_370),
         ]
     );
-    assert_eq!((rows[0].patient.as_str(), rows[0].category, rows[0].days), ("ヤマダ ハナコ", Some(Category::Inpatient), Some(6)));
+    assert_eq!(
+        (rows[0].patient.as_str(), rows[0].category, rows[0].days),
+        ("ヤマダ ハナコ", Some(Category::Inpatient), Some(6))
+    );
     assert_eq!(rows[1].month, YearMonth::new(2025, 4).expect("month"));
     assert!(health_imports::medications_for_member(&t.app, &member).await.expect("read").is_empty(), "kinds are apart");
 
     let link = t.app.store.roster_link_of_user(&member.user.id).await.expect("link").expect("linked");
-    let stored = t.app.store.health_entries_of_record(&link.org_id, &link.record, HealthKind::Expense).await.expect("stored");
-    assert_eq!(stored.iter().map(|e| e.occurred_on.as_str()).collect::<Vec<_>>(), ["2025-05-01", "2025-04-01", "2025-04-01"]);
+    let stored =
+        t.app.store.health_entries_of_record(&link.org_id, &link.record, HealthKind::Expense).await.expect("stored");
+    assert_eq!(
+        stored.iter().map(|e| e.occurred_on.as_str()).collect::<Vec<_>>(),
+        ["2025-05-01", "2025-04-01", "2025-04-01"]
+    );
     for e in &stored {
         for needle in ["ヤマダ", "みらい", "12340", "57600", "inpatient"] {
             assert!(!contains(&e.data_enc, needle), "{needle} stored in clear");
@@ -188,7 +227,8 @@ async fn expenses_are_imported_from_shift_jis_and_read_newest_month_first(t: Tes
     );
     assert_eq!(health_imports::expenses_for_member(&t.app, &member).await.expect("read").len(), 3);
     // The generic entry point with an explicit encoding.
-    let refused = health_imports::import_file::<ExpenseRow>(&t.app, "133033", "x.csv", file, Encoding::Utf8, &mut ()).await;
+    let refused =
+        health_imports::import_file::<ExpenseRow>(&t.app, "133033", "x.csv", file, Encoding::Utf8, &mut ()).await;
     assert!(matches!(refused, Err(ServiceError::HealthCsv(ref reason)) if reason.contains("UTF-8")), "{refused:?}");
     t.stop().await;
 }
@@ -223,32 +263,62 @@ async fn any_bad_row_refuses_the_whole_file(t: TestApp) {
     assert!(errors[2].1.contains("no roster record matches"), "{errors:?}");
     assert_eq!(errors[3].1, "insurer number (保険者番号) is not the organization's 133033");
     assert_eq!(errors[4].1, "same member and content as line 2");
-    assert!(errors[5].1.contains("医薬品名 (drug) is missing") && errors[6].1.contains("日数 (days) is missing"), "{errors:?}");
+    assert!(
+        errors[5].1.contains("医薬品名 (drug) is missing") && errors[6].1.contains("日数 (days) is missing"),
+        "{errors:?}"
+    );
     for (_, reason) in &errors {
         for personal in ["9999", "1990", "06132013", "5678", "ムコダイン", "2025-02-30"] {
             assert!(!reason.contains(personal), "personal data in {reason}");
         }
     }
-    assert!(health_imports::medications_for_member(&t.app, &member).await.expect("read").is_empty(), "nothing stored, not even the good rows");
+    assert!(
+        health_imports::medications_for_member(&t.app, &member).await.expect("read").is_empty(),
+        "nothing stored, not even the good rows"
+    );
     let link = t.app.store.roster_link_of_user(&member.user.id).await.expect("link").expect("linked");
-    assert!(t.app.store.health_entries_of_record(&link.org_id, &link.record, HealthKind::Medication).await.expect("stored").is_empty());
+    assert!(t
+        .app
+        .store
+        .health_entries_of_record(&link.org_id, &link.record, HealthKind::Medication)
+        .await
+        .expect("stored")
+        .is_empty());
 
     // Expenses: an unmatched examinee and an amount that is not one.
     let file = csv(
         EXPENSE_HEADER,
-        &[EXPENSE_ROWS[0], "133033,1234,5678,,1991-04-01,2025-04,ヤマダ ハナコ,A,外来,1,1000,300", "133033,1234,5678,,1990-04-01,2025-04,ヤマダ ハナコ,B,外来,1,千円,300"],
+        &[
+            EXPENSE_ROWS[0],
+            "133033,1234,5678,,1991-04-01,2025-04,ヤマダ ハナコ,A,外来,1,1000,300",
+            "133033,1234,5678,,1990-04-01,2025-04,ヤマダ ハナコ,B,外来,1,千円,300",
+        ],
     );
     let errors = line_errors(import_expenses(&t, file.into_bytes()).await);
     assert_eq!(errors.iter().map(|(l, _)| *l).collect::<Vec<_>>(), [3, 4], "{errors:?}");
     assert!(health_imports::expenses_for_member(&t.app, &member).await.expect("read").is_empty());
 
     // The file as a whole: header problems, nothing in it, not a known organization.
-    let errors = line_errors(import_medications(&t, csv("保険者番号,番号,生年月日,医薬品名", &[good]).into_bytes()).await);
-    assert!(errors.iter().all(|(l, _)| *l == 1) && errors.iter().any(|(_, r)| r.contains("missing column 調剤年月日")), "{errors:?}");
+    let errors =
+        line_errors(import_medications(&t, csv("保険者番号,番号,生年月日,医薬品名", &[good]).into_bytes()).await);
+    assert!(
+        errors.iter().all(|(l, _)| *l == 1) && errors.iter().any(|(_, r)| r.contains("missing column 調剤年月日")),
+        "{errors:?}"
+    );
     assert!(matches!(import_medications(&t, Vec::new()).await, Err(ServiceError::HealthCsv(_))));
-    assert!(matches!(import_medications(&t, csv(MEDICATION_HEADER, &[]).into_bytes()).await, Err(ServiceError::HealthCsv(_))));
     assert!(matches!(
-        health_imports::import_medications(&t.app, "33120015", "x.csv", csv(MEDICATION_HEADER, &[good]).into_bytes(), &mut ()).await,
+        import_medications(&t, csv(MEDICATION_HEADER, &[]).into_bytes()).await,
+        Err(ServiceError::HealthCsv(_))
+    ));
+    assert!(matches!(
+        health_imports::import_medications(
+            &t.app,
+            "33120015",
+            "x.csv",
+            csv(MEDICATION_HEADER, &[good]).into_bytes(),
+            &mut ()
+        )
+        .await,
         Err(ServiceError::UnknownOrganization)
     ));
     // The same rows without the bad ones import.

@@ -2,8 +2,8 @@
 //! loopback and a real store, reading the one-time passwords from the received mail.
 
 use crate::common::{wrong_code, Backend, Opts, TestApp, PASSWORD};
-use serde_json::json;
 use app::config::Limit;
+use serde_json::json;
 use time::Duration;
 
 async fn full_api_flow(backend: Backend) {
@@ -122,7 +122,8 @@ async fn weak_passwords_and_missing_consents_are_refused() {
     let (s, v) = t.post(&account, json!({"email": "taro@example.com", "password": PASSWORD})).await;
     assert_eq!(s, 200, "{v}");
     // An organization without its own points asks for two consents only.
-    let docs: Vec<&str> = v["consents_required"].as_array().expect("consents").iter().filter_map(|c| c["doc"].as_str()).collect();
+    let docs: Vec<&str> =
+        v["consents_required"].as_array().expect("consents").iter().filter_map(|c| c["doc"].as_str()).collect();
     assert_eq!(docs, ["platform_terms", "org_privacy"]);
     assert!(v["consents_required"][1]["label"].as_str().expect("label").contains("さくら商事健康保険組合"));
     let (s, v) = t.post(&format!("/api/v1/registrations/{id}/consents"), json!({"accepted": ["platform_terms"]})).await;
@@ -200,7 +201,9 @@ async fn a_registered_email_is_refused_with_the_inquiry_link() {
     let t = TestApp::start(Opts::default()).await;
     t.register("dup@example.com", PASSWORD).await;
     let id = t.registration_at_account("133033").await;
-    let (s, v) = t.post(&format!("/api/v1/registrations/{id}/account"), json!({"email": "DUP@example.com", "password": PASSWORD})).await;
+    let (s, v) = t
+        .post(&format!("/api/v1/registrations/{id}/account"), json!({"email": "DUP@example.com", "password": PASSWORD}))
+        .await;
     assert_eq!((s, v["error"]["code"].as_str()), (409, Some("email_taken")), "{v}");
     assert_eq!(v["error"]["inquiry_url"], "/inquiry/new");
     assert!(v["error"]["message"].as_str().expect("message").contains("カスタマーセンター"));
@@ -250,7 +253,11 @@ async fn a_malformed_id_answers_as_an_unknown_one() {
             (status, r.json::<serde_json::Value>().await.expect("json"))
         }
     };
-    for (prefix, auth) in [("/api/v1/registrations", false), ("/api/v1/identity-verifications", true), ("/api/v1/ekyc-applications", true)] {
+    for (prefix, auth) in [
+        ("/api/v1/registrations", false),
+        ("/api/v1/identity-verifications", true),
+        ("/api/v1/ekyc-applications", true),
+    ] {
         for lang in ["ja", "en"] {
             let expected = answer(format!("{prefix}/{unknown}"), lang, auth).await;
             assert_eq!((expected.0, expected.1["error"]["code"].as_str()), (404, Some("flow_not_found")), "{prefix}");
@@ -284,7 +291,12 @@ async fn password_reset_never_reveals_accounts_and_ends_sessions() {
 
     // A flow for an unknown address fails like a wrong code.
     let ghost = unknown["id"].as_str().expect("id");
-    let (s, v) = t.post(&format!("/api/v1/password-resets/{ghost}/complete"), json!({"code": code, "new_password": "Kitsune-Udon-2027?"})).await;
+    let (s, v) = t
+        .post(
+            &format!("/api/v1/password-resets/{ghost}/complete"),
+            json!({"code": code, "new_password": "Kitsune-Udon-2027?"}),
+        )
+        .await;
     assert_eq!((s, v["error"]["code"].as_str()), (422, Some("code_wrong")));
 
     let complete = format!("/api/v1/password-resets/{rid}/complete");
@@ -309,15 +321,30 @@ async fn login_is_rate_limited_per_email() {
     opts.limits.login_per_email = Limit::new(3, 900);
     let t = TestApp::start(opts).await;
     for _ in 0..3 {
-        assert_eq!(t.post("/api/v1/sessions", json!({"email": "x@example.com", "password": "nope-nope-nope"})).await.0, 401);
+        assert_eq!(
+            t.post("/api/v1/sessions", json!({"email": "x@example.com", "password": "nope-nope-nope"})).await.0,
+            401
+        );
     }
-    let r = t.api.post(t.url("/api/v1/sessions")).json(&json!({"email": "X@example.com", "password": "nope-nope-nope"})).send().await.expect("req");
+    let r = t
+        .api
+        .post(t.url("/api/v1/sessions"))
+        .json(&json!({"email": "X@example.com", "password": "nope-nope-nope"}))
+        .send()
+        .await
+        .expect("req");
     assert_eq!(r.status().as_u16(), 429);
     assert_eq!(r.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("900"));
     // Another address is not affected; the window ends.
-    assert_eq!(t.post("/api/v1/sessions", json!({"email": "y@example.com", "password": "nope-nope-nope"})).await.0, 401);
+    assert_eq!(
+        t.post("/api/v1/sessions", json!({"email": "y@example.com", "password": "nope-nope-nope"})).await.0,
+        401
+    );
     t.clock.advance(Duration::seconds(901));
-    assert_eq!(t.post("/api/v1/sessions", json!({"email": "x@example.com", "password": "nope-nope-nope"})).await.0, 401);
+    assert_eq!(
+        t.post("/api/v1/sessions", json!({"email": "x@example.com", "password": "nope-nope-nope"})).await.0,
+        401
+    );
     t.stop().await;
 }
 
@@ -352,7 +379,10 @@ async fn an_smtp_outage_delays_mail_but_never_loses_it() {
     let id = t.registration_at_account("133033").await;
     t.post(&format!("/api/v1/registrations/{id}/account"), json!({"email": email, "password": PASSWORD})).await;
     let (s, v) = t
-        .post(&format!("/api/v1/registrations/{id}/consents"), json!({"accepted": ["platform_terms", "org_privacy", "point_terms"]}))
+        .post(
+            &format!("/api/v1/registrations/{id}/consents"),
+            json!({"accepted": ["platform_terms", "org_privacy", "point_terms"]}),
+        )
         .await;
     assert_eq!(s, 200, "the member is not blocked by the outage: {v}");
 
@@ -419,7 +449,14 @@ async fn operational_endpoints() {
         assert_eq!(&status, b"HTTP/1.1 413");
     }
     // Malformed JSON gets the API's error shape.
-    let r = t.api.post(t.url("/api/v1/sessions")).header("content-type", "application/json").body("{").send().await.expect("req");
+    let r = t
+        .api
+        .post(t.url("/api/v1/sessions"))
+        .header("content-type", "application/json")
+        .body("{")
+        .send()
+        .await
+        .expect("req");
     assert_eq!(r.status().as_u16(), 422);
     let v: serde_json::Value = r.json().await.expect("json");
     assert_eq!(v["error"]["code"], "invalid_request");
@@ -430,7 +467,9 @@ async fn operational_endpoints() {
 fn openapi_document_is_stable() {
     let doc = web::api::openapi();
     let json = serde_json::to_value(&doc).expect("json");
-    for path in ["/api/v1/registrations", "/api/v1/registrations/{id}/verify", "/api/v1/sessions", "/api/v1/password-resets"] {
+    for path in
+        ["/api/v1/registrations", "/api/v1/registrations/{id}/verify", "/api/v1/sessions", "/api/v1/password-resets"]
+    {
         assert!(json["paths"].get(path).is_some(), "missing {path}");
     }
     insta::assert_json_snapshot!("openapi", json);

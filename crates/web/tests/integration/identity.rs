@@ -13,21 +13,39 @@ struct Person<'a> {
     birth: &'a str,
 }
 
-const HANAKO: Person = Person { insurer: "133033", symbol: "1234", number: "5678", branch: "", family: "ヤマダ", given: "ハナコ", birth: "1990-04-01" };
+const HANAKO: Person = Person {
+    insurer: "133033",
+    symbol: "1234",
+    number: "5678",
+    branch: "",
+    family: "ヤマダ",
+    given: "ハナコ",
+    birth: "1990-04-01",
+};
 
 /// Walks a verification up to (not including) the confirmation; returns its id.
 async fn prepare(t: &TestApp, token: &str, p: &Person<'_>) -> String {
     let (s, v) = t.post_auth("/api/v1/identity-verifications", token, json!({})).await;
     assert_eq!(s, 201, "{v}");
     let id = v["id"].as_str().expect("id").to_string();
-    let (s, v) = t.post_auth(&format!("/api/v1/identity-verifications/{id}/insurer"), token, json!({"insurer_number": p.insurer})).await;
-    assert_eq!(s, 200, "{v}");
     let (s, v) = t
-        .post_auth(&format!("/api/v1/identity-verifications/{id}/card"), token, json!({"symbol": p.symbol, "number": p.number, "branch": p.branch}))
+        .post_auth(&format!("/api/v1/identity-verifications/{id}/insurer"), token, json!({"insurer_number": p.insurer}))
         .await;
     assert_eq!(s, 200, "{v}");
     let (s, v) = t
-        .post_auth(&format!("/api/v1/identity-verifications/{id}/person"), token, json!({"family_name": p.family, "given_name": p.given, "birth_date": p.birth}))
+        .post_auth(
+            &format!("/api/v1/identity-verifications/{id}/card"),
+            token,
+            json!({"symbol": p.symbol, "number": p.number, "branch": p.branch}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = t
+        .post_auth(
+            &format!("/api/v1/identity-verifications/{id}/person"),
+            token,
+            json!({"family_name": p.family, "given_name": p.given, "birth_date": p.birth}),
+        )
         .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["state"], "person_entered");
@@ -51,7 +69,10 @@ async fn completes_then_the_same_record_gives_error_one() {
     let loose = Person { family: "やまだ", given: "ﾊﾅｺ", birth: "1990/4/1", ..HANAKO };
     let id = prepare(&t, &a, &loose).await;
     let (_, v) = t.get(&format!("/api/v1/identity-verifications/{id}"), Some(&a)).await;
-    assert_eq!((v["family_name"].as_str(), v["given_name"].as_str(), v["birth_date"].as_str()), (Some("ヤマダ"), Some("ハナコ"), Some("1990-04-01")));
+    assert_eq!(
+        (v["family_name"].as_str(), v["given_name"].as_str(), v["birth_date"].as_str()),
+        (Some("ヤマダ"), Some("ハナコ"), Some("1990-04-01"))
+    );
     assert_eq!(v["card_pattern"], 4);
     let (s, v) = confirm(&t, &a, &id).await;
     assert_eq!(s, 200, "{v}");
@@ -80,15 +101,30 @@ async fn no_eligible_match_gives_error_two() {
     for (label, p) in [
         ("typo in the number", Person { number: "5677", ..HANAKO }),
         ("wrong birth date", Person { birth: "1990-04-02", ..HANAKO }),
-        ("eligibility ended", Person { number: "5680", family: "タナカ", given: "イチロウ", birth: "1970-01-15", ..HANAKO }),
-        ("wrong branch", Person { number: "5679", branch: "02", family: "サトウ", given: "タロウ", birth: "1985-12-24", ..HANAKO }),
+        (
+            "eligibility ended",
+            Person { number: "5680", family: "タナカ", given: "イチロウ", birth: "1970-01-15", ..HANAKO },
+        ),
+        (
+            "wrong branch",
+            Person {
+                number: "5679", branch: "02", family: "サトウ", given: "タロウ", birth: "1985-12-24", ..HANAKO
+            },
+        ),
     ] {
         let (s, v) = verify(&t, &a, &p).await;
         assert_eq!((s, v["error"]["code"].as_str()), (422, Some("identity_no_match")), "{label}: {v}");
         assert_eq!(v["error"]["inquiry_url"], "/inquiry/new");
     }
     // The right branch matches.
-    let (s, v) = verify(&t, &a, &Person { number: "5679", branch: "01", family: "サトウ", given: "タロウ", birth: "1985-12-24", ..HANAKO }).await;
+    let (s, v) = verify(
+        &t,
+        &a,
+        &Person {
+            number: "5679", branch: "01", family: "サトウ", given: "タロウ", birth: "1985-12-24", ..HANAKO
+        },
+    )
+    .await;
     assert_eq!(s, 200, "{v}");
     t.stop().await;
 }
@@ -117,11 +153,19 @@ async fn input_errors_are_specific() {
         assert_eq!((s, v["error"]["code"].as_str()), (422, Some(code)), "{body}: {v}");
     }
     // Full-width digits are normalized.
-    let (s, v) = t.post_auth(&path("card"), &a, json!({"symbol": "１２３４", "number": "５６７８", "branch": "０１"})).await;
+    let (s, v) =
+        t.post_auth(&path("card"), &a, json!({"symbol": "１２３４", "number": "５６７８", "branch": "０１"})).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!((v["card"]["symbol"].as_str(), v["card"]["branch"].as_str()), (Some("1234"), Some("01")));
-    for (family, birth, code) in [("山田", "1990-04-01", "name_kanji"), ("Yamada", "1990-04-01", "name_latin"), ("ヤマダ", "1990-13-01", "birth_date_invalid"), ("ヤマダ", "2999-01-01", "birth_date_invalid")] {
-        let (s, v) = t.post_auth(&path("person"), &a, json!({"family_name": family, "given_name": "ハナコ", "birth_date": birth})).await;
+    for (family, birth, code) in [
+        ("山田", "1990-04-01", "name_kanji"),
+        ("Yamada", "1990-04-01", "name_latin"),
+        ("ヤマダ", "1990-13-01", "birth_date_invalid"),
+        ("ヤマダ", "2999-01-01", "birth_date_invalid"),
+    ] {
+        let (s, v) = t
+            .post_auth(&path("person"), &a, json!({"family_name": family, "given_name": "ハナコ", "birth_date": birth}))
+            .await;
         assert_eq!((s, v["error"]["code"].as_str()), (422, Some(code)), "{family} {birth}: {v}");
     }
     t.stop().await;

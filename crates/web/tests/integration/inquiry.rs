@@ -5,9 +5,9 @@
 
 use crate::common::browser::{Browser, Page};
 use crate::common::{Opts, TestApp, PASSWORD};
-use domain::clock::Clock as _;
 use app::config::Limit;
 use app::services::operators::{self, Role};
+use domain::clock::Clock as _;
 
 const OP_PASSWORD: &str = "Kanri-Sakura-Mochi-2026!";
 
@@ -58,26 +58,46 @@ async fn inquiries_are_sent_answered_and_closed() {
     let v = Browser::not_following(&t);
     let form = v.get("/inquiry/new").await;
     assert_eq!(form.status, 200);
-    for label in ["<label for=\"category\">お問い合わせの種類</label>", "<label for=\"message\">お問い合わせ内容</label>", "<label for=\"email\">連絡先メールアドレス</label>"] {
+    for label in [
+        "<label for=\"category\">お問い合わせの種類</label>",
+        "<label for=\"message\">お問い合わせ内容</label>",
+        "<label for=\"email\">連絡先メールアドレス</label>",
+    ] {
         assert!(form.has(label), "{label}: {}", form.html);
     }
-    assert!(form.has("健診・医療アクセス認証について") && form.has("<button type=\"submit\" class=\"primary\">送信する</button>"));
+    assert!(
+        form.has("健診・医療アクセス認証について")
+            && form.has("<button type=\"submit\" class=\"primary\">送信する</button>")
+    );
     assert!(!form.has("name=\"attach\""), "no account to attach when signed out");
 
     // Without the form's CSRF token nothing is sent.
     let forged = v.post("/inquiry", &[("category", "login"), ("message", "x"), ("email", "visitor@example.com")]).await;
     assert_eq!(forged.status, 403);
-    let forged = v.post("/inquiry", &[("csrf", "forged"), ("category", "login"), ("message", "x"), ("email", "visitor@example.com")]).await;
+    let forged = v
+        .post(
+            "/inquiry",
+            &[("csrf", "forged"), ("category", "login"), ("message", "x"), ("email", "visitor@example.com")],
+        )
+        .await;
     assert_eq!(forged.status, 403);
 
     // Mistakes are shown inline and keep what was typed.
     let empty = send_inquiry(&v, "login", "  ", "visitor@example.com", false).await;
     assert_eq!(empty.status, 422);
-    assert!(empty.has("お問い合わせ内容を入力してください。") && empty.has("value=\"visitor@example.com\""), "{}", empty.html);
+    assert!(
+        empty.has("お問い合わせ内容を入力してください。") && empty.has("value=\"visitor@example.com\""),
+        "{}",
+        empty.html
+    );
     assert!(empty.has("<option value=\"login\" selected>"), "{}", empty.html);
     let bad_email = send_inquiry(&v, "identity", "本人確認でエラーになります。", "not-an-email", false).await;
     assert_eq!(bad_email.status, 422);
-    assert!(bad_email.has(">本人確認でエラーになります。</textarea>") && bad_email.has("value=\"not-an-email\""), "{}", bad_email.html);
+    assert!(
+        bad_email.has(">本人確認でエラーになります。</textarea>") && bad_email.has("value=\"not-an-email\""),
+        "{}",
+        bad_email.html
+    );
     assert!(bad_email.has("aria-invalid=\"true\""));
     let too_long = send_inquiry(&v, "other", &"あ".repeat(2001), "visitor@example.com", false).await;
     assert_eq!(too_long.status, 422);
@@ -87,13 +107,19 @@ async fn inquiries_are_sent_answered_and_closed() {
     assert!(bad_category.has("お問い合わせの種類を選んでください。") && bad_category.has(">請求について</textarea>"));
     assert_eq!(t.app.store.list_inquiries(10).await.expect("list").len(), 0, "nothing stored for mistakes");
 
-    let done = send_inquiry(&v, "login", "ログインできません。\nパスワードを忘れました。", "visitor@example.com", false).await;
+    let done =
+        send_inquiry(&v, "login", "ログインできません。\nパスワードを忘れました。", "visitor@example.com", false).await;
     assert_eq!(done.status, 200, "{}", done.html);
     assert!(done.has("<h1>お問い合わせを受け付けました</h1>") && done.has("href=\"/\""), "{}", done.html);
     let visitor_ref = reference(&done);
     assert_eq!(visitor_ref.len(), 8);
     let mails = wait_mail(&t, "visitor@example.com", RECEIVED_JA, 1).await;
-    assert!(mails[0].contains(&format!("受付番号: {visitor_ref}")) && mails[0].contains("お問い合わせの種類: ログイン・パスワードについて"), "{}", mails[0]);
+    assert!(
+        mails[0].contains(&format!("受付番号: {visitor_ref}"))
+            && mails[0].contains("お問い合わせの種類: ログイン・パスワードについて"),
+        "{}",
+        mails[0]
+    );
     assert!(!mails[0].contains("パスワードを忘れました"), "the message is not repeated to whatever address was typed");
 
     t.clock.advance(time::Duration::minutes(1));
@@ -114,7 +140,8 @@ async fn inquiries_are_sent_answered_and_closed() {
     t.register("member@example.com", PASSWORD).await;
     let m = Browser::not_following(&t);
     let login = m.get("/login").await;
-    let signed_in = m.post("/login", &[("csrf", &login.csrf()), ("email", "member@example.com"), ("password", PASSWORD)]).await;
+    let signed_in =
+        m.post("/login", &[("csrf", &login.csrf()), ("email", "member@example.com"), ("password", PASSWORD)]).await;
     assert_eq!(signed_in.location.as_deref(), Some("/menu"));
     let form = m.get("/inquiry/new").await;
     assert!(form.has("value=\"member@example.com\""), "{}", form.html);
@@ -125,7 +152,16 @@ async fn inquiries_are_sent_answered_and_closed() {
     assert!(done.has("href=\"/menu\""), "back to the menu");
     let member_ref = reference(&done);
     wait_mail(&t, "member@example.com", RECEIVED_JA, 1).await;
-    let user = t.app.store.find_user_by_email_index(&app::services::email_index(&t.app, &domain::email::Email::parse("member@example.com").expect("email"))).await.expect("find").expect("user");
+    let user = t
+        .app
+        .store
+        .find_user_by_email_index(&app::services::email_index(
+            &t.app,
+            &domain::email::Email::parse("member@example.com").expect("email"),
+        ))
+        .await
+        .expect("find")
+        .expect("user");
 
     let stored = t.app.store.list_inquiries(10).await.expect("list");
     assert_eq!(stored.len(), 3);
@@ -135,13 +171,19 @@ async fn inquiries_are_sent_answered_and_closed() {
     let visitor_q = stored.iter().find(|q| q.locale == "ja" && q.user_id.is_none()).expect("visitor's").clone();
     let member_id = member_q.id.clone();
     for q in &stored {
-        assert!(!String::from_utf8_lossy(&q.message_enc).contains("ログイン") && !String::from_utf8_lossy(&q.email_enc).contains("example.com"), "sealed at rest");
+        assert!(
+            !String::from_utf8_lossy(&q.message_enc).contains("ログイン")
+                && !String::from_utf8_lossy(&q.email_enc).contains("example.com"),
+            "sealed at rest"
+        );
     }
 
     // The operator: nothing without a console session.
     let b = Browser::not_following(&t);
     assert_eq!(b.get("/console/inquiries").await.location.as_deref(), Some("/console/login"));
-    let created = operators::create(&t.app, "reviewer@mimoto.example.jp", "審査 花子", Role::Reviewer, OP_PASSWORD).await.expect("operator");
+    let created = operators::create(&t.app, "reviewer@mimoto.example.jp", "審査 花子", Role::Reviewer, OP_PASSWORD)
+        .await
+        .expect("operator");
     let totp = totp_rs::TOTP::from_url(&created.otpauth_uri).expect("otpauth URI");
     let code = totp.generate(t.clock.now().unix_timestamp() as u64);
     let login = b.console_login("reviewer@mimoto.example.jp", OP_PASSWORD, &code).await;
@@ -152,7 +194,14 @@ async fn inquiries_are_sent_answered_and_closed() {
     assert!(queue.has("href=\"/console/inquiries\">お問い合わせ</a>"), "nav link: {}", queue.html);
     let inbox = b.get("/console/inquiries").await;
     assert_eq!(inbox.status, 200, "{}", inbox.html);
-    assert!(inbox.has(&visitor_ref) && inbox.has(&member_ref) && inbox.has("未対応") && inbox.has("健診・医療アクセス認証について"), "{}", inbox.html);
+    assert!(
+        inbox.has(&visitor_ref)
+            && inbox.has(&member_ref)
+            && inbox.has("未対応")
+            && inbox.has("健診・医療アクセス認証について"),
+        "{}",
+        inbox.html
+    );
     assert!(inbox.find_pos(&member_ref) < inbox.find_pos(&visitor_ref), "newest first");
     assert!(!inbox.has("member@example.com") && !inbox.has("進みません"), "the inbox shows no personal data");
     let before = t.app.store.list_audit(None, 100).await.expect("audit").len();
@@ -160,7 +209,11 @@ async fn inquiries_are_sent_answered_and_closed() {
     // Opening one writes the audit row and shows message, contact email and account id.
     let detail = b.get(&format!("/console/inquiries/{member_id}")).await;
     assert_eq!(detail.status, 200, "{}", detail.html);
-    assert!(detail.has("健診・医療アクセス認証が進みません。") && detail.has("member@example.com") && detail.has(&user.id), "{}", detail.html);
+    assert!(
+        detail.has("健診・医療アクセス認証が進みません。") && detail.has("member@example.com") && detail.has(&user.id),
+        "{}",
+        detail.html
+    );
     let log = t.app.store.list_audit(None, 100).await.expect("audit");
     assert_eq!(log.len(), before + 1);
     assert_eq!((log[0].action.as_str(), log[0].target_id.as_deref()), ("inquiry.view", Some(member_id.as_str())));
@@ -176,14 +229,29 @@ async fn inquiries_are_sent_answered_and_closed() {
     assert!(empty.has("回答を入力してください。"), "{}", empty.html);
     let answer = "お問い合わせありがとうございます。\r\nもう一度「健診・医療アクセス認証」からお試しください。";
     let sent = b.post(&format!("/console/inquiries/{member_id}/reply"), &[("csrf", &csrf), ("reply", answer)]).await;
-    assert_eq!((sent.status, sent.location.clone()), (303, Some(format!("/console/inquiries/{member_id}?done=replied"))), "{}", sent.html);
+    assert_eq!(
+        (sent.status, sent.location.clone()),
+        (303, Some(format!("/console/inquiries/{member_id}?done=replied"))),
+        "{}",
+        sent.html
+    );
     let replies = wait_mail(&t, "member@example.com", REPLY_JA, 1).await;
     assert!(replies[0].contains(&format!("受付番号: {member_ref}")), "{}", replies[0]);
-    assert!(replies[0].replace("\r\n", "\n").contains("お問い合わせありがとうございます。\nもう一度「健診・医療アクセス認証」からお試しください。"), "{}", replies[0]);
+    assert!(
+        replies[0]
+            .replace("\r\n", "\n")
+            .contains("お問い合わせありがとうございます。\nもう一度「健診・医療アクセス認証」からお試しください。"),
+        "{}",
+        replies[0]
+    );
     let log = t.app.store.list_audit(None, 1).await.expect("audit");
     assert_eq!((log[0].action.as_str(), log[0].target_id.as_deref()), ("inquiry.reply", Some(member_id.as_str())));
     let after = b.get(&format!("/console/inquiries/{member_id}?done=replied")).await;
-    assert!(after.has("回答をメールで送りました。") && after.has("回答済み") && after.has("審査 花子"), "{}", after.html);
+    assert!(
+        after.has("回答をメールで送りました。") && after.has("回答済み") && after.has("審査 花子"),
+        "{}",
+        after.html
+    );
 
     // Closing: CSRF, audit row, closed ones go last and cannot be answered.
     let forged = b.post(&format!("/console/inquiries/{member_id}/close"), &[]).await;
@@ -197,7 +265,8 @@ async fn inquiries_are_sent_answered_and_closed() {
     assert!(inbox.find_pos(&visitor_ref) < inbox.find_pos(&member_ref), "closed ones last");
     let page = b.get(&format!("/console/inquiries/{member_id}")).await;
     assert!(!page.has("/reply\"") && !page.has("/close\""), "no forms on a closed inquiry: {}", page.html);
-    let late = b.post(&format!("/console/inquiries/{member_id}/reply"), &[("csrf", &csrf), ("reply", "まだです")]).await;
+    let late =
+        b.post(&format!("/console/inquiries/{member_id}/reply"), &[("csrf", &csrf), ("reply", "まだです")]).await;
     assert_eq!(late.status, 409);
     assert_eq!(wait_mail(&t, "member@example.com", REPLY_JA, 1).await.len(), 1, "no mail for a closed inquiry");
     assert_eq!(t.app.store.get_inquiry(&visitor_q.id).await.expect("get").expect("present").0.status, "open");

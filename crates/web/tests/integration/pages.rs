@@ -24,7 +24,11 @@ async fn f1_and_f2_through_the_pages() {
     for h in ["content-security-policy", "x-content-type-options", "x-frame-options", "referrer-policy"] {
         assert!(landing.headers.contains_key(h), "missing {h}");
     }
-    assert!(landing.headers.get("content-security-policy").and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("frame-ancestors 'none'")));
+    assert!(landing
+        .headers
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("frame-ancestors 'none'")));
 
     // Forms without the CSRF token are refused.
     let forged = b.post("/register", &[]).await;
@@ -51,17 +55,32 @@ async fn f1_and_f2_through_the_pages() {
     assert!(ok.has("みらい健康保険組合") && ok.has(">アカウント作成をはじめる</a>"));
 
     let account = b.get(&format!("{flow}/account")).await;
-    assert!(account.has("パスワード設定の条件") && account.has(">メールアドレス</label>") && account.has(">パスワード</label>"));
-    let weak = b.post(&format!("{flow}/account"), &[("csrf", &csrf), ("email", "page@example.com"), ("password", "password")]).await;
+    assert!(
+        account.has("パスワード設定の条件")
+            && account.has(">メールアドレス</label>")
+            && account.has(">パスワード</label>")
+    );
+    let weak = b
+        .post(&format!("{flow}/account"), &[("csrf", &csrf), ("email", "page@example.com"), ("password", "password")])
+        .await;
     assert_eq!(weak.status, 422);
     assert!(weak.has("value=\"page@example.com\""), "the email is kept after an error");
-    let consents = b.post(&format!("{flow}/account"), &[("csrf", &csrf), ("email", "page@example.com"), ("password", PASSWORD)]).await;
-    assert!(consents.has("Mimoto利用規約に同意する") && consents.has("みらい健康保険組合のプライバシーポリシーに同意する") && consents.has("みらいポイント利用規約に同意する"));
+    let consents = b
+        .post(&format!("{flow}/account"), &[("csrf", &csrf), ("email", "page@example.com"), ("password", PASSWORD)])
+        .await;
+    assert!(
+        consents.has("Mimoto利用規約に同意する")
+            && consents.has("みらい健康保険組合のプライバシーポリシーに同意する")
+            && consents.has("みらいポイント利用規約に同意する")
+    );
     let missing = b.post(&format!("{flow}/consents"), &[("csrf", &csrf), ("platform_terms", "on")]).await;
     assert_eq!(missing.status, 422);
     assert!(missing.has("checked"), "checked boxes stay checked");
     let code_page = b
-        .post(&format!("{flow}/consents"), &[("csrf", &csrf), ("platform_terms", "on"), ("org_privacy", "on"), ("point_terms", "on")])
+        .post(
+            &format!("{flow}/consents"),
+            &[("csrf", &csrf), ("platform_terms", "on"), ("org_privacy", "on"), ("point_terms", "on")],
+        )
         .await;
     assert!(code_page.has(">ワンタイムパスワード</label>") && code_page.has("page@example.com"));
     let code = t.wait_code("page@example.com", 1).await;
@@ -84,7 +103,8 @@ async fn f1_and_f2_through_the_pages() {
     let login = b.get("/login").await;
     assert!(login.has(">ログインでお困りの場合</a>"));
     let csrf = login.csrf();
-    let wrong = b.post("/login", &[("csrf", &csrf), ("email", "page@example.com"), ("password", "nope-nope-nope")]).await;
+    let wrong =
+        b.post("/login", &[("csrf", &csrf), ("email", "page@example.com"), ("password", "nope-nope-nope")]).await;
     assert_eq!(wrong.status, 401);
     assert!(wrong.has("メールアドレスまたはパスワードが正しくありません"));
     let menu = b.post("/login", &[("csrf", &csrf), ("email", "page@example.com"), ("password", PASSWORD)]).await;
@@ -109,7 +129,9 @@ async fn duplicate_email_page_links_to_the_inquiry_form() {
     let flow = flow_path(&b.post("/register", &[("csrf", &csrf)]).await.url);
     b.post(&format!("{flow}/org-type"), &[("csrf", &csrf), ("org_type", "health_insurance")]).await;
     b.post(&format!("{flow}/insurer"), &[("csrf", &csrf), ("insurer_number", "133033")]).await;
-    let page = b.post(&format!("{flow}/account"), &[("csrf", &csrf), ("email", "taken@example.com"), ("password", PASSWORD)]).await;
+    let page = b
+        .post(&format!("{flow}/account"), &[("csrf", &csrf), ("email", "taken@example.com"), ("password", PASSWORD)])
+        .await;
     assert_eq!(page.status, 409);
     assert!(page.has("既に登録されています") && page.has("href=\"/inquiry/new\""), "{}", page.html);
     t.stop().await;
@@ -126,12 +148,17 @@ async fn password_reset_pages() {
     assert!(code_page.has(">新しいパスワード</label>") && code_page.has(">パスワードを再設定する</button>"));
     let ghost = b.post("/password-reset", &[("csrf", &csrf), ("email", "ghost@example.com")]).await;
     let id_of = |p: &Page| p.url.rsplit('/').next().expect("id").to_string();
-    assert_eq!(ghost.html.replace(&id_of(&ghost), "ID"), code_page.html.replace(&id_of(&code_page), "ID"), "same page for unknown addresses");
+    assert_eq!(
+        ghost.html.replace(&id_of(&ghost), "ID"),
+        code_page.html.replace(&id_of(&code_page), "ID"),
+        "same page for unknown addresses"
+    );
     let code = t.wait_code("forgot@example.com", 2).await;
     let path = code_page.url.split_once(&t.base).expect("local").1.to_string();
     let done = b.post(&path, &[("csrf", &csrf), ("code", &code), ("new_password", "Kitsune-Udon-2027?")]).await;
     assert!(done.has("パスワードを再設定しました"), "{}", done.html);
-    let login = b.post("/login", &[("csrf", &csrf), ("email", "forgot@example.com"), ("password", "Kitsune-Udon-2027?")]).await;
+    let login =
+        b.post("/login", &[("csrf", &csrf), ("email", "forgot@example.com"), ("password", "Kitsune-Udon-2027?")]).await;
     assert!(login.url.ends_with("/menu"));
     t.stop().await;
 }
@@ -159,14 +186,33 @@ async fn malformed_ids_look_like_unknown_ids() {
         assert_eq!(p.html.replace(id, "ID"), q.html.replace(unknown, "ID"), "{}", p.url);
     };
     for bad in ["not-a-uuid", "0F8FAD5B-D9CB-469F-A165-70867728950E", "0f8fad5bd9cb469fa16570867728950e"] {
-        for path in ["/register/{}", "/register/{}/account", "/password-reset/{}", "/identity/{}", "/ekyc/{}", "/ekyc/{}/images/{}"] {
+        for path in [
+            "/register/{}",
+            "/register/{}/account",
+            "/password-reset/{}",
+            "/identity/{}",
+            "/ekyc/{}",
+            "/ekyc/{}/images/{}",
+        ] {
             let (p, q) = (b.get(&path.replace("{}", bad)).await, b.get(&path.replace("{}", unknown)).await);
             same(&p, &q, bad);
         }
-        for path in ["/register/{}/resend", "/register/{}/code", "/password-reset/{}", "/identity/{}/confirm", "/ekyc/{}/submit"] {
-            let (p, q) = (b.post(&path.replace("{}", bad), &[("csrf", &csrf)]).await, b.post(&path.replace("{}", unknown), &[("csrf", &csrf)]).await);
+        for path in [
+            "/register/{}/resend",
+            "/register/{}/code",
+            "/password-reset/{}",
+            "/identity/{}/confirm",
+            "/ekyc/{}/submit",
+        ] {
+            let (p, q) = (
+                b.post(&path.replace("{}", bad), &[("csrf", &csrf)]).await,
+                b.post(&path.replace("{}", unknown), &[("csrf", &csrf)]).await,
+            );
             same(&p, &q, bad);
-            let (p, q) = (b.post(&path.replace("{}", bad), &[("csrf", "forged")]).await, b.post(&path.replace("{}", unknown), &[("csrf", "forged")]).await);
+            let (p, q) = (
+                b.post(&path.replace("{}", bad), &[("csrf", "forged")]).await,
+                b.post(&path.replace("{}", unknown), &[("csrf", "forged")]).await,
+            );
             assert_eq!((p.status, q.status), (403, 403), "CSRF is checked first: {path}");
         }
     }
@@ -183,7 +229,10 @@ async fn malformed_ids_look_like_unknown_ids() {
         assert_eq!(p.status, 404, "{path}");
     }
     for path in ["/identity/{}/insurer", "/identity/{}/confirm", "/ekyc/{}/document", "/ekyc/{}/submit"] {
-        let (p, q) = (b.post(&path.replace("{}", "not-a-uuid"), &[("csrf", &csrf)]).await, b.post(&path.replace("{}", unknown), &[("csrf", &csrf)]).await);
+        let (p, q) = (
+            b.post(&path.replace("{}", "not-a-uuid"), &[("csrf", &csrf)]).await,
+            b.post(&path.replace("{}", unknown), &[("csrf", &csrf)]).await,
+        );
         same(&p, &q, "not-a-uuid");
     }
     t.stop().await;

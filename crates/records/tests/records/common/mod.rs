@@ -67,14 +67,10 @@ impl Doc {
     }
 
     pub fn xml(&self) -> String {
-        let symbol = self
-            .symbol
-            .map(|s| format!(r#"<id root="1.2.392.200119.6.204" extension="{s}"/>"#))
-            .unwrap_or_default();
-        let branch = self
-            .branch
-            .map(|s| format!(r#"<id root="1.2.392.200119.6.211" extension="{s}"/>"#))
-            .unwrap_or_default();
+        let symbol =
+            self.symbol.map(|s| format!(r#"<id root="1.2.392.200119.6.204" extension="{s}"/>"#)).unwrap_or_default();
+        let branch =
+            self.branch.map(|s| format!(r#"<id root="1.2.392.200119.6.211" extension="{s}"/>"#)).unwrap_or_default();
         let entries = self.entries.join("\n");
         format!(
             r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -172,30 +168,10 @@ pub fn all_mapped_items() -> Vec<String> {
   <component>{}</component>
   <component>{}</component>
 </organizer></entry>"#,
-            strip_entry(&pq(
-                "9A751000000000001",
-                "収縮期血圧（１回目）",
-                "134",
-                "mmHg"
-            )),
-            strip_entry(&pq(
-                "9A752000000000001",
-                "収縮期血圧（２回目）",
-                "128",
-                "mmHg"
-            )),
-            strip_entry(&pq(
-                "9A761000000000001",
-                "拡張期血圧（１回目）",
-                "86",
-                "mmHg"
-            )),
-            strip_entry(&pq(
-                "9A762000000000001",
-                "拡張期血圧（２回目）",
-                "82",
-                "mmHg"
-            )),
+            strip_entry(&pq("9A751000000000001", "収縮期血圧（１回目）", "134", "mmHg")),
+            strip_entry(&pq("9A752000000000001", "収縮期血圧（２回目）", "128", "mmHg")),
+            strip_entry(&pq("9A761000000000001", "拡張期血圧（１回目）", "86", "mmHg")),
+            strip_entry(&pq("9A762000000000001", "拡張期血圧（２回目）", "82", "mmHg")),
         ),
         pq("9A755000000000001", "収縮期血圧（その他）", "131", "mmHg"),
         pq("9A765000000000001", "拡張期血圧（その他）", "84", "mmHg"),
@@ -248,10 +224,7 @@ pub fn all_mapped_items() -> Vec<String> {
 }
 
 fn strip_entry(entry: &str) -> String {
-    entry
-        .trim_start_matches("<entry>")
-        .trim_end_matches("</entry>")
-        .to_string()
+    entry.trim_start_matches("<entry>").trim_end_matches("</entry>").to_string()
 }
 
 /// A ZIP archive from `(name, bytes)` entries, deflated.

@@ -22,7 +22,9 @@ impl Page {
     /// The value of the form field `name` (the first one on the page).
     pub fn field(&self, name: &str) -> String {
         let marker = format!("name=\"{name}\" value=\"");
-        let start = self.html.find(&marker).unwrap_or_else(|| panic!("no {name} field in {}:\n{}", self.url, self.html)) + marker.len();
+        let start =
+            self.html.find(&marker).unwrap_or_else(|| panic!("no {name} field in {}:\n{}", self.url, self.html))
+                + marker.len();
         self.html[start..].split('"').next().expect("value").to_string()
     }
     pub fn csrf(&self) -> String {
@@ -54,7 +56,8 @@ impl Browser {
         let url = resp.url().to_string();
         let headers = resp.headers().clone();
         let location = headers.get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
-        let set_cookies = headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok().map(str::to_string)).collect();
+        let set_cookies =
+            headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok().map(str::to_string)).collect();
         Page { status, url, html: resp.text().await.expect("body"), location, set_cookies, headers }
     }
 
@@ -78,7 +81,8 @@ impl Browser {
     pub async fn console_login(&self, email: &str, password: &str, code: &str) -> Page {
         let form = self.get("/console/login").await;
         assert_eq!(form.status, 200);
-        self.post("/console/login", &[("csrf", &form.csrf()), ("email", email), ("password", password), ("code", code)]).await
+        self.post("/console/login", &[("csrf", &form.csrf()), ("email", email), ("password", password), ("code", code)])
+            .await
     }
 
     /// Status, headers and raw body (images).

@@ -49,8 +49,16 @@ pub fn selfie(img: &RgbImage) -> Vec<u8> {
 
 /// Uploads one capture over HTTP: a token from the API, then the raw image with
 /// `X-Capture-Token`.
-pub async fn http_upload(t: &TestApp, token: &str, id: &str, capture: &str, bytes: Vec<u8>) -> (u16, serde_json::Value) {
-    let (s, v) = t.post_auth(&format!("/api/v1/ekyc-applications/{id}/capture-tokens"), token, json!({"capture": capture})).await;
+pub async fn http_upload(
+    t: &TestApp,
+    token: &str,
+    id: &str,
+    capture: &str,
+    bytes: Vec<u8>,
+) -> (u16, serde_json::Value) {
+    let (s, v) = t
+        .post_auth(&format!("/api/v1/ekyc-applications/{id}/capture-tokens"), token, json!({"capture": capture}))
+        .await;
     assert_eq!(s, 201, "{v}");
     let capture_token = v["token"].as_str().expect("token").to_string();
     let res = t
@@ -80,10 +88,10 @@ pub fn seed_for(wanted: domain::ekyc::Instruction) -> u64 {
 /// `question` / `answer`, and a case that lands in review is approved by a reviewer in the
 /// console's service. The member must have done F3.
 pub async fn complete_f4(t: &TestApp, m: &app::services::auth::Member, question: &str, answer: &str) {
-    use domain::ekyc::{DocumentKind, EkycState, Instruction, MouthState, Turn};
-    use rand::SeedableRng;
     use app::services::ekyc::{self, Capture};
     use app::services::{operators, review};
+    use domain::ekyc::{DocumentKind, EkycState, Instruction, MouthState, Turn};
+    use rand::SeedableRng;
     let app = &t.app;
     let id = ekyc::start(app, m).await.expect("start").record.id;
     ekyc::choose_document(app, m, &id, DocumentKind::DriversLicense).await.expect("choose");
@@ -105,9 +113,15 @@ pub async fn complete_f4(t: &TestApp, m: &app::services::auth::Member, question:
     ekyc::set_secret(app, m, &id, question, answer).await.expect("secret");
     let submitted = ekyc::submit(app, m, &id).await.expect("submit");
     if submitted.data.app.state == EkycState::PendingReview {
-        let reviewer = operators::create(app, "reviewer@example.com", "審査 太郎", operators::Role::Reviewer, "a long reviewer passphrase 42")
-            .await
-            .expect("operator");
+        let reviewer = operators::create(
+            app,
+            "reviewer@example.com",
+            "審査 太郎",
+            operators::Role::Reviewer,
+            "a long reviewer passphrase 42",
+        )
+        .await
+        .expect("operator");
         let input = review::DecisionInput { approve: true, reason: "", note: "", version: submitted.record.version };
         review::decide(app, &reviewer.operator, &id, input, "127.0.0.1").await.expect("approve");
     }

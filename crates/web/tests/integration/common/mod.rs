@@ -9,11 +9,11 @@ use std::net::TcpListener as StdListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant};
 
+use app::config::{Config, Limit, Limits};
+use app::{App, AppState};
 use domain::clock::ManualClock;
 use mailin_embedded::{response, Handler, Response, Server, SslConfig};
 use serde_json::{json, Value};
-use app::{App, AppState};
-use app::config::{Config, Limit, Limits};
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
@@ -151,7 +151,17 @@ impl TestApp {
         let (tx, rx) = watch::channel(false);
         tokio::spawn(web::serve(app.clone(), listener, rx));
         let api = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-        TestApp { base: format!("http://{addr}"), app, clock, inbox, smtp_port, api, shutdown: tx, pg_schema, _dir: dir }
+        TestApp {
+            base: format!("http://{addr}"),
+            app,
+            clock,
+            inbox,
+            smtp_port,
+            api,
+            shutdown: tx,
+            pg_schema,
+            _dir: dir,
+        }
     }
 
     pub async fn stop(self) {
@@ -220,9 +230,11 @@ impl TestApp {
         let (s, flow) = self.post("/api/v1/registrations", json!({})).await;
         assert_eq!(s, 201, "{flow}");
         let id = flow["id"].as_str().expect("id").to_string();
-        let (s, v) = self.post(&format!("/api/v1/registrations/{id}/org-type"), json!({"org_type": "health_insurance"})).await;
+        let (s, v) =
+            self.post(&format!("/api/v1/registrations/{id}/org-type"), json!({"org_type": "health_insurance"})).await;
         assert_eq!(s, 200, "{v}");
-        let (s, v) = self.post(&format!("/api/v1/registrations/{id}/insurer"), json!({"insurer_number": insurer_number})).await;
+        let (s, v) =
+            self.post(&format!("/api/v1/registrations/{id}/insurer"), json!({"insurer_number": insurer_number})).await;
         assert_eq!(s, 200, "{v}");
         id
     }
@@ -230,11 +242,16 @@ impl TestApp {
     /// Walks the API registration up to the emailed code; returns (flow id, code).
     pub async fn register_until_code(&self, email: &str, password: &str) -> (String, String) {
         let id = self.registration_at_account("133033").await;
-        let (s, v) = self.post(&format!("/api/v1/registrations/{id}/account"), json!({"email": email, "password": password})).await;
+        let (s, v) = self
+            .post(&format!("/api/v1/registrations/{id}/account"), json!({"email": email, "password": password}))
+            .await;
         assert_eq!(s, 200, "{v}");
         assert_eq!(v["consents_required"].as_array().map(Vec::len), Some(3), "{v}");
         let (s, v) = self
-            .post(&format!("/api/v1/registrations/{id}/consents"), json!({"accepted": ["platform_terms", "org_privacy", "point_terms"]}))
+            .post(
+                &format!("/api/v1/registrations/{id}/consents"),
+                json!({"accepted": ["platform_terms", "org_privacy", "point_terms"]}),
+            )
             .await;
         assert_eq!(s, 200, "{v}");
         assert_eq!(v["state"], "code_sent");
