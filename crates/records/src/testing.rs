@@ -163,3 +163,37 @@ pub fn hanako_zip() -> Vec<u8> {
         ("133033_20240620/DATA/c1.xml", SETTLEMENT.as_bytes()),
     ])
 }
+
+// お薬履歴 and 医療費通知 CSV files (docs/health-csv.md) for the demo roster.
+
+pub const MEDICATION_HEADER: &str =
+    "保険者番号,記号,番号,枝番,生年月日,調剤年月日,薬局名,処方医療機関,処方医,医薬品名,用量,日数";
+/// ヤマダ ハナコ's dispensings, in no particular order, and one of サトウ タロウ's.
+pub const MEDICATION_ROWS: [&str; 4] = [
+    "133033,1234,5678,,1990-04-01,2025-04-01,みらい薬局 本町店,みらいクリニック,山田 一郎,ロキソプロフェンNa錠60mg,1回1錠 1日3回 毎食後,7",
+    "133033,1234,5678,,1990-04-01,2025/05/20,みらい薬局 本町店,みらいクリニック,,アムロジピン錠5mg,\"1回1錠, 1日1回 朝食後\",30",
+    "00133033,12-34,5678,,19900401,20250301,さくら調剤薬局,さくら内科,,ムコダイン錠500mg,1回1錠 1日3回,5",
+    "133033,1234,5679,01,1985-12-24,2025-04-02,みらい薬局 本町店,みらい整形外科,,モーラステープ20mg,1日1回,14",
+];
+
+pub const EXPENSE_HEADER: &str =
+    "保険者番号,記号,番号,枝番,生年月日,診療年月,受診者,医療機関等名称,区分,日数,医療費の総額,窓口負担額";
+pub const EXPENSE_ROWS: [&str; 3] = [
+    "133033,1234,5678,,1990-04-01,2025-04,ヤマダ ハナコ,みらいクリニック,外来,2,\"12,340\",3700",
+    "133033,1234,5678,,1990-04-01,2025-05,ヤマダ ハナコ,みらい総合病院,入院,6,\"456,780\",\"57,600\"",
+    "133033,1234,5678,,1990-04-01,2025-04,ヤマダ ハナコ,みらい薬局 本町店,調剤,1,4560,1370",
+];
+
+/// A CSV file of `header` and `rows`, CRLF line ends.
+pub fn csv(header: &str, rows: &[&str]) -> String {
+    let mut lines = vec![header];
+    lines.extend_from_slice(rows);
+    lines.join("\r\n") + "\r\n"
+}
+
+/// `text` encoded as Shift_JIS (panics when it cannot be: test data only).
+pub fn shift_jis(text: &str) -> Vec<u8> {
+    let (bytes, _, unmappable) = encoding_rs::SHIFT_JIS.encode(text);
+    assert!(!unmappable, "the test file is representable in Shift_JIS");
+    bytes.into_owned()
+}

@@ -5,8 +5,8 @@
 //! scores and roster data, and decides; the member gets the mail; everything is in the
 //! append-only audit log.
 
-use crate::common::browser::Browser;
-use crate::common::console::{create_operator, sign_in, OP_PASSWORD};
+use crate::common::browser::{Browser, Page};
+use crate::common::console::{create_operator, sign_in, OperatorAccount, OP_PASSWORD};
 use crate::common::ekyc::{face, http_upload, licence, png, selfie};
 use crate::common::{Backend, Opts, TestApp, PASSWORD};
 use app::config::Limit;
@@ -140,9 +140,22 @@ async fn a_case_goes_to_review_and_an_operator_approves_it_in_the_console() {
     let a = application_in_review(&t, "hanako@example.com").await;
     let reviewer = create_operator(&t, "reviewer@mimoto.example.jp", "審査 花子", Role::Reviewer).await;
     let admin = create_operator(&t, "admin@mimoto.example.jp", "管理 太郎", Role::Admin).await;
-
-    // Nothing under /console without a console session.
     let b = Browser::not_following(&t);
+    step_nothing_under_console_without_a_session(&b).await;
+    step_wrong_code_and_wrong_password_get_the_same_answer(&t, &b, &reviewer).await;
+    step_the_right_code_logs_in_once(&t, &b, &reviewer).await;
+    step_the_queue_lists_the_case(&t, &b, &a).await;
+    let (case, loaded) = step_the_case_page_shows_roster_images_and_scores(&t, &b, &a).await;
+    let image_ids = step_the_images_are_served_as_uploaded(&t, &b, &a, &loaded).await;
+    step_approve_mails_the_member_once(&t, &b, &a, &case).await;
+    step_the_audit_log_has_views_and_decision_without_personal_data(&t, &a, &image_ids).await;
+    step_only_administrators_read_the_audit_log(&t, &b, &admin).await;
+    step_logout_ends_the_console_session(&b).await;
+    t.stop().await;
+}
+
+/// Nothing under /console without a console session; the login form and its cookie.
+async fn step_nothing_under_console_without_a_session(b: &Browser) {
     let anon = b.get("/console").await;
     assert_eq!((anon.status, anon.location.as_deref()), (303, Some("/console/login")));
     let form = b.get("/console/login").await;
@@ -155,8 +168,10 @@ async fn a_case_goes_to_review_and_an_operator_approves_it_in_the_console() {
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Path=/"), "{cookie}");
     assert!(!cookie.contains("Max-Age"), "ends with the browser: {cookie}");
     assert_eq!(form.headers.get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
+}
 
-    // Wrong code, wrong password: the same answer, not saying which.
+/// Wrong code, wrong password: the same answer, not saying which.
+async fn step_wrong_code_and_wrong_password_get_the_same_answer(t: &TestApp, b: &Browser, reviewer: &OperatorAccount) {
     let now = t.clock.now();
     let wrong = crate::common::wrong_code(&reviewer.code_at(now));
     let refused = b.console_login(&reviewer.email, OP_PASSWORD, &wrong).await;
@@ -167,24 +182,35 @@ async fn a_case_goes_to_review_and_an_operator_approves_it_in_the_console() {
     assert!(refused2.has("メールアドレス、パスワード、または認証コードが正しくありません。"));
     let unknown = b.console_login("nobody@mimoto.example.jp", OP_PASSWORD, &reviewer.code_at(now)).await;
     assert_eq!(unknown.status, 401);
+}
 
-    // The right code logs in once: the same code again (a replay) is refused.
-    sign_in(&t, &b, &reviewer).await;
-    let replay_browser = Browser::not_following(&t);
+/// The right code logs in once: the same code again (a replay) is refused.
+async fn step_the_right_code_logs_in_once(t: &TestApp, b: &Browser, reviewer: &OperatorAccount) {
+    let now = t.clock.now();
+    sign_in(t, b, reviewer).await;
+    let replay_browser = Browser::not_following(t);
     let replay = replay_browser.console_login(&reviewer.email, OP_PASSWORD, &reviewer.code_at(now)).await;
     assert_eq!(replay.status, 401, "a used time step is not accepted twice");
+}
 
-    // The queue lists the case with its organization and submission time.
+/// The queue lists the case with its organization and submission time.
+async fn step_the_queue_lists_the_case(t: &TestApp, b: &Browser, a: &Application) {
     let queue = b.get("/console").await;
     assert_eq!(queue.status, 200, "{}", queue.html);
     assert!(queue.has(&format!("href=\"/console/reviews/{}\"", a.id)), "{}", queue.html);
     assert!(queue.has("みらい健康保険組合") && queue.has("運転免許証"));
     assert!(queue.has(&jst(t.clock.now())), "submitted time (Japan):\n{}", queue.html);
+}
 
-    // The case page: roster data, images, instruction, every score against the thresholds.
+/// The case page: roster data, images, instruction, every score against the thresholds.
+async fn step_the_case_page_shows_roster_images_and_scores(
+    t: &TestApp,
+    b: &Browser,
+    a: &Application,
+) -> (Page, app::services::ekyc::Loaded) {
     let member = app::services::auth::authenticate(&t.app, &a.token).await.expect("auth").expect("member");
     let loaded = app::services::ekyc::load(&t.app, &member, &a.id).await.expect("load");
-    let scores = loaded.data.app.scores.expect("scores");
+    let scores = loaded.data.app.scores.clone().expect("scores");
     let case = b.get(&format!("/console/reviews/{}", a.id)).await;
     assert_eq!(case.status, 200, "{}", case.html);
     assert_eq!(case.headers.get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
@@ -211,8 +237,16 @@ async fn a_case_goes_to_review_and_an_operator_approves_it_in_the_console() {
     }
     assert!(case.has("<button type=\"submit\" class=\"primary\">承認する</button>") && case.has(">却下する</button>"));
     assert!(case.has("<label for=\"reject-reason\">") && case.has("書類が不鮮明") && case.has("書類の有効期限切れ"));
+    (case, loaded)
+}
 
-    // The images, decrypted from the image store, exactly as uploaded, never cached.
+/// The images, decrypted from the image store, exactly as uploaded, never cached; their ids.
+async fn step_the_images_are_served_as_uploaded(
+    t: &TestApp,
+    b: &Browser,
+    a: &Application,
+    loaded: &app::services::ekyc::Loaded,
+) -> Vec<String> {
     let mut image_ids = Vec::new();
     for (capture, bytes) in &a.uploaded {
         let (_, image_id) = loaded.data.images.iter().find(|(c, _)| c.as_str() == *capture).expect("captured");
@@ -225,18 +259,21 @@ async fn a_case_goes_to_review_and_an_operator_approves_it_in_the_console() {
     }
     assert_eq!(b.bytes(&format!("/console/reviews/{}/images/not-an-image", a.id)).await.0, 404);
     assert_eq!(
-        Browser::not_following(&t).bytes(&format!("/console/reviews/{}/images/{}", a.id, image_ids[0])).await.0,
+        Browser::not_following(t).bytes(&format!("/console/reviews/{}/images/{}", a.id, image_ids[0])).await.0,
         303,
         "signed in only"
     );
+    image_ids
+}
 
-    // A decision needs the form's CSRF token.
+/// A decision needs the CSRF token; approving mails the member (ja) and authenticates them;
+/// a second decision is refused without a second mail.
+async fn step_approve_mails_the_member_once(t: &TestApp, b: &Browser, a: &Application, case: &Page) {
     let version = case.field("version");
     let forged =
         b.post(&format!("/console/reviews/{}/decision", a.id), &[("version", &version), ("decision", "approve")]).await;
     assert_eq!(forged.status, 403);
 
-    // Approve: the member is told by mail, in their language (ja), and is authenticated.
     let approved = b
         .post(
             &format!("/console/reviews/{}/decision", a.id),
@@ -267,7 +304,7 @@ async fn a_case_goes_to_review_and_an_operator_approves_it_in_the_console() {
     assert_eq!(again.status, 409);
     assert!(again.has("この申請はすでに判定済みです。"), "{}", again.html);
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    assert_eq!(ekyc_mails(&t, "hanako@example.com").len(), 1, "one decision, one mail");
+    assert_eq!(ekyc_mails(t, "hanako@example.com").len(), 1, "one decision, one mail");
     let decided = b.get(&format!("/console/reviews/{}", a.id)).await;
     assert!(
         decided.has("承認")
@@ -277,8 +314,14 @@ async fn a_case_goes_to_review_and_an_operator_approves_it_in_the_console() {
         "{}",
         decided.html
     );
+}
 
-    // The audit log: each view and the decision, by whom, from where; ids only.
+/// The audit log: each view and the decision, by whom, from where; ids only.
+async fn step_the_audit_log_has_views_and_decision_without_personal_data(
+    t: &TestApp,
+    a: &Application,
+    image_ids: &[String],
+) {
     let log = t.app.store.list_audit(None, 200).await.expect("audit");
     let reviewer_id =
         log.iter().find(|e| e.action == "console.login").and_then(|e| e.operator_id.clone()).expect("login row");
@@ -290,7 +333,7 @@ async fn a_case_goes_to_review_and_an_operator_approves_it_in_the_console() {
         })
     };
     assert!(has("ekyc.view_case", &a.id) && has("ekyc.approve", &a.id));
-    for id in &image_ids {
+    for id in image_ids {
         assert!(has("ekyc.view_image", id), "view of image {id}");
     }
     assert!(log.iter().all(|e| e.client_ip == "127.0.0.1"), "from where");
@@ -304,11 +347,13 @@ async fn a_case_goes_to_review_and_an_operator_approves_it_in_the_console() {
     for personal in ["hanako", "ヤマダ", "1990-04-01", "reviewer@"] {
         assert!(!dump.contains(personal), "personal data {personal} in the audit log");
     }
+}
 
-    // Only administrators read the audit log.
+/// Only administrators read the audit log, and reading it is logged too.
+async fn step_only_administrators_read_the_audit_log(t: &TestApp, b: &Browser, admin: &OperatorAccount) {
     assert_eq!(b.get("/console/audit").await.status, 403);
-    let admin_browser = Browser::not_following(&t);
-    sign_in(&t, &admin_browser, &admin).await;
+    let admin_browser = Browser::not_following(t);
+    sign_in(t, &admin_browser, admin).await;
     let audit = admin_browser.get("/console/audit").await;
     assert_eq!(audit.status, 200, "{}", audit.html);
     assert!(audit.has("ekyc.approve") && audit.has("ekyc.view_image") && audit.has("審査 花子"), "{}", audit.html);
@@ -316,14 +361,15 @@ async fn a_case_goes_to_review_and_an_operator_approves_it_in_the_console() {
         t.app.store.list_audit(None, 1).await.expect("audit")[0].action == "audit.view",
         "reading the log is logged too"
     );
+}
 
-    // Logout ends the console session (and needs the CSRF token).
+/// Logout ends the console session (and needs the CSRF token).
+async fn step_logout_ends_the_console_session(b: &Browser) {
     let queue = b.get("/console").await;
     assert_eq!(b.post("/console/logout", &[]).await.status, 403);
     let out = b.post("/console/logout", &[("csrf", &queue.csrf())]).await;
     assert_eq!((out.status, out.location.as_deref()), (303, Some("/console/login")));
     assert_eq!(b.get("/console").await.location.as_deref(), Some("/console/login"));
-    t.stop().await;
 }
 
 /// The submission time as the queue shows it (Japan time, minutes).

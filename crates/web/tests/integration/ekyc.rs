@@ -9,7 +9,7 @@ use app::error::ServiceError;
 use app::i18n::Locale;
 use app::services::auth::{authenticate, Member};
 use app::services::ekyc::{self, Capture};
-use domain::ekyc::{DocumentKind, EkycState, Instruction, MouthState, Turn};
+use domain::ekyc::{DocumentKind, EkycState, Instruction, MouthState, Scores, Turn};
 use image::{Rgb, RgbImage};
 use rand::SeedableRng;
 use serde_json::json;
@@ -42,60 +42,89 @@ async fn upload(
 async fn a_full_application_with_retakes_and_wrong_instructions() {
     let t = TestApp::start(Opts::default()).await;
     let m = verified_member(&t, "hanako@example.com").await;
+    let id = step_an_open_application_is_resumed_and_needs_a_document(&t, &m).await;
+    step_a_document_without_a_face_is_refused(&t, &m, &id).await;
+    step_a_stale_token_for_the_back_is_refused(&t, &m, &id).await;
+    let seed = step_someone_elses_face_is_refused_then_their_own_draws_the_instruction(&t, &m, &id).await;
+    let scores = step_wrong_poses_count_then_the_right_pose_is_scored(&t, &m, &id, seed).await;
+    step_the_secret_answer_is_stored_normalized(&t, &m, &id).await;
+    let (a, auto) = step_submission_is_decided_or_goes_to_review(&t, &m, &id, scores).await;
+    step_four_images_are_sealed_and_readable(&t, &id, &a).await;
+    step_images_go_30_days_after_the_decision(&t, &id, auto).await;
+    t.stop().await;
+}
+
+async fn step_an_open_application_is_resumed_and_needs_a_document(t: &TestApp, m: &Member) -> String {
     let app = &t.app;
-    let a = ekyc::start(app, &m).await.expect("start");
+    let a = ekyc::start(app, m).await.expect("start");
     let id = a.record.id.clone();
-    assert_eq!(ekyc::start(app, &m).await.expect("resume").record.id, id, "an open application is resumed");
+    assert_eq!(ekyc::start(app, m).await.expect("resume").record.id, id, "an open application is resumed");
     assert!(
-        matches!(ekyc::capture_token(app, &m, &id, Capture::DocumentFront).await, Err(ServiceError::WrongStep)),
+        matches!(ekyc::capture_token(app, m, &id, Capture::DocumentFront).await, Err(ServiceError::WrongStep)),
         "choose a document first"
     );
+    id
+}
 
-    ekyc::choose_document(app, &m, &id, DocumentKind::DriversLicense).await.expect("choose");
+async fn step_a_document_without_a_face_is_refused(t: &TestApp, m: &Member, id: &str) {
+    ekyc::choose_document(&t.app, m, id, DocumentKind::DriversLicense).await.expect("choose");
     // A document without a face is refused with the reason.
     let blank = png(&RgbImage::from_pixel(1024, 640, Rgb([232, 236, 228])));
     assert!(matches!(
-        upload(&t, &m, &id, Capture::DocumentFront, blank, 0).await,
+        upload(t, m, id, Capture::DocumentFront, blank, 0).await,
         Err(ServiceError::FaceQuality(face::quality::Issue::NoFace))
     ));
-    let a = upload(&t, &m, &id, Capture::DocumentFront, licence("leonard/leonard1.png"), 0).await.expect("front");
+    let a = upload(t, m, id, Capture::DocumentFront, licence("leonard/leonard1.png"), 0).await.expect("front");
     assert_eq!(a.data.app.state, EkycState::FrontCaptured);
+}
 
-    // Remarks on the back: capture it; a token that went stale is refused.
-    ekyc::answer_remarks(app, &m, &id, true).await.expect("remarks");
-    let stale = ekyc::capture_token(app, &m, &id, Capture::DocumentBack).await.expect("token");
+/// Remarks on the back: capture it; a token that went stale is refused.
+async fn step_a_stale_token_for_the_back_is_refused(t: &TestApp, m: &Member, id: &str) {
+    let app = &t.app;
+    ekyc::answer_remarks(app, m, id, true).await.expect("remarks");
+    let stale = ekyc::capture_token(app, m, id, Capture::DocumentBack).await.expect("token");
     t.clock.advance(time::Duration::minutes(11));
     let back = png(&RgbImage::from_pixel(1024, 640, Rgb([220, 220, 220])));
     assert!(matches!(
-        ekyc::upload(app, &m, &id, Capture::DocumentBack, &stale, back.clone()).await,
+        ekyc::upload(app, m, id, Capture::DocumentBack, &stale, back.clone()).await,
         Err(ServiceError::CaptureTokenInvalid)
     ));
-    upload(&t, &m, &id, Capture::DocumentBack, back, 0).await.expect("back");
-    ekyc::confirm_document(app, &m, &id).await.expect("confirm");
+    upload(t, m, id, Capture::DocumentBack, back, 0).await.expect("back");
+    ekyc::confirm_document(app, m, id).await.expect("confirm");
+}
 
-    // Someone else's face: 「顔写真が一致しません」, with the attempts left.
-    match upload(&t, &m, &id, Capture::SelfieFrontal, selfie(&face("penny/penny2.png")), 0).await {
+/// Someone else's face: 「顔写真が一致しません」, with the attempts left; then their own face
+/// draws 「右向きで口を閉じる」. Returns the seed that draws it.
+async fn step_someone_elses_face_is_refused_then_their_own_draws_the_instruction(
+    t: &TestApp,
+    m: &Member,
+    id: &str,
+) -> u64 {
+    match upload(t, m, id, Capture::SelfieFrontal, selfie(&face("penny/penny2.png")), 0).await {
         Err(ServiceError::FaceMismatch { remaining }) => assert_eq!(remaining, domain::ekyc::MAX_FACE_ATTEMPTS - 1),
         other => panic!("{:?}", other.map(|l| l.data.app.state)),
     }
     let seed = seed_for(Instruction { turn: Turn::Right, mouth: MouthState::Closed });
-    let a = upload(&t, &m, &id, Capture::SelfieFrontal, selfie(&face("leonard/leonard2.png")), seed)
-        .await
-        .expect("frontal");
+    let a =
+        upload(t, m, id, Capture::SelfieFrontal, selfie(&face("leonard/leonard2.png")), seed).await.expect("frontal");
     assert_eq!(a.data.app.state, EkycState::FrontalVerified);
     assert_eq!(a.data.app.instruction, Some(Instruction { turn: Turn::Right, mouth: MouthState::Closed }));
+    seed
+}
 
-    // Facing forward, or turned the other way (a mirror image), does not follow 「右向き」.
+/// Facing forward, or turned the other way (a mirror image), does not follow 「右向き」; each
+/// failure counts. The right pose is scored.
+async fn step_wrong_poses_count_then_the_right_pose_is_scored(t: &TestApp, m: &Member, id: &str, seed: u64) -> Scores {
     let angled = face("leonard/leonard3.png");
     // Each failure counts and draws a new instruction (here the seeded generator draws
     // 「右向きで口を閉じる」 again).
     for wrong in [face("leonard/leonard2.png"), image::imageops::flip_horizontal(&angled)] {
         assert!(matches!(
-            upload(&t, &m, &id, Capture::SelfieAngled, selfie(&wrong), seed).await,
+            upload(t, m, id, Capture::SelfieAngled, selfie(&wrong), seed).await,
             Err(ServiceError::InstructionNotFollowed)
         ));
     }
-    let now = ekyc::current(app, &m).await.expect("load").expect("application");
+    let now = ekyc::current(&t.app, m).await.expect("load").expect("application");
     assert_eq!(now.data.app.face_attempts, 3, "one frontal mismatch, two wrong poses");
     assert_eq!(
         now.data.reasons.iter().filter(|r| *r == "angled_instruction_not_followed").count(),
@@ -104,20 +133,33 @@ async fn a_full_application_with_retakes_and_wrong_instructions() {
         now.data.reasons
     );
     assert!(now.data.reasons.iter().any(|r| r.starts_with("frontal_mismatch:")), "{:?}", now.data.reasons);
-    let a = upload(&t, &m, &id, Capture::SelfieAngled, selfie(&angled), 0).await.expect("angled");
+    let a = upload(t, m, id, Capture::SelfieAngled, selfie(&angled), 0).await.expect("angled");
     assert_eq!(a.data.app.state, EkycState::AngledVerified);
-    let scores = a.data.app.scores.expect("scores");
+    a.data.app.scores.expect("scores")
+}
 
+async fn step_the_secret_answer_is_stored_normalized(t: &TestApp, m: &Member, id: &str) {
+    let app = &t.app;
     assert!(matches!(
-        ekyc::set_secret(app, &m, &id, "最初に飼ったペットの名前", " 　").await,
+        ekyc::set_secret(app, m, id, "最初に飼ったペットの名前", " 　").await,
         Err(ServiceError::SecretAnswerEmpty)
     ));
-    let a = ekyc::set_secret(app, &m, &id, "最初に飼ったペットの名前", " Ｐｏｃｈｉ ").await.expect("secret");
+    let a = ekyc::set_secret(app, m, id, "最初に飼ったペットの名前", " Ｐｏｃｈｉ ").await.expect("secret");
     let hash = a.data.secret_answer_hash.clone().expect("hash");
     assert!(hash.starts_with("$argon2id$"));
     assert!(app::services::passwords::verify("pochi".into(), Some(hash)).await.expect("verify"), "stored normalized");
+}
 
-    let a = ekyc::submit(app, &m, &id).await.expect("submit");
+/// Submitted: approved automatically when every score clears the bar, else waiting for review.
+/// Returns the application and whether it was decided automatically.
+async fn step_submission_is_decided_or_goes_to_review(
+    t: &TestApp,
+    m: &Member,
+    id: &str,
+    scores: Scores,
+) -> (ekyc::Loaded, bool) {
+    let app = &t.app;
+    let a = ekyc::submit(app, m, id).await.expect("submit");
     let bar = app.config.face_threshold + app.config.ekyc_auto_margin;
     let auto = scores.document_frontal >= bar && scores.document_angled >= bar && scores.frontal_angled >= bar;
     assert_eq!(a.data.app.state, if auto { EkycState::Completed } else { EkycState::PendingReview }, "{scores:?}");
@@ -130,14 +172,18 @@ async fn a_full_application_with_retakes_and_wrong_instructions() {
     } else {
         assert!(a.record.submitted_at.is_some() && a.record.open);
     }
+    (a, auto)
+}
 
-    // Four images kept, sealed in the image store, readable back.
+/// Four images kept, sealed in the image store, readable back.
+async fn step_four_images_are_sealed_and_readable(t: &TestApp, id: &str, a: &ekyc::Loaded) {
+    let app = &t.app;
     let captured: Vec<Capture> = a.data.images.iter().map(|(c, _)| *c).collect();
     assert_eq!(
         captured,
         [Capture::DocumentFront, Capture::DocumentBack, Capture::SelfieFrontal, Capture::SelfieAngled]
     );
-    let images = app.store.ekyc_images(&id).await.expect("images");
+    let images = app.store.ekyc_images(id).await.expect("images");
     assert_eq!(images.len(), 4, "rejected captures are not kept");
     for (capture, image_id) in &a.data.images {
         let record = images.iter().find(|i| &i.id == image_id).expect("recorded");
@@ -145,11 +191,14 @@ async fn a_full_application_with_retakes_and_wrong_instructions() {
         let bytes = app.images.get(image_id).await.expect("image");
         assert_eq!(sha2::Sha256::digest(&bytes).to_vec(), record.sha256);
     }
+}
 
-    // Retention: the images go 30 days after the decision; the application stays.
+/// Retention: the images go 30 days after the decision; the application stays.
+async fn step_images_go_30_days_after_the_decision(t: &TestApp, id: &str, auto: bool) {
+    let app = &t.app;
     if !auto {
         // Decided by an operator (the review console is not built yet: straight in the store).
-        let mut record = app.store.get_ekyc(&id).await.expect("get").expect("present");
+        let mut record = app.store.get_ekyc(id).await.expect("get").expect("present");
         record.state = "approved".into();
         record.open = false;
         record.decided_at = Some(app.now());
@@ -159,15 +208,14 @@ async fn a_full_application_with_retakes_and_wrong_instructions() {
     assert_eq!(app::jobs::delete_decided_images(app).await.expect("retention"), 0, "kept for 30 days");
     t.clock.advance(time::Duration::days(2));
     assert_eq!(app::jobs::delete_decided_images(app).await.expect("retention"), 4);
-    for image in app.store.ekyc_images(&id).await.expect("images") {
+    for image in app.store.ekyc_images(id).await.expect("images") {
         assert!(image.deleted_at.is_some());
         assert!(
             matches!(app.images.get(&image.id).await, Err(app::images::ImageError::NotFound)),
             "gone from the image store"
         );
     }
-    assert!(app.store.get_ekyc(&id).await.expect("get").is_some(), "the decision is kept");
-    t.stop().await;
+    assert!(app.store.get_ekyc(id).await.expect("get").is_some(), "the decision is kept");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -327,14 +375,26 @@ async fn f4_through_the_pages_without_javascript() {
     let email = "pages@example.jp";
     let token = t.register(email, PASSWORD).await;
     let b = Browser::new(&t);
+    step_before_identity_verification_the_menu_has_no_entry(&t, &b, email, &token).await;
+    let (choose, path) = step_the_document_choice_offers_four_and_resumes(&b).await;
+    let csrf = choose.field("csrf");
+    let front = step_the_front_capture_page_works_without_javascript(&b, &path, &csrf).await;
+    let stale = step_a_faceless_photo_and_a_used_token_are_refused(&b, &front).await;
+    let srcs = step_the_back_and_the_check_page_show_only_the_members_captures(&t, &b, &path, &csrf, &stale).await;
+    step_selfies_mismatch_then_follow_the_instruction(&b, &path, &csrf).await;
+    step_the_secret_question_and_submission(&t, &b, &path, &csrf, &token, &srcs).await;
+    step_forms_need_csrf_and_the_camera_script_is_javascript(&t, &b).await;
+    t.stop().await;
+}
 
-    // Before 本人確認 the menu has no entry and the page says why.
+/// Before 本人確認 the menu has no entry and the page says why; after it, the entry is there.
+async fn step_before_identity_verification_the_menu_has_no_entry(t: &TestApp, b: &Browser, email: &str, token: &str) {
     let login = b.get("/login").await;
     let menu = b.post("/login", &[("csrf", &login.field("csrf")), ("email", email), ("password", PASSWORD)]).await;
     assert_eq!(menu.status, 200, "{}", menu.html);
     assert!(!b.get("/menu/org").await.has("健診・医療アクセス認証"));
     assert!(b.get("/ekyc").await.has("本人確認"), "needs 本人確認 first");
-    verify_identity(&t, &token).await;
+    verify_identity(t, token).await;
 
     let org_menu = b.get("/menu/org").await;
     assert!(
@@ -343,6 +403,11 @@ async fn f4_through_the_pages_without_javascript() {
         "{}",
         org_menu.html
     );
+}
+
+/// The four documents to choose from; closing the app and coming back resumes the same
+/// application. Returns the choice page and the application's path.
+async fn step_the_document_choice_offers_four_and_resumes(b: &Browser) -> (Page, String) {
     let intro = b.get("/ekyc").await;
     assert!(intro.has(">次へ</button>"));
     let choose = b.post("/ekyc", &[("csrf", &intro.field("csrf"))]).await;
@@ -351,11 +416,12 @@ async fn f4_through_the_pages_without_javascript() {
     }
     assert_eq!(choose.html.matches(">選択</button>").count(), 4);
     let path = ekyc_path(&choose);
-    // Closing the app and coming back resumes the same application.
     assert_eq!(ekyc_path(&b.get("/ekyc").await), path);
+    (choose, path)
+}
 
-    let csrf = choose.field("csrf");
-    let front = b.post(&format!("{path}/document"), &[("csrf", &csrf), ("kind", "drivers_license")]).await;
+async fn step_the_front_capture_page_works_without_javascript(b: &Browser, path: &str, csrf: &str) -> Page {
+    let front = b.post(&format!("{path}/document"), &[("csrf", csrf), ("kind", "drivers_license")]).await;
     assert!(
         front.has(">撮影をはじめる</button>")
             && front.has(">撮影する</button>")
@@ -365,22 +431,36 @@ async fn f4_through_the_pages_without_javascript() {
     );
     assert!(front.has("<script src=\"/static/camera.js\" defer></script>"));
     assert!(front.has("<label for=\"photo\">"), "the file input has a visible label");
+    front
+}
 
-    // A photo without a face is refused on the same page, with a fresh token.
-    let blank = capture(&b, &front, png(&RgbImage::from_pixel(800, 500, Rgb([230, 230, 230]))), None).await;
+/// A photo without a face is refused on the same page, with a fresh token; a used token does
+/// not work twice. Returns the page after the stale token.
+async fn step_a_faceless_photo_and_a_used_token_are_refused(b: &Browser, front: &Page) -> Page {
+    let blank = capture(b, front, png(&RgbImage::from_pixel(800, 500, Rgb([230, 230, 230]))), None).await;
     assert_eq!(blank.status, 422, "{}", blank.html);
     assert!(blank.has("role=\"alert\"") && blank.field("token") != front.field("token"));
-    // A used token does not work twice.
-    let stale = capture(&b, &blank, licence("leonard/leonard1.png"), Some(&front.field("token"))).await;
+    let stale = capture(b, &blank, licence("leonard/leonard1.png"), Some(&front.field("token"))).await;
     assert!(stale.has(&ServiceError::CaptureTokenInvalid.message(Locale::Ja)), "{}", stale.html);
+    stale
+}
 
+/// Front, remarks, back; the check page shows both captures to the member and to no one else.
+/// Returns the image sources of the check page.
+async fn step_the_back_and_the_check_page_show_only_the_members_captures(
+    t: &TestApp,
+    b: &Browser,
+    path: &str,
+    csrf: &str,
+    stale: &Page,
+) -> Vec<String> {
     let card = licence("leonard/leonard1.png");
-    let remarks = capture(&b, &stale, card.clone(), None).await;
+    let remarks = capture(b, stale, card.clone(), None).await;
     assert!(remarks.has(">記載あり</button>") && remarks.has(">記載なし</button>"), "{}", remarks.html);
-    let back = b.post(&format!("{path}/remarks"), &[("csrf", &csrf), ("has_entries", "yes")]).await;
+    let back = b.post(&format!("{path}/remarks"), &[("csrf", csrf), ("has_entries", "yes")]).await;
     assert!(back.has("ウラ面"), "{}", back.html);
     let back_image = png(&RgbImage::from_pixel(1024, 640, Rgb([236, 236, 228])));
-    let check = capture(&b, &back, back_image.clone(), None).await;
+    let check = capture(b, &back, back_image.clone(), None).await;
     assert!(check.has(">次へ</button>") && check.has(">撮り直す</button>"), "{}", check.html);
     let srcs: Vec<String> =
         check.html.split("<img src=\"").skip(1).map(|s| s.split('"').next().expect("src").to_string()).collect();
@@ -390,32 +470,48 @@ async fn f4_through_the_pages_without_javascript() {
     assert_eq!(shown.as_ref(), card.as_slice(), "the member sees their own capture");
     // Another member cannot (not found, as if it did not exist).
     t.register("other@example.jp", PASSWORD).await;
-    let other = Browser::new(&t);
+    let other = Browser::new(t);
     let login = other.get("/login").await;
     other
         .post("/login", &[("csrf", &login.field("csrf")), ("email", "other@example.jp"), ("password", PASSWORD)])
         .await;
     let stranger = other.client.get(format!("{}{}", t.base, srcs[0])).send().await.expect("image");
     assert_eq!(stranger.status().as_u16(), 404);
+    srcs
+}
 
-    let frontal = b.post(&format!("{path}/confirm-document"), &[("csrf", &csrf)]).await;
+/// Someone else's face is refused with the tries left; the right face shows the instruction;
+/// the wrong pose is refused, the right one leads to the secret question.
+async fn step_selfies_mismatch_then_follow_the_instruction(b: &Browser, path: &str, csrf: &str) {
+    let frontal = b.post(&format!("{path}/confirm-document"), &[("csrf", csrf)]).await;
     assert!(frontal.has("顔写真の撮影（正面）") && frontal.has("capture=\"user\""), "{}", frontal.html);
-    let mismatch = capture(&b, &frontal, selfie(&face("sheldon/sheldon2.png")), None).await;
+    let mismatch = capture(b, &frontal, selfie(&face("sheldon/sheldon2.png")), None).await;
     assert_eq!(mismatch.status, 422);
     assert!(mismatch.has("顔写真が一致しません") && mismatch.has("あと4回"), "{}", mismatch.html);
-    let angled = capture(&b, &mismatch, selfie(&face("leonard/leonard2.png")), None).await;
+    let angled = capture(b, &mismatch, selfie(&face("leonard/leonard2.png")), None).await;
     assert!(angled.has("写真判定OK") && angled.has("右向きで口を閉じる"), "{}", angled.html);
-    let wrong = capture(&b, &angled, selfie(&face("leonard/leonard2.png")), None).await;
+    let wrong = capture(b, &angled, selfie(&face("leonard/leonard2.png")), None).await;
     assert_eq!(wrong.status, 422);
-    let secret_intro = capture(&b, &wrong, selfie(&face("leonard/leonard3.png")), None).await;
+    let secret_intro = capture(b, &wrong, selfie(&face("leonard/leonard3.png")), None).await;
     assert!(secret_intro.has(">秘密の質問設定をはじめる</a>"), "{}", secret_intro.html);
+}
 
+/// The secret question (an empty one refused, the answer never shown back), the submission,
+/// and the images are no longer served to the member.
+async fn step_the_secret_question_and_submission(
+    t: &TestApp,
+    b: &Browser,
+    path: &str,
+    csrf: &str,
+    token: &str,
+    srcs: &[String],
+) {
     let secret = b.get(&format!("{path}?step=secret")).await;
     assert!(secret.has("自分で質問を設定する") && secret.has("推奨"));
     let empty = b
         .post(
             &format!("{path}/secret"),
-            &[("csrf", &csrf), ("choice", "custom"), ("custom_question", ""), ("answer", "ぽち")],
+            &[("csrf", csrf), ("choice", "custom"), ("custom_question", ""), ("answer", "ぽち")],
         )
         .await;
     assert_eq!(empty.status, 422);
@@ -423,7 +519,7 @@ async fn f4_through_the_pages_without_javascript() {
     let confirm = b
         .post(
             &format!("{path}/secret"),
-            &[("csrf", &csrf), ("choice", "custom"), ("custom_question", "好きな駅は？"), ("answer", "ｼﾌﾞﾔ")],
+            &[("csrf", csrf), ("choice", "custom"), ("custom_question", "好きな駅は？"), ("answer", "ｼﾌﾞﾔ")],
         )
         .await;
     assert!(
@@ -434,8 +530,8 @@ async fn f4_through_the_pages_without_javascript() {
         "{}",
         confirm.html
     );
-    let done = b.post(&format!("{path}/submit"), &[("csrf", &csrf)]).await;
-    let m = authenticate(&t.app, &token).await.expect("auth").expect("member");
+    let done = b.post(&format!("{path}/submit"), &[("csrf", csrf)]).await;
+    let m = authenticate(&t.app, token).await.expect("auth").expect("member");
     let state = ekyc::current(&t.app, &m).await.expect("load").expect("application").data.app.state;
     match state {
         EkycState::Completed => {
@@ -448,10 +544,11 @@ async fn f4_through_the_pages_without_javascript() {
     }
     // Decided or waiting, the images are no longer served to the member.
     assert_ne!(b.client.get(format!("{}{}", t.base, srcs[0])).send().await.expect("image").status().as_u16(), 200);
+}
 
-    // Forms without the CSRF token are refused.
+/// Forms without the CSRF token are refused; the camera script is served as JavaScript.
+async fn step_forms_need_csrf_and_the_camera_script_is_javascript(t: &TestApp, b: &Browser) {
     assert_eq!(b.post("/ekyc", &[]).await.status, 403);
     let js = b.client.get(format!("{}/static/camera.js", t.base)).send().await.expect("js");
     assert!(js.headers()["content-type"].to_str().expect("type").starts_with("text/javascript"));
-    t.stop().await;
 }

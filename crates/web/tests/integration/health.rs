@@ -2,7 +2,7 @@
 //! for ヤマダ ハナコ of the demo roster after a real F4 (face engine on the development set) and
 //! a real 特定健診 import of three years built here.
 
-use crate::common::browser::Browser;
+use crate::common::browser::{Browser, Page};
 use crate::common::ekyc::complete_f4;
 use crate::common::{Backend, Opts, TestApp, PASSWORD};
 use app::services::auth::{authenticate, Member};
@@ -67,23 +67,38 @@ async fn the_pages_ask_the_question_per_session_lock_after_five_wrong_answers_an
     let (_, m) = hanako(&t).await;
     let b = Browser::new(&t);
     assert_eq!(b.login(EMAIL, PASSWORD).await.status, 200);
+    step_before_f4_the_pages_say_what_is_missing(&b).await;
+    f4_and_checkups(&t, &m).await;
+    step_the_menu_lists_the_health_pages(&b).await;
+    let csrf = step_every_health_page_asks_the_question_first(&b).await;
+    step_four_wrong_answers_tell_what_is_left_and_the_fifth_locks(&b, &csrf).await;
+    let open = step_an_hour_later_the_answer_opens_the_page_asked_for(&t, &b, &csrf).await;
+    step_checkups_show_marks_and_a_chart_per_item(&open);
+    step_medications_expenses_and_english_open_in_this_session(&b).await;
+    step_another_session_asks_again_and_the_answer_lasts_15_minutes(&t, &b).await;
+    t.stop().await;
+}
 
-    // Before F4: no health items in the menu, and the pages say what is missing.
+/// Before F4: no health items in the menu, and the pages say what is missing.
+async fn step_before_f4_the_pages_say_what_is_missing(b: &Browser) {
     let menu = b.get("/menu/org").await;
     assert!(menu.has("健診・医療アクセス認証") && !menu.has("href=\"/health/checkups\""), "{}", menu.html);
     let early = b.get("/health/checkups").await;
     assert_eq!(early.status, 403);
     assert!(early.has("「健診・医療アクセス認証」が必要です"), "{}", early.html);
+}
 
-    f4_and_checkups(&t, &m).await;
+async fn step_the_menu_lists_the_health_pages(b: &Browser) {
     let menu = b.get("/menu/org").await;
     for (href, label) in
         [("/health/checkups", "健診結果"), ("/health/medications", "お薬履歴"), ("/health/expenses", "医療費通知")]
     {
         assert!(menu.has(&format!("href=\"{href}\">{label}</a>")), "{label}: {}", menu.html);
     }
+}
 
-    // Every health page goes to the secret question first.
+/// Every health page goes to the secret question first. Returns the question form's CSRF token.
+async fn step_every_health_page_asks_the_question_first(b: &Browser) -> String {
     for section in ["checkups", "medications", "expenses"] {
         let p = b.get(&format!("/health/{section}")).await;
         assert!(p.url.ends_with(&format!("/health/unlock?next={section}")), "{}", p.url);
@@ -95,36 +110,44 @@ async fn the_pages_ask_the_question_per_session_lock_after_five_wrong_answers_an
         "{}",
         ask.html
     );
-    let csrf = ask.csrf();
+    ask.csrf()
+}
 
-    // Empty answers are not counted; four wrong answers tell how many are left…
-    let empty = b.post("/health/unlock", &[("csrf", &csrf), ("next", "checkups"), ("answer", " 　")]).await;
+/// Empty answers are not counted; four wrong answers tell how many are left, the fifth locks
+/// the question for an hour and points to the customer center.
+async fn step_four_wrong_answers_tell_what_is_left_and_the_fifth_locks(b: &Browser, csrf: &str) {
+    let empty = b.post("/health/unlock", &[("csrf", csrf), ("next", "checkups"), ("answer", " 　")]).await;
     assert_eq!(empty.status, 422);
     assert!(empty.has("答えを入力してください。"));
     for left in (1..=4).rev() {
-        let wrong = b.post("/health/unlock", &[("csrf", &csrf), ("next", "checkups"), ("answer", "タマ")]).await;
+        let wrong = b.post("/health/unlock", &[("csrf", csrf), ("next", "checkups"), ("answer", "タマ")]).await;
         assert_eq!(wrong.status, 422, "{}", wrong.html);
         assert!(wrong.has(&format!("答えが正しくありません。あと{left}回入力できます。")), "{}", wrong.html);
         assert!(wrong.has("aria-invalid=\"true\""));
     }
-    // …the fifth locks the question for an hour and points to the customer center.
-    let locked = b.post("/health/unlock", &[("csrf", &csrf), ("next", "checkups"), ("answer", "タマ")]).await;
+    let locked = b.post("/health/unlock", &[("csrf", csrf), ("next", "checkups"), ("answer", "タマ")]).await;
     assert_eq!(locked.status, 429);
-    assert!(locked.has("1時間ロックされています") && locked.has("href=\"/inquiry/new\""), "{}", locked.html);
+    assert!(locked.has("href=\"/inquiry/new\""), "{}", locked.html);
+    insta::assert_snapshot!("page_health_locked_ja", locked.main_text());
     // While locked even the right answer is not checked, in any session.
-    let still = b.post("/health/unlock", &[("csrf", &csrf), ("next", "checkups"), ("answer", ANSWER)]).await;
+    let still = b.post("/health/unlock", &[("csrf", csrf), ("next", "checkups"), ("answer", ANSWER)]).await;
     assert_eq!(still.status, 429);
     assert_eq!(b.get("/health/unlock?next=checkups").await.status, 429);
     assert!(b.get("/health/checkups").await.has("1時間ロックされています"));
+}
 
-    // An hour later the answer (any width, spaces) opens the page asked for.
+/// An hour later the answer (any width, spaces) opens the page asked for; returns it.
+async fn step_an_hour_later_the_answer_opens_the_page_asked_for(t: &TestApp, b: &Browser, csrf: &str) -> Page {
     t.clock.advance(time::Duration::minutes(61));
-    let open = b.post("/health/unlock", &[("csrf", &csrf), ("next", "checkups"), ("answer", " ﾎﾟﾁ ")]).await;
+    let open = b.post("/health/unlock", &[("csrf", csrf), ("next", "checkups"), ("answer", " ﾎﾟﾁ ")]).await;
     assert_eq!(open.status, 200, "{}", open.html);
     assert!(open.url.ends_with("/health/checkups"), "{}", open.url);
+    open
+}
 
-    // 健診結果: the latest examination with its marks, every item (unknown codes by name)…
-    let p = open;
+/// 健診結果: the latest examination with its marks, every item (unknown codes by name), and a
+/// chart per numeric item over the three years, values written on the points.
+fn step_checkups_show_marks_and_a_chart_per_item(p: &Page) {
     assert!(
         p.has("<h1>健診結果</h1>") && p.has("最新の健診結果") && p.has("2024/06/10") && p.has("みらい健診センター"),
         "{}",
@@ -133,7 +156,6 @@ async fn the_pages_ask_the_question_per_session_lock_after_five_wrong_answers_an
     assert!(p.has("142 mmHg") && p.has("保健指導判定値 130以上、受診勧奨判定値 140以上"), "{}", p.html);
     assert!(p.has("<span class=\"mark referral\">受診勧奨判定値</span>"), "{}", p.html);
     assert!(p.has("独自検査項目") && p.has("42 U/L"), "unknown codes are shown by name");
-    // …and a chart per numeric item over the three years, values written on the points.
     assert_eq!(p.html.matches("<svg class=\"chart\"").count(), 3, "systolic, HbA1c, the unknown item");
     let svg = &p.html[p.html.find("<svg class=\"chart\"").expect("chart")..];
     let svg = &svg[..svg.find("</svg>").expect("end")];
@@ -144,7 +166,11 @@ async fn the_pages_ask_the_question_per_session_lock_after_five_wrong_answers_an
     {
         assert!(svg.contains(label), "{label} in {svg}");
     }
-    // The other pages open in this session too: dispensings grouped, text from files escaped…
+}
+
+/// The other pages open in this session too: dispensings grouped, text from files escaped;
+/// per-year totals, the newest year's list, the print view of another year; English.
+async fn step_medications_expenses_and_english_open_in_this_session(b: &Browser) {
     let meds = b.get("/health/medications").await;
     assert!(
         meds.has("<h2>2025/04/01 みらい薬局</h2>") && meds.has("みらいクリニック（山田 一郎）") && meds.has("30日分"),
@@ -152,7 +178,6 @@ async fn the_pages_ask_the_question_per_session_lock_after_five_wrong_answers_an
         meds.html
     );
     assert!(meds.has("&#60;b&#62;レバミピド錠") && !meds.has("<b>レバミピド"), "{}", meds.html);
-    // …per-year totals, the newest year's list, the print view of another year.
     let exp = b.get("/health/expenses").await;
     assert!(exp.has("2025年") && exp.has("7,550円") && exp.has("2,260円") && exp.has("18,760円"), "{}", exp.html);
     assert!(
@@ -167,20 +192,19 @@ async fn the_pages_ask_the_question_per_session_lock_after_five_wrong_answers_an
         print.html
     );
     assert!(!print.has("class=\"bar\""), "the print view has no app bar");
-    // English.
     let en = b.get("/lang/en?next=/health/checkups").await;
     assert!(en.has("Checkup results") && en.has("See a doctor") && en.has("Systolic"), "{}", en.html);
+}
 
-    // Another session (another phone) asks again; wrong answers there count for the member.
-    let other = Browser::new(&t);
+/// Another session (another phone) asks again; the answer lasts 15 minutes in its session.
+async fn step_another_session_asks_again_and_the_answer_lasts_15_minutes(t: &TestApp, b: &Browser) {
+    let other = Browser::new(t);
     other.login(EMAIL, PASSWORD).await;
     assert!(other.get("/health/checkups").await.url.ends_with("/health/unlock?next=checkups"));
-    // The answer lasts 15 minutes in its session.
     t.clock.advance(time::Duration::minutes(14));
     assert!(b.get("/health/checkups").await.url.ends_with("/health/checkups"));
     t.clock.advance(time::Duration::minutes(2));
     assert!(b.get("/health/checkups").await.url.ends_with("/health/unlock?next=checkups"));
-    t.stop().await;
 }
 
 async fn api_story(backend: Backend) {
@@ -199,6 +223,7 @@ async fn api_story(backend: Backend) {
     for data in ["checkups", "medications", "expenses"] {
         let (s, v) = t.get(&format!("/api/v1/health/{data}"), Some(&token)).await;
         assert_eq!((s, v["error"]["code"].as_str()), (403, Some("step_up_required")), "{data}: {v}");
+        insta::assert_json_snapshot!("api_step_up_required_ja", v);
     }
     let (s, v) = t.post_auth("/api/v1/health/step-up", &token, json!({"answer": "タマ"})).await;
     assert_eq!(
@@ -206,7 +231,7 @@ async fn api_story(backend: Backend) {
         (422, Some("step_up_wrong"), Some(4)),
         "{v}"
     );
-    assert_eq!(v["error"]["field"], "answer");
+    insta::assert_json_snapshot!("api_step_up_wrong_ja", v);
     let (s, v) = t.post_auth("/api/v1/health/step-up", &token, json!({"answer": "ＰＯＣＨＩ"})).await;
     assert_eq!((s, v["error"]["remaining_attempts"].as_i64()), (422, Some(3)), "another wrong answer: {v}");
     let (s, v) = t.post_auth("/api/v1/health/step-up", &token, json!({"answer": ANSWER})).await;
@@ -244,11 +269,8 @@ async fn api_story(backend: Backend) {
         assert_eq!(s, 422);
     }
     let (s, v) = t.post_auth("/api/v1/health/step-up", &second, json!({"answer": "タマ"})).await;
-    assert_eq!(
-        (s, v["error"]["code"].as_str(), v["error"]["inquiry_url"].as_str()),
-        (429, Some("step_up_locked"), Some("/inquiry/new")),
-        "{v}"
-    );
+    assert_eq!((s, v["error"]["code"].as_str()), (429, Some("step_up_locked")), "{v}");
+    insta::assert_json_snapshot!("api_step_up_locked_ja", v);
     let (_, v) = t.get("/api/v1/health", Some(&second)).await;
     assert_eq!(v["step_up"], "locked", "{v}");
     assert!(v["locked_until"].as_str().is_some());

@@ -86,7 +86,7 @@ async fn completes_then_the_same_record_gives_error_one() {
     let b = t.register("hanako.new@example.com", PASSWORD).await;
     let (s, v) = verify(&t, &b, &HANAKO).await;
     assert_eq!((s, v["error"]["code"].as_str()), (409, Some("identity_already_linked")), "{v}");
-    assert!(v["error"]["message"].as_str().expect("message").contains("以前登録したメールアドレス"));
+    insta::assert_json_snapshot!("api_identity_already_linked_ja", v);
     let (_, me) = t.get("/api/v1/me", Some(&b)).await;
     assert_eq!(me["identity_verified"], false);
     // Another account's verification is not visible.
@@ -115,6 +115,7 @@ async fn no_eligible_match_gives_error_two() {
         let (s, v) = verify(&t, &a, &p).await;
         assert_eq!((s, v["error"]["code"].as_str()), (422, Some("identity_no_match")), "{label}: {v}");
         assert_eq!(v["error"]["inquiry_url"], "/inquiry/new");
+        insta::assert_json_snapshot!("api_identity_no_match_ja", v);
     }
     // The right branch matches.
     let (s, v) = verify(
@@ -182,7 +183,7 @@ async fn attempts_are_limited_per_account() {
     // Even the right data is refused now: the roster cannot be probed.
     let (s, v) = verify(&t, &a, &HANAKO).await;
     assert_eq!((s, v["error"]["code"].as_str()), (429, Some("verification_locked")), "{v}");
-    assert_eq!(v["error"]["inquiry_url"], "/inquiry/new");
+    insta::assert_json_snapshot!("api_verification_locked_ja", v);
     t.clock.advance(time::Duration::hours(24));
     // The session ended too (24 h absolute timeout): log in again.
     let (s, v) = t.post("/api/v1/sessions", json!({"email": "prober@example.com", "password": PASSWORD})).await;

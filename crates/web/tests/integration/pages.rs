@@ -13,7 +13,20 @@ fn flow_path(url: &str) -> String {
 async fn f1_and_f2_through_the_pages() {
     let t = TestApp::start(Opts::default()).await;
     let b = Browser::new(&t);
+    let csrf = step_the_landing_page_has_a_safe_cookie_and_security_headers(&b).await;
+    step_forms_without_the_csrf_token_are_refused(&b).await;
+    let flow = step_the_insurer_number_is_checked_and_kept(&b, &csrf).await;
+    step_account_and_consents_keep_what_was_typed(&b, &flow, &csrf).await;
+    step_the_emailed_code_completes_the_registration(&t, &b, &flow, &csrf).await;
+    step_sign_in_rotates_the_csrf_token_and_logout_ends_the_session(&b, &csrf).await;
+    step_login_with_a_wrong_then_the_right_password(&b).await;
+    step_english_on_request_and_never_an_open_redirect(&t, &b).await;
+    t.stop().await;
+}
 
+/// The landing page: sign-up and login, the QR code, the session cookie's flags, the security
+/// headers. Returns its CSRF token.
+async fn step_the_landing_page_has_a_safe_cookie_and_security_headers(b: &Browser) -> String {
     let landing = b.get("/").await;
     assert_eq!(landing.status, 200);
     assert!(landing.has(">新規登録</button>") && landing.has(">ログイン</a>"));
@@ -29,31 +42,41 @@ async fn f1_and_f2_through_the_pages() {
         .get("content-security-policy")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("frame-ancestors 'none'")));
+    landing.csrf()
+}
 
-    // Forms without the CSRF token are refused.
+async fn step_forms_without_the_csrf_token_are_refused(b: &Browser) {
     let forged = b.post("/register", &[]).await;
     assert_eq!(forged.status, 403);
     let forged = b.post("/register", &[("csrf", "forged")]).await;
     assert_eq!(forged.status, 403);
+}
 
-    let csrf = landing.csrf();
-    let org_type = b.post("/register", &[("csrf", &csrf)]).await;
+/// Organization type, then the insurer number: a wrong check digit and an unknown number are
+/// explained and the input kept; the right one shows the organization. Returns the flow's path.
+async fn step_the_insurer_number_is_checked_and_kept(b: &Browser, csrf: &str) -> String {
+    let org_type = b.post("/register", &[("csrf", csrf)]).await;
     assert_eq!(org_type.status, 200);
     assert!(org_type.has("団体選択") && org_type.has(">健康保険・共済組合または会社</button>"));
     let flow = flow_path(&org_type.url);
 
-    let insurer = b.post(&format!("{flow}/org-type"), &[("csrf", &csrf), ("org_type", "health_insurance")]).await;
+    let insurer = b.post(&format!("{flow}/org-type"), &[("csrf", csrf), ("org_type", "health_insurance")]).await;
     assert!(insurer.has("<label for=\"insurer_number\">団体ID（保険者番号）</label>"), "{}", insurer.html);
-    let bad = b.post(&format!("{flow}/insurer"), &[("csrf", &csrf), ("insurer_number", "133034")]).await;
+    let bad = b.post(&format!("{flow}/insurer"), &[("csrf", csrf), ("insurer_number", "133034")]).await;
     assert_eq!(bad.status, 422);
     assert!(bad.has("role=\"alert\"") && bad.has("保険者番号が正しくありません"));
     assert!(bad.has("value=\"133034\""), "input is kept");
-    let unknown = b.post(&format!("{flow}/insurer"), &[("csrf", &csrf), ("insurer_number", "01040013")]).await;
+    let unknown = b.post(&format!("{flow}/insurer"), &[("csrf", csrf), ("insurer_number", "01040013")]).await;
     assert_eq!(unknown.status, 404);
     assert!(unknown.has("登録されていません"));
-    let ok = b.post(&format!("{flow}/insurer"), &[("csrf", &csrf), ("insurer_number", "133033")]).await;
+    let ok = b.post(&format!("{flow}/insurer"), &[("csrf", csrf), ("insurer_number", "133033")]).await;
     assert!(ok.has("みらい健康保険組合") && ok.has(">アカウント作成をはじめる</a>"));
+    flow
+}
 
+/// The account form explains the password policy and keeps the email after an error; the
+/// consents keep checked boxes checked.
+async fn step_account_and_consents_keep_what_was_typed(b: &Browser, flow: &str, csrf: &str) {
     let account = b.get(&format!("{flow}/account")).await;
     assert!(
         account.has("パスワード設定の条件")
@@ -61,45 +84,50 @@ async fn f1_and_f2_through_the_pages() {
             && account.has(">パスワード</label>")
     );
     let weak = b
-        .post(&format!("{flow}/account"), &[("csrf", &csrf), ("email", "page@example.com"), ("password", "password")])
+        .post(&format!("{flow}/account"), &[("csrf", csrf), ("email", "page@example.com"), ("password", "password")])
         .await;
     assert_eq!(weak.status, 422);
     assert!(weak.has("value=\"page@example.com\""), "the email is kept after an error");
     let consents = b
-        .post(&format!("{flow}/account"), &[("csrf", &csrf), ("email", "page@example.com"), ("password", PASSWORD)])
+        .post(&format!("{flow}/account"), &[("csrf", csrf), ("email", "page@example.com"), ("password", PASSWORD)])
         .await;
     assert!(
         consents.has("Mimoto利用規約に同意する")
             && consents.has("みらい健康保険組合のプライバシーポリシーに同意する")
             && consents.has("みらいポイント利用規約に同意する")
     );
-    let missing = b.post(&format!("{flow}/consents"), &[("csrf", &csrf), ("platform_terms", "on")]).await;
+    let missing = b.post(&format!("{flow}/consents"), &[("csrf", csrf), ("platform_terms", "on")]).await;
     assert_eq!(missing.status, 422);
     assert!(missing.has("checked"), "checked boxes stay checked");
+}
+
+async fn step_the_emailed_code_completes_the_registration(t: &TestApp, b: &Browser, flow: &str, csrf: &str) {
     let code_page = b
         .post(
             &format!("{flow}/consents"),
-            &[("csrf", &csrf), ("platform_terms", "on"), ("org_privacy", "on"), ("point_terms", "on")],
+            &[("csrf", csrf), ("platform_terms", "on"), ("org_privacy", "on"), ("point_terms", "on")],
         )
         .await;
     assert!(code_page.has(">ワンタイムパスワード</label>") && code_page.has("page@example.com"));
     let code = t.wait_code("page@example.com", 1).await;
-    let done = b.post(&format!("{flow}/code"), &[("csrf", &csrf), ("code", &code)]).await;
+    let done = b.post(&format!("{flow}/code"), &[("csrf", csrf), ("code", &code)]).await;
     assert_eq!(done.status, 200);
     assert!(done.has("完了") && done.has("本人確認") && done.has("健診・医療アクセス認証"));
+}
 
-    // Signed in: the menu; the old CSRF token no longer works.
+/// Signed in: the menu; the old CSRF token no longer works. The CSRF token is derived from the
+/// session id: the pre-sign-in token failing proves the id was rotated at sign-in.
+async fn step_sign_in_rotates_the_csrf_token_and_logout_ends_the_session(b: &Browser, csrf: &str) {
     let menu = b.get("/menu").await;
     assert!(menu.has("みらい健康保険組合") && menu.has("page@example.com") && menu.has(">ログアウト</button>"));
-    // The CSRF token is derived from the session id: the pre-sign-in token failing proves the
-    // id was rotated at sign-in.
     assert_ne!(menu.csrf(), csrf);
-    assert_eq!(b.post("/logout", &[("csrf", &csrf)]).await.status, 403);
+    assert_eq!(b.post("/logout", &[("csrf", csrf)]).await.status, 403);
     let out = b.post("/logout", &[("csrf", &menu.csrf())]).await;
     assert!(out.url.ends_with('/') && out.has(">新規登録</button>"));
     assert!(b.get("/menu").await.url.ends_with("/login"), "logged out");
+}
 
-    // Login: wrong password, then right.
+async fn step_login_with_a_wrong_then_the_right_password(b: &Browser) {
     let login = b.get("/login").await;
     assert!(login.has(">ログインでお困りの場合</a>"));
     let csrf = login.csrf();
@@ -109,15 +137,14 @@ async fn f1_and_f2_through_the_pages() {
     assert!(wrong.has("メールアドレスまたはパスワードが正しくありません"));
     let menu = b.post("/login", &[("csrf", &csrf), ("email", "page@example.com"), ("password", PASSWORD)]).await;
     assert!(menu.url.ends_with("/menu") && menu.has(">ログアウト</button>"));
+}
 
-    // English pages on request.
+async fn step_english_on_request_and_never_an_open_redirect(t: &TestApp, b: &Browser) {
     let en = b.get("/lang/en?next=/login").await;
     assert!(en.url.ends_with("/menu") || en.has("Log in"));
     assert!(b.get("/").await.has(">Sign up</button>"));
-    // Never an open redirect.
     let off = b.get("/lang/ja?next=//evil.example").await;
     assert!(off.url.starts_with(&t.base));
-    t.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -235,5 +262,27 @@ async fn malformed_ids_look_like_unknown_ids() {
         );
         same(&p, &q, "not-a-uuid");
     }
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_pages_say_what_happened() {
+    let t = TestApp::start(Opts::default()).await;
+    let b = Browser::new(&t);
+    let missing = b.get("/no-such-page").await;
+    assert_eq!(missing.status, 404);
+    insta::assert_snapshot!("page_not_found_ja", missing.main_text());
+
+    let forged = b.post("/register", &[("csrf", "forged")]).await;
+    assert_eq!(forged.status, 403);
+    insta::assert_snapshot!("page_csrf_refused_ja", forged.main_text());
+
+    // A registration left for a day has expired: the page offers to start again.
+    let csrf = b.get("/").await.csrf();
+    let flow = flow_path(&b.post("/register", &[("csrf", &csrf)]).await.url);
+    t.clock.advance(time::Duration::hours(24));
+    let expired = b.get(&flow).await;
+    assert_eq!(expired.status, 410, "{}", expired.html);
+    insta::assert_snapshot!("page_flow_expired_ja", expired.main_text());
     t.stop().await;
 }

@@ -33,6 +33,27 @@ impl Page {
     pub fn has(&self, text: &str) -> bool {
         self.html.contains(text)
     }
+    /// The visible text of the page's `<main>`: tags stripped (so no hidden CSRF values),
+    /// whitespace collapsed — what a snapshot of an error page should hold.
+    pub fn main_text(&self) -> String {
+        let start = self.html.find("<main>").unwrap_or_else(|| panic!("no <main> in {}:\n{}", self.url, self.html))
+            + "<main>".len();
+        let end = self.html[start..].find("</main>").map_or(self.html.len(), |i| start + i);
+        let mut text = String::new();
+        let mut in_tag = false;
+        for ch in self.html[start..end].chars() {
+            match ch {
+                '<' => {
+                    in_tag = true;
+                    text.push(' ');
+                }
+                '>' if in_tag => in_tag = false,
+                _ if !in_tag => text.push(ch),
+                _ => {}
+            }
+        }
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
 }
 
 impl Browser {
