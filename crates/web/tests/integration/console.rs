@@ -210,7 +210,7 @@ async fn step_the_case_page_shows_roster_images_and_scores(
 ) -> (Page, app::services::ekyc::Loaded) {
     let member = app::services::auth::authenticate(&t.app, &a.token).await.expect("auth").expect("member");
     let loaded = app::services::ekyc::load(&t.app, &member, &a.id).await.expect("load");
-    let scores = loaded.data.app.scores.clone().expect("scores");
+    let scores = loaded.data.app.scores.expect("scores");
     let case = b.get(&format!("/console/reviews/{}", a.id)).await;
     assert_eq!(case.status, 200, "{}", case.html);
     assert_eq!(case.headers.get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
