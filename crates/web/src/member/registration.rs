@@ -16,7 +16,7 @@ use app::error::ServiceError;
 use app::i18n::Tr;
 use app::services::auth::{self, SessionKind};
 use app::services::registration;
-use app::AppState;
+use app::{App, AppState};
 
 use super::{inline, ok, render, see_other, with_sid, Chrome, Cx, IdPath, MemberForm, OrPage, PageError};
 use crate::ctx::Ctx;
@@ -342,10 +342,7 @@ async fn register_code(
             let session = auth::create_session(&app, &user_id, SessionKind::Browser).await.or_page(&ctx)?;
             Ok(with_sid(see_other(&format!("/register/{id}")), session.token))
         }
-        Err(e) if inline(&e) => {
-            let view = registration::view(&app, &id).await.or_page(&ctx)?;
-            Ok(render(e.status(), &code_page(&ctx, &view, Some(e.message(ctx.locale())), None)))
-        }
+        Err(e) if inline(&e) => code_error(&app, &ctx, &id, &e).await,
         Err(e) => Err(e).or_page(&ctx),
     }
 }
@@ -360,10 +357,13 @@ async fn register_resend(
     let id = id.or_page(&ctx)?;
     match registration::resend_code(&app, &id, &ip).await {
         Ok(_) => Ok(see_other(&format!("/register/{id}?resent=1"))),
-        Err(e) if inline(&e) => {
-            let view = registration::view(&app, &id).await.or_page(&ctx)?;
-            Ok(render(e.status(), &code_page(&ctx, &view, Some(e.message(ctx.locale())), None)))
-        }
+        Err(e) if inline(&e) => code_error(&app, &ctx, &id, &e).await,
         Err(e) => Err(e).or_page(&ctx),
     }
+}
+
+/// The code page again with a mistake the member can fix there (wrong code, resend too soon…).
+async fn code_error(app: &App, ctx: &Ctx, id: &FlowId, e: &ServiceError) -> Result<Response, PageError> {
+    let view = registration::view(app, id).await.or_page(ctx)?;
+    Ok(render(e.status(), &code_page(ctx, &view, Some(e.message(ctx.locale())), None)))
 }

@@ -10,10 +10,12 @@ use domain::ids::FlowId;
 use domain::reset::ResetState;
 use serde::Deserialize;
 
+use app::error::ServiceError;
 use app::services::reset;
 use app::AppState;
 
 use super::{inline, ok, render, see_other, Chrome, Cx, IdPath, MemberForm, OrPage, PageError};
+use crate::ctx::Ctx;
 use crate::error::ErrorStatus;
 use crate::extract::Empty;
 use crate::ClientIp;
@@ -114,15 +116,7 @@ async fn reset_complete(
     let id = id.or_page(&ctx)?;
     match reset::complete(&app, &id, &f.code, &f.new_password, &ip).await {
         Ok(_) => Ok(see_other(&format!("/password-reset/{id}"))),
-        Err(e) if inline(&e) => {
-            let page = ResetCodePage {
-                c: Chrome::from(&ctx),
-                id: id.into(),
-                error: Some(e.message(ctx.locale())),
-                notice: None,
-            };
-            Ok(render(e.status(), &page))
-        }
+        Err(e) if inline(&e) => Ok(code_error(&ctx, id, &e)),
         Err(e) => Err(e).or_page(&ctx),
     }
 }
@@ -137,15 +131,14 @@ async fn reset_resend(
     let id = id.or_page(&ctx)?;
     match reset::resend(&app, &id, &ip).await {
         Ok(_) => Ok(see_other(&format!("/password-reset/{id}?resent=1"))),
-        Err(e) if inline(&e) => {
-            let page = ResetCodePage {
-                c: Chrome::from(&ctx),
-                id: id.into(),
-                error: Some(e.message(ctx.locale())),
-                notice: None,
-            };
-            Ok(render(e.status(), &page))
-        }
+        Err(e) if inline(&e) => Ok(code_error(&ctx, id, &e)),
         Err(e) => Err(e).or_page(&ctx),
     }
+}
+
+/// The code page again with a mistake the member can fix there (wrong code, weak password…).
+fn code_error(ctx: &Ctx, id: FlowId, e: &ServiceError) -> Response {
+    let page =
+        ResetCodePage { c: Chrome::from(ctx), id: id.into(), error: Some(e.message(ctx.locale())), notice: None };
+    render(e.status(), &page)
 }
