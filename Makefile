@@ -50,6 +50,11 @@ bench: deps postgres models
 	cargo bench --locked -p mimoto-face --bench face
 	cargo bench --locked -p mimoto-app --bench roster_import
 
+## make ocr-eval: birth-date read rate of the document OCR on synthetic cards (OCR_EVAL_CARDS per cell, default 10)
+.PHONY: ocr-eval
+ocr-eval: deps
+	cargo bench --locked -p mimoto-ocr --bench ocr_eval
+
 lint:
 	cargo clippy --locked --workspace --all-targets -- -D warnings
 

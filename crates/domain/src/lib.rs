@@ -7,6 +7,7 @@ pub mod clock;
 pub mod consent;
 pub mod ekyc;
 pub mod email;
+pub mod evidence;
 pub mod identity;
 pub mod ids;
 pub mod insurer;
