@@ -74,6 +74,11 @@ export async function approveOnlyCase(page, { family, given }) {
   await expectVisible(page.getByRole('heading', { name: '申請の審査', exact: true }), 'the case page (heading 「申請の審査」)');
   const person = await page.locator('.case-person').innerText();
   assert.ok(person.includes(family) && person.includes(given), `the case is ${family} ${given}'s:\n${person}`);
+  await expectVisible(page.getByRole('heading', { name: '本人確認書類の読み取り（OCR）' }), 'what OCR read beside the roster');
+  // The reviewer's checklist: approval needs every item (the server checks it too).
+  for (const item of ['氏名が一致', '生年月日が一致', '顔が一致']) {
+    await page.getByLabel(item, { exact: true }).check();
+  }
   await button(page, '承認する').click();
   await expectVisible(page.getByRole('status').filter({ hasText: '承認しました' }), 'the notice 「承認しました」');
   await expectVisible(page.getByRole('heading', { name: '審査キュー', exact: true }), 'back on the queue');

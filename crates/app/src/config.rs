@@ -120,6 +120,15 @@ pub struct Config {
     /// which pose to show the fake camera. Refused when cookies are secure (any https
     /// deployment), and `mimoto serve` warns loudly when it is set.
     pub ekyc_instruction_seed: Option<u64>,
+    /// Debian's tesseract, run to read the birth date and name printed on identity documents
+    /// (`MIMOTO_OCR_PROGRAM`, default `tesseract`; packages `tesseract-ocr tesseract-ocr-jpn`).
+    /// When it cannot run, nothing is read and every eKYC case goes to a reviewer.
+    pub ocr_program: String,
+    /// OCR children at once (`MIMOTO_OCR_CONCURRENCY`; a burst of uploads queues).
+    pub ocr_concurrency: usize,
+    /// Share of automatically completed eKYC cases queued for a reviewer's look afterwards
+    /// (`MIMOTO_EKYC_SAMPLE_RATE`, 0–1, default 0.1).
+    pub ekyc_sample_rate: f64,
 }
 
 /// Accepts true/false, 1/0, yes/no, on/off (environment variables are often written as 1).
@@ -175,6 +184,9 @@ impl Default for Config {
             ekyc_auto_margin: 0.10,
             image_store_url: None,
             ekyc_instruction_seed: None,
+            ocr_program: "tesseract".into(),
+            ocr_concurrency: 1,
+            ekyc_sample_rate: 0.1,
         }
     }
 }
@@ -206,6 +218,12 @@ impl Config {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(ConfigError::Invalid("public_url must start with http:// or https://".into()));
             }
+        }
+        if !(0.0..=1.0).contains(&self.ekyc_sample_rate) {
+            return Err(ConfigError::Invalid("ekyc_sample_rate must be between 0 and 1".into()));
+        }
+        if self.ocr_concurrency == 0 || self.ocr_concurrency > 64 {
+            return Err(ConfigError::Invalid("ocr_concurrency must be between 1 and 64".into()));
         }
         if !(0.0..=1.0).contains(&self.ekyc_auto_margin) {
             return Err(ConfigError::Invalid("ekyc_auto_margin must be between 0 and 1".into()));

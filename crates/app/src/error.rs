@@ -115,6 +115,12 @@ pub enum ServiceError {
     AlreadyDecided,
     #[error("rejection reason not in the list")]
     ReviewReasonInvalid,
+    /// Approval needs every item of the reviewer checklist ticked (name, birth date, face).
+    #[error("review checklist incomplete")]
+    ReviewChecklistIncomplete,
+    /// The member has nothing an operator could withdraw (no roster link, no authentication).
+    #[error("nothing to withdraw")]
+    NothingToWithdraw,
     #[error("review note too long")]
     ReviewNoteTooLong,
     #[error("operator password must be {min} to {max} characters")]
@@ -159,6 +165,15 @@ pub enum ServiceError {
     /// F5: this session has not answered the secret question (or the answer has expired).
     #[error("secret question required")]
     StepUpRequired,
+    /// Passkeys need a public URL with a domain name (browsers refuse WebAuthn on an IP).
+    #[error("passkeys are not available on this deployment")]
+    PasskeysUnavailable,
+    /// The passkey ceremony failed: expired, already used, another session's, or the
+    /// authenticator's answer did not verify.
+    #[error("passkey ceremony failed")]
+    PasskeyFailed,
+    #[error("at most {max} passkeys")]
+    PasskeyLimit { max: usize },
     #[error("secret answer empty")]
     StepUpAnswerEmpty,
     /// F5: wrong answer to the secret question; `remaining` answers before the lock.
@@ -280,6 +295,8 @@ impl ServiceError {
             Forbidden => "forbidden",
             AlreadyDecided => "already_decided",
             ReviewReasonInvalid => "review_reason_invalid",
+            ReviewChecklistIncomplete => "review_checklist_incomplete",
+            NothingToWithdraw => "nothing_to_withdraw",
             ReviewNoteTooLong => "review_note_too_long",
             OperatorPassword { .. } => "operator_password",
             OperatorName => "operator_name",
@@ -297,6 +314,9 @@ impl ServiceError {
             HealthEntries(_) => "health_entries_invalid",
             HealthNotUnlocked => "health_not_unlocked",
             StepUpRequired => "step_up_required",
+            PasskeysUnavailable => "passkeys_unavailable",
+            PasskeyFailed => "passkey_failed",
+            PasskeyLimit { .. } => "passkey_limit",
             StepUpAnswerEmpty => "step_up_answer_empty",
             StepUpWrong { .. } => "step_up_wrong",
             StepUpLocked { .. } => "step_up_locked",
@@ -328,6 +348,7 @@ impl ServiceError {
             SecretQuestionInvalid => Some("question"),
             SecretAnswerEmpty => Some("answer"),
             ReviewReasonInvalid => Some("reason"),
+            ReviewChecklistIncomplete => Some("checklist"),
             ReviewNoteTooLong => Some("note"),
             InquiryCategory => Some("category"),
             InquiryMessageEmpty | InquiryMessageTooLong => Some("message"),

@@ -23,11 +23,27 @@ pub struct App {
     pub images: crate::images::ImageStore,
     /// Health-record imports started from the console, with their progress (this node).
     pub imports: crate::services::imports::ImportJobs,
+    /// OCR of identity documents (tesseract child processes, bounded).
+    pub ocr: ocr::Ocr,
+    /// WebAuthn for passkeys; `None` when the public URL has no domain name (see [`App::webauthn`]).
+    webauthn: Option<webauthn_rs::Webauthn>,
     /// The face engine, loaded on first use (see [`App::face`]).
     face: std::sync::OnceLock<Result<face::FaceEngine, String>>,
 }
 
 pub type AppState = Arc<App>;
+
+fn build_webauthn(public_url: &str) -> Option<webauthn_rs::Webauthn> {
+    let url = webauthn_rs::prelude::Url::parse(public_url).ok()?;
+    let host = url.domain()?.to_string();
+    match webauthn_rs::WebauthnBuilder::new(&host, &url).and_then(|b| b.rp_name("Mimoto").build()) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!("passkeys are off: {e}");
+            None
+        }
+    }
+}
 
 /// The face engine as configured: the models in `models_dir`, checked against models.lock,
 /// deciding at `face_threshold`.
@@ -65,6 +81,12 @@ impl App {
         let keys = Keys::from_config(&config)?;
         let qr_svg = crate::qr::svg(&config.public_url()).map_err(StartError::Qr)?;
         let images = crate::images::ImageStore::from_config(&config, &keys)?;
+        let ocr = ocr::Ocr::new(ocr::Settings {
+            program: config.ocr_program.clone(),
+            concurrency: config.ocr_concurrency,
+            ..ocr::Settings::default()
+        });
+        let webauthn = build_webauthn(&config.public_url());
         Ok(Arc::new(App {
             config,
             store,
@@ -74,6 +96,8 @@ impl App {
             qr_svg,
             images,
             imports: Default::default(),
+            ocr,
+            webauthn,
             face: std::sync::OnceLock::new(),
         }))
     }
@@ -90,6 +114,13 @@ impl App {
             .get_or_init(|| load_face_engine(&self.config).map_err(|e| e.to_string()))
             .as_ref()
             .map_err(String::as_str)
+    }
+
+    /// WebAuthn for passkeys, with the public URL's host as relying party id and the URL as
+    /// the only origin. `None` when the public URL has no domain name (an IP address):
+    /// browsers refuse WebAuthn there, so passkeys are not offered (`localhost` works).
+    pub fn webauthn(&self) -> Option<&webauthn_rs::Webauthn> {
+        self.webauthn.as_ref()
     }
 
     pub fn now(&self) -> time::OffsetDateTime {

@@ -7,12 +7,16 @@
 //!   ─frontal selfie, same face─▶ FrontalVerified ─angled selfie as instructed─▶ AngledVerified
 //!   ─秘密の質問─▶ SecretSet ─「この内容で認証する」─▶ Completed (automatic) | PendingReview
 //! PendingReview ─operator─▶ Approved | Rejected (the member may start again)
+//! any state but Rejected ─operator─▶ Revoked (the member may start again)
+//! Completed needs the face scores with margin and the document's text proving the roster person.
 //! ```
 //! Until the document is confirmed the member may retake it (back to DocumentChosen).
 
 use rand::{CryptoRng, Rng};
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
+
+use crate::evidence::DocumentCheck;
 
 /// Frontal selfies that do not match the document, per application, before the member is sent
 /// to the customer center.
@@ -140,6 +144,12 @@ impl Instruction {
     }
 }
 
+/// The shortest secret answer accepted, counted after [`normalize_secret_answer`]. The
+/// question is a step-up before health data for members without a passkey, so it must not be
+/// a short word a relative could guess (NIST SP 800-63B discourages knowledge questions; the
+/// presets avoid "textbook" questions such as a mother's maiden name or a first pet).
+pub const SECRET_ANSWER_MIN_CHARS: usize = 6;
+
 /// A secret answer as compared: Unicode NFKC (full-width letters and digits become ASCII,
 /// half-width kana full-width), lower case, no spaces of any width. `None` when nothing is
 /// left.
@@ -165,6 +175,8 @@ pub enum EkycState {
     PendingReview,
     Approved,
     Rejected,
+    /// Completed or approved, then withdrawn by an operator.
+    Revoked,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -360,11 +372,17 @@ impl EkycApplication {
         Ok(())
     }
 
-    /// 「この内容で認証する」: approved at once when every score clears the margin, otherwise
-    /// an application (申請) for review.
-    pub fn submit(&mut self, policy: &DecisionPolicy) -> Result<EkycState, EkycError> {
+    /// 「この内容で認証する」: approved at once when every score clears the margin AND the
+    /// document's text proves it is the roster person's (`document`, see
+    /// [`DocumentCheck::proves_person`]); otherwise an application (申請) for review. A face
+    /// match alone never completes an application.
+    pub fn submit(
+        &mut self,
+        policy: &DecisionPolicy,
+        document: Option<&DocumentCheck>,
+    ) -> Result<EkycState, EkycError> {
         self.expect(&[EkycState::SecretSet])?;
-        let auto = self.scores.is_some_and(|s| policy.auto_approve(&s));
+        let auto = self.scores.is_some_and(|s| policy.auto_approve(&s)) && document.is_some_and(|d| d.proves_person());
         self.state = if auto { EkycState::Completed } else { EkycState::PendingReview };
         Ok(self.state)
     }
@@ -373,6 +391,17 @@ impl EkycApplication {
     pub fn review(&mut self, approve: bool) -> Result<(), EkycError> {
         self.expect(&[EkycState::PendingReview])?;
         self.state = if approve { EkycState::Approved } else { EkycState::Rejected };
+        Ok(())
+    }
+
+    /// An operator withdrew the application (a wrong binding found, before or after the
+    /// decision): health data closes, and the member may start again. Not for rejected or
+    /// already revoked applications.
+    pub fn revoke(&mut self) -> Result<(), EkycError> {
+        if matches!(self.state, EkycState::Rejected | EkycState::Revoked) {
+            return Err(EkycError::WrongState(self.state));
+        }
+        self.state = EkycState::Revoked;
         Ok(())
     }
 
@@ -481,25 +510,41 @@ mod tests {
     }
 
     #[test]
-    fn automatic_completion_or_review() {
+    fn automatic_completion_needs_the_face_scores_and_the_document_proving_the_person() {
+        use crate::evidence::{BirthDateCheck, DocumentCheck, NameCheck};
+        let proven = DocumentCheck { birth_date: BirthDateCheck::Match, name: NameCheck::NotOnRoster };
+        let other = DocumentCheck { birth_date: BirthDateCheck::Mismatch, name: NameCheck::NotOnRoster };
+        let unread = DocumentCheck { birth_date: BirthDateCheck::Unreadable, name: NameCheck::NotOnRoster };
+        let wrong_name = DocumentCheck { birth_date: BirthDateCheck::Match, name: NameCheck::NotFound };
         let mut rng = StdRng::seed_from_u64(1);
-        for (score, expected) in [(0.75, EkycState::Completed), (0.55, EkycState::PendingReview)] {
+        let cases = [
+            (0.75, Some(proven), EkycState::Completed),
+            (0.55, Some(proven), EkycState::PendingReview),
+            (0.75, Some(other), EkycState::PendingReview),
+            (0.75, Some(unread), EkycState::PendingReview),
+            (0.75, Some(wrong_name), EkycState::PendingReview),
+            (0.75, None, EkycState::PendingReview),
+        ];
+        for (score, document, expected) in cases {
             let mut a = through_document(DocumentKind::DriversLicense, false);
             a.frontal_result(true, &mut rng).expect("frontal");
             assert!(a.instruction.is_some(), "the instruction is fixed once the frontal selfie passed");
             a.angled_verified(scores(score)).expect("angled");
             a.secret_set().expect("secret");
-            assert_eq!(a.submit(&POLICY), Ok(expected));
+            assert_eq!(a.submit(&POLICY, document.as_ref()), Ok(expected), "{score} {document:?}");
             assert_eq!(a.is_authenticated(), expected == EkycState::Completed);
         }
         let mut a = through_document(DocumentKind::DriversLicense, false);
         a.frontal_result(true, &mut rng).expect("frontal");
         a.angled_verified(scores(0.55)).expect("angled");
         a.secret_set().expect("secret");
-        a.submit(&POLICY).expect("submit");
+        a.submit(&POLICY, Some(&proven)).expect("submit");
         a.review(true).expect("approve");
         assert!(a.is_authenticated());
         assert_eq!(a.review(false), Err(EkycError::WrongState(EkycState::Approved)), "decided once");
+        a.revoke().expect("revoke");
+        assert!(!a.is_authenticated());
+        assert_eq!(a.revoke(), Err(EkycError::WrongState(EkycState::Revoked)));
     }
 
     #[test]

@@ -47,19 +47,33 @@ pub enum HeaderError {
     Duplicate(String),
 }
 
-/// Maps header names to column positions: `result[k]` is the position in the
-/// file of `COLUMNS[k]`.
+/// Optional columns: the name in kanji as printed on identity documents (姓, 名), compared
+/// with the document's text in 健診・医療アクセス認証 (see `evidence::check_name`).
+pub const OPTIONAL_COLUMNS: [&str; 2] = ["family_name", "given_name"];
+
+/// Where each column is in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Columns {
+    /// `required[k]` is the position in the file of `COLUMNS[k]`.
+    pub required: [usize; 9],
+    /// Positions of [`OPTIONAL_COLUMNS`], when present.
+    pub optional: [Option<usize>; 2],
+    /// Cells per row.
+    pub count: usize,
+}
+
+/// Maps header names to column positions.
 ///
 /// Names are trimmed, stripped of a byte order mark and compared
-/// case-insensitively. Every column is required, in any order; unknown
-/// (including blank) and duplicate columns are errors. Cells are checked left
-/// to right, then missing columns in [`COLUMNS`] order.
-pub fn map_header(header: &[&str]) -> Result<[usize; 9], HeaderError> {
-    let mut positions: [Option<usize>; 9] = [None; 9];
+/// case-insensitively. Every column of [`COLUMNS`] is required, in any order, those of
+/// [`OPTIONAL_COLUMNS`] may be there; unknown (including blank) and duplicate columns are
+/// errors. Cells are checked left to right, then missing columns in [`COLUMNS`] order.
+pub fn map_header(header: &[&str]) -> Result<Columns, HeaderError> {
+    let mut positions: [Option<usize>; 11] = [None; 11];
     for (i, cell) in header.iter().enumerate() {
         let trimmed = cell.trim_matches(|c: char| c.is_whitespace() || c == '\u{FEFF}');
         let name = trimmed.to_ascii_lowercase();
-        let Some(k) = COLUMNS.iter().position(|c| *c == name) else {
+        let Some(k) = COLUMNS.iter().chain(OPTIONAL_COLUMNS.iter()).position(|c| *c == name) else {
             return Err(HeaderError::Unknown(trimmed.to_owned()));
         };
         if positions[k].is_some() {
@@ -67,11 +81,11 @@ pub fn map_header(header: &[&str]) -> Result<[usize; 9], HeaderError> {
         }
         positions[k] = Some(i);
     }
-    let mut out = [0usize; 9];
-    for ((slot, position), column) in out.iter_mut().zip(positions).zip(COLUMNS) {
+    let mut required = [0usize; 9];
+    for ((slot, position), column) in required.iter_mut().zip(positions).zip(COLUMNS) {
         *slot = position.ok_or(HeaderError::Missing(column))?;
     }
-    Ok(out)
+    Ok(Columns { required, optional: [positions[9], positions[10]], count: header.len() })
 }
 
 /// Why a roster row was rejected. Messages never include the row's values;
@@ -109,6 +123,9 @@ pub enum RowError {
     /// The end of eligibility is before its start.
     #[error("eligible_until is before eligible_from")]
     EligibilityOrder,
+    /// A kanji name is longer than 40 characters or has control characters.
+    #[error("{0}: longer than 40 characters or not printable")]
+    KanjiName(&'static str),
 }
 
 /// One validated roster record.
@@ -126,6 +143,12 @@ pub struct RosterEntry {
     pub eligible_from: Date,
     /// Last day of eligibility, if it ends.
     pub eligible_until: Option<Date>,
+    /// 姓 in kanji as on identity documents (optional column `family_name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family_name_kanji: Option<String>,
+    /// 名 in kanji (optional column `given_name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given_name_kanji: Option<String>,
 }
 
 /// Why a date field was rejected.
@@ -198,14 +221,14 @@ impl RosterEntry {
     /// accepted); `eligible_until` may be empty (no end).
     pub fn parse(
         fields: &[&str],
-        columns: &[usize; 9],
+        columns: &Columns,
         org_insurer_number: &InsurerNumber,
     ) -> Result<RosterEntry, RowError> {
-        if fields.len() != COLUMNS.len() {
+        if fields.len() != columns.count {
             return Err(RowError::FieldCount(fields.len()));
         }
         let mut values = [""; 9];
-        for (value, &position) in values.iter_mut().zip(columns) {
+        for (value, &position) in values.iter_mut().zip(&columns.required) {
             *value = fields.get(position).copied().ok_or(RowError::FieldCount(fields.len()))?;
         }
 
@@ -226,7 +249,25 @@ impl RosterEntry {
             Err(DateProblem::Empty) => None,
             Err(p) => return Err(RowError::EligibleUntil(p.reason())),
         };
-        Ok(RosterEntry { card, family_name, given_name, birth_date, eligible_from, eligible_until })
+        let kanji = |k: usize| -> Result<Option<String>, RowError> {
+            let Some(cell) = columns.optional[k].and_then(|p| fields.get(p)) else { return Ok(None) };
+            let name: String = cell.trim_matches(|c: char| c.is_whitespace()).to_string();
+            if name.chars().count() > 40 || name.chars().any(char::is_control) {
+                return Err(RowError::KanjiName(OPTIONAL_COLUMNS[k]));
+            }
+            Ok((!name.is_empty()).then_some(name))
+        };
+        let (family_name_kanji, given_name_kanji) = (kanji(0)?, kanji(1)?);
+        Ok(RosterEntry {
+            card,
+            family_name,
+            given_name,
+            birth_date,
+            eligible_from,
+            eligible_until,
+            family_name_kanji,
+            given_name_kanji,
+        })
     }
 
     /// Blind-index input for the person: see [`person_key`].
@@ -250,7 +291,7 @@ mod tests {
         InsurerNumber::parse("06132013").unwrap()
     }
 
-    fn in_order() -> [usize; 9] {
+    fn in_order() -> Columns {
         map_header(&COLUMNS).unwrap()
     }
 
@@ -267,7 +308,10 @@ mod tests {
 
     #[test]
     fn header_in_order() {
-        assert_eq!(map_header(&COLUMNS), Ok([0, 1, 2, 3, 4, 5, 6, 7, 8]));
+        assert_eq!(
+            map_header(&COLUMNS),
+            Ok(Columns { required: [0, 1, 2, 3, 4, 5, 6, 7, 8], optional: [None, None], count: 9 })
+        );
     }
 
     #[test]
@@ -283,7 +327,7 @@ mod tests {
             "family_name_kana\u{3000}",
             "eligible_from",
         ];
-        assert_eq!(map_header(&header), Ok([5, 1, 3, 6, 7, 4, 0, 8, 2]));
+        assert_eq!(map_header(&header).map(|c| c.required), Ok([5, 1, 3, 6, 7, 4, 0, 8, 2]));
     }
 
     #[test]
@@ -320,9 +364,14 @@ mod tests {
                 birth_date: date!(1990 - 01 - 05),
                 eligible_from: date!(2024 - 04 - 01),
                 eligible_until: None,
+                family_name_kanji: None,
+                given_name_kanji: None,
             }
         );
         assert_eq!(entry.card.match_key(), "AB12|3456");
+        // Without the kanji columns the sealed JSON is what it was before they existed, so a
+        // re-import changes nothing.
+        assert!(!serde_json::to_string(&entry).unwrap().contains("kanji"));
         assert_eq!(entry.person_key(), "ヤマダ|タロウ|1990-01-05");
         let json = serde_json::to_string(&entry).unwrap();
         assert_eq!(serde_json::from_str::<RosterEntry>(&json).unwrap(), entry);
@@ -357,6 +406,31 @@ mod tests {
         let family = to_katakana("ｽｽﾞｷ").unwrap();
         let given = to_katakana("キャッシ").unwrap();
         assert_eq!(person_key(&family, &given, date!(1985 - 12 - 31)), entry.person_key());
+    }
+
+    #[test]
+    fn optional_kanji_name_columns() {
+        let mut header = COLUMNS.to_vec();
+        header.insert(4, "Family_Name");
+        header.push("given_name");
+        let columns = map_header(&header).unwrap();
+        assert_eq!(columns.optional, [Some(4), Some(10)]);
+        let mut fields = row().to_vec();
+        fields.insert(4, " 山田 ");
+        fields.push("太郎");
+        let entry = RosterEntry::parse(&fields, &columns, &org()).unwrap();
+        assert_eq!(entry.family_name_kanji.as_deref(), Some("山田"));
+        assert_eq!(entry.given_name_kanji.as_deref(), Some("太郎"));
+        assert_eq!(entry.family_name, "ヤマダ");
+        let json = serde_json::to_string(&entry).unwrap();
+        assert_eq!(serde_json::from_str::<RosterEntry>(&json).unwrap(), entry);
+        // Empty cells: no kanji name.
+        fields[4] = "";
+        assert_eq!(RosterEntry::parse(&fields, &columns, &org()).unwrap().family_name_kanji, None);
+        let long = "長".repeat(41);
+        fields[4] = &long;
+        assert_eq!(RosterEntry::parse(&fields, &columns, &org()), Err(RowError::KanjiName("family_name")));
+        assert_eq!(RosterEntry::parse(&fields[..10], &columns, &org()), Err(RowError::FieldCount(10)));
     }
 
     #[test]
@@ -488,7 +562,7 @@ mod tests {
         fn header_any_order(perm in Just((0..9).collect::<Vec<usize>>()).prop_shuffle()) {
             let header: Vec<&str> = perm.iter().map(|&k| COLUMNS[k]).collect();
             let columns = map_header(&header).unwrap();
-            for (k, &position) in columns.iter().enumerate() {
+            for (k, &position) in columns.required.iter().enumerate() {
                 prop_assert_eq!(header[position], COLUMNS[k]);
             }
         }

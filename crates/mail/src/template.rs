@@ -18,6 +18,9 @@ pub enum Template {
     /// F4: an operator rejected the application; `reason` is the reviewer's reason from the
     /// console's fixed list, already in the member's language. The member may apply again.
     EkycRejected { org_name: String, reason: String },
+    /// An operator withdrew the member's eKYC authentication (and, when `unlinked`, the roster
+    /// link of 本人確認); `reason` is from the console's fixed list, in the member's language.
+    BindingWithdrawn { org_name: String, unlinked: bool, reason: String },
     /// F6: the customer center received an inquiry. `reference` is the short reference the
     /// member can quote, `category` the inquiry's category in the member's language. The
     /// message itself is not repeated: anyone can type any address into the form.
@@ -81,6 +84,22 @@ struct EnEkycRejected<'a> {
 }
 
 #[derive(askama::Template)]
+#[template(path = "ja/binding_withdrawn.txt")]
+struct JaBindingWithdrawn<'a> {
+    org_name: &'a str,
+    unlinked: bool,
+    reason: &'a str,
+}
+
+#[derive(askama::Template)]
+#[template(path = "en/binding_withdrawn.txt")]
+struct EnBindingWithdrawn<'a> {
+    org_name: &'a str,
+    unlinked: bool,
+    reason: &'a str,
+}
+
+#[derive(askama::Template)]
 #[template(path = "ja/registration_code.txt")]
 struct JaRegistrationCode<'a> {
     code: &'a str,
@@ -122,6 +141,8 @@ fn subject(template: &Template, locale: Locale) -> &'static str {
         (Template::EkycRejected { .. }, Locale::En) => {
             "[Mimoto] The result of your health & medical access authentication"
         }
+        (Template::BindingWithdrawn { .. }, Locale::Ja) => "【Mimoto】本人確認・認証の取り消しのお知らせ",
+        (Template::BindingWithdrawn { .. }, Locale::En) => "[Mimoto] Your verification has been withdrawn",
         (Template::InquiryReceived { .. }, Locale::Ja) => "【Mimoto】お問い合わせを受け付けました",
         (Template::InquiryReceived { .. }, Locale::En) => "[Mimoto] We have received your inquiry",
         (Template::InquiryReply { .. }, Locale::Ja) => "【Mimoto】お問い合わせへの回答",
@@ -186,6 +207,15 @@ pub fn render(template: &Template, locale: Locale, to: &str) -> Result<OutgoingM
             match locale {
                 Locale::Ja => JaEkycRejected { org_name, reason }.render(),
                 Locale::En => EnEkycRejected { org_name, reason }.render(),
+            }
+        }
+        Template::BindingWithdrawn { org_name, unlinked, reason } => {
+            let org_name = single_line("org_name", org_name)?;
+            let reason = single_line("reason", reason)?;
+            let unlinked = *unlinked;
+            match locale {
+                Locale::Ja => JaBindingWithdrawn { org_name, unlinked, reason }.render(),
+                Locale::En => EnBindingWithdrawn { org_name, unlinked, reason }.render(),
             }
         }
         Template::InquiryReceived { reference, category } => {

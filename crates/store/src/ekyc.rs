@@ -30,6 +30,9 @@ pub struct EkycRecord {
     pub submitted_at: Option<OffsetDateTime>,
     #[sqlx(try_from = "OptUnixTime")]
     pub decided_at: Option<OffsetDateTime>,
+    /// An automatic completion waiting for a reviewer's look afterwards (sampled).
+    #[sqlx(try_from = "IntFlag")]
+    pub sampled: bool,
 }
 
 /// An image of an eKYC application; the bytes are sealed in the object store under `id`.
@@ -60,6 +63,8 @@ pub trait Ekyc: Send + Sync {
     async fn update_ekyc(&self, app: &EkycRecord) -> Result<()>;
     /// Applications in `state`, oldest submission first.
     async fn ekyc_queue(&self, state: &str, limit: i64) -> Result<Vec<EkycRecord>>;
+    /// Sampled automatic completions waiting for a reviewer's look, oldest submission first.
+    async fn ekyc_samples(&self, limit: i64) -> Result<Vec<EkycRecord>>;
     async fn add_ekyc_image(&self, image: &EkycImage) -> Result<()>;
     /// The application's images (deleted ones included, with `deleted_at`), oldest first.
     async fn ekyc_images(&self, application_id: &str) -> Result<Vec<EkycImage>>;
@@ -87,7 +92,7 @@ pub trait Ekyc: Send + Sync {
 }
 
 const COLUMNS: &str =
-    "id, user_id, org_id, state, open, data, version, created_at, updated_at, submitted_at, decided_at";
+    "id, user_id, org_id, state, open, data, version, created_at, updated_at, submitted_at, decided_at, sampled";
 const IMAGE_COLUMNS: &str = "id, application_id, kind, sha256, size, created_at, deleted_at";
 
 macro_rules! sql_ekyc {
@@ -102,7 +107,7 @@ macro_rules! sql_ekyc {
         {
             let done = sqlx::query(
                 "UPDATE ekyc_applications SET state = $1, open = $2, data = $3, version = version + 1, \
-                 updated_at = $4, submitted_at = $5, decided_at = $6 WHERE id = $7 AND version = $8",
+                 updated_at = $4, submitted_at = $5, decided_at = $6, sampled = $9 WHERE id = $7 AND version = $8",
             )
             .bind(&a.state)
             .bind(i64::from(a.open))
@@ -112,6 +117,7 @@ macro_rules! sql_ekyc {
             .bind(a.decided_at.map(to_ts))
             .bind(&a.id)
             .bind(a.version)
+            .bind(i64::from(a.sampled))
             .execute(executor)
             .await?;
             if done.rows_affected() == 1 {
@@ -128,8 +134,8 @@ macro_rules! sql_ekyc {
                 sqlx::query(
                     "INSERT INTO ekyc_applications \
                      (id, user_id, org_id, state, open, data, version, created_at, updated_at, \
-                      submitted_at, decided_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                      submitted_at, decided_at, sampled) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 )
                 .bind(&a.id)
                 .bind(&a.user_id)
@@ -142,6 +148,7 @@ macro_rules! sql_ekyc {
                 .bind(to_ts(a.updated_at))
                 .bind(a.submitted_at.map(to_ts))
                 .bind(a.decided_at.map(to_ts))
+                .bind(i64::from(a.sampled))
                 .execute(&self.pool)
                 .await?;
                 Ok(())
@@ -173,6 +180,14 @@ macro_rules! sql_ekyc {
                     "SELECT {COLUMNS} FROM ekyc_applications WHERE state = $1 ORDER BY submitted_at, id LIMIT $2"
                 );
                 Ok(sqlx::query_as(&sql).bind(state).bind(limit).fetch_all(&self.pool).await?)
+            }
+
+            #[tracing::instrument(skip_all, fields(limit = limit))]
+            async fn ekyc_samples(&self, limit: i64) -> Result<Vec<EkycRecord>> {
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM ekyc_applications WHERE sampled = 1 ORDER BY submitted_at, id LIMIT $1"
+                );
+                Ok(sqlx::query_as(&sql).bind(limit).fetch_all(&self.pool).await?)
             }
 
             #[tracing::instrument(skip_all, fields(image_id = %i.id, application_id = %i.application_id))]

@@ -65,6 +65,7 @@ pub mod limits;
 pub mod operators;
 pub mod orgs;
 pub mod outbox;
+pub mod passkeys;
 pub mod postgres;
 pub mod roster;
 mod row;
@@ -85,15 +86,21 @@ pub use health::{
 };
 pub use inquiries::{Inquiries, InquiryRecord, InquiryReply};
 pub use limits::RateLimits;
-pub use operators::{AuditEntry, EkycReview, NewAuditEntry, OperatorRecord, OperatorSessionRecord, Operators};
+pub use operators::{
+    AuditEntry, BindingWithdrawal, EkycReview, NewAuditEntry, OperatorRecord, OperatorSessionRecord, Operators,
+    Withdrawal,
+};
 pub use orgs::Orgs;
 pub use outbox::{NewMail, Outbox, OutboxRecord};
+pub use passkeys::{PasskeyRecord, Passkeys};
 pub use roster::{ImportStats, RecordRef, Roster, RosterImport, RosterLink, RosterMatch, RosterRow, StoredRecord};
 pub use users::{ConsentRecord, NewUser, SessionRecord, StepUpFailures, UserRecord, Users};
 
 /// `use store::prelude::*;` to call store methods: [`Store`] and every aggregate trait.
 pub mod prelude {
-    pub use crate::{Ekyc, Flows, Health, Inquiries, Operators, Orgs, Outbox, RateLimits, Roster, Store, Users};
+    pub use crate::{
+        Ekyc, Flows, Health, Inquiries, Operators, Orgs, Outbox, Passkeys, RateLimits, Roster, Store, Users,
+    };
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -136,7 +143,20 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// the database as a whole.
 #[async_trait]
 pub trait Store:
-    Orgs + Users + Flows + Outbox + RateLimits + Roster + Health + Ekyc + Operators + Inquiries + Send + Sync + 'static
+    Orgs
+    + Users
+    + Flows
+    + Outbox
+    + RateLimits
+    + Roster
+    + Health
+    + Ekyc
+    + Operators
+    + Inquiries
+    + Passkeys
+    + Send
+    + Sync
+    + 'static
 {
     /// Which backend this is ("sqlite" or "postgres").
     fn backend(&self) -> &'static str;

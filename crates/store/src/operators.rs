@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use crate::ekyc::EkycRecord;
 use crate::outbox::NewMail;
-use crate::row::{to_ts, UnixTime};
+use crate::row::{to_ts, IntFlag, UnixTime};
 use crate::{Result, StoreError};
 
 /// An operator of the console (eKYC reviewer or administrator). Email and name are sealed by
@@ -123,6 +123,39 @@ pub trait Operators: Send + Sync {
         audit: &NewAuditEntry,
     ) -> Result<()>;
     async fn ekyc_review(&self, application_id: &str) -> Result<Option<EkycReview>>;
+    /// In one transaction: records `w`, removes the member's roster link when
+    /// `w.record.unlinked`, writes the revoked application `w.ekyc` with its version check,
+    /// ends the step-up of every session of the member, queues `w.mail` and appends `w.audit`.
+    /// [`StoreError::Conflict`] when the application changed meanwhile: nothing is written.
+    async fn withdraw_binding(&self, w: &Withdrawal<'_>) -> Result<()>;
+    /// The member's withdrawals, newest first.
+    async fn binding_withdrawals(&self, user_id: &str) -> Result<Vec<BindingWithdrawal>>;
+}
+
+/// An operator's withdrawal of a member's binding (see [`Operators::withdraw_binding`]).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct BindingWithdrawal {
+    pub id: String,
+    pub user_id: String,
+    pub operator_id: String,
+    /// The roster link was removed (the member may do 本人確認 again).
+    #[sqlx(try_from = "IntFlag")]
+    pub unlinked: bool,
+    /// The eKYC application whose authentication was revoked, if one was.
+    pub revoked_application_id: Option<String>,
+    /// A reason code (message keys `console.withdraw_reason.<code>`).
+    pub reason: String,
+    pub note_enc: Option<Vec<u8>>,
+    #[sqlx(try_from = "UnixTime")]
+    pub at: OffsetDateTime,
+}
+
+/// Everything one withdrawal writes.
+pub struct Withdrawal<'a> {
+    pub record: &'a BindingWithdrawal,
+    pub ekyc: Option<&'a EkycRecord>,
+    pub mail: &'a NewMail,
+    pub audit: &'a NewAuditEntry,
 }
 
 const COLUMNS: &str =
@@ -310,6 +343,53 @@ macro_rules! sql_operators {
                 insert_audit(&mut *tx, audit).await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            #[tracing::instrument(skip_all, fields(user_id = %w.record.user_id, operator_id = %w.record.operator_id))]
+            async fn withdraw_binding(&self, w: &Withdrawal<'_>) -> Result<()> {
+                let r = w.record;
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO binding_withdrawals \
+                     (id, user_id, operator_id, unlinked, revoked_application_id, reason, note_enc, at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&r.id)
+                .bind(&r.user_id)
+                .bind(&r.operator_id)
+                .bind(i64::from(r.unlinked))
+                .bind(&r.revoked_application_id)
+                .bind(&r.reason)
+                .bind(&r.note_enc)
+                .bind(to_ts(r.at))
+                .execute(&mut *tx)
+                .await?;
+                if r.unlinked {
+                    sqlx::query("DELETE FROM roster_links WHERE user_id = $1").bind(&r.user_id).execute(&mut *tx).await?;
+                }
+                if let Some(app) = w.ekyc {
+                    crate::ekyc::$be::apply_ekyc(&mut *tx, app).await?;
+                }
+                sqlx::query("UPDATE sessions SET step_up_until = NULL WHERE user_id = $1")
+                    .bind(&r.user_id)
+                    .execute(&mut *tx)
+                    .await?;
+                crate::outbox::$be::insert_mail(&mut *tx, w.mail).await?;
+                insert_audit(&mut *tx, w.audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all, fields(user_id = %user_id))]
+            async fn binding_withdrawals(&self, user_id: &str) -> Result<Vec<BindingWithdrawal>> {
+                let rows = sqlx::query_as(
+                    "SELECT id, user_id, operator_id, unlinked, revoked_application_id, reason, note_enc, at \
+                     FROM binding_withdrawals WHERE user_id = $1 ORDER BY at DESC, id DESC",
+                )
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows)
             }
 
             #[tracing::instrument(skip_all, fields(application_id = %application_id))]

@@ -50,10 +50,12 @@ fn status(e: &ServiceError) -> StatusCode {
         FlowExpired => StatusCode::GONE,
         ConsoleLoginFailed => StatusCode::UNAUTHORIZED,
         Forbidden => StatusCode::FORBIDDEN,
-        AlreadyDecided | OperatorEmailTaken => StatusCode::CONFLICT,
-        ReviewReasonInvalid | ReviewNoteTooLong | OperatorPassword { .. } | OperatorName => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
+        AlreadyDecided | OperatorEmailTaken | NothingToWithdraw => StatusCode::CONFLICT,
+        ReviewReasonInvalid
+        | ReviewChecklistIncomplete
+        | ReviewNoteTooLong
+        | OperatorPassword { .. }
+        | OperatorName => StatusCode::UNPROCESSABLE_ENTITY,
         InquiryCategory | InquiryMessageEmpty | InquiryMessageTooLong | InquiryReplyEmpty | InquiryReplyTooLong => {
             StatusCode::UNPROCESSABLE_ENTITY
         }
@@ -61,6 +63,9 @@ fn status(e: &ServiceError) -> StatusCode {
         InquiryClosed => StatusCode::CONFLICT,
         CheckupArchive(_) | CheckupEntries(_) | HealthCsv(_) | HealthEntries(_) => StatusCode::UNPROCESSABLE_ENTITY,
         HealthNotUnlocked | StepUpRequired => StatusCode::FORBIDDEN,
+        PasskeysUnavailable => StatusCode::NOT_FOUND,
+        PasskeyFailed => StatusCode::UNPROCESSABLE_ENTITY,
+        PasskeyLimit { .. } => StatusCode::CONFLICT,
         StepUpAnswerEmpty | StepUpWrong { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         StepUpLocked { .. } => StatusCode::TOO_MANY_REQUESTS,
         Store(_) | Crypto(_) | Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -42,6 +42,16 @@ pub async fn verified_at(app: &App, user_id: &str) -> ServiceResult<Option<Offse
     Ok(app.store.roster_link_of_user(user_id).await?.map(|link| link.linked_at))
 }
 
+/// The roster record linked to the member in 本人確認, opened.
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
+pub async fn roster_entry_of(app: &App, user_id: &str) -> ServiceResult<Option<domain::roster::RosterEntry>> {
+    let Some(link) = app.store.roster_link_of_user(user_id).await? else { return Ok(None) };
+    match app.store.get_roster_record(&link.org_id, &link.record).await? {
+        Some(r) => Ok(Some(app.keys.open_json(crate::services::roster::ROSTER_AAD, &r.data_enc)?)),
+        None => Ok(None),
+    }
+}
+
 async fn org_of(app: &App, member: &Member) -> ServiceResult<Organization> {
     app.store
         .get_org(&member.user.org_id)

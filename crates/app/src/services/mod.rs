@@ -2,6 +2,7 @@
 //! API and the HTML pages are two thin renderings of these functions.
 
 pub mod auth;
+pub mod binding;
 pub mod checkups;
 pub mod codes;
 pub mod ekyc;
@@ -14,6 +15,7 @@ pub mod imports;
 pub mod inquiry;
 pub mod limits;
 pub mod operators;
+pub mod passkeys;
 pub mod passwords;
 pub mod registration;
 pub mod reset;

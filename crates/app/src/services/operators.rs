@@ -59,6 +59,10 @@ pub mod actions {
     pub const VIEW_INQUIRY: &str = "inquiry.view";
     pub const REPLY_INQUIRY: &str = "inquiry.reply";
     pub const CLOSE_INQUIRY: &str = "inquiry.close";
+    pub const VIEW_SAMPLES: &str = "ekyc.view_samples";
+    pub const SAMPLE_CHECKED: &str = "ekyc.sample_checked";
+    pub const FIND_BINDING: &str = "binding.find";
+    pub const WITHDRAW_BINDING: &str = "binding.withdraw";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,7 +17,6 @@ use crate::services::codes::sealed_mail;
 use crate::services::ekyc::{self, Capture, EkycData};
 use crate::services::open_email;
 use crate::services::operators::{self, actions, Operator};
-use crate::services::roster::ROSTER_AAD;
 use crate::state::App;
 
 /// The AAD `services::ekyc` seals applications with (a decision is written here, in the same
@@ -29,8 +28,18 @@ pub const NOTE_MAX_CHARS: usize = 1000;
 pub const QUEUE_LIMIT: i64 = 200;
 
 /// Reasons a reviewer may give for a rejection (message keys `console.reason.<code>`).
-pub const REJECT_REASONS: [&str; 5] =
-    ["document_unreadable", "face_mismatch", "document_not_accepted", "document_expired", "other"];
+pub const REJECT_REASONS: [&str; 6] = [
+    "document_not_roster_person",
+    "document_unreadable",
+    "face_mismatch",
+    "document_not_accepted",
+    "document_expired",
+    "other",
+];
+
+/// Reasons an operator may give for withdrawing a member's binding (message keys
+/// `console.withdraw_reason.<code>`).
+pub const WITHDRAW_REASONS: [&str; 4] = ["wrong_person", "member_request", "sample_check_failed", "other"];
 
 pub struct QueueItem {
     pub id: String,
@@ -124,16 +133,9 @@ pub async fn case(app: &App, operator: &Operator, id: &str, ip: &str) -> Service
         .get_org(&loaded.record.org_id)
         .await?
         .ok_or_else(|| ServiceError::Internal("application without organization".into()))?;
-    let person = match app.store.roster_link_of_user(&loaded.record.user_id).await? {
-        Some(link) => match app.store.get_roster_record(&link.org_id, &link.record).await? {
-            Some(r) => {
-                let entry: RosterEntry = app.keys.open_json(ROSTER_AAD, &r.data_enc)?;
-                Some(Person { entry, insurer_number: org.insurer_number.as_str().to_string() })
-            }
-            None => None,
-        },
-        None => None,
-    };
+    let person = crate::services::identity::roster_entry_of(app, &loaded.record.user_id)
+        .await?
+        .map(|entry| Person { entry, insurer_number: org.insurer_number.as_str().to_string() });
     let stored = app.store.ekyc_images(&loaded.record.id).await?;
     // The current images only: a retaken document's earlier pictures are not part of the case.
     let images = ekyc::current_images(&loaded.data)
@@ -207,9 +209,31 @@ pub async fn image(
     Ok((bytes, media_type))
 }
 
+/// The reviewer's checklist: each item ticked after comparing the document with the roster
+/// record and the selfies. Approval needs all three.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Checklist {
+    /// 「氏名が一致」
+    pub name: bool,
+    /// 「生年月日が一致」
+    pub birth_date: bool,
+    /// 「顔が一致」
+    pub face: bool,
+}
+
+impl Checklist {
+    pub const ALL: Checklist = Checklist { name: true, birth_date: true, face: true };
+
+    pub fn complete(&self) -> bool {
+        self.name && self.birth_date && self.face
+    }
+}
+
 /// What a reviewer submits.
 pub struct DecisionInput<'a> {
     pub approve: bool,
+    /// Required complete to approve.
+    pub checklist: Checklist,
     /// One of [`REJECT_REASONS`]; required to reject, ignored to approve.
     pub reason: &'a str,
     pub note: &'a str,
@@ -232,6 +256,9 @@ pub async fn decide(app: &App, operator: &Operator, id: &str, input: DecisionInp
         return Err(ServiceError::ReviewNoteTooLong);
     }
     let record = submitted(app, id).await?;
+    if input.approve && !input.checklist.complete() {
+        return Err(ServiceError::ReviewChecklistIncomplete);
+    }
     let mut loaded = ekyc::open_record(app, record)?;
     if loaded.data.app.state != EkycState::PendingReview || loaded.record.version != input.version {
         return Err(ServiceError::AlreadyDecided);

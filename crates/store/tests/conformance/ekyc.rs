@@ -15,6 +15,7 @@ pub(crate) fn ekyc(id: &str, user: &str, at: OffsetDateTime) -> EkycRecord {
         updated_at: at,
         submitted_at: None,
         decided_at: None,
+        sampled: false,
     }
 }
 

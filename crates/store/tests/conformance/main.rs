@@ -115,5 +115,6 @@ mod limits;
 mod operators;
 mod orgs;
 mod outbox;
+mod passkeys;
 mod roster;
 mod users;

@@ -236,8 +236,83 @@ mod append_only {
     }
 }
 
+/// #13: sampled automatic completions are listed until checked; a withdrawal revokes the
+/// application, removes the roster link, ends every step-up of the member, and writes its
+/// record, mail and audit row in one transaction (a stale application version writes nothing).
+async fn a_binding_is_withdrawn_in_one_transaction(s: Arc<dyn Store>) {
+    let now = t0();
+    s.insert_org(&org("o1", "133033", true), now).await.expect("org");
+    s.create_user(&user("u1", "o1", 1, now), &[], None).await.expect("user");
+    s.insert_operator(&operator("op1", 1, "admin", now)).await.expect("operator");
+    let mut imp = s.begin_roster_import("o1", "i1", now).await.expect("begin");
+    imp.insert(&[crate::roster::roster_row(1, 10, 20, "2020-04-01", None)]).await.expect("insert");
+    imp.commit(crate::roster::stats(1, 1, 0, 0)).await.expect("commit");
+    s.link_roster_record("o1", &crate::roster::rec(1, 10), "u1", now).await.expect("link");
+    for (n, hash) in [(1u8, vec![1u8; 32]), (2, vec![2u8; 32])] {
+        s.create_session(&SessionRecord {
+            id_hash: hash.clone(),
+            user_id: "u1".into(),
+            kind: "cookie".into(),
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now + Duration::hours(1),
+            step_up_until: None,
+        })
+        .await
+        .expect("session");
+        s.set_session_step_up(&hash, Some(now + Duration::minutes(i64::from(n) * 5))).await.expect("step-up");
+    }
+
+    // Completed automatically and sampled.
+    s.insert_ekyc(&crate::ekyc::ekyc("a1", "u1", now)).await.expect("insert");
+    let mut a = s.get_ekyc("a1").await.expect("get").expect("present");
+    a.state = "completed".into();
+    a.open = false;
+    a.submitted_at = Some(now);
+    a.decided_at = Some(now);
+    a.sampled = true;
+    s.update_ekyc(&a).await.expect("complete");
+    let samples = s.ekyc_samples(10).await.expect("samples");
+    assert_eq!(samples.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), vec!["a1"]);
+    let current = samples[0].clone();
+
+    let record = store::BindingWithdrawal {
+        id: "w1".into(),
+        user_id: "u1".into(),
+        operator_id: "op1".into(),
+        unlinked: true,
+        revoked_application_id: Some("a1".into()),
+        reason: "wrong_person".into(),
+        note_enc: Some(vec![3; 20]),
+        at: now + Duration::hours(2),
+    };
+    let mut revoked = current.clone();
+    revoked.state = "revoked".into();
+    revoked.sampled = false;
+    let stale = EkycRecord { version: current.version - 1, ..revoked.clone() };
+    let m = mail("mw", now);
+    let l = audit(now, Some("op1"), "binding.withdraw", Some("w1"));
+    let w = store::Withdrawal { record: &record, ekyc: Some(&stale), mail: &m, audit: &l };
+    assert!(matches!(s.withdraw_binding(&w).await, Err(StoreError::Conflict)));
+    assert!(s.binding_withdrawals("u1").await.expect("list").is_empty(), "nothing written");
+    assert!(s.roster_link_of_user("u1").await.expect("link").is_some());
+
+    let w = store::Withdrawal { record: &record, ekyc: Some(&revoked), mail: &m, audit: &l };
+    s.withdraw_binding(&w).await.expect("withdraw");
+    assert_eq!(s.binding_withdrawals("u1").await.expect("list"), vec![record.clone()]);
+    assert!(s.roster_link_of_user("u1").await.expect("link").is_none());
+    let a = s.get_ekyc("a1").await.expect("get").expect("present");
+    assert_eq!((a.state.as_str(), a.sampled), ("revoked", false));
+    assert!(s.ekyc_samples(10).await.expect("samples").is_empty());
+    for hash in [vec![1u8; 32], vec![2u8; 32]] {
+        assert_eq!(s.get_session(&hash).await.expect("get").expect("session").step_up_until, None);
+    }
+    assert!(s.list_audit(None, 10).await.expect("audit").iter().any(|e| e.action == "binding.withdraw"));
+}
+
 conformance!(
     operators_totp_steps_and_console_sessions,
     audit_log_appends_and_pages_newest_first,
     an_ekyc_case_is_decided_once_with_its_mail_and_audit_row,
+    a_binding_is_withdrawn_in_one_transaction,
 );

@@ -59,6 +59,8 @@ pub fn routes(app: AppState) -> Router<AppState> {
         .route("/console/logout", post(login::logout))
         .route("/console/reviews/{id}", get(review::case_page))
         .route("/console/reviews/{id}/decision", post(review::decide))
+        .route("/console/reviews/{id}/sample-checked", post(review::sample_checked))
+        .route("/console/reviews/{id}/withdraw", post(review::withdraw))
         .route("/console/reviews/{id}/images/{image_id}", get(review::image))
         .route("/console/audit", get(audit::audit_page))
         .route("/console/inquiries", get(inquiries::inquiries_page))

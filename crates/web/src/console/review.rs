@@ -12,6 +12,7 @@ use crate::member::{render, see_other};
 use crate::ClientIp;
 use app::error::ServiceError;
 use app::i18n::{Locale, Tr};
+use app::services::binding;
 use app::services::review::{self, DecisionInput, REJECT_REASONS};
 use app::AppState;
 use domain::ids::{ApplicationId, ImageId};
@@ -31,6 +32,8 @@ struct QueueRow {
 struct QueuePage {
     c: Chrome,
     rows: Vec<QueueRow>,
+    /// Sampled automatic completions for the after-the-fact look.
+    samples: Vec<QueueRow>,
     notice: Option<&'static str>,
 }
 
@@ -55,22 +58,22 @@ pub(super) async fn queue(
     let Some(operator) = ctx.operator.as_ref() else {
         return Ok(to_login());
     };
-    let items = review::queue(&app, operator, &ip).await.or_console(&ctx)?;
-    let rows = items
-        .into_iter()
-        .map(|i| QueueRow {
-            id: i.id,
-            org_name: i.org_name,
-            submitted_at: i.submitted_at.map(jst).unwrap_or_default(),
-            document: document_label(ctx.tr, i.document),
-        })
-        .collect();
+    let row = |i: review::QueueItem| QueueRow {
+        id: i.id,
+        org_name: i.org_name,
+        submitted_at: i.submitted_at.map(jst).unwrap_or_default(),
+        document: document_label(ctx.tr, i.document),
+    };
+    let rows = review::queue(&app, operator, &ip).await.or_console(&ctx)?.into_iter().map(row).collect();
+    let samples = binding::samples(&app, operator, &ip).await.or_console(&ctx)?.into_iter().map(row).collect();
     let notice = match q.decided.as_deref() {
         Some("approved") => Some(ctx.tr.t("console.notice.approved")),
         Some("rejected") => Some(ctx.tr.t("console.notice.rejected")),
+        Some("sample_checked") => Some(ctx.tr.t("console.notice.sample_checked")),
+        Some("withdrawn") => Some(ctx.tr.t("console.notice.withdrawn")),
         _ => None,
     };
-    Ok(render(StatusCode::OK, &QueuePage { c: Chrome::from(&ctx), rows, notice }))
+    Ok(render(StatusCode::OK, &QueuePage { c: Chrome::from(&ctx), rows, samples, notice }))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -119,6 +122,54 @@ struct CasePage {
     reject_reasons: Vec<ReasonOption>,
     note_max: usize,
     decision: Option<DecisionView>,
+    reading: Option<ReadingView>,
+    /// An admin may withdraw the binding (revoke the authentication, unlink the roster).
+    can_withdraw: bool,
+    withdraw_reasons: Vec<ReasonOption>,
+    /// A sampled automatic completion waiting for the after-the-fact look.
+    sampled: bool,
+}
+
+/// What OCR read on the document, next to the roster record.
+struct ReadingView {
+    /// 「一致」「不一致」「読み取れません」
+    birth_date_result: &'static str,
+    /// A readable birth date that differs from the roster's.
+    birth_date_mismatch: bool,
+    name_result: &'static str,
+    dates: Vec<Field>,
+    name_line: Option<Field>,
+    error: Option<&'static str>,
+}
+
+fn reading_view(tr: Tr, r: &app::services::ekyc::DocumentReading) -> ReadingView {
+    use domain::evidence::{BirthDateCheck, NameCheck};
+    ReadingView {
+        birth_date_result: tr.t(match r.check.birth_date {
+            BirthDateCheck::Match => "console.ocr.match",
+            BirthDateCheck::Mismatch => "console.ocr.mismatch",
+            BirthDateCheck::Unreadable => "console.ocr.unreadable",
+        }),
+        birth_date_mismatch: r.check.birth_date == BirthDateCheck::Mismatch,
+        name_result: tr.t(match r.check.name {
+            NameCheck::Match => "console.ocr.match",
+            NameCheck::NotFound => "console.ocr.name_not_found",
+            NameCheck::NotOnRoster => "console.ocr.name_not_on_roster",
+        }),
+        dates: r
+            .birth_dates()
+            .iter()
+            .map(|d| Field {
+                label: tr.t(if d.birth_label { "console.ocr.birth_date_read" } else { "console.ocr.date_read" }),
+                value: format!("{}（{} {:.0}）", d.date, tr.t("console.ocr.confidence"), d.confidence),
+            })
+            .collect(),
+        name_line: r.name_line.as_ref().map(|(text, conf)| Field {
+            label: tr.t("console.ocr.name_line"),
+            value: format!("{text}（{} {conf:.0}）", tr.t("console.ocr.confidence")),
+        }),
+        error: r.error.as_ref().map(|_| tr.t("console.ocr.unavailable")),
+    }
 }
 
 fn yes_no(tr: Tr, b: bool) -> &'static str {
@@ -148,6 +199,13 @@ fn person_fields(tr: Tr, p: &review::Person) -> Vec<Field> {
     let e = &p.entry;
     vec![
         Field { label: tr.t("console.person.name_kana"), value: format!("{}　{}", e.family_name, e.given_name) },
+        Field {
+            label: tr.t("console.person.name_kanji"),
+            value: match (&e.family_name_kanji, &e.given_name_kanji) {
+                (Some(f), Some(g)) => format!("{f}　{g}"),
+                _ => tr.t("console.person.no_kanji").to_string(),
+            },
+        },
         Field { label: tr.t("console.person.birth_date"), value: e.birth_date.to_string() },
         Field { label: tr.t("console.person.insurer_number"), value: p.insurer_number.clone() },
         Field {
@@ -241,6 +299,14 @@ fn case_view(ctx: &ConsoleCtx, case: review::Case) -> CasePage {
             .collect(),
         note_max: review::NOTE_MAX_CHARS,
         decision,
+        reading: case.data.document_reading.as_ref().map(|r| reading_view(tr, r)),
+        can_withdraw: ctx.operator.as_ref().is_some_and(|o| o.role == app::services::operators::Role::Admin)
+            && !matches!(case.data.app.state, domain::ekyc::EkycState::Rejected | domain::ekyc::EkycState::Revoked),
+        withdraw_reasons: app::services::review::WITHDRAW_REASONS
+            .iter()
+            .map(|code| ReasonOption { code, label: tr.t(&format!("console.withdraw_reason.{code}")) })
+            .collect(),
+        sampled: case.record.sampled,
     }
 }
 
@@ -287,6 +353,12 @@ pub(super) struct DecisionForm {
     reason: String,
     #[serde(default)]
     note: String,
+    #[serde(default)]
+    check_name: Option<String>,
+    #[serde(default)]
+    check_birth_date: Option<String>,
+    #[serde(default)]
+    check_face: Option<String>,
 }
 
 pub(super) async fn decide(
@@ -311,7 +383,74 @@ pub(super) async fn decide(
     };
     let version =
         f.version.trim().parse::<i64>().map_err(|_| ServiceError::InvalidRequest("version".into())).or_console(&ctx)?;
-    let input = DecisionInput { approve, reason: &f.reason, note: &f.note, version };
+    let checklist = review::Checklist {
+        name: f.check_name.is_some(),
+        birth_date: f.check_birth_date.is_some(),
+        face: f.check_face.is_some(),
+    };
+    let input = DecisionInput { approve, checklist, reason: &f.reason, note: &f.note, version };
     review::decide(&app, operator, &id, input, &ip).await.or_console(&ctx)?;
     Ok(see_other(if approve { "/console?decided=approved" } else { "/console?decided=rejected" }))
+}
+
+#[derive(Deserialize)]
+pub(super) struct VersionForm {
+    #[serde(default)]
+    version: String,
+}
+
+/// 「確認しました」 on a sampled automatic completion.
+pub(super) async fn sample_checked(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    ClientIp(ip): ClientIp,
+    id: LateId<ApplicationId>,
+    form: ConsoleForm<VersionForm>,
+) -> Result<Response, ConsoleError> {
+    let f = form.into_inner();
+    let Some(operator) = ctx.operator.as_ref() else {
+        return Ok(to_login());
+    };
+    let IdPath(id) = match id {
+        Ok(id) => id,
+        Err(unknown) => return Ok(unknown),
+    };
+    let version =
+        f.version.trim().parse::<i64>().map_err(|_| ServiceError::InvalidRequest("version".into())).or_console(&ctx)?;
+    binding::sample_checked(&app, operator, &id, version, &ip).await.or_console(&ctx)?;
+    Ok(see_other("/console?decided=sample_checked"))
+}
+
+#[derive(Deserialize)]
+pub(super) struct WithdrawForm {
+    #[serde(default)]
+    unlink: Option<String>,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// 「認証を取り消す」 (admins): revokes the case's authentication, and with 「名簿との紐付けも
+/// 解除する」 the member's roster link.
+pub(super) async fn withdraw(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    ClientIp(ip): ClientIp,
+    id: LateId<ApplicationId>,
+    form: ConsoleForm<WithdrawForm>,
+) -> Result<Response, ConsoleError> {
+    let f = form.into_inner();
+    let Some(operator) = ctx.operator.as_ref() else {
+        return Ok(to_login());
+    };
+    let IdPath(id) = match id {
+        Ok(id) => id,
+        Err(unknown) => return Ok(unknown),
+    };
+    let user_id = binding::member_of_application(&app, operator, &id).await.or_console(&ctx)?;
+    let input =
+        binding::WithdrawInput { user_id: &user_id, unlink: f.unlink.is_some(), reason: &f.reason, note: &f.note };
+    binding::withdraw(&app, operator, input, &ip).await.or_console(&ctx)?;
+    Ok(see_other("/console?decided=withdrawn"))
 }

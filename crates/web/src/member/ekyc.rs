@@ -266,7 +266,7 @@ async fn capture_page(
 fn result_page(ctx: &Ctx, state: EkycState) -> Response {
     let outcome = match state {
         EkycState::PendingReview => "pending",
-        EkycState::Rejected => "rejected",
+        EkycState::Rejected | EkycState::Revoked => "rejected",
         _ => "done",
     };
     ok(&ResultPage { c: Chrome::from(ctx), outcome })
@@ -366,9 +366,11 @@ async fn show(
             let photos = loaded.data.images.len();
             ok(&ConfirmPage { c, id: id.into(), document: document_label(kind), remarks, question, photos })
         }
-        s @ (EkycState::Completed | EkycState::Approved | EkycState::PendingReview | EkycState::Rejected) => {
-            result_page(&ctx, s)
-        }
+        s @ (EkycState::Completed
+        | EkycState::Approved
+        | EkycState::PendingReview
+        | EkycState::Rejected
+        | EkycState::Revoked) => result_page(&ctx, s),
     })
 }
 

@@ -102,7 +102,7 @@ async fn application_in_review(t: &TestApp, email: &str) -> Application {
         .post_auth(
             &format!("/api/v1/ekyc-applications/{id}/secret"),
             &token,
-            json!({"question": "最初に飼ったペットの名前", "answer": "ポチ"}),
+            json!({"question": "最初に飼ったペットの名前", "answer": "ポチのおうち"}),
         )
         .await;
     assert_eq!(s, 200, "{v}");
@@ -221,6 +221,21 @@ async fn step_the_case_page_shows_roster_images_and_scores(
     for s in [scores.document_frontal, scores.document_angled, scores.frontal_angled] {
         assert!(case.has(&format!("<td>{s:.3}</td>")), "score {s:.3} missing:\n{}", case.html);
     }
+    // What OCR read on the licence (平成2年4月1日生 = the roster's birth date) beside the roster,
+    // and the reviewer's checklist.
+    let reading = loaded.data.document_reading.as_ref().expect("read");
+    assert_eq!(reading.check.birth_date, domain::evidence::BirthDateCheck::Match, "{reading:?}");
+    for text in [
+        "本人確認書類の読み取り（OCR）",
+        "読み取った生年月日",
+        "信頼度",
+        "氏名（漢字）",
+        "氏名が一致",
+        "生年月日が一致",
+        "顔が一致",
+    ] {
+        assert!(case.has(text), "{text} missing:\n{}", case.html);
+    }
     let threshold = t.app.config.face_threshold;
     let bar = threshold + t.app.config.ekyc_auto_margin;
     assert!(
@@ -274,10 +289,33 @@ async fn step_approve_mails_the_member_once(t: &TestApp, b: &Browser, a: &Applic
         b.post(&format!("/console/reviews/{}/decision", a.id), &[("version", &version), ("decision", "approve")]).await;
     assert_eq!(forged.status, 403);
 
+    // The checklist (氏名・生年月日・顔) must be ticked, all of it.
+    let unticked = b
+        .post(
+            &format!("/console/reviews/{}/decision", a.id),
+            &[
+                ("csrf", &case.csrf()),
+                ("version", &version),
+                ("decision", "approve"),
+                ("check_name", "1"),
+                ("check_face", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(unticked.status, 422, "{}", unticked.html);
+    assert!(unticked.html.contains("確認項目"), "{}", unticked.html);
     let approved = b
         .post(
             &format!("/console/reviews/{}/decision", a.id),
-            &[("csrf", &case.csrf()), ("version", &version), ("decision", "approve"), ("note", "書類・顔写真とも確認")],
+            &[
+                ("csrf", &case.csrf()),
+                ("version", &version),
+                ("decision", "approve"),
+                ("check_name", "1"),
+                ("check_birth_date", "1"),
+                ("check_face", "1"),
+                ("note", "書類・顔写真とも確認"),
+            ],
         )
         .await;
     assert_eq!(
@@ -469,8 +507,9 @@ async fn two_reviewers_deciding_at_once_make_one_decision_and_one_mail() {
         .expect("op")
         .operator;
     let version = t.app.store.get_ekyc(&a.id).await.expect("get").expect("present").version;
-    let approve = DecisionInput { approve: true, reason: "", note: "", version };
-    let reject = DecisionInput { approve: false, reason: "face_mismatch", note: "", version };
+    let approve = DecisionInput { approve: true, checklist: review::Checklist::ALL, reason: "", note: "", version };
+    let reject =
+        DecisionInput { approve: false, checklist: Default::default(), reason: "face_mismatch", note: "", version };
     let (r1, r2) = tokio::join!(
         review::decide(&t.app, &one, &a.id, approve, "10.0.0.1"),
         review::decide(&t.app, &two, &a.id, reject, "10.0.0.2")

@@ -140,18 +140,24 @@ async fn step_wrong_poses_count_then_the_right_pose_is_scored(t: &TestApp, m: &M
 
 async fn step_the_secret_answer_is_stored_normalized(t: &TestApp, m: &Member, id: &str) {
     let app = &t.app;
+    assert!(matches!(ekyc::set_secret(app, m, id, "思い出の言葉", " 　").await, Err(ServiceError::SecretAnswerEmpty)));
+    // Shorter than 6 characters once normalized: refused.
     assert!(matches!(
-        ekyc::set_secret(app, m, id, "最初に飼ったペットの名前", " 　").await,
+        ekyc::set_secret(app, m, id, "思い出の言葉", " Ｐｏｃｈｉ ").await,
         Err(ServiceError::SecretAnswerEmpty)
     ));
-    let a = ekyc::set_secret(app, m, id, "最初に飼ったペットの名前", " Ｐｏｃｈｉ ").await.expect("secret");
+    let a = ekyc::set_secret(app, m, id, "思い出の言葉", " Ｐｏｃｈｉ ｔａｒｏ ").await.expect("secret");
     let hash = a.data.secret_answer_hash.clone().expect("hash");
     assert!(hash.starts_with("$argon2id$"));
-    assert!(app::services::passwords::verify("pochi".into(), Some(hash)).await.expect("verify"), "stored normalized");
+    assert!(
+        app::services::passwords::verify("pochitaro".into(), Some(hash)).await.expect("verify"),
+        "stored normalized"
+    );
 }
 
-/// Submitted: approved automatically when every score clears the bar, else waiting for review.
-/// Returns the application and whether it was decided automatically.
+/// Submitted: approved automatically when every score clears the bar and the licence's birth
+/// date was read as the roster's, else waiting for review. Returns the application and
+/// whether it was decided automatically.
 async fn step_submission_is_decided_or_goes_to_review(
     t: &TestApp,
     m: &Member,
@@ -161,7 +167,12 @@ async fn step_submission_is_decided_or_goes_to_review(
     let app = &t.app;
     let a = ekyc::submit(app, m, id).await.expect("submit");
     let bar = app.config.face_threshold + app.config.ekyc_auto_margin;
-    let auto = scores.document_frontal >= bar && scores.document_angled >= bar && scores.frontal_angled >= bar;
+    let reading = a.data.document_reading.as_ref().expect("the document was read");
+    assert_ne!(reading.check.birth_date, domain::evidence::BirthDateCheck::Mismatch, "the roster person's own licence");
+    let auto = scores.document_frontal >= bar
+        && scores.document_angled >= bar
+        && scores.frontal_angled >= bar
+        && reading.check.proves_person();
     assert_eq!(a.data.app.state, if auto { EkycState::Completed } else { EkycState::PendingReview }, "{scores:?}");
     if auto {
         assert!(
@@ -511,7 +522,7 @@ async fn step_the_secret_question_and_submission(
     let empty = b
         .post(
             &format!("{path}/secret"),
-            &[("csrf", csrf), ("choice", "custom"), ("custom_question", ""), ("answer", "ぽち")],
+            &[("csrf", csrf), ("choice", "custom"), ("custom_question", ""), ("answer", "ぽちのおうち")],
         )
         .await;
     assert_eq!(empty.status, 422);
@@ -519,13 +530,13 @@ async fn step_the_secret_question_and_submission(
     let confirm = b
         .post(
             &format!("{path}/secret"),
-            &[("csrf", csrf), ("choice", "custom"), ("custom_question", "好きな駅は？"), ("answer", "ｼﾌﾞﾔ")],
+            &[("csrf", csrf), ("choice", "custom"), ("custom_question", "好きな駅は？"), ("answer", "ｼﾌﾞﾔｴｷﾏｴ")],
         )
         .await;
     assert!(
         confirm.has("本人情報の確認")
             && confirm.has("好きな駅は？")
-            && !confirm.has("ｼﾌﾞﾔ")
+            && !confirm.has("ｼﾌﾞﾔｴｷﾏｴ")
             && confirm.has(">この内容で認証する</button>"),
         "{}",
         confirm.html

@@ -11,6 +11,7 @@
 #[macro_use]
 mod common;
 
+mod binding;
 mod checkups;
 mod console;
 mod console_imports;
@@ -21,3 +22,4 @@ mod http;
 mod identity;
 mod inquiry;
 mod pages;
+mod passkeys;

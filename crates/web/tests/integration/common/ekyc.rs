@@ -21,21 +21,38 @@ pub fn png(img: &RgbImage) -> Vec<u8> {
     out.into_inner()
 }
 
-/// A 1024×640 card with an ID photo (the face of `rel` degraded like print, 190 px) on it.
+/// The roster person the tests verify as in F3 (ヤマダ ハナコ, born 1990-04-01), as their
+/// documents print it.
+pub const ROSTER_BIRTH: time::Date = time::macros::date!(1990 - 04 - 01);
+
+/// A 運転免許証 of the roster person (山田 花子, 平成2年4月1日生, rendered with Debian's Noto
+/// CJK fonts, see `ocr::testing`) with the face of `rel` as its ID photo (degraded like print).
 pub fn licence(rel: &str) -> Vec<u8> {
-    let f = face::eval::degrade(&face(rel)).expect("degrade");
-    let f = image::imageops::resize(&f, 190, 190, image::imageops::FilterType::Triangle);
-    let mut photo = RgbImage::from_pixel(260, 320, Rgb([200, 212, 224]));
-    image::imageops::overlay(&mut photo, &f, 35, 60);
-    // A printed card's background is not flat: a little deterministic noise (as a phone photo
-    // has), which also makes the file larger than a JSON body may be.
-    let mut seed = 0x2545_f491_u32;
-    let mut card = RgbImage::from_fn(1024, 640, |_, _| {
-        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-        let n = (seed >> 28) as u8;
-        Rgb([226 + n / 2, 230 + n / 2, 222 + n / 2])
+    licence_of(rel, "山田", "花子", ROSTER_BIRTH)
+}
+
+/// A 運転免許証 of anyone: the attack of #13 uses another person's card on the roster
+/// person's record.
+pub fn licence_of(rel: &str, family: &str, given: &str, birth: time::Date) -> Vec<u8> {
+    use ocr::testing::{render, Card, DateStyle, Kind};
+    let photo = face::eval::degrade(&face(rel)).expect("degrade");
+    let card = render(&Card {
+        kind: Kind::DriversLicense,
+        family,
+        given,
+        birth,
+        style: DateStyle::Wareki,
+        photo: Some(&photo),
     });
-    image::imageops::overlay(&mut card, &photo, 720, 200);
+    // A photographed card is not flat: a little deterministic noise, which also makes the
+    // file larger than a JSON body may be.
+    let mut seed = 0x2545_f491_u32;
+    let mut card = card;
+    for p in card.pixels_mut() {
+        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        let n = (seed >> 29) as u8;
+        p.0 = p.0.map(|c| c.saturating_sub(n));
+    }
     png(&card)
 }
 
@@ -122,7 +139,13 @@ pub async fn complete_f4(t: &TestApp, m: &app::services::auth::Member, question:
         )
         .await
         .expect("operator");
-        let input = review::DecisionInput { approve: true, reason: "", note: "", version: submitted.record.version };
+        let input = review::DecisionInput {
+            approve: true,
+            checklist: review::Checklist::ALL,
+            reason: "",
+            note: "",
+            version: submitted.record.version,
+        };
         review::decide(app, &reviewer.operator, &id, input, "127.0.0.1").await.expect("approve");
     }
     let done = ekyc::current(app, m).await.expect("load").expect("application");

@@ -281,6 +281,9 @@ impl TestApp {
         ] {
             let (s, v) = self.post_auth(&format!("/api/v1/identity-verifications/{id}/{step}"), token, body).await;
             assert_eq!(s, 200, "{step}: {v}");
+            if step == "confirm" {
+                assert_eq!(v["state"], "completed", "the roster record is linked to this account: {v}");
+            }
         }
     }
 }

@@ -1,0 +1,12 @@
+-- Passkeys (WebAuthn) registered after 健診・医療アクセス認証, the step-up before health data.
+-- The credential is sealed by the application (data_enc); credential_id is public (sent by
+-- the authenticator with every assertion) and unique.
+CREATE TABLE passkeys (
+    id            TEXT PRIMARY KEY,
+    user_id       TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    credential_id BYTEA NOT NULL UNIQUE,
+    data_enc      BYTEA NOT NULL,
+    created_at    BIGINT NOT NULL,
+    last_used_at  BIGINT
+);
+CREATE INDEX passkeys_user ON passkeys (user_id, created_at);

@@ -1,0 +1,221 @@
+//! #13: every unlock of health data is bound to the roster person. The attack — someone who
+//! knows A's card number, kana name and birth date does 本人確認 as A, then 健診・医療アクセス認証
+//! with their OWN licence and face — must end in review with the birth-date mismatch flagged,
+//! never `completed`; the roster person's own licence can complete. Support can withdraw a
+//! wrong binding (health data closes at once, audited, mailed), and automatic completions are
+//! sampled for an after-the-fact look. OCR is the real tesseract on cards rendered with
+//! Debian's fonts (see `ocr::testing`).
+
+use app::error::ServiceError;
+use app::services::auth::{authenticate, Member};
+use app::services::operators::{self, Role};
+use app::services::{binding, review};
+use domain::evidence::BirthDateCheck;
+use serde_json::json;
+use time::macros::date;
+
+use crate::common::ekyc::{face, http_upload, licence, licence_of, seed_for, selfie};
+use crate::common::{Opts, TestApp};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+fn opts(sample_rate: f64) -> Opts {
+    fn base(c: &mut app::config::Config) {
+        c.ekyc_instruction_seed = Some(seed_for(domain::ekyc::Instruction {
+            turn: domain::ekyc::Turn::Right,
+            mouth: domain::ekyc::MouthState::Closed,
+        }));
+        // Faces of one person always clear the bar here: what decides is the document.
+        c.ekyc_auto_margin = 0.0;
+    }
+    fn sampled(c: &mut app::config::Config) {
+        base(c);
+        c.ekyc_sample_rate = 1.0;
+    }
+    fn unsampled(c: &mut app::config::Config) {
+        base(c);
+        c.ekyc_sample_rate = 0.0;
+    }
+    Opts { config: if sample_rate > 0.0 { sampled } else { unsampled }, ..Opts::default() }
+}
+
+/// F4 over the JSON API with `document` as the licence's front and Leonard's selfies; returns
+/// the application id and the submission's answer.
+async fn f4_over_the_api(t: &TestApp, token: &str, document: Vec<u8>) -> (String, serde_json::Value) {
+    let (s, v) = t.post_auth("/api/v1/ekyc-applications", token, json!({})).await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_str().expect("id").to_string();
+    let (s, v) = t
+        .post_auth(&format!("/api/v1/ekyc-applications/{id}/document"), token, json!({"kind": "drivers_license"}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = http_upload(t, token, &id, "document_front", document).await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("front_captured")), "{v}");
+    let (s, v) =
+        t.post_auth(&format!("/api/v1/ekyc-applications/{id}/remarks"), token, json!({"has_entries": false})).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = t.post_auth(&format!("/api/v1/ekyc-applications/{id}/confirm-document"), token, json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = http_upload(t, token, &id, "selfie_frontal", selfie(&face("leonard/leonard2.png"))).await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("frontal_verified")), "{v}");
+    let (s, v) = http_upload(t, token, &id, "selfie_angled", selfie(&face("leonard/leonard3.png"))).await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("angled_verified")), "{v}");
+    let (s, v) = t
+        .post_auth(
+            &format!("/api/v1/ekyc-applications/{id}/secret"),
+            token,
+            json!({"question": "子どもの頃に住んでいた町の図書館", "answer": "みどり図書館"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = t.post_auth(&format!("/api/v1/ekyc-applications/{id}/submit"), token, json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    (id, v)
+}
+
+async fn member(t: &TestApp, email: &str) -> (String, Member) {
+    let token = t.register(email, PASSWORD).await;
+    // 本人確認 as ヤマダ ハナコ (1990-04-01) of the demo roster.
+    t.verify_identity(&token).await;
+    let m = authenticate(&t.app, &token).await.expect("auth").expect("member");
+    (token, m)
+}
+
+async fn admin(t: &TestApp) -> operators::Operator {
+    operators::create(&t.app, "admin@mimoto.example.jp", "管理 花子", Role::Admin, "a long admin passphrase 42")
+        .await
+        .expect("admin")
+        .operator
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn someone_elses_licence_on_a_roster_record_goes_to_review_with_the_mismatch_flagged() {
+    let t = TestApp::start(opts(0.0)).await;
+    let (token, _) = member(&t, "attacker@example.com").await;
+    // The attacker's own licence (佐藤 健一, 昭和60年3月2日生) with their own face and selfies.
+    let theirs = licence_of("leonard/leonard1.png", "佐藤", "健一", date!(1985 - 03 - 02));
+    let (id, v) = f4_over_the_api(&t, &token, theirs).await;
+    assert_eq!((v["state"].as_str(), v["authenticated"].as_bool()), (Some("pending_review"), Some(false)), "{v}");
+
+    // The reviewer sees what was read, next to the roster, and the flag.
+    let reviewer = admin(&t).await;
+    let case = review::case(&t.app, &reviewer, &id, "127.0.0.1").await.expect("case");
+    let reading = case.data.document_reading.as_ref().expect("read");
+    assert_eq!(reading.check.birth_date, BirthDateCheck::Mismatch, "{reading:?}");
+    assert!(reading.birth_dates().iter().any(|d| d.date == date!(1985 - 03 - 02) && d.confidence > 0.0), "{reading:?}");
+    assert!(case.data.reasons.iter().any(|r| r == "document_birth_date_mismatch"), "{:?}", case.data.reasons);
+    assert_eq!(case.person.as_ref().map(|p| p.entry.birth_date), Some(date!(1990 - 04 - 01)));
+
+    // Approval needs the checklist; the rejection reason exists.
+    let version = case.record.version;
+    let unticked = review::DecisionInput {
+        approve: true,
+        checklist: review::Checklist { name: true, birth_date: false, face: true },
+        reason: "",
+        note: "",
+        version,
+    };
+    assert!(matches!(
+        review::decide(&t.app, &reviewer, &id, unticked, "127.0.0.1").await,
+        Err(ServiceError::ReviewChecklistIncomplete)
+    ));
+    let reject = review::DecisionInput {
+        approve: false,
+        checklist: Default::default(),
+        reason: "document_not_roster_person",
+        note: "",
+        version,
+    };
+    review::decide(&t.app, &reviewer, &id, reject, "127.0.0.1").await.expect("reject");
+    let mails = t.wait_mails("attacker@example.com", 2).await;
+    assert!(mails.iter().any(|(_, body)| body.contains("本人確認書類が名簿の方と一致しません")), "{mails:?}");
+    let (_, v) = t.get("/api/v1/health", Some(&token)).await;
+    assert_ne!(v["step_up"].as_str(), Some("ask"), "{v}");
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_roster_persons_own_licence_completes_and_support_can_withdraw_it() {
+    let t = TestApp::start(opts(1.0)).await;
+    let (token, m) = member(&t, "hanako@example.com").await;
+    let (id, v) = f4_over_the_api(&t, &token, licence("leonard/leonard1.png")).await;
+    assert_eq!((v["state"].as_str(), v["authenticated"].as_bool()), (Some("completed"), Some(true)), "{v}");
+    let (_, v) = t.get("/api/v1/health", Some(&token)).await;
+    assert_eq!(v["step_up"].as_str(), Some("ask"), "{v}");
+
+    // Sampled (rate 1.0): in the after-the-fact queue until someone looks.
+    let admin = admin(&t).await;
+    let samples = binding::samples(&t.app, &admin, "127.0.0.1").await.expect("samples");
+    assert_eq!(samples.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), vec![id.as_str()]);
+
+    // Open health data in this session, then support withdraws the binding.
+    let (s, v) = t.post_auth("/api/v1/health/step-up", &token, json!({"answer": "みどり図書館"})).await;
+    assert_eq!(s, 200, "{v}");
+    let reviewer = operators::create(
+        &t.app,
+        "rev@mimoto.example.jp",
+        "審査 一郎",
+        Role::Reviewer,
+        "a long reviewer passphrase 42",
+    )
+    .await
+    .expect("reviewer")
+    .operator;
+    let input =
+        |unlink| binding::WithdrawInput {
+            user_id: &m.user.id, unlink, reason: "wrong_person", note: "電話で確認"
+        };
+    assert!(matches!(
+        binding::withdraw(&t.app, &reviewer, input(true), "127.0.0.1").await,
+        Err(ServiceError::Forbidden)
+    ));
+    binding::withdraw(&t.app, &admin, input(true), "10.0.0.9").await.expect("withdraw");
+
+    // At once: health data closed in the open session, not authenticated, not linked.
+    let (s, v) = t.get("/api/v1/health/checkups", Some(&token)).await;
+    assert_eq!(s, 403, "{v}");
+    let (_, v) = t.get("/api/v1/health", Some(&token)).await;
+    assert_ne!(v["step_up"].as_str(), Some("open"), "{v}");
+    assert!(t.app.store.roster_link_of_user(&m.user.id).await.expect("link").is_none());
+    assert!(binding::samples(&t.app, &admin, "127.0.0.1").await.expect("samples").is_empty(), "left the sample queue");
+    let withdrawals = t.app.store.binding_withdrawals(&m.user.id).await.expect("withdrawals");
+    assert_eq!(withdrawals.len(), 1);
+    assert!(withdrawals[0].unlinked && withdrawals[0].revoked_application_id.as_deref() == Some(id.as_str()));
+    let audit = t.app.store.list_audit(None, 50).await.expect("audit");
+    assert!(
+        audit.iter().any(|a| a.action == "binding.withdraw"
+            && a.target_id.as_deref() == Some(withdrawals[0].id.as_str())
+            && a.client_ip == "10.0.0.9"),
+        "audited"
+    );
+    let mails = t.wait_mails("hanako@example.com", 2).await;
+    assert!(mails.iter().any(|(subject, _)| subject.contains("取り消し")), "{mails:?}");
+    // Nothing left to withdraw; the rightful member can do 本人確認 again.
+    assert!(matches!(
+        binding::withdraw(&t.app, &admin, input(true), "127.0.0.1").await,
+        Err(ServiceError::NothingToWithdraw)
+    ));
+    // (`member` does 本人確認 as ヤマダ ハナコ and fails unless the record is free again.)
+    member(&t, "real-hanako@example.com").await;
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sampled_completion_leaves_the_queue_once_checked() {
+    let t = TestApp::start(opts(1.0)).await;
+    let (token, _) = member(&t, "hanako@example.com").await;
+    let (id, v) = f4_over_the_api(&t, &token, licence("leonard/leonard1.png")).await;
+    assert_eq!(v["state"].as_str(), Some("completed"), "{v}");
+    let admin = admin(&t).await;
+    let record = t.app.store.get_ekyc(&id).await.expect("get").expect("there");
+    assert!(record.sampled);
+    assert!(matches!(
+        binding::sample_checked(&t.app, &admin, &id, record.version - 1, "127.0.0.1").await,
+        Err(ServiceError::AlreadyDecided)
+    ));
+    binding::sample_checked(&t.app, &admin, &id, record.version, "127.0.0.1").await.expect("checked");
+    assert!(binding::samples(&t.app, &admin, "127.0.0.1").await.expect("samples").is_empty());
+    let (_, v) = t.get("/api/v1/health", Some(&token)).await;
+    assert_eq!(v["step_up"].as_str(), Some("ask"), "still authenticated: {v}");
+    t.stop().await;
+}
