@@ -109,19 +109,21 @@ function runCli(bin, args, env, log, timeoutMs = DEMO_DATA_TIMEOUT_MS) {
 /**
  * Start a server for one test file.
  * @param {string} name  used for the log file name: artifacts/server-<name>.log
- * @param {{env?: Record<string, string>}} [options]  extra environment for the server
+ * @param {{env?: Record<string, string>, host?: string}} [options]  extra environment for the
+ *   server; `host` is the name pages are opened with (default 127.0.0.1; `localhost` where a
+ *   test needs WebAuthn, which browsers refuse on an IP address)
  * @returns {Promise<{baseURL: string, dataDir: string, logFile: string, stop: () => Promise<void>,
  *   cli: (args: string[], options?: {env?: Record<string, string>}) => Promise<string>}>}
  *   `cli` runs another `mimoto` command on the same data (e.g. `operator create`) and
  *   resolves with its stdout.
  */
-export async function startServer(name = 'server', { env: extraEnv = {} } = {}) {
+export async function startServer(name = 'server', { env: extraEnv = {}, host = '127.0.0.1' } = {}) {
   const bin = mimotoBin();
   mkdirSync(ARTIFACTS_DIR, { recursive: true });
   const logFile = path.join(ARTIFACTS_DIR, `server-${name}.log`);
   const log = createWriteStream(logFile);
   const port = await freePort();
-  const baseURL = `http://127.0.0.1:${port}`;
+  const baseURL = `http://${host}:${port}`;
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'mimoto-e2e-'));
   const env = {
     ...process.env,

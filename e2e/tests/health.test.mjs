@@ -11,6 +11,10 @@
 //      item); お薬履歴 and 医療費通知 (per-year totals, the print view) without the question
 //   4. session B (a new browser context): the question again; 5 wrong answers lock it for an
 //      hour (customer-center link), even the right answer is refused; session A stays open
+//   5. passkeys (#13), with the DevTools virtual authenticator (CDP WebAuthn domain): session A
+//      registers one under パスキーの設定; session C, on a "device" holding that passkey,
+//      opens 健診結果 with 「パスキーで確認する」 although the question is locked
+// The server is opened as http://localhost:… (browsers refuse WebAuthn on an IP address).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { launchBrowser, newDesktopPage, newPhonePage } from '../lib/browser.mjs';
@@ -102,7 +106,7 @@ describe('F5 health data behind the secret question', () => {
 
   before(async () => {
     // Seed 3 draws 「右向きで口を閉じる」 first, the pose of leonard3 (tests only).
-    server = await startServer('health', { env: { MIMOTO_EKYC_INSTRUCTION_SEED: '3' } });
+    server = await startServer('health', { env: { MIMOTO_EKYC_INSTRUCTION_SEED: '3' }, host: 'localhost' });
     baseURL = server.baseURL;
     scenes = await writeLeonardScenes();
     browser = await launchBrowser();
@@ -359,6 +363,60 @@ describe('F5 health data behind the secret question', () => {
       await a.goto(`${baseURL}/health/expenses`);
       await expectVisible(heading(a, '医療費通知'), 'heading 「医療費通知」 in session A');
       await walk.snap('session-a-open');
+    });
+
+    await walk.a11yStep();
+  });
+
+  test('5 passkey: registered in session A, then opens 健診結果 in a new session while the question is locked', { timeout: 120_000 }, async (t) => {
+    if (!state.pageA) return t.skip('test 3 did not open 健診結果 in session A');
+    const a = state.pageA;
+    const walk = new Walk(t, a, 'f5-passkey');
+    const authenticator = {
+      protocol: 'ctap2',
+      transport: 'internal',
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+    };
+    const cdpA = await a.context().newCDPSession(a);
+    await cdpA.send('WebAuthn.enable');
+    const { authenticatorId } = await cdpA.send('WebAuthn.addVirtualAuthenticator', { options: authenticator });
+
+    await walk.step('1 session A: org menu → パスキーの設定 → 「パスキーを登録する」', async () => {
+      await a.goto(`${baseURL}/menu/org`);
+      await link(a, 'パスキーの設定').click();
+      await expectVisible(heading(a, 'パスキーの設定'), 'heading 「パスキーの設定」');
+      expectTexts(await mainText(a), ['パスキーはまだ登録されていません。'], 'the passkey page');
+      await button(a, 'パスキーを登録する').click();
+      await expectVisible(a.getByRole('status').filter({ hasText: 'パスキーを登録しました。' }), 'the notice 「パスキーを登録しました。」');
+      expectTexts(await mainText(a), ['登録日'], 'the passkey list');
+      const { credentials } = await cdpA.send('WebAuthn.getCredentials', { authenticatorId });
+      assert.equal(credentials.length, 1, 'the authenticator holds one credential');
+      state.credential = credentials[0];
+      await walk.snap('passkey-registered');
+      await walk.a11y('passkeys');
+    });
+
+    await walk.step('2 session C on a device with that passkey: 「パスキーで確認する」 → 健診結果 (the question is locked)', async () => {
+      assert.ok(state.credential, 'step 1 registered a passkey');
+      const c = await phonePage();
+      walk.page = c;
+      const cdpC = await c.context().newCDPSession(c);
+      await cdpC.send('WebAuthn.enable');
+      const added = await cdpC.send('WebAuthn.addVirtualAuthenticator', { options: authenticator });
+      await cdpC.send('WebAuthn.addCredential', { authenticatorId: added.authenticatorId, credential: state.credential });
+      await c.goto(`${baseURL}/login`);
+      await submitLogin(c, email, PASSWORD);
+      await expectMenu(c);
+      await c.goto(`${baseURL}/health/checkups`);
+      await expectVisible(heading(c, 'パスキーで確認'), 'heading 「パスキーで確認」');
+      assert.equal(await c.getByLabel('答え', { exact: true }).count(), 0, 'the question is locked (test 4): no answer field');
+      await walk.a11y('unlock-with-passkey');
+      await button(c, 'パスキーで確認する').click();
+      await expectCheckups(c);
+      await walk.snap('passkey-opened');
     });
 
     await walk.a11yStep();

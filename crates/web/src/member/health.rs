@@ -13,7 +13,7 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Extension, Router};
 use records::checkup::{CheckupDocument, Item, Value};
 use records::expenses::ExpenseRow;
@@ -36,6 +36,7 @@ use crate::ClientIp;
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/health/unlock", get(unlock_form).post(unlock))
+        .route("/health/unlock/passkey", post(unlock_with_passkey))
         .route("/health/checkups", get(checkups_page))
         .route("/health/medications", get(medications_page))
         .route("/health/expenses", get(expenses_page))
@@ -48,6 +49,8 @@ enum Section {
     Checkups,
     Medications,
     Expenses,
+    /// パスキーの設定 (it needs health data open too).
+    Passkeys,
 }
 
 impl Section {
@@ -55,6 +58,7 @@ impl Section {
         match s {
             "medications" => Section::Medications,
             "expenses" => Section::Expenses,
+            "passkeys" => Section::Passkeys,
             _ => Section::Checkups,
         }
     }
@@ -63,16 +67,21 @@ impl Section {
             Section::Checkups => "checkups",
             Section::Medications => "medications",
             Section::Expenses => "expenses",
+            Section::Passkeys => "passkeys",
         }
     }
     fn path(self) -> String {
-        format!("/health/{}", self.as_str())
+        match self {
+            Section::Passkeys => "/passkeys".into(),
+            other => format!("/health/{}", other.as_str()),
+        }
     }
     fn title(self) -> &'static str {
         match self {
             Section::Checkups => "health.checkups.title",
             Section::Medications => "health.medications.title",
             Section::Expenses => "health.expenses.title",
+            Section::Passkeys => "passkey.title",
         }
     }
 }
@@ -100,8 +109,19 @@ struct UnlockPage {
     c: Chrome,
     next: &'static str,
     next_title: &'static str,
-    question: String,
+    /// `None` while the question is locked (a passkey still works).
+    question: Option<String>,
     error: Option<String>,
+    /// The passkey ceremony when the member has one: (id, options JSON).
+    passkey: Option<(String, String)>,
+}
+
+/// A passkey step-up for the unlock page, when the member has a passkey.
+async fn passkey_prompt(app: &AppState, ctx: &Ctx, member: &Member) -> Result<Option<(String, String)>, PageError> {
+    match app::services::passkeys::start_step_up(app, member).await.or_page(ctx)? {
+        Some((id, options)) => Ok(Some((id, super::passkeys::options_json(&options).or_page(ctx)?))),
+        None => Ok(None),
+    }
 }
 
 #[derive(Template)]
@@ -131,17 +151,66 @@ async fn unlock_form(
         return Ok(see_other("/login"));
     };
     let next = Section::parse(&q.next);
-    Ok(match stepup::status(&app, member).await.or_page(&ctx)? {
-        StepUp::Open { .. } => see_other(&next.path()),
-        StepUp::Locked { .. } => locked(&ctx),
-        StepUp::Ask { question, .. } => ok(&UnlockPage {
-            c: Chrome::from(&ctx),
-            next: next.as_str(),
-            next_title: next.title(),
-            question,
-            error: None,
-        }),
-    })
+    let question = match stepup::status(&app, member).await.or_page(&ctx)? {
+        StepUp::Open { .. } => return Ok(see_other(&next.path())),
+        StepUp::Locked { .. } => None,
+        StepUp::Ask { question, .. } => Some(question),
+    };
+    let passkey = passkey_prompt(&app, &ctx, member).await?;
+    if question.is_none() && passkey.is_none() {
+        return Ok(locked(&ctx));
+    }
+    Ok(ok(&UnlockPage {
+        c: Chrome::from(&ctx),
+        next: next.as_str(),
+        next_title: next.title(),
+        question,
+        error: None,
+        passkey,
+    }))
+}
+
+#[derive(Deserialize)]
+struct PasskeyForm {
+    #[serde(default)]
+    ceremony: String,
+    #[serde(default)]
+    credential: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// 「パスキーで確認する」: the authenticator's answer from `static/passkey.js`.
+async fn unlock_with_passkey(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    MemberForm { 0: f, .. }: MemberForm<PasskeyForm>,
+) -> Result<Response, PageError> {
+    let Some(member) = &ctx.member else {
+        return Ok(see_other("/login"));
+    };
+    let next = Section::parse(&f.next);
+    match app::services::passkeys::finish_step_up(&app, member, &f.ceremony, &f.credential).await {
+        Ok(_) => Ok(see_other(&next.path())),
+        Err(e @ ServiceError::PasskeyFailed) => {
+            let question = match stepup::status(&app, member).await.or_page(&ctx)? {
+                StepUp::Ask { question, .. } => Some(question),
+                StepUp::Locked { .. } => None,
+                StepUp::Open { .. } => return Ok(see_other(&next.path())),
+            };
+            let passkey = passkey_prompt(&app, &ctx, member).await?;
+            let page = UnlockPage {
+                c: Chrome::from(&ctx),
+                next: next.as_str(),
+                next_title: next.title(),
+                question,
+                error: Some(e.message(ctx.locale())),
+                passkey,
+            };
+            Ok(render(e.status(), &page))
+        }
+        Err(e) => Err(e).or_page(&ctx),
+    }
 }
 
 #[derive(Deserialize)]
@@ -174,12 +243,14 @@ async fn unlock(
                     return Ok(see_other(&format!("/health/unlock?next={}", next.as_str())))
                 }
             };
+            let passkey = passkey_prompt(&app, &ctx, member).await?;
             let page = UnlockPage {
                 c: Chrome::from(&ctx),
                 next: next.as_str(),
                 next_title: next.title(),
-                question,
+                question: Some(question),
                 error: Some(e.message(ctx.locale())),
+                passkey,
             };
             let mut resp = render(e.status(), &page);
             if let ServiceError::RateLimited { retry_after } = e {
@@ -380,7 +451,7 @@ fn yen(v: u64) -> String {
     let digits = v.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

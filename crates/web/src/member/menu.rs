@@ -52,6 +52,8 @@ struct OrgMenuPage {
     ekyc_status: Option<&'static str>,
     /// 「健診結果」「お薬履歴」「医療費通知」: after 健診・医療アクセス認証 is done.
     health: bool,
+    /// 「パスキーの設定」: with health, where passkeys are available.
+    passkeys: bool,
 }
 
 async fn org_menu(State(app): State<AppState>, Extension(ctx): Cx) -> Result<Response, PageError> {
@@ -68,5 +70,6 @@ async fn org_menu(State(app): State<AppState>, Extension(ctx): Cx) -> Result<Res
     } else {
         (None, false)
     };
-    Ok(ok(&OrgMenuPage { c: Chrome::from(&ctx), org_name: profile.org.name, verified, ekyc_status, health }))
+    let passkeys = health && app.webauthn().is_some();
+    Ok(ok(&OrgMenuPage { c: Chrome::from(&ctx), org_name: profile.org.name, verified, ekyc_status, health, passkeys }))
 }

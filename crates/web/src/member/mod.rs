@@ -16,6 +16,7 @@ pub mod inquiry;
 mod landing;
 mod login;
 mod menu;
+mod passkeys;
 mod registration;
 mod reset;
 
@@ -48,10 +49,12 @@ pub fn routes(app: AppState) -> Router<AppState> {
         .merge(ekyc::routes())
         .merge(inquiry::routes())
         .merge(health::routes())
+        .merge(passkeys::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(app, browser_context))
         .route("/static/app.css", get(stylesheet))
         .route("/static/camera.js", get(camera_script))
+        .route("/static/passkey.js", get(passkey_script))
 }
 
 /// The routes with a bigger body limit (the eKYC capture uploads), with the same browser
@@ -216,6 +219,18 @@ async fn stylesheet() -> Response {
             (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
         ],
         include_str!("../../static/app.css"),
+    )
+        .into_response()
+}
+
+/// Passkeys (the second script, see `member::passkeys`; pages work without it).
+async fn passkey_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
+        ],
+        include_str!("../../static/passkey.js"),
     )
         .into_response()
 }

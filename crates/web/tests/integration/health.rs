@@ -12,7 +12,7 @@ use serde_json::json;
 
 const EMAIL: &str = "hanako@example.com";
 const QUESTION: &str = "最初に飼ったペットの名前";
-const ANSWER: &str = "ポチ";
+const ANSWER: &str = "ポチのおうち";
 
 /// One year's checkup: systolic blood pressure and HbA1c with MHLW thresholds, urine sugar,
 /// and an item the JLAC10 table does not know.
@@ -139,7 +139,7 @@ async fn step_four_wrong_answers_tell_what_is_left_and_the_fifth_locks(b: &Brows
 /// An hour later the answer (any width, spaces) opens the page asked for; returns it.
 async fn step_an_hour_later_the_answer_opens_the_page_asked_for(t: &TestApp, b: &Browser, csrf: &str) -> Page {
     t.clock.advance(time::Duration::minutes(61));
-    let open = b.post("/health/unlock", &[("csrf", csrf), ("next", "checkups"), ("answer", " ﾎﾟﾁ ")]).await;
+    let open = b.post("/health/unlock", &[("csrf", csrf), ("next", "checkups"), ("answer", " ﾎﾟﾁのおうち ")]).await;
     assert_eq!(open.status, 200, "{}", open.html);
     assert!(open.url.ends_with("/health/checkups"), "{}", open.url);
     open
@@ -232,7 +232,7 @@ async fn api_story(backend: Backend) {
         "{v}"
     );
     insta::assert_json_snapshot!("api_step_up_wrong_ja", v);
-    let (s, v) = t.post_auth("/api/v1/health/step-up", &token, json!({"answer": "ＰＯＣＨＩ"})).await;
+    let (s, v) = t.post_auth("/api/v1/health/step-up", &token, json!({"answer": "ＰＯＣＨＩのおうち"})).await;
     assert_eq!((s, v["error"]["remaining_attempts"].as_i64()), (422, Some(3)), "another wrong answer: {v}");
     let (s, v) = t.post_auth("/api/v1/health/step-up", &token, json!({"answer": ANSWER})).await;
     assert_eq!((s, v["step_up"].as_str()), (200, Some("open")), "{v}");
