@@ -96,6 +96,10 @@ pub enum ServiceError {
     FaceAttemptsExhausted,
     #[error("the photo does not follow the instruction")]
     InstructionNotFollowed,
+    /// The angled selfie came later than `services::ekyc::ANGLED_WINDOW` after its
+    /// instruction: a new instruction is drawn.
+    #[error("the angled photo came too late")]
+    InstructionExpired,
     #[error("the same photo was sent twice")]
     SameImage,
     #[error("the back of this document is never accepted")]
@@ -287,6 +291,7 @@ impl ServiceError {
             FaceMismatch { .. } => "face_mismatch",
             FaceAttemptsExhausted => "face_attempts_exhausted",
             InstructionNotFollowed => "instruction_not_followed",
+            InstructionExpired => "instruction_expired",
             SameImage => "same_image",
             DocumentBackNotAllowed => "document_back_not_allowed",
             SecretQuestionInvalid => "secret_question_invalid",
@@ -344,7 +349,12 @@ impl ServiceError {
             Password(_) => Some("password"),
             ConsentsMissing(_) => Some("consents"),
             CodeFormat | CodeWrong { .. } | CodeExpired | CodeExhausted => Some("code"),
-            Image(_) | FaceQuality(_) | FaceMismatch { .. } | InstructionNotFollowed | SameImage => Some("image"),
+            Image(_)
+            | FaceQuality(_)
+            | FaceMismatch { .. }
+            | InstructionNotFollowed
+            | InstructionExpired
+            | SameImage => Some("image"),
             SecretQuestionInvalid => Some("question"),
             SecretAnswerEmpty => Some("answer"),
             ReviewReasonInvalid => Some("reason"),

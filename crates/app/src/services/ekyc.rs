@@ -21,6 +21,9 @@ use crate::state::App;
 const AAD: &str = "ekyc_applications";
 /// How long a capture token stays valid.
 pub const CAPTURE_TOKEN_TTL: Duration = Duration::minutes(10);
+/// The angled selfie must be taken within this time after its instruction was drawn (shown):
+/// time enough to turn, not enough to find or make a matching photo of someone.
+pub const ANGLED_WINDOW: Duration = Duration::seconds(60);
 /// Two selfies this alike are the same picture, not two photos.
 const SAME_IMAGE_SIMILARITY: f32 = 0.995;
 
@@ -72,6 +75,10 @@ pub struct EkycData {
     /// What OCR read on the document's front and what it proves (see [`DocumentReading`]).
     #[serde(default)]
     pub document_reading: Option<DocumentReading>,
+    /// When the current angled-selfie instruction was drawn; the angled selfie must come
+    /// within [`ANGLED_WINDOW`].
+    #[serde(default, with = "time::serde::timestamp::option")]
+    pub instruction_at: Option<time::OffsetDateTime>,
 }
 
 /// A date read on the document, with the mean OCR confidence (0–100) of its line.
@@ -231,6 +238,7 @@ pub async fn start(app: &App, member: &Member) -> ServiceResult<Loaded> {
         secret_question: None,
         secret_answer_hash: None,
         document_reading: None,
+        instruction_at: None,
     };
     let record = EkycRecord {
         id: new_id(),
@@ -407,6 +415,9 @@ pub async fn upload_with_rng<R: rand::Rng + rand::CryptoRng + Send>(
                 loaded.data.document_frontal_score = Some(score);
             }
             let result = loaded.data.app.frontal_result(matched, rng);
+            if matched {
+                loaded.data.instruction_at = Some(app.now());
+            }
             save(app, &mut loaded).await?;
             result?;
             if !matched {
@@ -431,7 +442,10 @@ pub async fn upload_with_rng<R: rand::Rng + rand::CryptoRng + Send>(
             let frontal_angled = similarity(loaded.data.frontal_embedding.as_deref(), a.embedding.as_deref())?;
             let document_angled = similarity(loaded.data.document_embedding.as_deref(), a.embedding.as_deref())?;
             let p = policy(app);
-            let failure = if !turned || !mouth {
+            let late = loaded.data.instruction_at.is_none_or(|at| app.now() - at > ANGLED_WINDOW);
+            let failure = if late {
+                Some((ServiceError::InstructionExpired, "angled_too_late".to_string()))
+            } else if !turned || !mouth {
                 Some((ServiceError::InstructionNotFollowed, "angled_instruction_not_followed".to_string()))
             } else if loaded.data.frontal_sha256.as_deref() == Some(sha.as_slice())
                 || frontal_angled >= SAME_IMAGE_SIMILARITY
@@ -449,6 +463,7 @@ pub async fn upload_with_rng<R: rand::Rng + rand::CryptoRng + Send>(
             if let Some((err, reason)) = failure {
                 // The attempt counts and a new instruction is drawn (shown with the error).
                 let result = loaded.data.app.angled_failed(rng);
+                loaded.data.instruction_at = Some(app.now());
                 loaded.data.reasons.push(reason);
                 save(app, &mut loaded).await?;
                 result?;

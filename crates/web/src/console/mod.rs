@@ -37,6 +37,7 @@ use app::{App, AppState};
 use domain::ids::{ApplicationId, ImageId, ImportJobId, InquiryId};
 
 mod audit;
+mod bindings;
 mod imports;
 mod inquiries;
 mod login;
@@ -63,6 +64,8 @@ pub fn routes(app: AppState) -> Router<AppState> {
         .route("/console/reviews/{id}/withdraw", post(review::withdraw))
         .route("/console/reviews/{id}/images/{image_id}", get(review::image))
         .route("/console/audit", get(audit::audit_page))
+        .route("/console/bindings", get(bindings::bindings_page))
+        .route("/console/bindings/withdraw", post(bindings::withdraw))
         .route("/console/inquiries", get(inquiries::inquiries_page))
         .route("/console/inquiries/{id}", get(inquiries::inquiry_page))
         .route("/console/inquiries/{id}/reply", post(inquiries::inquiry_reply))

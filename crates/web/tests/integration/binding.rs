@@ -219,3 +219,120 @@ async fn a_sampled_completion_leaves_the_queue_once_checked() {
     assert_eq!(v["step_up"].as_str(), Some("ask"), "still authenticated: {v}");
     t.stop().await;
 }
+
+/// The angled instruction is shown only once the frontal selfie matched, and must be answered
+/// within 60 s: a photo prepared for a pose cannot be looked for at leisure. Too late → the
+/// attempt counts, a new instruction is drawn (with a new window), and the reviewer sees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_angled_photo_after_the_window_is_refused_with_a_new_instruction() {
+    use app::services::ekyc::{self, Capture, ANGLED_WINDOW};
+    use domain::ekyc::{DocumentKind, EkycState};
+    use rand::SeedableRng;
+    let t = TestApp::start(opts(0.0)).await;
+    let (_, m) = member(&t, "late@example.com").await;
+    let app = &t.app;
+    let id = ekyc::start(app, &m).await.expect("start").record.id;
+    ekyc::choose_document(app, &m, &id, DocumentKind::DriversLicense).await.expect("choose");
+    let seed = seed_for(domain::ekyc::Instruction {
+        turn: domain::ekyc::Turn::Right,
+        mouth: domain::ekyc::MouthState::Closed,
+    });
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let token = ekyc::capture_token(app, &m, &id, Capture::DocumentFront).await.expect("token");
+    ekyc::upload_with_rng(app, &m, &id, Capture::DocumentFront, &token, licence("leonard/leonard1.png"), &mut rng)
+        .await
+        .expect("front");
+    ekyc::answer_remarks(app, &m, &id, false).await.expect("remarks");
+    ekyc::confirm_document(app, &m, &id).await.expect("confirm");
+    let before = ekyc::load(app, &m, &id).await.expect("load");
+    assert!(before.data.app.instruction.is_none(), "no instruction before the frontal selfie matched");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let token = ekyc::capture_token(app, &m, &id, Capture::SelfieFrontal).await.expect("token");
+    let frontal = ekyc::upload_with_rng(
+        app,
+        &m,
+        &id,
+        Capture::SelfieFrontal,
+        &token,
+        selfie(&face("leonard/leonard2.png")),
+        &mut rng,
+    )
+    .await
+    .expect("frontal");
+    let shown_at = frontal.data.instruction_at.expect("the instruction's time");
+    assert_eq!(shown_at, app.now());
+
+    t.clock.advance(ANGLED_WINDOW + time::Duration::seconds(1));
+    let token = ekyc::capture_token(app, &m, &id, Capture::SelfieAngled).await.expect("token");
+    let late = ekyc::upload_with_rng(
+        app,
+        &m,
+        &id,
+        Capture::SelfieAngled,
+        &token,
+        selfie(&face("leonard/leonard3.png")),
+        &mut rand::rngs::StdRng::seed_from_u64(seed),
+    )
+    .await;
+    assert!(matches!(late, Err(ServiceError::InstructionExpired)), "{:?}", late.err());
+    let after = ekyc::load(app, &m, &id).await.expect("load");
+    assert_eq!(after.data.app.state, EkycState::FrontalVerified);
+    assert_eq!(after.data.app.face_attempts, 1, "the late photo counts");
+    assert_eq!(after.data.instruction_at, Some(app.now()), "a new window with the new instruction");
+    assert!(after.data.reasons.iter().any(|r| r == "angled_too_late"), "{:?}", after.data.reasons);
+    t.stop().await;
+}
+
+/// The victim's story: someone else's account holds their roster record after 本人確認 (F3)
+/// only — no eKYC case to start from. The customer center finds the account by organization
+/// and 記号・番号 (audited), removes the link with a reason, and the member can verify.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn support_finds_the_account_holding_a_roster_record_and_unlinks_it() {
+    use crate::common::browser::Browser;
+    use crate::common::console::{create_operator, sign_in};
+    let t = TestApp::start(opts(0.0)).await;
+    let (_, taker) = member(&t, "taker@example.com").await;
+    let victim = t.register("victim@example.com", PASSWORD).await;
+    // The record is taken: the victim's 本人確認 cannot link it.
+    let (s, v) = t.post_auth("/api/v1/identity-verifications", &victim, json!({})).await;
+    assert_eq!(s, 201, "{v}");
+
+    let reviewer = create_operator(&t, "rev@mimoto.example.jp", "審査 一郎", Role::Reviewer).await;
+    let rb = Browser::not_following(&t);
+    sign_in(&t, &rb, &reviewer).await;
+    assert_eq!(rb.get("/console/bindings").await.status, 403, "admins only");
+
+    let admin = create_operator(&t, "admin@mimoto.example.jp", "管理 花子", Role::Admin).await;
+    let b = Browser::not_following(&t);
+    sign_in(&t, &b, &admin).await;
+    let org = t.app.store.list_orgs().await.expect("orgs").into_iter().find(|o| o.insurer_number.as_str() == "133033");
+    let org = org.expect("demo organization 133033");
+    let found = b.get(&format!("/console/bindings?org={}&symbol=1234&number=5678", org.id)).await;
+    assert_eq!(found.status, 200, "{}", found.html);
+    assert!(found.has(&taker.user.id) && found.has("健診・医療アクセス認証なし"), "{}", found.html);
+    let none = b.get(&format!("/console/bindings?org={}&symbol=9999&number=1", org.id)).await;
+    assert!(none.has("紐付いているアカウントはありません"), "{}", none.html);
+
+    let gone = b
+        .post(
+            "/console/bindings/withdraw",
+            &[
+                ("csrf", &found.csrf()),
+                ("user_id", &taker.user.id),
+                ("unlink", "1"),
+                ("reason", "wrong_person"),
+                ("note", "ご本人から電話で確認"),
+            ],
+        )
+        .await;
+    assert_eq!((gone.status, gone.location.as_deref()), (303, Some("/console?decided=withdrawn")), "{}", gone.html);
+    assert!(t.app.store.roster_link_of_user(&taker.user.id).await.expect("link").is_none());
+    let audit = t.app.store.list_audit(None, 50).await.expect("audit");
+    assert!(audit.iter().any(|a| a.action == "binding.find"), "the search is audited");
+    assert!(audit.iter().any(|a| a.action == "binding.withdraw"), "the withdrawal is audited");
+    let mails = t.wait_mails("taker@example.com", 2).await;
+    assert!(mails.iter().any(|(_, body)| body.contains("本人確認（名簿との照合）と")), "{mails:?}");
+    // Now the rightful member verifies.
+    t.verify_identity(&victim).await;
+    t.stop().await;
+}

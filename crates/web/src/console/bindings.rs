@@ -1,0 +1,161 @@
+//! Console (admins): 紐付けの確認 — the accounts linked to a roster record (by organization and
+//! 記号・番号), for the customer center when a member cannot do 本人確認 because someone else's
+//! account holds their record, and the withdrawal of such a binding (see
+//! `app::services::binding`). The search is audited before the roster is looked at.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Extension;
+use serde::Deserialize;
+
+use super::{jst, to_login, Chrome, ConsoleCtx, ConsoleError, ConsoleForm, Cx, OrConsole};
+use crate::member::{render, see_other};
+use crate::ClientIp;
+use app::services::binding;
+use app::services::review::{NOTE_MAX_CHARS, WITHDRAW_REASONS};
+use app::AppState;
+
+struct OrgOption {
+    id: String,
+    label: String,
+    selected: bool,
+}
+
+struct AccountRow {
+    user_id: String,
+    linked_at: String,
+    state: &'static str,
+    case: Option<String>,
+}
+
+struct ReasonOption {
+    code: &'static str,
+    label: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "console_bindings.html")]
+struct BindingsPage {
+    c: Chrome,
+    orgs: Vec<OrgOption>,
+    symbol: String,
+    number: String,
+    searched: bool,
+    rows: Vec<AccountRow>,
+    reasons: Vec<ReasonOption>,
+    note_max: usize,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct SearchQuery {
+    #[serde(default)]
+    org: String,
+    #[serde(default)]
+    symbol: String,
+    #[serde(default)]
+    number: String,
+}
+
+async fn orgs(app: &AppState, selected: &str) -> Result<Vec<OrgOption>, app::error::ServiceError> {
+    Ok(app
+        .store
+        .list_orgs()
+        .await?
+        .into_iter()
+        .map(|o| OrgOption {
+            selected: o.id == selected,
+            label: format!("{}（{}）", o.name, o.insurer_number),
+            id: o.id,
+        })
+        .collect())
+}
+
+fn state_label(ctx: &ConsoleCtx, state: Option<domain::ekyc::EkycState>) -> &'static str {
+    match state.and_then(|s| serde_json::to_value(s).ok()).and_then(|v| v.as_str().map(str::to_string)) {
+        Some(s) => ctx.tr.t(&format!("console.state.{s}")),
+        None => ctx.tr.t("console.bindings.no_application"),
+    }
+}
+
+pub(super) async fn bindings_page(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    ClientIp(ip): ClientIp,
+    Query(q): Query<SearchQuery>,
+) -> Result<Response, ConsoleError> {
+    let Some(operator) = ctx.operator.as_ref() else {
+        return Ok(to_login());
+    };
+    if operator.role != app::services::operators::Role::Admin {
+        return Err(app::error::ServiceError::Forbidden).or_console(&ctx);
+    }
+    let searched = !q.org.is_empty();
+    let (rows, error) = if searched {
+        match binding::find_linked(&app, operator, &q.org, &q.symbol, &q.number, &ip).await {
+            Ok(found) => (
+                found
+                    .into_iter()
+                    .map(|a| AccountRow {
+                        state: state_label(&ctx, a.application.as_ref().map(|(_, s)| *s)),
+                        case: a.application.map(|(id, _)| id),
+                        linked_at: jst(a.linked_at),
+                        user_id: a.user_id,
+                    })
+                    .collect(),
+                None,
+            ),
+            Err(e @ app::error::ServiceError::Card(_)) => (Vec::new(), Some(e.message(ctx.tr.locale))),
+            Err(e) => return Err(e).or_console(&ctx),
+        }
+    } else {
+        (Vec::new(), None)
+    };
+    let page = BindingsPage {
+        c: Chrome::from(&ctx),
+        orgs: orgs(&app, &q.org).await.or_console(&ctx)?,
+        symbol: q.symbol,
+        number: q.number,
+        searched,
+        rows,
+        reasons: WITHDRAW_REASONS
+            .iter()
+            .map(|code| ReasonOption { code, label: ctx.tr.t(&format!("console.withdraw_reason.{code}")) })
+            .collect(),
+        note_max: NOTE_MAX_CHARS,
+        error,
+    };
+    let status = if page.error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    Ok(render(status, &page))
+}
+
+#[derive(Deserialize)]
+pub(super) struct WithdrawForm {
+    #[serde(default)]
+    user_id: String,
+    #[serde(default)]
+    unlink: Option<String>,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// 「紐付けを解除する」 from the search results (the account may have no eKYC case at all).
+pub(super) async fn withdraw(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    ClientIp(ip): ClientIp,
+    form: ConsoleForm<WithdrawForm>,
+) -> Result<Response, ConsoleError> {
+    let f = form.into_inner();
+    let Some(operator) = ctx.operator.as_ref() else {
+        return Ok(to_login());
+    };
+    let input =
+        binding::WithdrawInput { user_id: &f.user_id, unlink: f.unlink.is_some(), reason: &f.reason, note: &f.note };
+    binding::withdraw(&app, operator, input, &ip).await.or_console(&ctx)?;
+    Ok(see_other("/console?decided=withdrawn"))
+}
