@@ -33,22 +33,7 @@ fn admin_only(operator: &Operator) -> ServiceResult<()> {
 #[tracing::instrument(skip_all, fields(operator_id = %operator.id))]
 pub async fn samples(app: &App, operator: &Operator, ip: &str) -> ServiceResult<Vec<QueueItem>> {
     operators::audit(app, Some(&operator.id), actions::VIEW_SAMPLES, None, ip).await?;
-    let orgs: std::collections::HashMap<String, String> =
-        app.store.list_orgs().await?.into_iter().map(|o| (o.id, o.name)).collect();
-    app.store
-        .ekyc_samples(QUEUE_LIMIT)
-        .await?
-        .into_iter()
-        .map(|r| {
-            let loaded = ekyc::open_record(app, r)?;
-            Ok(QueueItem {
-                org_name: orgs.get(&loaded.record.org_id).cloned().unwrap_or_default(),
-                submitted_at: loaded.record.submitted_at,
-                document: loaded.data.app.document,
-                id: loaded.record.id,
-            })
-        })
-        .collect()
+    crate::services::review::queue_items(app, app.store.ekyc_samples(QUEUE_LIMIT).await?).await
 }
 
 /// 「確認しました」 on a sampled automatic completion: it leaves the sample queue.

@@ -53,9 +53,14 @@ pub struct QueueItem {
 #[tracing::instrument(skip_all, fields(operator_id = %operator.id))]
 pub async fn queue(app: &App, operator: &Operator, ip: &str) -> ServiceResult<Vec<QueueItem>> {
     operators::audit(app, Some(&operator.id), actions::VIEW_QUEUE, None, ip).await?;
+    let records = app.store.ekyc_queue("pending_review", QUEUE_LIMIT).await?;
+    queue_items(app, records).await
+}
+
+/// Queue rows (no personal data) for applications, with their organization's name.
+pub(crate) async fn queue_items(app: &App, records: Vec<EkycRecord>) -> ServiceResult<Vec<QueueItem>> {
     let orgs: std::collections::HashMap<String, String> =
         app.store.list_orgs().await?.into_iter().map(|o| (o.id, o.name)).collect();
-    let records = app.store.ekyc_queue("pending_review", QUEUE_LIMIT).await?;
     records
         .into_iter()
         .map(|r| {
