@@ -392,6 +392,16 @@ describe('F5 health data behind the secret question', () => {
       await button(a, 'パスキーを登録する').click();
       await expectVisible(a.getByRole('status').filter({ hasText: 'パスキーを登録しました。' }), 'the notice 「パスキーを登録しました。」');
       expectTexts(await mainText(a), ['登録日'], 'the passkey list');
+      // The member is told by mail (a passkey someone else added would open their data).
+      const mail = await a.context().newPage();
+      let outbox = '';
+      for (let i = 0; i < 20 && !outbox.includes('【Mimoto】パスキーが登録されました'); i++) {
+        if (i) await mail.waitForTimeout(250);
+        await mail.goto(`${baseURL}/dev/mail`);
+        outbox = await mail.locator('main').innerText();
+      }
+      expectTexts(outbox, ['【Mimoto】パスキーが登録されました'], '/dev/mail');
+      await mail.close();
       const { credentials } = await cdpA.send('WebAuthn.getCredentials', { authenticatorId });
       assert.equal(credentials.length, 1, 'the authenticator holds one credential');
       state.credential = credentials[0];

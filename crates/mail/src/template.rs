@@ -21,6 +21,9 @@ pub enum Template {
     /// An operator withdrew the member's eKYC authentication (and, when `unlinked`, the roster
     /// link of 本人確認); `reason` is from the console's fixed list, in the member's language.
     BindingWithdrawn { org_name: String, unlinked: bool, reason: String },
+    /// A passkey was registered on the account (`at`: when, in Japan time, already formatted):
+    /// the member learns of it if it was not them.
+    PasskeyAdded { at: String },
     /// F6: the customer center received an inquiry. `reference` is the short reference the
     /// member can quote, `category` the inquiry's category in the member's language. The
     /// message itself is not repeated: anyone can type any address into the form.
@@ -100,6 +103,18 @@ struct EnBindingWithdrawn<'a> {
 }
 
 #[derive(askama::Template)]
+#[template(path = "ja/passkey_added.txt")]
+struct JaPasskeyAdded<'a> {
+    at: &'a str,
+}
+
+#[derive(askama::Template)]
+#[template(path = "en/passkey_added.txt")]
+struct EnPasskeyAdded<'a> {
+    at: &'a str,
+}
+
+#[derive(askama::Template)]
 #[template(path = "ja/registration_code.txt")]
 struct JaRegistrationCode<'a> {
     code: &'a str,
@@ -143,6 +158,8 @@ fn subject(template: &Template, locale: Locale) -> &'static str {
         }
         (Template::BindingWithdrawn { .. }, Locale::Ja) => "【Mimoto】本人確認・認証の取り消しのお知らせ",
         (Template::BindingWithdrawn { .. }, Locale::En) => "[Mimoto] Your verification has been withdrawn",
+        (Template::PasskeyAdded { .. }, Locale::Ja) => "【Mimoto】パスキーが登録されました",
+        (Template::PasskeyAdded { .. }, Locale::En) => "[Mimoto] A passkey was registered",
         (Template::InquiryReceived { .. }, Locale::Ja) => "【Mimoto】お問い合わせを受け付けました",
         (Template::InquiryReceived { .. }, Locale::En) => "[Mimoto] We have received your inquiry",
         (Template::InquiryReply { .. }, Locale::Ja) => "【Mimoto】お問い合わせへの回答",
@@ -216,6 +233,13 @@ pub fn render(template: &Template, locale: Locale, to: &str) -> Result<OutgoingM
             match locale {
                 Locale::Ja => JaBindingWithdrawn { org_name, unlinked, reason }.render(),
                 Locale::En => EnBindingWithdrawn { org_name, unlinked, reason }.render(),
+            }
+        }
+        Template::PasskeyAdded { at } => {
+            let at = single_line("at", at)?;
+            match locale {
+                Locale::Ja => JaPasskeyAdded { at }.render(),
+                Locale::En => EnPasskeyAdded { at }.render(),
             }
         }
         Template::InquiryReceived { reference, category } => {
@@ -305,6 +329,37 @@ mod tests {
         assert_eq!(m.subject, "[Mimoto] One-time password for resetting your password");
         assert!(m.text.contains("15 minutes"));
         assert!(lines(&m.text).contains(&"One-time password: 654321"), "{}", m.text);
+    }
+
+    #[test]
+    fn binding_withdrawn_and_passkey_added_ja_and_en() {
+        let t = Template::BindingWithdrawn {
+            org_name: "みらい健康保険組合".into(),
+            unlinked: true,
+            reason: "本人確認書類・名簿の照合で別の方と判明しました".into(),
+        };
+        let m = render(&t, Locale::Ja, "hanako@example.com").unwrap();
+        assert_eq!(m.subject, "【Mimoto】本人確認・認証の取り消しのお知らせ");
+        assert!(
+            m.text.contains("本人確認（名簿との照合）と健診・医療アクセス認証") && m.text.contains("「本人確認」から")
+        );
+        let kept = Template::BindingWithdrawn { org_name: "Mirai".into(), unlinked: false, reason: "Other".into() };
+        let m = render(&kept, Locale::En, "hanako@example.com").unwrap();
+        assert!(
+            !m.text.contains("identity verification (the roster match)") && m.text.contains("apply again"),
+            "{}",
+            m.text
+        );
+        let forged =
+            Template::BindingWithdrawn { org_name: "Mirai".into(), unlinked: false, reason: "x\n理由: y".into() };
+        assert!(render(&forged, Locale::Ja, "hanako@example.com").is_err(), "one line only");
+
+        let t = Template::PasskeyAdded { at: "2026/11/30 10:00".into() };
+        let m = render(&t, Locale::Ja, "hanako@example.com").unwrap();
+        assert_eq!(m.subject, "【Mimoto】パスキーが登録されました");
+        assert!(m.text.contains("（2026/11/30 10:00）") && m.text.contains("お問い合わせ"), "{}", m.text);
+        let m = render(&t, Locale::En, "hanako@example.com").unwrap();
+        assert_eq!(m.subject, "[Mimoto] A passkey was registered");
     }
 
     #[test]

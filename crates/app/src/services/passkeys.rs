@@ -16,8 +16,9 @@ use webauthn_rs::prelude::{
 
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::auth::Member;
+use crate::services::codes::sealed_mail;
 use crate::services::stepup::{self, StepUp};
-use crate::services::{ekyc, flows, new_id};
+use crate::services::{ekyc, flows, new_id, open_email};
 use crate::state::App;
 
 const AAD: &str = "passkeys";
@@ -161,6 +162,18 @@ pub async fn finish_registration(app: &App, member: &Member, ceremony: &str, cre
         Ok(()) => {}
         Err(StoreError::Duplicate) => return Err(ServiceError::PasskeyFailed),
         Err(e) => return Err(e.into()),
+    }
+    // Tell the member (a passkey someone else added would open their health data).
+    let at = record.created_at.to_offset(time::macros::offset!(+9));
+    let at = format!("{}/{:02}/{:02} {:02}:{:02}", at.year(), u8::from(at.month()), at.day(), at.hour(), at.minute());
+    let locale = domain::locale::Locale::parse(&member.user.locale).unwrap_or_default();
+    let mail =
+        sealed_mail(app, &mail::Template::PasskeyAdded { at }, locale, &open_email(app, &member.user.email_enc)?)?;
+    if let Err(e) = app.store.enqueue_mail(&mail).await {
+        // The passkey is registered; the notice is not worth failing the registration for.
+        tracing::warn!("the passkey notice mail could not be queued: {e}");
+    } else {
+        app.mail_wake.notify_one();
     }
     metrics::counter!("mimoto_passkeys_registered_total").increment(1);
     tracing::info!(user_id = %member.user.id, passkey_id = %record.id, "passkey registered");
