@@ -336,3 +336,56 @@ async fn support_finds_the_account_holding_a_roster_record_and_unlinks_it() {
     t.verify_identity(&victim).await;
     t.stop().await;
 }
+
+/// The same attack through the pages, without JavaScript (the file input): someone else's
+/// licence and face on ヤマダ ハナコ's roster record end on the 申請 screen, never 完了, and
+/// health data stays closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_attack_through_the_pages_ends_in_review() {
+    use crate::common::browser::Browser;
+    use crate::ekyc::{capture, ekyc_path};
+    let t = TestApp::start(opts(0.0)).await;
+    let (token, m) = member(&t, "pages-attacker@example.com").await;
+    let b = Browser::new(&t);
+    let login = b.get("/login").await;
+    b.post(
+        "/login",
+        &[("csrf", &login.field("csrf")), ("email", "pages-attacker@example.com"), ("password", PASSWORD)],
+    )
+    .await;
+    let intro = b.get("/ekyc").await;
+    let choose = b.post("/ekyc", &[("csrf", &intro.field("csrf"))]).await;
+    let path = ekyc_path(&choose);
+    let csrf = choose.field("csrf");
+    let front = b.post(&format!("{path}/document"), &[("csrf", &csrf), ("kind", "drivers_license")]).await;
+    let theirs = licence_of("leonard/leonard1.png", "佐藤", "健一", date!(1985 - 03 - 02));
+    let remarks = capture(&b, &front, theirs, None).await;
+    assert!(remarks.has(">記載なし</button>"), "{}", remarks.html);
+    b.post(&format!("{path}/remarks"), &[("csrf", &csrf), ("has_entries", "no")]).await;
+    let frontal = b.post(&format!("{path}/confirm-document"), &[("csrf", &csrf)]).await;
+    let angled = capture(&b, &frontal, selfie(&face("leonard/leonard2.png")), None).await;
+    assert!(angled.has("写真判定OK"), "{}", angled.html);
+    let secret = capture(&b, &angled, selfie(&face("leonard/leonard3.png")), None).await;
+    assert!(secret.has("秘密の質問設定をはじめる"), "{}", secret.html);
+    let confirm = b
+        .post(
+            &format!("{path}/secret"),
+            &[
+                ("csrf", &csrf),
+                ("choice", "custom"),
+                ("custom_question", "思い出の図書館は？"),
+                ("answer", "みどり図書館"),
+            ],
+        )
+        .await;
+    assert!(confirm.has(">この内容で認証する</button>"), "{}", confirm.html);
+    let done = b.post(&format!("{path}/submit"), &[("csrf", &csrf)]).await;
+    assert!(done.has("申請を受け付けました") && !done.has("完了しました"), "{}", done.html);
+    let a = app::services::ekyc::current(&t.app, &m).await.expect("load").expect("application");
+    assert_eq!(a.data.app.state, domain::ekyc::EkycState::PendingReview);
+    assert!(a.data.reasons.iter().any(|r| r == "document_birth_date_mismatch"), "{:?}", a.data.reasons);
+    assert!(!b.get("/menu/org").await.has("href=\"/health/checkups\""), "no health data");
+    let (s, _) = t.get("/api/v1/health/checkups", Some(&token)).await;
+    assert_eq!(s, 403);
+    t.stop().await;
+}

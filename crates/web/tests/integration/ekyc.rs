@@ -357,14 +357,14 @@ async fn over_the_json_api() {
 use sha2::Digest as _;
 
 /// The eKYC path of a page (`/ekyc/{id}`).
-fn ekyc_path(page: &Page) -> String {
+pub(crate) fn ekyc_path(page: &Page) -> String {
     let i = page.url.find("/ekyc/").unwrap_or_else(|| panic!("not an eKYC page: {}", page.url));
     page.url[i..].split('?').next().expect("path").to_string()
 }
 
 /// Submits the capture form of `page` with `photo` (optionally with another token), as the
 /// camera script's fallback (a file input) posts it.
-async fn capture(b: &Browser, page: &Page, photo: Vec<u8>, token: Option<&str>) -> Page {
+pub(crate) async fn capture(b: &Browser, page: &Page, photo: Vec<u8>, token: Option<&str>) -> Page {
     let marker = "class=\"capture\" method=\"post\" action=\"";
     let start = page.html.find(marker).unwrap_or_else(|| panic!("no capture form in {}:\n{}", page.url, page.html))
         + marker.len();
