@@ -348,10 +348,17 @@ impl FaceEngine {
 
     /// Decodes (with the engine's limits) and analyses, on tokio's blocking pool.
     pub async fn analyze_bytes(&self, bytes: Vec<u8>, opts: Options) -> Result<Analysis, FaceError> {
+        Ok(self.decode_and_analyze(bytes, opts).await?.1)
+    }
+
+    /// [`FaceEngine::analyze_bytes`], also returning the decoded image (for a caller that reads
+    /// the same picture otherwise, e.g. OCR of a document, without decoding it twice).
+    pub async fn decode_and_analyze(&self, bytes: Vec<u8>, opts: Options) -> Result<(RgbImage, Analysis), FaceError> {
         let engine = self.clone();
         tokio::task::spawn_blocking(move || {
             let img = decode(&bytes, &engine.limits)?;
-            engine.analyze(&img, opts)
+            let analysis = engine.analyze(&img, opts)?;
+            Ok((img, analysis))
         })
         .await
         .map_err(|_| FaceError::Worker)?

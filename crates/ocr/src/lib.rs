@@ -163,16 +163,28 @@ impl Ocr {
     /// first; when no birth date is marked in it, once more as a column (a licence's ruled
     /// border can make the first pass drop its top lines), keeping the second reading then.
     pub async fn read_document(&self, image: &RgbImage) -> Result<DocumentText, OcrError> {
-        let first = DocumentText::of(self.read_with(image, Segmentation::Block).await?);
+        let png = self.png_of(image).await?;
+        let first = DocumentText::of(self.read_png(png.clone(), Segmentation::Block).await?);
         if first.dates.iter().any(|d| d.birth_label) {
             return Ok(first);
         }
-        Ok(DocumentText::of(self.read_with(image, Segmentation::Column).await?))
+        Ok(DocumentText::of(self.read_png(png, Segmentation::Column).await?))
     }
 
     /// [`Ocr::read`] with another page segmentation.
     pub async fn read_with(&self, image: &RgbImage, segmentation: Segmentation) -> Result<Text, OcrError> {
-        let png = prepare(image, self.settings.target_long_side)?;
+        let png = self.png_of(image).await?;
+        self.read_png(png, segmentation).await
+    }
+
+    /// The image as tesseract gets it (see [`prepare`]); scaling and encoding is CPU work, so
+    /// it runs off the async workers.
+    async fn png_of(&self, image: &RgbImage) -> Result<Vec<u8>, OcrError> {
+        let (copy, side) = (image.clone(), self.settings.target_long_side);
+        tokio::task::spawn_blocking(move || prepare(&copy, side)).await.map_err(|_| OcrError::Encode)?
+    }
+
+    async fn read_png(&self, png: Vec<u8>, segmentation: Segmentation) -> Result<Text, OcrError> {
         let _permit = self.permits.acquire().await.map_err(|_| OcrError::Closed)?;
         let tsv = tokio::time::timeout(self.settings.timeout, self.run(png, segmentation))
             .await

@@ -131,11 +131,13 @@ fn engine(app: &App) -> ServiceResult<&face::FaceEngine> {
     })
 }
 
+/// The state's stored (snake_case) name.
+pub fn state_name(s: EkycState) -> Option<String> {
+    serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_string))
+}
+
 pub(crate) fn state_str(s: EkycState) -> ServiceResult<String> {
-    serde_json::to_value(s)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .ok_or_else(|| ServiceError::Internal("state name".into()))
+    state_name(s).ok_or_else(|| ServiceError::Internal("state name".into()))
 }
 
 /// The record to write for the application as it is now: embeddings dropped once it is
@@ -381,9 +383,9 @@ pub async fn upload_with_rng<R: rand::Rng + rand::CryptoRng + Send>(
     let engine = engine(app)?;
     match capture {
         Capture::DocumentFront => {
-            let a = engine.analyze_bytes(bytes.clone(), Options::document()).await.map_err(face_error)?;
+            let (image, a) = engine.decode_and_analyze(bytes.clone(), Options::document()).await.map_err(face_error)?;
             usable(&a)?;
-            let reading = read_document(app, &member.user.id, &bytes).await?;
+            let reading = read_document(app, &member.user.id, &image).await?;
             keep_image(app, &mut loaded, capture, &bytes).await?;
             loaded.data.document_embedding = a.embedding;
             loaded.data.document_reading = Some(reading);
@@ -486,11 +488,10 @@ pub async fn upload_with_rng<R: rand::Rng + rand::CryptoRng + Send>(
 /// block of text first, and when no birth date is marked in it, once more as a column (a
 /// licence's ruled border can make the first pass drop its top lines). OCR that cannot run
 /// reads nothing (the case goes to a reviewer); it never fails the upload.
-async fn read_document(app: &App, user_id: &str, bytes: &[u8]) -> ServiceResult<DocumentReading> {
+async fn read_document(app: &App, user_id: &str, image: &image::RgbImage) -> ServiceResult<DocumentReading> {
     let roster = identity::roster_entry_of(app, user_id).await?.ok_or(ServiceError::IdentityNotVerified)?;
-    let image = face::decode::decode(bytes, engine(app)?.limits()).map_err(ServiceError::Image)?;
     let started = std::time::Instant::now();
-    let read = app.ocr.read_document(&image).await;
+    let read = app.ocr.read_document(image).await;
     metrics::histogram!("mimoto_ocr_seconds").record(started.elapsed().as_secs_f64());
     let reading = match read {
         Ok(read) => Some(document_reading(&read, &roster)),

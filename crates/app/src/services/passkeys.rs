@@ -76,11 +76,6 @@ pub async fn list(app: &App, member: &Member) -> ServiceResult<Vec<PasskeyInfo>>
         .collect())
 }
 
-/// Whether the member can use a passkey as the step-up now.
-pub async fn usable(app: &App, member: &Member) -> ServiceResult<bool> {
-    Ok(app.webauthn().is_some() && !app.store.passkeys_of_user(&member.user.id).await?.is_empty())
-}
-
 async fn begin<S: Serialize>(app: &App, member: &Member, kind: &str, state: S) -> ServiceResult<String> {
     let now = app.now();
     let id = new_id();

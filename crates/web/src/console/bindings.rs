@@ -1,16 +1,20 @@
 //! Console (admins): 紐付けの確認 — the accounts linked to a roster record (by organization and
 //! 記号・番号), for the customer center when a member cannot do 本人確認 because someone else's
 //! account holds their record, and the withdrawal of such a binding (see
-//! `app::services::binding`). The search is audited before the roster is looked at.
+//! `app::services::binding`). The search is audited before the roster is looked at, and is a
+//! POST form: 記号・番号 are personal data and stay out of URLs (history, proxy logs).
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Extension;
 use serde::Deserialize;
 
-use super::{jst, to_login, Chrome, ConsoleCtx, ConsoleError, ConsoleForm, Cx, OrConsole};
+use super::{
+    jst, reason_options, state_label, to_login, Chrome, ConsoleCtx, ConsoleError, ConsoleForm, Cx, OrConsole,
+    ReasonOption,
+};
 use crate::member::{render, see_other};
 use crate::ClientIp;
 use app::services::binding;
@@ -30,11 +34,6 @@ struct AccountRow {
     case: Option<String>,
 }
 
-struct ReasonOption {
-    code: &'static str,
-    label: &'static str,
-}
-
 #[derive(Template)]
 #[template(path = "console_bindings.html")]
 struct BindingsPage {
@@ -49,8 +48,8 @@ struct BindingsPage {
     error: Option<String>,
 }
 
-#[derive(Deserialize)]
-pub(super) struct SearchQuery {
+#[derive(Deserialize, Default)]
+pub(super) struct SearchForm {
     #[serde(default)]
     org: String,
     #[serde(default)]
@@ -73,33 +72,31 @@ async fn orgs(app: &AppState, selected: &str) -> Result<Vec<OrgOption>, app::err
         .collect())
 }
 
-fn state_label(ctx: &ConsoleCtx, state: Option<domain::ekyc::EkycState>) -> &'static str {
-    match state.and_then(|s| serde_json::to_value(s).ok()).and_then(|v| v.as_str().map(str::to_string)) {
-        Some(s) => ctx.tr.t(&format!("console.state.{s}")),
-        None => ctx.tr.t("console.bindings.no_application"),
-    }
-}
-
-pub(super) async fn bindings_page(
-    State(app): State<AppState>,
-    Extension(ctx): Cx,
-    ClientIp(ip): ClientIp,
-    Query(q): Query<SearchQuery>,
+/// The search form, and the accounts found when `search` is given.
+async fn page(
+    app: &AppState,
+    ctx: &ConsoleCtx,
+    ip: &str,
+    search: Option<SearchForm>,
 ) -> Result<Response, ConsoleError> {
     let Some(operator) = ctx.operator.as_ref() else {
         return Ok(to_login());
     };
     if operator.role != app::services::operators::Role::Admin {
-        return Err(app::error::ServiceError::Forbidden).or_console(&ctx);
+        return Err(app::error::ServiceError::Forbidden).or_console(ctx);
     }
-    let searched = !q.org.is_empty();
+    let searched = search.is_some();
+    let q = search.unwrap_or_default();
     let (rows, error) = if searched {
-        match binding::find_linked(&app, operator, &q.org, &q.symbol, &q.number, &ip).await {
+        match binding::find_linked(app, operator, &q.org, &q.symbol, &q.number, ip).await {
             Ok(found) => (
                 found
                     .into_iter()
                     .map(|a| AccountRow {
-                        state: state_label(&ctx, a.application.as_ref().map(|(_, s)| *s)),
+                        state: match a.application.as_ref() {
+                            Some((_, s)) => state_label(ctx.tr, *s),
+                            None => ctx.tr.t("console.bindings.no_application"),
+                        },
                         case: a.application.map(|(id, _)| id),
                         linked_at: jst(a.linked_at),
                         user_id: a.user_id,
@@ -108,27 +105,42 @@ pub(super) async fn bindings_page(
                 None,
             ),
             Err(e @ app::error::ServiceError::Card(_)) => (Vec::new(), Some(e.message(ctx.tr.locale))),
-            Err(e) => return Err(e).or_console(&ctx),
+            Err(e) => return Err(e).or_console(ctx),
         }
     } else {
         (Vec::new(), None)
     };
     let page = BindingsPage {
-        c: Chrome::from(&ctx),
-        orgs: orgs(&app, &q.org).await.or_console(&ctx)?,
+        c: Chrome::from(ctx),
+        orgs: orgs(app, &q.org).await.or_console(ctx)?,
         symbol: q.symbol,
         number: q.number,
         searched,
         rows,
-        reasons: WITHDRAW_REASONS
-            .iter()
-            .map(|code| ReasonOption { code, label: ctx.tr.t(&format!("console.withdraw_reason.{code}")) })
-            .collect(),
+        reasons: reason_options(ctx.tr, "console.withdraw_reason", &WITHDRAW_REASONS),
         note_max: NOTE_MAX_CHARS,
         error,
     };
     let status = if page.error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     Ok(render(status, &page))
+}
+
+pub(super) async fn bindings_page(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    ClientIp(ip): ClientIp,
+) -> Result<Response, ConsoleError> {
+    page(&app, &ctx, &ip, None).await
+}
+
+/// 「検索する」.
+pub(super) async fn search(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    ClientIp(ip): ClientIp,
+    form: ConsoleForm<SearchForm>,
+) -> Result<Response, ConsoleError> {
+    page(&app, &ctx, &ip, Some(form.into_inner())).await
 }
 
 #[derive(Deserialize)]

@@ -64,7 +64,7 @@ pub fn routes(app: AppState) -> Router<AppState> {
         .route("/console/reviews/{id}/withdraw", post(review::withdraw))
         .route("/console/reviews/{id}/images/{image_id}", get(review::image))
         .route("/console/audit", get(audit::audit_page))
-        .route("/console/bindings", get(bindings::bindings_page))
+        .route("/console/bindings", get(bindings::bindings_page).post(bindings::search))
         .route("/console/bindings/withdraw", post(bindings::withdraw))
         .route("/console/inquiries", get(inquiries::inquiries_page))
         .route("/console/inquiries/{id}", get(inquiries::inquiry_page))
@@ -318,6 +318,25 @@ fn to_login() -> Response {
 struct Field {
     label: &'static str,
     value: String,
+}
+
+/// One choice of a reason list (rejection, withdrawal), labelled in the operator's language.
+struct ReasonOption {
+    code: &'static str,
+    label: &'static str,
+}
+
+/// The options of a reason list: `codes` labelled with the messages `<prefix>.<code>`.
+fn reason_options(tr: Tr, prefix: &str, codes: &[&'static str]) -> Vec<ReasonOption> {
+    codes.iter().map(|code| ReasonOption { code, label: tr.t(&format!("{prefix}.{code}")) }).collect()
+}
+
+/// An eKYC application state in words (messages `console.state.<state>`).
+fn state_label(tr: Tr, state: domain::ekyc::EkycState) -> &'static str {
+    match app::services::ekyc::state_name(state) {
+        Some(name) => tr.t(&format!("console.state.{name}")),
+        None => tr.t("console.none"),
+    }
 }
 
 /// Japan time, minutes.

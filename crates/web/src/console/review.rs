@@ -7,7 +7,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde::Deserialize;
 
-use super::{jst, to_login, Chrome, ConsoleCtx, ConsoleError, ConsoleForm, Cx, Field, IdPath, LateId, OrConsole};
+use super::{
+    jst, reason_options, state_label, to_login, Chrome, ConsoleCtx, ConsoleError, ConsoleForm, Cx, Field, IdPath,
+    LateId, OrConsole, ReasonOption,
+};
 use crate::member::{render, see_other};
 use crate::ClientIp;
 use app::error::ServiceError;
@@ -92,11 +95,6 @@ struct ScoreView {
     auto: &'static str,
 }
 
-struct ReasonOption {
-    code: &'static str,
-    label: &'static str,
-}
-
 struct DecisionView {
     outcome: &'static str,
     reason: Option<&'static str>,
@@ -178,14 +176,13 @@ fn yes_no(tr: Tr, b: bool) -> &'static str {
 
 fn application_fields(tr: Tr, case: &review::Case) -> Vec<Field> {
     let a = &case.data.app;
-    let state = serde_json::to_value(a.state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
     vec![
         Field { label: tr.t("console.case.org"), value: format!("{}（{}）", case.org.name, case.org.insurer_number) },
         Field {
             label: tr.t("console.case.submitted_at"),
             value: case.record.submitted_at.map(jst).unwrap_or_default(),
         },
-        Field { label: tr.t("console.case.state"), value: tr.t(&format!("console.state.{state}")).to_string() },
+        Field { label: tr.t("console.case.state"), value: state_label(tr, a.state).to_string() },
         Field { label: tr.t("console.case.document"), value: document_label(tr, a.document).to_string() },
         Field {
             label: tr.t("console.case.remarks"),
@@ -293,19 +290,13 @@ fn case_view(ctx: &ConsoleCtx, case: review::Case) -> CasePage {
         scores: score_views(tr, &case),
         bar_note,
         reasons: case.data.reasons.clone(),
-        reject_reasons: REJECT_REASONS
-            .iter()
-            .map(|code| ReasonOption { code, label: tr.t(&format!("console.reason.{code}")) })
-            .collect(),
+        reject_reasons: reason_options(tr, "console.reason", &REJECT_REASONS),
         note_max: review::NOTE_MAX_CHARS,
         decision,
         reading: case.data.document_reading.as_ref().map(|r| reading_view(tr, r)),
         can_withdraw: ctx.operator.as_ref().is_some_and(|o| o.role == app::services::operators::Role::Admin)
             && !matches!(case.data.app.state, domain::ekyc::EkycState::Rejected | domain::ekyc::EkycState::Revoked),
-        withdraw_reasons: app::services::review::WITHDRAW_REASONS
-            .iter()
-            .map(|code| ReasonOption { code, label: tr.t(&format!("console.withdraw_reason.{code}")) })
-            .collect(),
+        withdraw_reasons: reason_options(tr, "console.withdraw_reason", &app::services::review::WITHDRAW_REASONS),
         sampled: case.record.sampled,
     }
 }

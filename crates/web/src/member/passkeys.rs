@@ -78,6 +78,8 @@ async fn page(
     let ceremony = match passkeys::start_registration(app, member).await {
         Ok((id, options)) => Some((id, options_json(&options).or_page(ctx)?)),
         Err(ServiceError::PasskeyLimit { .. }) => None,
+        // Health data is not open in this session: the question (or a passkey) first.
+        Err(ServiceError::StepUpRequired) => return Ok(see_other("/health/unlock?next=passkeys")),
         Err(e) => return Err(e).or_page(ctx),
     };
     let status = error.map(|e| e.status()).unwrap_or(axum::http::StatusCode::OK);
@@ -99,17 +101,7 @@ async fn passkeys_page(
         "removed" => Some("passkey.removed"),
         _ => None,
     };
-    if app.webauthn().is_none() {
-        return Err(ServiceError::PasskeysUnavailable).or_page(&ctx);
-    }
-    if !health_open(&app, member).await {
-        return Ok(see_other("/health/unlock?next=passkeys"));
-    }
     page(&app, &ctx, member, notice, None).await
-}
-
-async fn health_open(app: &AppState, member: &Member) -> bool {
-    matches!(app::services::stepup::status(app, member).await, Ok(app::services::stepup::StepUp::Open { .. }))
 }
 
 #[derive(Deserialize)]

@@ -307,10 +307,26 @@ async fn support_finds_the_account_holding_a_roster_record_and_unlinks_it() {
     sign_in(&t, &b, &admin).await;
     let org = t.app.store.list_orgs().await.expect("orgs").into_iter().find(|o| o.insurer_number.as_str() == "133033");
     let org = org.expect("demo organization 133033");
-    let found = b.get(&format!("/console/bindings?org={}&symbol=1234&number=5678", org.id)).await;
+    let form = b.get("/console/bindings").await;
+    assert_eq!(form.status, 200, "{}", form.html);
+    assert!(form.has("method=\"post\" action=\"/console/bindings\""), "card numbers stay out of URLs");
+    let csrf = form.csrf();
+    let search = |symbol: &'static str, number: &'static str| {
+        let (b, csrf, org) = (&b, csrf.clone(), org.id.clone());
+        async move {
+            b.post(
+                "/console/bindings",
+                &[("csrf", csrf.as_str()), ("org", org.as_str()), ("symbol", symbol), ("number", number)],
+            )
+            .await
+        }
+    };
+    let forged = b.post("/console/bindings", &[("org", org.id.as_str()), ("symbol", "1234"), ("number", "5678")]).await;
+    assert_eq!(forged.status, 403, "the search needs the form's CSRF token");
+    let found = search("1234", "5678").await;
     assert_eq!(found.status, 200, "{}", found.html);
     assert!(found.has(&taker.user.id) && found.has("健診・医療アクセス認証なし"), "{}", found.html);
-    let none = b.get(&format!("/console/bindings?org={}&symbol=9999&number=1", org.id)).await;
+    let none = search("9999", "1").await;
     assert!(none.has("紐付いているアカウントはありません"), "{}", none.html);
 
     let gone = b
