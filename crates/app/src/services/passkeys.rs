@@ -48,6 +48,16 @@ fn webauthn(app: &App) -> ServiceResult<&webauthn_rs::Webauthn> {
     app.webauthn().ok_or(ServiceError::PasskeysUnavailable)
 }
 
+/// Whether this deployment offers passkeys (its public URL has a domain name).
+pub fn available(app: &App) -> bool {
+    app.webauthn().is_some()
+}
+
+/// [`ServiceError::PasskeysUnavailable`] unless this deployment offers passkeys.
+pub fn ensure_available(app: &App) -> ServiceResult<()> {
+    webauthn(app).map(|_| ())
+}
+
 fn user_handle(member: &Member) -> ServiceResult<Uuid> {
     Uuid::parse_str(&member.user.id).map_err(|_| ServiceError::Internal("user id is not a UUID".into()))
 }
@@ -134,9 +144,15 @@ pub async fn start_registration(app: &App, member: &Member) -> ServiceResult<(St
     Ok((id, options))
 }
 
-/// Finishes a registration with the browser's answer (JSON of the `PublicKeyCredential`).
+/// Finishes a registration with the browser's answer (JSON of the `PublicKeyCredential`);
+/// returns the new passkey.
 #[tracing::instrument(skip_all, fields(user_id = %member.user.id))]
-pub async fn finish_registration(app: &App, member: &Member, ceremony: &str, credential: &str) -> ServiceResult<()> {
+pub async fn finish_registration(
+    app: &App,
+    member: &Member,
+    ceremony: &str,
+    credential: &str,
+) -> ServiceResult<PasskeyInfo> {
     let w = webauthn(app)?;
     let response: RegisterPublicKeyCredential =
         serde_json::from_str(credential).map_err(|_| ServiceError::PasskeyFailed)?;
@@ -172,7 +188,7 @@ pub async fn finish_registration(app: &App, member: &Member, ceremony: &str, cre
     }
     metrics::counter!("mimoto_passkeys_registered_total").increment(1);
     tracing::info!(user_id = %member.user.id, passkey_id = %record.id, "passkey registered");
-    Ok(())
+    Ok(PasskeyInfo { id: record.id, created_at: record.created_at, last_used_at: None })
 }
 
 /// Starts a passkey step-up: the options for `navigator.credentials.get` with the member's
@@ -190,6 +206,14 @@ pub async fn start_step_up(app: &App, member: &Member) -> ServiceResult<Option<(
         w.start_passkey_authentication(&keys).map_err(|e| ServiceError::Internal(format!("webauthn: {e}")))?;
     let id = begin::<PasskeyAuthentication>(app, member, AUTHENTICATION, state).await?;
     Ok(Some((id, options)))
+}
+
+/// [`start_step_up`] for a client that asks for a passkey step-up outright: why there is
+/// none is an error ([`ServiceError::PasskeysUnavailable`], [`ServiceError::NoPasskeys`]).
+#[tracing::instrument(skip_all, fields(user_id = %member.user.id))]
+pub async fn start_step_up_required(app: &App, member: &Member) -> ServiceResult<(String, RequestChallengeResponse)> {
+    ensure_available(app)?;
+    start_step_up(app, member).await?.ok_or(ServiceError::NoPasskeys)
 }
 
 /// Finishes a passkey step-up: a valid assertion (user verified) opens health data in this
@@ -214,12 +238,15 @@ pub async fn finish_step_up(
         ServiceError::PasskeyFailed
     })?;
     let now = app.now();
-    for (record, mut key) in stored(app, member).await? {
-        if key.cred_id() == result.cred_id() {
-            key.update_credential(&result);
-            app.store.passkey_used(&record.id, &app.keys.seal_json(AAD, &key)?, now).await?;
-        }
-    }
+    // The ceremony carries the member's passkeys as they were when it started: one removed
+    // since then opens nothing.
+    let Some((record, mut key)) = stored(app, member).await?.into_iter().find(|(_, k)| k.cred_id() == result.cred_id())
+    else {
+        tracing::info!("passkey step-up refused: the passkey was removed during the ceremony");
+        return Err(ServiceError::PasskeyFailed);
+    };
+    key.update_credential(&result);
+    app.store.passkey_used(&record.id, &app.keys.seal_json(AAD, &key)?, now).await?;
     let until = now + stepup::VALID_FOR;
     app.store.set_session_step_up(&member.session.id_hash, Some(until)).await?;
     metrics::counter!("mimoto_step_ups_total", "method" => "passkey").increment(1);

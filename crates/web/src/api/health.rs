@@ -1,7 +1,9 @@
 //! F5 for native apps under `/api/v1/health`: the same health data as the pages, behind the
-//! same secret question. `GET /health` says where the session stands, `POST
-//! /health/step-up` answers the question (opens health data in this bearer session only), and
-//! the three data endpoints answer 403 `step_up_required` until then.
+//! same step-up. `GET /health` says where the session stands (and whether a passkey can be
+//! used), `POST /health/step-up` answers the question, `POST
+//! /health/step-up/passkey-options` + `POST /health/step-up/passkey` do the same with a passkey
+//! (both open health data in this bearer session only), and the three data endpoints answer
+//! 403 `step_up_required` until then.
 
 use axum::extract::State;
 use axum::Json;
@@ -14,18 +16,22 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ApiJson, ApiLocale, ApiMember, ApiResult, OrApi};
+use super::passkeys::{CeremonyView, CredentialRequest};
+use super::{ApiJson, ApiLocale, ApiMember, ApiResult, ErrorBody, OrApi};
 use crate::ClientIp;
 use app::i18n::Locale;
+use app::services::auth::Member;
 use app::services::health_view::{item_name, judgement_str, reference_text, value_text, year_totals};
 use app::services::stepup::{self, StepUp};
-use app::services::{checkups, health_imports};
+use app::services::{checkups, health_imports, passkeys};
 use app::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(health_status))
         .routes(routes!(health_step_up))
+        .routes(routes!(health_passkey_options))
+        .routes(routes!(health_passkey_step_up))
         .routes(routes!(health_checkups))
         .routes(routes!(health_medications))
         .routes(routes!(health_expenses))
@@ -47,17 +53,30 @@ pub struct HealthStatusView {
     #[serde(with = "time::serde::rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub locked_until: Option<OffsetDateTime>,
+    /// This deployment offers passkeys (its public URL has a domain name).
+    pub passkeys_available: bool,
+    /// Passkeys the member has registered (`GET /api/v1/passkeys`).
+    pub passkeys: usize,
+    /// A step-up with a passkey is possible (`passkeys_available` and at least one passkey),
+    /// also while the question is locked: `POST /api/v1/health/step-up/passkey-options`.
+    pub passkey_step_up: bool,
 }
 
-fn status_view(s: StepUp) -> HealthStatusView {
+/// The view of `s` with the member's passkeys.
+async fn status_view(app: &AppState, member: &Member, s: StepUp, locale: Locale) -> ApiResult<HealthStatusView> {
+    let available = passkeys::available(app);
+    let count = passkeys::list(app, member).await.or_api(locale)?.len();
     let empty = HealthStatusView {
         step_up: String::new(),
         question: None,
         remaining_attempts: None,
         open_until: None,
         locked_until: None,
+        passkeys_available: available,
+        passkeys: count,
+        passkey_step_up: available && count > 0,
     };
-    match s {
+    Ok(match s {
         StepUp::Open { until } => HealthStatusView { step_up: "open".into(), open_until: Some(until), ..empty },
         StepUp::Ask { question, remaining } => HealthStatusView {
             step_up: "ask".into(),
@@ -66,7 +85,7 @@ fn status_view(s: StepUp) -> HealthStatusView {
             ..empty
         },
         StepUp::Locked { until } => HealthStatusView { step_up: "locked".into(), locked_until: Some(until), ..empty },
-    }
+    })
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -219,22 +238,25 @@ fn expenses_view(rows: &[ExpenseRow]) -> ExpensesView {
     ExpensesView { years, expenses }
 }
 
-/// Where this session stands with the secret question.
+/// Where this session stands with the step-up (the secret question, passkeys).
 #[utoipa::path(get, path = "/api/v1/health", tag = "health", security(("bearer" = [])),
-    responses((status = 200, body = HealthStatusView), (status = 403, description = "health_not_unlocked: 健診・医療アクセス認証 (F4) is not done")))]
+    responses((status = 200, body = HealthStatusView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "health_not_unlocked: 健診・医療アクセス認証 (F4) is not done")))]
 async fn health_status(
     State(app): State<AppState>,
     ApiLocale(locale): ApiLocale,
     m: ApiMember,
 ) -> ApiResult<Json<HealthStatusView>> {
-    Ok(Json(status_view(stepup::status(&app, &m.member).await.or_api(locale)?)))
+    let s = stepup::status(&app, &m.member).await.or_api(locale)?;
+    Ok(Json(status_view(&app, &m.member, s, locale).await?))
 }
 
 /// Answers the secret question; a correct answer opens health data in this session for 15 minutes.
 #[utoipa::path(post, path = "/api/v1/health/step-up", tag = "health", security(("bearer" = [])), request_body = StepUpRequest,
-    responses((status = 200, body = HealthStatusView),
-        (status = 422, description = "step_up_wrong (with remaining_attempts), step_up_answer_empty"),
-        (status = 429, description = "step_up_locked (5 wrong answers: locked for an hour; inquiry_url), rate_limited")))]
+    responses((status = 200, body = HealthStatusView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "health_not_unlocked: 健診・医療アクセス認証 (F4) is not done"),
+        (status = 422, body = ErrorBody, description = "step_up_wrong (with remaining_attempts), step_up_answer_empty, invalid_request"),
+        (status = 429, body = ErrorBody, description = "step_up_locked (5 wrong answers: locked for an hour; inquiry_url; a passkey still works), rate_limited")))]
 async fn health_step_up(
     State(app): State<AppState>,
     ApiLocale(locale): ApiLocale,
@@ -243,7 +265,41 @@ async fn health_step_up(
     ApiJson(req): ApiJson<StepUpRequest>,
 ) -> ApiResult<Json<HealthStatusView>> {
     let until = stepup::answer(&app, &m.member, &req.answer, &ip).await.or_api(locale)?;
-    Ok(Json(status_view(StepUp::Open { until })))
+    Ok(Json(status_view(&app, &m.member, StepUp::Open { until }, locale).await?))
+}
+
+/// Starts a step-up with a passkey (also while the question is locked): give `options` to the
+/// platform's WebAuthn `get()` and send its answer to `POST /api/v1/health/step-up/passkey`.
+#[utoipa::path(post, path = "/api/v1/health/step-up/passkey-options", tag = "health", security(("bearer" = [])),
+    responses((status = 200, body = CeremonyView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "health_not_unlocked: 健診・医療アクセス認証 (F4) is not done"),
+        (status = 404, body = ErrorBody, description = "passkeys_unavailable: the public URL is an IP address"),
+        (status = 409, body = ErrorBody, description = "no_passkeys: the member has no passkey (use the question)")))]
+async fn health_passkey_options(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    m: ApiMember,
+) -> ApiResult<Json<CeremonyView>> {
+    let (id, options) = passkeys::start_step_up_required(&app, &m.member).await.or_api(locale)?;
+    Ok(Json(CeremonyView::new(id, &options).or_api(locale)?))
+}
+
+/// Finishes a step-up with the authenticator's answer (a `PublicKeyCredential`): health data
+/// opens in this session for 15 minutes, as with a correct answer to the question.
+#[utoipa::path(post, path = "/api/v1/health/step-up/passkey", tag = "health", security(("bearer" = [])), request_body = CredentialRequest,
+    responses((status = 200, body = HealthStatusView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "health_not_unlocked: 健診・医療アクセス認証 (F4) is not done or was withdrawn"),
+        (status = 404, body = ErrorBody, description = "passkeys_unavailable: the public URL is an IP address"),
+        (status = 422, body = ErrorBody, description = "passkey_failed: the ceremony is unknown, expired, used or another session's, or the answer did not verify (wrong signature, unknown or removed passkey, a counter that went back); invalid_request: malformed body")))]
+async fn health_passkey_step_up(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    m: ApiMember,
+    ApiJson(req): ApiJson<CredentialRequest>,
+) -> ApiResult<Json<HealthStatusView>> {
+    let until =
+        passkeys::finish_step_up(&app, &m.member, &req.ceremony, &req.credential_json()).await.or_api(locale)?;
+    Ok(Json(status_view(&app, &m.member, StepUp::Open { until }, locale).await?))
 }
 
 async fn opened(app: &AppState, m: &ApiMember, locale: Locale) -> ApiResult<()> {
@@ -252,7 +308,8 @@ async fn opened(app: &AppState, m: &ApiMember, locale: Locale) -> ApiResult<()> 
 
 /// 健診結果: every examination, newest first, with each item's judgement.
 #[utoipa::path(get, path = "/api/v1/health/checkups", tag = "health", security(("bearer" = [])),
-    responses((status = 200, body = CheckupsView), (status = 403, description = "step_up_required, health_not_unlocked")))]
+    responses((status = 200, body = CheckupsView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "step_up_required, health_not_unlocked")))]
 async fn health_checkups(
     State(app): State<AppState>,
     ApiLocale(locale): ApiLocale,
@@ -265,7 +322,8 @@ async fn health_checkups(
 
 /// お薬履歴, newest dispensing first.
 #[utoipa::path(get, path = "/api/v1/health/medications", tag = "health", security(("bearer" = [])),
-    responses((status = 200, body = MedicationsView), (status = 403, description = "step_up_required, health_not_unlocked")))]
+    responses((status = 200, body = MedicationsView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "step_up_required, health_not_unlocked")))]
 async fn health_medications(
     State(app): State<AppState>,
     ApiLocale(locale): ApiLocale,
@@ -278,7 +336,8 @@ async fn health_medications(
 
 /// 医療費通知 with per-year totals.
 #[utoipa::path(get, path = "/api/v1/health/expenses", tag = "health", security(("bearer" = [])),
-    responses((status = 200, body = ExpensesView), (status = 403, description = "step_up_required, health_not_unlocked")))]
+    responses((status = 200, body = ExpensesView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "step_up_required, health_not_unlocked")))]
 async fn health_expenses(
     State(app): State<AppState>,
     ApiLocale(locale): ApiLocale,

@@ -9,6 +9,7 @@
 mod ekyc;
 mod health;
 mod identity;
+mod passkeys;
 mod registrations;
 mod resets;
 mod sessions;
@@ -57,6 +58,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(identity::routes())
         .merge(ekyc::routes())
         .merge(health::routes())
+        .merge(passkeys::routes())
 }
 
 fn upload_router() -> OpenApiRouter<AppState> {
@@ -70,7 +72,7 @@ async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
 /// The document's frame; the paths and their schemas come from the routers.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Mimoto member API", version = "1", description = "Registration (F1), login and password reset (F2), identity verification against the roster (F3), health and medical access authentication (F4, eKYC), and the health data behind the secret question (F5), for native apps."),
+    info(title = "Mimoto member API", version = "1", description = "Registration (F1), login and password reset (F2), identity verification against the roster (F3), health and medical access authentication (F4, eKYC), and the health data behind the secret question or a passkey (F5), for native apps."),
     modifiers(&BearerAuth),
 )]
 struct ApiDoc;

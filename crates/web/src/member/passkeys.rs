@@ -121,7 +121,7 @@ async fn register(
         return Ok(see_other("/login"));
     };
     match passkeys::finish_registration(&app, member, &f.ceremony, &f.credential).await {
-        Ok(()) => Ok(see_other("/passkeys?done=added")),
+        Ok(_) => Ok(see_other("/passkeys?done=added")),
         Err(e @ ServiceError::PasskeyFailed) => page(&app, &ctx, member, None, Some(&e)).await,
         Err(ServiceError::StepUpRequired) => Ok(see_other("/health/unlock?next=passkeys")),
         Err(e) => Err(e).or_page(&ctx),

@@ -1,6 +1,7 @@
 //! Test harness: the real router on a random loopback port, a real SMTP server (mailin-embedded)
 //! on loopback, a manual clock, and a real store (SQLite file or a fresh PostgreSQL schema).
 
+pub mod authenticator;
 pub mod browser;
 pub mod console;
 pub mod ekyc;
