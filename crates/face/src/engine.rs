@@ -53,14 +53,16 @@ pub struct Options {
     pub pose: bool,
     /// Compute the embedding for comparison.
     pub embed: bool,
+    /// Compute the presentation-attack score ([`Analysis::spoof_score`]) of the single face.
+    pub spoof: bool,
 }
 
 impl Options {
     pub fn selfie() -> Options {
-        Options { capture: Capture::Selfie, mirrored: false, pose: true, embed: true }
+        Options { capture: Capture::Selfie, mirrored: false, pose: true, embed: true, spoof: true }
     }
     pub fn document() -> Options {
-        Options { capture: Capture::Document, mirrored: false, pose: false, embed: true }
+        Options { capture: Capture::Document, mirrored: false, pose: false, embed: true, spoof: false }
     }
 }
 
@@ -69,6 +71,7 @@ pub struct StageTimings {
     pub detect: Duration,
     pub landmarks: Duration,
     pub embed: Duration,
+    pub spoof: Duration,
 }
 
 /// Everything measured on one image.
@@ -92,6 +95,11 @@ pub struct Analysis {
     /// Unit-length embedding of the single face.
     #[serde(skip)]
     pub embedding: Option<Vec<f32>>,
+    /// Presentation-attack score of the single face (when [`Options::spoof`]): higher is more
+    /// likely a photo, screen or other attack, about 0 to 1; above
+    /// [`crate::antispoof::SPOOF_THRESHOLD`] it is a reason to send the case to review. A
+    /// signal for review, never a decision by itself (see [`crate::antispoof`]).
+    pub spoof_score: Option<f32>,
     #[serde(skip)]
     pub timings: StageTimings,
 }
@@ -124,6 +132,7 @@ struct Models {
     full_range: Plan,
     landmarks: Plan,
     embedding: Plan,
+    antispoof: Plan,
 }
 
 #[derive(Clone)]
@@ -155,6 +164,12 @@ impl FaceEngine {
             )?,
             landmarks: models::load(dir, models::LANDMARKS, [1, 3, crate::mesh::SIZE, crate::mesh::SIZE])?,
             embedding: models::load(dir, models::EMBEDDING, [1, 3, 112, 112])?,
+            antispoof: models::load_tuned(
+                dir,
+                models::ANTISPOOF,
+                [1, 3, crate::antispoof::SIZE, crate::antispoof::SIZE],
+                crate::antispoof::TRACT_KNOBS,
+            )?,
         };
         Ok(FaceEngine { models: Arc::new(models), threshold: DEFAULT_THRESHOLD, limits: Limits::default() })
     }
@@ -293,7 +308,24 @@ impl FaceEngine {
         Ok(v)
     }
 
-    /// Detection, quality, and (for exactly one face) head pose and embedding.
+    /// The anti-spoofing model's outputs for the face detected at `face` (see
+    /// [`crate::antispoof`]); `None` when the box gives no crop.
+    pub fn spoof(&self, img: &RgbImage, face: &Detection) -> Result<Option<crate::antispoof::Output>, FaceError> {
+        self.spoof_scaled(img, face, crate::antispoof::CROP_SCALE)
+    }
+
+    /// [`FaceEngine::spoof`] on a crop `scale` times the box's larger side (evaluation).
+    pub fn spoof_scaled(
+        &self,
+        img: &RgbImage,
+        face: &Detection,
+        scale: f32,
+    ) -> Result<Option<crate::antispoof::Output>, FaceError> {
+        let Some(input) = crate::antispoof::input(img, &face.rect, scale) else { return Ok(None) };
+        Ok(Some(crate::antispoof::run_tensor(&self.models.antispoof, input)?))
+    }
+
+    /// Detection, quality, and (for exactly one face) head pose, embedding and spoof score.
     pub fn analyze(&self, img: &RgbImage, opts: Options) -> Result<Analysis, FaceError> {
         let mut timings = StageTimings::default();
         let t = Instant::now();
@@ -319,6 +351,7 @@ impl FaceEngine {
             landmark_confidence: None,
             landmarks: None,
             embedding: None,
+            spoof_score: None,
             timings,
         };
         let [face] = checked.as_slice() else { return Ok(analysis) };
@@ -342,6 +375,11 @@ impl FaceEngine {
             let embedding = self.embed_landmarks(img, &face.points, opts.mirrored)?;
             analysis.embedding = Some(embedding);
             analysis.timings.embed = t.elapsed();
+        }
+        if opts.spoof {
+            let t = Instant::now();
+            analysis.spoof_score = self.spoof(img, &face.detection)?.map(|o| o.score());
+            analysis.timings.spoof = t.elapsed();
         }
         Ok(analysis)
     }

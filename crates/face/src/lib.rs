@@ -8,11 +8,14 @@
 //! - [`quality`]: brightness, blur, face size and face count, each with a reason code.
 //! - [`align`]: similarity alignment of a face onto the 112×112 ArcFace template.
 //! - [`compare`]: embedding similarity and the same-person decision.
+//! - [`antispoof`]: a passive presentation-attack score, a reason for review only.
 //! - [`models`]: loading the ONNX models checked against `models.lock`.
 //! - [`engine`]: [`FaceEngine`], which ties these together.
-//! - [`eval`]: score distributions, FNMR at fixed FMR, DET plots.
+//! - [`eval`]: score distributions, FNMR at fixed FMR, DET plots; simulated presentation
+//!   attacks and the anti-spoofing score's distributions.
 
 pub mod align;
+pub mod antispoof;
 pub mod compare;
 pub mod decode;
 pub mod detect;

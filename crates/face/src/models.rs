@@ -18,6 +18,7 @@ pub const SHORT_RANGE: &str = "face_detection_short_range.onnx";
 pub const FULL_RANGE: &str = "face_detection_full_range.onnx";
 pub const LANDMARKS: &str = "face_landmark.onnx";
 pub const EMBEDDING: &str = "mobilefacenet.onnx";
+pub const ANTISPOOF: &str = "antispoof.onnx";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
@@ -57,13 +58,27 @@ pub(crate) type Plan = Arc<TypedRunnableModel>;
 
 /// Parses and optimizes an ONNX model for a fixed input shape (NCHW, f32).
 pub(crate) fn load(dir: &Path, file: &str, input_shape: [usize; 4]) -> Result<Plan, ModelError> {
+    load_tuned(dir, file, input_shape, &[])
+}
+
+/// [`load`] with tract knobs (`(name, value)`) set while this one model is optimized.
+pub(crate) fn load_tuned(
+    dir: &Path,
+    file: &str,
+    input_shape: [usize; 4],
+    knobs: &[(&str, &str)],
+) -> Result<Plan, ModelError> {
     let bytes = read_verified(dir, file)?;
     let err = |e: TractError| ModelError::Load { file: file.into(), reason: format!("{e:#}") };
-    tract_onnx::onnx()
-        .model_for_read(&mut bytes.as_slice())
-        .and_then(|m| m.with_input_fact(0, f32::fact(input_shape).into()))
-        .and_then(|m| m.into_optimized())
-        .and_then(|m| m.into_runnable())
+    let scope = tract_data::knobs::KnobScope::new(knobs.iter().copied()).map_err(err)?;
+    scope
+        .enter(|| {
+            tract_onnx::onnx()
+                .model_for_read(&mut bytes.as_slice())
+                .and_then(|m| m.with_input_fact(0, f32::fact(input_shape).into()))
+                .and_then(|m| m.into_optimized())
+                .and_then(|m| m.into_runnable())
+        })
         .map_err(err)
 }
 
@@ -78,11 +93,12 @@ mod tests {
 
     #[test]
     fn every_model_is_pinned() {
-        for f in [SHORT_RANGE, FULL_RANGE, LANDMARKS, EMBEDDING] {
+        for f in [SHORT_RANGE, FULL_RANGE, LANDMARKS, EMBEDDING, ANTISPOOF] {
             let pin = pinned_sha256(f).expect("pinned");
             assert_eq!(pin.len(), 64, "{f}");
         }
         assert_eq!(pinned_sha256("face_landmark.tflite"), None, "source pins are comments");
+        assert_eq!(pinned_sha256("FaceAntiSpoofing.tflite"), None, "source pins are comments");
     }
 
     #[test]

@@ -23,6 +23,12 @@ fn engine() -> &'static FaceEngine {
     })
 }
 
+/// A selfie analysis without the anti-spoofing score (tested in `antispoof.rs`; 0.5 s a run in
+/// the test build, which these tests do not need).
+fn selfie() -> Options {
+    Options { spoof: false, ..Options::selfie() }
+}
+
 fn dev_set() -> PathBuf {
     let dir = repo().join("../shared/data/faces/bbt");
     assert!(dir.is_dir(), "the development set is missing: {}", dir.display());
@@ -68,8 +74,8 @@ fn one_face_in_every_image() {
 #[test]
 fn the_same_image_embeds_identically() {
     let (_, _, img) = &images()[0];
-    let a = engine().analyze(img, Options::selfie()).expect("analyze");
-    let b = engine().analyze(img, Options::selfie()).expect("analyze");
+    let a = engine().analyze(img, selfie()).expect("analyze");
+    let b = engine().analyze(img, selfie()).expect("analyze");
     let (ea, eb) = (a.embedding.expect("embedding"), b.embedding.expect("embedding"));
     assert_eq!(ea, eb);
     assert!((ea.iter().map(|x| x * x).sum::<f32>() - 1.0).abs() < 1e-4, "unit length");
@@ -81,7 +87,7 @@ fn same_people_score_above_different_people() {
     let embeddings: Vec<(String, Vec<f32>)> = all
         .iter()
         .map(|(person, file, img)| {
-            let a = engine().analyze(img, Options::selfie()).expect("analyze");
+            let a = engine().analyze(img, selfie()).expect("analyze");
             (person.clone(), a.embedding.unwrap_or_else(|| panic!("{person}/{file}: no embedding")))
         })
         .collect();
@@ -122,11 +128,10 @@ fn same_people_score_above_different_people() {
 fn a_mirrored_image_flips_yaw_unless_declared_mirrored() {
     let mut turned = 0;
     for (person, file, img) in images() {
-        let plain = engine().analyze(&img, Options::selfie()).expect("analyze");
+        let plain = engine().analyze(&img, selfie()).expect("analyze");
         let flipped_img = image::imageops::flip_horizontal(&img);
-        let flipped = engine().analyze(&flipped_img, Options::selfie()).expect("analyze");
-        let declared =
-            engine().analyze(&flipped_img, Options { mirrored: true, ..Options::selfie() }).expect("analyze");
+        let flipped = engine().analyze(&flipped_img, selfie()).expect("analyze");
+        let declared = engine().analyze(&flipped_img, Options { mirrored: true, ..selfie() }).expect("analyze");
         let (p, f, d) = (plain.pose.expect("pose"), flipped.pose.expect("pose"), declared.pose.expect("pose"));
         // FaceMesh is not exactly left-right symmetric (a few degrees): only clearly turned
         // heads have a yaw sign that means something.
@@ -198,7 +203,7 @@ fn hostile_files_are_refused_without_panic() {
     assert!(matches!(err, face::decode::DecodeError::TooLarge { .. } | face::decode::DecodeError::Corrupt), "{err:?}");
     // Through the engine's async path too.
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().expect("runtime");
-    let r = rt.block_on(engine().analyze_bytes(bomb, Options::selfie()));
+    let r = rt.block_on(engine().analyze_bytes(bomb, selfie()));
     assert!(matches!(r, Err(face::FaceError::Decode(_))));
 }
 
