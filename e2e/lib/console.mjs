@@ -65,9 +65,11 @@ export async function consoleLogin(page, baseURL, operator) {
 
 /**
  * On the queue: opens the only pending case, checks it is `person` (the member's roster
- * data beside the images) and approves it → back on the queue with 「承認しました」.
+ * data beside the images) and approves it → back on the queue with 「承認しました」. With
+ * `burst`, also checks that the angled selfie came as a camera burst (the reasons list the
+ * burst's yaw angles and no `liveness_no_burst`).
  */
-export async function approveOnlyCase(page, { family, given }) {
+export async function approveOnlyCase(page, { family, given }, { burst = false } = {}) {
   const open = page.getByRole('link', { name: /^審査する/ });
   assert.equal(await open.count(), 1, 'exactly one case waits in the queue');
   await open.click();
@@ -75,6 +77,11 @@ export async function approveOnlyCase(page, { family, given }) {
   const person = await page.locator('.case-person').innerText();
   assert.ok(person.includes(family) && person.includes(given), `the case is ${family} ${given}'s:\n${person}`);
   await expectVisible(page.getByRole('heading', { name: '本人確認書類の読み取り（OCR）' }), 'what OCR read beside the roster');
+  if (burst) {
+    const text = await page.locator('main').innerText();
+    assert.match(text, /liveness_yaw:/, 'the burst turn is listed for the reviewer');
+    assert.doesNotMatch(text, /liveness_no_burst/, 'the angled selfie came as a burst, not a still');
+  }
   // The reviewer's checklist: approval needs every item (the server checks it too).
   for (const item of ['氏名が一致', '生年月日が一致', '顔が一致']) {
     await page.getByLabel(item, { exact: true }).check();

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { launchBrowser, launchBrowserWithCamera, newPhonePage } from './browser.mjs';
-import { writeScene } from './fakecam.mjs';
+import { waitForLoopStart, writeScene, writeTurnScene } from './fakecam.mjs';
 import { PASSWORD, button, expectMenu, expectVisible, link, submitLogin } from './flows.mjs';
 import { ARTIFACTS_DIR } from './server.mjs';
 
@@ -27,18 +27,22 @@ export async function writeLeonardScenes() {
     return {
       card: await writeScene(page, dir, 'licence-leonard', { kind: 'card', face: 'leonard/leonard1.png' }),
       frontal: await writeScene(page, dir, 'selfie-leonard-front', { kind: 'selfie', face: 'leonard/leonard2.png' }),
-      angled: await writeScene(page, dir, 'selfie-leonard-right', { kind: 'selfie', face: 'leonard/leonard3.png' }),
+      angled: await writeTurnScene(page, dir, 'selfie-leonard-turning-right', { front: 'leonard/leonard2.png', turned: 'leonard/leonard3.png' }),
     };
   } finally {
     await browser.close();
   }
 }
 
-/** 「撮影をはじめる」 → the fake camera's picture → 「撮影する」. */
-async function shoot(page) {
+/**
+ * 「撮影をはじめる」 → the fake camera's picture → 「撮影する」. For a turn video (the angled
+ * burst), the shutter is pressed at the start of its loop, facing the camera.
+ */
+export async function shoot(page, scene) {
   await button(page, '撮影をはじめる').click();
   const shutter = button(page, '撮影する');
   await expectVisible(shutter, 'button 「撮影する」 once the camera is on');
+  if (scene?.turn) await waitForLoopStart(page);
   await shutter.click();
 }
 
@@ -103,7 +107,7 @@ export async function completeEkyc(walk, { baseURL, email, password = PASSWORD, 
 
   await cameraStep(walk, 'F4 顔写真（別アングル） → 秘密の質問設定 → 「この内容で認証する」', who, scenes.angled, async (page) => {
     await expectVisible(page.getByText('右向きで口を閉じる', { exact: true }), 'the instruction after logging in again');
-    await shoot(page);
+    await shoot(page, scenes.angled);
     const start = link(page, '秘密の質問設定をはじめる');
     await expectVisible(start, 'link 「秘密の質問設定をはじめる」', CAPTURE_TIMEOUT_MS);
     await start.click();

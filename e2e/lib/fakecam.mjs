@@ -22,7 +22,7 @@ function dataURL(rel) {
  */
 export async function renderScene(page, scene) {
   const out = await page.evaluate(
-    async ({ kind, src }) => {
+    async ({ kind, src, shift, jitter, marker }) => {
       const load = (url) =>
         new Promise((resolve, reject) => {
           const img = new Image();
@@ -60,21 +60,45 @@ export async function renderScene(page, scene) {
         canvas.height = 480;
         ctx.fillStyle = 'rgb(96,104,112)';
         ctx.fillRect(0, 0, 640, 480);
-        ctx.drawImage(face, 170, 80, 300, 300);
+        if (shift) {
+          // The face's middle pushed `shift` source pixels sideways, its edges kept: FaceMesh
+          // reads it as a head turned part of the way (the development set has no video).
+          for (let x = 0; x < 300; x += 1) {
+            const sx = Math.min(face.width - 1, Math.max(0, (x / 300) * face.width - shift * Math.sin((Math.PI * x) / 300)));
+            ctx.drawImage(face, sx, 0, 1, face.height, 170 + jitter + x, 80, 1, 300);
+          }
+        } else {
+          ctx.drawImage(face, 170 + jitter, 80, 300, 300);
+        }
+        if (marker) {
+          // The start of the loop, for a test that wants the burst to begin facing the camera.
+          ctx.fillStyle = 'rgb(0,255,0)';
+          ctx.fillRect(0, 0, 48, 48);
+        }
       }
       const { data } = ctx.getImageData(0, 0, canvas.width, canvas.height);
       let binary = '';
       for (let i = 0; i < data.length; i += 0x8000) binary += String.fromCharCode.apply(null, data.subarray(i, i + 0x8000));
       return { width: canvas.width, height: canvas.height, rgba: btoa(binary), png: canvas.toDataURL('image/png').split(',')[1] };
     },
-    { kind: scene.kind, src: dataURL(scene.face) },
+    { kind: scene.kind, src: dataURL(scene.face), shift: scene.shift || 0, jitter: scene.jitter || 0, marker: !!scene.marker },
   );
   return { width: out.width, height: out.height, rgba: Buffer.from(out.rgba, 'base64'), png: Buffer.from(out.png, 'base64') };
 }
 
 /** RGBA → one Y4M frame (4:2:0, full-range BT.601, as `C420jpeg` says). */
-export function y4m({ width, height, rgba }) {
-  const header = Buffer.from(`YUV4MPEG2 W${width} H${height} F15:1 Ip A1:1 C420jpeg\nFRAME\n`, 'ascii');
+export function y4m(frame) {
+  return y4mFrames([frame]);
+}
+
+/** RGBA frames of one size → a Y4M video at 15 frames per second. */
+export function y4mFrames(frames) {
+  const { width, height } = frames[0];
+  const header = Buffer.from(`YUV4MPEG2 W${width} H${height} F15:1 Ip A1:1 C420jpeg\n`, 'ascii');
+  return Buffer.concat([header, ...frames.map((f) => Buffer.concat([Buffer.from('FRAME\n', 'ascii'), yuv420(f)]))]);
+}
+
+function yuv420({ width, height, rgba }) {
   const cw = width / 2;
   const ch = height / 2;
   const y = Buffer.alloc(width * height);
@@ -105,7 +129,7 @@ export function y4m({ width, height, rgba }) {
       v[j * cw + i] = clamp(128 + 0.5 * r - 0.418688 * g - 0.081312 * b);
     }
   }
-  return Buffer.concat([header, y, u, v]);
+  return Buffer.concat([y, u, v]);
 }
 
 /** Renders `scene` and writes `<dir>/<name>.y4m` and `<dir>/<name>.png`; returns both paths. */
@@ -117,4 +141,58 @@ export async function writeScene(page, dir, name, scene) {
   writeFileSync(y4mPath, y4m(frame));
   writeFileSync(pngPath, frame.png);
   return { y4m: y4mPath, png: pngPath };
+}
+
+/** Frames per second of the fake camera's video (the Y4M header). */
+export const FAKECAM_FPS = 15;
+/** Source-pixel shifts of the frames between the front and the turn (see renderScene). */
+export const PART_WAY = [-12, -24];
+
+/**
+ * A head turning to the member's right, as a looping fake-camera video: `front` facing the
+ * camera for 0.8 s (its first 0.27 s marked, see `waitForLoopStart`), two partial turns of
+ * 0.4 s each, and `turned` for 2 s, every frame shifted a pixel or two like
+ * a hand-held phone. Writes `<dir>/<name>.y4m` and, as the file-input still, `<name>.png`.
+ */
+export async function writeTurnScene(page, dir, name, { front, turned }) {
+  mkdirSync(dir, { recursive: true });
+  const plan = [
+    ...Array.from({ length: 12 }, (_, i) => ({ face: front, marker: i < 4 })),
+    ...PART_WAY.flatMap((shift) => Array.from({ length: 6 }, () => ({ face: front, shift }))),
+    ...Array.from({ length: 30 }, () => ({ face: turned })),
+  ];
+  const frames = [];
+  for (const [i, step] of plan.entries()) {
+    frames.push(await renderScene(page, { kind: 'selfie', face: step.face, shift: step.shift, marker: step.marker, jitter: i % 3 }));
+  }
+  const still = await renderScene(page, { kind: 'selfie', face: turned });
+  const y4mPath = path.join(dir, `${name}.y4m`);
+  const pngPath = path.join(dir, `${name}.png`);
+  writeFileSync(y4mPath, y4mFrames(frames));
+  writeFileSync(pngPath, still.png);
+  return { y4m: y4mPath, png: pngPath, turn: true };
+}
+
+/**
+ * Waits until the page's camera preview shows the start of the turn video's loop (the green
+ * marker), so that a burst taken now sees the whole turn. Tests only.
+ */
+export async function waitForLoopStart(page, timeoutMs = 15_000) {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    const marked = await page.evaluate(() => {
+      const video = document.querySelector('video');
+      if (!video || !video.videoWidth) return false;
+      const canvas = document.createElement('canvas');
+      canvas.width = 8;
+      canvas.height = 8;
+      const scale = video.videoWidth / 640;
+      canvas.getContext('2d').drawImage(video, 8 * scale, 8 * scale, 24 * scale, 24 * scale, 0, 0, 8, 8);
+      const [r, g, b] = canvas.getContext('2d').getImageData(4, 4, 1, 1).data;
+      return g > 200 && r < 80 && b < 80;
+    });
+    if (marked) return;
+    await new Promise((resolve) => setTimeout(resolve, 15));
+  }
+  throw new Error('the fake camera never showed the start of its loop');
 }

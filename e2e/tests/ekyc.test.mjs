@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { launchBrowser, launchBrowserWithCamera, newPhonePage } from '../lib/browser.mjs';
-import { writeScene } from '../lib/fakecam.mjs';
+import { waitForLoopStart, writeScene, writeTurnScene } from '../lib/fakecam.mjs';
 import { ORG_ID, ORG_NAME, PASSWORD, Walk, button, expectMenu, expectVisible, link, registerMember, submitLogin, uniqueEmail } from '../lib/flows.mjs';
 import { ARTIFACTS_DIR, startServer } from '../lib/server.mjs';
 
@@ -37,7 +37,7 @@ describe('F4 健診・医療アクセス認証 (fake camera)', () => {
       scenes = {
         card: await writeScene(page, dir, 'licence-leonard', { kind: 'card', face: 'leonard/leonard1.png' }),
         frontal: await writeScene(page, dir, 'selfie-leonard-front', { kind: 'selfie', face: 'leonard/leonard2.png' }),
-        angled: await writeScene(page, dir, 'selfie-leonard-right', { kind: 'selfie', face: 'leonard/leonard3.png' }),
+        angled: await writeTurnScene(page, dir, 'selfie-leonard-turning-right', { front: 'leonard/leonard2.png', turned: 'leonard/leonard3.png' }),
         stranger: await writeScene(page, dir, 'selfie-sheldon', { kind: 'selfie', face: 'sheldon/sheldon2.png' }),
       };
     } finally {
@@ -62,12 +62,14 @@ describe('F4 健診・医療アクセス認証 (fake camera)', () => {
   }
 
   /** 「撮影をはじめる」 → the camera's picture → 「撮影する」. */
-  async function shoot(page) {
+  /** 「撮影をはじめる」 → 「撮影する」; for the turn video (angled burst) at the start of its loop. */
+  async function shoot(page, scene) {
     await button(page, '撮影をはじめる').click();
     const shutter = button(page, '撮影する');
     await expectVisible(shutter, 'button 「撮影する」 once the camera is on');
     const playing = await page.locator('video').evaluate((v) => v.videoWidth > 0 && !v.paused);
     assert.ok(playing, 'the camera preview is playing');
+    if (scene?.turn) await waitForLoopStart(page);
     await shutter.click();
   }
 
@@ -224,7 +226,7 @@ describe('F4 健診・医療アクセス認証 (fake camera)', () => {
       await walk.step('右向きで口を閉じる through the camera', async () => {
         await link(page, '健診・医療アクセス認証').click();
         await expectVisible(page.getByText('右向きで口を閉じる', { exact: true }), 'the same instruction after logging in again');
-        await shoot(page);
+        await shoot(page, scenes.angled);
         await expectVisible(link(page, '秘密の質問設定をはじめる'), 'link 「秘密の質問設定をはじめる」', CAPTURE_TIMEOUT_MS);
         await walk.snap('secret-intro');
       });

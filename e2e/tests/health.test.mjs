@@ -177,7 +177,7 @@ describe('F5 health data behind the secret question', () => {
         walk.page = page;
         await consoleLogin(page, baseURL, operator);
         await walk.snap('console-queue');
-        await approveOnlyCase(page, HANAKO);
+        await approveOnlyCase(page, HANAKO, { burst: true });
         await walk.snap('console-approved');
         await page.context().close();
       });

@@ -129,6 +129,10 @@ pub struct Config {
     /// Share of automatically completed eKYC cases queued for a reviewer's look afterwards
     /// (`MIMOTO_EKYC_SAMPLE_RATE`, 0–1, default 0.1).
     pub ekyc_sample_rate: f64,
+    /// Presentation-attack score of a selfie above which the case goes to a reviewer
+    /// (`MIMOTO_EKYC_SPOOF_THRESHOLD`, default `face::antispoof::SPOOF_THRESHOLD`); above 1 the
+    /// signal is off (scores are at most 1).
+    pub ekyc_spoof_threshold: f32,
 }
 
 /// Accepts true/false, 1/0, yes/no, on/off (environment variables are often written as 1).
@@ -187,6 +191,7 @@ impl Default for Config {
             ocr_program: "tesseract".into(),
             ocr_concurrency: 1,
             ekyc_sample_rate: 0.1,
+            ekyc_spoof_threshold: face::antispoof::SPOOF_THRESHOLD,
         }
     }
 }
@@ -218,6 +223,9 @@ impl Config {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(ConfigError::Invalid("public_url must start with http:// or https://".into()));
             }
+        }
+        if self.ekyc_spoof_threshold.is_nan() || self.ekyc_spoof_threshold <= 0.0 {
+            return Err(ConfigError::Invalid("ekyc_spoof_threshold must be above 0".into()));
         }
         if !(0.0..=1.0).contains(&self.ekyc_sample_rate) {
             return Err(ConfigError::Invalid("ekyc_sample_rate must be between 0 and 1".into()));

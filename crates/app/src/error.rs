@@ -102,6 +102,9 @@ pub enum ServiceError {
     InstructionExpired,
     #[error("the same photo was sent twice")]
     SameImage,
+    /// The angled burst does not show a live member turning (see `domain::liveness`).
+    #[error("liveness: {0}")]
+    LivenessFailed(domain::liveness::LivenessFailure),
     #[error("the back of this document is never accepted")]
     DocumentBackNotAllowed,
     #[error("secret question")]
@@ -178,6 +181,9 @@ pub enum ServiceError {
     PasskeyFailed,
     #[error("at most {max} passkeys")]
     PasskeyLimit { max: usize },
+    /// A passkey step-up was asked for, but the member has no passkey registered.
+    #[error("no passkey registered")]
+    NoPasskeys,
     #[error("secret answer empty")]
     StepUpAnswerEmpty,
     /// F5: wrong answer to the secret question; `remaining` answers before the lock.
@@ -293,6 +299,7 @@ impl ServiceError {
             InstructionNotFollowed => "instruction_not_followed",
             InstructionExpired => "instruction_expired",
             SameImage => "same_image",
+            LivenessFailed(f) => f.reason(),
             DocumentBackNotAllowed => "document_back_not_allowed",
             SecretQuestionInvalid => "secret_question_invalid",
             SecretAnswerEmpty => "secret_answer_empty",
@@ -322,6 +329,7 @@ impl ServiceError {
             PasskeysUnavailable => "passkeys_unavailable",
             PasskeyFailed => "passkey_failed",
             PasskeyLimit { .. } => "passkey_limit",
+            NoPasskeys => "no_passkeys",
             StepUpAnswerEmpty => "step_up_answer_empty",
             StepUpWrong { .. } => "step_up_wrong",
             StepUpLocked { .. } => "step_up_locked",
@@ -354,7 +362,8 @@ impl ServiceError {
             | FaceMismatch { .. }
             | InstructionNotFollowed
             | InstructionExpired
-            | SameImage => Some("image"),
+            | SameImage
+            | LivenessFailed(_) => Some("image"),
             SecretQuestionInvalid => Some("question"),
             SecretAnswerEmpty => Some("answer"),
             ReviewReasonInvalid => Some("reason"),

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 
 use crate::evidence::DocumentCheck;
+use crate::liveness::Liveness;
 
 /// Frontal selfies that do not match the document, per application, before the member is sent
 /// to the customer center.
@@ -230,6 +231,14 @@ pub struct EkycApplication {
     pub face_attempts: u32,
     pub instruction: Option<Instruction>,
     pub scores: Option<Scores>,
+    /// How the angled selfie showed a live member (see [`crate::liveness`]); `None` before it,
+    /// and on applications from before the burst existed (they go to review).
+    #[serde(default)]
+    pub liveness: Option<Liveness>,
+    /// The passive presentation-attack check flagged a selfie (a printed photo or a screen):
+    /// a reviewer looks, the member is not refused on that alone.
+    #[serde(default)]
+    pub spoof_suspected: bool,
 }
 
 impl Default for EkycApplication {
@@ -248,6 +257,8 @@ impl EkycApplication {
             face_attempts: 0,
             instruction: None,
             scores: None,
+            liveness: None,
+            spoof_suspected: false,
         }
     }
 
@@ -358,10 +369,19 @@ impl EkycApplication {
         Ok(())
     }
 
-    /// The angled selfie followed the instruction and is the same person.
-    pub fn angled_verified(&mut self, scores: Scores) -> Result<(), EkycError> {
+    /// The angled selfie followed the instruction and is the same person; `liveness` says
+    /// whether it came as a burst or as one still, `spoof_suspected` whether the passive
+    /// presentation-attack check flagged a selfie.
+    pub fn angled_verified(
+        &mut self,
+        scores: Scores,
+        liveness: Liveness,
+        spoof_suspected: bool,
+    ) -> Result<(), EkycError> {
         self.expect(&[EkycState::FrontalVerified])?;
         self.scores = Some(scores);
+        self.liveness = Some(liveness);
+        self.spoof_suspected = spoof_suspected;
         self.state = EkycState::AngledVerified;
         Ok(())
     }
@@ -374,15 +394,19 @@ impl EkycApplication {
 
     /// 「この内容で認証する」: approved at once when every score clears the margin AND the
     /// document's text proves it is the roster person's (`document`, see
-    /// [`DocumentCheck::proves_person`]); otherwise an application (申請) for review. A face
-    /// match alone never completes an application.
+    /// [`DocumentCheck::proves_person`]) AND the angled selfie came as a live burst that the
+    /// presentation-attack check did not flag; otherwise an application (申請) for review. A
+    /// face match alone never completes an application.
     pub fn submit(
         &mut self,
         policy: &DecisionPolicy,
         document: Option<&DocumentCheck>,
     ) -> Result<EkycState, EkycError> {
         self.expect(&[EkycState::SecretSet])?;
-        let auto = self.scores.is_some_and(|s| policy.auto_approve(&s)) && document.is_some_and(|d| d.proves_person());
+        let auto = self.scores.is_some_and(|s| policy.auto_approve(&s))
+            && document.is_some_and(|d| d.proves_person())
+            && self.liveness == Some(Liveness::Burst)
+            && !self.spoof_suspected;
         self.state = if auto { EkycState::Completed } else { EkycState::PendingReview };
         Ok(self.state)
     }
@@ -529,14 +553,22 @@ mod tests {
             let mut a = through_document(DocumentKind::DriversLicense, false);
             a.frontal_result(true, &mut rng).expect("frontal");
             assert!(a.instruction.is_some(), "the instruction is fixed once the frontal selfie passed");
-            a.angled_verified(scores(score)).expect("angled");
+            a.angled_verified(scores(score), Liveness::Burst, false).expect("angled");
             a.secret_set().expect("secret");
             assert_eq!(a.submit(&POLICY, document.as_ref()), Ok(expected), "{score} {document:?}");
             assert_eq!(a.is_authenticated(), expected == EkycState::Completed);
         }
+        // A still instead of a burst, or a selfie the presentation-attack check flagged: review.
+        for (liveness, spoof) in [(Liveness::SingleFrame, false), (Liveness::Burst, true)] {
+            let mut a = through_document(DocumentKind::DriversLicense, false);
+            a.frontal_result(true, &mut rng).expect("frontal");
+            a.angled_verified(scores(0.75), liveness, spoof).expect("angled");
+            a.secret_set().expect("secret");
+            assert_eq!(a.submit(&POLICY, Some(&proven)), Ok(EkycState::PendingReview), "{liveness:?} {spoof}");
+        }
         let mut a = through_document(DocumentKind::DriversLicense, false);
         a.frontal_result(true, &mut rng).expect("frontal");
-        a.angled_verified(scores(0.55)).expect("angled");
+        a.angled_verified(scores(0.55), Liveness::Burst, false).expect("angled");
         a.secret_set().expect("secret");
         a.submit(&POLICY, Some(&proven)).expect("submit");
         a.review(true).expect("approve");

@@ -12,6 +12,7 @@ pub mod identity;
 pub mod ids;
 pub mod insurer;
 pub mod kana;
+pub mod liveness;
 pub mod locale;
 pub mod org;
 pub mod otp;

@@ -40,6 +40,7 @@ fn status(e: &ServiceError) -> StatusCode {
         | InstructionNotFollowed
         | InstructionExpired
         | SameImage
+        | LivenessFailed(_)
         | SecretQuestionInvalid
         | SecretAnswerEmpty => StatusCode::UNPROCESSABLE_ENTITY,
         EkycNotAvailable | IdentityNotVerified | DocumentBackNotAllowed | CaptureTokenInvalid => StatusCode::CONFLICT,
@@ -66,7 +67,7 @@ fn status(e: &ServiceError) -> StatusCode {
         HealthNotUnlocked | StepUpRequired => StatusCode::FORBIDDEN,
         PasskeysUnavailable => StatusCode::NOT_FOUND,
         PasskeyFailed => StatusCode::UNPROCESSABLE_ENTITY,
-        PasskeyLimit { .. } => StatusCode::CONFLICT,
+        PasskeyLimit { .. } | NoPasskeys => StatusCode::CONFLICT,
         StepUpAnswerEmpty | StepUpWrong { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         StepUpLocked { .. } => StatusCode::TOO_MANY_REQUESTS,
         Store(_) | Crypto(_) | Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -3,6 +3,9 @@
 // 「撮影をはじめる」 opens the camera (rear for documents, front for the face) behind a white
 // frame, and 「撮影する」 puts the current frame into that same file input as a JPEG and
 // submits the form with its one-time capture token. Nothing is sent anywhere else.
+// On the angled-selfie form (`data-burst="N"`) 「撮影する」 takes N frames, one every 250 ms,
+// while the member turns from the front to the instruction; the server checks that they show
+// one continuous turn of the same face (a single still goes to a reviewer).
 (function () {
   'use strict';
   var form = document.querySelector('form.capture');
@@ -56,32 +59,62 @@
       });
   });
 
+  var burst = Math.max(1, Math.min(8, parseInt(form.dataset.burst || '1', 10) || 1));
+  var BURST_INTERVAL_MS = 250;
+  // Burst frames are scaled to this width: enough for the face engine, small to send.
+  var BURST_WIDTH = 640;
+
+  // The current frame as a JPEG blob (the frame as the camera sees it: the front camera's
+  // preview is mirrored for the member's comfort only; the photo is not).
+  function grab(width, done) {
+    var scale = width ? Math.min(1, width / video.videoWidth) : 1;
+    var canvas = document.createElement('canvas');
+    canvas.width = Math.round(video.videoWidth * scale);
+    canvas.height = Math.round(video.videoHeight * scale);
+    canvas.getContext('2d').drawImage(video, 0, 0, canvas.width, canvas.height);
+    canvas.toBlob(done, 'image/jpeg', burst > 1 ? 0.85 : 0.92);
+  }
+
+  function send(blobs) {
+    var files = new DataTransfer();
+    blobs.forEach(function (blob, i) {
+      files.items.add(new File([blob], 'capture-' + i + '.jpg', { type: 'image/jpeg' }));
+    });
+    input.files = files.files;
+    stop();
+    form.submit();
+  }
+
+  function failed() {
+    shoot.disabled = false;
+    status.textContent = '';
+  }
+
   shoot.addEventListener('click', function () {
     if (!stream || !video.videoWidth) return;
-    var canvas = document.createElement('canvas');
-    canvas.width = video.videoWidth;
-    canvas.height = video.videoHeight;
-    // The frame as the camera sees it (the front camera's preview is mirrored for the
-    // member's comfort only; the photo is not).
-    canvas.getContext('2d').drawImage(video, 0, 0);
     shoot.disabled = true;
-    status.textContent = form.dataset.sending || '';
-    canvas.toBlob(
-      function (blob) {
-        if (!blob) {
-          shoot.disabled = false;
-          status.textContent = '';
-          return;
+    if (burst === 1) {
+      status.textContent = form.dataset.sending || '';
+      grab(0, function (blob) {
+        if (blob) send([blob]);
+        else failed();
+      });
+      return;
+    }
+    status.textContent = form.dataset.burstRunning || '';
+    var blobs = [];
+    (function next() {
+      grab(BURST_WIDTH, function (blob) {
+        if (!blob) return failed();
+        blobs.push(blob);
+        if (blobs.length === burst) {
+          status.textContent = form.dataset.sending || '';
+          send(blobs);
+        } else {
+          setTimeout(next, BURST_INTERVAL_MS);
         }
-        var files = new DataTransfer();
-        files.items.add(new File([blob], 'capture.jpg', { type: 'image/jpeg' }));
-        input.files = files.files;
-        stop();
-        form.submit();
-      },
-      'image/jpeg',
-      0.92,
-    );
+      });
+    })();
   });
 
   window.addEventListener('pagehide', stop);

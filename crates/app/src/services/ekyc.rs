@@ -79,6 +79,9 @@ pub struct EkycData {
     /// within [`ANGLED_WINDOW`].
     #[serde(default, with = "time::serde::timestamp::option")]
     pub instruction_at: Option<time::OffsetDateTime>,
+    /// The accepted frontal selfie's presentation-attack score (see [`spoof_suspected`]).
+    #[serde(default)]
+    pub frontal_spoof_score: Option<f32>,
 }
 
 /// A date read on the document, with the mean OCR confidence (0–100) of its line.
@@ -241,6 +244,7 @@ pub async fn start(app: &App, member: &Member) -> ServiceResult<Loaded> {
         secret_answer_hash: None,
         document_reading: None,
         instruction_at: None,
+        frontal_spoof_score: None,
     };
     let record = EkycRecord {
         id: new_id(),
@@ -329,10 +333,11 @@ async fn keep_image(app: &App, loaded: &mut Loaded, capture: Capture, bytes: &[u
     Ok(stored.sha256.to_vec())
 }
 
-/// Uploads one capture with its token. Documents need exactly one usable face (the back of a
-/// licence is only decoded); the frontal selfie must face forward with the mouth closed and
-/// match the document; the angled one must follow the instruction, be the same person and
-/// not the frontal picture again.
+/// Uploads one capture with its token: one image, or for the angled selfie a burst of frames
+/// in capture order (see `domain::liveness`). Documents need exactly one usable face (the
+/// back of a licence is only decoded); the frontal selfie must face forward with the mouth
+/// closed and match the document; the angled burst must turn from the front to the
+/// instruction, the same person throughout, and not repeat a frame or the frontal picture.
 #[tracing::instrument(skip_all, fields(user_id = %member.user.id, application_id = %id, capture = ?capture))]
 pub async fn upload(
     app: &App,
@@ -340,15 +345,15 @@ pub async fn upload(
     id: &str,
     capture: Capture,
     token: &str,
-    bytes: Vec<u8>,
+    frames: Vec<Vec<u8>>,
 ) -> ServiceResult<Loaded> {
     match app.config.ekyc_instruction_seed {
         // Tests only (refused with secure cookies, see `Config::ekyc_instruction_seed`).
         Some(seed) => {
             let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
-            upload_with_rng(app, member, id, capture, token, bytes, &mut rng).await
+            upload_with_rng(app, member, id, capture, token, frames, &mut rng).await
         }
-        None => upload_with_rng(app, member, id, capture, token, bytes, &mut rand::rngs::OsRng).await,
+        None => upload_with_rng(app, member, id, capture, token, frames, &mut rand::rngs::OsRng).await,
     }
 }
 
@@ -361,12 +366,19 @@ pub async fn upload_with_rng<R: rand::Rng + rand::CryptoRng + Send>(
     id: &str,
     capture: Capture,
     token: &str,
-    bytes: Vec<u8>,
+    mut frames: Vec<Vec<u8>>,
     rng: &mut R,
 ) -> ServiceResult<Loaded> {
     let mut loaded = load(app, member, id).await?;
     if next_capture(&loaded.data) != Some(capture) {
         return Err(ServiceError::WrongStep);
+    }
+    let most = if capture == Capture::SelfieAngled { domain::liveness::MAX_BURST_FRAMES } else { 1 };
+    if frames.len() > most {
+        return Err(ServiceError::LivenessFailed(domain::liveness::LivenessFailure::TooManyFrames));
+    }
+    if frames.is_empty() || frames.iter().any(Vec::is_empty) {
+        return Err(ServiceError::Image(face::decode::DecodeError::Empty));
     }
     if matches!(capture, Capture::SelfieFrontal | Capture::SelfieAngled) && loaded.data.app.attempts_exhausted() {
         // Before the token is used or the engine runs: nothing more is tried or stored.
@@ -380,6 +392,11 @@ pub async fn upload_with_rng<R: rand::Rng + rand::CryptoRng + Send>(
     if !app.store.use_capture_token(&token_hash(app, token), id, capture.as_str(), app.now()).await? {
         return Err(ServiceError::CaptureTokenInvalid);
     }
+    if capture == Capture::SelfieAngled {
+        angled(app, &mut loaded, frames, rng).await?;
+        return Ok(loaded);
+    }
+    let bytes = frames.pop().unwrap_or_default();
     let engine = engine(app)?;
     match capture {
         Capture::DocumentFront => {
@@ -397,91 +414,207 @@ pub async fn upload_with_rng<R: rand::Rng + rand::CryptoRng + Send>(
             loaded.data.app.back_captured()?;
         }
         Capture::SelfieFrontal => {
-            let a = engine.analyze_bytes(bytes.clone(), Options::selfie()).await.map_err(face_error)?;
-            usable(&a)?;
-            // 正面, mouth closed.
-            if a.turn != Some(face::geometry::Turn::Front) || a.mouth == Some(face::geometry::Mouth::Open) {
-                return Err(ServiceError::InstructionNotFollowed);
-            }
-            let score = similarity(loaded.data.document_embedding.as_deref(), a.embedding.as_deref())?;
-            let matched = policy(app).passes(score);
-            tracing::info!(application = %loaded.record.id, score, matched, "frontal selfie compared with the document");
-            if !matched {
-                // For the reviewer: how far each refused attempt was.
-                loaded.data.reasons.push(format!("frontal_mismatch:{score:.3}"));
-            }
-            if matched {
-                let sha = keep_image(app, &mut loaded, capture, &bytes).await?;
-                loaded.data.frontal_embedding = a.embedding;
-                loaded.data.frontal_sha256 = Some(sha);
-                loaded.data.document_frontal_score = Some(score);
-            }
-            let result = loaded.data.app.frontal_result(matched, rng);
-            if matched {
-                loaded.data.instruction_at = Some(app.now());
-            }
-            save(app, &mut loaded).await?;
-            result?;
-            if !matched {
-                let remaining = domain::ekyc::MAX_FACE_ATTEMPTS.saturating_sub(loaded.data.app.face_attempts);
-                return Err(ServiceError::FaceMismatch { remaining });
-            }
+            frontal(app, &mut loaded, &bytes, rng).await?;
             return Ok(loaded);
         }
-        Capture::SelfieAngled => {
-            let a = engine.analyze_bytes(bytes.clone(), Options::selfie()).await.map_err(face_error)?;
-            usable(&a)?;
-            let instruction = loaded.data.app.instruction.ok_or(ServiceError::WrongStep)?;
-            let turned = match instruction.turn {
-                Turn::Right => a.turn == Some(face::geometry::Turn::Right),
-                Turn::Left => a.turn == Some(face::geometry::Turn::Left),
-            };
-            let mouth = match instruction.mouth {
-                MouthState::Open => a.mouth == Some(face::geometry::Mouth::Open),
-                MouthState::Closed => a.mouth == Some(face::geometry::Mouth::Closed),
-            };
-            let sha: Vec<u8> = Sha256::digest(&bytes).to_vec();
-            let frontal_angled = similarity(loaded.data.frontal_embedding.as_deref(), a.embedding.as_deref())?;
-            let document_angled = similarity(loaded.data.document_embedding.as_deref(), a.embedding.as_deref())?;
-            let p = policy(app);
-            let late = loaded.data.instruction_at.is_none_or(|at| app.now() - at > ANGLED_WINDOW);
-            let failure = if late {
-                Some((ServiceError::InstructionExpired, "angled_too_late".to_string()))
-            } else if !turned || !mouth {
-                Some((ServiceError::InstructionNotFollowed, "angled_instruction_not_followed".to_string()))
-            } else if loaded.data.frontal_sha256.as_deref() == Some(sha.as_slice())
-                || frontal_angled >= SAME_IMAGE_SIMILARITY
-            {
-                Some((ServiceError::SameImage, "angled_same_image".to_string()))
-            } else if !p.passes(frontal_angled) || !p.passes(document_angled) {
-                let remaining = domain::ekyc::MAX_FACE_ATTEMPTS.saturating_sub(loaded.data.app.face_attempts + 1);
-                Some((
-                    ServiceError::FaceMismatch { remaining },
-                    format!("angled_mismatch:document={document_angled:.3},frontal={frontal_angled:.3}"),
-                ))
-            } else {
-                None
-            };
-            if let Some((err, reason)) = failure {
-                // The attempt counts and a new instruction is drawn (shown with the error).
-                let result = loaded.data.app.angled_failed(rng);
-                loaded.data.instruction_at = Some(app.now());
-                loaded.data.reasons.push(reason);
-                save(app, &mut loaded).await?;
-                result?;
-                return Err(err);
-            }
-            keep_image(app, &mut loaded, capture, &bytes).await?;
-            let scores = Scores {
-                document_frontal: loaded.data.document_frontal_score.unwrap_or(0.0),
-                document_angled,
-                frontal_angled,
-            };
-            loaded.data.app.angled_verified(scores)?;
-        }
+        Capture::SelfieAngled => return Err(ServiceError::WrongStep),
     }
     save(app, &mut loaded).await?;
     Ok(loaded)
+}
+
+/// The frontal selfie: facing forward with the mouth closed, the document's face. A match is
+/// kept and draws the angled instruction (its window starts now); a mismatch counts an attempt.
+async fn frontal<R: rand::Rng + rand::CryptoRng + Send>(
+    app: &App,
+    loaded: &mut Loaded,
+    bytes: &[u8],
+    rng: &mut R,
+) -> ServiceResult<()> {
+    let a = engine(app)?.analyze_bytes(bytes.to_vec(), Options::selfie()).await.map_err(face_error)?;
+    usable(&a)?;
+    // 正面, mouth closed.
+    if a.turn != Some(face::geometry::Turn::Front) || a.mouth == Some(face::geometry::Mouth::Open) {
+        return Err(ServiceError::InstructionNotFollowed);
+    }
+    let score = similarity(loaded.data.document_embedding.as_deref(), a.embedding.as_deref())?;
+    let matched = policy(app).passes(score);
+    tracing::info!(application = %loaded.record.id, score, matched, "frontal selfie compared with the document");
+    if !matched {
+        // For the reviewer: how far each refused attempt was.
+        loaded.data.reasons.push(format!("frontal_mismatch:{score:.3}"));
+    }
+    if matched {
+        let sha = keep_image(app, loaded, Capture::SelfieFrontal, bytes).await?;
+        loaded.data.frontal_embedding = a.embedding;
+        loaded.data.frontal_sha256 = Some(sha);
+        loaded.data.document_frontal_score = Some(score);
+        loaded.data.frontal_spoof_score = a.spoof_score;
+    }
+    let result = loaded.data.app.frontal_result(matched, rng);
+    if matched {
+        loaded.data.instruction_at = Some(app.now());
+    }
+    save(app, loaded).await?;
+    result?;
+    if !matched {
+        let remaining = domain::ekyc::MAX_FACE_ATTEMPTS.saturating_sub(loaded.data.app.face_attempts);
+        return Err(ServiceError::FaceMismatch { remaining });
+    }
+    Ok(())
+}
+
+/// One frame of the angled burst as the engine saw it.
+struct Measured {
+    analysis: Analysis,
+    frame: domain::liveness::Frame,
+}
+
+/// The angled selfie: the burst (or a single still) must come within [`ANGLED_WINDOW`] of
+/// the instruction, show one face throughout — the frontal selfie's — turning from the front
+/// to the instruction (see `domain::liveness`), and end in a frame that is not the frontal
+/// picture again and matches the document. A refusal counts as a face attempt and draws a new
+/// instruction; only the last frame is kept, with the burst's yaw angles for the reviewer.
+async fn angled<R: rand::Rng + rand::CryptoRng + Send>(
+    app: &App,
+    loaded: &mut Loaded,
+    frames: Vec<Vec<u8>>,
+    rng: &mut R,
+) -> ServiceResult<()> {
+    let instruction = loaded.data.app.instruction.ok_or(ServiceError::WrongStep)?;
+    if loaded.data.instruction_at.is_none_or(|at| app.now() - at > ANGLED_WINDOW) {
+        return angled_refused(app, loaded, ServiceError::InstructionExpired, "angled_too_late".into(), rng).await;
+    }
+    let measured = measure_burst(app, loaded, &frames).await?;
+    let Some((last, last_bytes)) = measured.last().zip(frames.last()) else {
+        return Err(ServiceError::Image(face::decode::DecodeError::Empty));
+    };
+    let frontal_angled = similarity(loaded.data.frontal_embedding.as_deref(), last.analysis.embedding.as_deref())?;
+    let document_angled = similarity(loaded.data.document_embedding.as_deref(), last.analysis.embedding.as_deref())?;
+    let p = policy(app);
+    let burst: Vec<domain::liveness::Frame> = measured.iter().map(|m| m.frame).collect();
+    let sha: Vec<u8> = Sha256::digest(last_bytes).to_vec();
+    let verdict = domain::liveness::check(&burst, instruction);
+    let failure = match verdict {
+        Err(domain::liveness::LivenessFailure::FaceChanged) if !last.frame.same_face || !p.passes(document_angled) => {
+            let remaining = domain::ekyc::MAX_FACE_ATTEMPTS.saturating_sub(loaded.data.app.face_attempts + 1);
+            Some((
+                ServiceError::FaceMismatch { remaining },
+                format!("angled_mismatch:document={document_angled:.3},frontal={frontal_angled:.3}"),
+            ))
+        }
+        Err(domain::liveness::LivenessFailure::NotFollowed) => {
+            Some((ServiceError::InstructionNotFollowed, "angled_instruction_not_followed".to_string()))
+        }
+        Err(f) => Some((ServiceError::LivenessFailed(f), f.reason().to_string())),
+        Ok(_)
+            if loaded.data.frontal_sha256.as_deref() == Some(sha.as_slice())
+                || frontal_angled >= SAME_IMAGE_SIMILARITY =>
+        {
+            Some((ServiceError::SameImage, "angled_same_image".to_string()))
+        }
+        Ok(_) if !p.passes(frontal_angled) || !p.passes(document_angled) => {
+            let remaining = domain::ekyc::MAX_FACE_ATTEMPTS.saturating_sub(loaded.data.app.face_attempts + 1);
+            Some((
+                ServiceError::FaceMismatch { remaining },
+                format!("angled_mismatch:document={document_angled:.3},frontal={frontal_angled:.3}"),
+            ))
+        }
+        Ok(_) => None,
+    };
+    if let Some((err, reason)) = failure {
+        return angled_refused(app, loaded, err, reason, rng).await;
+    }
+    let liveness = verdict.map_err(ServiceError::LivenessFailed)?;
+    if liveness == domain::liveness::Liveness::SingleFrame {
+        loaded.data.reasons.push("liveness_no_burst".into());
+    }
+    let yaws: Vec<String> = burst.iter().map(|f| format!("{:.0}", f.yaw)).collect();
+    loaded.data.reasons.push(format!("liveness_yaw:{}", yaws.join(",")));
+    let spoof = spoof_suspected(loaded.data.frontal_spoof_score, &measured, app.config.ekyc_spoof_threshold);
+    if let Some(score) = spoof {
+        loaded.data.reasons.push(format!("presentation_attack_suspected:{score:.2}"));
+    }
+    keep_image(app, loaded, Capture::SelfieAngled, last_bytes).await?;
+    let scores =
+        Scores { document_frontal: loaded.data.document_frontal_score.unwrap_or(0.0), document_angled, frontal_angled };
+    loaded.data.app.angled_verified(scores, liveness, spoof.is_some())?;
+    save(app, loaded).await
+}
+
+/// An angled capture that is refused: the attempt counts and a new instruction is drawn
+/// (shown with the error), with a new window.
+async fn angled_refused<R: rand::Rng + rand::CryptoRng + Send>(
+    app: &App,
+    loaded: &mut Loaded,
+    err: ServiceError,
+    reason: String,
+    rng: &mut R,
+) -> ServiceResult<()> {
+    let result = loaded.data.app.angled_failed(rng);
+    loaded.data.instruction_at = Some(app.now());
+    loaded.data.reasons.push(reason);
+    save(app, loaded).await?;
+    result?;
+    Err(err)
+}
+
+/// The highest presentation-attack score of the selfies (the frontal one and the burst's last
+/// frame) when it is above `threshold` (`Config::ekyc_spoof_threshold`): a printed photo
+/// or a screen may be in front of the camera. A reason for a reviewer's look, never a refusal:
+/// the model is weak on what could be measured here (README, face engine).
+fn spoof_suspected(frontal: Option<f32>, burst: &[Measured], threshold: f32) -> Option<f32> {
+    frontal
+        .into_iter()
+        .chain(burst.iter().filter_map(|m| m.analysis.spoof_score))
+        .fold(None, |max: Option<f32>, s| Some(max.map_or(s, |m| m.max(s))))
+        .filter(|s| *s > threshold)
+}
+
+/// Runs the engine on every frame of the burst, one after the other. Every frame must show
+/// exactly one face; the last one must also be a usable photo (blur while turning is fine).
+async fn measure_burst(app: &App, loaded: &Loaded, frames: &[Vec<u8>]) -> ServiceResult<Vec<Measured>> {
+    let engine = engine(app)?;
+    let p = policy(app);
+    let mut out: Vec<Measured> = Vec::with_capacity(frames.len());
+    let mut previous: Option<image::RgbImage> = None;
+    for (i, bytes) in frames.iter().enumerate() {
+        let last = i + 1 == frames.len();
+        // The anti-spoofing model is the slowest stage (about 0.3 s): the last frame only.
+        let opts = Options { spoof: last, ..Options::selfie() };
+        let (image, a) = engine.decode_and_analyze(bytes.clone(), opts).await.map_err(face_error)?;
+        if last {
+            usable(&a)?;
+        } else if let Some(issue @ (face::quality::Issue::NoFace | face::quality::Issue::MultipleFaces)) =
+            a.issues.first()
+        {
+            return Err(ServiceError::FaceQuality(*issue));
+        }
+        let (Some(pose), Some(turn)) = (a.pose, a.turn) else {
+            return Err(ServiceError::FaceQuality(face::quality::Issue::NoFace));
+        };
+        let same_face =
+            similarity(loaded.data.frontal_embedding.as_deref(), a.embedding.as_deref()).is_ok_and(|s| p.passes(s));
+        let frame = domain::liveness::Frame {
+            yaw: pose.yaw,
+            pose: match turn {
+                face::geometry::Turn::Front => domain::liveness::Pose::Front,
+                face::geometry::Turn::Right => domain::liveness::Pose::Turned(Turn::Right),
+                face::geometry::Turn::Left => domain::liveness::Pose::Turned(Turn::Left),
+                face::geometry::Turn::Unclear => domain::liveness::Pose::Unclear,
+            },
+            mouth: match a.mouth {
+                Some(face::geometry::Mouth::Open) => Some(MouthState::Open),
+                Some(face::geometry::Mouth::Closed) => Some(MouthState::Closed),
+                _ => None,
+            },
+            same_face,
+            repeats_previous: previous.as_ref().is_some_and(|p| p.as_raw() == image.as_raw()),
+        };
+        previous = Some(image);
+        out.push(Measured { analysis: a, frame });
+    }
+    Ok(out)
 }
 
 /// Reads the document's front with OCR and compares it with the member's roster record: one

@@ -1,8 +1,10 @@
 //! F4 健診・医療アクセス認証 (eKYC): an identity document and two selfies, checked against each
 //! other, then the secret question that guards health data (F5).
 
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use domain::ids::ApplicationId;
 use serde::{Deserialize, Serialize};
@@ -10,7 +12,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ApiJson, ApiLocale, ApiMember, ApiResult, IdPath, OrApi};
+use super::{ApiError, ApiJson, ApiLocale, ApiMember, ApiResult, IdPath, OrApi};
 use app::error::ServiceError;
 use app::i18n::Locale;
 use app::services::ekyc::{self, Capture};
@@ -185,15 +187,28 @@ async fn ekyc_capture_token(
     Ok((StatusCode::CREATED, Json(EkycCaptureTokenView { token, capture: capture.as_str().into() })))
 }
 
-/// Uploads one capture: the image bytes as the body (`Content-Type: image/jpeg`, `image/png`
-/// or `image/webp`, at most 12 MiB) and the capture token as `X-Capture-Token`.
+/// The angled selfie as a burst: `multipart/form-data` with one `frame` part per picture, in
+/// capture order.
+#[derive(ToSchema)]
+#[allow(dead_code)] // the schema of the multipart body; the parts are read one by one
+pub struct EkycBurstUpload {
+    /// 3–8 frames (JPEG, PNG or WebP) taken while the member turns from the front to the
+    /// instruction, or one still (accepted, but the application then goes to review).
+    #[schema(value_type = Vec<String>, format = Binary)]
+    pub frame: Vec<Vec<u8>>,
+}
+
+/// Uploads one capture with the capture token as `X-Capture-Token`: the image bytes as the
+/// body (`Content-Type: image/jpeg`, `image/png` or `image/webp`), or for `selfie_angled` a
+/// burst as `multipart/form-data` with `frame` parts (see `domain::liveness`); at most 12 MiB
+/// in all.
 #[utoipa::path(post, path = "/api/v1/ekyc-applications/{id}/captures/{capture}", tag = "ekyc", security(("bearer" = [])),
     params(("capture" = String, Path, description = "document_front | document_back | selfie_frontal | selfie_angled"),
            ("X-Capture-Token" = String, Header, description = "from capture-tokens"),
            ("id" = String, Path)),
-    request_body(content = Vec<u8>, content_type = "image/jpeg"),
+    request_body(content((Vec<u8> = "image/jpeg"), (inline(EkycBurstUpload) = "multipart/form-data"))),
     responses((status = 200, body = EkycView),
-              (status = 422, description = "image_* (unreadable), face_* (quality, with advice), face_mismatch (顔写真が一致しません), instruction_not_followed, same_image"),
+              (status = 422, description = "image_* (unreadable), face_* (quality, with advice), face_mismatch (顔写真が一致しません), instruction_not_followed, instruction_expired, same_image, liveness_* (the burst shows no live turn: identical_frames, face_changed, not_from_front, not_continuous, too_few_frames, too_many_frames)"),
               (status = 409, description = "capture_token_invalid (stale or used), wrong_step, document_back_not_allowed"),
               (status = 413, description = "larger than 12 MiB")))]
 async fn ekyc_capture(
@@ -201,13 +216,42 @@ async fn ekyc_capture(
     ApiLocale(locale): ApiLocale,
     m: ApiMember,
     IdPath((id, capture)): IdPath<(ApplicationId, String)>,
-    headers: axum::http::HeaderMap,
-    body: axum::body::Bytes,
-) -> ApiResult<Json<EkycView>> {
-    let capture = parse_capture(&capture).or_api(locale)?;
-    let token = headers.get("x-capture-token").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-    let l = ekyc::upload(&app, &m.member, &id, capture, &token, body.to_vec()).await.or_api(locale)?;
+    request: axum::extract::Request,
+) -> Result<Json<EkycView>, Response> {
+    let capture = parse_capture(&capture).or_api(locale).map_err(IntoResponse::into_response)?;
+    let token = request.headers().get("x-capture-token").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let frames = read_frames(&app, request, locale).await?;
+    let l = ekyc::upload(&app, &m.member, &id, capture, &token, frames)
+        .await
+        .or_api(locale)
+        .map_err(IntoResponse::into_response)?;
     Ok(Json(ekyc_view(&l, locale)))
+}
+
+/// The body as frames: the `frame` parts of a multipart body (other parts are ignored), or
+/// the whole body as one image. A body over the limit answers 413 as axum's extractors do.
+async fn read_frames(app: &AppState, request: Request, locale: Locale) -> Result<Vec<Vec<u8>>, Response> {
+    let multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+    if !multipart {
+        let body = Bytes::from_request(request, app).await.map_err(IntoResponse::into_response)?;
+        return Ok(vec![body.to_vec()]);
+    }
+    let mut mp = Multipart::from_request(request, app).await.map_err(IntoResponse::into_response)?;
+    let mut frames = Vec::new();
+    while let Some(field) = mp.next_field().await.map_err(IntoResponse::into_response)? {
+        if field.name() == Some("frame") {
+            if frames.len() == domain::liveness::MAX_BURST_FRAMES {
+                let e = ServiceError::LivenessFailed(domain::liveness::LivenessFailure::TooManyFrames);
+                return Err(ApiError { err: e, locale }.into_response());
+            }
+            frames.push(field.bytes().await.map_err(IntoResponse::into_response)?.to_vec());
+        }
+    }
+    Ok(frames)
 }
 
 #[utoipa::path(post, path = "/api/v1/ekyc-applications/{id}/confirm-document", tag = "ekyc", security(("bearer" = [])), params(("id" = String, Path)), responses((status = 200, body = EkycView)))]

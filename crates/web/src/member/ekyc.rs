@@ -108,6 +108,9 @@ struct CapturePage {
     error: Option<String>,
     /// Documents can still be chosen again.
     rechoose: bool,
+    /// The angled selfie: the camera takes a burst of `burst_frames` (see `camera.js`).
+    burst: bool,
+    burst_frames: usize,
 }
 
 #[derive(Template)]
@@ -256,6 +259,8 @@ async fn capture_page(
         mouth_open: instruction.is_some_and(|i| i.mouth == domain::ekyc::MouthState::Open),
         notice: (capture == Capture::SelfieAngled).then(|| c.t("ekyc.frontal_ok").to_string()),
         rechoose: matches!(capture, Capture::DocumentFront | Capture::DocumentBack),
+        burst: capture == Capture::SelfieAngled,
+        burst_frames: domain::liveness::MAX_BURST_FRAMES,
         error: error.clone(),
         c,
     };
@@ -471,7 +476,8 @@ const FIELD_LIMIT: usize = 256;
 struct CaptureForm {
     csrf: String,
     token: String,
-    photo: Vec<u8>,
+    /// The file input's pictures: one, or the camera's burst for the angled selfie.
+    photos: Vec<Vec<u8>>,
 }
 
 /// The capture form, its CSRF token checked: multipart, so not a [`MemberForm`], but the same
@@ -484,7 +490,7 @@ async fn capture_form(ctx: &Ctx, mp: Multipart) -> Result<CaptureForm, PageError
 
 async fn read_capture_form(mut mp: Multipart) -> Result<CaptureForm, ServiceError> {
     let bad = |what: &str| ServiceError::InvalidRequest(what.into());
-    let mut form = CaptureForm { csrf: String::new(), token: String::new(), photo: Vec::new() };
+    let mut form = CaptureForm { csrf: String::new(), token: String::new(), photos: Vec::new() };
     while let Some(field) = mp.next_field().await.map_err(|_| bad("multipart"))? {
         match field.name() {
             Some("csrf") | Some("token") => {
@@ -500,7 +506,17 @@ async fn read_capture_form(mut mp: Multipart) -> Result<CaptureForm, ServiceErro
                     form.token = value;
                 }
             }
-            Some("photo") => form.photo = field.bytes().await.map_err(|_| bad("multipart"))?.to_vec(),
+            Some("photo") => {
+                let bytes = field.bytes().await.map_err(|_| bad("multipart"))?;
+                // An empty file input still sends one empty part.
+                if bytes.is_empty() {
+                    continue;
+                }
+                if form.photos.len() == domain::liveness::MAX_BURST_FRAMES {
+                    return Err(ServiceError::LivenessFailed(domain::liveness::LivenessFailure::TooManyFrames));
+                }
+                form.photos.push(bytes.to_vec());
+            }
             _ => {}
         }
     }
@@ -519,10 +535,10 @@ async fn capture(
     let Some(m) = member(&ctx) else { return Ok(see_other("/login")) };
     let capture = capture.ok_or(ServiceError::WrongStep).or_page(&ctx)?;
     let id = id.or_page(&ctx)?;
-    let result = if form.photo.is_empty() {
+    let result = if form.photos.is_empty() {
         Err(ServiceError::Image(face::decode::DecodeError::Empty))
     } else {
-        ekyc::upload(&app, m, &id, capture, &form.token, form.photo).await
+        ekyc::upload(&app, m, &id, capture, &form.token, form.photos).await
     };
     match result {
         // A double submit or a resend after going back: show the step the member is at.

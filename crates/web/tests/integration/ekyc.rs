@@ -3,7 +3,7 @@
 //! face photo, selfies placed in phone-sized frames.
 
 use crate::common::browser::{Browser, Page};
-use crate::common::ekyc::{face, http_upload, licence, png, seed_for, selfie};
+use crate::common::ekyc::{face, http_upload, licence, png, seed_for, selfie, turn_burst};
 use crate::common::{Opts, TestApp, PASSWORD};
 use app::error::ServiceError;
 use app::i18n::Locale;
@@ -33,9 +33,20 @@ async fn upload(
     bytes: Vec<u8>,
     seed: u64,
 ) -> Result<ekyc::Loaded, ServiceError> {
+    upload_frames(t, m, id, capture, vec![bytes], seed).await
+}
+
+async fn upload_frames(
+    t: &TestApp,
+    m: &Member,
+    id: &str,
+    capture: Capture,
+    frames: Vec<Vec<u8>>,
+    seed: u64,
+) -> Result<ekyc::Loaded, ServiceError> {
     let token = ekyc::capture_token(&t.app, m, id, capture).await?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    ekyc::upload_with_rng(&t.app, m, id, capture, &token, bytes, &mut rng).await
+    ekyc::upload_with_rng(&t.app, m, id, capture, &token, frames, &mut rng).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -86,7 +97,7 @@ async fn step_a_stale_token_for_the_back_is_refused(t: &TestApp, m: &Member, id:
     t.clock.advance(time::Duration::minutes(11));
     let back = png(&RgbImage::from_pixel(1024, 640, Rgb([220, 220, 220])));
     assert!(matches!(
-        ekyc::upload(app, m, id, Capture::DocumentBack, &stale, back.clone()).await,
+        ekyc::upload(app, m, id, Capture::DocumentBack, &stale, vec![back.clone()]).await,
         Err(ServiceError::CaptureTokenInvalid)
     ));
     upload(t, m, id, Capture::DocumentBack, back, 0).await.expect("back");
@@ -133,8 +144,10 @@ async fn step_wrong_poses_count_then_the_right_pose_is_scored(t: &TestApp, m: &M
         now.data.reasons
     );
     assert!(now.data.reasons.iter().any(|r| r.starts_with("frontal_mismatch:")), "{:?}", now.data.reasons);
-    let a = upload(t, m, id, Capture::SelfieAngled, selfie(&angled), 0).await.expect("angled");
+    let burst = turn_burst("leonard/leonard2.png", "leonard/leonard3.png");
+    let a = upload_frames(t, m, id, Capture::SelfieAngled, burst, 0).await.expect("angled");
     assert_eq!(a.data.app.state, EkycState::AngledVerified);
+    assert_eq!(a.data.app.liveness, Some(domain::liveness::Liveness::Burst), "{:?}", a.data.reasons);
     a.data.app.scores.expect("scores")
 }
 
@@ -172,7 +185,9 @@ async fn step_submission_is_decided_or_goes_to_review(
     let auto = scores.document_frontal >= bar
         && scores.document_angled >= bar
         && scores.frontal_angled >= bar
-        && reading.check.proves_person();
+        && reading.check.proves_person()
+        && a.data.app.liveness == Some(domain::liveness::Liveness::Burst)
+        && !a.data.app.spoof_suspected;
     assert_eq!(a.data.app.state, if auto { EkycState::Completed } else { EkycState::PendingReview }, "{scores:?}");
     if auto {
         assert!(
@@ -249,7 +264,7 @@ async fn face_attempts_run_out_and_then_nothing_more_is_tried_or_stored() {
     // Even the right face is not tried now; the token is not used up and nothing is stored.
     let images = t.app.store.ekyc_images(&id).await.expect("images").len();
     let token = ekyc::capture_token(&t.app, &m, &id, Capture::SelfieFrontal).await.expect("token");
-    let r = ekyc::upload(&t.app, &m, &id, Capture::SelfieFrontal, &token, selfie(&face("raj/raj2.png"))).await;
+    let r = ekyc::upload(&t.app, &m, &id, Capture::SelfieFrontal, &token, vec![selfie(&face("raj/raj2.png"))]).await;
     assert!(matches!(r, Err(ServiceError::FaceAttemptsExhausted)));
     assert_eq!(t.app.store.ekyc_images(&id).await.expect("images").len(), images);
     assert!(ServiceError::FaceAttemptsExhausted.message(Locale::Ja).contains("カスタマーセンター"));
@@ -266,7 +281,7 @@ async fn the_my_number_card_back_is_never_accepted() {
     let a = ekyc::answer_remarks(&t.app, &m, &id, true).await.expect("remarks");
     assert_eq!(a.data.app.state, EkycState::DocumentCaptured, "remarks noted, no back");
     assert!(ekyc::capture_token(&t.app, &m, &id, Capture::DocumentBack).await.is_err());
-    assert!(ekyc::upload(&t.app, &m, &id, Capture::DocumentBack, "forged", vec![1, 2, 3]).await.is_err());
+    assert!(ekyc::upload(&t.app, &m, &id, Capture::DocumentBack, "forged", vec![vec![1, 2, 3]]).await.is_err());
     assert_eq!(t.app.store.ekyc_images(&id).await.expect("images").len(), 1, "only the front is stored");
     t.stop().await;
 }

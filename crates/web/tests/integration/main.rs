@@ -21,5 +21,6 @@ mod health_imports;
 mod http;
 mod identity;
 mod inquiry;
+mod liveness;
 mod pages;
 mod passkeys;

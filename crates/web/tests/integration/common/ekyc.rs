@@ -64,6 +64,73 @@ pub fn selfie(img: &RgbImage) -> Vec<u8> {
     png(&frame)
 }
 
+/// `img` with its middle pushed `shift` pixels sideways (negative: towards the image's left)
+/// and its edges kept: FaceMesh reads the nose between the cheeks as a head turned part of the
+/// way. The development set has no video, so this stands in for the frames between a frontal
+/// and a turned photo of one real turn.
+pub fn partly_turned(img: &RgbImage, shift: f32) -> RgbImage {
+    let (w, h) = img.dimensions();
+    RgbImage::from_fn(w, h, |x, y| {
+        let t = x as f32 / w as f32;
+        let sx = (x as f32 - shift * (std::f32::consts::PI * t).sin()).round().clamp(0.0, (w - 1) as f32);
+        *img.get_pixel(sx as u32, y)
+    })
+}
+
+/// `img` a little brighter: the next camera frame of a head that did not move.
+pub fn next_frame(img: &RgbImage) -> RgbImage {
+    let mut out = img.clone();
+    for p in out.pixels_mut() {
+        p.0 = p.0.map(|c| c.saturating_add(3));
+    }
+    out
+}
+
+/// Shifts (pixels of the 150-pixel development faces) that take a frontal face part of the way
+/// to a turn to the member's right (negate them for the left).
+pub const PART_WAY: [f32; 2] = [-12.0, -24.0];
+
+/// The camera's burst while the member turns to their right, as selfie frames: `frontal`,
+/// two frames part of the way (see [`partly_turned`]), `turned`, and `turned` once more a
+/// frame later.
+pub fn turn_burst(frontal: &str, turned: &str) -> Vec<Vec<u8>> {
+    let (front, side) = (face(frontal), face(turned));
+    let mut frames = vec![selfie(&front)];
+    frames.extend(PART_WAY.iter().map(|s| selfie(&partly_turned(&front, *s))));
+    frames.push(selfie(&side));
+    frames.push(selfie(&next_frame(&side)));
+    frames
+}
+
+/// Uploads the angled burst over HTTP as `multipart/form-data` with one `frame` part each.
+pub async fn http_upload_burst(t: &TestApp, token: &str, id: &str, frames: Vec<Vec<u8>>) -> (u16, serde_json::Value) {
+    let (s, v) = t
+        .post_auth(
+            &format!("/api/v1/ekyc-applications/{id}/capture-tokens"),
+            token,
+            json!({"capture": "selfie_angled"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let capture_token = v["token"].as_str().expect("token").to_string();
+    let mut form = reqwest::multipart::Form::new();
+    for (i, bytes) in frames.into_iter().enumerate() {
+        let part = reqwest::multipart::Part::bytes(bytes).file_name(format!("frame-{i}.png")).mime_str("image/png");
+        form = form.part("frame", part.expect("mime"));
+    }
+    let res = t
+        .api
+        .post(t.url(&format!("/api/v1/ekyc-applications/{id}/captures/selfie_angled")))
+        .bearer_auth(token)
+        .header("x-capture-token", &capture_token)
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(serde_json::Value::Null))
+}
+
 /// Uploads one capture over HTTP: a token from the API, then the raw image with
 /// `X-Capture-Token`.
 pub async fn http_upload(
@@ -92,6 +159,44 @@ pub async fn http_upload(
     (status, res.json().await.unwrap_or(serde_json::Value::Null))
 }
 
+/// F4 over the JSON API up to the angled selfie: 運転免許証 with `document` as its front
+/// (備考欄 記載なし) and Leonard's frontal selfie. Returns the application id and the answer to
+/// the frontal upload (with the instruction).
+pub async fn f4_to_the_angled_step(t: &TestApp, token: &str, document: Vec<u8>) -> (String, serde_json::Value) {
+    let (s, v) = t.post_auth("/api/v1/ekyc-applications", token, json!({})).await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_str().expect("id").to_string();
+    let (s, v) = t
+        .post_auth(&format!("/api/v1/ekyc-applications/{id}/document"), token, json!({"kind": "drivers_license"}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = http_upload(t, token, &id, "document_front", document).await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("front_captured")), "{v}");
+    let (s, v) =
+        t.post_auth(&format!("/api/v1/ekyc-applications/{id}/remarks"), token, json!({"has_entries": false})).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = t.post_auth(&format!("/api/v1/ekyc-applications/{id}/confirm-document"), token, json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = http_upload(t, token, &id, "selfie_frontal", selfie(&face("leonard/leonard2.png"))).await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("frontal_verified")), "{v}");
+    (id, v)
+}
+
+/// The end of F4 over the JSON API: a secret question, then 「この内容で認証する」; the answer.
+pub async fn f4_finish(t: &TestApp, token: &str, id: &str) -> serde_json::Value {
+    let (s, v) = t
+        .post_auth(
+            &format!("/api/v1/ekyc-applications/{id}/secret"),
+            token,
+            json!({"question": "子どもの頃に住んでいた町の図書館", "answer": "みどり図書館"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = t.post_auth(&format!("/api/v1/ekyc-applications/{id}/submit"), token, json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    v
+}
+
 /// A seed whose first instruction is `wanted`.
 pub fn seed_for(wanted: domain::ekyc::Instruction) -> u64 {
     use rand::SeedableRng;
@@ -114,9 +219,9 @@ pub async fn complete_f4(t: &TestApp, m: &app::services::auth::Member, question:
     ekyc::choose_document(app, m, &id, DocumentKind::DriversLicense).await.expect("choose");
     let seed = seed_for(Instruction { turn: Turn::Right, mouth: MouthState::Closed });
     let shots = [
-        (Capture::DocumentFront, licence("leonard/leonard1.png")),
-        (Capture::SelfieFrontal, selfie(&face("leonard/leonard2.png"))),
-        (Capture::SelfieAngled, selfie(&face("leonard/leonard3.png"))),
+        (Capture::DocumentFront, vec![licence("leonard/leonard1.png")]),
+        (Capture::SelfieFrontal, vec![selfie(&face("leonard/leonard2.png"))]),
+        (Capture::SelfieAngled, turn_burst("leonard/leonard2.png", "leonard/leonard3.png")),
     ];
     for (capture, bytes) in shots {
         if capture == Capture::SelfieFrontal {
