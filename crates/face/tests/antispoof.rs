@@ -11,48 +11,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure with a message
 
-use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use face::antispoof::SPOOF_THRESHOLD;
-use face::decode::{decode, Limits};
 use face::detect::Detection;
 use face::eval::{spoof_distribution, Attack};
 use face::quality::Rect;
-use face::{FaceEngine, Options};
+use face::Options;
 use image::RgbImage;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
 
-fn engine() -> &'static FaceEngine {
-    static ENGINE: OnceLock<FaceEngine> = OnceLock::new();
-    ENGINE.get_or_init(|| {
-        let dir = std::env::var_os("MIMOTO_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join("models"));
-        FaceEngine::load(&dir).unwrap_or_else(|e| panic!("{e}"))
-    })
-}
-
-fn load(path: &Path) -> RgbImage {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    decode(&bytes, &Limits::default()).expect("decode")
-}
-
-/// Every development image, sorted by person and file.
-fn live_faces() -> Vec<(String, RgbImage)> {
-    let dir = repo().join("../shared/data/faces/bbt");
-    assert!(dir.is_dir(), "the development set is missing: {}", dir.display());
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("read dev set")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.is_dir())
-        .flat_map(|p| std::fs::read_dir(p).expect("read person").map(|e| e.expect("entry").path()))
-        .collect();
-    files.sort();
-    assert_eq!(files.len(), 40, "8 people × 5 images");
-    files.iter().map(|f| (f.display().to_string(), load(f))).collect()
-}
+use common::{engine, images, load, repo};
 
 /// The score of the single face of a selfie as the engine gives it (`None`: no single face).
 fn score(img: &RgbImage) -> Option<f32> {
@@ -77,10 +47,10 @@ struct Category {
 fn table() -> &'static [Category] {
     static TABLE: OnceLock<Vec<Category>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let faces = live_faces();
-        let frames: Vec<RgbImage> = faces.iter().map(|(_, f)| face::eval::e2e_selfie(f)).collect();
+        let faces = images();
+        let frames: Vec<RgbImage> = faces.iter().map(|(_, _, f)| face::eval::e2e_selfie(f)).collect();
         let mut images: Vec<(String, bool, Vec<RgbImage>)> = vec![
-            ("live, 150×150 crop as given".into(), true, faces.into_iter().map(|(_, f)| f).collect()),
+            ("live, 150×150 crop as given".into(), true, faces.into_iter().map(|(_, _, f)| f).collect()),
             ("live, e2e selfie frame 640×480".into(), true, frames.clone()),
         ];
         for attack in Attack::ALL {
@@ -174,7 +144,7 @@ fn scores_are_finite_in_range_and_repeatable() {
             assert!(s.is_finite() && (0.0..=1.2).contains(s), "{}: score {s}", c.name);
         }
     }
-    let (_, img) = &live_faces()[0];
+    let (_, _, img) = &images()[0];
     assert_eq!(score(img), score(img));
     // Documents do not get the score.
     let a = engine().analyze(img, Options::document()).expect("analyze");

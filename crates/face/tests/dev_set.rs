@@ -4,56 +4,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure with a message
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-
 use face::decode::{decode, Limits};
-use face::{Capture, FaceEngine, Options};
+use face::{Capture, Options};
 use image::RgbImage;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
 
-fn engine() -> &'static FaceEngine {
-    static ENGINE: OnceLock<FaceEngine> = OnceLock::new();
-    ENGINE.get_or_init(|| {
-        let dir = std::env::var_os("MIMOTO_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join("models"));
-        FaceEngine::load(&dir).unwrap_or_else(|e| panic!("{e}"))
-    })
-}
+use common::{dev_set, engine, images, repo};
 
 /// A selfie analysis without the anti-spoofing score (tested in `antispoof.rs`; 0.5 s a run in
 /// the test build, which these tests do not need).
 fn selfie() -> Options {
     Options { spoof: false, ..Options::selfie() }
-}
-
-fn dev_set() -> PathBuf {
-    let dir = repo().join("../shared/data/faces/bbt");
-    assert!(dir.is_dir(), "the development set is missing: {}", dir.display());
-    dir
-}
-
-/// (person, file name, image) for every image, sorted.
-fn images() -> Vec<(String, String, RgbImage)> {
-    let mut out = Vec::new();
-    for person in std::fs::read_dir(dev_set()).expect("read dev set") {
-        let person = person.expect("entry").path();
-        if !person.is_dir() {
-            continue;
-        }
-        for file in std::fs::read_dir(&person).expect("read person") {
-            let file = file.expect("entry").path();
-            let bytes = std::fs::read(&file).expect("read image");
-            let img = decode(&bytes, &Limits::default()).expect("decode");
-            let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            out.push((name(&person), name(&file), img));
-        }
-    }
-    out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-    assert_eq!(out.len(), 40, "8 people × 5 images");
-    out
 }
 
 #[test]
