@@ -468,6 +468,8 @@ async fn frontal<R: rand::Rng + rand::CryptoRng + Send>(
 struct Measured {
     analysis: Analysis,
     frame: domain::liveness::Frame,
+    /// Similarity to the frontal selfie (`None` without an embedding on either side).
+    frontal_similarity: Option<f32>,
 }
 
 /// The angled selfie: the burst (or a single still) must come within [`ANGLED_WINDOW`] of
@@ -489,7 +491,7 @@ async fn angled<R: rand::Rng + rand::CryptoRng + Send>(
     let Some((last, last_bytes)) = measured.last().zip(frames.last()) else {
         return Err(ServiceError::Image(face::decode::DecodeError::Empty));
     };
-    let frontal_angled = similarity(loaded.data.frontal_embedding.as_deref(), last.analysis.embedding.as_deref())?;
+    let frontal_angled = last.frontal_similarity.ok_or(ServiceError::WrongStep)?;
     let document_angled = similarity(loaded.data.document_embedding.as_deref(), last.analysis.embedding.as_deref())?;
     let p = policy(app);
     let burst: Vec<domain::liveness::Frame> = measured.iter().map(|m| m.frame).collect();
@@ -593,8 +595,8 @@ async fn measure_burst(app: &App, loaded: &Loaded, frames: &[Vec<u8>]) -> Servic
         let (Some(pose), Some(turn)) = (a.pose, a.turn) else {
             return Err(ServiceError::FaceQuality(face::quality::Issue::NoFace));
         };
-        let same_face =
-            similarity(loaded.data.frontal_embedding.as_deref(), a.embedding.as_deref()).is_ok_and(|s| p.passes(s));
+        let frontal_similarity = similarity(loaded.data.frontal_embedding.as_deref(), a.embedding.as_deref()).ok();
+        let same_face = frontal_similarity.is_some_and(|s| p.passes(s));
         let frame = domain::liveness::Frame {
             yaw: pose.yaw,
             pose: match turn {
@@ -612,7 +614,7 @@ async fn measure_burst(app: &App, loaded: &Loaded, frames: &[Vec<u8>]) -> Servic
             repeats_previous: previous.as_ref().is_some_and(|p| p.as_raw() == image.as_raw()),
         };
         previous = Some(image);
-        out.push(Measured { analysis: a, frame });
+        out.push(Measured { analysis: a, frame, frontal_similarity });
     }
     Ok(out)
 }

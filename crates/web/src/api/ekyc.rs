@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ApiError, ApiJson, ApiLocale, ApiMember, ApiResult, IdPath, OrApi};
+use super::{ApiJson, ApiLocale, ApiMember, ApiResult, IdPath, OrApi};
 use app::error::ServiceError;
 use app::i18n::Locale;
 use app::services::ekyc::{self, Capture};
@@ -220,7 +220,7 @@ async fn ekyc_capture(
 ) -> Result<Json<EkycView>, Response> {
     let capture = parse_capture(&capture).or_api(locale).map_err(IntoResponse::into_response)?;
     let token = request.headers().get("x-capture-token").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-    let frames = read_frames(&app, request, locale).await?;
+    let frames = read_frames(&app, request).await?;
     let l = ekyc::upload(&app, &m.member, &id, capture, &token, frames)
         .await
         .or_api(locale)
@@ -229,8 +229,9 @@ async fn ekyc_capture(
 }
 
 /// The body as frames: the `frame` parts of a multipart body (other parts are ignored), or
-/// the whole body as one image. A body over the limit answers 413 as axum's extractors do.
-async fn read_frames(app: &AppState, request: Request, locale: Locale) -> Result<Vec<Vec<u8>>, Response> {
+/// the whole body as one image (their number is checked by the service). A body over the
+/// limit answers 413 as axum's extractors do.
+async fn read_frames(app: &AppState, request: Request) -> Result<Vec<Vec<u8>>, Response> {
     let multipart = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -244,10 +245,6 @@ async fn read_frames(app: &AppState, request: Request, locale: Locale) -> Result
     let mut frames = Vec::new();
     while let Some(field) = mp.next_field().await.map_err(IntoResponse::into_response)? {
         if field.name() == Some("frame") {
-            if frames.len() == domain::liveness::MAX_BURST_FRAMES {
-                let e = ServiceError::LivenessFailed(domain::liveness::LivenessFailure::TooManyFrames);
-                return Err(ApiError { err: e, locale }.into_response());
-            }
             frames.push(field.bytes().await.map_err(IntoResponse::into_response)?.to_vec());
         }
     }

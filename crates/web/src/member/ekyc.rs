@@ -512,9 +512,6 @@ async fn read_capture_form(mut mp: Multipart) -> Result<CaptureForm, ServiceErro
                 if bytes.is_empty() {
                     continue;
                 }
-                if form.photos.len() == domain::liveness::MAX_BURST_FRAMES {
-                    return Err(ServiceError::LivenessFailed(domain::liveness::LivenessFailure::TooManyFrames));
-                }
                 form.photos.push(bytes.to_vec());
             }
             _ => {}
