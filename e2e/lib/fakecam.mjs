@@ -22,7 +22,7 @@ function dataURL(rel) {
  */
 export async function renderScene(page, scene) {
   const out = await page.evaluate(
-    async ({ kind, src, shift, jitter, marker }) => {
+    async ({ kind, src, shift, jitter, marker, shade }) => {
       const load = (url) =>
         new Promise((resolve, reject) => {
           const img = new Image();
@@ -58,7 +58,7 @@ export async function renderScene(page, scene) {
       } else {
         canvas.width = 640;
         canvas.height = 480;
-        ctx.fillStyle = 'rgb(96,104,112)';
+        ctx.fillStyle = `rgb(${96 + shade},104,112)`;
         ctx.fillRect(0, 0, 640, 480);
         if (shift) {
           // The face's middle pushed `shift` source pixels sideways, its edges kept: FaceMesh
@@ -81,7 +81,7 @@ export async function renderScene(page, scene) {
       for (let i = 0; i < data.length; i += 0x8000) binary += String.fromCharCode.apply(null, data.subarray(i, i + 0x8000));
       return { width: canvas.width, height: canvas.height, rgba: btoa(binary), png: canvas.toDataURL('image/png').split(',')[1] };
     },
-    { kind: scene.kind, src: dataURL(scene.face), shift: scene.shift || 0, jitter: scene.jitter || 0, marker: !!scene.marker },
+    { kind: scene.kind, src: dataURL(scene.face), shift: scene.shift || 0, jitter: scene.jitter || 0, marker: !!scene.marker, shade: scene.shade || 0 },
   );
   return { width: out.width, height: out.height, rgba: Buffer.from(out.rgba, 'base64'), png: Buffer.from(out.png, 'base64') };
 }
@@ -146,24 +146,29 @@ export async function writeScene(page, dir, name, scene) {
 /** Frames per second of the fake camera's video (the Y4M header). */
 export const FAKECAM_FPS = 15;
 /** Source-pixel shifts of the frames between the front and the turn (see renderScene). */
-export const PART_WAY = [-12, -24];
+export const PART_WAY = [-6, -12, -18, -24];
 
 /**
  * A head turning to the member's right, as a looping fake-camera video: `front` facing the
- * camera for 0.8 s (its first 0.27 s marked, see `waitForLoopStart`), two partial turns of
- * 0.4 s each, and `turned` for 2 s, every frame shifted a pixel or two like
- * a hand-held phone. Writes `<dir>/<name>.y4m` and, as the file-input still, `<name>.png`.
+ * camera for 0.8 s (its first 0.27 s marked, see `waitForLoopStart`), four partial turns of
+ * 0.4 s each, and `turned` for 3 s; every frame shifted a pixel or two and its background a
+ * shade lighter, like a hand-held phone, so no two nearby frames are alike. A burst that starts
+ * within 0.8 s of the mark (camera.js: 8 frames on a 400 ms schedule) sees the front, partial
+ * turns, and ends turned, with 2.5 s to spare before the loop restarts. Writes `<dir>/<name>.y4m` and, as the file-input still,
+ * `<name>.png`.
  */
 export async function writeTurnScene(page, dir, name, { front, turned }) {
   mkdirSync(dir, { recursive: true });
   const plan = [
     ...Array.from({ length: 12 }, (_, i) => ({ face: front, marker: i < 4 })),
     ...PART_WAY.flatMap((shift) => Array.from({ length: 6 }, () => ({ face: front, shift }))),
-    ...Array.from({ length: 30 }, () => ({ face: turned })),
+    ...Array.from({ length: 45 }, () => ({ face: turned })),
   ];
   const frames = [];
   for (const [i, step] of plan.entries()) {
-    frames.push(await renderScene(page, { kind: 'selfie', face: step.face, shift: step.shift, marker: step.marker, jitter: i % 3 }));
+    // No two frames within 1.8 s alike (a burst frame that repeats the one before is refused).
+    const scene = { kind: 'selfie', face: step.face, shift: step.shift, marker: step.marker, jitter: i % 3, shade: i % 27 };
+    frames.push(await renderScene(page, scene));
   }
   const still = await renderScene(page, { kind: 'selfie', face: turned });
   const y4mPath = path.join(dir, `${name}.y4m`);

@@ -21,7 +21,7 @@ pub const MAX_BURST_FRAMES: usize = 8;
 /// still be one motion.
 pub const YAW_JITTER_DEG: f32 = 6.0;
 /// The largest turn between two consecutive frames: a head that turns passes through the
-/// angles in between, a pair of photos jumps (the page takes a frame every 250 ms; a member
+/// angles in between, a pair of photos jumps (the page takes a frame every 400 ms; a member
 /// who turns faster is asked to turn slowly).
 pub const MAX_STEP_DEG: f32 = 22.0;
 /// A turn passes through angles in between: at least one frame of the motion lies this far

@@ -3,7 +3,7 @@
 // 「撮影をはじめる」 opens the camera (rear for documents, front for the face) behind a white
 // frame, and 「撮影する」 puts the current frame into that same file input as a JPEG and
 // submits the form with its one-time capture token. Nothing is sent anywhere else.
-// On the angled-selfie form (`data-burst="N"`) 「撮影する」 takes N frames, one every 250 ms,
+// On the angled-selfie form (`data-burst="N"`) 「撮影する」 takes N frames, one every 400 ms,
 // while the member turns from the front to the instruction; the server checks that they show
 // one continuous turn of the same face (a single still goes to a reviewer).
 (function () {
@@ -60,7 +60,7 @@
   });
 
   var burst = Math.max(1, Math.min(8, parseInt(form.dataset.burst || '1', 10) || 1));
-  var BURST_INTERVAL_MS = 250;
+  var BURST_INTERVAL_MS = 400;
   // Burst frames are scaled to this width: enough for the face engine, small to send.
   var BURST_WIDTH = 640;
 
@@ -73,6 +73,13 @@
     canvas.height = Math.round(video.videoHeight * scale);
     canvas.getContext('2d').drawImage(video, 0, 0, canvas.width, canvas.height);
     canvas.toBlob(done, 'image/jpeg', burst > 1 ? 0.85 : 0.92);
+  }
+
+  // Waits for the camera's next frame where the browser can say when one arrives, so a
+  // stalled camera does not put the same picture in the burst twice (the server refuses that).
+  function newFrame(done) {
+    if (typeof video.requestVideoFrameCallback === 'function') video.requestVideoFrameCallback(function () { done(); });
+    else done();
   }
 
   function send(blobs) {
@@ -103,6 +110,9 @@
     }
     status.textContent = form.dataset.burstRunning || '';
     var blobs = [];
+    // Frame k is due at start + k × interval (not interval after the previous one), so a slow
+    // phone does not stretch the burst beyond the member's turn.
+    var start = performance.now();
     (function next() {
       grab(BURST_WIDTH, function (blob) {
         if (!blob) return failed();
@@ -111,7 +121,8 @@
           status.textContent = form.dataset.sending || '';
           send(blobs);
         } else {
-          setTimeout(next, BURST_INTERVAL_MS);
+          var due = start + blobs.length * BURST_INTERVAL_MS;
+          setTimeout(function () { newFrame(next); }, Math.max(0, due - performance.now()));
         }
       });
     })();
