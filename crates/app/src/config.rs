@@ -36,7 +36,13 @@ pub struct Limits {
     pub register_per_ip: Limit,
     pub register_per_email: Limit,
     pub login_per_ip: Limit,
-    pub login_per_email: Limit,
+    /// Login attempts on one account from one client (address, IPv6 /64): only that client is
+    /// refused when it is spent.
+    pub login_per_account_client: Limit,
+    /// Failed logins of one account from anywhere (NIST SP 800-63B: at most 100); then the
+    /// account waits for the window to end or a password reset. Before that, failures beyond
+    /// 5 slow every attempt down (`services::limits::LoginGuard`).
+    pub login_failures_per_account: Limit,
     pub code_per_ip: Limit,
     pub reset_per_ip: Limit,
     pub reset_per_email: Limit,
@@ -55,7 +61,8 @@ impl Default for Limits {
             register_per_ip: Limit::new(30, 3600),
             register_per_email: Limit::new(10, 3600),
             login_per_ip: Limit::new(30, 900),
-            login_per_email: Limit::new(10, 900),
+            login_per_account_client: Limit::new(10, 900),
+            login_failures_per_account: Limit::new(100, 86_400),
             code_per_ip: Limit::new(60, 900),
             reset_per_ip: Limit::new(10, 3600),
             reset_per_email: Limit::new(5, 3600),
@@ -82,7 +89,9 @@ pub struct Config {
     pub mail_from: String,
     /// The address members use (`MIMOTO_PUBLIC_URL`); default `http://<listen>`.
     pub public_url: Option<String>,
-    /// Demo mode (`MIMOTO_DEMO`): shows the mail outbox at `/dev/mail`.
+    /// Demo mode (`MIMOTO_DEMO`): shows the mail outbox at `/dev/mail`. It publishes every
+    /// one-time password, so it is refused unless the server listens on a loopback address
+    /// and the public URL is not https.
     #[serde(deserialize_with = "lenient_bool")]
     pub demo: bool,
     /// Secure cookies (`MIMOTO_COOKIE_SECURE`); default: on when the public URL is https.
@@ -133,6 +142,22 @@ pub struct Config {
     /// (`MIMOTO_EKYC_SPOOF_THRESHOLD`, default `face::antispoof::SPOOF_THRESHOLD`); above 1 the
     /// signal is off (scores are at most 1).
     pub ekyc_spoof_threshold: f32,
+    /// The proxies and load balancers in front of Mimoto (`MIMOTO_TRUSTED_PROXIES`): CIDRs or
+    /// addresses, comma-separated (e.g. `10.0.0.0/8, 127.0.0.1`). Only when the socket peer is
+    /// one of them is the client address read from `Forwarded` / `X-Forwarded-For`, taking the
+    /// right-most hop that is not itself trusted. Empty (the default): the socket peer is the
+    /// client, and forwarding headers are ignored.
+    pub trusted_proxies: String,
+    /// Which header the trusted proxies write the client address into
+    /// (`MIMOTO_TRUSTED_PROXY_HEADER`): `x-forwarded-for` (default) or `forwarded` (RFC 7239).
+    /// Only that one is read: a proxy that appends to one header passes the other through as
+    /// the client sent it.
+    pub trusted_proxy_header: String,
+    /// Lets `serve` listen on a non-loopback address while the public URL is plain http
+    /// (`MIMOTO_ALLOW_INSECURE_HTTP`); off, that is refused: passwords and session cookies
+    /// would cross the network in clear.
+    #[serde(deserialize_with = "lenient_bool")]
+    pub allow_insecure_http: bool,
 }
 
 /// Accepts true/false, 1/0, yes/no, on/off (environment variables are often written as 1).
@@ -192,6 +217,9 @@ impl Default for Config {
             ocr_concurrency: 1,
             ekyc_sample_rate: 0.1,
             ekyc_spoof_threshold: face::antispoof::SPOOF_THRESHOLD,
+            trusted_proxies: String::new(),
+            trusted_proxy_header: "x-forwarded-for".into(),
+            allow_insecure_http: false,
         }
     }
 }
@@ -239,6 +267,13 @@ impl Config {
         if self.ekyc_instruction_seed.is_some() && (self.cookie_secure() || self.public_url().starts_with("https://")) {
             return Err(ConfigError::Invalid("ekyc_instruction_seed is for tests only and makes the liveness instruction predictable; it is refused with secure cookies or an https public URL".into()));
         }
+        self.trusted_proxies()?;
+        if self.demo && !self.is_local() {
+            return Err(ConfigError::Invalid("demo mode publishes every mail (and its one-time password) at /dev/mail; it is refused with an https public URL or a non-loopback listen address".into()));
+        }
+        if !matches!(self.trusted_proxy_header.as_str(), "x-forwarded-for" | "forwarded") {
+            return Err(ConfigError::Invalid("trusted_proxy_header must be x-forwarded-for or forwarded".into()));
+        }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err(ConfigError::Invalid("log_format must be text or json".into()));
         }
@@ -255,6 +290,40 @@ impl Config {
 
     pub fn cookie_secure(&self) -> bool {
         self.cookie_secure.unwrap_or_else(|| self.public_url().starts_with("https://"))
+    }
+
+    /// Only this machine can reach the server, over plain http: development and the demo.
+    /// Anything else is a deployment, where keys must be configured and the demo is refused.
+    pub fn is_local(&self) -> bool {
+        self.listen.ip().is_loopback() && !self.public_url().starts_with("https://")
+    }
+
+    /// What `serve` checks before it listens: a server reachable from the network with a
+    /// plain-http public URL needs `allow_insecure_http`.
+    pub fn check_serve(&self) -> Result<(), ConfigError> {
+        if !self.listen.ip().is_loopback() && !self.public_url().starts_with("https://") && !self.allow_insecure_http {
+            return Err(ConfigError::Invalid(format!(
+                "refusing to serve on {} with the plain-http public URL {}: put a TLS proxy in front and set MIMOTO_PUBLIC_URL=https://…, or set MIMOTO_ALLOW_INSECURE_HTTP=1 for a closed test network",
+                self.listen,
+                self.public_url()
+            )));
+        }
+        Ok(())
+    }
+
+    /// `trusted_proxies` parsed: a bare address is a one-address network.
+    pub fn trusted_proxies(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        self.trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map(|n| n.trunc())
+                    .map_err(|_| ConfigError::Invalid(format!("trusted_proxies: {p:?} is not an address or CIDR")))
+            })
+            .collect()
     }
 
     pub fn outbox_dir(&self) -> PathBuf {
@@ -294,9 +363,44 @@ mod tests {
             assert!(c.demo);
             assert_eq!(c.cookie_secure, Some(true));
             assert_eq!(c.limits.login_per_ip, Limit::new(3, 60));
-            assert_eq!(c.limits.login_per_email, Limits::default().login_per_email);
+            assert_eq!(c.limits.login_per_account_client, Limits::default().login_per_account_client);
             assert_eq!(c.database_url(), "sqlite:///tmp/x/mimoto.db");
             Ok(())
         });
+    }
+
+    #[test]
+    fn the_demo_is_refused_where_others_could_read_its_mail() {
+        let demo = Config { demo: true, ..Config::default() };
+        assert!(demo.validate().is_ok(), "loopback and http: the demo");
+        let https = Config { public_url: Some("https://app.example.jp".into()), ..demo.clone() };
+        assert!(https.validate().is_err());
+        let open = Config { listen: SocketAddr::from(([0, 0, 0, 0], 8080)), ..demo.clone() };
+        assert!(open.validate().is_err());
+        let v6 = Config { listen: "[::]:8080".parse().unwrap(), ..demo };
+        assert!(v6.validate().is_err());
+    }
+
+    #[test]
+    fn serving_the_network_over_plain_http_needs_an_explicit_yes() {
+        assert!(Config::default().check_serve().is_ok());
+        let open = Config { listen: SocketAddr::from(([0, 0, 0, 0], 8080)), ..Config::default() };
+        assert!(open.check_serve().is_err());
+        let behind_tls = Config { public_url: Some("https://app.example.jp".into()), ..open.clone() };
+        assert!(behind_tls.check_serve().is_ok());
+        let allowed = Config { allow_insecure_http: true, ..open };
+        assert!(allowed.check_serve().is_ok());
+    }
+
+    #[test]
+    fn trusted_proxies_are_cidrs_or_addresses() {
+        let c = Config { trusted_proxies: " 10.0.0.0/8, 127.0.0.1 ,fd00::/8".into(), ..Config::default() };
+        let nets: Vec<String> = c.trusted_proxies().unwrap().iter().map(|n| n.to_string()).collect();
+        assert_eq!(nets, ["10.0.0.0/8", "127.0.0.1/32", "fd00::/8"]);
+        assert!(Config::default().trusted_proxies().unwrap().is_empty());
+        let bad = Config { trusted_proxies: "10.0.0.0/33".into(), ..Config::default() };
+        assert!(bad.validate().is_err());
+        let bad = Config { trusted_proxies: "proxy.internal".into(), ..Config::default() };
+        assert!(bad.validate().is_err());
     }
 }

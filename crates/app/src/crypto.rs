@@ -108,7 +108,13 @@ impl Keys {
     pub fn from_config(config: &Config) -> Result<Self, CryptoError> {
         match (&config.secret_key, &config.data_keys) {
             (Some(s), Some(d)) => Keys::new(s, d, config.active_data_key.as_deref()),
-            (None, None) => Keys::load_or_generate(&config.data_dir.join("secrets.toml")),
+            (None, None) => {
+                let path = config.data_dir.join("secrets.toml");
+                if !path.exists() && !config.is_local() {
+                    return Err(CryptoError::Config("MIMOTO_SECRET_KEY and MIMOTO_DATA_KEYS must be configured: keys are generated only for a server on a loopback address with a plain-http public URL (development, the demo)".into()));
+                }
+                Keys::load_or_generate(&path)
+            }
             _ => Err(CryptoError::Config("set both secret_key and data_keys, or neither".into())),
         }
     }
@@ -278,6 +284,21 @@ mod tests {
         assert_ne!(a, k.mac("csrf", b"123456"));
         assert!(k.verify_mac("otp", b"123456", &a));
         assert!(!k.verify_mac("otp", b"123457", &a));
+    }
+
+    #[test]
+    fn a_deployment_never_runs_on_generated_keys() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let public = Config {
+            data_dir: dir.path().to_path_buf(),
+            public_url: Some("https://app.example.jp".into()),
+            ..Config::default()
+        };
+        let e = Keys::from_config(&public).err().expect("refused");
+        assert!(e.to_string().contains("MIMOTO_SECRET_KEY"), "{e}");
+        assert!(!dir.path().join("secrets.toml").exists());
+        let local = Config { data_dir: dir.path().to_path_buf(), ..Config::default() };
+        assert!(Keys::from_config(&local).is_ok(), "development and the demo generate them");
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub struct App {
     pub imports: crate::services::imports::ImportJobs,
     /// OCR of identity documents (tesseract child processes, bounded).
     pub ocr: ocr::Ocr,
+    /// `config.trusted_proxies`, parsed once.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// WebAuthn for passkeys; `None` when the public URL has no domain name (see [`App::webauthn`]).
     webauthn: Option<webauthn_rs::Webauthn>,
     /// The face engine, loaded on first use (see [`App::face`]).
@@ -79,6 +81,13 @@ impl App {
 
     pub fn with_store(config: Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Result<AppState, StartError> {
         let keys = Keys::from_config(&config)?;
+        let trusted_proxies = config.trusted_proxies()?;
+        // The audit log's chain is keyed from the MAC key: the database never holds the key.
+        let chain_key: [u8; 32] = keys
+            .mac("audit-chain", b"v1")
+            .try_into()
+            .map_err(|_| crate::crypto::CryptoError::Config("audit chain key".into()))?;
+        store.set_audit_chain_key(chain_key);
         let qr_svg = crate::qr::svg(&config.public_url()).map_err(StartError::Qr)?;
         let images = crate::images::ImageStore::from_config(&config, &keys)?;
         let ocr = ocr::Ocr::new(ocr::Settings {
@@ -97,6 +106,7 @@ impl App {
             images,
             imports: Default::default(),
             ocr,
+            trusted_proxies,
             webauthn,
             face: std::sync::OnceLock::new(),
         }))

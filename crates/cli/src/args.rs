@@ -48,6 +48,17 @@ pub enum Command {
     /// Operators of the review console (/console).
     #[command(subcommand)]
     Operator(OperatorCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Check the audit log's hash chain: every row against its hash and its link to the row
+    /// before. Prints the head (last seq and hash) to keep elsewhere; exits 1 when the chain
+    /// is broken, naming the first row that does not fit.
+    Verify,
 }
 
 #[derive(Subcommand, Debug)]

@@ -6,7 +6,8 @@ mod face;
 use std::process::ExitCode;
 
 use crate::args::{
-    CheckupCommand, Cli, Command, HealthCsvCommand, HealthImportArgs, OperatorCommand, OrgCommand, RosterCommand,
+    AuditCommand, CheckupCommand, Cli, Command, HealthCsvCommand, HealthImportArgs, OperatorCommand, OrgCommand,
+    RosterCommand,
 };
 use app::config::Config;
 use app::error::ServiceError;
@@ -97,12 +98,41 @@ async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error:
         Command::Operator(OperatorCommand::Create(args)) => operator_create(config, args).await,
         Command::Operator(OperatorCommand::List) => operator_list(config).await,
         Command::DemoData => demo_data(config).await,
+        Command::Audit(AuditCommand::Verify) => audit_verify(config).await,
+    }
+}
+
+/// Every CLI action that changes data writes an audit row: no operator, client `cli`.
+async fn cli_audit(app: &App, action: &str, target: Option<(&str, &str)>) -> Result<(), Box<dyn std::error::Error>> {
+    app::services::operators::audit(app, None, action, target, "cli").await?;
+    Ok(())
+}
+
+/// `mimoto audit verify`.
+async fn audit_verify(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    let app = App::open_default(config).await?;
+    let report = app.store.verify_audit_chain().await?;
+    println!("rows: {} (before the chain: {})", report.rows, report.unchained_prefix);
+    if let Some((seq, hash)) = &report.head {
+        let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+        println!("head: seq {seq} hash {hex}");
+    }
+    match report.broken {
+        None => {
+            println!("the chain holds");
+            Ok(())
+        }
+        Some((seq, why)) => {
+            eprintln!("mimoto: the audit chain is broken at seq {seq}: {why}");
+            std::process::exit(1);
+        }
     }
 }
 
 /// `mimoto serve`: the HTTP server with the mail worker and retention jobs, until SIGTERM or Ctrl-C.
 async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let listen = config.listen;
+    config.check_serve()?;
     let app = App::open_default(config).await?;
     // Load and check the face models now, so a missing or altered model is reported at
     // start (eKYC stays off), not at a member's first photo.
@@ -136,6 +166,7 @@ async fn org_add(config: Config, args: args::OrgAdd) -> Result<(), Box<dyn std::
     let app = App::open_default(config).await?;
     let new = args.into_new()?;
     let org = app::demo::add_org(&app, new).await?;
+    cli_audit(&app, "cli.org.add", Some(("organization", &org.id))).await?;
     println!("added {} {}", org.insurer_number, org.name);
     Ok(())
 }
@@ -171,6 +202,7 @@ async fn roster_import(config: Config, args: args::RosterImportArgs) -> Result<(
     match roster::import_bytes(&app, &org, &bytes, encoding, &mut progress).await {
         Ok((stats, timings)) => {
             progress.finish();
+            cli_audit(&app, "cli.roster.import", Some(("organization", &org.id))).await?;
             println!(
                     "imported {} rows for {} ({}) in {:.1} s: {} new, {} changed, {} unchanged; eligibility ended for {} record(s) not in the file",
                     stats.rows,
@@ -203,6 +235,7 @@ async fn checkup_import(config: Config, args: args::CheckupImportArgs) -> Result
     match app::services::checkups::import_zip(&app, args.org.as_str(), &file_name, bytes, &mut progress).await {
         Ok(stats) => {
             progress.finish();
+            cli_audit(&app, "cli.checkup.import", Some(("insurer_number", args.org.as_str()))).await?;
             println!(
                 "imported {} checkup result(s) for {} from {}: {} new, {} replaced; {} other entr(ies) skipped",
                 stats.documents,
@@ -238,6 +271,7 @@ async fn operator_create(config: Config, args: args::OperatorCreate) -> Result<(
         .await
         .map_err(|e| if e.is_internal() { e.to_string() } else { e.message(app::i18n::Locale::En) })?;
     let o = &created.operator;
+    cli_audit(&app, "cli.operator.create", Some(("operator", &o.id))).await?;
     println!("created operator {} <{}> ({}), id {}", o.name, o.email, o.role.as_str(), o.id);
     println!("TOTP secret (base32): {}", created.totp_secret);
     println!("otpauth URI: {}", created.otpauth_uri);
@@ -260,6 +294,7 @@ async fn demo_data(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let app = App::open_default(config).await?;
     let added = app::demo::load(&app).await?;
     app::demo::load_health(&app).await?;
+    cli_audit(&app, "cli.demo_data", None).await?;
     println!("demo data: {added} organization(s) added; health data of ヤマダ ハナコ (133033) imported");
     Ok(())
 }
@@ -295,6 +330,8 @@ async fn health_import<R: app::services::health_imports::HealthRow>(
     {
         Ok(stats) => {
             progress.finish();
+            cli_audit(&app, &format!("cli.{}.import", R::KIND.as_str()), Some(("insurer_number", args.org.as_str())))
+                .await?;
             println!(
                 "imported {} {label} row(s) for {} from {}: {} new, {} already stored",
                 stats.rows,

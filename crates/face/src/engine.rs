@@ -140,6 +140,14 @@ pub struct FaceEngine {
     models: Arc<Models>,
     threshold: f32,
     limits: Limits,
+    /// Analyses running at once (one per core): a burst of uploads queues here instead of
+    /// filling tokio's blocking pool with decoded images and model activations.
+    permits: Arc<tokio::sync::Semaphore>,
+}
+
+/// How many analyses run at once by default: the number of cores.
+pub fn default_concurrency() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
 impl std::fmt::Debug for FaceEngine {
@@ -171,7 +179,24 @@ impl FaceEngine {
                 crate::antispoof::TRACT_KNOBS,
             )?,
         };
-        Ok(FaceEngine { models: Arc::new(models), threshold: DEFAULT_THRESHOLD, limits: Limits::default() })
+        Ok(FaceEngine {
+            models: Arc::new(models),
+            threshold: DEFAULT_THRESHOLD,
+            limits: Limits::default(),
+            permits: Arc::new(tokio::sync::Semaphore::new(default_concurrency())),
+        })
+    }
+
+    /// At most `n` analyses at once (at least one); the engine's clones share the limit.
+    pub fn with_concurrency(mut self, n: usize) -> FaceEngine {
+        self.permits = Arc::new(tokio::sync::Semaphore::new(n.max(1)));
+        self
+    }
+
+    /// The permits an analysis waits for (shared by the engine's clones): for metrics, and for
+    /// tests that hold them to see a burst queue.
+    pub fn permits(&self) -> Arc<tokio::sync::Semaphore> {
+        self.permits.clone()
     }
 
     pub fn with_threshold(mut self, threshold: f32) -> FaceEngine {
@@ -392,8 +417,10 @@ impl FaceEngine {
     /// [`FaceEngine::analyze_bytes`], also returning the decoded image (for a caller that reads
     /// the same picture otherwise, e.g. OCR of a document, without decoding it twice).
     pub async fn decode_and_analyze(&self, bytes: Vec<u8>, opts: Options) -> Result<(RgbImage, Analysis), FaceError> {
+        let permit = self.permits.clone().acquire_owned().await.map_err(|_| FaceError::Worker)?;
         let engine = self.clone();
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let img = decode(&bytes, &engine.limits)?;
             let analysis = engine.analyze(&img, opts)?;
             Ok((img, analysis))

@@ -170,3 +170,29 @@ fn hostile_files_are_refused_without_panic() {
 }
 
 use image::ImageEncoder as _;
+
+/// Face inference is bounded per node: while every permit is taken, an analysis waits (its
+/// image is not even decoded); it runs as soon as one is free. Clones share the permits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analyses_queue_for_the_engines_permits() {
+    let engine = engine().clone().with_concurrency(2);
+    let clone = engine.clone();
+    let permits = engine.permits();
+    assert_eq!(permits.available_permits(), 2);
+    let held = permits.clone().acquire_many_owned(2).await.expect("permits");
+    let (_, _, img) = images().into_iter().next().expect("a development image");
+    let mut png = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).expect("png");
+    let waiting = tokio::spawn(async move { clone.analyze_bytes(png, Options::selfie()).await });
+    let waited = tokio::time::timeout(std::time::Duration::from_millis(300), async {
+        while !waiting.is_finished() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(waited.is_err(), "no analysis runs while the permits are taken");
+    drop(held);
+    let analysis = waiting.await.expect("join").expect("analysis");
+    assert!(analysis.embedding.is_some());
+    assert_eq!(permits.available_permits(), 2, "the permit is given back");
+}

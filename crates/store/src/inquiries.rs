@@ -159,7 +159,7 @@ macro_rules! sql_inquiries {
                 .execute(&mut *tx)
                 .await?;
                 insert_mail(&mut *tx, mail).await?;
-                insert_audit(&mut *tx, audit).await?;
+                insert_audit(&mut *tx, &self.chain_key(), audit).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -178,7 +178,7 @@ macro_rules! sql_inquiries {
                 if done.rows_affected() != 1 {
                     return Err(missing_or_closed(&mut *tx, id).await);
                 }
-                insert_audit(&mut *tx, audit).await?;
+                insert_audit(&mut *tx, &self.chain_key(), audit).await?;
                 tx.commit().await?;
                 Ok(())
             }

@@ -57,6 +57,7 @@
 
 extern crate self as store;
 
+pub mod audit_chain;
 pub mod ekyc;
 pub mod flows;
 pub mod health;
@@ -94,7 +95,7 @@ pub use orgs::Orgs;
 pub use outbox::{NewMail, Outbox, OutboxRecord};
 pub use passkeys::{PasskeyRecord, Passkeys};
 pub use roster::{ImportStats, RecordRef, Roster, RosterImport, RosterLink, RosterMatch, RosterRow, StoredRecord};
-pub use users::{ConsentRecord, NewUser, SessionRecord, StepUpFailures, UserRecord, Users};
+pub use users::{ConsentRecord, NewUser, SessionRecord, StepUpAttempt, StepUpFailures, UserRecord, Users};
 
 /// `use store::prelude::*;` to call store methods: [`Store`] and every aggregate trait.
 pub mod prelude {

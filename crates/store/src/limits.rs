@@ -11,6 +11,10 @@ pub trait RateLimits: Send + Sync {
     /// Counts one hit for `key` in the window of `window` ending now; returns the count
     /// including this hit.
     async fn hit_rate_limit(&self, key: &str, now: OffsetDateTime, window: time::Duration) -> Result<i64>;
+    /// The count of `key` in its window if that window is still open at `now`, without a hit.
+    async fn rate_limit_count(&self, key: &str, now: OffsetDateTime, window: time::Duration) -> Result<i64>;
+    /// Forgets `key` (e.g. failures, after a success).
+    async fn clear_rate_limit(&self, key: &str) -> Result<()>;
     async fn delete_stale_rate_limits(&self, before: OffsetDateTime) -> Result<u64>;
 }
 
@@ -37,6 +41,23 @@ macro_rules! sql_limits {
                 .fetch_one(&self.pool)
                 .await?;
                 Ok(count)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn rate_limit_count(&self, key: &str, now: OffsetDateTime, window: time::Duration) -> Result<i64> {
+                let count: Option<i64> =
+                    sqlx::query_scalar("SELECT count FROM rate_limits WHERE key = $1 AND window_start > $2")
+                        .bind(key)
+                        .bind(to_ts(now - window))
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(count.unwrap_or(0))
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn clear_rate_limit(&self, key: &str) -> Result<()> {
+                sqlx::query("DELETE FROM rate_limits WHERE key = $1").bind(key).execute(&self.pool).await?;
+                Ok(())
             }
 
             #[tracing::instrument(skip_all)]

@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use crate::audit_chain::{ChainKey, ChainReport};
 use crate::ekyc::EkycRecord;
 use crate::outbox::NewMail;
 use crate::row::{to_ts, IntFlag, UnixTime};
@@ -48,6 +49,8 @@ pub struct OperatorSessionRecord {
 pub struct NewAuditEntry {
     pub at: OffsetDateTime,
     pub operator_id: Option<String>,
+    /// The member who acted (member-side rows: health data read, login, step-up …).
+    pub member_id: Option<String>,
     pub action: String,
     pub target_type: Option<String>,
     pub target_id: Option<String>,
@@ -61,10 +64,20 @@ pub struct AuditEntry {
     #[sqlx(try_from = "UnixTime")]
     pub at: OffsetDateTime,
     pub operator_id: Option<String>,
+    pub member_id: Option<String>,
     pub action: String,
     pub target_type: Option<String>,
     pub target_id: Option<String>,
     pub client_ip: String,
+}
+
+/// An audit row with its chain columns, as `verify_audit_chain` reads it.
+#[derive(sqlx::FromRow)]
+struct ChainedRow {
+    #[sqlx(flatten)]
+    entry: AuditEntry,
+    prev_hash: Option<Vec<u8>>,
+    hash: Option<Vec<u8>>,
 }
 
 /// An operator's decision on an eKYC application.
@@ -109,6 +122,11 @@ pub trait Operators: Send + Sync {
     async fn append_audit(&self, entry: &NewAuditEntry) -> Result<()>;
     /// Up to `limit` rows older than `before_seq` (all when `None`), newest first.
     async fn list_audit(&self, before_seq: Option<i64>, limit: i64) -> Result<Vec<AuditEntry>>;
+    /// The key of the audit log's hash chain ([`crate::audit_chain`]); the application sets it
+    /// once, from its own secret, before anything is appended.
+    fn set_audit_chain_key(&self, key: ChainKey);
+    /// Reads the whole log in `seq` order and checks every link of the chain.
+    async fn verify_audit_chain(&self) -> Result<ChainReport>;
 
     // eKYC review
     /// In one transaction: writes `app` with its version check (as
@@ -161,28 +179,42 @@ pub struct Withdrawal<'a> {
 const COLUMNS: &str =
     "id, email_index, email_enc, name_enc, role, password_hash, totp_secret_enc, totp_last_step, created_at";
 const SESSION_COLUMNS: &str = "id_hash, operator_id, created_at, last_seen_at, expires_at";
-const AUDIT_COLUMNS: &str = "seq, at, operator_id, action, target_type, target_id, client_ip";
+const AUDIT_COLUMNS: &str = "seq, at, operator_id, member_id, action, target_type, target_id, client_ip";
 
 macro_rules! sql_operators {
     ($be:ident, $store:ty, $db:ty) => {
         use super::*;
 
-        /// Appends an audit row (on the pool, or in another aggregate's transaction).
-        pub(crate) async fn insert_audit<'c, E>(executor: E, e: &NewAuditEntry) -> Result<()>
-        where
-            E: sqlx::Executor<'c, Database = $db>,
-        {
+        /// Appends an audit row, chained to the last one, in the caller's transaction (its own,
+        /// or another aggregate's): the chain's lock row is written first, so appends happen
+        /// one at a time and each sees the row before it.
+        pub(crate) async fn insert_audit(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            key: &ChainKey,
+            e: &NewAuditEntry,
+        ) -> Result<()> {
+            sqlx::query("UPDATE audit_chain_lock SET appended = appended + 1 WHERE id = 1").execute(&mut *conn).await?;
+            let prev: Option<Option<Vec<u8>>> =
+                sqlx::query_scalar("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            let prev = prev.flatten();
+            let hash = crate::audit_chain::link(key, prev.as_deref(), &e.into());
             sqlx::query(
-                "INSERT INTO audit_log (at, operator_id, action, target_type, target_id, client_ip) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO audit_log \
+                 (at, operator_id, member_id, action, target_type, target_id, client_ip, prev_hash, hash) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(to_ts(e.at))
             .bind(&e.operator_id)
+            .bind(&e.member_id)
             .bind(&e.action)
             .bind(&e.target_type)
             .bind(&e.target_id)
             .bind(&e.client_ip)
-            .execute(executor)
+            .bind(prev)
+            .bind(hash)
+            .execute(&mut *conn)
             .await?;
             Ok(())
         }
@@ -297,7 +329,39 @@ macro_rules! sql_operators {
 
             #[tracing::instrument(skip_all, fields(action = %entry.action, operator_id = entry.operator_id.as_deref()))]
             async fn append_audit(&self, entry: &NewAuditEntry) -> Result<()> {
-                insert_audit(&self.pool, entry).await
+                let mut tx = self.pool.begin().await?;
+                insert_audit(&mut *tx, &self.chain_key(), entry).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            fn set_audit_chain_key(&self, key: ChainKey) {
+                if self.audit_key.set(key).is_err() {
+                    tracing::warn!("the audit chain key was set already; the first one stays");
+                }
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn verify_audit_chain(&self) -> Result<ChainReport> {
+                use futures_util::TryStreamExt as _;
+                let key = self.chain_key();
+                let mut verifier = crate::audit_chain::Verifier::default();
+                let sql = format!("SELECT {AUDIT_COLUMNS}, prev_hash, hash FROM audit_log ORDER BY seq");
+                let mut rows = sqlx::query_as::<_, ChainedRow>(&sql).fetch(&self.pool);
+                while let Some(r) = rows.try_next().await? {
+                    let e = &r.entry;
+                    let linked = crate::audit_chain::Linked {
+                        at: e.at,
+                        operator_id: e.operator_id.as_deref(),
+                        member_id: e.member_id.as_deref(),
+                        action: &e.action,
+                        target_type: e.target_type.as_deref(),
+                        target_id: e.target_id.as_deref(),
+                        client_ip: &e.client_ip,
+                    };
+                    verifier.push(&key, e.seq, &linked, r.prev_hash.as_deref(), r.hash.as_deref());
+                }
+                Ok(verifier.finish())
             }
 
             #[tracing::instrument(skip_all, fields(before_seq = before_seq, limit = limit))]
@@ -340,7 +404,7 @@ macro_rules! sql_operators {
                     Err(other) => return Err(other),
                 }
                 crate::outbox::$be::insert_mail(&mut *tx, mail).await?;
-                insert_audit(&mut *tx, audit).await?;
+                insert_audit(&mut *tx, &self.chain_key(), audit).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -375,7 +439,7 @@ macro_rules! sql_operators {
                     .execute(&mut *tx)
                     .await?;
                 crate::outbox::$be::insert_mail(&mut *tx, w.mail).await?;
-                insert_audit(&mut *tx, w.audit).await?;
+                insert_audit(&mut *tx, &self.chain_key(), w.audit).await?;
                 tx.commit().await?;
                 Ok(())
             }

@@ -11,6 +11,8 @@ use crate::{Result, Store};
 
 pub struct PgStore {
     pub(crate) pool: PgPool,
+    /// The audit chain's key, set once by the application ([`crate::Operators::set_audit_chain_key`]).
+    pub(crate) audit_key: std::sync::OnceLock<crate::audit_chain::ChainKey>,
 }
 
 impl PgStore {
@@ -27,7 +29,12 @@ impl PgStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(PgStore { pool })
+        Ok(PgStore { pool, audit_key: std::sync::OnceLock::new() })
+    }
+
+    /// The audit chain's key; all zeros until the application sets it (store tests).
+    pub(crate) fn chain_key(&self) -> crate::audit_chain::ChainKey {
+        self.audit_key.get().copied().unwrap_or([0; 32])
     }
 
     pub fn pool(&self) -> &PgPool {

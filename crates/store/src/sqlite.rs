@@ -11,6 +11,8 @@ use crate::{Result, Store};
 
 pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
+    /// The audit chain's key, set once by the application ([`crate::Operators::set_audit_chain_key`]).
+    pub(crate) audit_key: std::sync::OnceLock<crate::audit_chain::ChainKey>,
 }
 
 impl SqliteStore {
@@ -29,7 +31,12 @@ impl SqliteStore {
             .pragma("temp_store", "memory");
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { pool, audit_key: std::sync::OnceLock::new() })
+    }
+
+    /// The audit chain's key; all zeros until the application sets it (store tests).
+    pub(crate) fn chain_key(&self) -> crate::audit_chain::ChainKey {
+        self.audit_key.get().copied().unwrap_or([0; 32])
     }
 
     pub fn pool(&self) -> &SqlitePool {

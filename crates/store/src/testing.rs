@@ -75,3 +75,46 @@ async fn ensure_database(options: &PgConnectOptions) -> store::Result<()> {
     admin.close().await?;
     Ok(())
 }
+
+/// What someone who can switch the audit log's triggers off can do to it (tests of
+/// `store::audit_chain` only).
+#[derive(Debug, Clone)]
+pub enum Tamper {
+    /// Changes the action of row `seq`.
+    Edit { seq: i64, action: String },
+    /// Removes row `seq`.
+    Delete { seq: i64 },
+}
+
+fn tamper_sql(t: &Tamper) -> (&'static str, i64, Option<String>) {
+    match t {
+        Tamper::Edit { seq, action } => ("UPDATE audit_log SET action = $1 WHERE seq = $2", *seq, Some(action.clone())),
+        Tamper::Delete { seq } => ("DELETE FROM audit_log WHERE seq = $1", *seq, None),
+    }
+}
+
+/// [`Tamper`] on SQLite: the triggers are dropped first.
+pub async fn tamper_sqlite(s: &SqliteStore, t: &Tamper) -> store::Result<()> {
+    sqlx::query("DROP TRIGGER IF EXISTS audit_log_no_update").execute(s.pool()).await?;
+    sqlx::query("DROP TRIGGER IF EXISTS audit_log_no_delete").execute(s.pool()).await?;
+    let (sql, seq, action) = tamper_sql(t);
+    match action {
+        Some(a) => sqlx::query(sql).bind(a).bind(seq).execute(s.pool()).await?,
+        None => sqlx::query(sql).bind(seq).execute(s.pool()).await?,
+    };
+    Ok(())
+}
+
+/// [`Tamper`] on PostgreSQL: the triggers are disabled for the change, as a table owner can.
+pub async fn tamper_pg(s: &PgStore, t: &Tamper) -> store::Result<()> {
+    let mut tx = s.pool().begin().await?;
+    sqlx::query("ALTER TABLE audit_log DISABLE TRIGGER USER").execute(&mut *tx).await?;
+    let (sql, seq, action) = tamper_sql(t);
+    match action {
+        Some(a) => sqlx::query(sql).bind(a).bind(seq).execute(&mut *tx).await?,
+        None => sqlx::query(sql).bind(seq).execute(&mut *tx).await?,
+    };
+    sqlx::query("ALTER TABLE audit_log ENABLE TRIGGER USER").execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(())
+}

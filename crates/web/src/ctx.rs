@@ -88,7 +88,9 @@ pub async fn browser_context(State(app): State<AppState>, mut req: Request, next
         None
     } else {
         match auth::authenticate(&app, &browser.token).await {
-            Ok(m) => m,
+            // An API token in the cookie is not a browser session: the two never stand in
+            // for each other (the API refuses browser sessions likewise).
+            Ok(m) => m.filter(|m| m.session.kind == auth::SessionKind::Browser.as_str()),
             Err(e) => {
                 tracing::error!(error = %e, "session look-up failed");
                 None

@@ -5,6 +5,7 @@
 //! ([`error`]).
 
 pub mod api;
+pub mod client;
 pub mod console;
 pub mod ctx;
 pub mod error;
@@ -15,9 +16,7 @@ pub mod ops;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::{self, HeaderName, HeaderValue};
-use axum::http::request::Parts;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -28,6 +27,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use app::AppState;
+pub use client::ClientIp;
 
 /// Forms and JSON bodies are small; image uploads get their own limit.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -83,22 +83,6 @@ pub fn router(app: AppState) -> Router {
         ));
     }
     router
-}
-
-/// The client's address, for per-IP rate limits.
-pub struct ClientIp(pub String);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_string())
-            .unwrap_or_else(|| "unknown".to_string());
-        Ok(ClientIp(ip))
-    }
 }
 
 /// Serves `app` on `listener` with the mail worker and retention jobs, until `shutdown`

@@ -8,7 +8,8 @@ use time::{Duration, OffsetDateTime};
 use crate::crypto::random_token;
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::sessions::{self, MemberSessions, Timeouts};
-use crate::services::{email_index, limits, open_email, passwords};
+use crate::services::limits::{self, LoginGuard};
+use crate::services::{audit, email_index, open_email, passwords};
 use crate::state::App;
 
 /// A session ends after this long without use…
@@ -24,7 +25,7 @@ pub enum SessionKind {
 }
 
 impl SessionKind {
-    fn as_str(&self) -> &'static str {
+    pub fn as_str(&self) -> &'static str {
         match self {
             SessionKind::Browser => "browser",
             SessionKind::Api => "api",
@@ -66,8 +67,12 @@ pub async fn create_session(app: &App, user_id: &str, kind: SessionKind) -> Serv
     Ok(NewSession { token, expires_at: record.expires_at, user_id: user_id.to_string() })
 }
 
+/// The scope of member logins' budgets ([`LoginGuard`]); a password reset forgets them.
+pub const LOGIN_SCOPE: &str = "login";
+
 /// 「ログイン」. The failure never says which of email or password was wrong, and costs the
-/// same whether or not the account exists.
+/// same whether or not the account exists. Budgets: per client, and per account as
+/// [`LoginGuard`] describes (a stranger's guesses never lock the member out).
 pub async fn login(
     app: &App,
     email_input: &str,
@@ -75,11 +80,11 @@ pub async fn login(
     ip: &str,
     kind: SessionKind,
 ) -> ServiceResult<NewSession> {
-    limits::check(app, "login:ip", ip, app.config.limits.login_per_ip).await?;
+    limits::check_ip(app, "login:ip", ip, app.config.limits.login_per_ip).await?;
     let normalized = Email::parse(email_input);
     let id_for_limit =
         normalized.as_ref().map(|e| e.as_str().to_string()).unwrap_or_else(|_| email_input.trim().to_lowercase());
-    limits::check(app, "login:email", &id_for_limit, app.config.limits.login_per_email).await?;
+    let guard = LoginGuard::before(app, LOGIN_SCOPE, &id_for_limit, ip).await?;
 
     let user = match &normalized {
         Ok(email) => app.store.find_user_by_email_index(&email_index(app, email)).await?,
@@ -89,10 +94,15 @@ pub async fn login(
     match (ok, user) {
         (true, Some(user)) => {
             metrics::counter!("mimoto_logins_total", "result" => "ok").increment(1);
+            guard.succeeded(app).await?;
+            audit::member(app, Some(&user.id), audit::actions::LOGIN, None, ip).await?;
             create_session(app, &user.id, kind).await
         }
-        _ => {
+        (_, user) => {
             metrics::counter!("mimoto_logins_total", "result" => "failed").increment(1);
+            guard.failed(app).await?;
+            let member_id = user.as_ref().map(|u| u.id.as_str());
+            audit::member(app, member_id, audit::actions::LOGIN_FAILED, None, ip).await?;
             Err(ServiceError::InvalidCredentials)
         }
     }

@@ -19,6 +19,7 @@ use records::checkup::{parse_zip, CheckupDocument, ZipLimits};
 use store::{CheckupImportStats, CheckupRow, RecordRef};
 
 use crate::error::{ServiceError, ServiceResult};
+use crate::services::audit;
 use crate::services::auth::Member;
 use crate::services::health_match::RosterMatcher;
 use crate::services::new_id;
@@ -147,10 +148,19 @@ pub async fn import_zip(
 /// The checkup results of the member's roster record, newest examination first; none before
 /// 本人確認 (F3) linked a record.
 #[tracing::instrument(skip_all, fields(user_id = %member.user.id))]
-pub async fn results_for_member(app: &App, member: &Member) -> ServiceResult<Vec<CheckupDocument>> {
+/// The read is audited (who, from `ip`), before anything is returned.
+pub async fn results_for_member(app: &App, member: &Member, ip: &str) -> ServiceResult<Vec<CheckupDocument>> {
     let Some(link) = app.store.roster_link_of_user(&member.user.id).await? else {
         return Ok(Vec::new());
     };
+    audit::member(
+        app,
+        Some(&member.user.id),
+        audit::actions::HEALTH_CHECKUPS_READ,
+        Some(("organization", &link.org_id)),
+        ip,
+    )
+    .await?;
     let stored = app.store.checkup_results_of_record(&link.org_id, &link.record).await?;
     stored
         .iter()

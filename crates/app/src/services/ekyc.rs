@@ -15,7 +15,7 @@ use time::Duration;
 use crate::crypto::random_token;
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::auth::Member;
-use crate::services::{identity, new_id, passwords};
+use crate::services::{audit, identity, new_id, passwords};
 use crate::state::App;
 
 const AAD: &str = "ekyc_applications";
@@ -774,7 +774,7 @@ pub async fn set_secret(app: &App, member: &Member, id: &str, question: &str, an
 /// review is noted for the reviewer. A share of automatic completions
 /// (`ekyc_sample_rate`) is queued for a reviewer's look afterwards.
 #[tracing::instrument(skip_all, fields(user_id = %member.user.id, application_id = %id))]
-pub async fn submit(app: &App, member: &Member, id: &str) -> ServiceResult<Loaded> {
+pub async fn submit(app: &App, member: &Member, id: &str, ip: &str) -> ServiceResult<Loaded> {
     let mut loaded = load(app, member, id).await?;
     let check = loaded.data.document_reading.as_ref().map(|r| r.check);
     let state = loaded.data.app.submit(&policy(app), check.as_ref())?;
@@ -794,6 +794,11 @@ pub async fn submit(app: &App, member: &Member, id: &str) -> ServiceResult<Loade
         loaded.record.sampled = rand::Rng::gen_bool(&mut rand::thread_rng(), app.config.ekyc_sample_rate);
     }
     save(app, &mut loaded).await?;
+    let target = Some(("ekyc_application", loaded.record.id.as_str()));
+    audit::member(app, Some(&member.user.id), audit::actions::EKYC_SUBMITTED, target, ip).await?;
+    if state == EkycState::Completed {
+        audit::member(app, Some(&member.user.id), audit::actions::EKYC_AUTO_COMPLETED, target, ip).await?;
+    }
     tracing::info!(application = %loaded.record.id, state = %loaded.record.state, "eKYC submitted");
     Ok(loaded)
 }

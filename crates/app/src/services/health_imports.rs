@@ -27,6 +27,7 @@ use store::{HealthEntryRow, HealthImportStats, HealthKind, RecordRef};
 use time::Date;
 
 use crate::error::{ServiceError, ServiceResult};
+use crate::services::audit;
 use crate::services::auth::Member;
 use crate::services::health_match::RosterMatcher;
 use crate::services::new_id;
@@ -229,10 +230,11 @@ pub async fn import_file<R: HealthRow>(
 
 /// The member's entries of kind `R`, decoded, in stored order (newest date first); none before
 /// 本人確認 (F3) linked a roster record.
-async fn entries_for_member<R: HealthRow>(app: &App, member: &Member) -> ServiceResult<Vec<R>> {
+async fn entries_for_member<R: HealthRow>(app: &App, member: &Member, action: &str, ip: &str) -> ServiceResult<Vec<R>> {
     let Some(link) = app.store.roster_link_of_user(&member.user.id).await? else {
         return Ok(Vec::new());
     };
+    audit::member(app, Some(&member.user.id), action, Some(("organization", &link.org_id)), ip).await?;
     let stored = app.store.health_entries_of_record(&link.org_id, &link.record, R::KIND).await?;
     stored
         .iter()
@@ -248,8 +250,10 @@ async fn entries_for_member<R: HealthRow>(app: &App, member: &Member) -> Service
 /// so one prescription's drugs are next to each other); empty before 本人確認 (F3) linked a
 /// roster record.
 #[tracing::instrument(skip_all, fields(user_id = %member.user.id))]
-pub async fn medications_for_member(app: &App, member: &Member) -> ServiceResult<Vec<MedicationRow>> {
-    let mut rows: Vec<MedicationRow> = entries_for_member(app, member).await?;
+/// The read is audited (who, from `ip`), before anything is returned.
+pub async fn medications_for_member(app: &App, member: &Member, ip: &str) -> ServiceResult<Vec<MedicationRow>> {
+    let mut rows: Vec<MedicationRow> =
+        entries_for_member(app, member, audit::actions::HEALTH_MEDICATIONS_READ, ip).await?;
     rows.sort_by(|a, b| {
         b.dispensed_on
             .cmp(&a.dispensed_on)
@@ -264,8 +268,9 @@ pub async fn medications_for_member(app: &App, member: &Member) -> ServiceResult
 /// The member's 医療費通知 rows, newest month first (then by facility); empty before 本人確認
 /// (F3) linked a roster record.
 #[tracing::instrument(skip_all, fields(user_id = %member.user.id))]
-pub async fn expenses_for_member(app: &App, member: &Member) -> ServiceResult<Vec<ExpenseRow>> {
-    let mut rows: Vec<ExpenseRow> = entries_for_member(app, member).await?;
+/// The read is audited (who, from `ip`), before anything is returned.
+pub async fn expenses_for_member(app: &App, member: &Member, ip: &str) -> ServiceResult<Vec<ExpenseRow>> {
+    let mut rows: Vec<ExpenseRow> = entries_for_member(app, member, audit::actions::HEALTH_EXPENSES_READ, ip).await?;
     rows.sort_by(|a, b| {
         b.month.cmp(&a.month).then_with(|| a.facility.cmp(&b.facility)).then_with(|| a.patient.cmp(&b.patient))
     });

@@ -71,7 +71,7 @@ pub async fn submit(
     let category = CATEGORIES.iter().find(|c| **c == input.category).ok_or(ServiceError::InquiryCategory)?;
     let message = check_message(input.message, MESSAGE_MAX_CHARS)?;
     let email = Email::parse(input.email)?;
-    limits::check(app, "inquiry_ip", ip, app.config.limits.inquiry_per_ip).await?;
+    limits::check_ip(app, "inquiry_ip", ip, app.config.limits.inquiry_per_ip).await?;
     limits::check(app, "inquiry_email", email.as_str(), app.config.limits.inquiry_per_email).await?;
 
     let id = new_id();

@@ -7,13 +7,136 @@ use crate::config::Limit;
 use crate::error::{ServiceError, ServiceResult};
 use crate::state::App;
 
+/// The bucket a client address is counted in: an IPv4 address itself, an IPv6 address's /64
+/// (one subscriber usually holds a whole /64, so counting single IPv6 addresses would let one
+/// client rotate through 2^64 of them).
+pub fn client_bucket(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>().map(|ip| ip.to_canonical()) {
+        Ok(std::net::IpAddr::V6(v6)) => match ipnet::Ipv6Net::new(v6, 64) {
+            Ok(net) => net.trunc().to_string(),
+            Err(_) => v6.to_string(),
+        },
+        Ok(v4) => v4.to_string(),
+        Err(_) => ip.to_string(),
+    }
+}
+
+/// [`check`] for a client address, counted in its [`client_bucket`].
+pub async fn check_ip(app: &App, name: &str, ip: &str, limit: Limit) -> ServiceResult<()> {
+    check(app, name, &client_bucket(ip), limit).await
+}
+
+fn key(app: &App, name: &str, subject: &str) -> String {
+    format!("{name}:{}", app.keys.mac_b64("rate-limit", subject.as_bytes()))
+}
+
 #[tracing::instrument(skip_all, fields(limit = %name))]
 pub async fn check(app: &App, name: &str, subject: &str, limit: Limit) -> ServiceResult<()> {
-    let key = format!("{name}:{}", app.keys.mac_b64("rate-limit", subject.as_bytes()));
+    let key = key(app, name, subject);
     let count = app.store.hit_rate_limit(&key, app.now(), Duration::seconds(limit.window_secs)).await?;
     if count > limit.max {
         metrics::counter!("mimoto_rate_limited_total", "limit" => name.to_string()).increment(1);
         return Err(ServiceError::RateLimited { retry_after: limit.window_secs });
     }
     Ok(())
+}
+
+/// Failed logins an account may have before each further attempt waits (see [`LoginGuard`]).
+pub const FREE_LOGIN_FAILURES: i64 = 5;
+/// The longest wait between attempts on an account with many recent failures.
+pub const MAX_LOGIN_DELAY_SECS: i64 = 60;
+
+/// The seconds an account with `failures` recent failed logins waits between attempts:
+/// none up to [`FREE_LOGIN_FAILURES`], then 1, 2, 4 … up to [`MAX_LOGIN_DELAY_SECS`].
+pub fn login_delay_secs(failures: i64) -> i64 {
+    match failures - FREE_LOGIN_FAILURES {
+        n if n < 0 => 0,
+        n if n >= 6 => MAX_LOGIN_DELAY_SECS,
+        n => (1_i64 << n).min(MAX_LOGIN_DELAY_SECS),
+    }
+}
+
+/// The budgets of one login attempt on an account (members and operators alike), so that a
+/// stranger's wrong passwords never lock the real holder out:
+///
+/// - **per account and client** (`limits.login_per_account_client`): a client that keeps
+///   guessing one account is refused for the window — only that client;
+/// - **a growing delay per account**: after [`FREE_LOGIN_FAILURES`] failures in a day, each
+///   attempt from anywhere must wait [`login_delay_secs`] after the previous one (a 429 with
+///   that `retry_after`), which slows a guesser rotating clients without locking anyone out
+///   for longer than a minute;
+/// - **a ceiling per account** (`limits.login_failures_per_account`, ≤ 100 a day as NIST SP
+///   800-63B §5.2.2 asks): then nobody can log in to the account until the window ends or
+///   the member resets the password (which forgets the failures).
+///
+/// Everything is counted before the password is checked; only failures feed the delay and
+/// the ceiling, and a success forgets them.
+pub struct LoginGuard {
+    failures_key: String,
+}
+
+impl LoginGuard {
+    /// Checks the budgets of an attempt on `account` (a normalized identifier) from `ip`.
+    pub async fn before(app: &App, scope: &str, account: &str, ip: &str) -> ServiceResult<LoginGuard> {
+        let limits = &app.config.limits;
+        let pair = format!("{account}\n{}", client_bucket(ip));
+        check(app, &format!("{scope}:account-client"), &pair, limits.login_per_account_client).await?;
+        let guard = LoginGuard::of(app, scope, account);
+        let ceiling = limits.login_failures_per_account;
+        let window = Duration::seconds(ceiling.window_secs);
+        let failures = app.store.rate_limit_count(&guard.failures_key, app.now(), window).await?;
+        if failures >= ceiling.max {
+            metrics::counter!("mimoto_rate_limited_total", "limit" => format!("{scope}:account")).increment(1);
+            return Err(ServiceError::RateLimited { retry_after: ceiling.window_secs });
+        }
+        let delay = login_delay_secs(failures);
+        if delay > 0 {
+            check(app, &format!("{scope}:account-delay"), account, Limit::new(1, delay)).await?;
+        }
+        Ok(guard)
+    }
+
+    fn of(app: &App, scope: &str, account: &str) -> LoginGuard {
+        LoginGuard { failures_key: key(app, &format!("{scope}:account-failures"), account) }
+    }
+
+    /// Counts a failed attempt toward the delay and the ceiling.
+    pub async fn failed(&self, app: &App) -> ServiceResult<()> {
+        let window = Duration::seconds(app.config.limits.login_failures_per_account.window_secs);
+        app.store.hit_rate_limit(&self.failures_key, app.now(), window).await?;
+        Ok(())
+    }
+
+    /// Forgets the account's failures (a correct password, or a completed reset).
+    pub async fn succeeded(&self, app: &App) -> ServiceResult<()> {
+        app.store.clear_rate_limit(&self.failures_key).await?;
+        Ok(())
+    }
+
+    /// Forgets the failures of `account` without an attempt (after a password reset).
+    pub async fn forget(app: &App, scope: &str, account: &str) -> ServiceResult<()> {
+        LoginGuard::of(app, scope, account).succeeded(app).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_login_delay_grows_and_stops_at_a_minute() {
+        let delays: Vec<i64> = (0..14).map(super::login_delay_secs).collect();
+        assert_eq!(delays, [0, 0, 0, 0, 0, 1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        assert_eq!(super::login_delay_secs(i64::MAX), 60);
+    }
+
+    use super::client_bucket;
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64() {
+        assert_eq!(client_bucket("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(client_bucket("2001:db8:1:2:bbbb::9"), client_bucket("2001:db8:1:2::1"));
+        assert_ne!(client_bucket("2001:db8:1:3::1"), client_bucket("2001:db8:1:2::1"));
+        assert_eq!(client_bucket("198.51.100.7"), "198.51.100.7");
+        assert_eq!(client_bucket("::ffff:198.51.100.7"), "198.51.100.7");
+        assert_eq!(client_bucket("unknown"), "unknown");
+    }
 }

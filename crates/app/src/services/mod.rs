@@ -1,6 +1,7 @@
 //! The member flows as application services over the Store, the keys and the clock. The JSON
 //! API and the HTML pages are two thin renderings of these functions.
 
+pub mod audit;
 pub mod auth;
 pub mod binding;
 pub mod checkups;

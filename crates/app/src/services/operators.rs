@@ -21,7 +21,8 @@ use totp_rs::{Algorithm, TOTP};
 use crate::crypto::{ct_eq_str, random_token};
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::sessions::{self, OperatorSessions, Timeouts};
-use crate::services::{limits, new_id, passwords};
+use crate::services::limits::{self, LoginGuard};
+use crate::services::{new_id, passwords};
 use crate::state::App;
 
 pub const MIN_PASSWORD_CHARS: usize = 12;
@@ -265,6 +266,7 @@ pub fn audit_entry(
     NewAuditEntry {
         at: app.now(),
         operator_id: operator_id.map(str::to_string),
+        member_id: None,
         action: action.to_string(),
         target_type: target.map(|(kind, _)| kind.to_string()),
         target_id: target.map(|(_, id)| id.to_string()),
@@ -279,13 +281,14 @@ fn dummy_secret() -> Vec<u8> {
 
 /// The console's login: email, password and the authenticator's code in one form. A failure
 /// never says which was wrong, and costs the same whether the account exists or not. Rate
-/// limited per client IP and per email (the member login's limits, counted separately).
+/// limited per client IP and per account as `limits::LoginGuard` describes (the member login's
+/// limits, counted separately).
 pub async fn login(app: &App, email_input: &str, password: &str, code: &str, ip: &str) -> ServiceResult<NewSession> {
-    limits::check(app, "console-login:ip", ip, app.config.limits.login_per_ip).await?;
+    limits::check_ip(app, "console-login:ip", ip, app.config.limits.login_per_ip).await?;
     let normalized = Email::parse(email_input);
     let id_for_limit =
         normalized.as_ref().map(|e| e.as_str().to_string()).unwrap_or_else(|_| email_input.trim().to_lowercase());
-    limits::check(app, "console-login:email", &id_for_limit, app.config.limits.login_per_email).await?;
+    let guard = LoginGuard::before(app, "console-login", &id_for_limit, ip).await?;
 
     let record = match &normalized {
         Ok(email) => app.store.find_operator_by_email_index(&email_index(app, email)).await?,
@@ -306,10 +309,12 @@ pub async fn login(app: &App, email_input: &str, password: &str, code: &str, ip:
     let known_id = record.as_ref().map(|r| r.id.clone());
     let Some(record) = record.filter(|_| accepted) else {
         metrics::counter!("mimoto_console_logins_total", "result" => "failed").increment(1);
+        guard.failed(app).await?;
         // The audit row names the account when the email was an operator's (ids only).
         audit(app, known_id.as_deref(), actions::LOGIN_FAILED, None, ip).await?;
         return Err(ServiceError::ConsoleLoginFailed);
     };
+    guard.succeeded(app).await?;
     let operator = open_operator(app, &record)?;
     let now = app.now();
     // Housekeeping: expired console sessions go when someone logs in.

@@ -62,7 +62,7 @@ async fn save(app: &App, loaded: &Loaded<Registration>, flow: &Registration) -> 
 /// 「新規登録」: a new provisional registration.
 #[tracing::instrument(skip_all)]
 pub async fn start(app: &App, locale: Locale, ip: &str) -> ServiceResult<Registration> {
-    limits::check(app, "register:ip", ip, app.config.limits.register_per_ip).await?;
+    limits::check_ip(app, "register:ip", ip, app.config.limits.register_per_ip).await?;
     let now = app.now();
     let flow = Registration::start(new_id(), locale, now);
     let record = flows::new_record(app, KIND, &flow.id, flow.state.as_str(), &flow, now, flow.expires_at)?;
@@ -96,7 +96,7 @@ pub async fn verify_insurer(app: &App, id: &str, input: &str) -> ServiceResult<V
 /// アカウント作成: email + password (checked against the password policy here, on the server).
 #[tracing::instrument(skip_all, fields(flow_id = %id))]
 pub async fn enter_account(app: &App, id: &str, email_input: &str, password: &str, ip: &str) -> ServiceResult<View> {
-    limits::check(app, "register:ip", ip, app.config.limits.register_per_ip).await?;
+    limits::check_ip(app, "register:ip", ip, app.config.limits.register_per_ip).await?;
     let loaded = load(app, id).await?;
     if !matches!(loaded.flow.state, RegistrationState::OrgVerified | RegistrationState::AccountEntered) {
         return Err(ServiceError::WrongStep);
@@ -140,7 +140,7 @@ pub async fn accept_consents(app: &App, id: &str, checked: &[ConsentDoc]) -> Ser
 /// Sends a new one-time password; the previous one stops working.
 #[tracing::instrument(skip_all, fields(flow_id = %id))]
 pub async fn resend_code(app: &App, id: &str, ip: &str) -> ServiceResult<View> {
-    limits::check(app, "register:ip", ip, app.config.limits.register_per_ip).await?;
+    limits::check_ip(app, "register:ip", ip, app.config.limits.register_per_ip).await?;
     let loaded = load(app, id).await?;
     let last = loaded.flow.code_sent_at.ok_or(ServiceError::WrongStep)?;
     codes::check_resend(app, last)?;
@@ -176,12 +176,14 @@ async fn send_code(
 /// 「承認する」: checks the one-time password and creates the account. Returns the new user id.
 #[tracing::instrument(skip_all, fields(flow_id = %id))]
 pub async fn verify_code(app: &App, id: &str, input: &str, ip: &str) -> ServiceResult<(View, String)> {
-    limits::check(app, "code:ip", ip, app.config.limits.code_per_ip).await?;
+    limits::check_ip(app, "code:ip", ip, app.config.limits.code_per_ip).await?;
     let loaded = load(app, id).await?;
     if loaded.flow.state != RegistrationState::CodeSent {
         return Err(ServiceError::WrongStep);
     }
-    codes::verify(app, CODE_PURPOSE, id, input, true).await?;
+    // The account's code budget is keyed by the address.
+    let account = codes::account_of_email(loaded.flow.email.as_ref().ok_or(ServiceError::WrongStep)?.as_str());
+    codes::verify(app, CODE_PURPOSE, id, &account, input, true).await?;
 
     let mut flow = loaded.flow.clone();
     let (email, password_hash, org_id) = match (&flow.email, &flow.password_hash, &flow.org_id) {

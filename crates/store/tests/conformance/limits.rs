@@ -28,4 +28,19 @@ async fn rate_limits_count_per_window(s: Arc<dyn Store>) {
     assert_eq!(s.delete_stale_rate_limits(now + Duration::seconds(30)).await.expect("stale"), 2);
 }
 
-conformance!(rate_limits_count_per_window,);
+async fn rate_limits_can_be_read_and_cleared(s: Arc<dyn Store>) {
+    let now = t0();
+    let w = Duration::seconds(60);
+    assert_eq!(s.rate_limit_count("login-failures:a", now, w).await.expect("count"), 0);
+    for _ in 0..3 {
+        s.hit_rate_limit("login-failures:a", now, w).await.expect("hit");
+    }
+    s.hit_rate_limit("login-failures:b", now, w).await.expect("hit");
+    assert_eq!(s.rate_limit_count("login-failures:a", now + Duration::seconds(59), w).await.expect("count"), 3);
+    assert_eq!(s.rate_limit_count("login-failures:a", now + Duration::seconds(60), w).await.expect("count"), 0, "the window is over");
+    s.clear_rate_limit("login-failures:a").await.expect("clear");
+    assert_eq!(s.rate_limit_count("login-failures:a", now, w).await.expect("count"), 0);
+    assert_eq!(s.rate_limit_count("login-failures:b", now, w).await.expect("count"), 1, "other keys stay");
+}
+
+conformance!(rate_limits_count_per_window, rate_limits_can_be_read_and_cleared,);

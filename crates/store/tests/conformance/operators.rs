@@ -26,6 +26,7 @@ pub(crate) fn audit(
     NewAuditEntry {
         at,
         operator_id: operator_id.map(str::to_string),
+        member_id: None,
         action: action.into(),
         target_type: target.map(|_| "ekyc_application".to_string()),
         target_id: target.map(str::to_string),
@@ -315,4 +316,89 @@ conformance!(
     audit_log_appends_and_pages_newest_first,
     an_ekyc_case_is_decided_once_with_its_mail_and_audit_row,
     a_binding_is_withdrawn_in_one_transaction,
+    concurrent_appends_keep_one_chain,
 );
+
+/// Appends five rows (an operator's and a member's among them) and checks the chain.
+async fn five_chained_rows(s: &dyn Store) -> Vec<i64> {
+    s.set_audit_chain_key([42; 32]);
+    let now = t0();
+    s.insert_operator(&operator("op1", 1, "reviewer", now)).await.expect("insert");
+    for n in 0..5 {
+        let mut row = audit(now + Duration::seconds(n), Some("op1"), &format!("action.{n}"), Some("a1"));
+        if n == 2 {
+            row.operator_id = None;
+            row.member_id = Some("member-1".into());
+        }
+        s.append_audit(&row).await.expect("append");
+    }
+    let report = s.verify_audit_chain().await.expect("verify");
+    assert_eq!((report.rows, report.unchained_prefix, report.broken), (5, 0, None));
+    let log = s.list_audit(None, 10).await.expect("list");
+    assert_eq!(log[2].member_id.as_deref(), Some("member-1"), "member rows keep their member");
+    assert_eq!(report.head.as_ref().map(|h| h.0), Some(log[0].seq), "the head is the last row");
+    let mut seqs: Vec<i64> = log.iter().map(|e| e.seq).collect();
+    seqs.sort();
+    seqs
+}
+
+async fn concurrent_appends_keep_one_chain(s: Arc<dyn Store>) {
+    s.set_audit_chain_key([42; 32]);
+    let now = t0();
+    let appends: Vec<_> = (0..16)
+        .map(|n| {
+            let s = s.clone();
+            tokio::spawn(async move { s.append_audit(&audit(now, None, &format!("race.{n}"), None)).await })
+        })
+        .collect();
+    for a in appends {
+        a.await.expect("join").expect("append");
+    }
+    let report = s.verify_audit_chain().await.expect("verify");
+    assert_eq!((report.rows, report.broken), (16, None), "concurrent appends still form one chain");
+}
+
+mod audit_chain_tampering {
+    use super::*;
+    use crate::testing::{tamper_pg, tamper_sqlite, Tamper};
+    use store::audit_chain::ChainBreak;
+    use store::Operators as _;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_edits_and_removals_are_found() {
+        for edit in [true, false] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let s = crate::testing::sqlite_in(dir.path()).await.expect("sqlite");
+            let seqs = five_chained_rows(&s).await;
+            // An edited row no longer fits its hash; without a row, the next one is unlinked.
+            let (tamper, expect) = if edit {
+                (Tamper::Edit { seq: seqs[1], action: "harmless".into() }, 1)
+            } else {
+                (Tamper::Delete { seq: seqs[1] }, 2)
+            };
+            tamper_sqlite(&s, &tamper).await.expect("tamper");
+            let report = s.verify_audit_chain().await.expect("verify");
+            let want = if matches!(tamper, Tamper::Edit { .. }) { ChainBreak::Edited } else { ChainBreak::Unlinked };
+            assert_eq!(report.broken, Some((seqs[expect], want)), "{tamper:?}");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_edits_and_removals_are_found() {
+        for edit in [true, false] {
+            let (s, schema) = crate::testing::fresh_pg().await.expect("PostgreSQL must be reachable");
+            let seqs = five_chained_rows(&s).await;
+            // An edited row no longer fits its hash; without a row, the next one is unlinked.
+            let (tamper, expect) = if edit {
+                (Tamper::Edit { seq: seqs[1], action: "harmless".into() }, 1)
+            } else {
+                (Tamper::Delete { seq: seqs[1] }, 2)
+            };
+            tamper_pg(&s, &tamper).await.expect("tamper");
+            let report = s.verify_audit_chain().await.expect("verify");
+            let want = if matches!(tamper, Tamper::Edit { .. }) { ChainBreak::Edited } else { ChainBreak::Unlinked };
+            assert_eq!(report.broken, Some((seqs[expect], want)), "{tamper:?}");
+            crate::testing::drop_pg_schema(&schema).await.expect("drop");
+        }
+    }
+}

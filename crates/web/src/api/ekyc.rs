@@ -13,6 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{ApiJson, ApiLocale, ApiMember, ApiResult, IdPath, OrApi};
+use crate::ClientIp;
 use app::error::ServiceError;
 use app::i18n::Locale;
 use app::services::ekyc::{self, Capture};
@@ -281,8 +282,9 @@ async fn ekyc_submit(
     State(app): State<AppState>,
     ApiLocale(locale): ApiLocale,
     m: ApiMember,
+    ClientIp(ip): ClientIp,
     IdPath(id): IdPath<ApplicationId>,
 ) -> ApiResult<Json<EkycView>> {
-    let l = ekyc::submit(&app, &m.member, &id).await.or_api(locale)?;
+    let l = ekyc::submit(&app, &m.member, &id, &ip).await.or_api(locale)?;
     Ok(Json(ekyc_view(&l, locale)))
 }

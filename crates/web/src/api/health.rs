@@ -314,9 +314,10 @@ async fn health_checkups(
     State(app): State<AppState>,
     ApiLocale(locale): ApiLocale,
     m: ApiMember,
+    ClientIp(ip): ClientIp,
 ) -> ApiResult<Json<CheckupsView>> {
     opened(&app, &m, locale).await?;
-    let docs = checkups::results_for_member(&app, &m.member).await.or_api(locale)?;
+    let docs = checkups::results_for_member(&app, &m.member, &ip).await.or_api(locale)?;
     Ok(Json(CheckupsView { checkups: docs.iter().map(|d| checkup_view(d, locale)).collect() }))
 }
 
@@ -328,9 +329,10 @@ async fn health_medications(
     State(app): State<AppState>,
     ApiLocale(locale): ApiLocale,
     m: ApiMember,
+    ClientIp(ip): ClientIp,
 ) -> ApiResult<Json<MedicationsView>> {
     opened(&app, &m, locale).await?;
-    let rows = health_imports::medications_for_member(&app, &m.member).await.or_api(locale)?;
+    let rows = health_imports::medications_for_member(&app, &m.member, &ip).await.or_api(locale)?;
     Ok(Json(MedicationsView { medications: rows.iter().map(medication_view).collect() }))
 }
 
@@ -342,8 +344,9 @@ async fn health_expenses(
     State(app): State<AppState>,
     ApiLocale(locale): ApiLocale,
     m: ApiMember,
+    ClientIp(ip): ClientIp,
 ) -> ApiResult<Json<ExpensesView>> {
     opened(&app, &m, locale).await?;
-    let rows = health_imports::expenses_for_member(&app, &m.member).await.or_api(locale)?;
+    let rows = health_imports::expenses_for_member(&app, &m.member, &ip).await.or_api(locale)?;
     Ok(Json(expenses_view(&rows)))
 }

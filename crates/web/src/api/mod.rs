@@ -37,12 +37,20 @@ use app::AppState;
 /// The API's routes (except the image upload, see [`upload_routes`]) and `/api/v1/openapi.json`.
 pub fn routes() -> Router<AppState> {
     let (router, _) = api_router().split_for_parts();
-    router.route("/api/v1/openapi.json", get(openapi_json))
+    router.route("/api/v1/openapi.json", get(openapi_json)).layer(no_store())
 }
 
 /// Image uploads: their own, larger body limit (see `crate::router`).
 pub fn upload_routes() -> Router<AppState> {
-    upload_router().split_for_parts().0
+    upload_router().split_for_parts().0.layer(no_store())
+}
+
+/// No API answer is kept by a browser, proxy or app cache: most are personal.
+fn no_store() -> tower_http::set_header::SetResponseHeaderLayer<HeaderValue> {
+    tower_http::set_header::SetResponseHeaderLayer::overriding(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    )
 }
 
 /// The OpenAPI document of every route of [`routes`] and [`upload_routes`].
@@ -248,7 +256,7 @@ impl FromRequestParts<AppState> for ApiMember {
             .ok_or(ApiError { err: ServiceError::Unauthorized, locale })?
             .to_string();
         match auth::authenticate(app, &token).await.or_api(locale)? {
-            Some(member) if member.session.kind == "api" => Ok(ApiMember { member, token }),
+            Some(member) if member.session.kind == auth::SessionKind::Api.as_str() => Ok(ApiMember { member, token }),
             _ => Err(ApiError { err: ServiceError::Unauthorized, locale }),
         }
     }

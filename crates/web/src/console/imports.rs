@@ -14,8 +14,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 
 use super::{console_context, jst_secs, to_login, Chrome, ConsoleCtx, ConsoleError, Cx, IdPath, OrConsole};
-use crate::ctx::check_csrf;
-use crate::extract::CsrfScope;
+use crate::extract::{multipart_csrf_first, CsrfScope};
 use crate::member::{render, see_other};
 use crate::ClientIp;
 use app::error::ServiceError;
@@ -102,8 +101,9 @@ async fn imports_page(State(app): State<AppState>, Extension(ctx): Cx) -> Result
     Ok(render(StatusCode::OK, &page))
 }
 
-/// The multipart form: kind, insurer number and the file. Its CSRF token was checked when it
-/// was read, against the console's, like every console form's (see [`crate::extract::CsrfForm`]).
+/// The multipart form: kind, insurer number and the file. Only a signed-in operator's upload
+/// is read, and only after its first part, the CSRF token, matched the console's
+/// ([`multipart_csrf_first`]; like every console form's, see [`crate::extract::CsrfForm`]).
 struct UploadForm {
     kind: String,
     org: String,
@@ -111,14 +111,12 @@ struct UploadForm {
     bytes: Vec<u8>,
 }
 
-/// The form and the CSRF token it carried.
-async fn read_upload(mut mp: Multipart) -> Result<(UploadForm, String), ServiceError> {
-    let mut csrf = String::new();
+/// The form after its CSRF part.
+async fn read_upload(mut mp: Multipart) -> Result<UploadForm, ServiceError> {
     let mut form = UploadForm { kind: String::new(), org: String::new(), file_name: String::new(), bytes: Vec::new() };
     let unreadable = |_| ServiceError::InvalidRequest("unreadable upload".into());
     while let Some(field) = mp.next_field().await.map_err(unreadable)? {
         match field.name().unwrap_or("") {
-            "csrf" => csrf = field.text().await.map_err(unreadable)?,
             "kind" => form.kind = field.text().await.map_err(unreadable)?,
             "org" => form.org = field.text().await.map_err(unreadable)?,
             "file" => {
@@ -128,7 +126,7 @@ async fn read_upload(mut mp: Multipart) -> Result<(UploadForm, String), ServiceE
             _ => {}
         }
     }
-    Ok((form, csrf))
+    Ok(form)
 }
 
 impl<S: Send + Sync> FromRequest<S> for UploadForm {
@@ -139,10 +137,13 @@ impl<S: Send + Sync> FromRequest<S> for UploadForm {
             tracing::error!("UploadForm used on a route without the console context");
             return Err(StatusCode::INTERNAL_SERVER_ERROR.into_response());
         };
-        let mp = Multipart::from_request(req, state).await.map_err(IntoResponse::into_response)?;
-        let (form, csrf) = read_upload(mp).await.map_err(|e| ctx.error(e).into_response())?;
-        check_csrf(&csrf, ctx.expected_csrf()).map_err(|e| ctx.refuse(e))?;
-        Ok(form)
+        // Signed out: to the login, without reading the file.
+        if ctx.operator.is_none() {
+            return Err(to_login());
+        }
+        let mut mp = Multipart::from_request(req, state).await.map_err(IntoResponse::into_response)?;
+        multipart_csrf_first(&mut mp, ctx.expected_csrf()).await.map_err(|e| ctx.refuse(e))?;
+        read_upload(mp).await.map_err(|e| ctx.error(e).into_response())
     }
 }
 

@@ -24,7 +24,8 @@ use app::AppState;
 use super::{inline, ok, render, see_other, Chrome, Cx, IdPath, MemberForm, OrPage, PageError, PathId};
 use crate::ctx::{browser_context, Ctx};
 use crate::error::ErrorStatus;
-use crate::extract::Empty;
+use crate::ClientIp;
+use crate::extract::{multipart_csrf_first, Empty};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -470,41 +471,34 @@ async fn image(
     Ok(([(header::CONTENT_TYPE, HeaderValue::from_static(mime))], bytes).into_response())
 }
 
-/// The most a capture form may carry besides the photo (CSRF and capture tokens).
+/// The most a capture form may carry besides the photo (the capture token).
 const FIELD_LIMIT: usize = 256;
 
 struct CaptureForm {
-    csrf: String,
     token: String,
     /// The file input's pictures: one, or the camera's burst for the angled selfie.
     photos: Vec<Vec<u8>>,
 }
 
-/// The capture form, its CSRF token checked: multipart, so not a [`MemberForm`], but the same
-/// check with the same refusal page.
-async fn capture_form(ctx: &Ctx, mp: Multipart) -> Result<CaptureForm, PageError> {
-    let form = read_capture_form(mp).await.or_page(ctx)?;
-    ctx.check_csrf(&form.csrf).or_page(ctx)?;
-    Ok(form)
+/// The capture form of a signed-in member: multipart, so not a [`MemberForm`], but the same
+/// check with the same refusal page — made on the form's first part, before the images are
+/// read ([`multipart_csrf_first`]).
+async fn capture_form(ctx: &Ctx, mut mp: Multipart) -> Result<CaptureForm, PageError> {
+    multipart_csrf_first(&mut mp, &ctx.csrf).await.or_page(ctx)?;
+    read_capture_form(mp).await.or_page(ctx)
 }
 
 async fn read_capture_form(mut mp: Multipart) -> Result<CaptureForm, ServiceError> {
     let bad = |what: &str| ServiceError::InvalidRequest(what.into());
-    let mut form = CaptureForm { csrf: String::new(), token: String::new(), photos: Vec::new() };
+    let mut form = CaptureForm { token: String::new(), photos: Vec::new() };
     while let Some(field) = mp.next_field().await.map_err(|_| bad("multipart"))? {
         match field.name() {
-            Some("csrf") | Some("token") => {
-                let name = field.name().unwrap_or_default().to_string();
+            Some("token") => {
                 let bytes = field.bytes().await.map_err(|_| bad("multipart"))?;
                 if bytes.len() > FIELD_LIMIT {
                     return Err(bad("field too long"));
                 }
-                let value = String::from_utf8(bytes.to_vec()).map_err(|_| bad("field encoding"))?;
-                if name == "csrf" {
-                    form.csrf = value;
-                } else {
-                    form.token = value;
-                }
+                form.token = String::from_utf8(bytes.to_vec()).map_err(|_| bad("field encoding"))?;
             }
             Some("photo") => {
                 let bytes = field.bytes().await.map_err(|_| bad("multipart"))?;
@@ -528,8 +522,9 @@ async fn capture(
     Path((id, CaptureParam(capture))): Path<(PathId<ApplicationId>, CaptureParam)>,
     mp: Multipart,
 ) -> Result<Response, PageError> {
-    let form = capture_form(&ctx, mp).await?;
+    // Who and which form first: nothing of the body is read for a stranger or a forgery.
     let Some(m) = member(&ctx) else { return Ok(see_other("/login")) };
+    let form = capture_form(&ctx, mp).await?;
     let capture = capture.ok_or(ServiceError::WrongStep).or_page(&ctx)?;
     let id = id.or_page(&ctx)?;
     let result = if form.photos.is_empty() {
@@ -589,11 +584,12 @@ async fn secret(
 async fn submit(
     State(app): State<AppState>,
     Extension(ctx): Cx,
+    ClientIp(ip): ClientIp,
     Path(id): IdPath<ApplicationId>,
     _: MemberForm<Empty>,
 ) -> Result<Response, PageError> {
     let Some(m) = member(&ctx) else { return Ok(see_other("/login")) };
     let id = id.or_page(&ctx)?;
-    ekyc::submit(&app, m, &id).await.or_page(&ctx)?;
+    ekyc::submit(&app, m, &id, &ip).await.or_page(&ctx)?;
     Ok(see_other(&page_of(&id)))
 }

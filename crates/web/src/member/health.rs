@@ -362,12 +362,16 @@ fn charts(docs: &[CheckupDocument], locale: Locale) -> Vec<ChartView> {
         .collect()
 }
 
-async fn checkups_page(State(app): State<AppState>, Extension(ctx): Cx) -> Result<Response, PageError> {
+async fn checkups_page(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    ClientIp(ip): ClientIp,
+) -> Result<Response, PageError> {
     let member = match gate(&app, &ctx, Section::Checkups).await? {
         Ok(m) => m,
         Err(resp) => return Ok(resp),
     };
-    let docs = checkups::results_for_member(&app, member).await.or_page(&ctx)?;
+    let docs = checkups::results_for_member(&app, member, &ip).await.or_page(&ctx)?;
     let locale = ctx.locale();
     let latest = docs.iter().max_by_key(|d| d.examined_on);
     let items = latest
@@ -434,12 +438,16 @@ fn dispensings(rows: &[MedicationRow]) -> Vec<Dispensing> {
     out
 }
 
-async fn medications_page(State(app): State<AppState>, Extension(ctx): Cx) -> Result<Response, PageError> {
+async fn medications_page(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    ClientIp(ip): ClientIp,
+) -> Result<Response, PageError> {
     let member = match gate(&app, &ctx, Section::Medications).await? {
         Ok(m) => m,
         Err(resp) => return Ok(resp),
     };
-    let rows = health_imports::medications_for_member(&app, member).await.or_page(&ctx)?;
+    let rows = health_imports::medications_for_member(&app, member, &ip).await.or_page(&ctx)?;
     Ok(ok(&MedicationsPage { c: Chrome::from(&ctx), dispensings: dispensings(&rows) }))
 }
 
@@ -547,13 +555,14 @@ fn expense_view(rows: &[ExpenseRow], wanted: Option<i32>, locale: Locale) -> Exp
 async fn expenses_page(
     State(app): State<AppState>,
     Extension(ctx): Cx,
+    ClientIp(ip): ClientIp,
     Query(q): Query<YearQuery>,
 ) -> Result<Response, PageError> {
     let member = match gate(&app, &ctx, Section::Expenses).await? {
         Ok(m) => m,
         Err(resp) => return Ok(resp),
     };
-    let rows = health_imports::expenses_for_member(&app, member).await.or_page(&ctx)?;
+    let rows = health_imports::expenses_for_member(&app, member, &ip).await.or_page(&ctx)?;
     let v = expense_view(&rows, q.year.and_then(|y| y.parse().ok()), ctx.locale());
     Ok(ok(&ExpensesPage {
         c: Chrome::from(&ctx),
@@ -568,13 +577,14 @@ async fn expenses_page(
 async fn expenses_print(
     State(app): State<AppState>,
     Extension(ctx): Cx,
+    ClientIp(ip): ClientIp,
     Query(q): Query<YearQuery>,
 ) -> Result<Response, PageError> {
     let member = match gate(&app, &ctx, Section::Expenses).await? {
         Ok(m) => m,
         Err(resp) => return Ok(resp),
     };
-    let rows = health_imports::expenses_for_member(&app, member).await.or_page(&ctx)?;
+    let rows = health_imports::expenses_for_member(&app, member, &ip).await.or_page(&ctx)?;
     let v = expense_view(&rows, q.year.and_then(|y| y.parse().ok()), ctx.locale());
     if v.lines.is_empty() {
         return Ok(see_other("/health/expenses"));

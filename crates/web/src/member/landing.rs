@@ -44,12 +44,18 @@ impl<'de> Deserialize<'de> for LangCode {
     }
 }
 
+/// A path on this site and nothing else: never an open redirect. Browsers drop tabs and
+/// newlines from URLs and read `\` as `/`, so `/\t/evil.example` would become
+/// `//evil.example`; any whitespace, control character or backslash is refused, as is `//`.
+fn is_local_path(next: &str) -> bool {
+    next.starts_with('/')
+        && !next.starts_with("//")
+        && next.len() <= 2048
+        && !next.chars().any(|c| c.is_whitespace() || c.is_control() || c == '\\')
+}
+
 async fn switch_language(Path(LangCode(locale)): Path<LangCode>, Query(q): Query<LangQuery>) -> Response {
-    // Only local paths: never an open redirect.
-    let next = q
-        .next
-        .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
-        .unwrap_or_else(|| "/".to_string());
+    let next = q.next.filter(|n| is_local_path(n)).unwrap_or_else(|| "/".to_string());
     let cookie = Cookie::build((LANG_COOKIE, locale.as_str()))
         .path("/")
         .same_site(axum_extra::extract::cookie::SameSite::Lax)
@@ -60,4 +66,28 @@ async fn switch_language(Path(LangCode(locale)): Path<LangCode>, Query(q): Query
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_same_site_paths_are_followed() {
+        for ok in ["/", "/login", "/health?tab=1", "/a/b#c"] {
+            assert!(super::is_local_path(ok), "{ok}");
+        }
+        for bad in [
+            "//evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "https://evil.example",
+            "javascript:alert(1)",
+            "evil.example",
+            "/ /evil.example",
+            "",
+        ] {
+            assert!(!super::is_local_path(bad), "{bad:?}");
+        }
+    }
 }

@@ -29,7 +29,7 @@ fn entry_errors(result: Result<ImportStats, ServiceError>) -> Vec<(String, Strin
 
 async fn valid_import_is_sealed_and_readable_for_the_member(t: TestApp) {
     let member = hanako(&t).await;
-    assert!(checkups::results_for_member(&t.app, &member).await.expect("results").is_empty());
+    assert!(checkups::results_for_member(&t.app, &member, "127.0.0.1").await.expect("results").is_empty());
 
     let stats = import(&t, hanako_zip()).await.expect("import");
     assert_eq!(stats, ImportStats { documents: 2, inserted: 2, replaced: 0, skipped: 1 });
@@ -46,7 +46,7 @@ async fn valid_import_is_sealed_and_readable_for_the_member(t: TestApp) {
     }
 
     // The member reads them, newest first, with known and unknown items.
-    let results = checkups::results_for_member(&t.app, &member).await.expect("results");
+    let results = checkups::results_for_member(&t.app, &member, "127.0.0.1").await.expect("results");
     assert_eq!(results.len(), 2);
     let latest = &results[0];
     assert_eq!(latest.examined_on.to_string(), "2024-06-10");
@@ -62,12 +62,12 @@ async fn valid_import_is_sealed_and_readable_for_the_member(t: TestApp) {
     // Re-importing the same file replaces, never duplicates.
     let again = import(&t, hanako_zip()).await.expect("re-import");
     assert_eq!(again, ImportStats { documents: 2, inserted: 0, replaced: 2, skipped: 1 });
-    assert_eq!(checkups::results_for_member(&t.app, &member).await.expect("results").len(), 2);
+    assert_eq!(checkups::results_for_member(&t.app, &member, "127.0.0.1").await.expect("results").len(), 2);
 
     // Someone without 本人確認 sees nothing.
     let token = t.register("other@example.com", PASSWORD).await;
     let other = authenticate(&t.app, &token).await.expect("auth").expect("member");
-    assert!(checkups::results_for_member(&t.app, &other).await.expect("results").is_empty());
+    assert!(checkups::results_for_member(&t.app, &other, "127.0.0.1").await.expect("results").is_empty());
     t.stop().await;
 }
 
@@ -97,7 +97,7 @@ async fn unmatched_examinees_refuse_the_whole_import(t: TestApp) {
         }
     }
     assert!(
-        checkups::results_for_member(&t.app, &member).await.expect("results").is_empty(),
+        checkups::results_for_member(&t.app, &member, "127.0.0.1").await.expect("results").is_empty(),
         "nothing stored, not even the good entry"
     );
 
@@ -125,7 +125,7 @@ async fn hostile_entity_expansion_is_refused(t: TestApp) {
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0].0, "DATA/lol.xml");
     assert!(errors[0].1.contains("DOCTYPE"), "{errors:?}");
-    assert!(checkups::results_for_member(&t.app, &member).await.expect("results").is_empty());
+    assert!(checkups::results_for_member(&t.app, &member, "127.0.0.1").await.expect("results").is_empty());
 
     // Not a ZIP, or a ZIP without documents: the archive is refused.
     assert!(matches!(import(&t, b"PK\x03\x04 not really".to_vec()).await, Err(ServiceError::CheckupArchive(_))));

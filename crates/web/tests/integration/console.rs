@@ -600,7 +600,7 @@ async fn console_sessions_are_separate_short_and_need_csrf() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_logins_are_rate_limited_per_email_and_per_ip() {
     let mut o = Opts::default();
-    o.limits.login_per_email = Limit::new(3, 900);
+    o.limits.login_per_account_client = Limit::new(3, 900);
     o.limits.login_per_ip = Limit::new(5, 900);
     let t = TestApp::start(o).await;
     let op = create_operator(&t, "reviewer@mimoto.example.jp", "審査 花子", Role::Reviewer).await;

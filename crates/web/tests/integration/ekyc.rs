@@ -178,7 +178,7 @@ async fn step_submission_is_decided_or_goes_to_review(
     scores: Scores,
 ) -> (ekyc::Loaded, bool) {
     let app = &t.app;
-    let a = ekyc::submit(app, m, id).await.expect("submit");
+    let a = ekyc::submit(app, m, id, "127.0.0.1").await.expect("submit");
     let bar = app.config.face_threshold + app.config.ekyc_auto_margin;
     let reading = a.data.document_reading.as_ref().expect("the document was read");
     assert_ne!(reading.check.birth_date, domain::evidence::BirthDateCheck::Mismatch, "the roster person's own licence");

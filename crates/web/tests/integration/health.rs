@@ -10,9 +10,9 @@ use app::services::{checkups, health_imports};
 use records::testing::{co, pq, zip, Doc};
 use serde_json::json;
 
-const EMAIL: &str = "hanako@example.com";
+pub(crate) const EMAIL: &str = "hanako@example.com";
 const QUESTION: &str = "最初に飼ったペットの名前";
-const ANSWER: &str = "ポチのおうち";
+pub(crate) const ANSWER: &str = "ポチのおうち";
 
 /// One year's checkup: systolic blood pressure and HbA1c with MHLW thresholds, urine sugar,
 /// and an item the JLAC10 table does not know.
@@ -35,14 +35,14 @@ fn three_years() -> Vec<u8> {
 }
 
 /// Registered, F3 done as ヤマダ ハナコ; the API token and the member.
-async fn hanako(t: &TestApp) -> (String, Member) {
+pub(crate) async fn hanako(t: &TestApp) -> (String, Member) {
     let token = t.register(EMAIL, PASSWORD).await;
     t.verify_identity(&token).await;
     let m = authenticate(&t.app, &token).await.expect("auth").expect("member");
     (token, m)
 }
 
-async fn f4_and_checkups(t: &TestApp, m: &Member) {
+pub(crate) async fn f4_and_checkups(t: &TestApp, m: &Member) {
     complete_f4(t, m, QUESTION, ANSWER).await;
     checkups::import_zip(&t.app, "133033", "results.zip", three_years(), &mut ()).await.expect("import");
     let meds = "保険者番号,記号,番号,枝番,生年月日,調剤年月日,薬局名,処方医療機関,処方医,医薬品名,用量,日数\n\

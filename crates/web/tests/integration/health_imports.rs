@@ -56,7 +56,7 @@ fn sqlite_bytes(t: &TestApp) -> Vec<u8> {
 
 async fn medications_are_sealed_readable_by_the_member_and_never_duplicated(t: TestApp) {
     let member = hanako(&t).await;
-    assert!(health_imports::medications_for_member(&t.app, &member).await.expect("read").is_empty());
+    assert!(health_imports::medications_for_member(&t.app, &member, "127.0.0.1").await.expect("read").is_empty());
 
     // Progress is reported up to the total.
     struct Seen(Vec<(u64, u64)>);
@@ -76,7 +76,7 @@ async fn medications_are_sealed_readable_by_the_member_and_never_duplicated(t: T
     assert_eq!(progress.0.last(), Some(&(4, 4)));
 
     // The member reads her three rows, newest first; サトウ タロウ's row is not hers.
-    let rows = health_imports::medications_for_member(&t.app, &member).await.expect("read");
+    let rows = health_imports::medications_for_member(&t.app, &member, "127.0.0.1").await.expect("read");
     let dates: Vec<_> = rows.iter().map(|r| r.dispensed_on).collect();
     assert_eq!(dates, [date!(2025 - 05 - 20), date!(2025 - 04 - 01), date!(2025 - 03 - 01)]);
     let april = &rows[1];
@@ -101,7 +101,7 @@ async fn medications_are_sealed_readable_by_the_member_and_never_duplicated(t: T
     assert_eq!(rows[0].dose, "1回1錠, 1日1回 朝食後");
     assert!(rows.iter().all(|r| r.drug != "モーラステープ20mg"));
     // Medication rows are not expense rows.
-    assert!(health_imports::expenses_for_member(&t.app, &member).await.expect("read").is_empty());
+    assert!(health_imports::expenses_for_member(&t.app, &member, "127.0.0.1").await.expect("read").is_empty());
 
     // Stored sealed: neither the stored values nor the database files hold the drug names.
     let link = t.app.store.roster_link_of_user(&member.user.id).await.expect("link").expect("linked");
@@ -140,14 +140,14 @@ async fn medications_are_sealed_readable_by_the_member_and_never_duplicated(t: T
         import_medications(&t, later).await.expect("later file"),
         ImportStats { rows: 3, inserted: 1, existing: 2 }
     );
-    let rows = health_imports::medications_for_member(&t.app, &member).await.expect("read");
+    let rows = health_imports::medications_for_member(&t.app, &member, "127.0.0.1").await.expect("read");
     assert_eq!(rows.len(), 4);
     assert_eq!(rows[0].dispensed_on, date!(2025 - 06 - 03));
 
     // Someone without 本人確認 sees nothing.
     let token = t.register("other@example.com", PASSWORD).await;
     let other = authenticate(&t.app, &token).await.expect("auth").expect("member");
-    assert!(health_imports::medications_for_member(&t.app, &other).await.expect("read").is_empty());
+    assert!(health_imports::medications_for_member(&t.app, &other, "127.0.0.1").await.expect("read").is_empty());
     t.stop().await;
 }
 
@@ -159,7 +159,7 @@ async fn expenses_are_imported_from_shift_jis_and_read_newest_month_first(t: Tes
         ImportStats { rows: 3, inserted: 3, existing: 0 }
     );
 
-    let rows: Vec<ExpenseRow> = health_imports::expenses_for_member(&t.app, &member).await.expect("read");
+    let rows: Vec<ExpenseRow> = health_imports::expenses_for_member(&t.app, &member, "127.0.0.1").await.expect("read");
     let summary: Vec<_> =
         rows.iter().map(|r| (r.month.to_string(), r.facility.as_str(), r.total_cost, r.paid)).collect();
     assert_eq!(
@@ -175,7 +175,7 @@ async fn expenses_are_imported_from_shift_jis_and_read_newest_month_first(t: Tes
         ("ヤマダ ハナコ", Some(Category::Inpatient), Some(6))
     );
     assert_eq!(rows[1].month, YearMonth::new(2025, 4).expect("month"));
-    assert!(health_imports::medications_for_member(&t.app, &member).await.expect("read").is_empty(), "kinds are apart");
+    assert!(health_imports::medications_for_member(&t.app, &member, "127.0.0.1").await.expect("read").is_empty(), "kinds are apart");
 
     let link = t.app.store.roster_link_of_user(&member.user.id).await.expect("link").expect("linked");
     let stored =
@@ -196,7 +196,7 @@ async fn expenses_are_imported_from_shift_jis_and_read_newest_month_first(t: Tes
         import_expenses(&t, csv(english, &EXPENSE_ROWS).into_bytes()).await.expect("re-import"),
         ImportStats { rows: 3, inserted: 0, existing: 3 }
     );
-    assert_eq!(health_imports::expenses_for_member(&t.app, &member).await.expect("read").len(), 3);
+    assert_eq!(health_imports::expenses_for_member(&t.app, &member, "127.0.0.1").await.expect("read").len(), 3);
     // The generic entry point with an explicit encoding.
     let refused =
         health_imports::import_file::<ExpenseRow>(&t.app, "133033", "x.csv", file, Encoding::Utf8, &mut ()).await;
@@ -244,7 +244,7 @@ async fn any_bad_row_refuses_the_whole_file(t: TestApp) {
         }
     }
     assert!(
-        health_imports::medications_for_member(&t.app, &member).await.expect("read").is_empty(),
+        health_imports::medications_for_member(&t.app, &member, "127.0.0.1").await.expect("read").is_empty(),
         "nothing stored, not even the good rows"
     );
     let link = t.app.store.roster_link_of_user(&member.user.id).await.expect("link").expect("linked");
@@ -267,7 +267,7 @@ async fn any_bad_row_refuses_the_whole_file(t: TestApp) {
     );
     let errors = line_errors(import_expenses(&t, file.into_bytes()).await);
     assert_eq!(errors.iter().map(|(l, _)| *l).collect::<Vec<_>>(), [3, 4], "{errors:?}");
-    assert!(health_imports::expenses_for_member(&t.app, &member).await.expect("read").is_empty());
+    assert!(health_imports::expenses_for_member(&t.app, &member, "127.0.0.1").await.expect("read").is_empty());
 
     // The file as a whole: header problems, nothing in it, not a known organization.
     let errors =

@@ -329,7 +329,7 @@ async fn password_reset_never_reveals_accounts_and_ends_sessions() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_is_rate_limited_per_email() {
     let mut opts = Opts::default();
-    opts.limits.login_per_email = Limit::new(3, 900);
+    opts.limits.login_per_account_client = Limit::new(3, 900);
     let t = TestApp::start(opts).await;
     for _ in 0..3 {
         assert_eq!(

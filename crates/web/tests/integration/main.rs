@@ -16,6 +16,7 @@ mod checkups;
 mod console;
 mod console_imports;
 mod ekyc;
+mod hardening_edge;
 mod health;
 mod health_imports;
 mod http;

@@ -67,6 +67,20 @@ impl Browser {
         Self::with(t, reqwest::redirect::Policy::none())
     }
 
+    /// Stops at redirects; every request arrives through a proxy that writes
+    /// `X-Forwarded-For: <client>` (the test server's peer is always 127.0.0.1).
+    pub fn forwarded_for(t: &TestApp, client: &str) -> Self {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-forwarded-for", client.parse().expect("header value"));
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .default_headers(headers)
+            .build()
+            .expect("client");
+        Browser { client, base: t.base.clone() }
+    }
+
     fn with(t: &TestApp, redirect: reqwest::redirect::Policy) -> Self {
         let client = reqwest::Client::builder().cookie_store(true).redirect(redirect).build().expect("client");
         Browser { client, base: t.base.clone() }

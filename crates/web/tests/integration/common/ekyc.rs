@@ -233,7 +233,7 @@ pub async fn complete_f4(t: &TestApp, m: &app::services::auth::Member, question:
         ekyc::upload_with_rng(app, m, &id, capture, &token, bytes, &mut rng).await.expect("capture");
     }
     ekyc::set_secret(app, m, &id, question, answer).await.expect("secret");
-    let submitted = ekyc::submit(app, m, &id).await.expect("submit");
+    let submitted = ekyc::submit(app, m, &id, "127.0.0.1").await.expect("submit");
     if submitted.data.app.state == EkycState::PendingReview {
         let reviewer = operators::create(
             app,

@@ -84,7 +84,8 @@ impl Default for Opts {
                 register_per_ip: generous,
                 register_per_email: generous,
                 login_per_ip: generous,
-                login_per_email: generous,
+                login_per_account_client: generous,
+                login_failures_per_account: Limit::new(10_000, 86_400),
                 code_per_ip: generous,
                 reset_per_ip: generous,
                 reset_per_email: generous,
@@ -307,6 +308,20 @@ pub const PASSWORD: &str = "Sakura-Mochi-2026!";
 
 impl TestApp {
     /// Waits (bounded) until at least `n` mails for `to` arrived; returns them all: (subject, text).
+    /// Waits for a mail to `to` whose subject contains `needle` (other mails may arrive in
+    /// between or late: counting them races with the mail worker).
+    pub async fn wait_mail_about(&self, to: &str, needle: &str) -> Vec<(String, String)> {
+        let deadline = Instant::now() + StdDuration::from_secs(15);
+        loop {
+            let mails = self.mails_to(to);
+            if mails.iter().any(|(subject, _)| subject.contains(needle)) {
+                return mails;
+            }
+            assert!(Instant::now() < deadline, "no mail about {needle} to {to}: {mails:?}");
+            tokio::time::sleep(StdDuration::from_millis(25)).await;
+        }
+    }
+
     pub async fn wait_mails(&self, to: &str, n: usize) -> Vec<(String, String)> {
         let deadline = Instant::now() + StdDuration::from_secs(15);
         loop {
