@@ -53,6 +53,13 @@ pub struct Limits {
     /// Answers to the secret question (F5 step-up) per client IP; each member is also locked
     /// after 5 wrong answers (`services::stepup`).
     pub step_up_per_ip: Limit,
+    /// eKYC capture tokens a member may ask for (each capture page shows one).
+    pub ekyc_capture_tokens_per_member: Limit,
+    /// eKYC uploads (documents and selfies) a member may send, counted before anything is read.
+    pub ekyc_uploads_per_member: Limit,
+    /// Selfies a member may have compared, across applications (each application also has its
+    /// own attempt limit).
+    pub ekyc_face_attempts_per_member: Limit,
 }
 
 impl Default for Limits {
@@ -69,9 +76,15 @@ impl Default for Limits {
             inquiry_per_ip: Limit::new(10, 3600),
             inquiry_per_email: Limit::new(5, 3600),
             step_up_per_ip: Limit::new(30, 900),
+            ekyc_capture_tokens_per_member: Limit::new(60, 3600),
+            ekyc_uploads_per_member: Limit::new(30, 3600),
+            ekyc_face_attempts_per_member: Limit::new(15, 3600),
         }
     }
 }
+
+/// The longest retention period accepted (100 years): longer ones are a typo.
+pub const MAX_RETENTION_DAYS: i64 = 36_500;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -109,9 +122,24 @@ pub struct Config {
     /// How often the mail worker looks for due mail, in milliseconds.
     pub mail_poll_ms: u64,
     pub limits: Limits,
-    /// Days after an eKYC decision when its images are deleted
+    /// Days after an eKYC decision when its images (and any face embedding left) are deleted
     /// (`MIMOTO_EKYC_IMAGE_RETENTION_DAYS`).
     pub ekyc_image_retention_days: i64,
+    /// Days after its last step when an eKYC application that was never submitted — left
+    /// half-way, or out of face attempts — loses its images, face embeddings and what OCR read
+    /// on the document, and starts over (`MIMOTO_EKYC_ABANDONED_RETENTION_DAYS`). Submitted
+    /// applications wait for their reviewer and decided ones follow
+    /// `ekyc_image_retention_days`.
+    pub ekyc_abandoned_retention_days: i64,
+    /// Days after it was sent when a mail leaves the outbox (its body holds one-time
+    /// passwords); mail not sent yet is never deleted (`MIMOTO_OUTBOX_RETENTION_DAYS`).
+    pub outbox_retention_days: i64,
+    /// Days after a one-time code was used, voided or expired when it is deleted
+    /// (`MIMOTO_CODE_RETENTION_DAYS`).
+    pub code_retention_days: i64,
+    /// Days after an inquiry was closed when it is deleted with its replies
+    /// (`MIMOTO_INQUIRY_RETENTION_DAYS`); the audit log keeps naming it by id.
+    pub inquiry_retention_days: i64,
     /// The face models installed by `make models` (`MIMOTO_MODELS_DIR`).
     pub models_dir: PathBuf,
     /// Cosine similarity at or above which two faces are the same person
@@ -208,6 +236,10 @@ impl Default for Config {
             mail_poll_ms: 1000,
             limits: Limits::default(),
             ekyc_image_retention_days: 30,
+            ekyc_abandoned_retention_days: 30,
+            outbox_retention_days: 7,
+            code_retention_days: 1,
+            inquiry_retention_days: 365,
             models_dir: PathBuf::from("./models"),
             face_threshold: face::engine::DEFAULT_THRESHOLD,
             ekyc_auto_margin: 0.10,
@@ -277,7 +309,23 @@ impl Config {
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err(ConfigError::Invalid("log_format must be text or json".into()));
         }
+        for (name, days) in self.retention_days() {
+            if !(0..=MAX_RETENTION_DAYS).contains(&days) {
+                return Err(ConfigError::Invalid(format!("{name} must be between 0 and {MAX_RETENTION_DAYS} days")));
+            }
+        }
         Ok(())
+    }
+
+    /// Every retention period, by setting name, in days.
+    pub fn retention_days(&self) -> [(&'static str, i64); 5] {
+        [
+            ("ekyc_image_retention_days", self.ekyc_image_retention_days),
+            ("ekyc_abandoned_retention_days", self.ekyc_abandoned_retention_days),
+            ("outbox_retention_days", self.outbox_retention_days),
+            ("code_retention_days", self.code_retention_days),
+            ("inquiry_retention_days", self.inquiry_retention_days),
+        ]
     }
 
     pub fn database_url(&self) -> String {
@@ -367,6 +415,33 @@ mod tests {
             assert_eq!(c.database_url(), "sqlite:///tmp/x/mimoto.db");
             Ok(())
         });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail dictates the closure's error type
+    fn retention_periods_are_configurable_and_nonsense_is_refused() {
+        let d = Config::default();
+        assert_eq!(
+            d.retention_days().map(|(_, days)| days),
+            [30, 30, 7, 1, 365],
+            "images after a decision, abandoned eKYC, sent mail, dead codes, closed inquiries"
+        );
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("MIMOTO_EKYC_ABANDONED_RETENTION_DAYS", "14");
+            jail.set_env("MIMOTO_OUTBOX_RETENTION_DAYS", "0");
+            jail.set_env("MIMOTO_CODE_RETENTION_DAYS", "2");
+            jail.set_env("MIMOTO_INQUIRY_RETENTION_DAYS", "730");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!((c.ekyc_abandoned_retention_days, c.outbox_retention_days, c.code_retention_days), (14, 0, 2));
+            assert_eq!(c.inquiry_retention_days, 730);
+            Ok(())
+        });
+        for bad in [-1, MAX_RETENTION_DAYS + 1, i64::MAX] {
+            let c = Config { outbox_retention_days: bad, ..Config::default() };
+            assert!(c.validate().is_err(), "{bad}");
+            let c = Config { ekyc_image_retention_days: bad, ..Config::default() };
+            assert!(c.validate().is_err(), "{bad}");
+        }
     }
 
     #[test]

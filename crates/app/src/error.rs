@@ -36,6 +36,11 @@ pub enum ServiceError {
     CodeExpired,
     #[error("code attempts exhausted")]
     CodeExhausted,
+    /// The daily budget of one-time code attempts of the flow (across resends) or of the
+    /// account (across flows) is spent (`domain::otp::CODE_ATTEMPTS_PER_FLOW`, `…_PER_ACCOUNT`):
+    /// nothing is checked before the next day; the customer center can help.
+    #[error("one-time code budget spent")]
+    CodeBudgetSpent,
     #[error("resend too soon")]
     ResendTooSoon { wait_secs: i64 },
     #[error("invalid credentials")]
@@ -136,6 +141,9 @@ pub enum ServiceError {
     OperatorName,
     #[error("an operator with this email exists")]
     OperatorEmailTaken,
+    /// An admin tried to disable, demote, limit or reset themselves.
+    #[error("an administrator cannot change this about themselves")]
+    OperatorSelfChange,
     /// F6: the inquiry's category is not in the form's list.
     #[error("inquiry category not in the list")]
     InquiryCategory,
@@ -250,6 +258,7 @@ impl ServiceError {
             CodeWrong { .. } => "code_wrong",
             CodeExpired => "code_expired",
             CodeExhausted => "code_exhausted",
+            CodeBudgetSpent => "code_budget_spent",
             ResendTooSoon { .. } => "resend_too_soon",
             InvalidCredentials => "invalid_credentials",
             RateLimited { .. } => "rate_limited",
@@ -313,6 +322,7 @@ impl ServiceError {
             OperatorPassword { .. } => "operator_password",
             OperatorName => "operator_name",
             OperatorEmailTaken => "operator_email_taken",
+            OperatorSelfChange => "operator_self_change",
             InquiryCategory => "inquiry_category",
             InquiryMessageEmpty => "inquiry_message_empty",
             InquiryMessageTooLong => "inquiry_message_too_long",
@@ -356,7 +366,7 @@ impl ServiceError {
             Email(_) | EmailTaken => Some("email"),
             Password(_) => Some("password"),
             ConsentsMissing(_) => Some("consents"),
-            CodeFormat | CodeWrong { .. } | CodeExpired | CodeExhausted => Some("code"),
+            CodeFormat | CodeWrong { .. } | CodeExpired | CodeExhausted | CodeBudgetSpent => Some("code"),
             Image(_)
             | FaceQuality(_)
             | FaceMismatch { .. }
@@ -403,6 +413,7 @@ impl ServiceError {
                 | ServiceError::VerificationLocked
                 | ServiceError::FaceAttemptsExhausted
                 | ServiceError::StepUpLocked { .. }
+                | ServiceError::CodeBudgetSpent
         )
     }
 
@@ -465,6 +476,7 @@ mod tests {
             ServiceError::VerificationLocked,
             ServiceError::FaceAttemptsExhausted,
             ServiceError::StepUpLocked { until: 0 },
+            ServiceError::CodeBudgetSpent,
         ] {
             assert!(e.suggests_customer_center(), "{e:?}");
         }

@@ -3,14 +3,24 @@
 //! The worker claims due mails with a lease (so several nodes can run it), delivers them
 //! through the [`mail::Mailer`], and on failure schedules a retry with exponential backoff
 //! (15 s doubling up to 1 h). It never gives up on a mail: an SMTP outage delays it only.
+//!
+//! The clean-up ([`clean_up`], every 10 minutes) deletes what is no longer needed, each kind
+//! after its own period (`*_retention_days` in the configuration, README "Configuration").
+//! Every node may run it: each purge is one statement, or a versioned update.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use time::Duration;
+use domain::ekyc::EkycApplication;
+use store::{EkycImage, EkycRecord};
+use time::{Duration, OffsetDateTime};
 use tokio::sync::watch;
 
+use crate::error::ServiceError;
+use crate::images::ImageError;
 use crate::services::codes::{MailPayload, OUTBOX_AAD};
+use crate::services::{auth, ekyc, operators};
 use crate::state::App;
 
 const LEASE: Duration = Duration::seconds(120);
@@ -74,39 +84,147 @@ pub async fn mail_worker(app: Arc<App>, mailer: mail::Mailer, mut shutdown: watc
     tracing::info!("mail worker stopped");
 }
 
-/// Deletes expired flows and sessions and old rate-limit windows.
-pub async fn clean_up(app: &App) -> Result<(), store::StoreError> {
+/// What one [`clean_up`] deleted: counts only, never whose or what.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub flows: u64,
+    /// Members' sessions: expired, or begun longer ago than their absolute lifetime.
+    pub sessions: u64,
+    pub operator_sessions: u64,
+    pub capture_tokens: u64,
+    pub rate_limits: u64,
+    /// Images of eKYC applications decided more than `ekyc_image_retention_days` ago.
+    pub decided_images: u64,
+    /// Abandoned eKYC applications that forgot their images and embeddings (see
+    /// [`forget_abandoned_applications`]), and those images.
+    pub abandoned_applications: u64,
+    pub abandoned_images: u64,
+    /// Mails sent more than `outbox_retention_days` ago.
+    pub mails: u64,
+    /// One-time codes used, voided or expired more than `code_retention_days` ago.
+    pub codes: u64,
+    /// Inquiries closed more than `inquiry_retention_days` ago (with their replies).
+    pub inquiries: u64,
+}
+
+/// `days` before `now`; `None` when that is before the calendar's start (nothing is so old).
+fn cutoff(now: OffsetDateTime, days: i64) -> Option<OffsetDateTime> {
+    now.checked_sub(Duration::seconds(days.max(0).checked_mul(86_400)?))
+}
+
+/// Retention, run every 10 minutes by [`retention`]: deletes expired flows, sessions (also
+/// those begun longer ago than a session may live), capture tokens and old rate-limit windows,
+/// and everything personal past its period (`*_retention_days` in the configuration): images
+/// of decided eKYC applications, images and embeddings of abandoned ones, sent mails, dead
+/// one-time codes and closed inquiries. Logs the counts, never what was deleted.
+pub async fn clean_up(app: &App) -> Result<Purged, store::StoreError> {
     let now = app.now();
-    let flows = app.store.delete_expired_flows(now).await?;
-    let sessions = app.store.delete_expired_sessions(now).await?;
-    let operator_sessions = app.store.delete_expired_operator_sessions(now).await?;
-    let capture_tokens = app.store.delete_stale_capture_tokens(now).await?;
-    let limits = app.store.delete_stale_rate_limits(now - Duration::days(1)).await?;
-    let images = delete_decided_images(app).await?;
-    tracing::debug!(flows, sessions, operator_sessions, capture_tokens, limits, images, "retention clean-up");
-    Ok(())
+    let config = &app.config;
+    let mut purged = Purged { flows: app.store.delete_expired_flows(now).await?, ..Purged::default() };
+    purged.sessions = app.store.delete_expired_sessions(now).await?
+        + app.store.delete_sessions_begun_before(now - auth::ABSOLUTE_TIMEOUT).await?;
+    purged.operator_sessions = app.store.delete_expired_operator_sessions(now).await?
+        + app.store.delete_operator_sessions_begun_before(now - operators::ABSOLUTE_TIMEOUT).await?;
+    purged.capture_tokens = app.store.delete_stale_capture_tokens(now).await?;
+    purged.rate_limits = app.store.delete_stale_rate_limits(now - Duration::days(1)).await?;
+    purged.decided_images = delete_decided_images(app).await?;
+    let abandoned = forget_abandoned_applications(app).await?;
+    purged.abandoned_applications = abandoned.applications;
+    purged.abandoned_images = abandoned.images;
+    if let Some(before) = cutoff(now, config.outbox_retention_days) {
+        purged.mails = app.store.delete_sent_mails(before).await?;
+    }
+    if let Some(before) = cutoff(now, config.code_retention_days) {
+        purged.codes = app.store.delete_dead_codes(before).await?;
+    }
+    if let Some(before) = cutoff(now, config.inquiry_retention_days) {
+        purged.inquiries = app.store.delete_closed_inquiries(before).await?;
+    }
+    let Purged {
+        flows,
+        sessions,
+        operator_sessions,
+        capture_tokens,
+        rate_limits,
+        decided_images,
+        abandoned_applications,
+        abandoned_images,
+        mails,
+        codes,
+        inquiries,
+    } = purged;
+    if purged != Purged::default() {
+        tracing::info!(
+            flows,
+            sessions,
+            operator_sessions,
+            capture_tokens,
+            rate_limits,
+            decided_images,
+            abandoned_applications,
+            abandoned_images,
+            mails,
+            codes,
+            inquiries,
+            "retention clean-up"
+        );
+    } else {
+        tracing::debug!("retention clean-up: nothing to delete");
+    }
+    Ok(purged)
+}
+
+/// Why one eKYC application could not be cleaned this time (it is tried again next time).
+#[derive(Debug, thiserror::Error)]
+enum ForgetError {
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// The sealed details did not open or seal (a missing data key?).
+    #[error("application data: {0}")]
+    Data(#[from] ServiceError),
+    #[error("image store: {0}")]
+    Images(#[from] ImageError),
 }
 
 /// Deletes the images of eKYC applications decided more than the retention period ago (the
-/// decision, scores and reasons stay). An image the object store fails to delete is logged
-/// and tried again next time.
+/// decision, scores and reasons stay), and any face embedding still in such an application's
+/// data (the decision drops them; this makes sure). An application whose data cannot be
+/// rewritten, or an image the object store fails to delete, is logged and tried again next
+/// time.
 pub async fn delete_decided_images(app: &App) -> Result<u64, store::StoreError> {
-    let before = app.now() - Duration::days(app.config.ekyc_image_retention_days);
+    let Some(before) = cutoff(app.now(), app.config.ekyc_image_retention_days) else { return Ok(0) };
     let mut deleted = 0;
+    let mut checked: HashSet<String> = HashSet::new();
+    let mut failed: HashSet<String> = HashSet::new();
     loop {
         let due = app.store.ekyc_images_to_delete(before, 500).await?;
+        let due: Vec<EkycImage> = due.into_iter().filter(|i| !failed.contains(&i.application_id)).collect();
         if due.is_empty() {
             break;
         }
         let mut progressed = false;
         for image in due {
+            if failed.contains(&image.application_id) {
+                continue;
+            }
+            if !checked.contains(&image.application_id) {
+                if let Err(e) = drop_embeddings(app, &image.application_id).await {
+                    tracing::error!(application = %image.application_id, error = %e, "could not drop the embeddings of a decided eKYC application");
+                    failed.insert(image.application_id);
+                    continue;
+                }
+                checked.insert(image.application_id.clone());
+            }
             match app.images.delete(&image.id).await {
                 Ok(()) => {
                     app.store.mark_ekyc_image_deleted(&image.id, app.now()).await?;
                     deleted += 1;
                     progressed = true;
                 }
-                Err(e) => tracing::error!(image = %image.id, error = %e, "could not delete an eKYC image"),
+                Err(e) => {
+                    tracing::error!(image = %image.id, error = %e, "could not delete an eKYC image");
+                    failed.insert(image.application_id);
+                }
             }
         }
         if !progressed {
@@ -114,6 +232,122 @@ pub async fn delete_decided_images(app: &App) -> Result<u64, store::StoreError> 
         }
     }
     Ok(deleted)
+}
+
+/// Rewrites a decided application without face embeddings if it still has any.
+async fn drop_embeddings(app: &App, application_id: &str) -> Result<(), ForgetError> {
+    let Some(record) = app.store.get_ekyc(application_id).await? else { return Ok(()) };
+    let mut loaded = ekyc::open_record(app, record)?;
+    if loaded.data.document_embedding.is_none() && loaded.data.frontal_embedding.is_none() {
+        return Ok(());
+    }
+    loaded.data.document_embedding = None;
+    loaded.data.frontal_embedding = None;
+    rewrite(app, &mut loaded).await
+}
+
+/// Writes the application's data back as the clean-up changed it, with the version check (a
+/// member or reviewer who wrote in between wins; the clean-up tries again next time) and its
+/// `updated_at` unchanged: a clean-up is not the member's activity.
+async fn rewrite(app: &App, loaded: &mut ekyc::Loaded) -> Result<(), ForgetError> {
+    let mut record = ekyc::stamped(app, loaded)?;
+    record.updated_at = loaded.record.updated_at;
+    app.store.update_ekyc(&record).await?;
+    Ok(())
+}
+
+/// What [`forget_abandoned_applications`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Forgotten {
+    pub applications: u64,
+    pub images: u64,
+}
+
+/// eKYC applications never submitted whose last step is more than
+/// `ekyc_abandoned_retention_days` old — left half-way, or out of face attempts — forget what
+/// they hold of the member's face and document: their images are deleted from the image store
+/// (the rows stay, marked deleted), and their sealed data loses the face embeddings, the image
+/// list and hash, and what OCR read on the document. With nothing left to resume from, an
+/// application that still has face attempts starts over (same application, its attempts still
+/// counted); one out of attempts stays as it is (the member was sent to the customer center).
+/// Submitted applications wait for their reviewer; decided ones follow
+/// [`delete_decided_images`]. An application the member touched meanwhile, or whose images
+/// the object store fails to delete, is logged and tried again next time.
+pub async fn forget_abandoned_applications(app: &App) -> Result<Forgotten, store::StoreError> {
+    let mut done = Forgotten::default();
+    let Some(before) = cutoff(app.now(), app.config.ekyc_abandoned_retention_days) else { return Ok(done) };
+    let mut failed: HashSet<String> = HashSet::new();
+    loop {
+        let limit = ABANDONED_BATCH + i64::try_from(failed.len()).unwrap_or(i64::MAX - ABANDONED_BATCH);
+        let due = app.store.abandoned_ekyc_applications(before, limit).await?;
+        let due: Vec<EkycRecord> = due.into_iter().filter(|r| !failed.contains(&r.id)).collect();
+        if due.is_empty() {
+            break;
+        }
+        for record in due {
+            let id = record.id.clone();
+            match forget_application(app, record).await {
+                Ok(images) => {
+                    done.applications += 1;
+                    done.images += images;
+                }
+                Err(ForgetError::Store(store::StoreError::Conflict)) => {
+                    tracing::info!(application = %id, "abandoned eKYC application changed meanwhile; left alone");
+                    failed.insert(id);
+                }
+                Err(e) => {
+                    tracing::error!(application = %id, error = %e, "could not clean an abandoned eKYC application");
+                    failed.insert(id);
+                }
+            }
+        }
+    }
+    Ok(done)
+}
+
+const ABANDONED_BATCH: i64 = 100;
+
+/// One abandoned application: its data rewritten first (so a member who comes back meanwhile
+/// wins and nothing is deleted), then the images it had deleted. Returns the images deleted.
+async fn forget_application(app: &App, record: EkycRecord) -> Result<u64, ForgetError> {
+    let images: Vec<EkycImage> =
+        app.store.ekyc_images(&record.id).await?.into_iter().filter(|i| i.deleted_at.is_none()).collect();
+    let mut loaded = ekyc::open_record(app, record)?;
+    forget_evidence(&mut loaded.data);
+    rewrite(app, &mut loaded).await?;
+    let mut deleted = 0;
+    let mut error = None;
+    for image in images {
+        match app.images.delete(&image.id).await {
+            Ok(()) => {
+                app.store.mark_ekyc_image_deleted(&image.id, app.now()).await?;
+                deleted += 1;
+            }
+            Err(e) => error = Some(e),
+        }
+    }
+    match error {
+        Some(e) => Err(e.into()),
+        None => Ok(deleted),
+    }
+}
+
+/// Drops from an abandoned application everything taken from the member's pictures; an
+/// application with face attempts left starts over, keeping the count of attempts used.
+fn forget_evidence(data: &mut ekyc::EkycData) {
+    if !data.app.attempts_exhausted() {
+        data.app = EkycApplication { face_attempts: data.app.face_attempts, ..EkycApplication::new() };
+        data.secret_question = None;
+        data.secret_answer_hash = None;
+    }
+    data.images.clear();
+    data.document_embedding = None;
+    data.frontal_embedding = None;
+    data.frontal_sha256 = None;
+    data.document_frontal_score = None;
+    data.frontal_spoof_score = None;
+    data.document_reading = None;
+    data.instruction_at = None;
 }
 
 pub async fn retention(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {

@@ -94,6 +94,10 @@ typed_id!(
     /// A health-record import started from the console.
     ImportJobId
 );
+typed_id!(
+    /// An operator of the console.
+    OperatorId
+);
 
 #[cfg(test)]
 mod tests {

@@ -12,6 +12,21 @@ pub const CODE_TTL: Duration = Duration::minutes(10);
 pub const MAX_ATTEMPTS: u32 = 5;
 /// Minimum wait between sending a code and resending.
 pub const RESEND_COOLDOWN: Duration = Duration::seconds(60);
+/// Code attempts per flow (a registration, a password reset) in [`CODE_BUDGET_WINDOW`],
+/// across resends: a resend brings a fresh code with fresh [`MAX_ATTEMPTS`], never a fresh
+/// budget, so resending forever does not buy unlimited guesses. Every attempt is counted
+/// before it is checked (a right one ends the flow anyway).
+pub const CODE_ATTEMPTS_PER_FLOW: u32 = 10;
+/// Code attempts per account (the address being registered or reset, whether or not it has
+/// an account) and purpose in [`CODE_BUDGET_WINDOW`], across flows. NIST SP 800-63B §5.2.2
+/// allows at most 100 consecutive failed attempts on an account; once spent, the member waits
+/// for the next window or asks the customer center (お問い合わせ).
+pub const CODE_ATTEMPTS_PER_ACCOUNT: u32 = 20;
+/// The window of [`CODE_ATTEMPTS_PER_FLOW`] and [`CODE_ATTEMPTS_PER_ACCOUNT`].
+pub const CODE_BUDGET_WINDOW: Duration = Duration::days(1);
+
+// NIST SP 800-63B §5.2.2: no more than 100 consecutive failed attempts on one account.
+const _: () = assert!(CODE_ATTEMPTS_PER_ACCOUNT <= 100 && CODE_ATTEMPTS_PER_FLOW <= CODE_ATTEMPTS_PER_ACCOUNT);
 
 /// A uniformly random code of exactly [`CODE_LEN`] ASCII digits (leading zeros kept).
 pub fn generate_code<R: CryptoRng + RngCore>(rng: &mut R) -> String {

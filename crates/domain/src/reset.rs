@@ -1,7 +1,9 @@
 //! F2 「ログインでお困りの場合」: password reset by an emailed one-time password.
 //!
 //! A reset flow is created for every request, whether or not the email has an account, so
-//! the answer never reveals which addresses exist; only a flow with a user can complete.
+//! the answer never reveals which addresses exist; only a flow with a user can complete. The
+//! flow keeps the address as typed, so that the password rules and the code budgets are the
+//! same for an address without an account.
 
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
@@ -40,6 +42,10 @@ pub struct PasswordReset {
     pub id: String,
     /// `None` when the email has no account: the flow then never completes.
     pub user_id: Option<String>,
+    /// The address as typed (normalized), account or not. `None` in flows started before it
+    /// was kept.
+    #[serde(default)]
+    pub email: Option<String>,
     pub state: ResetState,
     pub locale: Locale,
     #[serde(with = "time::serde::rfc3339")]
@@ -51,10 +57,11 @@ pub struct PasswordReset {
 }
 
 impl PasswordReset {
-    pub fn start(id: String, user_id: Option<String>, locale: Locale, now: OffsetDateTime) -> Self {
+    pub fn start(id: String, user_id: Option<String>, email: String, locale: Locale, now: OffsetDateTime) -> Self {
         PasswordReset {
             id,
             user_id,
+            email: Some(email),
             state: ResetState::CodeSent,
             locale,
             code_sent_at: now,
@@ -97,12 +104,23 @@ mod tests {
     #[test]
     fn completes_once_and_expires() {
         let now = OffsetDateTime::from_unix_timestamp(1_790_000_000).expect("valid");
-        let mut r = PasswordReset::start("r".into(), Some("u".into()), Locale::Ja, now);
+        let mut r = PasswordReset::start("r".into(), Some("u".into()), "a@example.com".into(), Locale::Ja, now);
         r.resend_code(now + Duration::minutes(1)).expect("resend");
         assert_eq!(r.code_sent_at, now + Duration::minutes(1));
         r.complete(now + Duration::minutes(2)).expect("complete");
         assert_eq!(r.complete(now + Duration::minutes(3)), Err(ResetError::AlreadyCompleted));
-        let late = PasswordReset::start("r2".into(), None, Locale::Ja, now);
+        let late = PasswordReset::start("r2".into(), None, "b@example.com".into(), Locale::Ja, now);
         assert_eq!(late.clone().complete(now + RESET_TTL), Err(ResetError::Expired));
+    }
+
+    #[test]
+    fn flows_from_before_the_address_was_kept_still_load() {
+        let now = OffsetDateTime::from_unix_timestamp(1_790_000_000).expect("valid");
+        let mut v =
+            serde_json::to_value(PasswordReset::start("r".into(), None, "a@example.com".into(), Locale::Ja, now))
+                .expect("json");
+        v.as_object_mut().expect("object").remove("email");
+        let old: PasswordReset = serde_json::from_value(v).expect("older flow");
+        assert_eq!(old.email, None);
     }
 }

@@ -1,6 +1,6 @@
 //! Flows (registration, password reset, …) with optimistic versions, and the one-time codes
 //! sent during them. [`Flows::issue_code`] is one transaction: it voids the subject's earlier
-//! codes, stores the new one, queues its mail and applies the flow update.
+//! codes, stores the new one, queues its mail (none for a decoy) and applies the flow update.
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -76,8 +76,10 @@ pub trait Flows: Send + Sync {
     async fn delete_expired_flows(&self, now: OffsetDateTime) -> Result<u64>;
 
     /// In one transaction: voids the subject's earlier live codes, stores the new one,
-    /// queues `mail`, and applies `flow` (if given, with its version check).
-    async fn issue_code(&self, code: &NewCode, mail: &NewMail, flow: Option<FlowUpdate<'_>>) -> Result<()>;
+    /// queues `mail`, and applies `flow` (if given, with its version check). Without a mail
+    /// the code is a decoy (a password reset for an address without an account): it is kept
+    /// and counted like any other, so the flow answers like a real one.
+    async fn issue_code(&self, code: &NewCode, mail: Option<&NewMail>, flow: Option<FlowUpdate<'_>>) -> Result<()>;
     /// The newest live (not consumed, not voided) code of a subject, expired or not.
     async fn live_code(&self, purpose: &str, subject: &str) -> Result<Option<CodeRecord>>;
     /// Counts one attempt atomically, before any comparison, against the live code.
@@ -170,8 +172,13 @@ macro_rules! sql_flows {
                 Ok(done.rows_affected())
             }
 
-            #[tracing::instrument(skip_all, fields(code.id = %code.id, code.purpose = %code.purpose, mail.id = %mail.id, flow.id = flow.as_ref().map(|u| u.record.id.as_str())))]
-            async fn issue_code(&self, code: &NewCode, mail: &NewMail, flow: Option<FlowUpdate<'_>>) -> Result<()> {
+            #[tracing::instrument(skip_all, fields(code.id = %code.id, code.purpose = %code.purpose, mail.id = mail.map(|m| m.id.as_str()), flow.id = flow.as_ref().map(|u| u.record.id.as_str())))]
+            async fn issue_code(
+                &self,
+                code: &NewCode,
+                mail: Option<&NewMail>,
+                flow: Option<FlowUpdate<'_>>,
+            ) -> Result<()> {
                 let mut tx = self.pool.begin().await?;
                 if let Some(update) = &flow {
                     apply_flow(&mut *tx, update).await?;
@@ -194,7 +201,9 @@ macro_rules! sql_flows {
                 .bind(to_ts(code.expires_at))
                 .execute(&mut *tx)
                 .await?;
-                crate::outbox::$be::insert_mail(&mut *tx, mail).await?;
+                if let Some(mail) = mail {
+                    crate::outbox::$be::insert_mail(&mut *tx, mail).await?;
+                }
                 tx.commit().await?;
                 Ok(())
             }

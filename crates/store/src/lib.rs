@@ -15,6 +15,7 @@
 //! | [`ekyc`] | [`Ekyc`] | eKYC applications, their images and capture tokens |
 //! | [`operators`] | [`Operators`] | operators, their sessions, the audit log, eKYC decisions |
 //! | [`inquiries`] | [`Inquiries`] | customer-center inquiries and replies |
+//! | [`retention`] | [`Retention`] | the purges of personal data past its retention period |
 //!
 //! Every record type and trait is re-exported here, so `store::UserRecord` and
 //! `store::Users` work as well as `store::users::…`. Trait methods need their trait in
@@ -68,6 +69,7 @@ pub mod orgs;
 pub mod outbox;
 pub mod passkeys;
 pub mod postgres;
+pub mod retention;
 pub mod roster;
 mod row;
 pub mod sqlite;
@@ -88,19 +90,20 @@ pub use health::{
 pub use inquiries::{Inquiries, InquiryRecord, InquiryReply};
 pub use limits::RateLimits;
 pub use operators::{
-    AuditEntry, BindingWithdrawal, EkycReview, NewAuditEntry, OperatorRecord, OperatorSessionRecord, Operators,
-    Withdrawal,
+    AuditEntry, AuditFilter, BindingWithdrawal, EkycReview, NewAuditEntry, OperatorChange, OperatorRecord,
+    OperatorSessionRecord, Operators, Withdrawal,
 };
 pub use orgs::Orgs;
 pub use outbox::{NewMail, Outbox, OutboxRecord};
 pub use passkeys::{PasskeyRecord, Passkeys};
+pub use retention::Retention;
 pub use roster::{ImportStats, RecordRef, Roster, RosterImport, RosterLink, RosterMatch, RosterRow, StoredRecord};
 pub use users::{ConsentRecord, NewUser, SessionRecord, StepUpAttempt, StepUpFailures, UserRecord, Users};
 
 /// `use store::prelude::*;` to call store methods: [`Store`] and every aggregate trait.
 pub mod prelude {
     pub use crate::{
-        Ekyc, Flows, Health, Inquiries, Operators, Orgs, Outbox, Passkeys, RateLimits, Roster, Store, Users,
+        Ekyc, Flows, Health, Inquiries, Operators, Orgs, Outbox, Passkeys, RateLimits, Retention, Roster, Store, Users,
     };
 }
 
@@ -155,6 +158,7 @@ pub trait Store:
     + Operators
     + Inquiries
     + Passkeys
+    + Retention
     + Send
     + Sync
     + 'static

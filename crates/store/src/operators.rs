@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use crate::audit_chain::{ChainKey, ChainReport};
 use crate::ekyc::EkycRecord;
 use crate::outbox::NewMail;
-use crate::row::{to_ts, IntFlag, UnixTime};
+use crate::row::{to_ts, IntFlag, OptUnixTime, UnixTime};
 use crate::{Result, StoreError};
 
 /// An operator of the console (eKYC reviewer or administrator). Email and name are sealed by
@@ -27,6 +27,25 @@ pub struct OperatorRecord {
     pub totp_last_step: i64,
     #[sqlx(try_from = "UnixTime")]
     pub created_at: OffsetDateTime,
+    /// When an admin disabled the operator (`None`: active).
+    #[sqlx(try_from = "OptUnixTime")]
+    pub disabled_at: Option<OffsetDateTime>,
+}
+
+/// What an admin changes about an operator, with its audit row, in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OperatorChange {
+    /// Disabled at this instant; every session ends.
+    Disable(OffsetDateTime),
+    Enable,
+    /// `reviewer` or `admin`.
+    Role(String),
+    /// A new sealed TOTP secret (no step used yet); every session ends.
+    Totp(Vec<u8>),
+    /// Every session ends.
+    EndSessions,
+    /// The organizations the operator is limited to (empty: all).
+    Orgs(Vec<String>),
 }
 
 /// An operator's console session (stored by the hash of its token only).
@@ -69,6 +88,20 @@ pub struct AuditEntry {
     pub target_type: Option<String>,
     pub target_id: Option<String>,
     pub client_ip: String,
+}
+
+/// Which audit rows an administrator looks for; `None` matches everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Actions starting with this (e.g. `member.health.`).
+    pub action_prefix: Option<String>,
+    /// Rows by this operator or member id.
+    pub actor: Option<String>,
+    /// Rows about this target id.
+    pub target_id: Option<String>,
+    /// Rows at or after / before these instants.
+    pub from: Option<OffsetDateTime>,
+    pub until: Option<OffsetDateTime>,
 }
 
 /// An audit row with its chain columns, as `verify_audit_chain` reads it.
@@ -116,12 +149,19 @@ pub trait Operators: Send + Sync {
     ) -> Result<()>;
     async fn delete_operator_session(&self, id_hash: &[u8]) -> Result<()>;
     async fn delete_expired_operator_sessions(&self, now: OffsetDateTime) -> Result<u64>;
+    /// Applies `change` to the operator and appends `audit`, in one transaction;
+    /// [`StoreError::NotFound`] for an unknown operator.
+    async fn change_operator(&self, operator_id: &str, change: &OperatorChange, audit: &NewAuditEntry) -> Result<()>;
+    /// The organizations an operator is limited to (empty: all), sorted.
+    async fn operator_orgs(&self, operator_id: &str) -> Result<Vec<String>>;
 
     // Audit log: append and read only. There is deliberately no way to change or remove a
     // row, and the database refuses UPDATE and DELETE on the table (triggers).
     async fn append_audit(&self, entry: &NewAuditEntry) -> Result<()>;
     /// Up to `limit` rows older than `before_seq` (all when `None`), newest first.
     async fn list_audit(&self, before_seq: Option<i64>, limit: i64) -> Result<Vec<AuditEntry>>;
+    /// [`Operators::list_audit`] of the rows that match `filter`.
+    async fn search_audit(&self, filter: &AuditFilter, before_seq: Option<i64>, limit: i64) -> Result<Vec<AuditEntry>>;
     /// The key of the audit log's hash chain ([`crate::audit_chain`]); the application sets it
     /// once, from its own secret, before anything is appended.
     fn set_audit_chain_key(&self, key: ChainKey);
@@ -176,8 +216,8 @@ pub struct Withdrawal<'a> {
     pub audit: &'a NewAuditEntry,
 }
 
-const COLUMNS: &str =
-    "id, email_index, email_enc, name_enc, role, password_hash, totp_secret_enc, totp_last_step, created_at";
+const COLUMNS: &str = "id, email_index, email_enc, name_enc, role, password_hash, totp_secret_enc, totp_last_step, \
+                       created_at, disabled_at";
 const SESSION_COLUMNS: &str = "id_hash, operator_id, created_at, last_seen_at, expires_at";
 const AUDIT_COLUMNS: &str = "seq, at, operator_id, member_id, action, target_type, target_id, client_ip";
 
@@ -327,6 +367,88 @@ macro_rules! sql_operators {
                 Ok(done.rows_affected())
             }
 
+            #[tracing::instrument(skip_all, fields(operator_id = %operator_id))]
+            async fn change_operator(
+                &self,
+                operator_id: &str,
+                change: &OperatorChange,
+                audit: &NewAuditEntry,
+            ) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                let exists: Option<String> = sqlx::query_scalar("SELECT id FROM operators WHERE id = $1")
+                    .bind(operator_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if exists.is_none() {
+                    return Err(StoreError::NotFound);
+                }
+                let end_sessions = match change {
+                    OperatorChange::Disable(at) => {
+                        sqlx::query("UPDATE operators SET disabled_at = $1 WHERE id = $2")
+                            .bind(to_ts(*at))
+                            .bind(operator_id)
+                            .execute(&mut *tx)
+                            .await?;
+                        true
+                    }
+                    OperatorChange::Enable => {
+                        sqlx::query("UPDATE operators SET disabled_at = NULL WHERE id = $1")
+                            .bind(operator_id)
+                            .execute(&mut *tx)
+                            .await?;
+                        false
+                    }
+                    OperatorChange::Role(role) => {
+                        sqlx::query("UPDATE operators SET role = $1 WHERE id = $2")
+                            .bind(role)
+                            .bind(operator_id)
+                            .execute(&mut *tx)
+                            .await?;
+                        false
+                    }
+                    OperatorChange::Totp(secret) => {
+                        sqlx::query("UPDATE operators SET totp_secret_enc = $1, totp_last_step = 0 WHERE id = $2")
+                            .bind(secret)
+                            .bind(operator_id)
+                            .execute(&mut *tx)
+                            .await?;
+                        true
+                    }
+                    OperatorChange::EndSessions => true,
+                    OperatorChange::Orgs(orgs) => {
+                        sqlx::query("DELETE FROM operator_orgs WHERE operator_id = $1")
+                            .bind(operator_id)
+                            .execute(&mut *tx)
+                            .await?;
+                        for org in orgs {
+                            sqlx::query("INSERT INTO operator_orgs (operator_id, org_id) VALUES ($1, $2)")
+                                .bind(operator_id)
+                                .bind(org)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        false
+                    }
+                };
+                if end_sessions {
+                    sqlx::query("DELETE FROM operator_sessions WHERE operator_id = $1")
+                        .bind(operator_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                insert_audit(&mut *tx, &self.chain_key(), audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all, fields(operator_id = %operator_id))]
+            async fn operator_orgs(&self, operator_id: &str) -> Result<Vec<String>> {
+                Ok(sqlx::query_scalar("SELECT org_id FROM operator_orgs WHERE operator_id = $1 ORDER BY org_id")
+                    .bind(operator_id)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
             #[tracing::instrument(skip_all, fields(action = %entry.action, operator_id = entry.operator_id.as_deref()))]
             async fn append_audit(&self, entry: &NewAuditEntry) -> Result<()> {
                 let mut tx = self.pool.begin().await?;
@@ -362,6 +484,35 @@ macro_rules! sql_operators {
                     verifier.push(&key, e.seq, &linked, r.prev_hash.as_deref(), r.hash.as_deref());
                 }
                 Ok(verifier.finish())
+            }
+
+            #[tracing::instrument(skip_all, fields(before_seq = before_seq, limit = limit))]
+            async fn search_audit(
+                &self,
+                filter: &AuditFilter,
+                before_seq: Option<i64>,
+                limit: i64,
+            ) -> Result<Vec<AuditEntry>> {
+                // The prefix is matched with substr, not LIKE: `%` and `_` in it mean themselves.
+                let sql = format!(
+                    "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq < $1 \
+                     AND ($2 IS NULL OR substr(action, 1, length($2)) = $2) \
+                     AND ($3 IS NULL OR operator_id = $3 OR member_id = $3) \
+                     AND ($4 IS NULL OR target_id = $4) \
+                     AND ($5 IS NULL OR at >= $5) AND ($6 IS NULL OR at < $6) \
+                     ORDER BY seq DESC LIMIT $7"
+                );
+                let rows = sqlx::query_as(&sql)
+                    .bind(before_seq.unwrap_or(i64::MAX))
+                    .bind(&filter.action_prefix)
+                    .bind(&filter.actor)
+                    .bind(&filter.target_id)
+                    .bind(filter.from.map(to_ts))
+                    .bind(filter.until.map(to_ts))
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows)
             }
 
             #[tracing::instrument(skip_all, fields(before_seq = before_seq, limit = limit))]

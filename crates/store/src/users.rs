@@ -59,11 +59,22 @@ pub struct SessionRecord {
 /// A member's wrong answers to the secret question (F5 step-up).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct StepUpFailures {
-    /// Wrong answers since the last correct one or the end of the last lock.
+    /// Answers counted (each before it was checked) since the last correct one or the end of
+    /// the last lock.
     pub failures: i32,
     /// No answer is checked before this instant.
     #[sqlx(try_from = "OptUnixTime")]
     pub locked_until: Option<OffsetDateTime>,
+}
+
+/// One answer to the secret question, counted before it is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepUpAttempt {
+    /// Counted (`failures` includes it): check the answer now. When it reached the maximum,
+    /// `locked_until` is already set; a correct answer clears the count and the lock.
+    Counted(StepUpFailures),
+    /// Locked: the answer was not counted and must not be checked before `until`.
+    Locked { until: OffsetDateTime },
 }
 
 #[async_trait]
@@ -96,34 +107,39 @@ pub trait Users: Send + Sync {
 
     // F5 step-up (secret question)
     async fn step_up_failures(&self, user_id: &str) -> Result<Option<StepUpFailures>>;
-    /// Counts one wrong answer, atomically: a lock that has ended starts the count again at
-    /// one; reaching `max_failures` locks until `lock_until`; a running lock is kept as is.
-    async fn record_step_up_failure(
+    /// Counts one answer *before* it is checked, atomically, so that concurrent answers can
+    /// never pass the lock together: a running lock counts nothing and answers
+    /// [`StepUpAttempt::Locked`]; a lock that has ended starts the count again at one; the
+    /// answer that reaches `max_failures` is still counted (and may be checked) but locks
+    /// until `lock_until` unless it is correct ([`Users::clear_step_up_failures`]).
+    async fn count_step_up_answer(
         &self,
         user_id: &str,
         now: OffsetDateTime,
         max_failures: i32,
         lock_until: OffsetDateTime,
-    ) -> Result<StepUpFailures>;
-    /// Forgets the wrong answers (after a correct one).
+    ) -> Result<StepUpAttempt>;
+    /// Forgets the counted answers and the lock (after a correct answer).
     async fn clear_step_up_failures(&self, user_id: &str) -> Result<()>;
 }
 
 const USER_COLUMNS: &str = "id, org_id, email_enc, password_hash, locale, created_at, password_changed_at";
 const SESSION_COLUMNS: &str = "id_hash, user_id, kind, created_at, last_seen_at, expires_at, step_up_until";
 
-/// One wrong answer: every SET expression sees the old row, so `step_up_failures.locked_until
-/// <= $2` is a lock that is over.
-const RECORD_STEP_UP_FAILURE: &str = "INSERT INTO step_up_failures (user_id, failures, locked_until, updated_at) \
+/// One answer, counted unless a lock is running (then no row is returned): every SET
+/// expression sees the old row, so `step_up_failures.locked_until <= $2` is a lock that is
+/// over. The upsert takes the row's lock (PostgreSQL re-checks the WHERE on the newest
+/// version; SQLite writes one at a time), so concurrent answers are counted one by one.
+const COUNT_STEP_UP_ANSWER: &str = "INSERT INTO step_up_failures (user_id, failures, locked_until, updated_at) \
      VALUES ($1, 1, CASE WHEN 1 >= CAST($3 AS INTEGER) THEN CAST($4 AS BIGINT) ELSE NULL END, $2) \
      ON CONFLICT (user_id) DO UPDATE SET \
        failures = CASE WHEN step_up_failures.locked_until <= $2 THEN 1 ELSE step_up_failures.failures + 1 END, \
        locked_until = CASE \
-         WHEN step_up_failures.locked_until > $2 THEN step_up_failures.locked_until \
          WHEN (CASE WHEN step_up_failures.locked_until <= $2 THEN 1 ELSE step_up_failures.failures + 1 END) \
               >= CAST($3 AS INTEGER) THEN CAST($4 AS BIGINT) \
          ELSE NULL END, \
        updated_at = $2 \
+     WHERE step_up_failures.locked_until IS NULL OR step_up_failures.locked_until <= $2 \
      RETURNING failures, locked_until";
 
 macro_rules! sql_users {
@@ -307,21 +323,33 @@ macro_rules! sql_users {
             }
 
             #[tracing::instrument(skip_all, fields(user_id = %user_id))]
-            async fn record_step_up_failure(
+            async fn count_step_up_answer(
                 &self,
                 user_id: &str,
                 now: OffsetDateTime,
                 max_failures: i32,
                 lock_until: OffsetDateTime,
-            ) -> Result<StepUpFailures> {
-                let row = sqlx::query_as(RECORD_STEP_UP_FAILURE)
-                    .bind(user_id)
-                    .bind(to_ts(now))
-                    .bind(max_failures)
-                    .bind(to_ts(lock_until))
-                    .fetch_one(&self.pool)
-                    .await?;
-                Ok(row)
+            ) -> Result<StepUpAttempt> {
+                // Not counted means locked, unless a correct answer cleared the row (or the
+                // lock ended) between the two statements: then count again.
+                for _ in 0..3 {
+                    let counted: Option<StepUpFailures> = sqlx::query_as(COUNT_STEP_UP_ANSWER)
+                        .bind(user_id)
+                        .bind(to_ts(now))
+                        .bind(max_failures)
+                        .bind(to_ts(lock_until))
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    if let Some(f) = counted {
+                        return Ok(StepUpAttempt::Counted(f));
+                    }
+                    if let Some(until) = self.step_up_failures(user_id).await?.and_then(|f| f.locked_until) {
+                        if until > now {
+                            return Ok(StepUpAttempt::Locked { until });
+                        }
+                    }
+                }
+                Err(StoreError::Conflict)
             }
 
             #[tracing::instrument(skip_all, fields(user_id = %user_id))]

@@ -47,12 +47,12 @@ fn status(e: &ServiceError) -> StatusCode {
         EkycUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         UnknownOrganization | FlowNotFound => StatusCode::NOT_FOUND,
         OrgTypeMismatch | EmailTaken | WrongStep | Conflict => StatusCode::CONFLICT,
-        ResendTooSoon { .. } | RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        ResendTooSoon { .. } | RateLimited { .. } | CodeBudgetSpent => StatusCode::TOO_MANY_REQUESTS,
         InvalidCredentials | Unauthorized => StatusCode::UNAUTHORIZED,
         FlowExpired => StatusCode::GONE,
         ConsoleLoginFailed => StatusCode::UNAUTHORIZED,
         Forbidden => StatusCode::FORBIDDEN,
-        AlreadyDecided | OperatorEmailTaken | NothingToWithdraw => StatusCode::CONFLICT,
+        AlreadyDecided | OperatorEmailTaken | OperatorSelfChange | NothingToWithdraw => StatusCode::CONFLICT,
         ReviewReasonInvalid
         | ReviewChecklistIncomplete
         | ReviewNoteTooLong

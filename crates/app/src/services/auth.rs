@@ -7,8 +7,8 @@ use time::{Duration, OffsetDateTime};
 
 use crate::crypto::random_token;
 use crate::error::{ServiceError, ServiceResult};
-use crate::services::sessions::{self, MemberSessions, Timeouts};
 use crate::services::limits::{self, LoginGuard};
+use crate::services::sessions::{self, MemberSessions, Timeouts};
 use crate::services::{audit, email_index, open_email, passwords};
 use crate::state::App;
 

@@ -33,7 +33,9 @@ fn admin_only(operator: &Operator) -> ServiceResult<()> {
 #[tracing::instrument(skip_all, fields(operator_id = %operator.id))]
 pub async fn samples(app: &App, operator: &Operator, ip: &str) -> ServiceResult<Vec<QueueItem>> {
     operators::audit(app, Some(&operator.id), actions::VIEW_SAMPLES, None, ip).await?;
-    crate::services::review::queue_items(app, app.store.ekyc_samples(QUEUE_LIMIT).await?).await
+    let mut records = app.store.ekyc_samples(QUEUE_LIMIT).await?;
+    records.retain(|r| operator.may_see_org(&r.org_id));
+    crate::services::review::queue_items(app, records).await
 }
 
 /// 「確認しました」 on a sampled automatic completion: it leaves the sample queue.
@@ -73,7 +75,8 @@ pub async fn find_linked(
     ip: &str,
 ) -> ServiceResult<Vec<LinkedAccount>> {
     admin_only(operator)?;
-    let org = app.store.get_org(org_id).await?.ok_or(ServiceError::FlowNotFound)?;
+    let org =
+        app.store.get_org(org_id).await?.filter(|o| operator.may_see_org(&o.id)).ok_or(ServiceError::FlowNotFound)?;
     let card = CardId::parse(org.card_pattern, symbol, number, "").map_err(ServiceError::Card)?;
     operators::audit(app, Some(&operator.id), actions::FIND_BINDING, Some(("organization", &org.id)), ip).await?;
     let indexer = RosterIndexer::new(&app.keys, &org.id);
@@ -93,9 +96,7 @@ pub async fn find_linked(
 /// The member an application belongs to (submitted applications only, as the case page).
 pub async fn member_of_application(app: &App, operator: &Operator, id: &str) -> ServiceResult<String> {
     admin_only(operator)?;
-    let record =
-        app.store.get_ekyc(id).await?.filter(|r| r.submitted_at.is_some()).ok_or(ServiceError::FlowNotFound)?;
-    Ok(record.user_id)
+    Ok(crate::services::review::submitted(app, operator, id).await?.user_id)
 }
 
 /// What an admin submits to withdraw a binding.
@@ -120,7 +121,12 @@ pub async fn withdraw(app: &App, operator: &Operator, input: WithdrawInput<'_>, 
     if note.chars().count() > NOTE_MAX_CHARS {
         return Err(ServiceError::ReviewNoteTooLong);
     }
-    let user = app.store.get_user(input.user_id).await?.ok_or(ServiceError::FlowNotFound)?;
+    let user = app
+        .store
+        .get_user(input.user_id)
+        .await?
+        .filter(|u| operator.may_see_org(&u.org_id))
+        .ok_or(ServiceError::FlowNotFound)?;
     let linked = app.store.roster_link_of_user(&user.id).await?.is_some();
     let mut revoked = None;
     if let Some(record) = app.store.latest_ekyc_of_user(&user.id).await? {

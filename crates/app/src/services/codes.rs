@@ -2,14 +2,22 @@
 //! bound to their purpose and flow, attempts counted atomically before comparing, compared in
 //! constant time, consumed with a conditional update, earlier codes voided on resend. The
 //! mail carrying a code is queued in the same transaction (transactional outbox).
+//!
+//! Besides the attempts of each code, every attempt is counted, before it is checked, against
+//! two daily budgets that resends and new flows do not renew: the flow's
+//! ([`otp::CODE_ATTEMPTS_PER_FLOW`]) and the account's ([`otp::CODE_ATTEMPTS_PER_ACCOUNT`]).
+//! A flow for an address without an account gets a decoy code ([`issue_decoy`]) and so the
+//! same answers as a real one.
 
 use domain::locale::Locale;
 use domain::otp::{self, CodeValidity};
+use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use store::{CodeAttempt, FlowUpdate, NewCode, NewMail};
 
+use crate::config::Limit;
 use crate::error::{ServiceError, ServiceResult};
-use crate::services::new_id;
+use crate::services::{limits, new_id};
 use crate::state::App;
 
 /// A queued mail as sealed in the outbox.
@@ -46,29 +54,106 @@ pub async fn issue(
     template_for: impl FnOnce(String) -> mail::Template,
     flow: Option<FlowUpdate<'_>>,
 ) -> ServiceResult<()> {
+    store_code(app, purpose, subject, locale, to, template_for, flow, true).await
+}
+
+/// [`issue`] for an address without an account: the same work and the same stored code
+/// record, whose MAC is random (it matches no code), and no mail. Attempts against it are
+/// counted like against a real code, so the flow answers `code_wrong` until its attempts are
+/// spent, then `code_exhausted` — exactly like a flow of a real account.
+#[tracing::instrument(skip_all, fields(purpose = %purpose, flow_id = %subject))]
+pub async fn issue_decoy(
+    app: &App,
+    purpose: &str,
+    subject: &str,
+    locale: Locale,
+    to: &str,
+    template_for: impl FnOnce(String) -> mail::Template,
+    flow: Option<FlowUpdate<'_>>,
+) -> ServiceResult<()> {
+    store_code(app, purpose, subject, locale, to, template_for, flow, false).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn store_code(
+    app: &App,
+    purpose: &str,
+    subject: &str,
+    locale: Locale,
+    to: &str,
+    template_for: impl FnOnce(String) -> mail::Template,
+    flow: Option<FlowUpdate<'_>>,
+    deliver: bool,
+) -> ServiceResult<()> {
     let code = otp::generate_code(&mut rand::rngs::OsRng);
     let now = app.now();
     let validity = CodeValidity::starting(now);
+    let mut code_mac = code_mac(app, purpose, subject, &code);
+    if !deliver {
+        rand::rngs::OsRng.fill_bytes(&mut code_mac);
+    }
     let new_code = NewCode {
         id: new_id(),
         purpose: purpose.to_string(),
         subject: subject.to_string(),
-        code_mac: code_mac(app, purpose, subject, &code),
+        code_mac,
         created_at: validity.issued_at,
         expires_at: validity.expires_at,
     };
-    let mail = sealed_mail(app, &template_for(code), locale, to)?;
-    app.store.issue_code(&new_code, &mail, flow).await?;
-    metrics::counter!("mimoto_codes_issued_total", "purpose" => purpose.to_string()).increment(1);
-    app.mail_wake.notify_one();
+    // A decoy's mail is rendered and sealed too (the same work), then dropped.
+    let mail = sealed_mail(app, &template_for(code), locale, to);
+    let mail = if deliver { Some(mail?) } else { None };
+    app.store.issue_code(&new_code, mail.as_ref(), flow).await?;
+    if deliver {
+        metrics::counter!("mimoto_codes_issued_total", "purpose" => purpose.to_string()).increment(1);
+        app.mail_wake.notify_one();
+    }
     Ok(())
 }
 
-/// Checks `input` against the live code of (`purpose`, `subject`) and consumes it.
-/// `reveal_remaining` controls whether a wrong answer tells how many tries are left.
+/// The account key of the code budget for an email address (normalized), whether or not it
+/// has an account. Each purpose has its own budget: a registration's attempts do not show in
+/// the password reset of the same address (which would tell that it has an account).
+pub fn account_of_email(email: &str) -> String {
+    format!("email:{email}")
+}
+
+/// Counts one attempt, before it is checked, against the daily budgets of the flow
+/// (`subject`, across resends) and of the `account`; [`ServiceError::CodeBudgetSpent`] once
+/// either is spent. Keys are MACs (`limits::check`), never addresses in clear.
+async fn spend_budget(app: &App, purpose: &str, subject: &str, account: &str) -> ServiceResult<()> {
+    let window = otp::CODE_BUDGET_WINDOW.whole_seconds();
+    let budgets = [
+        (format!("code:flow:{purpose}"), subject, otp::CODE_ATTEMPTS_PER_FLOW),
+        (format!("code:account:{purpose}"), account, otp::CODE_ATTEMPTS_PER_ACCOUNT),
+    ];
+    for (name, key, max) in budgets {
+        match limits::check(app, &name, key, Limit::new(i64::from(max), window)).await {
+            Err(ServiceError::RateLimited { .. }) => {
+                tracing::warn!(budget = %name, "one-time code budget spent");
+                return Err(ServiceError::CodeBudgetSpent);
+            }
+            other => other?,
+        }
+    }
+    Ok(())
+}
+
+/// Checks `input` against the live code of (`purpose`, `subject`) and consumes it, after
+/// counting the attempt against the flow's and the `account`'s daily budgets (see
+/// [`account_of_email`]). `reveal_remaining` controls whether a wrong answer tells how many
+/// tries are left.
 #[tracing::instrument(skip_all, fields(purpose = %purpose, flow_id = %subject))]
-pub async fn verify(app: &App, purpose: &str, subject: &str, input: &str, reveal_remaining: bool) -> ServiceResult<()> {
+pub async fn verify(
+    app: &App,
+    purpose: &str,
+    subject: &str,
+    account: &str,
+    input: &str,
+    reveal_remaining: bool,
+) -> ServiceResult<()> {
     let code = otp::normalize_code(input).ok_or(ServiceError::CodeFormat)?;
+    spend_budget(app, purpose, subject, account).await?;
     let max = otp::MAX_ATTEMPTS as i32;
     let now = app.now();
     match app.store.attempt_code(purpose, subject, now, max).await? {

@@ -8,14 +8,13 @@ use domain::evidence::{check_birth_date, check_name, BirthDateCheck, DocumentChe
 use domain::roster::RosterEntry;
 use face::{Analysis, Options};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use store::{EkycImage, EkycRecord, StoreError};
 use time::Duration;
 
 use crate::crypto::random_token;
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::auth::Member;
-use crate::services::{audit, identity, new_id, passwords};
+use crate::services::{audit, identity, limits, new_id, passwords};
 use crate::state::App;
 
 const AAD: &str = "ekyc_applications";
@@ -300,6 +299,7 @@ pub async fn capture_token(app: &App, member: &Member, id: &str, capture: Captur
     if next_capture(&loaded.data) != Some(capture) {
         return Err(ServiceError::WrongStep);
     }
+    limits::check(app, "ekyc:tokens:member", &member.user.id, app.config.limits.ekyc_capture_tokens_per_member).await?;
     let token = random_token();
     app.store
         .issue_capture_token(&token_hash(app, &token), id, capture.as_str(), app.now() + CAPTURE_TOKEN_TTL)
@@ -383,6 +383,12 @@ pub async fn upload_with_rng<R: rand::Rng + rand::CryptoRng + Send>(
     if matches!(capture, Capture::SelfieFrontal | Capture::SelfieAngled) && loaded.data.app.attempts_exhausted() {
         // Before the token is used or the engine runs: nothing more is tried or stored.
         return Err(ServiceError::FaceAttemptsExhausted);
+    }
+    // Per member and hour, across applications, counted before any image is decoded.
+    let budget = &app.config.limits;
+    limits::check(app, "ekyc:uploads:member", &member.user.id, budget.ekyc_uploads_per_member).await?;
+    if matches!(capture, Capture::SelfieFrontal | Capture::SelfieAngled) {
+        limits::check(app, "ekyc:faces:member", &member.user.id, budget.ekyc_face_attempts_per_member).await?;
     }
     if capture == Capture::DocumentBack
         && loaded.data.app.document.map(|d| d.back_policy()) != Some(domain::ekyc::BackPolicy::AskRemarksThenBack)
@@ -495,7 +501,8 @@ async fn angled<R: rand::Rng + rand::CryptoRng + Send>(
     let document_angled = similarity(loaded.data.document_embedding.as_deref(), last.analysis.embedding.as_deref())?;
     let p = policy(app);
     let burst: Vec<domain::liveness::Frame> = measured.iter().map(|m| m.frame).collect();
-    let sha: Vec<u8> = Sha256::digest(last_bytes).to_vec();
+    // As the image store records it (metadata stripped), like the frontal selfie's.
+    let sha: Vec<u8> = crate::images::stored_sha256(last_bytes).to_vec();
     let verdict = domain::liveness::check(&burst, instruction);
     let failure = match verdict {
         Err(domain::liveness::LivenessFailure::FaceChanged) if !last.frame.same_face || !p.passes(document_angled) => {

@@ -64,6 +64,8 @@ pub struct Job {
     pub id: String,
     pub kind: ImportKind,
     pub insurer_number: String,
+    /// The organization's id (operators limited to organizations see their jobs only).
+    pub org_id: String,
     pub file_name: String,
     pub operator_id: String,
     pub started_at: OffsetDateTime,
@@ -176,6 +178,7 @@ pub async fn start(
         .store
         .find_org_by_insurer_number(&domain::card::normalize_card_text(insurer_number))
         .await?
+        .filter(|o| operator.may_see_org(&o.id))
         .ok_or(ServiceError::UnknownOrganization)?;
     if bytes.is_empty() {
         return Err(ServiceError::InvalidRequest("file".into()));
@@ -195,6 +198,7 @@ pub async fn start(
         id: id.clone(),
         kind,
         insurer_number: org.insurer_number.as_str().to_string(),
+        org_id: org.id.clone(),
         file_name: file_name.clone(),
         operator_id: operator.id.clone(),
         started_at: app.now(),
@@ -226,11 +230,11 @@ pub async fn start(
 /// One job (administrators only).
 pub fn job(app: &App, operator: &Operator, id: &str) -> ServiceResult<Job> {
     admin(operator)?;
-    app.imports.get(id).ok_or(ServiceError::FlowNotFound)
+    app.imports.get(id).filter(|j| operator.may_see_org(&j.org_id)).ok_or(ServiceError::FlowNotFound)
 }
 
 /// The jobs of this node, newest first (administrators only).
 pub fn jobs(app: &App, operator: &Operator) -> ServiceResult<Vec<Job>> {
     admin(operator)?;
-    Ok(app.imports.list())
+    Ok(app.imports.list().into_iter().filter(|j| operator.may_see_org(&j.org_id)).collect())
 }

@@ -111,7 +111,11 @@ pub struct InboxItem {
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn inbox(app: &App) -> ServiceResult<Vec<InboxItem>> {
+/// Inquiries carry no organization: operators limited to organizations do not see them.
+pub async fn inbox(app: &App, operator: &Operator) -> ServiceResult<Vec<InboxItem>> {
+    if !operator.sees_all_orgs() {
+        return Ok(Vec::new());
+    }
     let rows = app.store.list_inquiries(INBOX_LIMIT).await?;
     Ok(rows
         .into_iter()
@@ -150,6 +154,9 @@ fn open_text(app: &App, aad: &str, sealed: &[u8]) -> ServiceResult<String> {
 /// personal is decrypted.
 #[tracing::instrument(skip_all, fields(operator_id = %operator.id, inquiry_id = %id))]
 pub async fn detail(app: &App, operator: &Operator, id: &str, ip: &str) -> ServiceResult<Detail> {
+    if !operator.sees_all_orgs() {
+        return Err(ServiceError::InquiryNotFound);
+    }
     let Some((record, replies)) = app.store.get_inquiry(id).await? else {
         return Err(ServiceError::InquiryNotFound);
     };
@@ -175,6 +182,9 @@ pub async fn detail(app: &App, operator: &Operator, id: &str, ip: &str) -> Servi
 /// the audit row `inquiry.reply` in one transaction.
 #[tracing::instrument(skip_all, fields(operator_id = %operator.id, inquiry_id = %id))]
 pub async fn reply(app: &App, operator: &Operator, id: &str, body: &str, ip: &str) -> ServiceResult<()> {
+    if !operator.sees_all_orgs() {
+        return Err(ServiceError::InquiryNotFound);
+    }
     let body = check_message(body, REPLY_MAX_CHARS).map_err(|e| match e {
         ServiceError::InquiryMessageEmpty => ServiceError::InquiryReplyEmpty,
         ServiceError::InquiryMessageTooLong => ServiceError::InquiryReplyTooLong,
@@ -212,6 +222,9 @@ pub async fn reply(app: &App, operator: &Operator, id: &str, body: &str, ip: &st
 /// Closes an inquiry (audit row `inquiry.close`, same transaction).
 #[tracing::instrument(skip_all, fields(operator_id = %operator.id, inquiry_id = %id))]
 pub async fn close(app: &App, operator: &Operator, id: &str, ip: &str) -> ServiceResult<()> {
+    if !operator.sees_all_orgs() {
+        return Err(ServiceError::InquiryNotFound);
+    }
     let audit = operators::audit_entry(app, Some(&operator.id), actions::CLOSE_INQUIRY, Some(("inquiry", id)), ip);
     match app.store.close_inquiry(id, app.now(), &audit).await {
         Ok(()) => Ok(()),

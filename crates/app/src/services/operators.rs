@@ -14,14 +14,14 @@
 
 use domain::email::Email;
 use rand::RngCore;
-use store::{NewAuditEntry, OperatorRecord, OperatorSessionRecord, StoreError};
+use store::{AuditFilter, NewAuditEntry, OperatorChange, OperatorRecord, OperatorSessionRecord, StoreError};
 use time::{Duration, OffsetDateTime};
 use totp_rs::{Algorithm, TOTP};
 
 use crate::crypto::{ct_eq_str, random_token};
 use crate::error::{ServiceError, ServiceResult};
-use crate::services::sessions::{self, OperatorSessions, Timeouts};
 use crate::services::limits::{self, LoginGuard};
+use crate::services::sessions::{self, OperatorSessions, Timeouts};
 use crate::services::{new_id, passwords};
 use crate::state::App;
 
@@ -57,6 +57,7 @@ pub mod actions {
     pub const APPROVE: &str = "ekyc.approve";
     pub const REJECT: &str = "ekyc.reject";
     pub const VIEW_AUDIT: &str = "audit.view";
+    pub const EXPORT_AUDIT: &str = "audit.export";
     pub const VIEW_INQUIRY: &str = "inquiry.view";
     pub const REPLY_INQUIRY: &str = "inquiry.reply";
     pub const CLOSE_INQUIRY: &str = "inquiry.close";
@@ -64,6 +65,13 @@ pub mod actions {
     pub const SAMPLE_CHECKED: &str = "ekyc.sample_checked";
     pub const FIND_BINDING: &str = "binding.find";
     pub const WITHDRAW_BINDING: &str = "binding.withdraw";
+    pub const VIEW_OPERATORS: &str = "operators.view";
+    pub const OPERATOR_DISABLE: &str = "operator.disable";
+    pub const OPERATOR_ENABLE: &str = "operator.enable";
+    pub const OPERATOR_ROLE: &str = "operator.role";
+    pub const OPERATOR_TOTP_RESET: &str = "operator.totp_reset";
+    pub const OPERATOR_END_SESSIONS: &str = "operator.end_sessions";
+    pub const OPERATOR_SCOPE: &str = "operator.scope";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +111,22 @@ pub struct Operator {
     pub name: String,
     pub role: Role,
     pub created_at: OffsetDateTime,
+    /// Disabled by an admin: no login, no session.
+    pub disabled: bool,
+    /// The organizations (ids) this operator is limited to; empty: all of them.
+    pub orgs: Vec<String>,
+}
+
+impl Operator {
+    /// Whether the operator may see the cases, imports and roster data of `org_id`.
+    pub fn may_see_org(&self, org_id: &str) -> bool {
+        self.orgs.is_empty() || self.orgs.iter().any(|o| o == org_id)
+    }
+
+    /// Whether the operator sees every organization (inquiries carry none, so only they see them).
+    pub fn sees_all_orgs(&self) -> bool {
+        self.orgs.is_empty()
+    }
 }
 
 /// What `mimoto operator create` prints once: the secret for the authenticator app.
@@ -193,7 +217,16 @@ fn open_operator(app: &App, r: &OperatorRecord) -> ServiceResult<Operator> {
         name: open_text(app, NAME_AAD, &r.name_enc)?,
         role: Role::parse(&r.role).ok_or_else(|| ServiceError::Internal(format!("operator role {}", r.role)))?,
         created_at: r.created_at,
+        disabled: r.disabled_at.is_some(),
+        orgs: Vec::new(),
     })
+}
+
+/// [`open_operator`] with the organizations the operator is limited to.
+async fn load_operator(app: &App, r: &OperatorRecord) -> ServiceResult<Operator> {
+    let mut operator = open_operator(app, r)?;
+    operator.orgs = app.store.operator_orgs(&r.id).await?;
+    Ok(operator)
 }
 
 /// `mimoto operator create`: a new operator with a fresh TOTP secret, shown once.
@@ -213,6 +246,7 @@ pub async fn create(app: &App, email: &str, name: &str, role: Role, password: &s
         totp_secret_enc: app.keys.seal(TOTP_AAD, &secret)?,
         totp_last_step: 0,
         created_at: app.now(),
+        disabled_at: None,
     };
     match app.store.insert_operator(&record).await {
         Ok(()) => {}
@@ -224,7 +258,15 @@ pub async fn create(app: &App, email: &str, name: &str, role: Role, password: &s
     Ok(Created {
         totp_secret: t.get_secret_base32(),
         otpauth_uri: t.get_url(),
-        operator: Operator { id: record.id, email: email.as_str().into(), name, role, created_at: record.created_at },
+        operator: Operator {
+            id: record.id,
+            email: email.as_str().into(),
+            name,
+            role,
+            created_at: record.created_at,
+            disabled: false,
+            orgs: Vec::new(),
+        },
     })
 }
 
@@ -303,7 +345,7 @@ pub async fn login(app: &App, email_input: &str, password: &str, code: &str, ip:
     let accepted = match (&record, password_ok, step) {
         // The step is used up only by a login that is otherwise right, atomically: the same
         // code (or an older one) cannot log in again, not even in a concurrent request.
-        (Some(r), true, Some(step)) => app.store.use_totp_step(&r.id, step).await?,
+        (Some(r), true, Some(step)) if r.disabled_at.is_none() => app.store.use_totp_step(&r.id, step).await?,
         _ => false,
     };
     let known_id = record.as_ref().map(|r| r.id.clone());
@@ -315,7 +357,7 @@ pub async fn login(app: &App, email_input: &str, password: &str, code: &str, ip:
         return Err(ServiceError::ConsoleLoginFailed);
     };
     guard.succeeded(app).await?;
-    let operator = open_operator(app, &record)?;
+    let operator = load_operator(app, &record).await?;
     let now = app.now();
     // Housekeeping: expired console sessions go when someone logs in.
     app.store.delete_expired_operator_sessions(now).await?;
@@ -342,8 +384,9 @@ pub async fn authenticate(app: &App, token: &str) -> ServiceResult<Option<Operat
     match sessions::authenticate::<OperatorSessions, _, _, _>(app, TIMEOUTS, &session_hash(app, token), operator)
         .await?
     {
-        Some((_, record)) => Ok(Some(open_operator(app, &record)?)),
-        None => Ok(None),
+        // Disabling ends every session; a disabled record is refused here all the same.
+        Some((_, record)) if record.disabled_at.is_none() => Ok(Some(load_operator(app, &record).await?)),
+        Some(_) | None => Ok(None),
     }
 }
 
@@ -353,12 +396,125 @@ pub async fn logout(app: &App, token: &str, operator: &Operator, ip: &str) -> Se
     Ok(())
 }
 
+/// An operator as the administrators' page lists it.
+pub struct Managed {
+    pub operator: Operator,
+    /// Insurer numbers of the organizations the operator is limited to (empty: all).
+    pub insurer_numbers: Vec<String>,
+}
+
+/// What an administrator does to another operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Manage {
+    Disable,
+    Enable,
+    Role(Role),
+    /// A new TOTP secret, shown once; the old one stops working and every session ends.
+    ResetTotp,
+    EndSessions,
+    /// Limit to these organizations (insurer numbers); none: all organizations.
+    Scope(Vec<String>),
+}
+
+impl Manage {
+    fn action(&self) -> &'static str {
+        match self {
+            Manage::Disable => actions::OPERATOR_DISABLE,
+            Manage::Enable => actions::OPERATOR_ENABLE,
+            Manage::Role(_) => actions::OPERATOR_ROLE,
+            Manage::ResetTotp => actions::OPERATOR_TOTP_RESET,
+            Manage::EndSessions => actions::OPERATOR_END_SESSIONS,
+            Manage::Scope(_) => actions::OPERATOR_SCOPE,
+        }
+    }
+}
+
+/// Every operator with their scope, for an administrator (the reading is audited).
+pub async fn managed(app: &App, admin: &Operator, ip: &str) -> ServiceResult<Vec<Managed>> {
+    if admin.role != Role::Admin {
+        return Err(ServiceError::Forbidden);
+    }
+    audit(app, Some(&admin.id), actions::VIEW_OPERATORS, None, ip).await?;
+    let numbers: std::collections::HashMap<String, String> =
+        app.store.list_orgs().await?.into_iter().map(|o| (o.id, o.insurer_number.to_string())).collect();
+    let mut out = Vec::new();
+    for record in app.store.list_operators().await? {
+        let operator = load_operator(app, &record).await?;
+        let insurer_numbers = operator.orgs.iter().filter_map(|id| numbers.get(id).cloned()).collect();
+        out.push(Managed { operator, insurer_numbers });
+    }
+    out.sort_by(|a, b| (a.operator.created_at, &a.operator.email).cmp(&(b.operator.created_at, &b.operator.email)));
+    Ok(out)
+}
+
+/// An administrator's change to an operator, audited in the same transaction. An admin cannot
+/// disable, demote, limit or reset themselves, so whoever acts stays an active admin; should
+/// two admins disable each other at once, `mimoto operator create` makes a new one (the
+/// console's recovery path, as for the first admin).
+/// [`Manage::ResetTotp`] returns the new secret and its otpauth:// URI, shown once.
+pub async fn manage(
+    app: &App,
+    admin: &Operator,
+    target_id: &str,
+    change: Manage,
+    ip: &str,
+) -> ServiceResult<Option<(String, String)>> {
+    if admin.role != Role::Admin {
+        return Err(ServiceError::Forbidden);
+    }
+    if uuid::Uuid::parse_str(target_id).is_err() {
+        return Err(ServiceError::FlowNotFound);
+    }
+    let record = app.store.get_operator(target_id).await?.ok_or(ServiceError::FlowNotFound)?;
+    let target = open_operator(app, &record)?;
+    let weakens = matches!(change, Manage::Disable | Manage::Role(Role::Reviewer) | Manage::Scope(_));
+    if target.id == admin.id && (weakens || change == Manage::ResetTotp) {
+        return Err(ServiceError::OperatorSelfChange);
+    }
+    let mut shown = None;
+    let store_change = match &change {
+        Manage::Disable => OperatorChange::Disable(app.now()),
+        Manage::Enable => OperatorChange::Enable,
+        Manage::Role(role) => OperatorChange::Role(role.as_str().to_string()),
+        Manage::EndSessions => OperatorChange::EndSessions,
+        Manage::ResetTotp => {
+            let mut secret = vec![0u8; TOTP_SECRET_BYTES];
+            rand::rngs::OsRng.fill_bytes(&mut secret);
+            let sealed = app.keys.seal(TOTP_AAD, &secret)?;
+            let t = totp(secret, &target.email);
+            shown = Some((t.get_secret_base32(), t.get_url()));
+            OperatorChange::Totp(sealed)
+        }
+        Manage::Scope(numbers) => {
+            let mut ids = Vec::new();
+            for number in numbers.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+                let org =
+                    app.store.find_org_by_insurer_number(number).await?.ok_or(ServiceError::UnknownOrganization)?;
+                if !ids.contains(&org.id) {
+                    ids.push(org.id);
+                }
+            }
+            OperatorChange::Orgs(ids)
+        }
+    };
+    let entry = audit_entry(app, Some(&admin.id), change.action(), Some(("operator", &target.id)), ip);
+    match app.store.change_operator(&target.id, &store_change, &entry).await {
+        Ok(()) => {}
+        Err(StoreError::NotFound) => return Err(ServiceError::FlowNotFound),
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(operator_id = %target.id, action = change.action(), "operator changed by an admin");
+    Ok(shown)
+}
+
 /// One row of the audit log as an administrator reads it.
 pub struct AuditRow {
     pub seq: i64,
     pub at: OffsetDateTime,
     pub operator_id: Option<String>,
     pub operator_name: Option<String>,
+    /// The member who acted (member-side rows).
+    pub member_id: Option<String>,
     pub action: String,
     pub target_type: Option<String>,
     pub target_id: Option<String>,
@@ -373,33 +529,93 @@ pub struct AuditPage {
 
 pub const AUDIT_PAGE_SIZE: i64 = 50;
 
-/// The audit log for an administrator (the reading itself is logged first).
-pub async fn audit_log(app: &App, operator: &Operator, before: Option<i64>, ip: &str) -> ServiceResult<AuditPage> {
-    if !operator.role.can_read_audit_log() {
-        return Err(ServiceError::Forbidden);
-    }
-    audit(app, Some(&operator.id), actions::VIEW_AUDIT, None, ip).await?;
-    let names: std::collections::HashMap<String, String> =
-        list(app).await?.into_iter().map(|o| (o.id, o.name)).collect();
-    // One more than a page tells whether there is a next page.
-    let mut entries = app.store.list_audit(before, AUDIT_PAGE_SIZE + 1).await?;
-    let more = entries.len() as i64 > AUDIT_PAGE_SIZE;
-    entries.truncate(AUDIT_PAGE_SIZE as usize);
-    let next_before = if more { entries.last().map(|e| e.seq) } else { None };
-    let rows = entries
+/// The most rows one CSV export holds (narrow the filter for more).
+pub const AUDIT_EXPORT_MAX: i64 = 10_000;
+
+fn audit_rows(entries: Vec<store::AuditEntry>, names: &std::collections::HashMap<String, String>) -> Vec<AuditRow> {
+    entries
         .into_iter()
         .map(|e| AuditRow {
             operator_name: e.operator_id.as_ref().and_then(|id| names.get(id).cloned()),
             seq: e.seq,
             at: e.at,
             operator_id: e.operator_id,
+            member_id: e.member_id,
             action: e.action,
             target_type: e.target_type,
             target_id: e.target_id,
             client_ip: e.client_ip,
         })
-        .collect();
-    Ok(AuditPage { rows, next_before })
+        .collect()
+}
+
+async fn operator_names(app: &App) -> ServiceResult<std::collections::HashMap<String, String>> {
+    Ok(list(app).await?.into_iter().map(|o| (o.id, o.name)).collect())
+}
+
+/// The audit log for an administrator, the rows matching `filter` (the reading itself is
+/// logged first).
+pub async fn audit_log(
+    app: &App,
+    operator: &Operator,
+    filter: &AuditFilter,
+    before: Option<i64>,
+    ip: &str,
+) -> ServiceResult<AuditPage> {
+    if !operator.role.can_read_audit_log() {
+        return Err(ServiceError::Forbidden);
+    }
+    audit(app, Some(&operator.id), actions::VIEW_AUDIT, None, ip).await?;
+    let names = operator_names(app).await?;
+    // One more than a page tells whether there is a next page.
+    let mut entries = app.store.search_audit(filter, before, AUDIT_PAGE_SIZE + 1).await?;
+    let more = entries.len() as i64 > AUDIT_PAGE_SIZE;
+    entries.truncate(AUDIT_PAGE_SIZE as usize);
+    let next_before = if more { entries.last().map(|e| e.seq) } else { None };
+    Ok(AuditPage { rows: audit_rows(entries, &names), next_before })
+}
+
+/// The rows matching `filter` as CSV (newest first, at most [`AUDIT_EXPORT_MAX`]), for an
+/// administrator; the export is audited first. Ids, actions and addresses only, as the log.
+pub async fn audit_csv(app: &App, operator: &Operator, filter: &AuditFilter, ip: &str) -> ServiceResult<Vec<u8>> {
+    if !operator.role.can_read_audit_log() {
+        return Err(ServiceError::Forbidden);
+    }
+    audit(app, Some(&operator.id), actions::EXPORT_AUDIT, None, ip).await?;
+    let names = operator_names(app).await?;
+    let rows = audit_rows(app.store.search_audit(filter, None, AUDIT_EXPORT_MAX).await?, &names);
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let csv_error = |e: csv::Error| ServiceError::Internal(format!("audit csv: {e}"));
+    w.write_record([
+        "seq",
+        "at",
+        "operator_id",
+        "operator_name",
+        "member_id",
+        "action",
+        "target_type",
+        "target_id",
+        "client_ip",
+    ])
+    .map_err(csv_error)?;
+    for r in rows {
+        let at = r.at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        // A leading = + - @ would be a formula in a spreadsheet: quote it away.
+        let cell = |v: &str| if v.starts_with(['=', '+', '-', '@']) { format!("'{v}") } else { v.to_string() };
+        w.write_record([
+            r.seq.to_string(),
+            at,
+            cell(r.operator_id.as_deref().unwrap_or("")),
+            cell(r.operator_name.as_deref().unwrap_or("")),
+            cell(r.member_id.as_deref().unwrap_or("")),
+            cell(&r.action),
+            cell(r.target_type.as_deref().unwrap_or("")),
+            cell(r.target_id.as_deref().unwrap_or("")),
+            cell(&r.client_ip),
+        ])
+        .map_err(csv_error)?;
+    }
+    w.into_inner().map_err(|e| ServiceError::Internal(format!("audit csv: {e}")))
 }
 
 #[cfg(test)]

@@ -1,31 +1,97 @@
-//! argon2id password hashing, off the async threads, at most one hash per core at a time:
-//! each takes 19 MiB, and tokio's blocking pool would otherwise run hundreds at once under a
-//! burst of logins (measured: 964 MB peak for 8 clients registering and logging in for 30 s).
-//! A burst queues on [`permits`] instead; the request timeout bounds the wait.
+//! argon2id password hashing, off the async threads, at most one hash per core at a time, in
+//! work memory that is reused. Each hash needs 19 MiB: tokio's blocking pool would otherwise
+//! run hundreds at once under a burst of logins (measured: 964 MB peak for 8 clients
+//! registering and logging in for 30 s), and even one at a time, a fresh 19 MiB allocation per
+//! hash on ever other threads leaves the allocator holding hundreds of megabytes (672 MiB
+//! measured with the permits alone). A burst queues on [`permits`] instead (the request timeout
+//! bounds the wait), and each permit's hash runs in one of the [`MEMORY`] buffers.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
+use argon2::password_hash::{Output, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use crate::error::{ServiceError, ServiceResult};
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
 
 /// The permits hashing waits for: one per core.
 pub fn permits() -> Arc<Semaphore> {
     static PERMITS: OnceLock<Arc<Semaphore>> = OnceLock::new();
-    PERMITS
-        .get_or_init(|| {
-            let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-            Arc::new(Semaphore::new(cores))
-        })
-        .clone()
+    PERMITS.get_or_init(|| Arc::new(Semaphore::new(cores()))).clone()
 }
 
 async fn permit() -> ServiceResult<OwnedSemaphorePermit> {
     permits().acquire_owned().await.map_err(|e| ServiceError::Internal(format!("hash permits: {e}")))
+}
+
+/// Work memory of finished hashes, taken by the next (at most one buffer per permit exists).
+static MEMORY: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
+
+/// Runs argon2id with `params` over `password` and `salt` into `out`, in reused work memory.
+fn argon2id(params: Params, version: Version, password: &[u8], salt: &[u8], out: &mut [u8]) -> ServiceResult<()> {
+    let mut blocks = MEMORY.lock().ok().and_then(|mut m| m.pop()).unwrap_or_default();
+    blocks.resize(params.block_count(), Block::default());
+    let result = Argon2::new(Algorithm::Argon2id, version, params).hash_password_into_with_memory(
+        password,
+        salt,
+        out,
+        &mut blocks[..],
+    );
+    // Hashes of the default parameters reuse the buffer; an odd one (an old hash) is dropped.
+    if blocks.len() == Params::DEFAULT.block_count() {
+        if let Ok(mut m) = MEMORY.lock() {
+            if m.len() < cores() {
+                m.push(blocks);
+            }
+        }
+    }
+    result.map_err(|e| ServiceError::Internal(format!("argon2: {e}")))
+}
+
+fn hash_blocking(password: &[u8]) -> ServiceResult<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    let mut raw_salt = [0u8; 64];
+    let raw_salt = salt.decode_b64(&mut raw_salt).map_err(|e| ServiceError::Internal(format!("salt: {e}")))?;
+    let params = Params::DEFAULT;
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    argon2id(params.clone(), Version::V0x13, password, raw_salt, &mut out)?;
+    let output = Output::new(&out).map_err(|e| ServiceError::Internal(format!("argon2 output: {e}")))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: (&params).try_into().map_err(|e| ServiceError::Internal(format!("argon2 params: {e}")))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(phc.to_string())
+}
+
+fn verify_blocking(password: &[u8], phc: &str) -> ServiceResult<bool> {
+    let parsed = PasswordHash::new(phc).map_err(|e| ServiceError::Internal(format!("stored hash: {e}")))?;
+    if Algorithm::try_from(parsed.algorithm).ok() != Some(Algorithm::Argon2id) {
+        return Err(ServiceError::Internal("stored hash is not argon2id".into()));
+    }
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return Err(ServiceError::Internal("stored hash without salt or output".into()));
+    };
+    let params = Params::try_from(&parsed).map_err(|e| ServiceError::Internal(format!("stored params: {e}")))?;
+    let version = parsed
+        .version
+        .map(Version::try_from)
+        .transpose()
+        .map_err(|e| ServiceError::Internal(format!("version: {e}")))?;
+    let mut raw_salt = [0u8; 64];
+    let raw_salt = salt.decode_b64(&mut raw_salt).map_err(|e| ServiceError::Internal(format!("salt: {e}")))?;
+    let mut out = vec![0u8; expected.len()];
+    argon2id(params, version.unwrap_or_default(), password, raw_salt, &mut out)?;
+    // `Output`'s equality is constant-time.
+    Ok(Output::new(&out).is_ok_and(|computed| computed == expected))
 }
 
 /// Hashes with argon2id (m = 19 MiB, t = 2, p = 1: the OWASP baseline), as a PHC string.
@@ -34,11 +100,7 @@ pub async fn hash(password: String) -> ServiceResult<String> {
     let permit = permit().await?;
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| ServiceError::Internal(format!("argon2: {e}")))
+        hash_blocking(password.as_bytes())
     })
     .await
     .map_err(|e| ServiceError::Internal(format!("hash task: {e}")))?
@@ -56,8 +118,7 @@ pub async fn verify(password: String, phc: Option<String>) -> ServiceResult<bool
             Some(p) => p,
             None => dummy_hash()?.to_string(),
         };
-        let parsed = PasswordHash::new(&phc).map_err(|e| ServiceError::Internal(format!("stored hash: {e}")))?;
-        Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok() && known)
+        Ok(verify_blocking(password.as_bytes(), &phc)? && known)
     })
     .await
     .map_err(|e| ServiceError::Internal(format!("verify task: {e}")))?
@@ -68,11 +129,7 @@ fn dummy_hash() -> ServiceResult<&'static str> {
     if let Some(d) = DUMMY.get() {
         return Ok(d.as_str());
     }
-    let salt = SaltString::generate(&mut OsRng);
-    let h = Argon2::default()
-        .hash_password(b"mimoto-dummy-password", &salt)
-        .map_err(|e| ServiceError::Internal(format!("argon2: {e}")))?
-        .to_string();
+    let h = hash_blocking(b"mimoto-dummy-password")?;
     Ok(DUMMY.get_or_init(|| h).as_str())
 }
 
@@ -90,13 +147,33 @@ mod tests {
         );
     }
 
+    /// Hashes made by the argon2 crate's own PHC API (every stored hash so far) still verify,
+    /// and ours verify with it: the reused work memory changes nothing in the format.
+    #[tokio::test]
+    async fn hashes_stay_compatible_with_the_argon2_crate() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString};
+        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+        let theirs = argon2::Argon2::default().hash_password(b"Sakura-Mochi-2026!", &salt).expect("hash").to_string();
+        assert!(super::verify("Sakura-Mochi-2026!".into(), Some(theirs.clone())).await.expect("verify"));
+        assert!(!super::verify("Sakura-Mochi-2027!".into(), Some(theirs)).await.expect("verify"));
+        let ours = super::hash("Sakura-Mochi-2026!".into()).await.expect("hash");
+        let parsed = argon2::password_hash::PasswordHash::new(&ours).expect("phc");
+        assert!(argon2::Argon2::default().verify_password(b"Sakura-Mochi-2026!", &parsed).is_ok());
+        // Other parameters (a future baseline) verify too, in memory of their own size.
+        let params = argon2::Params::new(8192, 1, 1, None).expect("params");
+        let small = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+            .hash_password(b"Sakura-Mochi-2026!", &salt)
+            .expect("hash")
+            .to_string();
+        assert!(super::verify("Sakura-Mochi-2026!".into(), Some(small)).await.expect("verify"));
+    }
+
     /// Hashing is bounded per node: while every permit is taken, a hash waits; it runs as soon
     /// as one is free.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn hashes_queue_for_a_permit() {
         let permits = super::permits();
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        let held = permits.clone().acquire_many_owned(cores as u32).await.expect("permits");
+        let held = permits.clone().acquire_many_owned(super::cores() as u32).await.expect("permits");
         let waiting = tokio::spawn(super::hash("Sakura-Mochi-2026!".into()));
         let waited = tokio::time::timeout(std::time::Duration::from_millis(300), async {
             while !waiting.is_finished() {

@@ -53,7 +53,8 @@ pub struct QueueItem {
 #[tracing::instrument(skip_all, fields(operator_id = %operator.id))]
 pub async fn queue(app: &App, operator: &Operator, ip: &str) -> ServiceResult<Vec<QueueItem>> {
     operators::audit(app, Some(&operator.id), actions::VIEW_QUEUE, None, ip).await?;
-    let records = app.store.ekyc_queue("pending_review", QUEUE_LIMIT).await?;
+    let mut records = app.store.ekyc_queue("pending_review", QUEUE_LIMIT).await?;
+    records.retain(|r| operator.may_see_org(&r.org_id));
     queue_items(app, records).await
 }
 
@@ -123,14 +124,19 @@ impl Case {
 
 /// An application an operator may look at: submitted (in review or decided). Applications a
 /// member is still filling in are not shown.
-async fn submitted(app: &App, id: &str) -> ServiceResult<EkycRecord> {
-    app.store.get_ekyc(id).await?.filter(|r| r.submitted_at.is_some()).ok_or(ServiceError::FlowNotFound)
+/// A submitted application of an organization the operator may see; any other is not found.
+pub(crate) async fn submitted(app: &App, operator: &Operator, id: &str) -> ServiceResult<EkycRecord> {
+    app.store
+        .get_ekyc(id)
+        .await?
+        .filter(|r| r.submitted_at.is_some() && operator.may_see_org(&r.org_id))
+        .ok_or(ServiceError::FlowNotFound)
 }
 
 /// A case for review. The audit row is written before the case is even opened.
 #[tracing::instrument(skip_all, fields(operator_id = %operator.id, application_id = %id))]
 pub async fn case(app: &App, operator: &Operator, id: &str, ip: &str) -> ServiceResult<Case> {
-    let record = submitted(app, id).await?;
+    let record = submitted(app, operator, id).await?;
     operators::audit(app, Some(&operator.id), actions::VIEW_CASE, Some(("ekyc_application", &record.id)), ip).await?;
     let loaded = ekyc::open_record(app, record)?;
     let org = app
@@ -194,7 +200,7 @@ pub async fn image(
     image_id: &str,
     ip: &str,
 ) -> ServiceResult<(Vec<u8>, &'static str)> {
-    let record = submitted(app, case_id).await?;
+    let record = submitted(app, operator, case_id).await?;
     let known =
         app.store.ekyc_images(&record.id).await?.into_iter().find(|i| i.id == image_id && i.deleted_at.is_none());
     let Some(image) = known else {
@@ -260,7 +266,7 @@ pub async fn decide(app: &App, operator: &Operator, id: &str, input: DecisionInp
     if note.chars().count() > NOTE_MAX_CHARS {
         return Err(ServiceError::ReviewNoteTooLong);
     }
-    let record = submitted(app, id).await?;
+    let record = submitted(app, operator, id).await?;
     if input.approve && !input.checklist.complete() {
         return Err(ServiceError::ReviewChecklistIncomplete);
     }

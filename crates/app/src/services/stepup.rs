@@ -9,12 +9,17 @@
 //! - Wrong answers count per member, across sessions: after [`MAX_FAILURES`] nothing is checked
 //!   for [`LOCK`], and the member is pointed to the customer center. A correct answer forgets
 //!   the count. Client IPs are rate limited as well (`limits.step_up_per_ip`).
+//! - Each answer is counted atomically *before* the (slow) argon2 check, like the one-time
+//!   codes: concurrent answers cannot all pass the lock check, so however many arrive at once,
+//!   at most [`MAX_FAILURES`] are ever checked before the lock.
 
 use time::{Duration, OffsetDateTime};
 
+use store::StepUpAttempt;
+
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::auth::Member;
-use crate::services::{ekyc, limits, passwords};
+use crate::services::{audit, ekyc, limits, passwords};
 use crate::state::App;
 
 /// Wrong answers before the lock.
@@ -90,22 +95,30 @@ pub async fn require(app: &App, member: &Member) -> ServiceResult<()> {
 #[tracing::instrument(skip_all, fields(user_id = %member.user.id))]
 pub async fn answer(app: &App, member: &Member, answer: &str, client_ip: &str) -> ServiceResult<OffsetDateTime> {
     let (_, hash) = secret(app, member).await?;
-    limits::check(app, "step_up:ip", client_ip, app.config.limits.step_up_per_ip).await?;
+    limits::check_ip(app, "step_up:ip", client_ip, app.config.limits.step_up_per_ip).await?;
     let now = app.now();
     if let (Some(until), _) = lock_of(app, member, now).await? {
         return Err(ServiceError::StepUpLocked { until: until.unix_timestamp() });
     }
     let normalized = domain::ekyc::normalize_secret_answer(answer).ok_or(ServiceError::StepUpAnswerEmpty)?;
+    // Count the answer before checking it: the lock above is only a read, and answers sent
+    // together would all pass it while the check runs.
+    let failures = match app.store.count_step_up_answer(&member.user.id, now, MAX_FAILURES, now + LOCK).await? {
+        StepUpAttempt::Counted(failures) => failures,
+        StepUpAttempt::Locked { until } => return Err(ServiceError::StepUpLocked { until: until.unix_timestamp() }),
+    };
     // An answer longer than any that can be set is wrong; it is not worth hashing.
     let correct = normalized.chars().count() <= MAX_ANSWER_CHARS && passwords::verify(normalized, Some(hash)).await?;
+    let user = Some(member.user.id.as_str());
     if correct {
         let until = now + VALID_FOR;
         app.store.clear_step_up_failures(&member.user.id).await?;
         app.store.set_session_step_up(&member.session.id_hash, Some(until)).await?;
+        audit::member(app, user, audit::actions::STEP_UP_OPENED, None, client_ip).await?;
         return Ok(until);
     }
-    let failures = app.store.record_step_up_failure(&member.user.id, now, MAX_FAILURES, now + LOCK).await?;
     metrics::counter!("mimoto_step_up_failures_total").increment(1);
+    audit::member(app, user, audit::actions::STEP_UP_FAILED, None, client_ip).await?;
     match failures.locked_until {
         Some(until) if until > now => {
             tracing::warn!("secret question locked after {} wrong answers", failures.failures);

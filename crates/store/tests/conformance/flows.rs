@@ -36,7 +36,9 @@ async fn codes_count_attempts_and_void_on_resend(s: Arc<dyn Store>) {
     s.insert_flow(&f).await.expect("insert");
     let mut sent = f.clone();
     sent.state = "code_sent".into();
-    s.issue_code(&code("c1", "f1", 1, now), &mail("m1", now), Some(FlowUpdate { record: &sent })).await.expect("issue");
+    s.issue_code(&code("c1", "f1", 1, now), Some(&mail("m1", now)), Some(FlowUpdate { record: &sent }))
+        .await
+        .expect("issue");
     assert_eq!(s.get_flow("registration", "f1").await.expect("get").expect("present").state, "code_sent");
     assert_eq!(s.pending_mail_count().await.expect("count"), 1, "the mail is queued with the code");
 
@@ -54,7 +56,7 @@ async fn codes_count_attempts_and_void_on_resend(s: Arc<dyn Store>) {
 
     // A resend voids the old code; the new one starts at zero attempts.
     let later = now + Duration::seconds(90);
-    s.issue_code(&code("c2", "f1", 2, later), &mail("m2", later), None).await.expect("reissue");
+    s.issue_code(&code("c2", "f1", 2, later), Some(&mail("m2", later)), None).await.expect("reissue");
     let live = s.live_code("registration", "f1").await.expect("live").expect("present");
     assert_eq!((live.id.as_str(), live.attempts), ("c2", 0));
     match s.attempt_code("registration", "f1", later, 5).await.expect("attempt") {
@@ -67,7 +69,7 @@ async fn codes_count_attempts_and_void_on_resend(s: Arc<dyn Store>) {
     assert_eq!(s.attempt_code("registration", "f1", later, 5).await.expect("attempt"), CodeAttempt::Missing);
 
     // Expiry.
-    s.issue_code(&code("c3", "f1", 3, later), &mail("m3", later), None).await.expect("reissue");
+    s.issue_code(&code("c3", "f1", 3, later), Some(&mail("m3", later)), None).await.expect("reissue");
     let expired_at = later + Duration::minutes(10);
     assert_eq!(s.attempt_code("registration", "f1", expired_at, 5).await.expect("attempt"), CodeAttempt::Expired);
     assert!(matches!(
@@ -76,9 +78,13 @@ async fn codes_count_attempts_and_void_on_resend(s: Arc<dyn Store>) {
     ));
 
     // Voiding ends the code; another purpose or subject is untouched.
-    s.issue_code(&NewCode { purpose: "password_reset".into(), ..code("c4", "f1", 4, later) }, &mail("m4", later), None)
-        .await
-        .expect("issue");
+    s.issue_code(
+        &NewCode { purpose: "password_reset".into(), ..code("c4", "f1", 4, later) },
+        Some(&mail("m4", later)),
+        None,
+    )
+    .await
+    .expect("issue");
     s.void_codes("registration", "f1", later).await.expect("void");
     assert_eq!(s.attempt_code("registration", "f1", later, 5).await.expect("attempt"), CodeAttempt::Missing);
     assert!(matches!(
@@ -93,7 +99,7 @@ async fn issuing_a_code_is_all_or_nothing(s: Arc<dyn Store>) {
     s.insert_flow(&f).await.expect("insert");
     let mut stale = f.clone();
     stale.version = 7;
-    let r = s.issue_code(&code("c1", "f1", 1, now), &mail("m1", now), Some(FlowUpdate { record: &stale })).await;
+    let r = s.issue_code(&code("c1", "f1", 1, now), Some(&mail("m1", now)), Some(FlowUpdate { record: &stale })).await;
     assert!(matches!(r, Err(StoreError::Conflict)), "{r:?}");
     assert!(s.live_code("registration", "f1").await.expect("live").is_none(), "no code without the flow update");
     assert_eq!(s.pending_mail_count().await.expect("count"), 0, "no mail without the flow update");
@@ -101,7 +107,7 @@ async fn issuing_a_code_is_all_or_nothing(s: Arc<dyn Store>) {
 
 async fn concurrent_guesses_never_exceed_the_limit(s: Arc<dyn Store>) {
     let now = t0();
-    s.issue_code(&code("c1", "f1", 1, now), &mail("m1", now), None).await.expect("issue");
+    s.issue_code(&code("c1", "f1", 1, now), Some(&mail("m1", now)), None).await.expect("issue");
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let s = s.clone();
@@ -130,9 +136,41 @@ async fn concurrent_guesses_never_exceed_the_limit(s: Arc<dyn Store>) {
     assert_eq!(won, 1, "exactly one consumer wins");
 }
 
+/// A code without a mail (the decoy of a password reset for an address without an account)
+/// is kept, counted, voided on resend and exhausted exactly like a mailed one; nothing is queued.
+async fn decoy_codes_are_counted_like_mailed_ones_and_queue_no_mail(s: Arc<dyn Store>) {
+    let now = t0();
+    let f = flow("f1", now);
+    s.insert_flow(&f).await.expect("insert");
+    let mut sent = f.clone();
+    sent.state = "code_sent".into();
+    s.issue_code(&code("d1", "f1", 1, now), None, Some(FlowUpdate { record: &sent })).await.expect("decoy");
+    assert_eq!(s.get_flow("registration", "f1").await.expect("get").expect("present").state, "code_sent");
+    assert_eq!(s.pending_mail_count().await.expect("count"), 0, "a decoy is never mailed");
+    for n in 1..=5 {
+        match s.attempt_code("registration", "f1", now, 5).await.expect("attempt") {
+            CodeAttempt::Counted(c) => assert_eq!((c.id.as_str(), c.attempts), ("d1", n)),
+            other => panic!("attempt {n}: {other:?}"),
+        }
+    }
+    assert_eq!(s.attempt_code("registration", "f1", now, 5).await.expect("attempt"), CodeAttempt::Exhausted);
+    let later = now + Duration::seconds(90);
+    s.issue_code(&code("d2", "f1", 2, later), None, None).await.expect("decoy resend");
+    assert_eq!(
+        s.live_code("registration", "f1").await.expect("live").map(|c| (c.id, c.attempts)),
+        Some(("d2".into(), 0))
+    );
+    assert_eq!(
+        s.attempt_code("registration", "f1", later + Duration::minutes(10), 5).await.expect("attempt"),
+        CodeAttempt::Expired
+    );
+    assert_eq!(s.pending_mail_count().await.expect("count"), 0);
+}
+
 conformance!(
     flows_use_optimistic_versions,
     codes_count_attempts_and_void_on_resend,
     issuing_a_code_is_all_or_nothing,
     concurrent_guesses_never_exceed_the_limit,
+    decoy_codes_are_counted_like_mailed_ones_and_queue_no_mail,
 );

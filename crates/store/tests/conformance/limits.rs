@@ -37,7 +37,11 @@ async fn rate_limits_can_be_read_and_cleared(s: Arc<dyn Store>) {
     }
     s.hit_rate_limit("login-failures:b", now, w).await.expect("hit");
     assert_eq!(s.rate_limit_count("login-failures:a", now + Duration::seconds(59), w).await.expect("count"), 3);
-    assert_eq!(s.rate_limit_count("login-failures:a", now + Duration::seconds(60), w).await.expect("count"), 0, "the window is over");
+    assert_eq!(
+        s.rate_limit_count("login-failures:a", now + Duration::seconds(60), w).await.expect("count"),
+        0,
+        "the window is over"
+    );
     s.clear_rate_limit("login-failures:a").await.expect("clear");
     assert_eq!(s.rate_limit_count("login-failures:a", now, w).await.expect("count"), 0);
     assert_eq!(s.rate_limit_count("login-failures:b", now, w).await.expect("count"), 1, "other keys stay");

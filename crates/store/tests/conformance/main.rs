@@ -19,8 +19,8 @@ use domain::org::{CardPattern, OrgType, Organization};
 use store::{
     AuditEntry, CheckupImportStats, CheckupRow, CodeAttempt, ConsentRecord, EkycImage, EkycRecord, EkycReview,
     FlowRecord, FlowUpdate, HealthEntryRow, HealthImportStats, HealthKind, ImportStats, InquiryRecord, InquiryReply,
-    NewAuditEntry, NewCode, NewMail, NewUser, OperatorRecord, OperatorSessionRecord, RecordRef, RosterRow,
-    SessionRecord, StepUpFailures, Store, StoreError, StoredRecord,
+    NewAuditEntry, NewCode, NewMail, NewUser, OperatorChange, OperatorRecord, OperatorSessionRecord, RecordRef,
+    RosterRow, SessionRecord, StepUpFailures, Store, StoreError, StoredRecord,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -116,5 +116,6 @@ mod operators;
 mod orgs;
 mod outbox;
 mod passkeys;
+mod retention;
 mod roster;
 mod users;

@@ -14,6 +14,7 @@ pub(crate) fn operator(id: &str, email_index: u8, role: &str, now: OffsetDateTim
         totp_secret_enc: vec![3; 48],
         totp_last_step: 0,
         created_at: now,
+        disabled_at: None,
     }
 }
 
@@ -317,7 +318,70 @@ conformance!(
     an_ekyc_case_is_decided_once_with_its_mail_and_audit_row,
     a_binding_is_withdrawn_in_one_transaction,
     concurrent_appends_keep_one_chain,
+    operators_are_disabled_reset_and_scoped_with_their_audit_rows,
 );
+
+async fn operators_are_disabled_reset_and_scoped_with_their_audit_rows(s: Arc<dyn Store>) {
+    let now = t0();
+    s.insert_org(&org("o1", "133033", true), now).await.expect("org");
+    s.insert_org(&org("o2", "06132013", false), now).await.expect("org");
+    s.insert_operator(&operator("op1", 1, "reviewer", now)).await.expect("insert");
+    let session = |hash: u8| OperatorSessionRecord {
+        id_hash: vec![hash; 32],
+        operator_id: "op1".into(),
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + Duration::hours(8),
+    };
+    s.create_operator_session(&session(1)).await.expect("session");
+    let row = |action: &str| audit(now, Some("op1"), action, None);
+
+    s.change_operator("op1", &OperatorChange::Disable(now), &row("operator.disable")).await.expect("disable");
+    assert_eq!(s.get_operator("op1").await.expect("get").and_then(|o| o.disabled_at), Some(now));
+    assert_eq!(s.get_operator_session(&[1; 32]).await.expect("get"), None, "disabling ends sessions");
+    s.change_operator("op1", &OperatorChange::Enable, &row("operator.enable")).await.expect("enable");
+    assert_eq!(s.get_operator("op1").await.expect("get").and_then(|o| o.disabled_at), None);
+
+    s.change_operator("op1", &OperatorChange::Role("admin".into()), &row("operator.role")).await.expect("role");
+    assert_eq!(s.get_operator("op1").await.expect("get").map(|o| o.role), Some("admin".into()));
+    assert!(
+        s.change_operator("op1", &OperatorChange::Role("root".into()), &row("operator.role")).await.is_err(),
+        "unknown role"
+    );
+
+    assert!(s.use_totp_step("op1", 1000).await.expect("use"));
+    s.create_operator_session(&session(2)).await.expect("session");
+    s.change_operator("op1", &OperatorChange::Totp(vec![9; 48]), &row("operator.totp_reset")).await.expect("totp");
+    let o = s.get_operator("op1").await.expect("get").expect("op");
+    assert_eq!((o.totp_secret_enc, o.totp_last_step), (vec![9; 48], 0), "a new secret, no step used");
+    assert_eq!(s.get_operator_session(&[2; 32]).await.expect("get"), None, "a reset ends sessions");
+
+    let orgs = OperatorChange::Orgs(vec!["o2".into(), "o1".into()]);
+    s.change_operator("op1", &orgs, &row("operator.scope")).await.expect("scope");
+    assert_eq!(s.operator_orgs("op1").await.expect("orgs"), ["o1", "o2"]);
+    s.change_operator("op1", &OperatorChange::Orgs(vec!["o2".into()]), &row("operator.scope")).await.expect("scope");
+    assert_eq!(s.operator_orgs("op1").await.expect("orgs"), ["o2"]);
+    assert!(s.change_operator("op1", &OperatorChange::Orgs(vec!["nope".into()]), &row("x")).await.is_err());
+    assert_eq!(s.operator_orgs("op1").await.expect("orgs"), ["o2"], "a failed change changes nothing");
+    assert!(matches!(
+        s.change_operator("nobody", &OperatorChange::Enable, &row("operator.enable")).await,
+        Err(StoreError::NotFound)
+    ));
+    let actions: Vec<String> =
+        s.list_audit(None, 20).await.expect("audit").into_iter().rev().map(|e| e.action).collect();
+    assert_eq!(
+        actions,
+        [
+            "operator.disable",
+            "operator.enable",
+            "operator.role",
+            "operator.totp_reset",
+            "operator.scope",
+            "operator.scope"
+        ],
+        "one row per change that happened"
+    );
+}
 
 /// Appends five rows (an operator's and a member's among them) and checks the chain.
 async fn five_chained_rows(s: &dyn Store) -> Vec<i64> {

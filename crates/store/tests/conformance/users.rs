@@ -1,6 +1,7 @@
 //! Accounts, consents, sessions, the step-up counters.
 
 use super::*;
+use store::StepUpAttempt;
 
 async fn users_consents_and_duplicate_emails(s: Arc<dyn Store>) {
     let now = t0();
@@ -112,43 +113,64 @@ async fn step_up_opens_one_session_and_wrong_answers_lock_the_member(s: Arc<dyn 
     s.set_session_step_up(&[1; 32], None).await.expect("close");
     assert_eq!(s.get_session(&[1; 32]).await.expect("get").expect("present").step_up_until, None);
 
-    // Five wrong answers lock until the given instant; more wrong answers keep that lock.
+    // Answers are counted before they are checked; the fifth locks until the given instant,
+    // and while the lock runs nothing more is counted.
     assert_eq!(s.step_up_failures("u1").await.expect("read"), None);
     let lock = now + Duration::hours(1);
     for n in 1..=4 {
-        let f = s.record_step_up_failure("u1", now, 5, lock).await.expect("failure");
-        assert_eq!(f, StepUpFailures { failures: n, locked_until: None });
+        let f = s.count_step_up_answer("u1", now, 5, lock).await.expect("count");
+        assert_eq!(f, StepUpAttempt::Counted(StepUpFailures { failures: n, locked_until: None }));
     }
-    let f = s.record_step_up_failure("u1", now + Duration::minutes(1), 5, lock).await.expect("fifth");
-    assert_eq!(f, StepUpFailures { failures: 5, locked_until: Some(lock) });
-    let f = s
-        .record_step_up_failure("u1", now + Duration::minutes(2), 5, lock + Duration::minutes(2))
-        .await
-        .expect("sixth");
-    assert_eq!(f.locked_until, Some(lock), "a running lock is not extended");
-    assert_eq!(s.step_up_failures("u1").await.expect("read").expect("present").locked_until, Some(lock));
-    // After the lock the count starts again.
+    let f = s.count_step_up_answer("u1", now + Duration::minutes(1), 5, lock).await.expect("fifth");
+    assert_eq!(f, StepUpAttempt::Counted(StepUpFailures { failures: 5, locked_until: Some(lock) }), "still checked");
+    let f = s.count_step_up_answer("u1", now + Duration::minutes(2), 5, lock + Duration::minutes(2)).await;
+    assert_eq!(f.expect("sixth"), StepUpAttempt::Locked { until: lock }, "not counted, the lock is not extended");
+    assert_eq!(
+        s.step_up_failures("u1").await.expect("read"),
+        Some(StepUpFailures { failures: 5, locked_until: Some(lock) })
+    );
+    // After the lock the count starts again; a correct answer forgets it (and a lock).
     let later = lock + Duration::seconds(1);
-    let f = s.record_step_up_failure("u1", later, 5, later + Duration::hours(1)).await.expect("after");
-    assert_eq!(f, StepUpFailures { failures: 1, locked_until: None });
+    let f = s.count_step_up_answer("u1", later, 5, later + Duration::hours(1)).await.expect("after");
+    assert_eq!(f, StepUpAttempt::Counted(StepUpFailures { failures: 1, locked_until: None }));
     s.clear_step_up_failures("u1").await.expect("clear");
     assert_eq!(s.step_up_failures("u1").await.expect("read"), None);
+    let f = s.count_step_up_answer("u1", later, 1, later + Duration::hours(1)).await.expect("max 1");
+    assert_eq!(
+        f,
+        StepUpAttempt::Counted(StepUpFailures { failures: 1, locked_until: Some(later + Duration::hours(1)) })
+    );
+    s.clear_step_up_failures("u1").await.expect("clear the lock");
+    assert!(matches!(s.count_step_up_answer("u1", later, 5, later).await.expect("open"), StepUpAttempt::Counted(_)));
+}
 
-    // Concurrent wrong answers are all counted.
-    let tasks: Vec<_> = (0..8)
+/// Answers sent together are counted one by one before any is checked: exactly `max` are
+/// counted (and may be checked), all others find the lock.
+async fn concurrent_step_up_answers_stop_at_the_lock(s: Arc<dyn Store>) {
+    let now = t0();
+    s.insert_org(&org("o1", "133033", true), now).await.expect("org");
+    s.create_user(&user("u1", "o1", 1, now), &[], None).await.expect("user");
+    let tasks: Vec<_> = (0..20)
         .map(|_| {
             let s = s.clone();
-            tokio::spawn(async move { s.record_step_up_failure("u1", now, 100, now + Duration::hours(1)).await })
+            tokio::spawn(async move { s.count_step_up_answer("u1", now, 5, now + Duration::hours(1)).await })
         })
         .collect();
+    let mut counted = Vec::new();
     for t in tasks {
-        t.await.expect("join").expect("failure");
+        match t.await.expect("join").expect("count") {
+            StepUpAttempt::Counted(f) => counted.push(f.failures),
+            StepUpAttempt::Locked { until } => assert_eq!(until, now + Duration::hours(1)),
+        }
     }
-    assert_eq!(s.step_up_failures("u1").await.expect("read").expect("present").failures, 8);
+    counted.sort_unstable();
+    assert_eq!(counted, [1, 2, 3, 4, 5]);
+    assert_eq!(s.step_up_failures("u1").await.expect("read").expect("present").failures, 5);
 }
 
 conformance!(
     users_consents_and_duplicate_emails,
     sessions_and_password_changes,
     step_up_opens_one_session_and_wrong_answers_lock_the_member,
+    concurrent_step_up_answers_stop_at_the_lock,
 );

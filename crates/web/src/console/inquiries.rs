@@ -46,11 +46,11 @@ pub(super) async fn inquiries_page(
     Extension(ctx): Cx,
     Query(q): Query<NoticeQuery>,
 ) -> Result<Response, ConsoleError> {
-    if ctx.operator.is_none() {
+    let Some(operator) = ctx.operator.as_ref() else {
         return Ok(to_login());
-    }
+    };
     let tr = ctx.tr;
-    let rows = inquiry::inbox(&app)
+    let rows = inquiry::inbox(&app, operator)
         .await
         .or_console(&ctx)?
         .into_iter()

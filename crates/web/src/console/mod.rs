@@ -42,6 +42,7 @@ mod imports;
 mod inquiries;
 mod login;
 mod review;
+mod staff;
 
 pub use imports::upload_routes;
 
@@ -64,6 +65,9 @@ pub fn routes(app: AppState) -> Router<AppState> {
         .route("/console/reviews/{id}/withdraw", post(review::withdraw))
         .route("/console/reviews/{id}/images/{image_id}", get(review::image))
         .route("/console/audit", get(audit::audit_page))
+        .route("/console/audit.csv", get(audit::audit_csv))
+        .route("/console/operators", get(staff::operators_page))
+        .route("/console/operators/{id}", post(staff::change))
         .route("/console/bindings", get(bindings::bindings_page).post(bindings::search))
         .route("/console/bindings/withdraw", post(bindings::withdraw))
         .route("/console/inquiries", get(inquiries::inquiries_page))
@@ -170,6 +174,17 @@ impl ConsoleId for ApplicationId {
 impl ConsoleId for ImageId {
     fn unknown(_: &Operator) -> ServiceError {
         ServiceError::FlowNotFound
+    }
+}
+
+/// Operators are managed by administrators only, checked before the operator is looked up.
+impl ConsoleId for domain::ids::OperatorId {
+    fn unknown(operator: &Operator) -> ServiceError {
+        if operator.role == Role::Admin {
+            ServiceError::FlowNotFound
+        } else {
+            ServiceError::Forbidden
+        }
     }
 }
 

@@ -24,8 +24,8 @@ use app::AppState;
 use super::{inline, ok, render, see_other, Chrome, Cx, IdPath, MemberForm, OrPage, PageError, PathId};
 use crate::ctx::{browser_context, Ctx};
 use crate::error::ErrorStatus;
-use crate::ClientIp;
 use crate::extract::{multipart_csrf_first, Empty};
+use crate::ClientIp;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()

@@ -39,7 +39,7 @@ fn the_seed_draws_right_and_closed() {
     );
 }
 
-fn opts() -> Opts {
+pub(crate) fn opts() -> Opts {
     Opts {
         config: |c| {
             c.ekyc_instruction_seed = Some(RIGHT_CLOSED_SEED);
@@ -53,9 +53,9 @@ fn opts() -> Opts {
 // ---------------------------------------------------------------------------------------
 // The member's side, over the JSON API
 
-struct Application {
-    token: String,
-    id: String,
+pub(crate) struct Application {
+    pub(crate) token: String,
+    pub(crate) id: String,
     /// The bytes uploaded, by capture name, to compare with what the console serves.
     uploaded: Vec<(&'static str, Vec<u8>)>,
 }
@@ -63,7 +63,7 @@ struct Application {
 /// A member (registered, F3 done) walks F4 over the JSON API: a driving licence with the back,
 /// first someone else's face (「顔写真が一致しません」 with the tries left), then their own, the
 /// angled photo as instructed, the secret question — and the submission goes to review.
-async fn application_in_review(t: &TestApp, email: &str) -> Application {
+pub(crate) async fn application_in_review(t: &TestApp, email: &str) -> Application {
     let token = t.register(email, PASSWORD).await;
     t.verify_identity(&token).await;
     let (s, v) = t.post_auth("/api/v1/ekyc-applications", &token, json!({})).await;

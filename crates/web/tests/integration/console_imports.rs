@@ -113,7 +113,8 @@ async fn an_administrator_imports_checkups_and_sees_the_problems_of_a_refused_fi
     let sent = upload(&b, "medications", "133033", "meds.csv", meds.as_bytes().to_vec()).await;
     let done = finished(&b, &sent.location.expect("job page")).await;
     assert!(done.has("取り込みが完了しました") && done.has("<dt>件数</dt><dd>1</dd>"), "{}", done.html);
-    let rows = app::services::health_imports::medications_for_member(&t.app, &member, "127.0.0.1").await.expect("medications");
+    let rows =
+        app::services::health_imports::medications_for_member(&t.app, &member, "127.0.0.1").await.expect("medications");
     assert_eq!(rows.iter().map(|r| r.drug.as_str()).collect::<Vec<_>>(), ["アムロジピン錠5mg"]);
     let expenses =
         "保険者番号,記号,番号,枝番,生年月日,診療年月,受診者,医療機関等名称,区分,日数,医療費の総額,窓口負担額\n\
@@ -124,7 +125,10 @@ async fn an_administrator_imports_checkups_and_sees_the_problems_of_a_refused_fi
     assert!(refused.has("取り込みませんでした") && refused.has("<td>3</td>"), "line 3 is listed: {}", refused.html);
     assert!(!refused.has("ヤマダ"), "no personal data in the problems");
     assert!(
-        app::services::health_imports::expenses_for_member(&t.app, &member, "127.0.0.1").await.expect("expenses").is_empty(),
+        app::services::health_imports::expenses_for_member(&t.app, &member, "127.0.0.1")
+            .await
+            .expect("expenses")
+            .is_empty(),
         "nothing stored"
     );
 

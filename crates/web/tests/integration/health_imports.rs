@@ -175,7 +175,10 @@ async fn expenses_are_imported_from_shift_jis_and_read_newest_month_first(t: Tes
         ("ヤマダ ハナコ", Some(Category::Inpatient), Some(6))
     );
     assert_eq!(rows[1].month, YearMonth::new(2025, 4).expect("month"));
-    assert!(health_imports::medications_for_member(&t.app, &member, "127.0.0.1").await.expect("read").is_empty(), "kinds are apart");
+    assert!(
+        health_imports::medications_for_member(&t.app, &member, "127.0.0.1").await.expect("read").is_empty(),
+        "kinds are apart"
+    );
 
     let link = t.app.store.roster_link_of_user(&member.user.id).await.expect("link").expect("linked");
     let stored =

@@ -92,6 +92,9 @@ impl Default for Opts {
                 inquiry_per_ip: generous,
                 inquiry_per_email: generous,
                 step_up_per_ip: generous,
+                ekyc_capture_tokens_per_member: generous,
+                ekyc_uploads_per_member: generous,
+                ekyc_face_attempts_per_member: generous,
             },
             config: |_| {},
         }
