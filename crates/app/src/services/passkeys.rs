@@ -18,10 +18,10 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::services::auth::Member;
 use crate::services::codes::sealed_mail;
 use crate::services::stepup::{self, StepUp};
-use crate::services::{ekyc, flows, new_id, open_email};
+use crate::services::{audit, ekyc, flows, limits, new_id, open_email};
 use crate::state::App;
 
-const AAD: &str = "passkeys";
+pub(crate) const AAD: &str = "passkeys";
 const REGISTRATION: &str = "passkey_registration";
 const AUTHENTICATION: &str = "passkey_authentication";
 /// How long a ceremony may take (the browser's own timeout is shorter).
@@ -216,6 +216,9 @@ pub async fn start_step_up_required(app: &App, member: &Member) -> ServiceResult
     start_step_up(app, member).await?.ok_or(ServiceError::NoPasskeys)
 }
 
+/// Passkey answers a member may send for the step-up in 15 minutes.
+pub const PASSKEY_STEP_UPS: crate::config::Limit = crate::config::Limit::new(20, 900);
+
 /// Finishes a passkey step-up: a valid assertion (user verified) opens health data in this
 /// session like a correct answer does, until the returned instant.
 #[tracing::instrument(skip_all, fields(user_id = %member.user.id))]
@@ -224,8 +227,13 @@ pub async fn finish_step_up(
     member: &Member,
     ceremony: &str,
     credential: &str,
+    ip: &str,
 ) -> ServiceResult<OffsetDateTime> {
     let w = webauthn(app)?;
+    // Bounded work per member, counted before anything is verified (the secret question's
+    // client limit applies to passkey answers as well).
+    limits::check(app, "step_up:passkey:member", &member.user.id, PASSKEY_STEP_UPS).await?;
+    limits::check_ip(app, "step_up:ip", ip, app.config.limits.step_up_per_ip).await?;
     // The application must still be authenticated (a revoked one closes this door too).
     let current = ekyc::current(app, member).await?;
     if !current.is_some_and(|l| l.data.app.is_authenticated()) {
@@ -233,10 +241,15 @@ pub async fn finish_step_up(
     }
     let response: PublicKeyCredential = serde_json::from_str(credential).map_err(|_| ServiceError::PasskeyFailed)?;
     let state: PasskeyAuthentication = take(app, member, AUTHENTICATION, ceremony).await?;
-    let result = w.finish_passkey_authentication(&response, &state).map_err(|e| {
-        tracing::info!("passkey step-up refused: {e}");
-        ServiceError::PasskeyFailed
-    })?;
+    let result = match w.finish_passkey_authentication(&response, &state) {
+        Ok(result) => result,
+        Err(e) => {
+            tracing::info!("passkey step-up refused: {e}");
+            let target = Some(("method", "passkey"));
+            audit::member(app, Some(&member.user.id), audit::actions::STEP_UP_FAILED, target, ip).await?;
+            return Err(ServiceError::PasskeyFailed);
+        }
+    };
     let now = app.now();
     // The ceremony carries the member's passkeys as they were when it started: one removed
     // since then opens nothing.
@@ -249,6 +262,8 @@ pub async fn finish_step_up(
     app.store.passkey_used(&record.id, &app.keys.seal_json(AAD, &key)?, now).await?;
     let until = now + stepup::VALID_FOR;
     app.store.set_session_step_up(&member.session.id_hash, Some(until)).await?;
+    let target = Some(("method", "passkey"));
+    audit::member(app, Some(&member.user.id), audit::actions::STEP_UP_OPENED, target, ip).await?;
     metrics::counter!("mimoto_step_ups_total", "method" => "passkey").increment(1);
     Ok(until)
 }

@@ -290,15 +290,17 @@ async fn health_passkey_options(
     responses((status = 200, body = HealthStatusView), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody, description = "health_not_unlocked: 健診・医療アクセス認証 (F4) is not done or was withdrawn"),
         (status = 404, body = ErrorBody, description = "passkeys_unavailable: the public URL is an IP address"),
-        (status = 422, body = ErrorBody, description = "passkey_failed: the ceremony is unknown, expired, used or another session's, or the answer did not verify (wrong signature, unknown or removed passkey, a counter that went back); invalid_request: malformed body")))]
+        (status = 422, body = ErrorBody, description = "passkey_failed: the ceremony is unknown, expired, used or another session's, or the answer did not verify (wrong signature, unknown or removed passkey, a counter that went back); invalid_request: malformed body"),
+        (status = 429, body = ErrorBody, description = "rate_limited: 20 passkey answers per member in 15 minutes, or the client's step-up limit")))]
 async fn health_passkey_step_up(
     State(app): State<AppState>,
     ApiLocale(locale): ApiLocale,
     m: ApiMember,
+    ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<CredentialRequest>,
 ) -> ApiResult<Json<HealthStatusView>> {
     let until =
-        passkeys::finish_step_up(&app, &m.member, &req.ceremony, &req.credential_json()).await.or_api(locale)?;
+        passkeys::finish_step_up(&app, &m.member, &req.ceremony, &req.credential_json(), &ip).await.or_api(locale)?;
     Ok(Json(status_view(&app, &m.member, StepUp::Open { until }, locale).await?))
 }
 

@@ -210,7 +210,8 @@ async fn registration_resend(
 }
 
 #[utoipa::path(post, path = "/api/v1/registrations/{id}/verify", tag = "registration", request_body = CodeRequest,
-    params(("id" = String, Path)), responses((status = 200, body = VerifiedView), (status = 422, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    params(("id" = String, Path)), responses((status = 200, body = VerifiedView), (status = 422, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "code_budget_spent: 10 codes per registration or 20 per address a day, resends included (inquiry_url); rate_limited")))]
 async fn registration_verify(
     State(app): State<AppState>,
     ApiLocale(locale): ApiLocale,

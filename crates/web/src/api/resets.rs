@@ -88,7 +88,8 @@ async fn reset_resend(
 }
 
 #[utoipa::path(post, path = "/api/v1/password-resets/{id}/complete", tag = "password-reset", request_body = ResetCompleteRequest,
-    params(("id" = String, Path)), responses((status = 200, body = ResetView), (status = 422, body = ErrorBody)))]
+    params(("id" = String, Path)), responses((status = 200, body = ResetView), (status = 422, body = ErrorBody, description = "code_wrong, code_exhausted, code_expired, password_weak …: the same for an address without an account"),
+        (status = 429, body = ErrorBody, description = "code_budget_spent: 10 codes per reset or 20 per address a day (inquiry_url); rate_limited")))]
 async fn reset_complete(
     State(app): State<AppState>,
     ApiLocale(locale): ApiLocale,

@@ -184,13 +184,14 @@ struct PasskeyForm {
 async fn unlock_with_passkey(
     State(app): State<AppState>,
     Extension(ctx): Cx,
+    ClientIp(ip): ClientIp,
     MemberForm { 0: f, .. }: MemberForm<PasskeyForm>,
 ) -> Result<Response, PageError> {
     let Some(member) = &ctx.member else {
         return Ok(see_other("/login"));
     };
     let next = Section::parse(&f.next);
-    match app::services::passkeys::finish_step_up(&app, member, &f.ceremony, &f.credential).await {
+    match app::services::passkeys::finish_step_up(&app, member, &f.ceremony, &f.credential, &ip).await {
         Ok(_) => Ok(see_other(&next.path())),
         Err(e @ ServiceError::PasskeyFailed) => {
             let question = match stepup::status(&app, member).await.or_page(&ctx)? {

@@ -403,3 +403,23 @@ async fn the_api_says_passkeys_are_unavailable_on_an_ip_address() {
     assert_eq!(v["error"]["message"], "Passkeys are not available here. Please use your secret question.", "{v}");
     t.stop().await;
 }
+
+/// Passkey answers are bounded per member (20 in 15 minutes), counted before anything is
+/// verified, and every refused one is on the record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passkey_answers_cannot_be_sent_without_bound() {
+    let t = TestApp::start(on_localhost()).await;
+    let (token, m) = member_after_f4(&t).await;
+    let bogus = json!({"id": "x", "rawId": "x", "type": "public-key", "response": {}});
+    for n in 0..20 {
+        let (s, v) = finish_step_up(&t, &token, "3f2504e0-4f89-41d3-9a0c-0305e82c3301", &bogus).await;
+        assert_eq!(s, 422, "answer {n}: {v}");
+    }
+    let (s, v) = finish_step_up(&t, &token, "3f2504e0-4f89-41d3-9a0c-0305e82c3301", &bogus).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (429, Some("rate_limited")), "{v}");
+    assert_eq!(checkups_status(&t, &token).await, 403, "nothing opened");
+    t.clock.advance(time::Duration::minutes(16));
+    assert_eq!(finish_step_up(&t, &token, "3f2504e0-4f89-41d3-9a0c-0305e82c3301", &bogus).await.0, 422);
+    let _ = m;
+    t.stop().await;
+}
