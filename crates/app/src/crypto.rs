@@ -200,6 +200,34 @@ impl Keys {
             .map_err(|_| CryptoError::Authentication)
     }
 
+    /// The id of the active data key (the one [`Keys::seal`] uses).
+    pub fn active_key_id(&self) -> &str {
+        &self.active
+    }
+
+    /// The id of the key a sealed value names, without opening it; `None` when the value is
+    /// not in the sealed format.
+    pub fn key_id_of(sealed: &[u8]) -> Option<&str> {
+        let (&version, rest) = sealed.split_first()?;
+        if version != FORMAT_V1 {
+            return None;
+        }
+        let (&id_len, rest) = rest.split_first()?;
+        let id = rest.get(..usize::from(id_len))?;
+        std::str::from_utf8(id).ok()
+    }
+
+    /// `sealed` opened and sealed again under the active key, with the same `aad`; `None`
+    /// when it is already under the active key (nothing to do). Fails as [`Keys::open`] does
+    /// (unknown key, wrong `aad`, altered value), so a value is never rewritten unread.
+    pub fn reseal(&self, aad: &str, sealed: &[u8]) -> Result<Option<Vec<u8>>, CryptoError> {
+        if Keys::key_id_of(sealed) == Some(self.active.as_str()) {
+            return Ok(None);
+        }
+        let plaintext = self.open(aad, sealed)?;
+        self.seal(aad, &plaintext).map(Some)
+    }
+
     pub fn seal_json<T: Serialize>(&self, aad: &str, value: &T) -> Result<Vec<u8>, CryptoError> {
         let json = serde_json::to_vec(value).map_err(|_| CryptoError::Malformed)?;
         self.seal(aad, &json)
@@ -275,6 +303,26 @@ mod tests {
         tampered[last] ^= 1;
         assert!(matches!(rotated.open("users.email", &tampered), Err(CryptoError::Authentication)));
         assert!(matches!(rotated.open("users.email", &[1, 9]), Err(CryptoError::Malformed)));
+    }
+
+    #[test]
+    fn reseal_moves_a_value_to_the_active_key_once() {
+        let k1 = format!("k1:{}", STANDARD.encode([1u8; 32]));
+        let k2 = format!("k2:{}", STANDARD.encode([2u8; 32]));
+        let old = keys(&k1, None);
+        let sealed = old.seal("flows.signup", b"data").expect("seal");
+        assert_eq!(Keys::key_id_of(&sealed), Some("k1"));
+        let both = keys(&format!("{k1},{k2}"), Some("k2"));
+        assert_eq!(both.active_key_id(), "k2");
+        let resealed = both.reseal("flows.signup", &sealed).expect("reseal").expect("changed");
+        assert_eq!(Keys::key_id_of(&resealed), Some("k2"));
+        assert!(both.reseal("flows.signup", &resealed).expect("reseal").is_none(), "already under k2");
+        let only_k2 = keys(&k2, None);
+        assert_eq!(only_k2.open("flows.signup", &resealed).expect("open"), b"data");
+        assert!(matches!(both.reseal("flows.other", &sealed), Err(CryptoError::Authentication)));
+        assert_eq!(Keys::key_id_of(&[]), None);
+        assert_eq!(Keys::key_id_of(&[2, 1, b'x']), None);
+        assert_eq!(Keys::key_id_of(&[1, 5, b'x']), None);
     }
 
     #[test]

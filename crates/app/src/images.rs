@@ -52,7 +52,7 @@ pub struct Stored {
 /// Sealed images in an object store. Cheap to clone.
 #[derive(Clone)]
 pub struct ImageStore {
-    store: Arc<dyn ObjectStore>,
+    pub(crate) store: Arc<dyn ObjectStore>,
     keys: Keys,
 }
 
@@ -312,7 +312,7 @@ pub fn valid_id(id: &str) -> bool {
     (1..=MAX_ID_LEN).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-fn location(id: &str) -> Result<ObjectPath, ImageError> {
+pub(crate) fn location(id: &str) -> Result<ObjectPath, ImageError> {
     if !valid_id(id) {
         // The id is not echoed: it comes from outside.
         return Err(ImageError::Config("invalid image id (1 to 64 characters of A-Z a-z 0-9 _ -)".into()));
@@ -320,7 +320,7 @@ fn location(id: &str) -> Result<ObjectPath, ImageError> {
     ObjectPath::parse(format!("{id}.sealed")).map_err(|e| ImageError::Config(e.to_string()))
 }
 
-fn aad(id: &str) -> String {
+pub(crate) fn aad(id: &str) -> String {
     format!("image:{id}")
 }
 

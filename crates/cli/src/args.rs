@@ -51,6 +51,22 @@ pub enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The data keys (MIMOTO_DATA_KEYS).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Re-seal every sealed value and eKYC image under the active data key
+    /// (MIMOTO_ACTIVE_DATA_KEY), in batches, with progress. Idempotent and resumable: run it
+    /// again after an interruption. Exits 1 when some value could not be re-sealed or changed
+    /// meanwhile (run it again).
+    Rotate {
+        /// Rows read and re-sealed per batch.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(i64).range(1..=100_000))]
+        batch: i64,
+    },
 }
 
 #[derive(Subcommand, Debug)]

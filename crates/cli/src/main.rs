@@ -6,8 +6,8 @@ mod face;
 use std::process::ExitCode;
 
 use crate::args::{
-    AuditCommand, CheckupCommand, Cli, Command, HealthCsvCommand, HealthImportArgs, OperatorCommand, OrgCommand,
-    RosterCommand,
+    AuditCommand, CheckupCommand, Cli, Command, HealthCsvCommand, HealthImportArgs, KeysCommand, OperatorCommand,
+    OrgCommand, RosterCommand,
 };
 use app::config::Config;
 use app::error::ServiceError;
@@ -99,7 +99,33 @@ async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error:
         Command::Operator(OperatorCommand::List) => operator_list(config).await,
         Command::DemoData => demo_data(config).await,
         Command::Audit(AuditCommand::Verify) => audit_verify(config).await,
+        Command::Keys(KeysCommand::Rotate { batch }) => keys_rotate(config, batch).await,
     }
+}
+
+/// `mimoto keys rotate`: progress per table on stderr, the summary on stdout.
+async fn keys_rotate(config: Config, batch: i64) -> Result<(), Box<dyn std::error::Error>> {
+    let app = App::open_default(config).await?;
+    let active = app.keys.active_key_id().to_string();
+    cli_audit(&app, "cli.keys.rotate", Some(("data_key", &active))).await?;
+    let mut progress = |table: &str, done: u64, changed: u64| eprintln!("{table}: {done} read, {changed} re-sealed");
+    let report = app::services::rekey::rotate(&app, batch, &mut progress).await?;
+    for c in &report.columns {
+        println!("{}: {} read, {} re-sealed, {} skipped, {} failed", c.name, c.seen, c.changed, c.skipped, c.failed);
+    }
+    println!(
+        "active key {}: {} re-sealed, {} skipped, {} failed",
+        report.active_key,
+        report.changed(),
+        report.skipped(),
+        report.failed()
+    );
+    if !report.complete() {
+        eprintln!("mimoto: not everything is under key {active} yet: run `mimoto keys rotate` again (failures are in the log)");
+        std::process::exit(1);
+    }
+    println!("everything is sealed under key {active}");
+    Ok(())
 }
 
 /// Every CLI action that changes data writes an audit row: no operator, client `cli`.

@@ -53,6 +53,20 @@ impl<'a> From<&'a NewAuditEntry> for Linked<'a> {
     }
 }
 
+impl<'a> From<&'a crate::operators::AuditEntry> for Linked<'a> {
+    fn from(e: &'a crate::operators::AuditEntry) -> Self {
+        Linked {
+            at: e.at,
+            operator_id: e.operator_id.as_deref(),
+            member_id: e.member_id.as_deref(),
+            action: &e.action,
+            target_type: e.target_type.as_deref(),
+            target_id: e.target_id.as_deref(),
+            client_ip: &e.client_ip,
+        }
+    }
+}
+
 /// The hash of `row` appended after a row whose hash is `prev` (`None`: the first row).
 pub fn link(key: &ChainKey, prev: Option<&[u8]>, row: &Linked<'_>) -> Vec<u8> {
     // HMAC takes keys of any length: this cannot fail.

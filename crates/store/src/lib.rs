@@ -69,6 +69,7 @@ pub mod orgs;
 pub mod outbox;
 pub mod passkeys;
 pub mod postgres;
+pub mod rekey;
 pub mod retention;
 pub mod roster;
 mod row;
@@ -96,6 +97,7 @@ pub use operators::{
 pub use orgs::Orgs;
 pub use outbox::{NewMail, Outbox, OutboxRecord};
 pub use passkeys::{PasskeyRecord, Passkeys};
+pub use rekey::{Rekey, SealedColumn, SealedKey, SealedRow};
 pub use retention::Retention;
 pub use roster::{ImportStats, RecordRef, Roster, RosterImport, RosterLink, RosterMatch, RosterRow, StoredRecord};
 pub use users::{ConsentRecord, NewUser, SessionRecord, StepUpAttempt, StepUpFailures, UserRecord, Users};
@@ -103,7 +105,8 @@ pub use users::{ConsentRecord, NewUser, SessionRecord, StepUpAttempt, StepUpFail
 /// `use store::prelude::*;` to call store methods: [`Store`] and every aggregate trait.
 pub mod prelude {
     pub use crate::{
-        Ekyc, Flows, Health, Inquiries, Operators, Orgs, Outbox, Passkeys, RateLimits, Retention, Roster, Store, Users,
+        Ekyc, Flows, Health, Inquiries, Operators, Orgs, Outbox, Passkeys, RateLimits, Rekey, Retention, Roster, Store,
+        Users,
     };
 }
 
@@ -159,6 +162,7 @@ pub trait Store:
     + Inquiries
     + Passkeys
     + Retention
+    + Rekey
     + Send
     + Sync
     + 'static

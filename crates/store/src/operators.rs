@@ -471,17 +471,8 @@ macro_rules! sql_operators {
                 let sql = format!("SELECT {AUDIT_COLUMNS}, prev_hash, hash FROM audit_log ORDER BY seq");
                 let mut rows = sqlx::query_as::<_, ChainedRow>(&sql).fetch(&self.pool);
                 while let Some(r) = rows.try_next().await? {
-                    let e = &r.entry;
-                    let linked = crate::audit_chain::Linked {
-                        at: e.at,
-                        operator_id: e.operator_id.as_deref(),
-                        member_id: e.member_id.as_deref(),
-                        action: &e.action,
-                        target_type: e.target_type.as_deref(),
-                        target_id: e.target_id.as_deref(),
-                        client_ip: &e.client_ip,
-                    };
-                    verifier.push(&key, e.seq, &linked, r.prev_hash.as_deref(), r.hash.as_deref());
+                    let linked = crate::audit_chain::Linked::from(&r.entry);
+                    verifier.push(&key, r.entry.seq, &linked, r.prev_hash.as_deref(), r.hash.as_deref());
                 }
                 Ok(verifier.finish())
             }

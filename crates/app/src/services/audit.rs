@@ -35,10 +35,22 @@ pub fn entry(
     target: Option<(&str, &str)>,
     ip: &str,
 ) -> NewAuditEntry {
+    row(app, (None, member_id), action, target, ip)
+}
+
+/// An audit row of an operator or a member (`who`): ids, the action, the target, the client
+/// address cut to 64 characters.
+pub(crate) fn row(
+    app: &App,
+    who: (Option<&str>, Option<&str>),
+    action: &str,
+    target: Option<(&str, &str)>,
+    ip: &str,
+) -> NewAuditEntry {
     NewAuditEntry {
         at: app.now(),
-        operator_id: None,
-        member_id: member_id.map(str::to_string),
+        operator_id: who.0.map(str::to_string),
+        member_id: who.1.map(str::to_string),
         action: action.to_string(),
         target_type: target.map(|(kind, _)| kind.to_string()),
         target_id: target.map(|(_, id)| id.to_string()),

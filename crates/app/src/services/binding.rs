@@ -19,7 +19,7 @@ use crate::services::roster::RosterIndexer;
 use crate::services::{new_id, open_email};
 use crate::state::App;
 
-const NOTE_AAD: &str = "binding_withdrawals.note";
+pub(crate) const NOTE_AAD: &str = "binding_withdrawals.note";
 
 fn admin_only(operator: &Operator) -> ServiceResult<()> {
     if operator.role == Role::Admin {

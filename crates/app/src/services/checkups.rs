@@ -32,7 +32,7 @@ pub const CHECKUP_AAD: &str = "checkup_results";
 
 /// The AAD of one result: bound to its organization, roster record and examination date, so a
 /// row copied onto another member's record (or date) in the database no longer opens.
-fn result_aad(org_id: &str, record: &store::RecordRef, examined_on: &str) -> String {
+pub(crate) fn result_aad(org_id: &str, record: &store::RecordRef, examined_on: &str) -> String {
     let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
     format!("{CHECKUP_AAD}:{org_id}:{}:{}:{examined_on}", hex(&record.card_index), hex(&record.record_key))
 }

@@ -17,7 +17,7 @@ use crate::services::auth::Member;
 use crate::services::{audit, identity, limits, new_id, passwords};
 use crate::state::App;
 
-const AAD: &str = "ekyc_applications";
+pub(crate) const AAD: &str = "ekyc_applications";
 /// How long a capture token stays valid.
 pub const CAPTURE_TOKEN_TTL: Duration = Duration::minutes(10);
 /// The angled selfie must be taken within this time after its instruction was drawn (shown):

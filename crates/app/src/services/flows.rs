@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use crate::error::{ServiceError, ServiceResult};
 use crate::state::App;
 
-fn aad(kind: &str) -> String {
+pub(crate) fn aad(kind: &str) -> String {
     format!("flows.{kind}")
 }
 

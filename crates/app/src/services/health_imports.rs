@@ -47,7 +47,7 @@ fn hex(b: &[u8]) -> String {
 
 /// The AAD of one entry: bound to its kind, organization, roster record and date, so a row
 /// copied onto another member's record, kind or date in the database no longer opens.
-fn entry_aad(kind: HealthKind, org_id: &str, record: &RecordRef, occurred_on: &str) -> String {
+pub(crate) fn entry_aad(kind: HealthKind, org_id: &str, record: &RecordRef, occurred_on: &str) -> String {
     format!(
         "{HEALTH_AAD}:{}:{org_id}:{}:{}:{occurred_on}",
         kind.as_str(),

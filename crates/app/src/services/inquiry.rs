@@ -25,9 +25,9 @@ pub const REPLY_MAX_CHARS: usize = 4000;
 /// Inquiries shown in the operators' inbox.
 pub const INBOX_LIMIT: i64 = 200;
 
-const EMAIL_AAD: &str = "inquiries.email";
-const MESSAGE_AAD: &str = "inquiries.message";
-const REPLY_AAD: &str = "inquiry_replies.body";
+pub(crate) const EMAIL_AAD: &str = "inquiries.email";
+pub(crate) const MESSAGE_AAD: &str = "inquiries.message";
+pub(crate) const REPLY_AAD: &str = "inquiry_replies.body";
 
 /// What the form sends.
 pub struct NewInquiry<'a> {

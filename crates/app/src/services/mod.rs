@@ -19,6 +19,7 @@ pub mod operators;
 pub mod passkeys;
 pub mod passwords;
 pub mod registration;
+pub mod rekey;
 pub mod reset;
 pub mod review;
 pub mod roster;

@@ -42,9 +42,9 @@ const TOTP_SKEW: i64 = 1;
 const TOTP_SECRET_BYTES: usize = 20;
 const ISSUER: &str = "Mimoto";
 
-const EMAIL_AAD: &str = "operators.email";
-const NAME_AAD: &str = "operators.name";
-const TOTP_AAD: &str = "operators.totp";
+pub(crate) const EMAIL_AAD: &str = "operators.email";
+pub(crate) const NAME_AAD: &str = "operators.name";
+pub(crate) const TOTP_AAD: &str = "operators.totp";
 
 /// The audit log's action names.
 pub mod actions {
@@ -305,15 +305,7 @@ pub fn audit_entry(
     target: Option<(&str, &str)>,
     ip: &str,
 ) -> NewAuditEntry {
-    NewAuditEntry {
-        at: app.now(),
-        operator_id: operator_id.map(str::to_string),
-        member_id: None,
-        action: action.to_string(),
-        target_type: target.map(|(kind, _)| kind.to_string()),
-        target_id: target.map(|(_, id)| id.to_string()),
-        client_ip: ip.chars().take(64).collect(),
-    }
+    crate::services::audit::row(app, (operator_id, None), action, target, ip)
 }
 
 /// A fixed, never-stored secret: an unknown email costs the same TOTP work as a known one.

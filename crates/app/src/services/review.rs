@@ -21,7 +21,7 @@ use crate::state::App;
 
 /// The AAD `services::ekyc` seals applications with (a decision is written here, in the same
 /// transaction as its mail and audit row; the member side reads it back with that module).
-const NOTE_AAD: &str = "ekyc_reviews.note";
+pub(crate) const NOTE_AAD: &str = "ekyc_reviews.note";
 /// The reviewer's free text.
 pub const NOTE_MAX_CHARS: usize = 1000;
 /// The queue shows at most this many cases, oldest first.

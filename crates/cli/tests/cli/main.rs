@@ -9,5 +9,6 @@ mod checkups;
 mod common;
 mod face;
 mod health_imports;
+mod keys;
 mod operators;
 mod roster_import;

@@ -116,6 +116,7 @@ mod operators;
 mod orgs;
 mod outbox;
 mod passkeys;
+mod rekey;
 mod retention;
 mod roster;
 mod users;

@@ -27,4 +27,5 @@ mod liveness;
 mod operator_admin;
 mod pages;
 mod passkeys;
+mod rekey;
 mod retention;

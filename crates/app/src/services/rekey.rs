@@ -1,0 +1,228 @@
+//! `mimoto keys rotate`: re-seals every sealed value and eKYC image under the active data
+//! key, so that an old data key can be removed from `MIMOTO_DATA_KEYS`.
+//!
+//! Each sealed column is walked in primary-key order, in batches; a value whose key id is
+//! already the active one is left untouched without being opened, any other is opened with
+//! the AAD it was sealed with (the same functions the services use) and sealed again. The
+//! write is conditional on the column still holding what was read, so a concurrent change by
+//! the application (which seals with the active key anyway) is never overwritten: it is
+//! counted as skipped and looked at again on the next run. The walk is therefore idempotent
+//! and resumable: an interrupted run is finished by the next one, and a run over data already
+//! under the active key changes nothing.
+//!
+//! A value that cannot be opened (a key no longer configured, a row altered in the database)
+//! is counted as failed, logged with its table and row id, and left as it is.
+
+use object_store::ObjectStoreExt as _;
+use store::{SealedColumn, SealedKey, SealedRow};
+
+use crate::crypto::{CryptoError, Keys};
+use crate::images::ImageError;
+use crate::services::{binding, checkups, codes, ekyc, flows, health_imports, inquiry, operators, passkeys, review};
+use crate::state::App;
+
+/// The name [`rotate`] reports for the eKYC images in the image store.
+pub const IMAGES: &str = "ekyc images";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RekeyError {
+    #[error("store: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("image store: {0}")]
+    Images(#[from] ImageError),
+    #[error("the batch size must be at least 1")]
+    Batch,
+}
+
+/// What [`rotate`] did to one column (or to the images).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ColumnReport {
+    /// `table.column`, or [`IMAGES`].
+    pub name: String,
+    /// Values looked at.
+    pub seen: u64,
+    /// Values re-sealed under the active key.
+    pub changed: u64,
+    /// Values that changed (or went) while being re-sealed: left for the next run.
+    pub skipped: u64,
+    /// Values that could not be opened (see the log), or images missing from the image store.
+    pub failed: u64,
+}
+
+/// Everything [`rotate`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RotateReport {
+    /// The data key everything is sealed under now.
+    pub active_key: String,
+    pub columns: Vec<ColumnReport>,
+}
+
+impl RotateReport {
+    pub fn changed(&self) -> u64 {
+        self.columns.iter().map(|c| c.changed).sum()
+    }
+    pub fn skipped(&self) -> u64 {
+        self.columns.iter().map(|c| c.skipped).sum()
+    }
+    pub fn failed(&self) -> u64 {
+        self.columns.iter().map(|c| c.failed).sum()
+    }
+    /// True when every value and image is under the active key.
+    pub fn complete(&self) -> bool {
+        self.skipped() == 0 && self.failed() == 0
+    }
+}
+
+/// The AAD `row` of `column` was sealed with: the very functions the services seal with.
+pub fn aad_of(column: SealedColumn, row: &SealedRow) -> Option<String> {
+    let text = |s: &str| Some(s.to_string());
+    match column {
+        // `services::seal_email`.
+        SealedColumn::UserEmail => text("users.email"),
+        SealedColumn::FlowData => Some(flows::aad(row.kind.as_deref()?)),
+        SealedColumn::OutboxPayload => text(codes::OUTBOX_AAD),
+        SealedColumn::RosterData => text(crate::services::roster::ROSTER_AAD),
+        SealedColumn::EkycData => text(ekyc::AAD),
+        SealedColumn::EkycReviewNote => text(review::NOTE_AAD),
+        SealedColumn::OperatorEmail => text(operators::EMAIL_AAD),
+        SealedColumn::OperatorName => text(operators::NAME_AAD),
+        SealedColumn::OperatorTotp => text(operators::TOTP_AAD),
+        SealedColumn::InquiryEmail => text(inquiry::EMAIL_AAD),
+        SealedColumn::InquiryMessage => text(inquiry::MESSAGE_AAD),
+        SealedColumn::InquiryReplyBody => text(inquiry::REPLY_AAD),
+        SealedColumn::CheckupData => {
+            Some(checkups::result_aad(row.org_id.as_deref()?, row.record.as_ref()?, row.date.as_deref()?))
+        }
+        SealedColumn::HealthData => {
+            let kind = store::HealthKind::parse(row.kind.as_deref()?)?;
+            Some(health_imports::entry_aad(kind, row.org_id.as_deref()?, row.record.as_ref()?, row.date.as_deref()?))
+        }
+        SealedColumn::BindingNote => text(binding::NOTE_AAD),
+        SealedColumn::PasskeyData => text(passkeys::AAD),
+    }
+}
+
+/// Re-seals every sealed value of the store and every live eKYC image under the active data
+/// key, `batch` rows at a time; `progress(name, done, changed)` after every batch.
+pub async fn rotate(
+    app: &App,
+    batch: i64,
+    progress: &mut (impl FnMut(&str, u64, u64) + Send),
+) -> Result<RotateReport, RekeyError> {
+    if batch < 1 {
+        return Err(RekeyError::Batch);
+    }
+    let mut report = RotateReport { active_key: app.keys.active_key_id().to_string(), columns: Vec::new() };
+    for column in SealedColumn::ALL {
+        report.columns.push(rotate_column(app, column, batch, progress).await?);
+    }
+    report.columns.push(rotate_images(app, batch, progress).await?);
+    Ok(report)
+}
+
+async fn rotate_column(
+    app: &App,
+    column: SealedColumn,
+    batch: i64,
+    progress: &mut (impl FnMut(&str, u64, u64) + Send),
+) -> Result<ColumnReport, RekeyError> {
+    let name = column.name();
+    let mut report = ColumnReport { name: name.clone(), ..ColumnReport::default() };
+    let mut after: Option<SealedKey> = None;
+    loop {
+        let rows = app.store.sealed_batch(column, after.as_ref(), batch).await?;
+        let Some(last) = rows.last() else { break };
+        after = Some(last.key.clone());
+        let full = rows.len() as i64 == batch;
+        for row in rows {
+            report.seen += 1;
+            let resealed = match aad_of(column, &row) {
+                Some(aad) => app.keys.reseal(&aad, &row.sealed),
+                None => Err(CryptoError::Malformed),
+            };
+            match resealed {
+                Ok(None) => {}
+                Ok(Some(new)) => {
+                    if app.store.replace_sealed(column, &row.key, &row.sealed, &new).await? {
+                        report.changed += 1;
+                    } else {
+                        report.skipped += 1;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(column = %name, row = %row.key.id, error = %e, "a sealed value could not be re-sealed");
+                    report.failed += 1;
+                }
+            }
+        }
+        progress(&name, report.seen, report.changed);
+        if !full {
+            break;
+        }
+    }
+    Ok(report)
+}
+
+/// The images: read the sealed object, re-seal it, write it back (atomically). An image the
+/// retention job deletes meanwhile could be written back after its deletion: every batch is
+/// checked again once written, and the objects of images deleted meanwhile are deleted again.
+async fn rotate_images(
+    app: &App,
+    batch: i64,
+    progress: &mut (impl FnMut(&str, u64, u64) + Send),
+) -> Result<ColumnReport, RekeyError> {
+    let mut report = ColumnReport { name: IMAGES.to_string(), ..ColumnReport::default() };
+    let mut after: Option<String> = None;
+    loop {
+        let ids = app.store.live_image_ids(after.as_deref(), batch).await?;
+        let Some(last) = ids.last() else { break };
+        let start = after.replace(last.clone());
+        let full = ids.len() as i64 == batch;
+        let mut written = Vec::new();
+        for id in ids {
+            report.seen += 1;
+            match reseal_image(app, &id).await {
+                Ok(true) => {
+                    report.changed += 1;
+                    written.push(id);
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(image = %id, error = %e, "an eKYC image could not be re-sealed");
+                    report.failed += 1;
+                }
+            }
+        }
+        if !written.is_empty() {
+            let live = app.store.live_image_ids(start.as_deref(), batch).await?;
+            for id in written.iter().filter(|id| !live.contains(id)) {
+                app.images.delete(id).await?;
+            }
+        }
+        progress(IMAGES, report.seen, report.changed);
+        if !full {
+            break;
+        }
+    }
+    Ok(report)
+}
+
+/// `Ok(false)` when the image is under the active key already.
+async fn reseal_image(app: &App, id: &str) -> Result<bool, ImageError> {
+    let location = crate::images::location(id)?;
+    let sealed = match app.images.store.get(&location).await {
+        Ok(result) => result.bytes().await.map_err(|e| ImageError::Store(e.to_string()))?,
+        Err(object_store::Error::NotFound { .. }) => return Err(ImageError::NotFound),
+        Err(e) => return Err(ImageError::Store(e.to_string())),
+    };
+    if Keys::key_id_of(&sealed) == Some(app.keys.active_key_id()) {
+        return Ok(false);
+    }
+    let Some(new) = app.keys.reseal(&crate::images::aad(id), &sealed)? else { return Ok(false) };
+    app.images
+        .store
+        .put(&location, object_store::PutPayload::from(new))
+        .await
+        .map_err(|e| ImageError::Store(e.to_string()))?;
+    Ok(true)
+}
