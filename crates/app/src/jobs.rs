@@ -335,6 +335,9 @@ async fn forget_application(app: &App, record: EkycRecord) -> Result<u64, Forget
 /// Drops from an abandoned application everything taken from the member's pictures; an
 /// application with face attempts left starts over, keeping the count of attempts used.
 fn forget_evidence(data: &mut ekyc::EkycData) {
+    if !data.reasons.iter().any(|r| r == ekyc::EVIDENCE_EXPIRED) {
+        data.reasons.push(ekyc::EVIDENCE_EXPIRED.to_string());
+    }
     if !data.app.attempts_exhausted() {
         data.app = EkycApplication { face_attempts: data.app.face_attempts, ..EkycApplication::new() };
         data.secret_question = None;

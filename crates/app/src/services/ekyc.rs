@@ -57,6 +57,16 @@ impl Capture {
     }
 }
 
+/// The reason an abandoned application carries after retention removed its pictures
+/// (`jobs::forget_abandoned_applications`): the member's pages say it starts over, and a
+/// reviewer sees it among the reasons if it is submitted later.
+pub const EVIDENCE_EXPIRED: &str = "evidence_expired";
+
+/// Whether retention removed this application's pictures while it was unfinished.
+pub fn evidence_expired(data: &EkycData) -> bool {
+    data.reasons.iter().any(|r| r == EVIDENCE_EXPIRED)
+}
+
 /// The application's sealed details.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EkycData {

@@ -63,6 +63,10 @@ pub struct EkycView {
     pub instruction: Option<InstructionView>,
     pub face_attempts: u32,
     pub authenticated: bool,
+    /// Present (true) when the application was left unfinished too long and its pictures
+    /// were deleted: it starts over from the document choice, keeping the face attempts used.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub restarted: bool,
 }
 
 fn ekyc_view(l: &ekyc::Loaded, locale: Locale) -> EkycView {
@@ -84,6 +88,7 @@ fn ekyc_view(l: &ekyc::Loaded, locale: Locale) -> EkycView {
         }),
         face_attempts: a.face_attempts,
         authenticated: a.is_authenticated(),
+        restarted: a.state == domain::ekyc::EkycState::Started && ekyc::evidence_expired(&l.data),
     }
 }
 

@@ -85,6 +85,8 @@ struct DocumentPage {
     c: Chrome,
     id: String,
     documents: Vec<DocumentChoice>,
+    /// The application was left unfinished too long and its pictures were deleted.
+    restarted: bool,
 }
 
 #[derive(Template)]
@@ -330,12 +332,12 @@ async fn show(
     let step = q.step.as_deref();
     let c = Chrome::from(&ctx);
     Ok(match a.state {
-        EkycState::Started => document_choice(&ctx, &id),
+        EkycState::Started => document_choice(&ctx, &id, ekyc::evidence_expired(&loaded.data)),
         // 書類を選び直す: while the document is not confirmed.
         EkycState::DocumentChosen | EkycState::FrontCaptured | EkycState::DocumentCaptured
             if step == Some("document") =>
         {
-            document_choice(&ctx, &id)
+            document_choice(&ctx, &id, false)
         }
         EkycState::FrontCaptured if a.remarks.is_none() => {
             let lead = match a.document.map(|d| d.back_policy()) {
@@ -380,7 +382,7 @@ async fn show(
     })
 }
 
-fn document_choice(ctx: &Ctx, id: &str) -> Response {
+fn document_choice(ctx: &Ctx, id: &str, restarted: bool) -> Response {
     let c = Chrome::from(ctx);
     let documents = DocumentKind::ALL
         .iter()
@@ -394,7 +396,7 @@ fn document_choice(ctx: &Ctx, id: &str) -> Response {
             }),
         })
         .collect();
-    ok(&DocumentPage { c, id: id.to_string(), documents })
+    ok(&DocumentPage { c, id: id.to_string(), documents, restarted })
 }
 
 #[derive(Deserialize)]

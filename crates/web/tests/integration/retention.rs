@@ -72,9 +72,23 @@ async fn an_abandoned_application_does_not_keep_the_members_face(t: TestApp) {
     // Nothing left to forget; the member can start again on the same application.
     let purged = app::jobs::clean_up(app).await.expect("clean-up");
     assert_eq!((purged.abandoned_applications, purged.abandoned_images), (0, 0));
+    // The member is told why the application starts over, on the page and in the API.
+    let b = crate::common::browser::Browser::new(&t);
+    b.login("abandon@example.com", PASSWORD).await;
+    let page = b.get(&format!("/ekyc/{id}")).await;
+    assert!(page.has("撮影した画像を削除しました") && page.has("選択"), "{}", page.html);
+    // A month later the API session is long over: a new one.
+    let (s, v) =
+        t.post("/api/v1/sessions", serde_json::json!({"email": "abandon@example.com", "password": PASSWORD})).await;
+    assert_eq!(s, 201, "{v}");
+    let token = v["token"].as_str().expect("token").to_string();
+    let (s, v) = t.get(&format!("/api/v1/ekyc-applications/{id}"), Some(&token)).await;
+    assert_eq!((s, v["state"].as_str(), v["restarted"].as_bool()), (200, Some("started"), Some(true)), "{v}");
     let resumed = ekyc::start(app, &m).await.expect("start again");
     assert_eq!(resumed.record.id, id);
     ekyc::choose_document(app, &m, &id, DocumentKind::DriversLicense).await.expect("choose again");
+    let (_, v) = t.get(&format!("/api/v1/ekyc-applications/{id}"), Some(&token)).await;
+    assert!(v.get("restarted").is_none(), "only while it starts over: {v}");
     t.stop().await;
 }
 
