@@ -52,7 +52,7 @@ pub struct Stored {
 /// Sealed images in an object store. Cheap to clone.
 #[derive(Clone)]
 pub struct ImageStore {
-    pub(crate) store: Arc<dyn ObjectStore>,
+    store: Arc<dyn ObjectStore>,
     keys: Keys,
 }
 
@@ -104,13 +104,26 @@ impl ImageStore {
     /// Reads and opens the image stored under `id`: [`ImageError::NotFound`] when there is
     /// none, [`ImageError::Crypto`] when the stored bytes were altered or belong to another id.
     pub async fn get(&self, id: &str) -> Result<Vec<u8>, ImageError> {
-        let location = location(id)?;
-        let sealed = match self.store.get(&location).await {
-            Ok(result) => result.bytes().await.map_err(store_error)?,
-            Err(object_store::Error::NotFound { .. }) => return Err(ImageError::NotFound),
-            Err(e) => return Err(store_error(e)),
-        };
+        let sealed = self.read_sealed(&location(id)?).await?;
         Ok(self.keys.open(&aad(id), &sealed)?)
+    }
+
+    /// Seals the image stored under `id` again under the active data key (`mimoto keys
+    /// rotate`); `false` when it is under that key already, and then nothing is written.
+    pub async fn reseal(&self, id: &str) -> Result<bool, ImageError> {
+        let location = location(id)?;
+        let sealed = self.read_sealed(&location).await?;
+        let Some(new) = self.keys.reseal(&aad(id), &sealed)? else { return Ok(false) };
+        self.store.put(&location, PutPayload::from(new)).await.map_err(store_error)?;
+        Ok(true)
+    }
+
+    async fn read_sealed(&self, location: &ObjectPath) -> Result<Vec<u8>, ImageError> {
+        match self.store.get(location).await {
+            Ok(result) => result.bytes().await.map(Vec::from).map_err(store_error),
+            Err(object_store::Error::NotFound { .. }) => Err(ImageError::NotFound),
+            Err(e) => Err(store_error(e)),
+        }
     }
 
     /// Deletes the image stored under `id`; deleting an absent image succeeds.
@@ -312,7 +325,7 @@ pub fn valid_id(id: &str) -> bool {
     (1..=MAX_ID_LEN).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-pub(crate) fn location(id: &str) -> Result<ObjectPath, ImageError> {
+fn location(id: &str) -> Result<ObjectPath, ImageError> {
     if !valid_id(id) {
         // The id is not echoed: it comes from outside.
         return Err(ImageError::Config("invalid image id (1 to 64 characters of A-Z a-z 0-9 _ -)".into()));
@@ -320,7 +333,7 @@ pub(crate) fn location(id: &str) -> Result<ObjectPath, ImageError> {
     ObjectPath::parse(format!("{id}.sealed")).map_err(|e| ImageError::Config(e.to_string()))
 }
 
-pub(crate) fn aad(id: &str) -> String {
+fn aad(id: &str) -> String {
     format!("image:{id}")
 }
 

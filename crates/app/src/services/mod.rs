@@ -35,12 +35,15 @@ pub fn email_index(app: &App, email: &Email) -> Vec<u8> {
     app.keys.mac("email-index", email.as_str().as_bytes())
 }
 
+/// The AAD members' sealed email addresses are bound to.
+pub(crate) const EMAIL_AAD: &str = "users.email";
+
 pub fn seal_email(app: &App, email: &Email) -> Result<Vec<u8>, CryptoError> {
-    app.keys.seal("users.email", email.as_str().as_bytes())
+    app.keys.seal(EMAIL_AAD, email.as_str().as_bytes())
 }
 
 pub fn open_email(app: &App, sealed: &[u8]) -> Result<String, CryptoError> {
-    let bytes = app.keys.open("users.email", sealed)?;
+    let bytes = app.keys.open(EMAIL_AAD, sealed)?;
     String::from_utf8(bytes).map_err(|_| CryptoError::Malformed)
 }
 

@@ -13,10 +13,9 @@
 //! A value that cannot be opened (a key no longer configured, a row altered in the database)
 //! is counted as failed, logged with its table and row id, and left as it is.
 
-use object_store::ObjectStoreExt as _;
 use store::{SealedColumn, SealedKey, SealedRow};
 
-use crate::crypto::{CryptoError, Keys};
+use crate::crypto::CryptoError;
 use crate::images::ImageError;
 use crate::services::{binding, checkups, codes, ekyc, flows, health_imports, inquiry, operators, passkeys, review};
 use crate::state::App;
@@ -77,8 +76,7 @@ impl RotateReport {
 pub fn aad_of(column: SealedColumn, row: &SealedRow) -> Option<String> {
     let text = |s: &str| Some(s.to_string());
     match column {
-        // `services::seal_email`.
-        SealedColumn::UserEmail => text("users.email"),
+        SealedColumn::UserEmail => text(crate::services::EMAIL_AAD),
         SealedColumn::FlowData => Some(flows::aad(row.kind.as_deref()?)),
         SealedColumn::OutboxPayload => text(codes::OUTBOX_AAD),
         SealedColumn::RosterData => text(crate::services::roster::ROSTER_AAD),
@@ -181,7 +179,7 @@ async fn rotate_images(
         let mut written = Vec::new();
         for id in ids {
             report.seen += 1;
-            match reseal_image(app, &id).await {
+            match app.images.reseal(&id).await {
                 Ok(true) => {
                     report.changed += 1;
                     written.push(id);
@@ -205,24 +203,4 @@ async fn rotate_images(
         }
     }
     Ok(report)
-}
-
-/// `Ok(false)` when the image is under the active key already.
-async fn reseal_image(app: &App, id: &str) -> Result<bool, ImageError> {
-    let location = crate::images::location(id)?;
-    let sealed = match app.images.store.get(&location).await {
-        Ok(result) => result.bytes().await.map_err(|e| ImageError::Store(e.to_string()))?,
-        Err(object_store::Error::NotFound { .. }) => return Err(ImageError::NotFound),
-        Err(e) => return Err(ImageError::Store(e.to_string())),
-    };
-    if Keys::key_id_of(&sealed) == Some(app.keys.active_key_id()) {
-        return Ok(false);
-    }
-    let Some(new) = app.keys.reseal(&crate::images::aad(id), &sealed)? else { return Ok(false) };
-    app.images
-        .store
-        .put(&location, object_store::PutPayload::from(new))
-        .await
-        .map_err(|e| ImageError::Store(e.to_string()))?;
-    Ok(true)
 }

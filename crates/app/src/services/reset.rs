@@ -131,9 +131,11 @@ pub async fn complete(app: &App, id: &str, code: &str, new_password: &str, ip: &
     flow.complete(app.now())?;
     let record = flows::next_record(app, &loaded.record, flow.state.as_str(), &flow, flow.expires_at)?;
     app.store.set_password(&user.id, &hash, app.now(), Some(FlowUpdate { record: &record })).await?;
-    // The way out of a login lock-out: the account's failed logins are forgotten.
-    let account = open_email(app, &user.email_enc)?;
-    LoginGuard::forget(app, auth::LOGIN_SCOPE, &account).await?;
+    // The way out of a login lock-out: the account's failed logins are forgotten (`email` is
+    // the account's address here: the right code belonged to its flow).
+    if let Some(account) = &email {
+        LoginGuard::forget(app, auth::LOGIN_SCOPE, account).await?;
+    }
     audit::member(app, Some(&user.id), audit::actions::PASSWORD_RESET, None, ip).await?;
     tracing::info!(user_id = %user.id, "password reset");
     Ok(flow)
