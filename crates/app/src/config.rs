@@ -112,9 +112,15 @@ pub struct Config {
     pub cookie_secure: Option<bool>,
     /// `text` (default) or `json` (`MIMOTO_LOG_FORMAT`).
     pub log_format: String,
-    /// Base64 of 32 random bytes used for MACs: codes, CSRF tokens, blind indexes
-    /// (`MIMOTO_SECRET_KEY`). Unset: generated once into `<data_dir>/secrets.toml`.
+    /// MAC keys for codes, CSRF tokens, sessions and blind indexes (`MIMOTO_SECRET_KEY`):
+    /// base64 of 32 random bytes (the key `m0`), or `id:base64,id:base64` while rotating.
+    /// Unset: generated once into `<data_dir>/secrets.toml`.
     pub secret_key: Option<String>,
+    /// Which MAC key makes new MACs (`MIMOTO_ACTIVE_SECRET_KEY`); default the last listed.
+    pub active_secret_key: Option<String>,
+    /// MAC keys taken out of service, `id:base64,…` (`MIMOTO_RETIRED_SECRET_KEYS`): only
+    /// `mimoto audit verify` uses them, to check audit rows chained under them.
+    pub retired_secret_keys: Option<String>,
     /// Data-encryption keys, `id:base64,id:base64` (`MIMOTO_DATA_KEYS`). Unset: generated.
     pub data_keys: Option<String>,
     /// Which data key seals new data (`MIMOTO_ACTIVE_DATA_KEY`); default the last listed.
@@ -180,7 +186,7 @@ pub struct Config {
     /// (`MIMOTO_TRUSTED_PROXY_HEADER`): `x-forwarded-for` (default) or `forwarded` (RFC 7239).
     /// Only that one is read: a proxy that appends to one header passes the other through as
     /// the client sent it.
-    pub trusted_proxy_header: String,
+    pub trusted_proxy_header: ProxyHeader,
     /// Lets `serve` listen on a non-loopback address while the public URL is plain http
     /// (`MIMOTO_ALLOW_INSECURE_HTTP`); off, that is refused: passwords and session cookies
     /// would cross the network in clear.
@@ -231,6 +237,8 @@ impl Default for Config {
             cookie_secure: None,
             log_format: "text".into(),
             secret_key: None,
+            active_secret_key: None,
+            retired_secret_keys: None,
             data_keys: None,
             active_data_key: None,
             mail_poll_ms: 1000,
@@ -250,10 +258,21 @@ impl Default for Config {
             ekyc_sample_rate: 0.1,
             ekyc_spoof_threshold: face::antispoof::SPOOF_THRESHOLD,
             trusted_proxies: String::new(),
-            trusted_proxy_header: "x-forwarded-for".into(),
+            trusted_proxy_header: ProxyHeader::XForwardedFor,
             allow_insecure_http: false,
         }
     }
+}
+
+/// The forwarding header trusted proxies write (`MIMOTO_TRUSTED_PROXY_HEADER`); any other
+/// value is refused when the configuration is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProxyHeader {
+    /// `X-Forwarded-For: client, proxy1, …`.
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1`.
+    Forwarded,
 }
 
 impl Config {
@@ -302,9 +321,6 @@ impl Config {
         self.trusted_proxies()?;
         if self.demo && !self.is_local() {
             return Err(ConfigError::Invalid("demo mode publishes every mail (and its one-time password) at /dev/mail; it is refused with an https public URL or a non-loopback listen address".into()));
-        }
-        if !matches!(self.trusted_proxy_header.as_str(), "x-forwarded-for" | "forwarded") {
-            return Err(ConfigError::Invalid("trusted_proxy_header must be x-forwarded-for or forwarded".into()));
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err(ConfigError::Invalid("log_format must be text or json".into()));
@@ -465,6 +481,20 @@ mod tests {
         assert!(behind_tls.check_serve().is_ok());
         let allowed = Config { allow_insecure_http: true, ..open };
         assert!(allowed.check_serve().is_ok());
+    }
+
+    #[test]
+    fn the_proxy_header_is_one_of_two_names() {
+        let read = |value: &str| {
+            figment::Figment::from(Serialized::defaults(Config::default()))
+                .merge(("trusted_proxy_header", value))
+                .extract::<Config>()
+                .map(|c| c.trusted_proxy_header)
+                .ok()
+        };
+        assert_eq!(read("forwarded"), Some(ProxyHeader::Forwarded));
+        assert_eq!(read("x-forwarded-for"), Some(ProxyHeader::XForwardedFor));
+        assert_eq!(read("x-real-ip"), None, "a header no proxy of ours writes is refused at start");
     }
 
     #[test]

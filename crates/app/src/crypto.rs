@@ -1,7 +1,10 @@
 //! Keys, MACs and field-level encryption.
 //!
-//! - [`Keys::mac`]: HMAC-SHA256 under a purpose-specific subkey of the secret key. Used for
-//!   one-time codes (stored as MACs), CSRF tokens, session ids and blind indexes.
+//! - [`Keys::mac`]: HMAC-SHA256 under a purpose-specific subkey of the active MAC key. Used
+//!   for one-time codes (stored as MACs), CSRF tokens, session ids and blind indexes. MAC keys
+//!   have ids like data keys (`MIMOTO_SECRET_KEY=m0:…,m1:…`; a bare key is `m0`): new MACs use
+//!   the active one, and [`Keys::macs`] / [`Keys::verify_mac`] accept every configured one, so
+//!   what was made under the previous key keeps working until it is re-keyed or expires.
 //! - [`Keys::seal`] / [`Keys::open`]: AES-256-GCM with a random 96-bit nonce; the key id is
 //!   stored with each value so keys can be rotated (new data uses the active key, old data
 //!   still opens with the key it names). `aad` binds a value to where it is stored.
@@ -51,7 +54,14 @@ pub enum CryptoError {
 
 #[derive(Clone)]
 pub struct Keys {
+    /// MAC keys by id; `active_mac` makes new MACs.
+    macs: BTreeMap<String, [u8; 32]>,
+    active_mac: String,
+    /// The active MAC key itself.
     secret: [u8; 32],
+    /// MAC keys taken out of service (`MIMOTO_RETIRED_SECRET_KEYS`): they check records that
+    /// can never be re-keyed (the audit chain) and nothing else.
+    retired: BTreeMap<String, [u8; 32]>,
     data: BTreeMap<String, Aes256Gcm>,
     active: String,
 }
@@ -74,40 +84,97 @@ pub fn random_key_b64() -> String {
     STANDARD.encode(k)
 }
 
+/// The id of a MAC key given bare (base64 without `id:`), as every key was before MAC keys had
+/// ids: what was made under it before carries no id and is read as made under `m0`.
+pub const LEGACY_MAC_KEY: &str = "m0";
+
+/// `id:base64[,id:base64…]` → keys in the order listed; with `bare`, a single entry without an
+/// id is the key `bare`.
+fn parse_key_list(list: &str, what: &str, bare: Option<&str>) -> Result<Vec<(String, [u8; 32])>, CryptoError> {
+    let entries: Vec<&str> = list.split(',').map(str::trim).filter(|e| !e.is_empty()).collect();
+    if let ([only], Some(bare)) = (entries.as_slice(), bare) {
+        if !only.contains(':') {
+            return Ok(vec![(bare.to_string(), decode_key(only, what)?)]);
+        }
+    }
+    let mut keys: Vec<(String, [u8; 32])> = Vec::new();
+    for entry in entries {
+        let (id, key) =
+            entry.split_once(':').ok_or_else(|| CryptoError::Config(format!("{what} entries are id:base64")))?;
+        if id.is_empty() || id.len() > 32 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(CryptoError::Config(format!("bad {what} id {id:?}")));
+        }
+        if keys.iter().any(|(k, _)| k == id) {
+            return Err(CryptoError::Config(format!("{what} id {id:?} is listed twice")));
+        }
+        keys.push((id.to_string(), decode_key(key, what)?));
+    }
+    Ok(keys)
+}
+
+/// The active key: the one named, or the last listed.
+fn pick_active(ids: &[String], active: Option<&str>, what: &str) -> Result<String, CryptoError> {
+    let active = match active {
+        Some(a) => a.to_string(),
+        None => ids.last().cloned().ok_or_else(|| CryptoError::Config(format!("no {what} configured")))?,
+    };
+    if !ids.contains(&active) {
+        return Err(CryptoError::Config(format!("active {what} {active:?} is not among the configured ones")));
+    }
+    Ok(active)
+}
+
 impl Keys {
-    /// `secret_key` is base64 of 32 bytes; `data_keys` is `id:base64[,id:base64…]`.
+    /// `secret_key` is base64 of 32 bytes (the MAC key `m0`) or `id:base64[,id:base64…]`;
+    /// `data_keys` is `id:base64[,id:base64…]`. The active keys default to the last listed.
     pub fn new(secret_key: &str, data_keys: &str, active: Option<&str>) -> Result<Self, CryptoError> {
-        let secret = decode_key(secret_key, "secret_key")?;
-        let mut data = BTreeMap::new();
-        let mut last = None;
-        for entry in data_keys.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let (id, key) =
-                entry.split_once(':').ok_or_else(|| CryptoError::Config("data_keys entries are id:base64".into()))?;
-            if id.is_empty()
-                || id.len() > 32
-                || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            {
-                return Err(CryptoError::Config(format!("bad data key id {id:?}")));
+        Self::with_active(secret_key, None, data_keys, active)
+    }
+
+    /// [`Keys::new`] with the active MAC key named too.
+    pub fn with_active(
+        secret_key: &str,
+        active_mac: Option<&str>,
+        data_keys: &str,
+        active: Option<&str>,
+    ) -> Result<Self, CryptoError> {
+        let macs = parse_key_list(secret_key, "secret key", Some(LEGACY_MAC_KEY))?;
+        let mac_ids: Vec<String> = macs.iter().map(|(id, _)| id.clone()).collect();
+        let active_mac = pick_active(&mac_ids, active_mac, "secret key")?;
+        let secret = macs
+            .iter()
+            .find(|(id, _)| *id == active_mac)
+            .map(|(_, key)| *key)
+            .ok_or_else(|| CryptoError::Config("active secret key".into()))?;
+        let data_list = parse_key_list(data_keys, "data key", None)?;
+        let data_ids: Vec<String> = data_list.iter().map(|(id, _)| id.clone()).collect();
+        let active = pick_active(&data_ids, active, "data key")?;
+        let data = data_list.into_iter().map(|(id, key)| (id, Aes256Gcm::new(&key.into()))).collect();
+        Ok(Keys { macs: macs.into_iter().collect(), active_mac, secret, retired: BTreeMap::new(), data, active })
+    }
+
+    /// These keys with retired MAC keys (`id:base64[,…]`) for checking the audit chain.
+    pub fn with_retired(mut self, retired: Option<&str>) -> Result<Self, CryptoError> {
+        for (id, key) in parse_key_list(retired.unwrap_or(""), "retired secret key", None)? {
+            if self.macs.contains_key(&id) {
+                return Err(CryptoError::Config(format!("secret key {id:?} is both configured and retired")));
             }
-            let key = decode_key(key, "data key")?;
-            data.insert(id.to_string(), Aes256Gcm::new(&key.into()));
-            last = Some(id.to_string());
+            self.retired.insert(id, key);
         }
-        let active = match active {
-            Some(a) => a.to_string(),
-            None => last.ok_or_else(|| CryptoError::Config("no data key configured".into()))?,
-        };
-        if !data.contains_key(&active) {
-            return Err(CryptoError::Config(format!("active data key {active:?} is not among data_keys")));
-        }
-        Ok(Keys { secret, data, active })
+        Ok(self)
     }
 
     /// Keys from the configuration, or — when none are configured — from
     /// `<data_dir>/secrets.toml`, generated (mode 0600) on first use.
     pub fn from_config(config: &Config) -> Result<Self, CryptoError> {
+        Self::configured(config)?.with_retired(config.retired_secret_keys.as_deref())
+    }
+
+    fn configured(config: &Config) -> Result<Self, CryptoError> {
         match (&config.secret_key, &config.data_keys) {
-            (Some(s), Some(d)) => Keys::new(s, d, config.active_data_key.as_deref()),
+            (Some(s), Some(d)) => {
+                Keys::with_active(s, config.active_secret_key.as_deref(), d, config.active_data_key.as_deref())
+            }
             (None, None) => {
                 let path = config.data_dir.join("secrets.toml");
                 if !path.exists() && !config.is_local() {
@@ -138,23 +205,69 @@ impl Keys {
         Keys::new(&file.secret_key, &file.data_keys, Some(&file.active_data_key))
     }
 
-    /// HMAC-SHA256 of `data` under the subkey for `purpose`.
+    /// HMAC-SHA256 of `data` under the subkey for `purpose` of the active MAC key.
     pub fn mac(&self, purpose: &str, data: &[u8]) -> Vec<u8> {
         self.macer(purpose).mac(data)
     }
 
-    /// A MAC keyed once for `purpose`, for hashing many values (roster imports).
+    /// A MAC keyed once for `purpose` under the active MAC key, for hashing many values.
     pub fn macer(&self, purpose: &str) -> Macer {
-        let mut sub = hmac_sha256(&self.secret);
+        Self::subkey(&self.secret, purpose)
+    }
+
+    /// A MAC keyed once for `purpose` under the MAC key `id` (which made the values being
+    /// looked up or re-keyed).
+    pub fn macer_with(&self, id: &str, purpose: &str) -> Result<Macer, CryptoError> {
+        let secret = self.macs.get(id).ok_or_else(|| CryptoError::UnknownKey(id.to_string()))?;
+        Ok(Self::subkey(secret, purpose))
+    }
+
+    fn subkey(secret: &[u8; 32], purpose: &str) -> Macer {
+        let mut sub = hmac_sha256(secret);
         sub.update(b"mimoto/");
         sub.update(purpose.as_bytes());
         let subkey = sub.finalize().into_bytes();
         Macer(hmac_sha256(&subkey))
     }
 
-    /// Constant-time check that `candidate` is the MAC of `data` for `purpose`.
+    /// The MAC of `data` for `purpose` under every configured MAC key, the active one first:
+    /// the values a look-up must try while values made under an older key are still stored.
+    pub fn macs(&self, purpose: &str, data: &[u8]) -> Vec<Vec<u8>> {
+        self.mac_key_ids().filter_map(|id| self.macer_with(id, purpose).ok()).map(|m| m.mac(data)).collect()
+    }
+
+    /// The MAC of `data` for `purpose` under every MAC key, retired ones included, by key id,
+    /// the active one first: keys for checking what can never be re-keyed (the audit chain).
+    pub fn macs_with_retired(&self, purpose: &str, data: &[u8]) -> Vec<(String, Vec<u8>)> {
+        let live = self.mac_key_ids().filter_map(|id| Some((id.to_string(), self.macer_with(id, purpose).ok()?)));
+        let retired = self.retired.iter().map(|(id, key)| (id.clone(), Self::subkey(key, purpose)));
+        live.chain(retired).map(|(id, m)| (id, m.mac(data))).collect()
+    }
+
+    /// The MAC key ids, the active one first.
+    pub fn mac_key_ids(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.active_mac.as_str())
+            .chain(self.macs.keys().map(String::as_str).filter(move |id| *id != self.active_mac))
+    }
+
+    /// The id of the MAC key new MACs are made with.
+    pub fn active_mac_key_id(&self) -> &str {
+        &self.active_mac
+    }
+
+    /// Constant-time check that `expected` is the MAC of `data` for `purpose` under any
+    /// configured MAC key (every key is tried, so the time does not tell which one matched).
     pub fn verify_mac(&self, purpose: &str, data: &[u8], expected: &[u8]) -> bool {
-        self.mac(purpose, data).ct_eq(expected).into()
+        let mut ok = subtle::Choice::from(0u8);
+        for mac in self.macs(purpose, data) {
+            ok |= mac.ct_eq(expected);
+        }
+        ok.into()
+    }
+
+    /// [`Keys::macs`] in base64 (see [`Keys::mac_b64`]), the active key's first.
+    pub fn macs_b64(&self, purpose: &str, data: &[u8]) -> Vec<String> {
+        self.macs(purpose, data).into_iter().map(|m| URL_SAFE_NO_PAD.encode(m)).collect()
     }
 
     pub fn mac_b64(&self, purpose: &str, data: &[u8]) -> String {
@@ -362,5 +475,45 @@ mod tests {
             let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn mac_keys_rotate_without_orphaning_what_the_old_key_made() {
+        let old = STANDARD.encode([7u8; 32]);
+        let new = STANDARD.encode([9u8; 32]);
+        let data = format!("k1:{}", STANDARD.encode([1u8; 32]));
+        let bare = Keys::new(&old, &data, None).expect("bare");
+        assert_eq!(bare.active_mac_key_id(), LEGACY_MAC_KEY, "a bare key is m0");
+        let made_before = bare.mac("session", b"token");
+
+        let listed = Keys::new(&format!("m0:{old}"), &data, None).expect("listed");
+        assert_eq!(listed.mac("session", b"token"), made_before, "m0 listed is the bare key");
+
+        let both = format!("m0:{old},m1:{new}");
+        let rotating = Keys::with_active(&both, Some("m1"), &data, None).expect("rotating");
+        assert_eq!(rotating.active_mac_key_id(), "m1");
+        assert_ne!(rotating.mac("session", b"token"), made_before, "new MACs use m1");
+        assert_eq!(rotating.macs("session", b"token")[1], made_before, "look-ups try m0 after m1");
+        assert!(rotating.verify_mac("session", b"token", &made_before));
+        assert_eq!(rotating.mac_key_ids().collect::<Vec<_>>(), ["m1", "m0"]);
+        assert!(Keys::new(&both, &data, None).expect("default").active_mac_key_id() == "m1", "the last listed");
+        assert!(rotating.macer_with("m9", "session").is_err());
+
+        let after =
+            Keys::new(&format!("m1:{new}"), &data, None).expect("after").with_retired(Some(&format!("m0:{old}")));
+        let after = after.expect("retired");
+        assert!(!after.verify_mac("session", b"token", &made_before), "a retired key accepts nothing");
+        assert_eq!(after.macs("session", b"token").len(), 1);
+        let chain = after.macs_with_retired("audit-chain", b"v1");
+        assert_eq!(chain.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), ["m1", "m0"]);
+        assert_eq!(chain[1].1, bare.mac("audit-chain", b"v1"), "the retired key still derives the old chain key");
+
+        for bad in [format!("m0:{old},m0:{new}"), format!("m0:{old},{new}"), "m 0:AAAA".into(), String::new()] {
+            assert!(Keys::new(&bad, &data, None).is_err(), "{bad}");
+        }
+        assert!(Keys::with_active(&both, Some("m2"), &data, None).is_err(), "the active key must be listed");
+        let live_and_retired =
+            Keys::new(&format!("m1:{new}"), &data, None).expect("k").with_retired(Some(&format!("m1:{new}")));
+        assert!(live_and_retired.is_err());
     }
 }

@@ -52,7 +52,8 @@ pub const DEMO_ORGS: &[DemoOrg] = &[
     },
 ];
 
-/// Adds an organization (operator command `mimoto org add`).
+/// Adds an organization (operator command `mimoto org add`), its roster family keyed by the
+/// active MAC key.
 pub async fn add_org(app: &App, new: NewOrganization) -> ServiceResult<Organization> {
     new.validate().map_err(|e| ServiceError::InvalidRequest(format!("{e:?}")))?;
     let org = Organization {
@@ -64,7 +65,8 @@ pub async fn add_org(app: &App, new: NewOrganization) -> ServiceResult<Organizat
         checkup_linked: new.checkup_linked,
         card_pattern: new.card_pattern,
     };
-    app.store.insert_org(&org, app.now()).await?;
+    // The organization's roster family is keyed by the MAC key active now.
+    app.store.insert_org_with_mac_key(&org, Some(app.keys.active_mac_key_id()), app.now()).await?;
     Ok(org)
 }
 

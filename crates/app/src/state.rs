@@ -71,6 +71,19 @@ pub enum StartError {
     Io(#[from] std::io::Error),
 }
 
+/// The audit log's chain keys, derived from each MAC key (retired ones included, for checking
+/// old rows): the database never holds them. New rows are linked under the active key's.
+fn audit_chain_keys(keys: &Keys) -> Result<store::audit_chain::ChainKeys, crate::crypto::CryptoError> {
+    let mut derived = Vec::new();
+    for (id, mac) in keys.macs_with_retired("audit-chain", b"v1") {
+        let key: [u8; 32] = mac.try_into().map_err(|_| crate::crypto::CryptoError::Config("audit chain key".into()))?;
+        derived.push((id, key));
+    }
+    let mut derived = derived.into_iter();
+    let active = derived.next().ok_or_else(|| crate::crypto::CryptoError::Config("no secret key".into()))?;
+    Ok(store::audit_chain::ChainKeys::new((&active.0, active.1), derived))
+}
+
 impl App {
     /// Opens the store (running migrations), loads keys and renders the QR code.
     pub async fn open(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, StartError> {
@@ -82,12 +95,7 @@ impl App {
     pub fn with_store(config: Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Result<AppState, StartError> {
         let keys = Keys::from_config(&config)?;
         let trusted_proxies = config.trusted_proxies()?;
-        // The audit log's chain is keyed from the MAC key: the database never holds the key.
-        let chain_key: [u8; 32] = keys
-            .mac("audit-chain", b"v1")
-            .try_into()
-            .map_err(|_| crate::crypto::CryptoError::Config("audit chain key".into()))?;
-        store.set_audit_chain_key(chain_key);
+        store.set_audit_chain_keys(audit_chain_keys(&keys)?);
         let qr_svg = crate::qr::svg(&config.public_url()).map_err(StartError::Qr)?;
         let images = crate::images::ImageStore::from_config(&config, &keys)?;
         let ocr = ocr::Ocr::new(ocr::Settings {

@@ -51,7 +51,7 @@ pub enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// The data keys (MIMOTO_DATA_KEYS).
+    /// The data keys (MIMOTO_DATA_KEYS) and MAC keys (MIMOTO_SECRET_KEY).
     #[command(subcommand)]
     Keys(KeysCommand),
 }
@@ -59,8 +59,9 @@ pub enum Command {
 #[derive(Subcommand, Debug)]
 pub enum KeysCommand {
     /// Re-seal every sealed value and eKYC image under the active data key
-    /// (MIMOTO_ACTIVE_DATA_KEY), in batches, with progress. Idempotent and resumable: run it
-    /// again after an interruption. Exits 1 when some value could not be re-sealed or changed
+    /// (MIMOTO_ACTIVE_DATA_KEY) and re-key every stored blind index under the active MAC key
+    /// (MIMOTO_ACTIVE_SECRET_KEY), in batches, with progress. Idempotent and resumable: run it
+    /// again after an interruption. Exits 1 when some value could not be re-keyed or changed
     /// meanwhile (run it again).
     Rotate {
         /// Rows read and re-sealed per batch.

@@ -107,24 +107,26 @@ async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error:
 async fn keys_rotate(config: Config, batch: i64) -> Result<(), Box<dyn std::error::Error>> {
     let app = App::open_default(config).await?;
     let active = app.keys.active_key_id().to_string();
+    let active_mac = app.keys.active_mac_key_id().to_string();
     cli_audit(&app, "cli.keys.rotate", Some(("data_key", &active))).await?;
-    let mut progress = |table: &str, done: u64, changed: u64| eprintln!("{table}: {done} read, {changed} re-sealed");
+    let mut progress = |table: &str, done: u64, changed: u64| eprintln!("{table}: {done} read, {changed} re-keyed");
     let report = app::services::rekey::rotate(&app, batch, &mut progress).await?;
     for c in &report.columns {
-        println!("{}: {} read, {} re-sealed, {} skipped, {} failed", c.name, c.seen, c.changed, c.skipped, c.failed);
+        println!("{}: {} read, {} re-keyed, {} skipped, {} failed", c.name, c.seen, c.changed, c.skipped, c.failed);
     }
     println!(
-        "active key {}: {} re-sealed, {} skipped, {} failed",
+        "active data key {}, active MAC key {}: {} re-keyed, {} skipped, {} failed",
         report.active_key,
+        report.active_mac_key,
         report.changed(),
         report.skipped(),
         report.failed()
     );
     if !report.complete() {
-        eprintln!("mimoto: not everything is under key {active} yet: run `mimoto keys rotate` again (failures are in the log)");
+        eprintln!("mimoto: not everything is under data key {active} and MAC key {active_mac} yet: run `mimoto keys rotate` again (failures are in the log)");
         std::process::exit(1);
     }
-    println!("everything is sealed under key {active}");
+    println!("everything is sealed under data key {active} and indexed under MAC key {active_mac}");
     Ok(())
 }
 

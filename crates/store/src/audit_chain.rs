@@ -15,8 +15,51 @@ use time::OffsetDateTime;
 
 use crate::operators::NewAuditEntry;
 
-/// The key the application gives the store ([`crate::Operators::set_audit_chain_key`]).
+/// A key of the chain.
 pub type ChainKey = [u8; 32];
+
+/// The id rows without a `chain_key` were linked under: the only MAC key there was before
+/// MAC keys had ids.
+pub const LEGACY_CHAIN_KEY: &str = "m0";
+
+/// The chain's keys the application gives the store ([`crate::Operators::set_audit_chain_keys`]),
+/// by the id of the MAC key each is derived from: new rows are linked under the active one and
+/// name it (`audit_log.chain_key`), so that after a MAC key rotation every row is still checked
+/// under the key it was linked with.
+#[derive(Clone)]
+pub struct ChainKeys {
+    active: (String, ChainKey),
+    keys: std::collections::BTreeMap<String, ChainKey>,
+}
+
+impl ChainKeys {
+    /// `active` links new rows; `others` only verify older ones.
+    pub fn new(active: (&str, ChainKey), others: impl IntoIterator<Item = (String, ChainKey)>) -> Self {
+        let mut keys: std::collections::BTreeMap<String, ChainKey> = others.into_iter().collect();
+        keys.insert(active.0.to_string(), active.1);
+        ChainKeys { active: (active.0.to_string(), active.1), keys }
+    }
+
+    /// The id new rows name, and its key.
+    pub fn active(&self) -> (&str, &ChainKey) {
+        (&self.active.0, &self.active.1)
+    }
+
+    /// The key a row naming `id` was linked under (`None`: a row from before key ids, `m0`).
+    pub fn get(&self, id: Option<&str>) -> Option<&ChainKey> {
+        self.keys.get(id.unwrap_or(LEGACY_CHAIN_KEY))
+    }
+}
+
+/// The keys of a store the application never gave any (store tests): `m0`, all zeros.
+pub(crate) static UNSET: std::sync::LazyLock<ChainKeys> =
+    std::sync::LazyLock::new(|| ChainKeys::new((LEGACY_CHAIN_KEY, [0; 32]), []));
+
+impl std::fmt::Debug for ChainKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChainKeys").field("active", &self.active.0).field("ids", &self.keys.keys()).finish()
+    }
+}
 
 fn field(mac: &mut Hmac<Sha256>, value: Option<&str>) {
     match value {
@@ -110,6 +153,8 @@ pub enum ChainBreak {
     Unlinked,
     /// A row without a hash after the chain began.
     Missing,
+    /// The row was linked under a MAC key that is not configured: it cannot be checked.
+    UnknownKey,
 }
 
 impl std::fmt::Display for ChainBreak {
@@ -118,6 +163,9 @@ impl std::fmt::Display for ChainBreak {
             ChainBreak::Edited => "the row's content does not match its hash (edited)",
             ChainBreak::Unlinked => "the row does not link to the one before it (a row was removed or inserted)",
             ChainBreak::Missing => "the row has no hash although the chain had begun",
+            ChainBreak::UnknownKey => {
+                "the row names a MAC key that is not configured (list retired keys in MIMOTO_RETIRED_SECRET_KEYS to check it)"
+            }
         })
     }
 }
@@ -130,7 +178,15 @@ pub struct Verifier {
 }
 
 impl Verifier {
-    pub fn push(&mut self, key: &ChainKey, seq: i64, row: &Linked<'_>, prev_hash: Option<&[u8]>, hash: Option<&[u8]>) {
+    /// Checks the next row, linked under the key `key` (`None`: a key not configured).
+    pub fn push(
+        &mut self,
+        key: Option<&ChainKey>,
+        seq: i64,
+        row: &Linked<'_>,
+        prev_hash: Option<&[u8]>,
+        hash: Option<&[u8]>,
+    ) {
         let report = self.report.get_or_insert(ChainReport { rows: 0, unchained_prefix: 0, broken: None, head: None });
         report.rows += 1;
         if report.broken.is_some() {
@@ -148,6 +204,10 @@ impl Verifier {
             report.broken = Some((seq, ChainBreak::Unlinked));
             return;
         }
+        let Some(key) = key else {
+            report.broken = Some((seq, ChainBreak::UnknownKey));
+            return;
+        };
         if link(key, prev_hash, row).as_slice() != hash {
             report.broken = Some((seq, ChainBreak::Edited));
             return;
@@ -184,26 +244,26 @@ mod tests {
         let b = link(&key, Some(&a), &row("b"));
         let c = link(&key, Some(&b), &row("c"));
         let mut v = Verifier::default();
-        v.push(&key, 1, &row("a"), None, Some(&a));
-        v.push(&key, 2, &row("b"), Some(&a), Some(&b));
-        v.push(&key, 3, &row("c"), Some(&b), Some(&c));
+        v.push(Some(&key), 1, &row("a"), None, Some(&a));
+        v.push(Some(&key), 2, &row("b"), Some(&a), Some(&b));
+        v.push(Some(&key), 3, &row("c"), Some(&b), Some(&c));
         let report = v.finish();
         assert_eq!(report.broken, None);
         assert_eq!(report.head, Some((3, c.clone())));
 
         let mut edited = Verifier::default();
-        edited.push(&key, 1, &row("a"), None, Some(&a));
-        edited.push(&key, 2, &row("B"), Some(&a), Some(&b));
+        edited.push(Some(&key), 1, &row("a"), None, Some(&a));
+        edited.push(Some(&key), 2, &row("B"), Some(&a), Some(&b));
         assert_eq!(edited.finish().broken, Some((2, ChainBreak::Edited)));
 
         let mut removed = Verifier::default();
-        removed.push(&key, 1, &row("a"), None, Some(&a));
-        removed.push(&key, 3, &row("c"), Some(&b), Some(&c));
+        removed.push(Some(&key), 1, &row("a"), None, Some(&a));
+        removed.push(Some(&key), 3, &row("c"), Some(&b), Some(&c));
         assert_eq!(removed.finish().broken, Some((3, ChainBreak::Unlinked)));
 
         let other_key = [8u8; 32];
         let mut forged = Verifier::default();
-        forged.push(&key, 1, &row("a"), None, Some(&link(&other_key, None, &row("a"))));
+        forged.push(Some(&key), 1, &row("a"), None, Some(&link(&other_key, None, &row("a"))));
         assert_eq!(forged.finish().broken, Some((1, ChainBreak::Edited)), "without the key no row fits");
     }
 
@@ -212,13 +272,35 @@ mod tests {
         let key = [7u8; 32];
         let a = link(&key, None, &row("a"));
         let mut v = Verifier::default();
-        v.push(&key, 1, &row("old"), None, None);
-        v.push(&key, 2, &row("a"), None, Some(&a));
+        v.push(Some(&key), 1, &row("old"), None, None);
+        v.push(Some(&key), 2, &row("a"), None, Some(&a));
         let report = v.finish();
         assert_eq!((report.unchained_prefix, report.broken), (1, None));
         let mut v = Verifier::default();
-        v.push(&key, 2, &row("a"), None, Some(&a));
-        v.push(&key, 3, &row("new"), None, None);
+        v.push(Some(&key), 2, &row("a"), None, Some(&a));
+        v.push(Some(&key), 3, &row("new"), None, None);
         assert_eq!(v.finish().broken, Some((3, ChainBreak::Missing)));
+    }
+
+    #[test]
+    fn rows_are_checked_under_the_key_they_name_across_a_rotation() {
+        let (old, new) = ([7u8; 32], [9u8; 32]);
+        let a = link(&old, None, &row("a"));
+        let b = link(&new, Some(&a), &row("b"));
+        let keys = ChainKeys::new(("m1", new), [("m0".to_string(), old)]);
+        let mut v = Verifier::default();
+        v.push(keys.get(None), 1, &row("a"), None, Some(&a));
+        v.push(keys.get(Some("m1")), 2, &row("b"), Some(&a), Some(&b));
+        assert_eq!(v.finish().broken, None, "a row from before key ids is an m0 row");
+
+        let only_new = ChainKeys::new(("m1", new), []);
+        let mut v = Verifier::default();
+        v.push(only_new.get(None), 1, &row("a"), None, Some(&a));
+        assert_eq!(v.finish().broken, Some((1, ChainBreak::UnknownKey)), "a retired key is named, not guessed");
+
+        let mut v = Verifier::default();
+        v.push(keys.get(Some("m1")), 1, &row("a"), None, Some(&a));
+        assert_eq!(v.finish().broken, Some((1, ChainBreak::Edited)), "naming another key does not hide an edit");
+        assert_eq!(keys.active().0, "m1");
     }
 }

@@ -54,6 +54,9 @@ pub trait CheckupImport: Send {
     /// Writes one result. A result of the same record and examination date is replaced
     /// (keeping its id); returns `true` when it replaced one, `false` for a new result.
     async fn put(&mut self, row: &CheckupRow) -> Result<bool>;
+    /// The organization's roster MAC key (`None` = `m0`) as of this transaction: the results'
+    /// record keys must have been found under it.
+    async fn mac_key(&mut self) -> Result<Option<String>>;
     /// Records the import's figures, and commits.
     async fn commit(self: Box<Self>, stats: CheckupImportStats) -> Result<()>;
 }
@@ -133,6 +136,9 @@ pub trait HealthImport: Send {
     /// Writes one entry unless an entry of the same record, kind and row key is stored
     /// already; returns `true` when it was (and nothing was written).
     async fn put(&mut self, row: &HealthEntryRow) -> Result<bool>;
+    /// The organization's roster MAC key (`None` = `m0`) as of this transaction: the entries'
+    /// record keys and row keys must have been made under it.
+    async fn mac_key(&mut self) -> Result<Option<String>>;
     /// Records the import's figures, and commits.
     async fn commit(self: Box<Self>, stats: HealthImportStats) -> Result<()>;
 }
@@ -189,6 +195,15 @@ macro_rules! sql_health {
         use super::*;
         use crate::orgs::$be::lock_org;
 
+        /// The organization's roster MAC key, read inside an import's transaction.
+        async fn import_mac_key(tx: &mut sqlx::Transaction<'static, $db>, org_id: &str) -> Result<Option<String>> {
+            let key: Option<String> = sqlx::query_scalar("SELECT roster_mac_key FROM organizations WHERE id = $1")
+                .bind(org_id)
+                .fetch_one(&mut **tx)
+                .await?;
+            Ok(key)
+        }
+
         /// A checkup import: one transaction holding the organization's lock.
         struct CheckupTx {
             tx: sqlx::Transaction<'static, $db>,
@@ -214,6 +229,10 @@ macro_rules! sql_health {
                     .fetch_one(&mut *self.tx)
                     .await?;
                 Ok(stored != row.id)
+            }
+
+            async fn mac_key(&mut self) -> Result<Option<String>> {
+                import_mac_key(&mut self.tx, &self.org_id).await
             }
 
             async fn commit(self: Box<Self>, stats: CheckupImportStats) -> Result<()> {
@@ -257,6 +276,10 @@ macro_rules! sql_health {
                     .execute(&mut *self.tx)
                     .await?;
                 Ok(done.rows_affected() == 0)
+            }
+
+            async fn mac_key(&mut self) -> Result<Option<String>> {
+                import_mac_key(&mut self.tx, &self.org_id).await
             }
 
             async fn commit(self: Box<Self>, stats: HealthImportStats) -> Result<()> {

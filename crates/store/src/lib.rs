@@ -16,6 +16,7 @@
 //! | [`operators`] | [`Operators`] | operators, their sessions, the audit log, eKYC decisions |
 //! | [`inquiries`] | [`Inquiries`] | customer-center inquiries and replies |
 //! | [`retention`] | [`Retention`] | the purges of personal data past its retention period |
+//! | [`roster_rekey`] | [`RosterRekeying`] | re-keying an organization's roster family under another MAC key |
 //!
 //! Every record type and trait is re-exported here, so `store::UserRecord` and
 //! `store::Users` work as well as `store::users::…`. Trait methods need their trait in
@@ -72,6 +73,7 @@ pub mod postgres;
 pub mod rekey;
 pub mod retention;
 pub mod roster;
+pub mod roster_rekey;
 mod row;
 pub mod sqlite;
 #[cfg(feature = "testing")]
@@ -97,16 +99,20 @@ pub use operators::{
 pub use orgs::Orgs;
 pub use outbox::{NewMail, Outbox, OutboxRecord};
 pub use passkeys::{PasskeyRecord, Passkeys};
-pub use rekey::{Rekey, SealedColumn, SealedKey, SealedRow};
+pub use rekey::{IndexColumn, IndexedRow, Rekey, SealedColumn, SealedKey, SealedRow};
 pub use retention::Retention;
 pub use roster::{ImportStats, RecordRef, Roster, RosterImport, RosterLink, RosterMatch, RosterRow, StoredRecord};
+pub use roster_rekey::{
+    FamilyCheckup, FamilyHealthEntry, FamilyLink, FamilyRecord, RekeyedCheckup, RekeyedHealthEntry, RekeyedLink,
+    RekeyedRecord, RosterFamily, RosterRekey, RosterRekeying,
+};
 pub use users::{ConsentRecord, NewUser, SessionRecord, StepUpAttempt, StepUpFailures, UserRecord, Users};
 
 /// `use store::prelude::*;` to call store methods: [`Store`] and every aggregate trait.
 pub mod prelude {
     pub use crate::{
-        Ekyc, Flows, Health, Inquiries, Operators, Orgs, Outbox, Passkeys, RateLimits, Rekey, Retention, Roster, Store,
-        Users,
+        Ekyc, Flows, Health, Inquiries, Operators, Orgs, Outbox, Passkeys, RateLimits, Rekey, Retention, Roster,
+        RosterRekeying, Store, Users,
     };
 }
 
@@ -163,6 +169,7 @@ pub trait Store:
     + Passkeys
     + Retention
     + Rekey
+    + RosterRekeying
     + Send
     + Sync
     + 'static

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::audit_chain::{ChainKey, ChainReport};
+use crate::audit_chain::{ChainKeys, ChainReport};
 use crate::ekyc::EkycRecord;
 use crate::outbox::NewMail;
 use crate::row::{to_ts, IntFlag, OptUnixTime, UnixTime};
@@ -111,6 +111,8 @@ struct ChainedRow {
     entry: AuditEntry,
     prev_hash: Option<Vec<u8>>,
     hash: Option<Vec<u8>>,
+    /// The MAC key id the row was linked under (`None`: `m0`).
+    chain_key: Option<String>,
 }
 
 /// An operator's decision on an eKYC application.
@@ -162,9 +164,9 @@ pub trait Operators: Send + Sync {
     async fn list_audit(&self, before_seq: Option<i64>, limit: i64) -> Result<Vec<AuditEntry>>;
     /// [`Operators::list_audit`] of the rows that match `filter`.
     async fn search_audit(&self, filter: &AuditFilter, before_seq: Option<i64>, limit: i64) -> Result<Vec<AuditEntry>>;
-    /// The key of the audit log's hash chain ([`crate::audit_chain`]); the application sets it
-    /// once, from its own secret, before anything is appended.
-    fn set_audit_chain_key(&self, key: ChainKey);
+    /// The keys of the audit log's hash chain ([`crate::audit_chain`]); the application sets
+    /// them once, from its own secrets, before anything is appended.
+    fn set_audit_chain_keys(&self, keys: ChainKeys);
     /// Reads the whole log in `seq` order and checks every link of the chain.
     async fn verify_audit_chain(&self) -> Result<ChainReport>;
 
@@ -230,7 +232,7 @@ macro_rules! sql_operators {
         /// one at a time and each sees the row before it.
         pub(crate) async fn insert_audit(
             conn: &mut <$db as sqlx::Database>::Connection,
-            key: &ChainKey,
+            keys: &ChainKeys,
             e: &NewAuditEntry,
         ) -> Result<()> {
             sqlx::query("UPDATE audit_chain_lock SET appended = appended + 1 WHERE id = 1").execute(&mut *conn).await?;
@@ -239,11 +241,12 @@ macro_rules! sql_operators {
                     .fetch_optional(&mut *conn)
                     .await?;
             let prev = prev.flatten();
+            let (key_id, key) = keys.active();
             let hash = crate::audit_chain::link(key, prev.as_deref(), &e.into());
             sqlx::query(
                 "INSERT INTO audit_log \
-                 (at, operator_id, member_id, action, target_type, target_id, client_ip, prev_hash, hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 (at, operator_id, member_id, action, target_type, target_id, client_ip, prev_hash, hash, chain_key) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(to_ts(e.at))
             .bind(&e.operator_id)
@@ -254,6 +257,7 @@ macro_rules! sql_operators {
             .bind(&e.client_ip)
             .bind(prev)
             .bind(hash)
+            .bind(key_id)
             .execute(&mut *conn)
             .await?;
             Ok(())
@@ -457,22 +461,23 @@ macro_rules! sql_operators {
                 Ok(())
             }
 
-            fn set_audit_chain_key(&self, key: ChainKey) {
-                if self.audit_key.set(key).is_err() {
-                    tracing::warn!("the audit chain key was set already; the first one stays");
+            fn set_audit_chain_keys(&self, keys: ChainKeys) {
+                if self.audit_key.set(keys).is_err() {
+                    tracing::warn!("the audit chain keys were set already; the first ones stay");
                 }
             }
 
             #[tracing::instrument(skip_all)]
             async fn verify_audit_chain(&self) -> Result<ChainReport> {
                 use futures_util::TryStreamExt as _;
-                let key = self.chain_key();
+                let keys = self.chain_key();
                 let mut verifier = crate::audit_chain::Verifier::default();
-                let sql = format!("SELECT {AUDIT_COLUMNS}, prev_hash, hash FROM audit_log ORDER BY seq");
+                let sql = format!("SELECT {AUDIT_COLUMNS}, prev_hash, hash, chain_key FROM audit_log ORDER BY seq");
                 let mut rows = sqlx::query_as::<_, ChainedRow>(&sql).fetch(&self.pool);
                 while let Some(r) = rows.try_next().await? {
                     let linked = crate::audit_chain::Linked::from(&r.entry);
-                    verifier.push(&key, r.entry.seq, &linked, r.prev_hash.as_deref(), r.hash.as_deref());
+                    let key = keys.get(r.chain_key.as_deref());
+                    verifier.push(key, r.entry.seq, &linked, r.prev_hash.as_deref(), r.hash.as_deref());
                 }
                 Ok(verifier.finish())
             }

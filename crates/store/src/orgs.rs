@@ -11,7 +11,22 @@ use crate::{Result, StoreError};
 
 #[async_trait]
 pub trait Orgs: Send + Sync {
-    async fn insert_org(&self, org: &Organization, now: OffsetDateTime) -> Result<()>;
+    /// Inserts an organization whose roster family is keyed by the MAC key `m0` (see
+    /// [`Orgs::insert_org_with_mac_key`]).
+    async fn insert_org(&self, org: &Organization, now: OffsetDateTime) -> Result<()> {
+        self.insert_org_with_mac_key(org, None, now).await
+    }
+    /// Inserts an organization whose roster family (roster indexes, record keys, health
+    /// de-duplication keys) is keyed by the MAC key `roster_mac_key` (`None` = `m0`).
+    async fn insert_org_with_mac_key(
+        &self,
+        org: &Organization,
+        roster_mac_key: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<()>;
+    /// The id of the MAC key the organization's roster family is keyed by (`None` = `m0`, the
+    /// only key before MAC keys had ids). [`StoreError::NotFound`] for an unknown organization.
+    async fn roster_mac_key(&self, org_id: &str) -> Result<Option<String>>;
     async fn list_orgs(&self) -> Result<Vec<Organization>>;
     async fn find_org_by_insurer_number(&self, insurer_number: &str) -> Result<Option<Organization>>;
     async fn get_org(&self, id: &str) -> Result<Option<Organization>>;
@@ -84,11 +99,17 @@ macro_rules! sql_orgs {
         #[async_trait]
         impl Orgs for $store {
             #[tracing::instrument(skip_all, fields(org_id = %org.id))]
-            async fn insert_org(&self, org: &Organization, now: OffsetDateTime) -> Result<()> {
+            async fn insert_org_with_mac_key(
+                &self,
+                org: &Organization,
+                roster_mac_key: Option<&str>,
+                now: OffsetDateTime,
+            ) -> Result<()> {
                 sqlx::query(
                     "INSERT INTO organizations \
-                     (id, insurer_number, org_type, name, point_name, checkup_linked, card_pattern, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                     (id, insurer_number, org_type, name, point_name, checkup_linked, card_pattern, created_at, \
+                      roster_mac_key) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
                 .bind(&org.id)
                 .bind(org.insurer_number.as_str())
@@ -98,9 +119,20 @@ macro_rules! sql_orgs {
                 .bind(org.checkup_linked)
                 .bind(i32::from(org.card_pattern.number()))
                 .bind(to_ts(now))
+                .bind(roster_mac_key)
                 .execute(&self.pool)
                 .await?;
                 Ok(())
+            }
+
+            #[tracing::instrument(skip_all, fields(org_id = %org_id))]
+            async fn roster_mac_key(&self, org_id: &str) -> Result<Option<String>> {
+                let key: Option<Option<String>> =
+                    sqlx::query_scalar("SELECT roster_mac_key FROM organizations WHERE id = $1")
+                        .bind(org_id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                key.ok_or(StoreError::NotFound)
             }
 
             #[tracing::instrument(skip_all)]

@@ -11,8 +11,8 @@ use crate::{Result, Store};
 
 pub struct PgStore {
     pub(crate) pool: PgPool,
-    /// The audit chain's key, set once by the application ([`crate::Operators::set_audit_chain_key`]).
-    pub(crate) audit_key: std::sync::OnceLock<crate::audit_chain::ChainKey>,
+    /// The audit chain's keys, set once by the application ([`crate::Operators::set_audit_chain_keys`]).
+    pub(crate) audit_key: std::sync::OnceLock<crate::audit_chain::ChainKeys>,
 }
 
 impl PgStore {
@@ -33,8 +33,8 @@ impl PgStore {
     }
 
     /// The audit chain's key; all zeros until the application sets it (store tests).
-    pub(crate) fn chain_key(&self) -> crate::audit_chain::ChainKey {
-        self.audit_key.get().copied().unwrap_or([0; 32])
+    pub(crate) fn chain_key(&self) -> &crate::audit_chain::ChainKeys {
+        self.audit_key.get().unwrap_or(&crate::audit_chain::UNSET)
     }
 
     pub fn pool(&self) -> &PgPool {

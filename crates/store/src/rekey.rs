@@ -127,8 +127,57 @@ pub struct SealedRow {
     pub sealed: Vec<u8>,
 }
 
+/// A blind index kept next to the sealed value it indexes, so it can be computed again under
+/// another MAC key (the roster's are re-keyed per organization, see `Orgs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IndexColumn {
+    UserEmail,
+    OperatorEmail,
+}
+
+impl IndexColumn {
+    pub const ALL: [IndexColumn; 2] = [IndexColumn::UserEmail, IndexColumn::OperatorEmail];
+
+    /// (table, blind index column, sealed column it indexes); the primary key is `id`.
+    fn sql_names(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            IndexColumn::UserEmail => ("users", "email_index", "email_enc"),
+            IndexColumn::OperatorEmail => ("operators", "email_index", "email_enc"),
+        }
+    }
+
+    /// `table.column`, for progress reports.
+    pub fn name(self) -> String {
+        let (table, column, _) = self.sql_names();
+        format!("{table}.{column}")
+    }
+
+    /// The sealed column the index is computed from.
+    pub fn sealed(self) -> SealedColumn {
+        match self {
+            IndexColumn::UserEmail => SealedColumn::UserEmail,
+            IndexColumn::OperatorEmail => SealedColumn::OperatorEmail,
+        }
+    }
+}
+
+/// One stored blind index with the sealed value it indexes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedRow {
+    pub id: String,
+    pub index: Vec<u8>,
+    pub sealed: Vec<u8>,
+}
+
 #[async_trait]
 pub trait Rekey: Send + Sync {
+    /// Up to `limit` rows of `column` with an id after `after` (from the start when `None`),
+    /// in id order.
+    async fn index_batch(&self, column: IndexColumn, after: Option<&str>, limit: i64) -> Result<Vec<IndexedRow>>;
+    /// Writes `new` as the blind index of the row `row.id` only if it still holds `row.index`
+    /// and `row.sealed`; `false` when the row changed (or went) meanwhile.
+    /// [`crate::StoreError::Duplicate`] when another row holds `new` already.
+    async fn replace_index(&self, column: IndexColumn, row: &IndexedRow, new: &[u8]) -> Result<bool>;
     /// Up to `limit` non-null values of `column` whose row comes after `after` (from the start
     /// when `None`), in primary-key order.
     async fn sealed_batch(&self, column: SealedColumn, after: Option<&SealedKey>, limit: i64)
@@ -288,6 +337,39 @@ macro_rules! sql_rekey {
                         sqlx::query(&sql).bind(new).bind(&key.id).bind(old).execute(&self.pool).await?
                     }
                 };
+                Ok(done.rows_affected() == 1)
+            }
+
+            #[tracing::instrument(skip_all, fields(column = ?column, limit))]
+            async fn index_batch(
+                &self,
+                column: IndexColumn,
+                after: Option<&str>,
+                limit: i64,
+            ) -> Result<Vec<IndexedRow>> {
+                let (table, index, sealed) = column.sql_names();
+                let sql =
+                    format!("SELECT id, {index}, {sealed} FROM {table} WHERE ($1 = 0 OR id > $2) ORDER BY id LIMIT $3");
+                let rows: Vec<(String, Vec<u8>, Vec<u8>)> = sqlx::query_as(&sql)
+                    .bind(i64::from(after.is_some()))
+                    .bind(after.unwrap_or_default())
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows.into_iter().map(|(id, index, sealed)| IndexedRow { id, index, sealed }).collect())
+            }
+
+            #[tracing::instrument(skip_all, fields(column = ?column))]
+            async fn replace_index(&self, column: IndexColumn, row: &IndexedRow, new: &[u8]) -> Result<bool> {
+                let (table, index, sealed) = column.sql_names();
+                let sql = format!("UPDATE {table} SET {index} = $1 WHERE id = $2 AND {index} = $3 AND {sealed} = $4");
+                let done = sqlx::query(&sql)
+                    .bind(new)
+                    .bind(&row.id)
+                    .bind(&row.index)
+                    .bind(&row.sealed)
+                    .execute(&self.pool)
+                    .await?;
                 Ok(done.rows_affected() == 1)
             }
 

@@ -42,6 +42,13 @@ pub async fn fresh_pg() -> store::Result<(PgStore, String)> {
     Ok((store, schema))
 }
 
+/// Another store on the schema `schema` made by [`fresh_pg`] (a restarted node).
+#[allow(dead_code)] // the web crate's integration tests use it; the conformance tests do not
+pub async fn pg_schema(schema: &str) -> store::Result<PgStore> {
+    let options = PgConnectOptions::from_str(&test_database_url())?;
+    PgStore::connect_with(options.options([("search_path", schema)])).await
+}
+
 /// Drops a schema made by [`fresh_pg`].
 pub async fn drop_pg_schema(schema: &str) -> store::Result<()> {
     if !schema.starts_with("t_") || !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {

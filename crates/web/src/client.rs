@@ -21,7 +21,7 @@ impl FromRequestParts<AppState> for ClientIp {
         let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip());
         let ip = match peer {
             Some(peer) => {
-                let forwarded = app.config.trusted_proxy_header == "forwarded";
+                let forwarded = app.config.trusted_proxy_header == app::config::ProxyHeader::Forwarded;
                 client_address(peer, &parts.headers, &app.trusted_proxies, forwarded).to_string()
             }
             None => "unknown".to_string(),

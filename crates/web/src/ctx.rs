@@ -33,7 +33,10 @@ pub struct SetSid(pub String);
 #[derive(Clone)]
 pub struct Ctx {
     pub sid: String,
+    /// The token this page's forms carry.
     pub csrf: String,
+    /// The tokens its forms are checked against.
+    pub csrf_tokens: CsrfTokens,
     pub tr: Tr,
     pub path: String,
     pub member: Option<Member>,
@@ -43,20 +46,36 @@ impl Ctx {
     pub fn locale(&self) -> Locale {
         self.tr.locale
     }
-
-    /// Constant-time check of a form's CSRF token against this browser's.
-    pub fn check_csrf(&self, token: &str) -> Result<(), ServiceError> {
-        check_csrf(token, &self.csrf)
-    }
 }
 
-/// Constant-time check of a form's CSRF token against the expected one (member pages and the
-/// operator console alike).
-pub fn check_csrf(given: &str, expected: &str) -> Result<(), ServiceError> {
-    if !given.is_empty() && ct_eq_str(given, expected) {
-        Ok(())
-    } else {
-        Err(ServiceError::InvalidRequest("csrf".into()))
+/// The CSRF tokens a browser's forms may carry: MACs of its session cookie, the one under the
+/// active MAC key (rendered into new pages) first, then those under the other configured keys,
+/// so a page rendered before a MAC key rotation still submits.
+#[derive(Clone)]
+pub struct CsrfTokens(Vec<String>);
+
+impl CsrfTokens {
+    pub fn new(app: &App, purpose: &str, token: &str) -> Self {
+        CsrfTokens(app.keys.macs_b64(purpose, token.as_bytes()))
+    }
+
+    /// The token new forms carry.
+    pub fn current(&self) -> String {
+        self.0.first().cloned().unwrap_or_default()
+    }
+
+    /// Constant-time check of a form's token (member pages and the console alike): every
+    /// accepted token is compared, so the time does not tell which one matched.
+    pub fn check(&self, given: &str) -> Result<(), ServiceError> {
+        let mut ok = false;
+        for expected in &self.0 {
+            ok |= ct_eq_str(given, expected);
+        }
+        if !given.is_empty() && ok {
+            Ok(())
+        } else {
+            Err(ServiceError::InvalidRequest("csrf".into()))
+        }
     }
 }
 
@@ -66,8 +85,8 @@ pub fn valid_token(s: &str) -> bool {
     s.len() == 43 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-pub fn csrf_for(app: &App, sid: &str) -> String {
-    app.keys.mac_b64("csrf", sid.as_bytes())
+pub fn csrf_for(app: &App, sid: &str) -> CsrfTokens {
+    CsrfTokens::new(app, "csrf", sid)
 }
 
 /// The members' session cookie: SameSite=Lax (links from mails open a signed-in page), kept
@@ -97,8 +116,10 @@ pub async fn browser_context(State(app): State<AppState>, mut req: Request, next
             }
         }
     };
+    let csrf_tokens = csrf_for(&app, &browser.token);
     let ctx = Ctx {
-        csrf: csrf_for(&app, &browser.token),
+        csrf: csrf_tokens.current(),
+        csrf_tokens,
         sid: browser.token.clone(),
         tr: Tr { locale: browser.locale },
         path: req.uri().path().to_string(),

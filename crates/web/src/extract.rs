@@ -17,13 +17,13 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use crate::ctx::check_csrf;
+use crate::ctx::CsrfTokens;
 
 /// A request context that issues CSRF tokens: the expected token of this browser, and how a
 /// refused form is shown to it.
 pub trait CsrfScope: Send + Sync + 'static {
-    /// The token this context's forms carry.
-    fn expected_csrf(&self) -> &str;
+    /// The tokens this context's forms may carry.
+    fn expected_csrf(&self) -> &CsrfTokens;
     /// The response for a form this context refuses (wrong or missing token).
     fn refuse(&self, err: ServiceError) -> Response;
 }
@@ -63,7 +63,7 @@ where
             (StatusCode::UNPROCESSABLE_ENTITY, format!("Failed to deserialize form body: {e}")).into_response()
         })?;
         let token: Token = serde_urlencoded::from_bytes(&bytes).unwrap_or(Token { csrf: String::new() });
-        check_csrf(&token.csrf, ctx.expected_csrf()).map_err(|e| ctx.refuse(e))?;
+        ctx.expected_csrf().check(&token.csrf).map_err(|e| ctx.refuse(e))?;
         Ok(CsrfForm(value, PhantomData))
     }
 }
@@ -79,7 +79,10 @@ const CSRF_PART_LIMIT: usize = 256;
 /// the form's first part must be its `csrf` field (browsers send parts in the form's order,
 /// and every upload template puts the token first). A forged or token-less upload is refused
 /// after at most a few hundred bytes, never after its megabytes of images.
-pub async fn multipart_csrf_first(mp: &mut axum::extract::Multipart, expected: &str) -> Result<(), ServiceError> {
+pub async fn multipart_csrf_first(
+    mp: &mut axum::extract::Multipart,
+    expected: &CsrfTokens,
+) -> Result<(), ServiceError> {
     let csrf = ServiceError::InvalidRequest("csrf".into());
     let field = match mp.next_field().await {
         Ok(Some(field)) if field.name() == Some("csrf") => field,
@@ -94,5 +97,5 @@ pub async fn multipart_csrf_first(mp: &mut axum::extract::Multipart, expected: &
             return Err(csrf);
         }
     }
-    check_csrf(std::str::from_utf8(&token).unwrap_or(""), expected)
+    expected.check(std::str::from_utf8(&token).unwrap_or(""))
 }

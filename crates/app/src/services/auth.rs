@@ -9,7 +9,7 @@ use crate::crypto::random_token;
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::limits::{self, LoginGuard};
 use crate::services::sessions::{self, MemberSessions, Timeouts};
-use crate::services::{audit, email_index, open_email, passwords};
+use crate::services::{audit, find_user_by_email, open_email, passwords};
 use crate::state::App;
 
 /// A session ends after this long without use…
@@ -46,8 +46,16 @@ pub struct Member {
     pub session: SessionRecord,
 }
 
+/// The stored id of a new session: the token's MAC under the active MAC key.
 pub fn session_hash(app: &App, token: &str) -> Vec<u8> {
-    app.keys.mac("session", token.as_bytes())
+    app.keys.mac(SESSION_PURPOSE, token.as_bytes())
+}
+
+const SESSION_PURPOSE: &str = "session";
+
+/// The ids a session with `token` may be stored under: its MAC under every configured key.
+fn session_hashes(app: &App, token: &str) -> Vec<Vec<u8>> {
+    app.keys.macs(SESSION_PURPOSE, token.as_bytes())
 }
 
 /// Starts a session for `user_id` with a fresh random token (rotation: never reuse one).
@@ -87,7 +95,7 @@ pub async fn login(
     let guard = LoginGuard::before(app, LOGIN_SCOPE, &id_for_limit, ip).await?;
 
     let user = match &normalized {
-        Ok(email) => app.store.find_user_by_email_index(&email_index(app, email)).await?,
+        Ok(email) => find_user_by_email(app, email).await?,
         Err(_) => None,
     };
     let ok = passwords::verify(password.to_string(), user.as_ref().map(|u| u.password_hash.clone())).await?;
@@ -112,12 +120,14 @@ pub async fn login(
 pub async fn authenticate(app: &App, token: &str) -> ServiceResult<Option<Member>> {
     let user = |id: String| async move { app.store.get_user(&id).await.map_err(ServiceError::from) };
     let alive =
-        sessions::authenticate::<MemberSessions, _, _, _>(app, TIMEOUTS, &session_hash(app, token), user).await?;
+        sessions::authenticate::<MemberSessions, _, _, _>(app, TIMEOUTS, &session_hashes(app, token), user).await?;
     Ok(alive.map(|(session, user)| Member { user, session }))
 }
 
 pub async fn logout(app: &App, token: &str) -> ServiceResult<()> {
-    app.store.delete_session(&session_hash(app, token)).await?;
+    for hash in session_hashes(app, token) {
+        app.store.delete_session(&hash).await?;
+    }
     Ok(())
 }
 

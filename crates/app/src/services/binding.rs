@@ -79,7 +79,7 @@ pub async fn find_linked(
         app.store.get_org(org_id).await?.filter(|o| operator.may_see_org(&o.id)).ok_or(ServiceError::FlowNotFound)?;
     let card = CardId::parse(org.card_pattern, symbol, number, "").map_err(ServiceError::Card)?;
     operators::audit(app, Some(&operator.id), actions::FIND_BINDING, Some(("organization", &org.id)), ip).await?;
-    let indexer = RosterIndexer::new(&app.keys, &org.id);
+    let indexer = RosterIndexer::for_org(app, &org.id).await?;
     let mut out = Vec::new();
     for record in app.store.find_roster_records_by_card(&org.id, &indexer.card(&card)).await? {
         let Some(user_id) = record.linked_user_id else { continue };

@@ -103,7 +103,7 @@ pub async fn import_zip(
     }
 
     // Match every document before anything is written.
-    let mut matcher = RosterMatcher::new(app, &org);
+    let mut matcher = RosterMatcher::new(app, &org).await?;
     let mut errors = Vec::new();
     let mut matched = Vec::with_capacity(documents.len());
     let mut seen: HashMap<(RecordRef, time::Date), String> = HashMap::new();
@@ -127,6 +127,7 @@ pub async fn import_zip(
     let total = matched.len() as u64;
     let mut stats = CheckupImportStats { documents: total, ..CheckupImportStats::default() };
     let mut import = app.store.begin_checkup_import(&org.id, &new_id(), file_name, app.now()).await?;
+    matcher.check_key(import.mac_key().await?.as_deref())?;
     progress.written(0, total);
     for (done, (record, doc)) in matched.into_iter().enumerate() {
         let examined_on = doc.examined_on.to_string();

@@ -286,8 +286,22 @@ pub async fn choose_document(app: &App, member: &Member, id: &str, kind: Documen
     Ok(loaded)
 }
 
+const CAPTURE_PURPOSE: &str = "ekyc-capture";
+
+/// The stored hash of a new capture token (the active MAC key).
 fn token_hash(app: &App, token: &str) -> Vec<u8> {
-    app.keys.mac("ekyc-capture", token.as_bytes())
+    app.keys.mac(CAPTURE_PURPOSE, token.as_bytes())
+}
+
+/// Uses the capture token `token` up, found under any configured MAC key (a token issued just
+/// before a MAC key rotation still works for its few minutes).
+async fn use_capture_token(app: &App, token: &str, id: &str, capture: Capture) -> ServiceResult<bool> {
+    for hash in app.keys.macs(CAPTURE_PURPOSE, token.as_bytes()) {
+        if app.store.use_capture_token(&hash, id, capture.as_str(), app.now()).await? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The capture the application expects next, if any.
@@ -405,7 +419,7 @@ pub async fn upload_with_rng<R: rand::Rng + rand::CryptoRng + Send>(
     {
         return Err(ServiceError::DocumentBackNotAllowed);
     }
-    if !app.store.use_capture_token(&token_hash(app, token), id, capture.as_str(), app.now()).await? {
+    if !use_capture_token(app, token, id, capture).await? {
         return Err(ServiceError::CaptureTokenInvalid);
     }
     if capture == Capture::SelfieAngled {

@@ -31,15 +31,16 @@ use crate::services::audit;
 use crate::services::auth::Member;
 use crate::services::health_match::RosterMatcher;
 use crate::services::new_id;
-use crate::services::roster::{Progress, INDEX_LEN};
+use crate::services::roster::{Progress, RosterIndexer, INDEX_LEN};
 use crate::state::App;
 
 /// The AAD prefix of sealed health entries: an entry cannot be passed off as any other sealed
 /// value.
 pub const HEALTH_AAD: &str = "health_entries";
 
-/// The MAC purpose of the de-duplication keys.
-const ROW_KEY_PURPOSE: &str = "health-entry-row";
+/// The MAC purpose of the de-duplication keys (made under the organization's roster MAC key,
+/// see [`RosterIndexer`]).
+pub(crate) const ROW_KEY_PURPOSE: &str = "health-entry-row";
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -56,13 +57,24 @@ pub(crate) fn entry_aad(kind: HealthKind, org_id: &str, record: &RecordRef, occu
     )
 }
 
-/// The de-duplication key of a row: a keyed MAC of the organization, record and normalized
-/// content. Keyed per record, so equal rows of two members do not show as equal keys.
-fn row_key(app: &App, org_id: &str, record: &RecordRef, content_key: &str) -> Vec<u8> {
+/// The de-duplication key of a row: a keyed MAC (under the organization's roster MAC key) of
+/// the organization, record and normalized content. Keyed per record, so equal rows of two
+/// members do not show as equal keys.
+pub(crate) fn row_key(indexer: &RosterIndexer, org_id: &str, record: &RecordRef, content_key: &str) -> Vec<u8> {
     let input = format!("{org_id}|{}|{}|{content_key}", hex(&record.card_index), hex(&record.record_key));
-    let mut mac = app.keys.mac(ROW_KEY_PURPOSE, input.as_bytes());
+    let mut mac = indexer.health_row_mac(input.as_bytes());
     mac.truncate(INDEX_LEN);
     mac
+}
+
+/// The normalized content of a stored entry of `kind` (its opened `data_enc`), as
+/// [`HealthRow::content_key`] made it at import.
+pub(crate) fn content_key_of(kind: HealthKind, json: &[u8]) -> Result<String, crate::crypto::CryptoError> {
+    let malformed = |_| crate::crypto::CryptoError::Malformed;
+    Ok(match kind {
+        HealthKind::Medication => serde_json::from_slice::<MedicationRow>(json).map_err(malformed)?.content_key(),
+        HealthKind::Expense => serde_json::from_slice::<ExpenseRow>(json).map_err(malformed)?.content_key(),
+    })
 }
 
 /// One row of a health CSV file: what the import needs of either kind.
@@ -178,14 +190,14 @@ pub async fn import_file<R: HealthRow>(
 
     // Match every readable row before anything is written, so one refusal lists the problems
     // of the cells and of the matching together.
-    let mut matcher = RosterMatcher::new(app, &org);
+    let mut matcher = RosterMatcher::new(app, &org).await?;
     let mut matched = Vec::with_capacity(rows.len());
     let mut seen: HashMap<(RecordRef, String), u64> = HashMap::with_capacity(rows.len());
     for (line, row) in rows {
         match matcher.find(row.examinee().into(), row.occurred_on()).await? {
             Ok(record) => {
                 let content = row.content_key();
-                let key = row_key(app, &org.id, &record, &content);
+                let key = row_key(matcher.indexer(), &org.id, &record, &content);
                 if let Some(first) = seen.insert((record.clone(), content), line) {
                     errors.push(LineError { line, reason: format!("same member and content as line {first}") });
                 } else {
@@ -205,6 +217,7 @@ pub async fn import_file<R: HealthRow>(
     let total = matched.len() as u64;
     let mut stats = HealthImportStats { rows: total, ..HealthImportStats::default() };
     let mut import = app.store.begin_health_import(&org.id, &new_id(), R::KIND, file_name, app.now()).await?;
+    matcher.check_key(import.mac_key().await?.as_deref())?;
     progress.written(0, total);
     let mut reported = 0u64;
     for (done, (record, row_key, row)) in matched.into_iter().enumerate() {

@@ -79,8 +79,27 @@ pub struct RosterMatcher<'a> {
 }
 
 impl<'a> RosterMatcher<'a> {
-    pub fn new(app: &'a App, org: &'a Organization) -> Self {
-        RosterMatcher { app, org, indexer: RosterIndexer::new(&app.keys, &org.id), cache: HashMap::new() }
+    /// A matcher under the organization's roster MAC key.
+    pub async fn new(app: &'a App, org: &'a Organization) -> ServiceResult<Self> {
+        Ok(RosterMatcher { app, org, indexer: RosterIndexer::for_org(app, &org.id).await?, cache: HashMap::new() })
+    }
+
+    /// The indexer the matcher looks records up with (the organization's roster MAC key).
+    pub fn indexer(&self) -> &RosterIndexer {
+        &self.indexer
+    }
+
+    /// Checks, inside an import's transaction (holding the organization's lock), that the
+    /// organization's roster MAC key (`stored`, as the import read it) is still the one the
+    /// records were found under: a re-key committed in between is
+    /// [`ServiceError::Conflict`](crate::error::ServiceError::Conflict) (import again), never
+    /// results attached to record keys that no longer exist.
+    pub fn check_key(&self, stored: Option<&str>) -> ServiceResult<()> {
+        if crate::services::roster::roster_key_id(stored) == self.indexer.key_id() {
+            Ok(())
+        } else {
+            Err(crate::error::ServiceError::Conflict)
+        }
     }
 
     /// The one roster record of `who` (eligible on `on` when several match), or why not. The

@@ -165,12 +165,24 @@ pub async fn confirm(app: &App, member: &Member, id: &str) -> ServiceResult<View
         return Err(ServiceError::WrongStep);
     };
     let today = today_jst(now).to_string();
-    let indexer = RosterIndexer::new(&app.keys, &org.id);
+    // Under the organization's roster MAC key; when nothing matches, the key is read again, so
+    // a re-key committed in between is not taken for "no such record".
+    let mut indexer = RosterIndexer::for_org(app, &org.id).await?;
+    let matches = loop {
+        let matches = app
+            .store
+            .find_roster_matches(&org.id, &indexer.card(card), &indexer.person(&person_key(family, given, birth)))
+            .await?;
+        if !matches.is_empty() {
+            break matches;
+        }
+        let again = RosterIndexer::for_org(app, &org.id).await?;
+        if again.key_id() == indexer.key_id() {
+            break matches;
+        }
+        indexer = again;
+    };
     let wanted_branch = card.branch.as_deref().map(|b| indexer.branch(b));
-    let matches = app
-        .store
-        .find_roster_matches(&org.id, &indexer.card(card), &indexer.person(&person_key(family, given, birth)))
-        .await?;
     let eligible: Vec<_> = matches
         .into_iter()
         .filter(|m| m.eligible_from <= today && m.eligible_until.as_deref().is_none_or(|u| u >= today.as_str()))

@@ -20,6 +20,7 @@ pub mod passkeys;
 pub mod passwords;
 pub mod registration;
 pub mod rekey;
+pub mod rekey_roster;
 pub mod reset;
 pub mod review;
 pub mod roster;
@@ -30,9 +31,24 @@ use crate::crypto::CryptoError;
 use crate::state::App;
 use domain::email::Email;
 
-/// The keyed blind index of a normalized email: look-ups without storing the address in clear.
+/// The MAC purpose of members' email blind indexes.
+pub(crate) const EMAIL_INDEX_PURPOSE: &str = "email-index";
+
+/// The keyed blind index of a normalized email, under the active MAC key: what a new account
+/// stores, so that look-ups need not hold the address in clear.
 pub fn email_index(app: &App, email: &Email) -> Vec<u8> {
-    app.keys.mac("email-index", email.as_str().as_bytes())
+    app.keys.mac(EMAIL_INDEX_PURPOSE, email.as_str().as_bytes())
+}
+
+/// The member with `email`, found by its blind index under each configured MAC key, the active
+/// one first (an account not re-keyed yet after a MAC key rotation is still found).
+pub async fn find_user_by_email(app: &App, email: &Email) -> Result<Option<store::UserRecord>, store::StoreError> {
+    for index in app.keys.macs(EMAIL_INDEX_PURPOSE, email.as_str().as_bytes()) {
+        if let Some(user) = app.store.find_user_by_email_index(&index).await? {
+            return Ok(Some(user));
+        }
+    }
+    Ok(None)
 }
 
 /// The AAD members' sealed email addresses are bound to.

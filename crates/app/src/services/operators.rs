@@ -144,12 +144,34 @@ pub struct NewSession {
     pub operator: Operator,
 }
 
+/// The MAC purpose of operators' email blind indexes.
+pub(crate) const EMAIL_INDEX_PURPOSE: &str = "operator-email-index";
+
+/// The blind index a new operator's email is stored under (the active MAC key).
 fn email_index(app: &App, email: &Email) -> Vec<u8> {
-    app.keys.mac("operator-email-index", email.as_str().as_bytes())
+    app.keys.mac(EMAIL_INDEX_PURPOSE, email.as_str().as_bytes())
 }
 
+/// The operator with `email`, by its blind index under each configured MAC key.
+async fn find_by_email(app: &App, email: &Email) -> ServiceResult<Option<OperatorRecord>> {
+    for index in app.keys.macs(EMAIL_INDEX_PURPOSE, email.as_str().as_bytes()) {
+        if let Some(record) = app.store.find_operator_by_email_index(&index).await? {
+            return Ok(Some(record));
+        }
+    }
+    Ok(None)
+}
+
+const SESSION_PURPOSE: &str = "operator-session";
+
+/// The stored id of a new console session: the token's MAC under the active MAC key.
 pub fn session_hash(app: &App, token: &str) -> Vec<u8> {
-    app.keys.mac("operator-session", token.as_bytes())
+    app.keys.mac(SESSION_PURPOSE, token.as_bytes())
+}
+
+/// The ids a console session may be stored under: the token's MAC under every configured key.
+fn session_hashes(app: &App, token: &str) -> Vec<Vec<u8>> {
+    app.keys.macs(SESSION_PURPOSE, token.as_bytes())
 }
 
 fn totp(secret: Vec<u8>, account: &str) -> TOTP {
@@ -234,6 +256,11 @@ pub async fn create(app: &App, email: &str, name: &str, role: Role, password: &s
     let email = Email::parse(email)?;
     let name = check_name(name)?;
     check_password(password, &email)?;
+    // The unique index only sees blind indexes under one key: an operator not re-keyed yet
+    // after a MAC key rotation is found under the older one.
+    if find_by_email(app, &email).await?.is_some() {
+        return Err(ServiceError::OperatorEmailTaken);
+    }
     let mut secret = vec![0u8; TOTP_SECRET_BYTES];
     rand::rngs::OsRng.fill_bytes(&mut secret);
     let record = OperatorRecord {
@@ -325,7 +352,7 @@ pub async fn login(app: &App, email_input: &str, password: &str, code: &str, ip:
     let guard = LoginGuard::before(app, "console-login", &id_for_limit, ip).await?;
 
     let record = match &normalized {
-        Ok(email) => app.store.find_operator_by_email_index(&email_index(app, email)).await?,
+        Ok(email) => find_by_email(app, email).await?,
         Err(_) => None,
     };
     let password_ok = passwords::verify(password.to_string(), record.as_ref().map(|r| r.password_hash.clone())).await?;
@@ -373,7 +400,7 @@ pub async fn login(app: &App, email_input: &str, password: &str, code: &str, ip:
 /// timeout (written at most once a minute), never past the absolute one.
 pub async fn authenticate(app: &App, token: &str) -> ServiceResult<Option<Operator>> {
     let operator = |id: String| async move { app.store.get_operator(&id).await.map_err(ServiceError::from) };
-    match sessions::authenticate::<OperatorSessions, _, _, _>(app, TIMEOUTS, &session_hash(app, token), operator)
+    match sessions::authenticate::<OperatorSessions, _, _, _>(app, TIMEOUTS, &session_hashes(app, token), operator)
         .await?
     {
         // Disabling ends every session; a disabled record is refused here all the same.
@@ -384,7 +411,9 @@ pub async fn authenticate(app: &App, token: &str) -> ServiceResult<Option<Operat
 
 pub async fn logout(app: &App, token: &str, operator: &Operator, ip: &str) -> ServiceResult<()> {
     audit(app, Some(&operator.id), actions::LOGOUT, None, ip).await?;
-    app.store.delete_operator_session(&session_hash(app, token)).await?;
+    for hash in session_hashes(app, token) {
+        app.store.delete_operator_session(&hash).await?;
+    }
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use store::{ConsentRecord, FlowUpdate, NewUser, StoreError};
 
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::flows::{self, Loaded};
-use crate::services::{codes, email_index, limits, new_id, passwords, seal_email};
+use crate::services::{codes, email_index, find_user_by_email, limits, new_id, passwords, seal_email};
 use crate::state::App;
 
 pub const KIND: &str = "registration";
@@ -107,7 +107,7 @@ pub async fn enter_account(app: &App, id: &str, email_input: &str, password: &st
     check_password(password, &[email.as_str(), local])?;
     // The guide deliberately tells a member that the address is taken (and where to ask);
     // the rate limit above keeps this from being used to enumerate addresses.
-    if app.store.find_user_by_email_index(&email_index(app, &email)).await?.is_some() {
+    if find_user_by_email(app, &email).await?.is_some() {
         return Err(ServiceError::EmailTaken);
     }
     let hash = passwords::hash(password.to_string()).await?;

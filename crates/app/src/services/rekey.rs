@@ -1,5 +1,15 @@
 //! `mimoto keys rotate`: re-seals every sealed value and eKYC image under the active data
-//! key, so that an old data key can be removed from `MIMOTO_DATA_KEYS`.
+//! key, so that an old data key can be removed from `MIMOTO_DATA_KEYS`, and re-keys every
+//! stored blind index under the active MAC key, so that an old MAC key can be removed from
+//! `MIMOTO_SECRET_KEY`.
+//!
+//! Blind indexes: the members' and operators' email indexes are computed again from the
+//! sealed address each indexes and written conditionally like the sealed values; each
+//! organization's roster family (roster, checkups, health entries) is re-keyed in one
+//! transaction by [`rekey_roster`](crate::services::rekey_roster). MACs that are never stored
+//! for long — sessions, CSRF tokens, one-time codes, capture tokens — are checked under every
+//! configured MAC key instead and end by themselves; rate-limit counters start again under the
+//! new key. The audit chain is never re-keyed: each row names the key it was linked under.
 //!
 //! Each sealed column is walked in primary-key order, in batches; a value whose key id is
 //! already the active one is left untouched without being opened, any other is opened with
@@ -13,7 +23,7 @@
 //! A value that cannot be opened (a key no longer configured, a row altered in the database)
 //! is counted as failed, logged with its table and row id, and left as it is.
 
-use store::{SealedColumn, SealedKey, SealedRow};
+use store::{IndexColumn, SealedColumn, SealedKey, SealedRow};
 
 use crate::crypto::CryptoError;
 use crate::images::ImageError;
@@ -31,6 +41,8 @@ pub enum RekeyError {
     Images(#[from] ImageError),
     #[error("the batch size must be at least 1")]
     Batch,
+    #[error("keys: {0}")]
+    Crypto(#[from] CryptoError),
 }
 
 /// What [`rotate`] did to one column (or to the images).
@@ -53,6 +65,8 @@ pub struct ColumnReport {
 pub struct RotateReport {
     /// The data key everything is sealed under now.
     pub active_key: String,
+    /// The MAC key every stored blind index is made with now.
+    pub active_mac_key: String,
     pub columns: Vec<ColumnReport>,
 }
 
@@ -66,7 +80,8 @@ impl RotateReport {
     pub fn failed(&self) -> u64 {
         self.columns.iter().map(|c| c.failed).sum()
     }
-    /// True when every value and image is under the active key.
+    /// True when every value and image is under the active data key and every blind index
+    /// under the active MAC key.
     pub fn complete(&self) -> bool {
         self.skipped() == 0 && self.failed() == 0
     }
@@ -110,11 +125,77 @@ pub async fn rotate(
     if batch < 1 {
         return Err(RekeyError::Batch);
     }
-    let mut report = RotateReport { active_key: app.keys.active_key_id().to_string(), columns: Vec::new() };
+    let mut report = RotateReport {
+        active_key: app.keys.active_key_id().to_string(),
+        active_mac_key: app.keys.active_mac_key_id().to_string(),
+        columns: Vec::new(),
+    };
+    // The roster families first: re-keying one re-seals its checkups and health entries
+    // under the active data key too.
+    report.columns.push(crate::services::rekey_roster::rekey_rosters(app, progress).await?);
     for column in SealedColumn::ALL {
         report.columns.push(rotate_column(app, column, batch, progress).await?);
     }
     report.columns.push(rotate_images(app, batch, progress).await?);
+    for column in IndexColumn::ALL {
+        report.columns.push(rekey_index(app, column, batch, progress).await?);
+    }
+    Ok(report)
+}
+
+/// The blind index of the value sealed in `row` under the active MAC key.
+fn index_of(app: &App, column: IndexColumn, row: &store::IndexedRow) -> Result<Vec<u8>, CryptoError> {
+    let (aad, purpose) = match column {
+        IndexColumn::UserEmail => (crate::services::EMAIL_AAD, crate::services::EMAIL_INDEX_PURPOSE),
+        IndexColumn::OperatorEmail => (operators::EMAIL_AAD, operators::EMAIL_INDEX_PURPOSE),
+    };
+    let address = app.keys.open(aad, &row.sealed)?;
+    // The index is of the normalized address, exactly as it was sealed by the services.
+    Ok(app.keys.mac(purpose, &address))
+}
+
+/// Computes every blind index of `column` again under the active MAC key, `batch` rows at a
+/// time; an index already under it is left untouched.
+async fn rekey_index(
+    app: &App,
+    column: IndexColumn,
+    batch: i64,
+    progress: &mut (impl FnMut(&str, u64, u64) + Send),
+) -> Result<ColumnReport, RekeyError> {
+    let name = column.name();
+    let mut report = ColumnReport { name: name.clone(), ..ColumnReport::default() };
+    let mut after: Option<String> = None;
+    loop {
+        let rows = app.store.index_batch(column, after.as_deref(), batch).await?;
+        let Some(last) = rows.last() else { break };
+        after = Some(last.id.clone());
+        let full = rows.len() as i64 == batch;
+        for row in rows {
+            report.seen += 1;
+            match index_of(app, column, &row) {
+                Ok(index) if index == row.index => {}
+                Ok(index) => match app.store.replace_index(column, &row, &index).await {
+                    Ok(true) => report.changed += 1,
+                    Ok(false) => report.skipped += 1,
+                    Err(store::StoreError::Duplicate) => {
+                        // Another account holds the same address under the active key: two
+                        // accounts of one address, which the customer center must merge.
+                        tracing::error!(column = %name, row = %row.id, "a blind index is taken by another row");
+                        report.failed += 1;
+                    }
+                    Err(e) => return Err(e.into()),
+                },
+                Err(e) => {
+                    tracing::error!(column = %name, row = %row.id, error = %e, "a blind index could not be re-keyed");
+                    report.failed += 1;
+                }
+            }
+        }
+        progress(&name, report.seen, report.changed);
+        if !full {
+            break;
+        }
+    }
     Ok(report)
 }
 

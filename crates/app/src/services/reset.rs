@@ -14,7 +14,7 @@ use store::FlowUpdate;
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::flows::{self, Loaded};
 use crate::services::limits::LoginGuard;
-use crate::services::{audit, auth, codes, email_index, limits, new_id, open_email, passwords};
+use crate::services::{audit, auth, codes, find_user_by_email, limits, new_id, open_email, passwords};
 use crate::state::App;
 
 pub const KIND: &str = "password_reset";
@@ -39,7 +39,7 @@ pub async fn start(app: &App, email_input: &str, locale: Locale, ip: &str) -> Se
     limits::check_ip(app, "reset:ip", ip, app.config.limits.reset_per_ip).await?;
     let email = Email::parse(email_input)?;
     limits::check(app, "reset:email", email.as_str(), app.config.limits.reset_per_email).await?;
-    let user = app.store.find_user_by_email_index(&email_index(app, &email)).await?;
+    let user = find_user_by_email(app, &email).await?;
     let now = app.now();
     let flow =
         PasswordReset::start(new_id(), user.as_ref().map(|u| u.id.clone()), email.as_str().to_string(), locale, now);

@@ -18,7 +18,8 @@ use domain::roster::{map_header, RosterEntry};
 use store::{ImportStats, RecordRef, RosterRow, StoredRecord};
 use time::{Date, Duration, OffsetDateTime, UtcOffset};
 
-use crate::crypto::{CryptoError, Keys, Macer};
+use crate::crypto::{CryptoError, Keys, Macer, LEGACY_MAC_KEY};
+use crate::error::ServiceResult;
 use crate::services::new_id;
 use crate::state::App;
 
@@ -153,27 +154,84 @@ fn record_key_text(e: &RosterEntry) -> String {
 /// to tell apart every record of an organization, and half the index size of the full MAC.
 pub const INDEX_LEN: usize = 16;
 
+/// The id of the MAC key of an organization's roster family, from the stored
+/// `organizations.roster_mac_key` (`None`: made before MAC keys had ids, under `m0`).
+pub fn roster_key_id(stored: Option<&str>) -> &str {
+    stored.unwrap_or(LEGACY_MAC_KEY)
+}
+
 /// The roster's blind indexes, keyed per organization so equal cards of two insurers never
 /// collide. Each MAC is keyed once and reused for every row.
+///
+/// Everything of an organization's roster family (its records' indexes, record keys and
+/// content MACs, and the de-duplication keys of its health entries) is made under one MAC
+/// key, the one the organization names (`Orgs::roster_mac_key`), not the active key: the
+/// family moves to another key only as a whole, by `rekey_roster`.
 pub struct RosterIndexer {
     org_id: String,
+    key_id: String,
     record: Macer,
     card: Macer,
     branch: Macer,
     person: Macer,
     content: Macer,
+    health_row: Macer,
 }
 
 impl RosterIndexer {
-    pub fn new(keys: &Keys, org_id: &str) -> Self {
-        RosterIndexer {
+    /// The indexer of `org_id` under the MAC key `key_id`; [`CryptoError::UnknownKey`] when
+    /// that key is not configured.
+    pub fn with_key(keys: &Keys, key_id: &str, org_id: &str) -> Result<Self, CryptoError> {
+        Ok(RosterIndexer {
             org_id: org_id.to_string(),
-            record: keys.macer("roster-record"),
-            card: keys.macer("roster-card"),
-            branch: keys.macer("roster-branch"),
-            person: keys.macer("roster-person"),
-            content: keys.macer("roster-content"),
-        }
+            key_id: key_id.to_string(),
+            record: keys.macer_with(key_id, "roster-record")?,
+            card: keys.macer_with(key_id, "roster-card")?,
+            branch: keys.macer_with(key_id, "roster-branch")?,
+            person: keys.macer_with(key_id, "roster-person")?,
+            content: keys.macer_with(key_id, "roster-content")?,
+            health_row: keys.macer_with(key_id, crate::services::health_imports::ROW_KEY_PURPOSE)?,
+        })
+    }
+
+    /// The indexer of `org_id` under the MAC key the organization names. A key that is not
+    /// configured is [`ServiceError::Crypto`](crate::error::ServiceError::Crypto)
+    /// ([`CryptoError::UnknownKey`]): a configuration error, not the member's.
+    pub async fn for_org(app: &App, org_id: &str) -> ServiceResult<Self> {
+        let stored = app.store.roster_mac_key(org_id).await?;
+        Ok(Self::with_key(&app.keys, roster_key_id(stored.as_deref()), org_id)?)
+    }
+
+    /// The id of the MAC key this indexer uses.
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// The full MAC of a health entry's de-duplication input (see `health_imports::row_key`).
+    pub(crate) fn health_row_mac(&self, input: &[u8]) -> Vec<u8> {
+        self.health_row.mac(input)
+    }
+
+    /// The stored row of `entry` under this indexer's key, with the sealed data and the
+    /// eligibility as they are stored (re-keying changes the indexes only).
+    pub(crate) fn rekeyed_row(
+        &self,
+        entry: &RosterEntry,
+        data_enc: Vec<u8>,
+        eligible_from: String,
+        eligible_until: Option<String>,
+    ) -> Result<RosterRow, CryptoError> {
+        let indexed = self.index(entry)?;
+        Ok(RosterRow {
+            card_index: indexed.record.card_index,
+            record_key: indexed.record.record_key,
+            branch_index: indexed.branch_index,
+            person_index: indexed.person_index,
+            content_mac: indexed.content_mac,
+            data_enc,
+            eligible_from,
+            eligible_until,
+        })
     }
 
     fn keyed(&self, m: &Macer, value: &[u8]) -> Vec<u8> {
@@ -340,14 +398,26 @@ async fn import_entries(
     progress: &mut dyn Progress,
     timings: &mut Timings,
 ) -> Result<ImportStats, ImportError> {
-    let t0 = std::time::Instant::now();
-    let indexer = RosterIndexer::new(&app.keys, &org.id);
-    let indexed = par_map(entries.iter().collect(), |(_, e)| indexer.index(e))?;
-    timings.index = t0.elapsed();
+    // Indexed under the organization's roster MAC key, checked again once the import holds
+    // the organization's lock: a re-key that committed in between means indexing again.
+    let mut attempts = 0;
+    let (indexed, mut import) = loop {
+        let t0 = std::time::Instant::now();
+        let stored_key = app.store.roster_mac_key(&org.id).await?;
+        let indexer = RosterIndexer::with_key(&app.keys, roster_key_id(stored_key.as_deref()), &org.id)?;
+        let indexed = par_map(entries.iter().collect(), |(_, e)| indexer.index(e))?;
+        timings.index = t0.elapsed();
+        let mut import = app.store.begin_roster_import(&org.id, &new_id(), app.now()).await?;
+        if import.mac_key().await? == stored_key {
+            break (indexed, import);
+        }
+        attempts += 1;
+        if attempts >= 3 {
+            return Err(store::StoreError::Conflict.into());
+        }
+    };
 
     let t1 = std::time::Instant::now();
-    let import_id = new_id();
-    let mut import = app.store.begin_roster_import(&org.id, &import_id, app.now()).await?;
     let ended_on = (today_jst(app.now()) - Duration::days(1)).to_string();
     let existing = import.existing().await?;
     let Plan { new, changed, unchanged, ended } = plan(indexed, existing, &ended_on);

@@ -124,7 +124,7 @@ impl SessionTable for OperatorSessions {
 pub async fn authenticate<T, O, F, Fut>(
     app: &App,
     timeouts: Timeouts,
-    hash: &[u8],
+    hashes: &[Vec<u8>],
     owner: F,
 ) -> ServiceResult<Option<(T::Record, O)>>
 where
@@ -132,7 +132,16 @@ where
     F: FnOnce(String) -> Fut,
     Fut: Future<Output = ServiceResult<Option<O>>>,
 {
-    let Some(session) = T::get(&*app.store, hash).await? else {
+    // The token's hash under each configured MAC key, the active one first: a session started
+    // before a MAC key rotation lives on until it ends or its key is retired.
+    let mut found = None;
+    for hash in hashes {
+        if let Some(session) = T::get(&*app.store, hash).await? {
+            found = Some((hash, session));
+            break;
+        }
+    }
+    let Some((hash, session)) = found else {
         return Ok(None);
     };
     let now = app.now();

@@ -64,6 +64,10 @@ pub struct ImportStats {
 /// the previous roster exactly as it was.
 #[async_trait]
 pub trait RosterImport: Send {
+    /// The MAC key the organization's roster family is keyed by (`None` = `m0`), as of this
+    /// transaction: the import's indexes must be made under it (a re-key waits for the import,
+    /// and the import for a re-key).
+    async fn mac_key(&mut self) -> Result<Option<String>>;
     /// Every record the organization has, as of this transaction.
     async fn existing(&mut self) -> Result<Vec<StoredRecord>>;
     /// Adds new records (a record that exists already fails the import).
@@ -162,6 +166,15 @@ macro_rules! sql_roster {
                 out.push(r);
             }
             Ok(out)
+        }
+
+        /// The organization's roster MAC key, read inside the import's transaction.
+        async fn import_mac_key(tx: &mut sqlx::Transaction<'static, $db>, org_id: &str) -> Result<Option<String>> {
+            let key: Option<String> = sqlx::query_scalar("SELECT roster_mac_key FROM organizations WHERE id = $1")
+                .bind(org_id)
+                .fetch_one(&mut **tx)
+                .await?;
+            Ok(key)
         }
 
         /// Records a finished import and commits it.

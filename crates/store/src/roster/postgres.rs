@@ -81,6 +81,10 @@ impl CopyImport {
 
 #[async_trait]
 impl RosterImport for CopyImport {
+    async fn mac_key(&mut self) -> Result<Option<String>> {
+        import_mac_key(&mut self.tx, &self.org_id).await
+    }
+
     async fn existing(&mut self) -> Result<Vec<StoredRecord>> {
         existing_records(&mut self.tx, &self.org_id).await
     }

@@ -119,4 +119,5 @@ mod passkeys;
 mod rekey;
 mod retention;
 mod roster;
+mod roster_rekey;
 mod users;

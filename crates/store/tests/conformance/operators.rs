@@ -385,7 +385,7 @@ async fn operators_are_disabled_reset_and_scoped_with_their_audit_rows(s: Arc<dy
 
 /// Appends five rows (an operator's and a member's among them) and checks the chain.
 async fn five_chained_rows(s: &dyn Store) -> Vec<i64> {
-    s.set_audit_chain_key([42; 32]);
+    s.set_audit_chain_keys(store::audit_chain::ChainKeys::new(("m0", [42; 32]), []));
     let now = t0();
     s.insert_operator(&operator("op1", 1, "reviewer", now)).await.expect("insert");
     for n in 0..5 {
@@ -407,7 +407,7 @@ async fn five_chained_rows(s: &dyn Store) -> Vec<i64> {
 }
 
 async fn concurrent_appends_keep_one_chain(s: Arc<dyn Store>) {
-    s.set_audit_chain_key([42; 32]);
+    s.set_audit_chain_keys(store::audit_chain::ChainKeys::new(("m0", [42; 32]), []));
     let now = t0();
     let appends: Vec<_> = (0..16)
         .map(|n| {

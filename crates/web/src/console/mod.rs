@@ -26,14 +26,14 @@ use axum_extra::extract::cookie::SameSite;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
-use crate::ctx::SessionCookie;
+use crate::ctx::{CsrfTokens, SessionCookie};
 use crate::error::ErrorStatus;
 use crate::extract::{CsrfForm, CsrfScope};
 use crate::member::{render, see_other};
 use app::error::ServiceError;
 use app::i18n::{Locale, Tr};
 use app::services::operators::{self, Operator, Role};
-use app::{App, AppState};
+use app::AppState;
 use domain::ids::{ApplicationId, ImageId, ImportJobId, InquiryId};
 
 mod audit;
@@ -88,7 +88,10 @@ struct SetOpToken(String);
 #[derive(Clone)]
 pub struct ConsoleCtx {
     token: String,
+    /// The token this page's forms carry.
     csrf: String,
+    /// The tokens its forms are checked against.
+    csrf_tokens: CsrfTokens,
     tr: Tr,
     path: String,
     operator: Option<Operator>,
@@ -107,8 +110,8 @@ impl ConsoleCtx {
 
 /// Console forms carry the console's own CSRF token; a refused one gets the console's 403 page.
 impl CsrfScope for ConsoleCtx {
-    fn expected_csrf(&self) -> &str {
-        &self.csrf
+    fn expected_csrf(&self) -> &CsrfTokens {
+        &self.csrf_tokens
     }
 
     fn refuse(&self, err: ServiceError) -> Response {
@@ -118,10 +121,6 @@ impl CsrfScope for ConsoleCtx {
 
 /// A console form whose CSRF token was checked before the handler runs.
 type ConsoleForm<T> = CsrfForm<T, ConsoleCtx>;
-
-fn csrf_for(app: &App, token: &str) -> String {
-    app.keys.mac_b64("console-csrf", token.as_bytes())
-}
 
 /// The console's cookie: SameSite=Strict, no Max-Age (it ends with the browser).
 const CONSOLE_COOKIE: SessionCookie = SessionCookie { name: cookie_name, same_site: SameSite::Strict, max_age: None };
@@ -139,8 +138,10 @@ async fn console_context(State(app): State<AppState>, mut req: Request, next: Ne
             }
         }
     };
+    let csrf_tokens = CsrfTokens::new(&app, "console-csrf", &browser.token);
     let ctx = ConsoleCtx {
-        csrf: csrf_for(&app, &browser.token),
+        csrf: csrf_tokens.current(),
+        csrf_tokens,
         token: browser.token.clone(),
         tr: Tr { locale: browser.locale },
         path: req.uri().path().to_string(),

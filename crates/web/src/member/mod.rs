@@ -95,8 +95,8 @@ pub(crate) type Cx = Extension<Arc<Ctx>>;
 pub(crate) type MemberForm<T> = crate::extract::CsrfForm<T, Ctx>;
 
 impl crate::extract::CsrfScope for Ctx {
-    fn expected_csrf(&self) -> &str {
-        &self.csrf
+    fn expected_csrf(&self) -> &crate::ctx::CsrfTokens {
+        &self.csrf_tokens
     }
     fn refuse(&self, err: ServiceError) -> Response {
         PageError { err, chrome: Chrome::from(self) }.into_response()

@@ -81,6 +81,11 @@ impl Browser {
         Browser { client, base: t.base.clone() }
     }
 
+    /// Goes on with the same cookies at `t`'s (restarted) server.
+    pub fn follow(&mut self, t: &TestApp) {
+        self.base = t.base.clone();
+    }
+
     fn with(t: &TestApp, redirect: reqwest::redirect::Policy) -> Self {
         let client = reqwest::Client::builder().cookie_store(true).redirect(redirect).build().expect("client");
         Browser { client, base: t.base.clone() }

@@ -169,6 +169,29 @@ impl TestApp {
         }
     }
 
+    /// Stops the server and starts it again, like a restarted node: the same database, data
+    /// directory, clock and SMTP server, with the configuration changed by `change` (new keys)
+    /// and a new port (`base` follows; move browsers with [`Browser::follow`]).
+    pub async fn restart(&mut self, change: impl FnOnce(&mut Config)) {
+        let _ = self.shutdown.send(true);
+        let store: Arc<dyn store::Store> = match &self.pg_schema {
+            None => Arc::new(store::testing::sqlite_in(&self.app.config.data_dir).await.expect("sqlite")),
+            Some(schema) => Arc::new(store::testing::pg_schema(schema).await.expect("postgres")),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind http");
+        let addr = listener.local_addr().expect("addr");
+        let mut config = self.app.config.clone();
+        config.listen = addr;
+        config.public_url = Some(format!("http://{addr}"));
+        change(&mut config);
+        let app = App::with_store(config, store, Arc::new(self.clock.clone())).expect("app");
+        let (tx, rx) = watch::channel(false);
+        tokio::spawn(web::serve(app.clone(), listener, rx));
+        self.base = format!("http://{addr}");
+        self.app = app;
+        self.shutdown = tx;
+    }
+
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         if let Some(schema) = &self.pg_schema {
