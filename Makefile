@@ -45,11 +45,12 @@ e2e-deps:
 test-e2e: test-build e2e-deps
 	cd e2e && MIMOTO_BIN=$(BIN) npm test
 
-## make bench: roster import of 1,000,000 rows into SQLite and PostgreSQL; face engine latency and memory; memory under a login burst (optimized build)
+## make bench: roster import of 1,000,000 rows into SQLite and PostgreSQL; face engine latency and memory; memory under a login burst; password reset timing with and without an account (optimized build)
 bench: deps postgres models
 	cargo bench --locked -p mimoto-face --bench face
 	cargo bench --locked -p mimoto-app --bench roster_import
 	cargo bench --locked -p mimoto-web --bench login_burst
+	cargo bench --locked -p mimoto-web --bench reset_timing
 
 ## make ocr-eval: birth-date read rate of the document OCR on synthetic cards (OCR_EVAL_CARDS per cell, default 10)
 .PHONY: ocr-eval
