@@ -98,14 +98,17 @@ fn parse_key_list(list: &str, what: &str, bare: Option<&str>) -> Result<Vec<(Str
         }
     }
     let mut keys: Vec<(String, [u8; 32])> = Vec::new();
-    for entry in entries {
+    for (n, entry) in entries.into_iter().enumerate() {
+        // Errors name the entry's position, never its text: a misplaced colon would put key
+        // material into the message and the log.
+        let n = n + 1;
         let (id, key) =
-            entry.split_once(':').ok_or_else(|| CryptoError::Config(format!("{what} entries are id:base64")))?;
+            entry.split_once(':').ok_or_else(|| CryptoError::Config(format!("{what} entry {n} is not id:base64")))?;
         if id.is_empty() || id.len() > 32 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            return Err(CryptoError::Config(format!("bad {what} id {id:?}")));
+            return Err(CryptoError::Config(format!("{what} entry {n}: the id must be 1–32 letters, digits, - or _")));
         }
         if keys.iter().any(|(k, _)| k == id) {
-            return Err(CryptoError::Config(format!("{what} id {id:?} is listed twice")));
+            return Err(CryptoError::Config(format!("{what} entry {n}: the id {id:?} is listed twice")));
         }
         keys.push((id.to_string(), decode_key(key, what)?));
     }
@@ -242,6 +245,11 @@ impl Keys {
         let live = self.mac_key_ids().filter_map(|id| Some((id.to_string(), self.macer_with(id, purpose).ok()?)));
         let retired = self.retired.iter().map(|(id, key)| (id.clone(), Self::subkey(key, purpose)));
         live.chain(retired).map(|(id, m)| (id, m.mac(data))).collect()
+    }
+
+    /// The ids of the retired MAC keys (`MIMOTO_RETIRED_SECRET_KEYS`).
+    pub fn retired_mac_key_ids(&self) -> impl Iterator<Item = &str> {
+        self.retired.keys().map(String::as_str)
     }
 
     /// The MAC key ids, the active one first.

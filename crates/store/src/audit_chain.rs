@@ -30,6 +30,19 @@ pub const LEGACY_CHAIN_KEY: &str = "m0";
 pub struct ChainKeys {
     active: (String, ChainKey),
     keys: std::collections::BTreeMap<String, ChainKey>,
+    /// Ids of keys taken out of service: they check rows from before the rotation only.
+    retired: std::collections::BTreeSet<String>,
+}
+
+/// The key a row names, as the verifier sees it.
+#[derive(Clone, Copy)]
+pub enum RowKey<'a> {
+    /// A key in service.
+    Live(&'a ChainKey),
+    /// A retired key: only rows before the first row under a key in service may name it.
+    Retired(&'a ChainKey),
+    /// A key not configured at all.
+    Unknown,
 }
 
 impl ChainKeys {
@@ -37,7 +50,16 @@ impl ChainKeys {
     pub fn new(active: (&str, ChainKey), others: impl IntoIterator<Item = (String, ChainKey)>) -> Self {
         let mut keys: std::collections::BTreeMap<String, ChainKey> = others.into_iter().collect();
         keys.insert(active.0.to_string(), active.1);
-        ChainKeys { active: (active.0.to_string(), active.1), keys }
+        ChainKeys { active: (active.0.to_string(), active.1), keys, retired: Default::default() }
+    }
+
+    /// These keys plus retired ones (`id`, key), which check old rows only.
+    pub fn with_retired(mut self, retired: impl IntoIterator<Item = (String, ChainKey)>) -> Self {
+        for (id, key) in retired {
+            self.keys.entry(id.clone()).or_insert(key);
+            self.retired.insert(id);
+        }
+        self
     }
 
     /// The id new rows name, and its key.
@@ -46,8 +68,13 @@ impl ChainKeys {
     }
 
     /// The key a row naming `id` was linked under (`None`: a row from before key ids, `m0`).
-    pub fn get(&self, id: Option<&str>) -> Option<&ChainKey> {
-        self.keys.get(id.unwrap_or(LEGACY_CHAIN_KEY))
+    pub fn get(&self, id: Option<&str>) -> RowKey<'_> {
+        let id = id.unwrap_or(LEGACY_CHAIN_KEY);
+        match self.keys.get(id) {
+            Some(key) if self.retired.contains(id) => RowKey::Retired(key),
+            Some(key) => RowKey::Live(key),
+            None => RowKey::Unknown,
+        }
     }
 }
 
@@ -153,8 +180,11 @@ pub enum ChainBreak {
     Unlinked,
     /// A row without a hash after the chain began.
     Missing,
-    /// The row was linked under a MAC key that is not configured: it cannot be checked.
+    /// The row names a MAC key that is not configured: it cannot be checked.
     UnknownKey,
+    /// The row names a retired key after rows under a key in service (or ends the chain): a
+    /// retired key signs nothing after its rotation, so the rows were rewritten with it.
+    RetiredKey,
 }
 
 impl std::fmt::Display for ChainBreak {
@@ -164,7 +194,10 @@ impl std::fmt::Display for ChainBreak {
             ChainBreak::Unlinked => "the row does not link to the one before it (a row was removed or inserted)",
             ChainBreak::Missing => "the row has no hash although the chain had begun",
             ChainBreak::UnknownKey => {
-                "the row names a MAC key that is not configured (list retired keys in MIMOTO_RETIRED_SECRET_KEYS to check it)"
+                "the row names a MAC key that is not configured: a retired key missing from MIMOTO_RETIRED_SECRET_KEYS, or the row was altered"
+            }
+            ChainBreak::RetiredKey => {
+                "the row names a retired MAC key although rows under a key in service came before it, or the chain ends under it: rows were rewritten with an old key"
             }
         })
     }
@@ -175,18 +208,15 @@ impl std::fmt::Display for ChainBreak {
 pub struct Verifier {
     report: Option<ChainReport>,
     prev: Option<Vec<u8>>,
+    /// A row under a key in service was seen: retired keys may not follow.
+    seen_live: bool,
+    /// The last row checked was under a retired key (`seq`).
+    last_retired: Option<i64>,
 }
 
 impl Verifier {
-    /// Checks the next row, linked under the key `key` (`None`: a key not configured).
-    pub fn push(
-        &mut self,
-        key: Option<&ChainKey>,
-        seq: i64,
-        row: &Linked<'_>,
-        prev_hash: Option<&[u8]>,
-        hash: Option<&[u8]>,
-    ) {
+    /// Checks the next row, linked under the key `key`.
+    pub fn push(&mut self, key: RowKey<'_>, seq: i64, row: &Linked<'_>, prev_hash: Option<&[u8]>, hash: Option<&[u8]>) {
         let report = self.report.get_or_insert(ChainReport { rows: 0, unchained_prefix: 0, broken: None, head: None });
         report.rows += 1;
         if report.broken.is_some() {
@@ -204,9 +234,24 @@ impl Verifier {
             report.broken = Some((seq, ChainBreak::Unlinked));
             return;
         }
-        let Some(key) = key else {
-            report.broken = Some((seq, ChainBreak::UnknownKey));
-            return;
+        let key = match key {
+            RowKey::Live(key) => {
+                self.seen_live = true;
+                self.last_retired = None;
+                key
+            }
+            RowKey::Retired(_) if self.seen_live => {
+                report.broken = Some((seq, ChainBreak::RetiredKey));
+                return;
+            }
+            RowKey::Retired(key) => {
+                self.last_retired = Some(seq);
+                key
+            }
+            RowKey::Unknown => {
+                report.broken = Some((seq, ChainBreak::UnknownKey));
+                return;
+            }
         };
         if link(key, prev_hash, row).as_slice() != hash {
             report.broken = Some((seq, ChainBreak::Edited));
@@ -217,7 +262,11 @@ impl Verifier {
     }
 
     pub fn finish(self) -> ChainReport {
-        self.report.unwrap_or(ChainReport { rows: 0, unchained_prefix: 0, broken: None, head: None })
+        let mut report = self.report.unwrap_or(ChainReport { rows: 0, unchained_prefix: 0, broken: None, head: None });
+        if let (None, Some(seq)) = (report.broken, self.last_retired) {
+            report.broken = Some((seq, ChainBreak::RetiredKey));
+        }
+        report
     }
 }
 
@@ -244,26 +293,26 @@ mod tests {
         let b = link(&key, Some(&a), &row("b"));
         let c = link(&key, Some(&b), &row("c"));
         let mut v = Verifier::default();
-        v.push(Some(&key), 1, &row("a"), None, Some(&a));
-        v.push(Some(&key), 2, &row("b"), Some(&a), Some(&b));
-        v.push(Some(&key), 3, &row("c"), Some(&b), Some(&c));
+        v.push(RowKey::Live(&key), 1, &row("a"), None, Some(&a));
+        v.push(RowKey::Live(&key), 2, &row("b"), Some(&a), Some(&b));
+        v.push(RowKey::Live(&key), 3, &row("c"), Some(&b), Some(&c));
         let report = v.finish();
         assert_eq!(report.broken, None);
         assert_eq!(report.head, Some((3, c.clone())));
 
         let mut edited = Verifier::default();
-        edited.push(Some(&key), 1, &row("a"), None, Some(&a));
-        edited.push(Some(&key), 2, &row("B"), Some(&a), Some(&b));
+        edited.push(RowKey::Live(&key), 1, &row("a"), None, Some(&a));
+        edited.push(RowKey::Live(&key), 2, &row("B"), Some(&a), Some(&b));
         assert_eq!(edited.finish().broken, Some((2, ChainBreak::Edited)));
 
         let mut removed = Verifier::default();
-        removed.push(Some(&key), 1, &row("a"), None, Some(&a));
-        removed.push(Some(&key), 3, &row("c"), Some(&b), Some(&c));
+        removed.push(RowKey::Live(&key), 1, &row("a"), None, Some(&a));
+        removed.push(RowKey::Live(&key), 3, &row("c"), Some(&b), Some(&c));
         assert_eq!(removed.finish().broken, Some((3, ChainBreak::Unlinked)));
 
         let other_key = [8u8; 32];
         let mut forged = Verifier::default();
-        forged.push(Some(&key), 1, &row("a"), None, Some(&link(&other_key, None, &row("a"))));
+        forged.push(RowKey::Live(&key), 1, &row("a"), None, Some(&link(&other_key, None, &row("a"))));
         assert_eq!(forged.finish().broken, Some((1, ChainBreak::Edited)), "without the key no row fits");
     }
 
@@ -272,13 +321,13 @@ mod tests {
         let key = [7u8; 32];
         let a = link(&key, None, &row("a"));
         let mut v = Verifier::default();
-        v.push(Some(&key), 1, &row("old"), None, None);
-        v.push(Some(&key), 2, &row("a"), None, Some(&a));
+        v.push(RowKey::Live(&key), 1, &row("old"), None, None);
+        v.push(RowKey::Live(&key), 2, &row("a"), None, Some(&a));
         let report = v.finish();
         assert_eq!((report.unchained_prefix, report.broken), (1, None));
         let mut v = Verifier::default();
-        v.push(Some(&key), 2, &row("a"), None, Some(&a));
-        v.push(Some(&key), 3, &row("new"), None, None);
+        v.push(RowKey::Live(&key), 2, &row("a"), None, Some(&a));
+        v.push(RowKey::Live(&key), 3, &row("new"), None, None);
         assert_eq!(v.finish().broken, Some((3, ChainBreak::Missing)));
     }
 
@@ -292,6 +341,26 @@ mod tests {
         v.push(keys.get(None), 1, &row("a"), None, Some(&a));
         v.push(keys.get(Some("m1")), 2, &row("b"), Some(&a), Some(&b));
         assert_eq!(v.finish().broken, None, "a row from before key ids is an m0 row");
+
+        // m0 retired: it still checks the rows before the rotation...
+        let retired = ChainKeys::new(("m1", new), []).with_retired([("m0".to_string(), old)]);
+        let mut v = Verifier::default();
+        v.push(retired.get(None), 1, &row("a"), None, Some(&a));
+        v.push(retired.get(Some("m1")), 2, &row("b"), Some(&a), Some(&b));
+        assert_eq!(v.finish().broken, None);
+        // ...but whoever holds it cannot rewrite what came after: not in the middle...
+        let forged = link(&old, Some(&b), &row("c"));
+        let mut v = Verifier::default();
+        v.push(retired.get(None), 1, &row("a"), None, Some(&a));
+        v.push(retired.get(Some("m1")), 2, &row("b"), Some(&a), Some(&b));
+        v.push(retired.get(Some("m0")), 3, &row("c"), Some(&b), Some(&forged));
+        assert_eq!(v.finish().broken, Some((3, ChainBreak::RetiredKey)));
+        // ...nor by re-chaining everything from some row on under it (the chain ends under it).
+        let b_forged = link(&old, Some(&a), &row("B"));
+        let mut v = Verifier::default();
+        v.push(retired.get(None), 1, &row("a"), None, Some(&a));
+        v.push(retired.get(Some("m0")), 2, &row("B"), Some(&a), Some(&b_forged));
+        assert_eq!(v.finish().broken, Some((2, ChainBreak::RetiredKey)));
 
         let only_new = ChainKeys::new(("m1", new), []);
         let mut v = Verifier::default();

@@ -26,14 +26,28 @@ pub async fn check_ip(app: &App, name: &str, ip: &str, limit: Limit) -> ServiceR
     check(app, name, &client_bucket(ip), limit).await
 }
 
-fn key(app: &App, name: &str, subject: &str) -> String {
-    format!("{name}:{}", app.keys.mac_b64("rate-limit", subject.as_bytes()))
+/// The counter keys of `subject` under every configured MAC key, the active one's first: a hit
+/// is counted under the active key, a limit compared with the sum, so a MAC key rotation (or a
+/// rolling restart with two active keys) never hands out a fresh budget.
+fn keys(app: &App, name: &str, subject: &str) -> Vec<String> {
+    app.keys.macs_b64("rate-limit", subject.as_bytes()).into_iter().map(|mac| format!("{name}:{mac}")).collect()
+}
+
+/// The hits of the counters `keys` in the window, added up.
+async fn hits(app: &App, keys: &[String], window: Duration) -> ServiceResult<i64> {
+    let mut sum = 0;
+    for key in keys {
+        sum += app.store.rate_limit_count(key, app.now(), window).await?;
+    }
+    Ok(sum)
 }
 
 #[tracing::instrument(skip_all, fields(limit = %name))]
 pub async fn check(app: &App, name: &str, subject: &str, limit: Limit) -> ServiceResult<()> {
-    let key = key(app, name, subject);
-    let count = app.store.hit_rate_limit(&key, app.now(), Duration::seconds(limit.window_secs)).await?;
+    let keys = keys(app, name, subject);
+    let Some((active, older)) = keys.split_first() else { return Ok(()) };
+    let window = Duration::seconds(limit.window_secs);
+    let count = app.store.hit_rate_limit(active, app.now(), window).await? + hits(app, older, window).await?;
     if count > limit.max {
         metrics::counter!("mimoto_rate_limited_total", "limit" => name.to_string()).increment(1);
         return Err(ServiceError::RateLimited { retry_after: limit.window_secs });
@@ -72,7 +86,8 @@ pub fn login_delay_secs(failures: i64) -> i64 {
 /// Everything is counted before the password is checked; only failures feed the delay and
 /// the ceiling, and a success forgets them.
 pub struct LoginGuard {
-    failures_key: String,
+    /// The account's failure counters under every configured MAC key, the active one first.
+    failures_keys: Vec<String>,
 }
 
 impl LoginGuard {
@@ -84,7 +99,7 @@ impl LoginGuard {
         let guard = LoginGuard::of(app, scope, account);
         let ceiling = limits.login_failures_per_account;
         let window = Duration::seconds(ceiling.window_secs);
-        let failures = app.store.rate_limit_count(&guard.failures_key, app.now(), window).await?;
+        let failures = hits(app, &guard.failures_keys, window).await?;
         if failures >= ceiling.max {
             metrics::counter!("mimoto_rate_limited_total", "limit" => format!("{scope}:account")).increment(1);
             return Err(ServiceError::RateLimited { retry_after: ceiling.window_secs });
@@ -97,19 +112,23 @@ impl LoginGuard {
     }
 
     fn of(app: &App, scope: &str, account: &str) -> LoginGuard {
-        LoginGuard { failures_key: key(app, &format!("{scope}:account-failures"), account) }
+        LoginGuard { failures_keys: keys(app, &format!("{scope}:account-failures"), account) }
     }
 
     /// Counts a failed attempt toward the delay and the ceiling.
     pub async fn failed(&self, app: &App) -> ServiceResult<()> {
         let window = Duration::seconds(app.config.limits.login_failures_per_account.window_secs);
-        app.store.hit_rate_limit(&self.failures_key, app.now(), window).await?;
+        if let Some(active) = self.failures_keys.first() {
+            app.store.hit_rate_limit(active, app.now(), window).await?;
+        }
         Ok(())
     }
 
     /// Forgets the account's failures (a correct password, or a completed reset).
     pub async fn succeeded(&self, app: &App) -> ServiceResult<()> {
-        app.store.clear_rate_limit(&self.failures_key).await?;
+        for key in &self.failures_keys {
+            app.store.clear_rate_limit(key).await?;
+        }
         Ok(())
     }
 

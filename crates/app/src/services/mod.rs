@@ -41,14 +41,16 @@ pub fn email_index(app: &App, email: &Email) -> Vec<u8> {
 }
 
 /// The member with `email`, found by its blind index under each configured MAC key, the active
-/// one first (an account not re-keyed yet after a MAC key rotation is still found).
+/// one first (an account not re-keyed yet after a MAC key rotation is still found). Every key
+/// is tried, found or not, so the number of queries does not tell whether the address has an
+/// account, and a row re-keyed between two queries is not missed.
 pub async fn find_user_by_email(app: &App, email: &Email) -> Result<Option<store::UserRecord>, store::StoreError> {
+    let mut found = None;
     for index in app.keys.macs(EMAIL_INDEX_PURPOSE, email.as_str().as_bytes()) {
-        if let Some(user) = app.store.find_user_by_email_index(&index).await? {
-            return Ok(Some(user));
-        }
+        let user = app.store.find_user_by_email_index(&index).await?;
+        found = found.or(user);
     }
-    Ok(None)
+    Ok(found)
 }
 
 /// The AAD members' sealed email addresses are bound to.

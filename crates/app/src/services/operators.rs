@@ -152,14 +152,15 @@ fn email_index(app: &App, email: &Email) -> Vec<u8> {
     app.keys.mac(EMAIL_INDEX_PURPOSE, email.as_str().as_bytes())
 }
 
-/// The operator with `email`, by its blind index under each configured MAC key.
+/// The operator with `email`, by its blind index under each configured MAC key; every key is
+/// tried, found or not (see [`crate::services::find_user_by_email`]).
 async fn find_by_email(app: &App, email: &Email) -> ServiceResult<Option<OperatorRecord>> {
+    let mut found = None;
     for index in app.keys.macs(EMAIL_INDEX_PURPOSE, email.as_str().as_bytes()) {
-        if let Some(record) = app.store.find_operator_by_email_index(&index).await? {
-            return Ok(Some(record));
-        }
+        let record = app.store.find_operator_by_email_index(&index).await?;
+        found = found.or(record);
     }
-    Ok(None)
+    Ok(found)
 }
 
 const SESSION_PURPOSE: &str = "operator-session";

@@ -190,6 +190,12 @@ pub async fn verify_code(app: &App, id: &str, input: &str, ip: &str) -> ServiceR
         (Some(e), Some(h), Some(o)) => (e.clone(), h.clone(), o.clone()),
         _ => return Err(ServiceError::WrongStep),
     };
+    // The unique index sees blind indexes under one MAC key only: while two are configured (a
+    // rotation), an account indexed under the other one is looked for again here, just before
+    // the insert, not only when the address was entered.
+    if app.keys.mac_key_ids().nth(1).is_some() && find_user_by_email(app, &email).await?.is_some() {
+        return Err(ServiceError::EmailTaken);
+    }
     let user_id = new_id();
     let now = app.now();
     flow.complete(user_id.clone(), now)?;

@@ -6,6 +6,7 @@
 use crate::common::browser::Browser;
 use crate::common::console::{create_operator, sign_in};
 use crate::common::{Backend, Opts, TestApp, PASSWORD};
+use app::config::{Limit, Limits};
 use app::services::operators::Role;
 use app::services::rekey::{self, RotateReport};
 use serde_json::json;
@@ -13,6 +14,8 @@ use serde_json::json;
 const M0: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
 const M1: &str = "m1:CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=";
 const EMAIL: &str = "rotate@example.com";
+const TWIN: &str = "twin@example.com";
+const GUESSED: &str = "guessed@example.com";
 
 fn changed(report: &RotateReport, name: &str) -> u64 {
     report.columns.iter().find(|c| c.name == name).map_or(u64::MAX, |c| c.changed)
@@ -30,10 +33,19 @@ async fn rotation(backend: Backend) {
             c.secret_key = Some(M0.into());
             c.data_keys = Some("k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=".into());
         },
+        limits: Limits { login_failures_per_account: Limit::new(3, 86_400), ..Opts::default().limits },
         ..Opts::default()
     })
     .await;
     let api_token = t.register(EMAIL, PASSWORD).await;
+    // A registration of TWIN left at its code while another one of TWIN completes under m0.
+    let (waiting, waiting_code) = t.register_until_code(TWIN, PASSWORD).await;
+    t.register(TWIN, PASSWORD).await;
+    // Three failed logins on an account: the daily ceiling (3 here) is reached under m0.
+    for _ in 0..3 {
+        let (s, _) = t.post("/api/v1/sessions", json!({"email": GUESSED, "password": "wrong-wrong-wrong"})).await;
+        assert_eq!(s, 401);
+    }
     let mut b = Browser::new(&t);
     b.login(EMAIL, PASSWORD).await;
     let page_before = b.get("/menu").await;
@@ -62,6 +74,10 @@ async fn rotation(backend: Backend) {
         (409, Some("email_taken")),
         "an address indexed under m0 is taken: {v}"
     );
+    let (s, v) = t.post(&format!("/api/v1/registrations/{waiting}/verify"), json!({"code": waiting_code})).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (409, Some("email_taken")), "no second account for one address: {v}");
+    let (s, v) = t.post("/api/v1/sessions", json!({"email": GUESSED, "password": "wrong-wrong-wrong"})).await;
+    assert_eq!(s, 429, "the rotation hands out no fresh login budget: {v}");
     let other = Browser::new(&t);
     assert!(other.login(EMAIL, PASSWORD).await.url.ends_with("/menu"), "the account is found under m0");
     // A form rendered before the restart, with its CSRF token under m0, still submits.
@@ -73,7 +89,7 @@ async fn rotation(backend: Backend) {
     let report = rekey::rotate(&t.app, 2, &mut progress).await.expect("rotate");
     assert!(report.complete(), "{report:?}");
     assert_eq!(report.active_mac_key, "m1");
-    assert_eq!(changed(&report, "users.email_index"), 1, "{report:?}");
+    assert_eq!(changed(&report, "users.email_index"), 2, "{report:?}");
     assert_eq!(changed(&report, "operators.email_index"), 1, "{report:?}");
     let again = rekey::rotate(&t.app, 2, &mut progress).await.expect("rotate again");
     assert_eq!(again.changed(), 0, "a second run changes nothing: {again:?}");
