@@ -200,6 +200,9 @@ pub enum ServiceError {
     /// F5: too many wrong answers; nothing is checked before `until` (Unix seconds).
     #[error("secret question locked")]
     StepUpLocked { until: i64 },
+    /// The database is out of reach for now: 503 with Retry-After ([`RETRY_UNAVAILABLE_SECS`]).
+    #[error("service unavailable: {0}")]
+    Unavailable(StoreError),
     #[error("store: {0}")]
     Store(StoreError),
     #[error("crypto: {0}")]
@@ -208,10 +211,14 @@ pub enum ServiceError {
     Internal(String),
 }
 
+/// What a 503 for an unreachable database tells clients to wait (`Retry-After`), in seconds.
+pub const RETRY_UNAVAILABLE_SECS: u64 = 5;
+
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict => ServiceError::Conflict,
+            e @ StoreError::Unavailable(_) => ServiceError::Unavailable(e),
             other => ServiceError::Store(other),
         }
     }
@@ -343,6 +350,7 @@ impl ServiceError {
             StepUpAnswerEmpty => "step_up_answer_empty",
             StepUpWrong { .. } => "step_up_wrong",
             StepUpLocked { .. } => "step_up_locked",
+            Unavailable(_) => "unavailable",
             Store(_) | Crypto(_) | Internal(_) => "internal",
         }
     }

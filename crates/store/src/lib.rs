@@ -130,6 +130,11 @@ pub enum StoreError {
     Corrupt(String),
     #[error("unsupported database url (expected sqlite:… or postgres://…)")]
     UnsupportedUrl,
+    /// The database cannot be reached or refuses work for now (connection refused or lost, no
+    /// connection free within the pool's acquire timeout, shutting down, too many clients,
+    /// SQLite busy): nothing was done; the request may be retried later.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
     #[error("database: {0}")]
     Database(#[source] sqlx::Error),
     #[error("migration: {0}")]
@@ -140,6 +145,7 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match e {
             sqlx::Error::Database(ref db) if db.is_unique_violation() => StoreError::Duplicate,
+            e if unavailable(&e) => StoreError::Unavailable(e),
             sqlx::Error::RowNotFound => StoreError::NotFound,
             // A row mapper's conversion refused a stored value (see `row.rs`).
             sqlx::Error::ColumnDecode { ref index, ref source } if source.is::<row::Corrupt>() => {
@@ -147,6 +153,26 @@ impl From<sqlx::Error> for StoreError {
             }
             e => StoreError::Database(e),
         }
+    }
+}
+
+/// Whether `e` says the database is out of reach for now rather than that the request was wrong.
+fn unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => match db.code() {
+            // PostgreSQL: class 08 connection exception; 57P01–57P03 the server is shutting
+            // down or starting; 53300 too many connections. SQLite: 5 busy, 6 locked.
+            Some(code) => {
+                code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300" | "5" | "6")
+            }
+            None => false,
+        },
+        _ => false,
     }
 }
 

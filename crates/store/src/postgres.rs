@@ -15,6 +15,10 @@ pub struct PgStore {
     pub(crate) audit_key: std::sync::OnceLock<crate::audit_chain::ChainKeys>,
 }
 
+/// How long a request waits for a database connection (connecting included) before it is
+/// answered 503: short, so an outage costs members seconds, not a hung page (issue #15).
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(1500);
+
 impl PgStore {
     /// Connects to `url` (`postgres://…`) and runs the PostgreSQL migrations.
     pub async fn connect(url: &str) -> Result<Self> {
@@ -23,11 +27,8 @@ impl PgStore {
 
     /// Connects with explicit options (tests use this to pin a `search_path` schema).
     pub async fn connect_with(options: PgConnectOptions) -> Result<Self> {
-        let pool = PgPoolOptions::new()
-            .max_connections(10)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
-            .await?;
+        let pool =
+            PgPoolOptions::new().max_connections(10).acquire_timeout(ACQUIRE_TIMEOUT).connect_with(options).await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(PgStore { pool, audit_key: std::sync::OnceLock::new() })
     }

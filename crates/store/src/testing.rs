@@ -49,6 +49,13 @@ pub async fn pg_schema(schema: &str) -> store::Result<PgStore> {
     PgStore::connect_with(options.options([("search_path", schema)])).await
 }
 
+/// [`pg_schema`] through another port on the same host (a loopback proxy a test can cut).
+#[allow(dead_code)] // the web crate's integration tests use it; the conformance tests do not
+pub async fn pg_schema_at(schema: &str, port: u16) -> store::Result<PgStore> {
+    let options = PgConnectOptions::from_str(&test_database_url())?.port(port);
+    PgStore::connect_with(options.options([("search_path", schema)])).await
+}
+
 /// Drops a schema made by [`fresh_pg`].
 pub async fn drop_pg_schema(schema: &str) -> store::Result<()> {
     if !schema.starts_with("t_") || !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 
 use app::crypto::{ct_eq_str, random_token};
@@ -103,6 +103,7 @@ pub fn sid_cookie(app: &App, value: String) -> Cookie<'static> {
 
 pub async fn browser_context(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
     let browser = MEMBER_COOKIE.read(&app, req.headers());
+    let mut unavailable = None;
     let member = if browser.is_new {
         None
     } else {
@@ -110,6 +111,12 @@ pub async fn browser_context(State(app): State<AppState>, mut req: Request, next
             // An API token in the cookie is not a browser session: the two never stand in
             // for each other (the API refuses browser sessions likewise).
             Ok(m) => m.filter(|m| m.session.kind == auth::SessionKind::Browser.as_str()),
+            // Without the database nobody can be told signed in or out: the page says so (503)
+            // instead of sending a signed-in member to the login form.
+            Err(e @ ServiceError::Unavailable(_)) => {
+                unavailable = Some(e);
+                None
+            }
             Err(e) => {
                 tracing::error!(error = %e, "session look-up failed");
                 None
@@ -125,6 +132,11 @@ pub async fn browser_context(State(app): State<AppState>, mut req: Request, next
         path: req.uri().path().to_string(),
         member,
     };
+    if let Some(e) = unavailable {
+        let mut resp = crate::member::PageError::new(e, &ctx).into_response();
+        MEMBER_COOKIE.finish(&app, &mut resp, None, browser);
+        return resp;
+    }
     req.extensions_mut().insert(Arc::new(ctx));
     let mut resp = next.run(req).await;
     let replacement = resp.extensions_mut().remove::<SetSid>().map(|SetSid(v)| v);

@@ -44,7 +44,7 @@ fn status(e: &ServiceError) -> StatusCode {
         | SecretQuestionInvalid
         | SecretAnswerEmpty => StatusCode::UNPROCESSABLE_ENTITY,
         EkycNotAvailable | IdentityNotVerified | DocumentBackNotAllowed | CaptureTokenInvalid => StatusCode::CONFLICT,
-        EkycUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        EkycUnavailable | Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         UnknownOrganization | FlowNotFound => StatusCode::NOT_FOUND,
         OrgTypeMismatch | EmailTaken | WrongStep | Conflict => StatusCode::CONFLICT,
         ResendTooSoon { .. } | RateLimited { .. } | CodeBudgetSpent => StatusCode::TOO_MANY_REQUESTS,

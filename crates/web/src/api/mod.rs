@@ -166,6 +166,8 @@ impl IntoResponse for ApiError {
         let e = &self.err;
         if e.is_internal() {
             tracing::error!(error = %e, "api request failed");
+        } else if let ServiceError::Unavailable(_) = e {
+            tracing::warn!(error = %e, "api request refused: database unavailable");
         }
         let detail = ErrorDetail {
             code: e.code().to_string(),
@@ -182,6 +184,7 @@ impl IntoResponse for ApiError {
         let retry = match e {
             ServiceError::RateLimited { retry_after } => Some(*retry_after),
             ServiceError::ResendTooSoon { wait_secs } => Some(*wait_secs),
+            ServiceError::Unavailable(_) => Some(app::error::RETRY_UNAVAILABLE_SECS as i64),
             _ => None,
         };
         if let Some(secs) = retry {

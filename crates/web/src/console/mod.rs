@@ -17,7 +17,7 @@ use std::sync::Arc;
 use askama::Template;
 use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -127,11 +127,17 @@ const CONSOLE_COOKIE: SessionCookie = SessionCookie { name: cookie_name, same_si
 
 async fn console_context(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
     let browser = CONSOLE_COOKIE.read(&app, req.headers());
+    // Without the database nobody can be told signed in or out: 503, not the login form.
+    let mut unavailable = None;
     let operator = if browser.is_new {
         None
     } else {
         match operators::authenticate(&app, &browser.token).await {
             Ok(o) => o,
+            Err(e @ ServiceError::Unavailable(_)) => {
+                unavailable = Some(e);
+                None
+            }
             Err(e) => {
                 tracing::error!(error = %e, "console session look-up failed");
                 None
@@ -147,6 +153,11 @@ async fn console_context(State(app): State<AppState>, mut req: Request, next: Ne
         path: req.uri().path().to_string(),
         operator,
     };
+    if let Some(e) = unavailable {
+        let mut resp = ctx.error(e).into_response();
+        CONSOLE_COOKIE.finish(&app, &mut resp, None, browser);
+        return resp;
+    }
     req.extensions_mut().insert(Arc::new(ctx));
     let mut resp = next.run(req).await;
     let replacement = resp.extensions_mut().remove::<SetOpToken>().map(|SetOpToken(v)| v);
@@ -312,11 +323,18 @@ impl IntoResponse for ConsoleError {
             e => {
                 if e.is_internal() {
                     tracing::error!(error = %e, "console request failed");
+                } else if let ServiceError::Unavailable(_) = e {
+                    tracing::warn!(error = %e, "console request refused: database unavailable");
                 }
                 (e.status(), e.message(self.chrome.tr.locale))
             }
         };
-        render(status, &ErrorPage { c: *self.chrome, message })
+        let unavailable = matches!(self.err, ServiceError::Unavailable(_));
+        let mut resp = render(status, &ErrorPage { c: *self.chrome, message });
+        if unavailable {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(app::error::RETRY_UNAVAILABLE_SECS));
+        }
+        resp
     }
 }
 

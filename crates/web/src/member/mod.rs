@@ -161,14 +161,31 @@ impl IntoResponse for PageError {
             e => {
                 if e.is_internal() {
                     tracing::error!(error = %e, "request failed");
+                } else if let ServiceError::Unavailable(_) = e {
+                    tracing::warn!(error = %e, "page refused: database unavailable");
                 }
                 (e.status(), e.message(self.chrome.tr.locale))
             }
         };
         let restart = self.err.restarts_flow();
         let inquiry = self.err.suggests_customer_center();
+        let unavailable = matches!(self.err, ServiceError::Unavailable(_));
         let page = ErrorPage { c: self.chrome, message, inquiry, restart };
-        render(status, &page)
+        let mut resp = render(status, &page);
+        if unavailable {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(app::error::RETRY_UNAVAILABLE_SECS),
+            );
+        }
+        resp
+    }
+}
+
+impl PageError {
+    /// The error page for `err` in the context `ctx`.
+    pub(crate) fn new(err: ServiceError, ctx: &Ctx) -> Self {
+        PageError { err, chrome: Chrome::from(ctx) }
     }
 }
 

@@ -26,6 +26,7 @@ mod inquiry;
 mod liveness;
 mod mac_rotation;
 mod operator_admin;
+mod outages;
 mod pages;
 mod passkeys;
 mod rekey;

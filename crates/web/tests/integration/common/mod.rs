@@ -5,6 +5,7 @@ pub mod authenticator;
 pub mod browser;
 pub mod console;
 pub mod ekyc;
+pub mod proxy;
 
 use std::net::TcpListener as StdListener;
 use std::sync::{Arc, Mutex};
@@ -72,6 +73,9 @@ pub struct Opts {
     pub limits: Limits,
     /// Changes to the configuration the app starts with (e.g. a test knob).
     pub config: fn(&mut Config),
+    /// PostgreSQL through a loopback port (a [`proxy::Proxy`]) instead of directly; the schema
+    /// is still made directly.
+    pub pg_port: Option<u16>,
 }
 
 impl Default for Opts {
@@ -97,6 +101,7 @@ impl Default for Opts {
                 ekyc_face_attempts_per_member: generous,
             },
             config: |_| {},
+            pg_port: None,
         }
     }
 }
@@ -148,7 +153,13 @@ impl TestApp {
             Backend::Sqlite => (Arc::new(store::testing::sqlite_in(dir.path()).await.expect("sqlite")), None),
             Backend::Postgres => {
                 let (s, schema) = store::testing::fresh_pg().await.expect("PostgreSQL must be reachable");
-                (Arc::new(s), Some(schema))
+                match opts.pg_port {
+                    None => (Arc::new(s), Some(schema)),
+                    Some(port) => {
+                        let through = store::testing::pg_schema_at(&schema, port).await.expect("through the port");
+                        (Arc::new(through), Some(schema))
+                    }
+                }
             }
         };
         let app = App::with_store(config, store, Arc::new(clock.clone())).expect("app");
