@@ -2,13 +2,16 @@
 //!
 //! The worker claims due mails with a lease (so several nodes can run it), delivers them
 //! through the [`mail::Mailer`], and on failure schedules a retry with exponential backoff
-//! (15 s doubling up to 1 h). It never gives up on a mail: an SMTP outage delays it only.
+//! (15 s doubling up to 1 h). It never gives up on a mail: an SMTP outage delays it only. When
+//! a delivery succeeds after a transient failure (the relay is back), every mail waiting out a
+//! backoff after a transient failure becomes due at once.
 //!
 //! The clean-up ([`clean_up`], every 10 minutes) deletes what is no longer needed, each kind
 //! after its own period (`*_retention_days` in the configuration, README "Configuration").
 //! Every node may run it: each purge is one statement, or a versioned update.
 
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
@@ -42,7 +45,7 @@ pub async fn deliver_due(app: &App, mailer: &mail::Mailer) -> Result<usize, stor
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(mail_id = %m.id, error = %e, "cannot open queued mail (missing key?); retrying later");
-                app.store.mark_mail_failed(&m.id, "cannot open payload", app.now() + Duration::hours(1)).await?;
+                app.store.mark_mail_failed(&m.id, "cannot open payload", app.now() + Duration::hours(1), false).await?;
                 continue;
             }
         };
@@ -51,12 +54,24 @@ pub async fn deliver_due(app: &App, mailer: &mail::Mailer) -> Result<usize, stor
             Ok(()) => {
                 app.store.mark_mail_sent(&m.id, app.now()).await?;
                 metrics::counter!("mimoto_mail_sent_total").increment(1);
+                // The relay takes mail again after failing: what waits out a backoff goes now,
+                // not minutes later (a code mail must arrive while its code is valid).
+                if app.mail_relay_failed.swap(false, Ordering::SeqCst) {
+                    let released = app.store.release_waiting_mails(app.now()).await?;
+                    if released > 0 {
+                        tracing::info!(released, "mail relay is back; waiting mails are due now");
+                    }
+                }
             }
             Err(e) => {
                 let next = app.now() + backoff(m.attempts);
+                let transient = e.is_transient();
                 // The error text may echo the recipient; keep it out of the logs.
-                tracing::warn!(mail_id = %m.id, attempts = m.attempts, transient = e.is_transient(), "mail delivery failed; will retry");
-                app.store.mark_mail_failed(&m.id, &e.to_string(), next).await?;
+                tracing::warn!(mail_id = %m.id, attempts = m.attempts, transient, "mail delivery failed; will retry");
+                app.store.mark_mail_failed(&m.id, &e.to_string(), next, transient).await?;
+                if transient {
+                    app.mail_relay_failed.store(true, Ordering::SeqCst);
+                }
                 metrics::counter!("mimoto_mail_failures_total").increment(1);
             }
         }

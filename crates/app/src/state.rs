@@ -17,6 +17,9 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     /// Wakes the mail worker as soon as a mail is queued.
     pub mail_wake: Notify,
+    /// A delivery failed transiently (relay unreachable or deferring) since the last success:
+    /// the next success releases the mails waiting out a backoff.
+    pub mail_relay_failed: std::sync::atomic::AtomicBool,
     /// The landing page's QR code of the public URL, rendered once.
     pub qr_svg: String,
     /// eKYC images, sealed (local folder `<data_dir>/images` by default).
@@ -115,6 +118,7 @@ impl App {
             keys,
             clock,
             mail_wake: Notify::new(),
+            mail_relay_failed: std::sync::atomic::AtomicBool::new(false),
             qr_svg,
             images,
             imports: Default::default(),

@@ -97,7 +97,7 @@ pub use operators::{
     OperatorSessionRecord, Operators, Withdrawal,
 };
 pub use orgs::Orgs;
-pub use outbox::{NewMail, Outbox, OutboxRecord};
+pub use outbox::{NewMail, Outbox, OutboxRecord, UnsentMail};
 pub use passkeys::{PasskeyRecord, Passkeys};
 pub use rekey::{IndexColumn, IndexedRow, Rekey, SealedColumn, SealedKey, SealedRow};
 pub use retention::Retention;

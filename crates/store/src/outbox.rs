@@ -26,6 +26,17 @@ pub struct OutboxRecord {
     pub created_at: OffsetDateTime,
 }
 
+/// An unsent mail as the worker's bookkeeping sees it (no payload).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct UnsentMail {
+    pub id: String,
+    pub attempts: i32,
+    #[sqlx(try_from = "UnixTime")]
+    pub next_attempt_at: OffsetDateTime,
+    /// 0 claimed, 1 waiting after a transient failure, 2 after a permanent one.
+    pub retry_wait: i32,
+}
+
 #[async_trait]
 pub trait Outbox: Send + Sync {
     async fn enqueue_mail(&self, mail: &NewMail) -> Result<()>;
@@ -38,8 +49,21 @@ pub trait Outbox: Send + Sync {
         limit: i64,
     ) -> Result<Vec<OutboxRecord>>;
     async fn mark_mail_sent(&self, id: &str, now: OffsetDateTime) -> Result<()>;
-    async fn mark_mail_failed(&self, id: &str, error: &str, next_attempt_at: OffsetDateTime) -> Result<()>;
+    /// Schedules the next attempt of a mail whose delivery failed; `transient`: the relay could
+    /// not be reached or deferred it (see [`Outbox::release_waiting_mails`]).
+    async fn mark_mail_failed(
+        &self,
+        id: &str,
+        error: &str,
+        next_attempt_at: OffsetDateTime,
+        transient: bool,
+    ) -> Result<()>;
+    /// Makes every mail waiting out a backoff after a transient failure due at `now` (the
+    /// relay is back); claimed mails are left alone. Returns how many.
+    async fn release_waiting_mails(&self, now: OffsetDateTime) -> Result<u64>;
     async fn pending_mail_count(&self) -> Result<i64>;
+    /// Up to `limit` unsent mails, oldest first (bookkeeping only).
+    async fn unsent_mails(&self, limit: i64) -> Result<Vec<UnsentMail>>;
 }
 
 macro_rules! sql_outbox {
@@ -79,13 +103,16 @@ macro_rules! sql_outbox {
             ) -> Result<Vec<OutboxRecord>> {
                 // PostgreSQL: concurrent workers skip each other's rows (SKIP LOCKED) instead of
                 // waiting on them, and the outer `next_attempt_at <= $1` is re-checked after any
-                // wait, so no row is ever claimed twice. SQLite serializes writers.
+                // wait, so no row is ever claimed twice. SQLite serializes writers. The choice is
+                // a MATERIALIZED CTE, evaluated once: as an `IN (subquery)` PostgreSQL may run
+                // the locking subquery more than once and claim more than `limit` rows.
                 let mut out: Vec<OutboxRecord> = sqlx::query_as(concat!(
-                    "UPDATE mail_outbox SET next_attempt_at = $2, attempts = attempts + 1 \
-                     WHERE id IN (SELECT id FROM mail_outbox WHERE sent_at IS NULL AND next_attempt_at <= $1 \
-                                  ORDER BY next_attempt_at, created_at LIMIT $3 ",
+                    "WITH due AS MATERIALIZED (SELECT id FROM mail_outbox \
+                        WHERE sent_at IS NULL AND next_attempt_at <= $1 \
+                        ORDER BY next_attempt_at, created_at LIMIT $3 ",
                     $skip_locked,
-                    ") AND sent_at IS NULL AND next_attempt_at <= $1 \
+                    ") UPDATE mail_outbox SET next_attempt_at = $2, attempts = attempts + 1, retry_wait = 0 \
+                     WHERE id IN (SELECT id FROM due) AND sent_at IS NULL AND next_attempt_at <= $1 \
                      RETURNING id, payload, attempts, created_at",
                 ))
                 .bind(to_ts(now))
@@ -109,16 +136,48 @@ macro_rules! sql_outbox {
 
             // `error` stays out of the span: a mail server's message may quote the address.
             #[tracing::instrument(skip_all, fields(mail.id = %id))]
-            async fn mark_mail_failed(&self, id: &str, error: &str, next_attempt_at: OffsetDateTime) -> Result<()> {
+            async fn mark_mail_failed(
+                &self,
+                id: &str,
+                error: &str,
+                next_attempt_at: OffsetDateTime,
+                transient: bool,
+            ) -> Result<()> {
                 sqlx::query(
-                    "UPDATE mail_outbox SET last_error = $1, next_attempt_at = $2 WHERE id = $3 AND sent_at IS NULL",
+                    "UPDATE mail_outbox SET last_error = $1, next_attempt_at = $2, retry_wait = $3 \
+                     WHERE id = $4 AND sent_at IS NULL",
                 )
                 .bind(error)
                 .bind(to_ts(next_attempt_at))
+                .bind(if transient { 1_i32 } else { 2 })
                 .bind(id)
                 .execute(&self.pool)
                 .await?;
                 Ok(())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn release_waiting_mails(&self, now: OffsetDateTime) -> Result<u64> {
+                let done = sqlx::query(
+                    "UPDATE mail_outbox SET next_attempt_at = $1, retry_wait = 0 \
+                     WHERE sent_at IS NULL AND retry_wait = 1 AND next_attempt_at > $1",
+                )
+                .bind(to_ts(now))
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            #[tracing::instrument(skip_all, fields(limit = limit))]
+            async fn unsent_mails(&self, limit: i64) -> Result<Vec<UnsentMail>> {
+                let rows = sqlx::query_as(
+                    "SELECT id, attempts, next_attempt_at, retry_wait FROM mail_outbox WHERE sent_at IS NULL \
+                     ORDER BY created_at, id LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows)
             }
 
             #[tracing::instrument(skip_all)]

@@ -16,7 +16,7 @@ async fn outbox_claims_leases_and_retries(s: Arc<dyn Store>) {
     assert!(s.claim_due_mails(at, Duration::seconds(60), 10).await.expect("claim").is_empty(), "leased");
 
     s.mark_mail_sent("m1", at).await.expect("sent");
-    s.mark_mail_failed("m2", "connection refused", at + Duration::seconds(30)).await.expect("failed");
+    s.mark_mail_failed("m2", "connection refused", at + Duration::seconds(30), true).await.expect("failed");
     assert_eq!(s.pending_mail_count().await.expect("count"), 1);
     assert!(s.claim_due_mails(at + Duration::seconds(29), Duration::seconds(60), 10).await.expect("claim").is_empty());
     let retry = s.claim_due_mails(at + Duration::seconds(30), Duration::seconds(60), 10).await.expect("claim");
@@ -48,4 +48,27 @@ async fn outbox_claims_leases_and_retries(s: Arc<dyn Store>) {
     assert_eq!(total, 30);
 }
 
-conformance!(outbox_claims_leases_and_retries,);
+/// When the relay is back, mails waiting out a backoff after a transient failure become due at
+/// once; a claimed mail (another worker is sending it) and one a relay refused for good do not.
+async fn a_relay_back_releases_waiting_mails_but_never_claimed_ones(s: Arc<dyn Store>) {
+    let t = t0();
+    for (n, id) in ["waiting", "refused", "claimed"].into_iter().enumerate() {
+        s.enqueue_mail(&mail(id, t + Duration::seconds(n as i64))).await.expect("enqueue");
+    }
+    let now = t + Duration::seconds(2);
+    let claimed = s.claim_due_mails(now, Duration::seconds(120), 2).await.expect("claim");
+    assert_eq!(claimed.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["waiting", "refused"]);
+    s.mark_mail_failed("waiting", "connection refused", now + Duration::minutes(8), true).await.expect("failed");
+    s.mark_mail_failed("refused", "550 no such user", now + Duration::minutes(8), false).await.expect("failed");
+    assert_eq!(s.claim_due_mails(now, Duration::seconds(120), 1).await.expect("claim").len(), 1, "claimed");
+
+    let later = now + Duration::seconds(5);
+    assert_eq!(s.release_waiting_mails(later).await.expect("release"), 1);
+    let due = s.claim_due_mails(later, Duration::seconds(120), 10).await.expect("claim");
+    assert_eq!(due.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["waiting"], "only the waiting one");
+    let unsent = s.unsent_mails(10).await.expect("unsent");
+    assert_eq!(unsent.len(), 3);
+    assert!(unsent.iter().all(|m| m.retry_wait != 1), "{unsent:?}");
+}
+
+conformance!(outbox_claims_leases_and_retries, a_relay_back_releases_waiting_mails_but_never_claimed_ones,);

@@ -11,7 +11,7 @@ async fn sent_mails_do_not_stay_in_the_outbox_and_unsent_ones_are_never_purged(s
     }
     s.mark_mail_sent("old", now).await.expect("sent");
     s.mark_mail_sent("recent", now + Duration::days(5)).await.expect("sent");
-    s.mark_mail_failed("unsent", "connection refused", now + Duration::minutes(1)).await.expect("failed");
+    s.mark_mail_failed("unsent", "connection refused", now + Duration::minutes(1), true).await.expect("failed");
 
     assert_eq!(s.delete_sent_mails(now - Duration::seconds(1)).await.expect("purge"), 0, "none sent that early");
     assert_eq!(s.delete_sent_mails(now + Duration::days(1)).await.expect("purge"), 1);

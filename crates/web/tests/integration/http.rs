@@ -428,6 +428,63 @@ async fn an_smtp_outage_delays_mail_but_never_loses_it() {
     t.stop().await;
 }
 
+/// Starts a registration up to the code mail (queued, not waited for).
+async fn queue_code_mail(t: &TestApp, email: &str) {
+    let id = t.registration_at_account("133033").await;
+    t.post(&format!("/api/v1/registrations/{id}/account"), json!({"email": email, "password": PASSWORD})).await;
+    let (s, v) = t
+        .post(
+            &format!("/api/v1/registrations/{id}/consents"),
+            json!({"accepted": ["platform_terms", "org_privacy", "point_terms"]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+}
+
+/// Waits (bounded) until the unsent mails' attempt counts are `attempts`, each failed and
+/// waiting out its backoff.
+async fn wait_attempts(t: &TestApp, attempts: &[i32]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let unsent = t.app.store.unsent_mails(10).await.expect("unsent");
+        let now: Vec<i32> = unsent.iter().map(|m| m.attempts).collect();
+        if now == attempts && unsent.iter().all(|m| m.retry_wait == 1) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "attempts {now:?}, wanted {attempts:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
+
+/// Issue #15, point 4: a mail that failed twice waits 30 s, a newer one 15 s; the relay comes
+/// back and the newer one goes out — and with it the older one, at once, not when its own
+/// backoff ends (an outage of minutes would otherwise deliver codes already expired).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_back_sends_the_waiting_queue_at_once() {
+    let t = TestApp::start(Opts { smtp_up: false, ..Opts::default() }).await;
+    queue_code_mail(&t, "first@example.com").await;
+    wait_attempts(&t, &[1]).await;
+    t.clock.advance(Duration::seconds(16));
+    t.app.mail_wake.notify_one();
+    wait_attempts(&t, &[2]).await;
+    queue_code_mail(&t, "second@example.com").await;
+    wait_attempts(&t, &[2, 1]).await;
+
+    let listener = std::net::TcpListener::bind(("127.0.0.1", t.smtp_port)).expect("rebind smtp port");
+    let inbox = crate::common::start_smtp(listener);
+    // Only the second mail's backoff (15 s) has passed; the first one's (30 s) has not.
+    t.clock.advance(Duration::seconds(16));
+    t.app.mail_wake.notify_one();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while inbox.lock().expect("inbox").len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "the waiting mail was not sent when the relay came back");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(t.app.store.pending_mail_count().await.expect("count"), 0);
+    assert_eq!(inbox.lock().expect("inbox").len(), 2, "each mail once");
+    t.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operational_endpoints() {
     let t = TestApp::start(Opts::default()).await;
