@@ -4,7 +4,8 @@
 //! through the [`mail::Mailer`], and on failure schedules a retry with exponential backoff
 //! (15 s doubling up to 1 h). It never gives up on a mail: an SMTP outage delays it only. When
 //! a delivery succeeds after a transient failure (the relay is back), every mail waiting out a
-//! backoff after a transient failure becomes due at once.
+//! backoff after a transient failure becomes due at once. A code mail whose code has expired
+//! is dropped instead of sent.
 //!
 //! The clean-up ([`clean_up`], every 10 minutes) deletes what is no longer needed, each kind
 //! after its own period (`*_retention_days` in the configuration, README "Configuration").
@@ -49,6 +50,13 @@ pub async fn deliver_due(app: &App, mailer: &mail::Mailer) -> Result<usize, stor
                 continue;
             }
         };
+        // A code mail after its code expired would only confuse: the member asks for a new one.
+        if payload.expires_at.is_some_and(|at| at <= app.now().unix_timestamp()) {
+            app.store.drop_mail(&m.id, app.now(), "not sent: its code expired before delivery").await?;
+            tracing::warn!(mail_id = %m.id, attempts = m.attempts, "code mail dropped: the code expired before delivery");
+            metrics::counter!("mimoto_mail_expired_total").increment(1);
+            continue;
+        }
         let out = mail::OutgoingMail { to: payload.to, subject: payload.subject, text: payload.text };
         match mailer.send(&out).await {
             Ok(()) => {

@@ -62,6 +62,9 @@ pub trait Outbox: Send + Sync {
     /// relay is back); claimed mails are left alone. Returns how many.
     async fn release_waiting_mails(&self, now: OffsetDateTime) -> Result<u64>;
     async fn pending_mail_count(&self) -> Result<i64>;
+    /// Settles a claimed mail without sending it (its code expired): no longer pending, purged
+    /// with the sent ones.
+    async fn drop_mail(&self, id: &str, now: OffsetDateTime, reason: &str) -> Result<()>;
     /// Up to `limit` unsent mails, oldest first (bookkeeping only).
     async fn unsent_mails(&self, limit: i64) -> Result<Vec<UnsentMail>>;
 }
@@ -108,11 +111,11 @@ macro_rules! sql_outbox {
                 // the locking subquery more than once and claim more than `limit` rows.
                 let mut out: Vec<OutboxRecord> = sqlx::query_as(concat!(
                     "WITH due AS MATERIALIZED (SELECT id FROM mail_outbox \
-                        WHERE sent_at IS NULL AND next_attempt_at <= $1 \
+                        WHERE sent_at IS NULL AND dropped_at IS NULL AND next_attempt_at <= $1 \
                         ORDER BY next_attempt_at, created_at LIMIT $3 ",
                     $skip_locked,
                     ") UPDATE mail_outbox SET next_attempt_at = $2, attempts = attempts + 1, retry_wait = 0 \
-                     WHERE id IN (SELECT id FROM due) AND sent_at IS NULL AND next_attempt_at <= $1 \
+                     WHERE id IN (SELECT id FROM due) AND sent_at IS NULL AND dropped_at IS NULL AND next_attempt_at <= $1 \
                      RETURNING id, payload, attempts, created_at",
                 ))
                 .bind(to_ts(now))
@@ -145,7 +148,7 @@ macro_rules! sql_outbox {
             ) -> Result<()> {
                 sqlx::query(
                     "UPDATE mail_outbox SET last_error = $1, next_attempt_at = $2, retry_wait = $3 \
-                     WHERE id = $4 AND sent_at IS NULL",
+                     WHERE id = $4 AND sent_at IS NULL AND dropped_at IS NULL",
                 )
                 .bind(error)
                 .bind(to_ts(next_attempt_at))
@@ -156,11 +159,26 @@ macro_rules! sql_outbox {
                 Ok(())
             }
 
+            // `reason` stays out of the span like a delivery error.
+            #[tracing::instrument(skip_all, fields(mail.id = %id))]
+            async fn drop_mail(&self, id: &str, now: OffsetDateTime, reason: &str) -> Result<()> {
+                sqlx::query(
+                    "UPDATE mail_outbox SET dropped_at = $1, last_error = $2 \
+                     WHERE id = $3 AND sent_at IS NULL AND dropped_at IS NULL",
+                )
+                .bind(to_ts(now))
+                .bind(reason)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
             #[tracing::instrument(skip_all)]
             async fn release_waiting_mails(&self, now: OffsetDateTime) -> Result<u64> {
                 let done = sqlx::query(
                     "UPDATE mail_outbox SET next_attempt_at = $1, retry_wait = 0 \
-                     WHERE sent_at IS NULL AND retry_wait = 1 AND next_attempt_at > $1",
+                     WHERE sent_at IS NULL AND dropped_at IS NULL AND retry_wait = 1 AND next_attempt_at > $1",
                 )
                 .bind(to_ts(now))
                 .execute(&self.pool)
@@ -171,7 +189,7 @@ macro_rules! sql_outbox {
             #[tracing::instrument(skip_all, fields(limit = limit))]
             async fn unsent_mails(&self, limit: i64) -> Result<Vec<UnsentMail>> {
                 let rows = sqlx::query_as(
-                    "SELECT id, attempts, next_attempt_at, retry_wait FROM mail_outbox WHERE sent_at IS NULL \
+                    "SELECT id, attempts, next_attempt_at, retry_wait FROM mail_outbox WHERE sent_at IS NULL AND dropped_at IS NULL \
                      ORDER BY created_at, id LIMIT $1",
                 )
                 .bind(limit)
@@ -182,7 +200,7 @@ macro_rules! sql_outbox {
 
             #[tracing::instrument(skip_all)]
             async fn pending_mail_count(&self) -> Result<i64> {
-                let n = sqlx::query_scalar("SELECT COUNT(*) AS n FROM mail_outbox WHERE sent_at IS NULL")
+                let n = sqlx::query_scalar("SELECT COUNT(*) AS n FROM mail_outbox WHERE sent_at IS NULL AND dropped_at IS NULL")
                     .fetch_one(&self.pool)
                     .await?;
                 Ok(n)

@@ -15,8 +15,9 @@ use crate::Result;
 
 #[async_trait]
 pub trait Retention: Send + Sync {
-    /// Deletes the mails sent at or before `sent_before` (their bodies hold one-time codes).
-    /// A mail not sent yet is never deleted, however old.
+    /// Deletes the mails sent (or dropped unsent, see `Outbox::drop_mail`) at or before
+    /// `sent_before` (their bodies hold one-time codes). A pending mail is never deleted,
+    /// however old.
     async fn delete_sent_mails(&self, sent_before: OffsetDateTime) -> Result<u64>;
     /// Deletes the one-time codes used, voided or expired at or before `before`. A live code
     /// (not used, not voided, not expired at `before`) stays.
@@ -44,7 +45,7 @@ macro_rules! sql_retention {
         impl Retention for $store {
             #[tracing::instrument(skip_all)]
             async fn delete_sent_mails(&self, sent_before: OffsetDateTime) -> Result<u64> {
-                let done = sqlx::query("DELETE FROM mail_outbox WHERE sent_at IS NOT NULL AND sent_at <= $1")
+                let done = sqlx::query("DELETE FROM mail_outbox WHERE (sent_at IS NOT NULL AND sent_at <= $1) OR (dropped_at IS NOT NULL AND dropped_at <= $1)")
                     .bind(to_ts(sent_before))
                     .execute(&self.pool)
                     .await?;

@@ -26,6 +26,10 @@ pub struct MailPayload {
     pub to: String,
     pub subject: String,
     pub text: String,
+    /// A mail carrying a one-time code: when the code expires (Unix seconds). The worker never
+    /// sends it later; the member asks for a new code (「メールが届かない場合」).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
 }
 
 pub const OUTBOX_AAD: &str = "mail_outbox";
@@ -36,9 +40,25 @@ fn code_mac(app: &App, purpose: &str, subject: &str, code: &str) -> Vec<u8> {
 
 /// Renders and seals a mail for the outbox.
 pub fn sealed_mail(app: &App, template: &mail::Template, locale: Locale, to: &str) -> ServiceResult<NewMail> {
+    sealed_mail_until(app, template, locale, to, None)
+}
+
+/// [`sealed_mail`] of a mail that is worthless after `expires_at` (its code expires then).
+fn sealed_mail_until(
+    app: &App,
+    template: &mail::Template,
+    locale: Locale,
+    to: &str,
+    expires_at: Option<time::OffsetDateTime>,
+) -> ServiceResult<NewMail> {
     let rendered =
         mail::render(template, locale, to).map_err(|e| ServiceError::Internal(format!("mail template: {e}")))?;
-    let payload = MailPayload { to: rendered.to, subject: rendered.subject, text: rendered.text };
+    let payload = MailPayload {
+        to: rendered.to,
+        subject: rendered.subject,
+        text: rendered.text,
+        expires_at: expires_at.map(|t| t.unix_timestamp()),
+    };
     Ok(NewMail { id: new_id(), payload: app.keys.seal_json(OUTBOX_AAD, &payload)?, created_at: app.now() })
 }
 
@@ -101,7 +121,7 @@ async fn store_code(
         expires_at: validity.expires_at,
     };
     // A decoy's mail is rendered and sealed too (the same work), then dropped.
-    let mail = sealed_mail(app, &template_for(code), locale, to);
+    let mail = sealed_mail_until(app, &template_for(code), locale, to, Some(validity.expires_at));
     let mail = if deliver { Some(mail?) } else { None };
     app.store.issue_code(&new_code, mail.as_ref(), flow).await?;
     if deliver {

@@ -69,6 +69,15 @@ async fn a_relay_back_releases_waiting_mails_but_never_claimed_ones(s: Arc<dyn S
     let unsent = s.unsent_mails(10).await.expect("unsent");
     assert_eq!(unsent.len(), 3);
     assert!(unsent.iter().all(|m| m.retry_wait != 1), "{unsent:?}");
+
+    // A dropped mail (its code expired) is settled: not pending, never claimed, purged later.
+    s.drop_mail("waiting", later, "not sent: its code expired before delivery").await.expect("drop");
+    assert_eq!(s.pending_mail_count().await.expect("count"), 2);
+    assert!(s.unsent_mails(10).await.expect("unsent").iter().all(|m| m.id != "waiting"));
+    s.release_waiting_mails(later + Duration::hours(2)).await.expect("release");
+    let due = s.claim_due_mails(later + Duration::hours(2), Duration::seconds(120), 10).await.expect("claim");
+    assert!(due.iter().all(|m| m.id != "waiting"), "a dropped mail is never claimed");
+    assert_eq!(s.delete_sent_mails(later).await.expect("purge"), 1, "purged like a sent one");
 }
 
 conformance!(outbox_claims_leases_and_retries, a_relay_back_releases_waiting_mails_but_never_claimed_ones,);

@@ -428,8 +428,8 @@ async fn an_smtp_outage_delays_mail_but_never_loses_it() {
     t.stop().await;
 }
 
-/// Starts a registration up to the code mail (queued, not waited for).
-async fn queue_code_mail(t: &TestApp, email: &str) {
+/// Starts a registration up to the code mail (queued, not waited for); returns the flow id.
+async fn queue_code_mail(t: &TestApp, email: &str) -> String {
     let id = t.registration_at_account("133033").await;
     t.post(&format!("/api/v1/registrations/{id}/account"), json!({"email": email, "password": PASSWORD})).await;
     let (s, v) = t
@@ -439,6 +439,7 @@ async fn queue_code_mail(t: &TestApp, email: &str) {
         )
         .await;
     assert_eq!(s, 200, "{v}");
+    id
 }
 
 /// Waits (bounded) until the unsent mails' attempt counts are `attempts`, each failed and
@@ -482,6 +483,41 @@ async fn a_relay_back_sends_the_waiting_queue_at_once() {
     }
     assert_eq!(t.app.store.pending_mail_count().await.expect("count"), 0);
     assert_eq!(inbox.lock().expect("inbox").len(), 2, "each mail once");
+    t.stop().await;
+}
+
+/// Issue #15, point 4: a code mail still queued when its code expires (an SMTP outage longer
+/// than the code's 10 minutes) is never sent — the member asks for a new code, which arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_mail_is_not_sent_after_its_code_expired() {
+    let t = TestApp::start(Opts { smtp_up: false, ..Opts::default() }).await;
+    let email = "late@example.com";
+    let id = queue_code_mail(&t, email).await;
+    wait_attempts(&t, &[1]).await;
+
+    let listener = std::net::TcpListener::bind(("127.0.0.1", t.smtp_port)).expect("rebind smtp port");
+    let inbox = crate::common::start_smtp(listener);
+    t.clock.advance(Duration::minutes(11));
+    t.app.mail_wake.notify_one();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while t.app.store.pending_mail_count().await.expect("count") > 0 {
+        assert!(std::time::Instant::now() < deadline, "the expired code mail stayed pending");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(inbox.lock().expect("inbox").is_empty(), "an expired code was mailed");
+
+    let (s, v) = t.post(&format!("/api/v1/registrations/{id}/resend"), json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while inbox.lock().expect("inbox").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the new code mail did not arrive");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let data = inbox.lock().expect("inbox")[0].data.clone();
+    let msg = mail_parser::MessageParser::default().parse(&data).expect("mail");
+    let code = crate::common::extract_code(&msg.body_text(0).expect("text")).expect("a code");
+    let (s, v) = t.post(&format!("/api/v1/registrations/{id}/verify"), json!({"code": code})).await;
+    assert_eq!(s, 200, "the new code works: {v}");
     t.stop().await;
 }
 
