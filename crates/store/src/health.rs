@@ -193,16 +193,7 @@ const PUT_HEALTH_ENTRY: &str = "INSERT INTO health_entries \
 macro_rules! sql_health {
     ($be:ident, $store:ty, $db:ty) => {
         use super::*;
-        use crate::orgs::$be::lock_org;
-
-        /// The organization's roster MAC key, read inside an import's transaction.
-        async fn import_mac_key(tx: &mut sqlx::Transaction<'static, $db>, org_id: &str) -> Result<Option<String>> {
-            let key: Option<String> = sqlx::query_scalar("SELECT roster_mac_key FROM organizations WHERE id = $1")
-                .bind(org_id)
-                .fetch_one(&mut **tx)
-                .await?;
-            Ok(key)
-        }
+        use crate::orgs::$be::{lock_org, roster_mac_key_in};
 
         /// A checkup import: one transaction holding the organization's lock.
         struct CheckupTx {
@@ -232,7 +223,7 @@ macro_rules! sql_health {
             }
 
             async fn mac_key(&mut self) -> Result<Option<String>> {
-                import_mac_key(&mut self.tx, &self.org_id).await
+                roster_mac_key_in(&mut *self.tx, &self.org_id).await
             }
 
             async fn commit(self: Box<Self>, stats: CheckupImportStats) -> Result<()> {
@@ -279,7 +270,7 @@ macro_rules! sql_health {
             }
 
             async fn mac_key(&mut self) -> Result<Option<String>> {
-                import_mac_key(&mut self.tx, &self.org_id).await
+                roster_mac_key_in(&mut *self.tx, &self.org_id).await
             }
 
             async fn commit(self: Box<Self>, stats: HealthImportStats) -> Result<()> {

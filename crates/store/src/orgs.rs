@@ -92,6 +92,19 @@ macro_rules! sql_orgs {
             Ok(())
         }
 
+        /// The organization's roster MAC key id (`None`: `m0`), read with `executor` — inside an
+        /// import's transaction, after [`lock_org`], so a re-key cannot slip in between.
+        pub(crate) async fn roster_mac_key_in<'c, E>(executor: E, org_id: &str) -> Result<Option<String>>
+        where
+            E: sqlx::Executor<'c, Database = $db>,
+        {
+            let key: Option<String> = sqlx::query_scalar("SELECT roster_mac_key FROM organizations WHERE id = $1")
+                .bind(org_id)
+                .fetch_one(executor)
+                .await?;
+            Ok(key)
+        }
+
         fn orgs(rows: Vec<OrgRow>) -> Result<Vec<Organization>> {
             rows.into_iter().map(Organization::try_from).collect()
         }

@@ -168,15 +168,6 @@ macro_rules! sql_roster {
             Ok(out)
         }
 
-        /// The organization's roster MAC key, read inside the import's transaction.
-        async fn import_mac_key(tx: &mut sqlx::Transaction<'static, $db>, org_id: &str) -> Result<Option<String>> {
-            let key: Option<String> = sqlx::query_scalar("SELECT roster_mac_key FROM organizations WHERE id = $1")
-                .bind(org_id)
-                .fetch_one(&mut **tx)
-                .await?;
-            Ok(key)
-        }
-
         /// Records a finished import and commits it.
         async fn finish_import(
             mut tx: sqlx::Transaction<'static, $db>,

@@ -82,7 +82,7 @@ impl CopyImport {
 #[async_trait]
 impl RosterImport for CopyImport {
     async fn mac_key(&mut self) -> Result<Option<String>> {
-        import_mac_key(&mut self.tx, &self.org_id).await
+        crate::orgs::postgres::roster_mac_key_in(&mut *self.tx, &self.org_id).await
     }
 
     async fn existing(&mut self) -> Result<Vec<StoredRecord>> {

@@ -28,7 +28,7 @@ struct Import {
 #[async_trait]
 impl RosterImport for Import {
     async fn mac_key(&mut self) -> Result<Option<String>> {
-        import_mac_key(&mut self.tx, &self.org_id).await
+        crate::orgs::sqlite::roster_mac_key_in(&mut *self.tx, &self.org_id).await
     }
 
     async fn existing(&mut self) -> Result<Vec<StoredRecord>> {
