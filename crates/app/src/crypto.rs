@@ -239,17 +239,17 @@ impl Keys {
         self.mac_key_ids().filter_map(|id| self.macer_with(id, purpose).ok()).map(|m| m.mac(data)).collect()
     }
 
-    /// The MAC of `data` for `purpose` under every MAC key, retired ones included, by key id,
-    /// the active one first: keys for checking what can never be re-keyed (the audit chain).
-    pub fn macs_with_retired(&self, purpose: &str, data: &[u8]) -> Vec<(String, Vec<u8>)> {
-        let live = self.mac_key_ids().filter_map(|id| Some((id.to_string(), self.macer_with(id, purpose).ok()?)));
-        let retired = self.retired.iter().map(|(id, key)| (id.clone(), Self::subkey(key, purpose)));
-        live.chain(retired).map(|(id, m)| (id, m.mac(data))).collect()
-    }
-
-    /// The ids of the retired MAC keys (`MIMOTO_RETIRED_SECRET_KEYS`).
-    pub fn retired_mac_key_ids(&self) -> impl Iterator<Item = &str> {
-        self.retired.keys().map(String::as_str)
+    /// Keys derived for `purpose` from `data` under each MAC key, by id: the live ones (active
+    /// first) and, apart, the retired ones — keys for what can never be re-keyed (the audit
+    /// chain), which retired keys may only check.
+    #[allow(clippy::type_complexity)]
+    pub fn derived_keys(&self, purpose: &str, data: &[u8]) -> (Vec<(String, [u8; 32])>, Vec<(String, [u8; 32])>) {
+        let live = self
+            .mac_key_ids()
+            .filter_map(|id| Some((id.to_string(), self.macer_with(id, purpose).ok()?.key(data))))
+            .collect();
+        let retired = self.retired.iter().map(|(id, key)| (id.clone(), Self::subkey(key, purpose).key(data))).collect();
+        (live, retired)
     }
 
     /// The MAC key ids, the active one first.
@@ -276,10 +276,6 @@ impl Keys {
     /// [`Keys::macs`] in base64 (see [`Keys::mac_b64`]), the active key's first.
     pub fn macs_b64(&self, purpose: &str, data: &[u8]) -> Vec<String> {
         self.macs(purpose, data).into_iter().map(|m| URL_SAFE_NO_PAD.encode(m)).collect()
-    }
-
-    pub fn mac_b64(&self, purpose: &str, data: &[u8]) -> String {
-        URL_SAFE_NO_PAD.encode(self.mac(purpose, data))
     }
 
     /// Seals `plaintext` with the active key: `1 | id len | id | nonce | ciphertext+tag`.
@@ -366,9 +362,14 @@ pub struct Macer(HmacSha256);
 
 impl Macer {
     pub fn mac(&self, data: &[u8]) -> Vec<u8> {
+        self.key(data).to_vec()
+    }
+
+    /// [`Macer::mac`] as a 256-bit key.
+    pub fn key(&self, data: &[u8]) -> [u8; 32] {
         let mut m = self.0.clone();
         m.update(data);
-        m.finalize().into_bytes().to_vec()
+        m.finalize().into_bytes().into()
     }
 }
 
@@ -512,9 +513,14 @@ mod tests {
         let after = after.expect("retired");
         assert!(!after.verify_mac("session", b"token", &made_before), "a retired key accepts nothing");
         assert_eq!(after.macs("session", b"token").len(), 1);
-        let chain = after.macs_with_retired("audit-chain", b"v1");
-        assert_eq!(chain.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), ["m1", "m0"]);
-        assert_eq!(chain[1].1, bare.mac("audit-chain", b"v1"), "the retired key still derives the old chain key");
+        let (live, retired) = after.derived_keys("audit-chain", b"v1");
+        assert_eq!(live.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), ["m1"]);
+        assert_eq!(retired.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), ["m0"]);
+        assert_eq!(
+            retired[0].1.to_vec(),
+            bare.mac("audit-chain", b"v1"),
+            "the retired key still derives the old chain key"
+        );
 
         for bad in [format!("m0:{old},m0:{new}"), format!("m0:{old},{new}"), "m 0:AAAA".into(), String::new()] {
             assert!(Keys::new(&bad, &data, None).is_err(), "{bad}");

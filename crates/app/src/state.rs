@@ -77,16 +77,7 @@ pub enum StartError {
 /// The audit log's chain keys, derived from each MAC key (retired ones included, for checking
 /// old rows): the database never holds them. New rows are linked under the active key's.
 fn audit_chain_keys(keys: &Keys) -> Result<store::audit_chain::ChainKeys, crate::crypto::CryptoError> {
-    let retired_ids: Vec<&str> = keys.retired_mac_key_ids().collect();
-    let (mut live, mut retired) = (Vec::new(), Vec::new());
-    for (id, mac) in keys.macs_with_retired("audit-chain", b"v1") {
-        let key: [u8; 32] = mac.try_into().map_err(|_| crate::crypto::CryptoError::Config("audit chain key".into()))?;
-        if retired_ids.contains(&id.as_str()) {
-            retired.push((id, key));
-        } else {
-            live.push((id, key));
-        }
-    }
+    let (live, retired) = keys.derived_keys("audit-chain", b"v1");
     let mut live = live.into_iter();
     let active = live.next().ok_or_else(|| crate::crypto::CryptoError::Config("no secret key".into()))?;
     Ok(store::audit_chain::ChainKeys::new((&active.0, active.1), live).with_retired(retired))

@@ -33,10 +33,8 @@ pub struct SetSid(pub String);
 #[derive(Clone)]
 pub struct Ctx {
     pub sid: String,
-    /// The token this page's forms carry.
-    pub csrf: String,
-    /// The tokens its forms are checked against.
-    pub csrf_tokens: CsrfTokens,
+    /// The CSRF tokens: the one this page's forms carry, and those they are checked against.
+    pub csrf: CsrfTokens,
     pub tr: Tr,
     pub path: String,
     pub member: Option<Member>,
@@ -123,10 +121,8 @@ pub async fn browser_context(State(app): State<AppState>, mut req: Request, next
             }
         }
     };
-    let csrf_tokens = csrf_for(&app, &browser.token);
     let ctx = Ctx {
-        csrf: csrf_tokens.current(),
-        csrf_tokens,
+        csrf: csrf_for(&app, &browser.token),
         sid: browser.token.clone(),
         tr: Tr { locale: browser.locale },
         path: req.uri().path().to_string(),

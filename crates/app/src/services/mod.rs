@@ -40,15 +40,32 @@ pub fn email_index(app: &App, email: &Email) -> Vec<u8> {
     app.keys.mac(EMAIL_INDEX_PURPOSE, email.as_str().as_bytes())
 }
 
-/// The member with `email`, found by its blind index under each configured MAC key, the active
-/// one first (an account not re-keyed yet after a MAC key rotation is still found). Every key
-/// is tried, found or not, so the number of queries does not tell whether the address has an
-/// account, and a row re-keyed between two queries is not missed.
+/// The member with `email`, found by its blind index under each configured MAC key (an account
+/// not re-keyed yet after a MAC key rotation is still found; see [`find_by_blind_index`]).
 pub async fn find_user_by_email(app: &App, email: &Email) -> Result<Option<store::UserRecord>, store::StoreError> {
+    find_by_blind_index(app, EMAIL_INDEX_PURPOSE, email.as_str(), |index| async move {
+        app.store.find_user_by_email_index(&index).await
+    })
+    .await
+}
+
+/// The row `find` returns for the blind index of `value` (`purpose`) under any configured MAC
+/// key, the active key's first. Every key is queried, found or not: the number of queries does
+/// not tell whether the value is stored, and a row re-keyed between two queries is not missed.
+pub(crate) async fn find_by_blind_index<T, F, Fut>(
+    app: &App,
+    purpose: &str,
+    value: &str,
+    find: F,
+) -> Result<Option<T>, store::StoreError>
+where
+    F: Fn(Vec<u8>) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>, store::StoreError>>,
+{
     let mut found = None;
-    for index in app.keys.macs(EMAIL_INDEX_PURPOSE, email.as_str().as_bytes()) {
-        let user = app.store.find_user_by_email_index(&index).await?;
-        found = found.or(user);
+    for index in app.keys.macs(purpose, value.as_bytes()) {
+        let row = find(index).await?;
+        found = found.or(row);
     }
     Ok(found)
 }

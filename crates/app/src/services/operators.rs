@@ -152,15 +152,10 @@ fn email_index(app: &App, email: &Email) -> Vec<u8> {
     app.keys.mac(EMAIL_INDEX_PURPOSE, email.as_str().as_bytes())
 }
 
-/// The operator with `email`, by its blind index under each configured MAC key; every key is
-/// tried, found or not (see [`crate::services::find_user_by_email`]).
+/// The operator with `email`, by its blind index under each configured MAC key.
 async fn find_by_email(app: &App, email: &Email) -> ServiceResult<Option<OperatorRecord>> {
-    let mut found = None;
-    for index in app.keys.macs(EMAIL_INDEX_PURPOSE, email.as_str().as_bytes()) {
-        let record = app.store.find_operator_by_email_index(&index).await?;
-        found = found.or(record);
-    }
-    Ok(found)
+    let find = |index: Vec<u8>| async move { app.store.find_operator_by_email_index(&index).await };
+    Ok(crate::services::find_by_blind_index(app, EMAIL_INDEX_PURPOSE, email.as_str(), find).await?)
 }
 
 const SESSION_PURPOSE: &str = "operator-session";

@@ -88,10 +88,8 @@ struct SetOpToken(String);
 #[derive(Clone)]
 pub struct ConsoleCtx {
     token: String,
-    /// The token this page's forms carry.
-    csrf: String,
-    /// The tokens its forms are checked against.
-    csrf_tokens: CsrfTokens,
+    /// The CSRF tokens: the one this page's forms carry, and those they are checked against.
+    csrf: CsrfTokens,
     tr: Tr,
     path: String,
     operator: Option<Operator>,
@@ -111,7 +109,7 @@ impl ConsoleCtx {
 /// Console forms carry the console's own CSRF token; a refused one gets the console's 403 page.
 impl CsrfScope for ConsoleCtx {
     fn expected_csrf(&self) -> &CsrfTokens {
-        &self.csrf_tokens
+        &self.csrf
     }
 
     fn refuse(&self, err: ServiceError) -> Response {
@@ -144,10 +142,8 @@ async fn console_context(State(app): State<AppState>, mut req: Request, next: Ne
             }
         }
     };
-    let csrf_tokens = CsrfTokens::new(&app, "console-csrf", &browser.token);
     let ctx = ConsoleCtx {
-        csrf: csrf_tokens.current(),
-        csrf_tokens,
+        csrf: CsrfTokens::new(&app, "console-csrf", &browser.token),
         token: browser.token.clone(),
         tr: Tr { locale: browser.locale },
         path: req.uri().path().to_string(),
@@ -270,7 +266,7 @@ impl Chrome {
     fn from(ctx: &ConsoleCtx) -> Self {
         Chrome {
             tr: ctx.tr,
-            csrf: ctx.csrf.clone(),
+            csrf: ctx.csrf.current(),
             path: ctx.path.clone(),
             operator: ctx.operator.as_ref().map(|o| OperatorBadge {
                 name: o.name.clone(),

@@ -486,7 +486,7 @@ struct CaptureForm {
 /// check with the same refusal page — made on the form's first part, before the images are
 /// read ([`multipart_csrf_first`]).
 async fn capture_form(ctx: &Ctx, mut mp: Multipart) -> Result<CaptureForm, PageError> {
-    multipart_csrf_first(&mut mp, &ctx.csrf_tokens).await.or_page(ctx)?;
+    multipart_csrf_first(&mut mp, &ctx.csrf).await.or_page(ctx)?;
     read_capture_form(mp).await.or_page(ctx)
 }
 

@@ -73,7 +73,7 @@ pub struct Chrome {
 
 impl Chrome {
     pub(crate) fn from(ctx: &Ctx) -> Self {
-        Chrome { tr: ctx.tr, csrf: ctx.csrf.clone(), path: ctx.path.clone(), signed_in: ctx.member.is_some() }
+        Chrome { tr: ctx.tr, csrf: ctx.csrf.current(), path: ctx.path.clone(), signed_in: ctx.member.is_some() }
     }
     pub fn t(&self, key: &str) -> &'static str {
         self.tr.t(key)
@@ -96,7 +96,7 @@ pub(crate) type MemberForm<T> = crate::extract::CsrfForm<T, Ctx>;
 
 impl crate::extract::CsrfScope for Ctx {
     fn expected_csrf(&self) -> &crate::ctx::CsrfTokens {
-        &self.csrf_tokens
+        &self.csrf
     }
     fn refuse(&self, err: ServiceError) -> Response {
         PageError { err, chrome: Chrome::from(self) }.into_response()
