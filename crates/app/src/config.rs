@@ -100,6 +100,12 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// Sender address (`MIMOTO_MAIL_FROM`).
     pub mail_from: String,
+    /// The SMTP relay takes internationalized addresses (SMTPUTF8, RFC 6531;
+    /// `MIMOTO_SMTP_UTF8`). Off (the default): an address with characters beyond ASCII (after
+    /// full-width letters are folded) is refused where it is entered, with a clear message,
+    /// because no mail could ever reach it.
+    #[serde(deserialize_with = "lenient_bool")]
+    pub smtp_utf8: bool,
     /// The address members use (`MIMOTO_PUBLIC_URL`); default `http://<listen>`.
     pub public_url: Option<String>,
     /// Demo mode (`MIMOTO_DEMO`): shows the mail outbox at `/dev/mail`. It publishes every
@@ -232,6 +238,7 @@ impl Default for Config {
             database_url: None,
             smtp_url: None,
             mail_from: "Mimoto <no-reply@mimoto.localhost>".into(),
+            smtp_utf8: false,
             public_url: None,
             demo: false,
             cookie_secure: None,

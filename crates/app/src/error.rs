@@ -256,6 +256,7 @@ impl ServiceError {
             Email(EmailError::Empty) => "email_empty",
             Email(EmailError::TooLong) => "email_too_long",
             Email(EmailError::Invalid) => "email_invalid",
+            Email(EmailError::NotAscii) => "email_not_ascii",
             Password(PasswordError::TooShort) => "password_too_short",
             Password(PasswordError::TooLong) => "password_too_long",
             Password(PasswordError::Weak) => "password_weak",

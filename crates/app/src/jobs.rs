@@ -39,6 +39,7 @@ pub fn backoff(attempts: i32) -> Duration {
 /// Delivers what is due now; returns how many mails were handled.
 pub async fn deliver_due(app: &App, mailer: &mail::Mailer) -> Result<usize, store::StoreError> {
     let now = app.now();
+    let claimed = std::time::Instant::now();
     let due = app.store.claim_due_mails(now, LEASE, BATCH).await?;
     let n = due.len();
     for m in due {
@@ -57,10 +58,19 @@ pub async fn deliver_due(app: &App, mailer: &mail::Mailer) -> Result<usize, stor
             metrics::counter!("mimoto_mail_expired_total").increment(1);
             continue;
         }
-        let out = mail::OutgoingMail { to: payload.to, subject: payload.subject, text: payload.text };
+        let out =
+            mail::OutgoingMail { to: payload.to, subject: payload.subject, text: payload.text, id: Some(m.id.clone()) };
         match mailer.send(&out).await {
+            // Refused for good (no such mailbox, an address the relay cannot take): retrying
+            // would never deliver it. Operators see it in the console, the member on the code
+            // screen.
+            Err(e) if !e.is_transient() => {
+                tracing::warn!(mail_id = %m.id, attempts = m.attempts, "mail refused for good; not retried");
+                app.store.refuse_mail(&m.id, app.now(), &without_address(&e.to_string(), &out.to)).await?;
+                metrics::counter!("mimoto_mail_refused_total").increment(1);
+            }
             Ok(()) => {
-                app.store.mark_mail_sent(&m.id, app.now()).await?;
+                record_sent(app, &m.id, claimed).await?;
                 metrics::counter!("mimoto_mail_sent_total").increment(1);
                 // The relay takes mail again after failing: what waits out a backoff goes now,
                 // not minutes later (a code mail must arrive while its code is valid).
@@ -73,18 +83,64 @@ pub async fn deliver_due(app: &App, mailer: &mail::Mailer) -> Result<usize, stor
             }
             Err(e) => {
                 let next = app.now() + backoff(m.attempts);
-                let transient = e.is_transient();
                 // The error text may echo the recipient; keep it out of the logs.
-                tracing::warn!(mail_id = %m.id, attempts = m.attempts, transient, "mail delivery failed; will retry");
-                app.store.mark_mail_failed(&m.id, &e.to_string(), next, transient).await?;
-                if transient {
-                    app.mail_relay_failed.store(true, Ordering::SeqCst);
-                }
+                tracing::warn!(mail_id = %m.id, attempts = m.attempts, "mail delivery failed; will retry");
+                app.store.mark_mail_failed(&m.id, &without_address(&e.to_string(), &out.to), next, true).await?;
+                app.mail_relay_failed.store(true, Ordering::SeqCst);
                 metrics::counter!("mimoto_mail_failures_total").increment(1);
             }
         }
     }
     Ok(n)
+}
+
+/// A relay's answer with the recipient's address taken out (it is kept for operators, who
+/// need the reason, not the address).
+pub fn without_address(error: &str, to: &str) -> String {
+    let address = to.rsplit_once('<').map_or(to, |(_, a)| a.trim_end_matches('>')).trim();
+    if address.is_empty() {
+        return error.to_string();
+    }
+    let mut out = String::with_capacity(error.len());
+    let lower = error.to_lowercase();
+    let needle = address.to_lowercase();
+    let mut at = 0;
+    // Case-insensitive where both are ASCII (relays often echo the address lower-cased):
+    // then lower-casing keeps every byte position.
+    if needle.is_ascii() && error.is_ascii() {
+        while let Some(found) = lower[at..].find(&needle) {
+            out.push_str(&error[at..at + found]);
+            out.push_str("<recipient>");
+            at += found + needle.len();
+        }
+        out.push_str(&error[at..]);
+        out
+    } else {
+        error.replace(address, "<recipient>")
+    }
+}
+
+/// Records that mail `id`, claimed at `claimed`, was delivered. Until that is recorded the
+/// claim must not lapse (another worker would send the mail again), so while the store is
+/// unavailable the record is retried, with backoff, for as long as the lease lasts: a
+/// database outage shorter than the lease sends each mail once. (Past it, or if this node
+/// dies, the mail goes again — with the same `Message-ID`, see `mail::OutgoingMail::id`.)
+async fn record_sent(app: &App, id: &str, claimed: std::time::Instant) -> Result<(), store::StoreError> {
+    let lease = StdDuration::from_secs(LEASE.whole_seconds().unsigned_abs());
+    // Leave the last part of the lease to the write itself.
+    let deadline = claimed + lease.mul_f32(0.9);
+    let mut wait = StdDuration::from_millis(100);
+    loop {
+        match app.store.mark_mail_sent(id, app.now()).await {
+            Ok(()) => return Ok(()),
+            Err(store::StoreError::Unavailable(_)) if std::time::Instant::now() + wait < deadline => {
+                tracing::warn!(mail_id = %id, "mail sent but not yet recorded (database unavailable); retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(StdDuration::from_secs(2));
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 pub async fn mail_worker(app: Arc<App>, mailer: mail::Mailer, mut shutdown: watch::Receiver<bool>) {
@@ -399,5 +455,17 @@ mod tests {
         assert_eq!(backoff(5), Duration::seconds(240));
         assert_eq!(backoff(9), Duration::seconds(3600));
         assert_eq!(backoff(1000), Duration::seconds(3600));
+    }
+
+    #[test]
+    fn the_recipient_is_taken_out_of_a_relay_answer() {
+        let e = "permanent error (550): 5.1.1 <Taro@Example.com>: Recipient address rejected: taro@example.com";
+        assert_eq!(
+            without_address(e, "taro@example.com"),
+            "permanent error (550): 5.1.1 <<recipient>>: Recipient address rejected: <recipient>"
+        );
+        assert_eq!(without_address("x 山田@例え.jp y", "山田 <山田@例え.jp>"), "x <recipient> y");
+        assert_eq!(without_address("no address here", "a@b.jp"), "no address here");
+        assert_eq!(without_address("550 rejected", ""), "550 rejected");
     }
 }

@@ -24,6 +24,10 @@ pub enum EmailError {
     /// Not a plain `local@domain.tld` address.
     #[error("email address is invalid")]
     Invalid,
+    /// Valid, but with characters beyond ASCII (e.g. `山田@例え.jp`), which a relay without
+    /// SMTPUTF8 cannot deliver to (see [`Email::is_ascii`]; the caller decides).
+    #[error("email address has characters the mail relay cannot take")]
+    NotAscii,
 }
 
 fn normalize(input: &str) -> String {
@@ -60,6 +64,12 @@ impl Email {
     /// The normalized address.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Whether the address is plain ASCII (full-width letters are folded by [`Email::parse`],
+    /// so this is about internationalized addresses only).
+    pub fn is_ascii(&self) -> bool {
+        self.0.is_ascii()
     }
 
     /// The part before the last `@`.

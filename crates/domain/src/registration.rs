@@ -128,10 +128,12 @@ impl Registration {
         Ok(())
     }
 
-    /// アカウント作成: email and the (already hashed) password. May be redone to correct them.
+    /// アカウント作成: email and the (already hashed) password. May be redone to correct them,
+    /// also after the code was sent (a mistyped address, or one whose mail server refused the
+    /// mail): the flow goes back to the consents, and the next code goes to the new address.
     pub fn enter_account(&mut self, email: Email, password_hash: String, now: OffsetDateTime) -> Result<(), FlowError> {
         use RegistrationState::*;
-        self.require(now, &[OrgVerified, AccountEntered])?;
+        self.require(now, &[OrgVerified, AccountEntered, CodeSent])?;
         self.email = Some(email);
         self.password_hash = Some(password_hash);
         self.state = AccountEntered;
@@ -204,10 +206,16 @@ mod tests {
         let consents =
             accept_consents(&o, &[ConsentDoc::PlatformTerms, ConsentDoc::OrgPrivacy, ConsentDoc::PointTerms], now)
                 .expect("consents");
-        r.send_code(consents, now).expect("send");
+        r.send_code(consents.clone(), now).expect("send");
         assert_eq!(r.state, RegistrationState::CodeSent);
-        assert!(r.enter_account(Email::parse("b@example.com").expect("email"), "x".into(), now).is_err());
         r.resend_code(now + Duration::seconds(60)).expect("resend");
+        // Also after the code was sent (a mistyped or refused address): back to the consents,
+        // and no code can complete the registration until a new one is sent.
+        r.enter_account(Email::parse("b@example.com").expect("email"), "x".into(), now).expect("corrected");
+        assert_eq!(r.state, RegistrationState::AccountEntered);
+        assert_eq!(r.complete("u0".into(), now), Err(FlowError::WrongState(RegistrationState::AccountEntered)));
+        assert!(r.resend_code(now).is_err(), "no resend to the old address");
+        r.send_code(consents, now).expect("send to the corrected address");
         r.complete("u1".into(), now + Duration::minutes(2)).expect("complete");
         assert_eq!(r.state, RegistrationState::Completed);
         assert_eq!(r.complete("u2".into(), now), Err(FlowError::WrongState(RegistrationState::Completed)));

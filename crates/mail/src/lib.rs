@@ -26,4 +26,8 @@ pub struct OutgoingMail {
     pub subject: String,
     /// Plain-text body, UTF-8, `\n` line endings.
     pub text: String,
+    /// A stable id of this mail (its outbox row): the `Message-ID` is made from it, so a mail
+    /// sent twice (a worker that could not record the first delivery) carries the same
+    /// `Message-ID` both times and receivers can drop the copy. `None`: a fresh random one.
+    pub id: Option<String>,
 }

@@ -147,7 +147,13 @@ impl Mailer {
     fn build_message(&self, mail: &OutgoingMail) -> Result<Message, MailError> {
         let to: Mailbox = mail.to.parse().map_err(|e| MailError::Address(format!("{:?}: {e}", mail.to)))?;
         let from = &self.inner.from;
-        let message_id = format!("<{}@{}>", uuid::Uuid::new_v4(), from.email.domain());
+        // Only the id's letters, digits, '-' and '.' go into the header (an RFC 5322 dot-atom).
+        let local = match &mail.id {
+            Some(id) => id.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.')).collect(),
+            None => String::new(),
+        };
+        let local = if local.is_empty() { uuid::Uuid::new_v4().to_string() } else { local };
+        let message_id = format!("<{local}@{}>", from.email.domain());
         // CRLF on the wire; quoted-printable / base64 keep it as-is.
         let text = mail.text.replace("\r\n", "\n").replace('\n', "\r\n");
         Message::builder()

@@ -265,7 +265,7 @@ pub fn render(template: &Template, locale: Locale, to: &str) -> Result<OutgoingM
     let mut text = body.trim_end().to_owned();
     text.push('\n');
 
-    Ok(OutgoingMail { to: to.to_owned(), subject: subject(template, locale).to_owned(), text })
+    Ok(OutgoingMail { to: to.to_owned(), subject: subject(template, locale).to_owned(), text, id: None })
 }
 
 #[cfg(test)]

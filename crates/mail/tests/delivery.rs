@@ -16,6 +16,35 @@ fn registration(code: &str) -> Template {
     Template::RegistrationCode { code: code.into(), org_name: "ミモト健康保険組合".into(), valid_minutes: 10 }
 }
 
+/// A mail that carries its outbox id keeps one `Message-ID` however often it is sent, so a
+/// receiver can drop a second copy; one without gets a fresh id each time.
+#[tokio::test]
+async fn a_mail_with_an_id_keeps_its_message_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("outbox");
+    let mailer = Mailer::new(&MailConfig { from: FROM.into(), smtp_url: None, outbox_dir: dir.clone() }).unwrap();
+    let mut mail = render(&registration("111111"), Locale::Ja, "taro@example.com").unwrap();
+    mail.id = Some("0b5e6c1a-3f7d-4b7e-9a51-2f0c5d1e8a90".into());
+    mailer.send(&mail).await.unwrap();
+    mailer.send(&mail).await.unwrap();
+    mail.id = None;
+    mailer.send(&mail).await.unwrap();
+    mailer.send(&mail).await.unwrap();
+    let mut ids: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| {
+            let raw = String::from_utf8(std::fs::read(e.unwrap().path()).unwrap()).unwrap();
+            let line = raw.lines().find(|l| l.starts_with("Message-ID: ")).unwrap().to_string();
+            line
+        })
+        .collect();
+    ids.sort();
+    let stable = "Message-ID: <0b5e6c1a-3f7d-4b7e-9a51-2f0c5d1e8a90@mimoto.localhost>";
+    assert_eq!(ids.iter().filter(|l| *l == stable).count(), 2, "{ids:?}");
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "mails without an id get a fresh Message-ID each: {ids:?}");
+}
+
 #[tokio::test]
 async fn outbox_roundtrip_newest_first() {
     let tmp = tempfile::tempdir().unwrap();
@@ -83,7 +112,7 @@ async fn bad_recipient_is_not_transient() {
     let tmp = tempfile::tempdir().unwrap();
     let mailer =
         Mailer::new(&MailConfig { from: FROM.into(), smtp_url: None, outbox_dir: tmp.path().to_path_buf() }).unwrap();
-    let mail = mail::OutgoingMail { to: "nobody".into(), subject: "x".into(), text: "y\n".into() };
+    let mail = mail::OutgoingMail { to: "nobody".into(), subject: "x".into(), text: "y\n".into(), id: None };
     let err = mailer.send(&mail).await.unwrap_err();
     assert!(matches!(err, MailError::Address(_)), "{err:?}");
     assert!(!err.is_transient());

@@ -78,17 +78,32 @@ pub trait Ekyc: Send + Sync {
         purpose: &str,
         expires_at: OffsetDateTime,
     ) -> Result<()>;
-    /// Uses a capture token once: `true` when it exists for this application and purpose,
-    /// was not used and has not expired at `now` (atomic: of racing uses one wins).
-    async fn use_capture_token(
+    /// Whether a capture token exists for this application and purpose, was not used and has
+    /// not expired at `now` (a look only: the upload uses it up with
+    /// [`Ekyc::update_ekyc_using_token`]).
+    async fn capture_token_usable(
         &self,
         token_hash: &[u8],
         application_id: &str,
         purpose: &str,
         now: OffsetDateTime,
     ) -> Result<bool>;
+    /// [`Ekyc::update_ekyc`] and, in the same transaction, uses up the capture token of the
+    /// upload that made the change (found under any of `token.hashes`): the upload counts
+    /// whole or not at all. [`StoreError::Conflict`] (nothing written) when the version moved
+    /// on or the token is used, expired or unknown.
+    async fn update_ekyc_using_token(&self, app: &EkycRecord, token: CaptureTokenUse<'_>) -> Result<()>;
     /// Deletes capture tokens that expired before `before` (used ones expire too).
     async fn delete_stale_capture_tokens(&self, before: OffsetDateTime) -> Result<u64>;
+}
+
+/// The capture token an upload uses up (see [`Ekyc::update_ekyc_using_token`]).
+#[derive(Debug, Clone, Copy)]
+pub struct CaptureTokenUse<'a> {
+    /// The token's MAC under each configured key (it was stored under one of them).
+    pub hashes: &'a [Vec<u8>],
+    pub purpose: &'a str,
+    pub at: OffsetDateTime,
 }
 
 const COLUMNS: &str =
@@ -267,25 +282,56 @@ macro_rules! sql_ekyc {
             }
 
             #[tracing::instrument(skip_all, fields(application_id = %application_id, purpose = %purpose))]
-            async fn use_capture_token(
+            async fn capture_token_usable(
                 &self,
                 token_hash: &[u8],
                 application_id: &str,
                 purpose: &str,
                 now: OffsetDateTime,
             ) -> Result<bool> {
-                let done = sqlx::query(
-                    "UPDATE ekyc_capture_tokens SET used_at = $1 \
-                     WHERE token_hash = $2 AND application_id = $3 AND purpose = $4 \
-                       AND used_at IS NULL AND expires_at > $1",
+                let found: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM ekyc_capture_tokens \
+                     WHERE token_hash = $1 AND application_id = $2 AND purpose = $3 \
+                       AND used_at IS NULL AND expires_at > $4",
                 )
-                .bind(to_ts(now))
                 .bind(token_hash)
                 .bind(application_id)
                 .bind(purpose)
-                .execute(&self.pool)
+                .bind(to_ts(now))
+                .fetch_one(&self.pool)
                 .await?;
-                Ok(done.rows_affected() == 1)
+                Ok(found > 0)
+            }
+
+            #[tracing::instrument(skip_all, fields(application_id = %a.id, purpose = %token.purpose))]
+            async fn update_ekyc_using_token(&self, a: &EkycRecord, token: CaptureTokenUse<'_>) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                // The token first: of two uploads racing with one token, the second waits on
+                // its row and then finds it used.
+                let mut used = false;
+                for hash in token.hashes {
+                    let done = sqlx::query(
+                        "UPDATE ekyc_capture_tokens SET used_at = $1 \
+                         WHERE token_hash = $2 AND application_id = $3 AND purpose = $4 \
+                           AND used_at IS NULL AND expires_at > $1",
+                    )
+                    .bind(to_ts(token.at))
+                    .bind(hash)
+                    .bind(&a.id)
+                    .bind(token.purpose)
+                    .execute(&mut *tx)
+                    .await?;
+                    if done.rows_affected() == 1 {
+                        used = true;
+                        break;
+                    }
+                }
+                if !used {
+                    return Err(StoreError::Conflict);
+                }
+                apply_ekyc(&mut *tx, a).await?;
+                tx.commit().await?;
+                Ok(())
             }
 
             #[tracing::instrument(skip_all)]

@@ -28,10 +28,32 @@ pub struct FlowRecord {
 }
 
 /// Write `record` only if the stored version is still `record.version`; the stored version
-/// becomes `record.version + 1`.
+/// becomes `record.version + 1`. With [`FlowUpdate::consuming`], the same transaction also
+/// uses up a one-time code: a step that spends a code and changes state (an account created,
+/// a password set) is done whole or not at all, so an outage in between leaves the code valid.
 #[derive(Debug, Clone)]
 pub struct FlowUpdate<'a> {
     pub record: &'a FlowRecord,
+    pub consumes: Option<CodeUse<'a>>,
+}
+
+/// A one-time code used up by a [`FlowUpdate`].
+#[derive(Debug, Clone, Copy)]
+pub struct CodeUse<'a> {
+    pub code_id: &'a str,
+    pub at: OffsetDateTime,
+}
+
+impl<'a> FlowUpdate<'a> {
+    pub fn new(record: &'a FlowRecord) -> Self {
+        FlowUpdate { record, consumes: None }
+    }
+
+    /// Also marks the code `code_id` used at `at`; the update fails with
+    /// [`StoreError::Conflict`] (and changes nothing) when it was already used or voided.
+    pub fn consuming(self, code_id: &'a str, at: OffsetDateTime) -> Self {
+        FlowUpdate { consumes: Some(CodeUse { code_id, at }), ..self }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,8 +112,9 @@ pub trait Flows: Send + Sync {
         now: OffsetDateTime,
         max_attempts: i32,
     ) -> Result<CodeAttempt>;
-    /// Marks the code used; `false` when it was already used or voided (a lost race).
-    async fn consume_code(&self, code_id: &str, now: OffsetDateTime) -> Result<bool>;
+    /// The newest code of a subject that was used up (by a [`FlowUpdate::consuming`]) and
+    /// has not expired at `now`: a retry of the step that used it answers as it did.
+    async fn used_code(&self, purpose: &str, subject: &str, now: OffsetDateTime) -> Result<Option<CodeRecord>>;
     /// Voids every live code of the subject (e.g. when a flow is locked out).
     async fn void_codes(&self, purpose: &str, subject: &str, now: OffsetDateTime) -> Result<()>;
 }
@@ -105,11 +128,26 @@ macro_rules! sql_flows {
     ($be:ident, $store:ty, $db:ty) => {
         use super::*;
 
-        /// Applies a versioned flow update (on the pool, or in another aggregate's transaction).
-        pub(crate) async fn apply_flow<'c, E>(executor: E, update: &FlowUpdate<'_>) -> Result<()>
-        where
-            E: sqlx::Executor<'c, Database = $db>,
-        {
+        /// Applies a versioned flow update, and uses up its code if it consumes one, inside a
+        /// transaction (the flow's own, or another aggregate's). The code goes first: of two
+        /// requests racing with one code, the second waits on its row and then finds it used.
+        pub(crate) async fn apply_flow(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            update: &FlowUpdate<'_>,
+        ) -> Result<()> {
+            if let Some(code) = &update.consumes {
+                let used = sqlx::query(
+                    "UPDATE one_time_codes SET consumed_at = $1 \
+                     WHERE id = $2 AND consumed_at IS NULL AND voided_at IS NULL",
+                )
+                .bind(to_ts(code.at))
+                .bind(code.code_id)
+                .execute(&mut *conn)
+                .await?;
+                if used.rows_affected() != 1 {
+                    return Err(StoreError::Conflict);
+                }
+            }
             let f = update.record;
             let done = sqlx::query(
                 "UPDATE flows SET state = $1, data = $2, version = version + 1, updated_at = $3, expires_at = $4 \
@@ -122,7 +160,7 @@ macro_rules! sql_flows {
             .bind(&f.id)
             .bind(&f.kind)
             .bind(f.version)
-            .execute(executor)
+            .execute(&mut *conn)
             .await?;
             if done.rows_affected() == 1 {
                 Ok(())
@@ -160,7 +198,10 @@ macro_rules! sql_flows {
 
             #[tracing::instrument(skip_all, fields(flow.id = %update.record.id))]
             async fn update_flow(&self, update: FlowUpdate<'_>) -> Result<()> {
-                apply_flow(&self.pool, &update).await
+                let mut tx = self.pool.begin().await?;
+                apply_flow(&mut tx, &update).await?;
+                tx.commit().await?;
+                Ok(())
             }
 
             #[tracing::instrument(skip_all)]
@@ -181,7 +222,7 @@ macro_rules! sql_flows {
             ) -> Result<()> {
                 let mut tx = self.pool.begin().await?;
                 if let Some(update) = &flow {
-                    apply_flow(&mut *tx, update).await?;
+                    apply_flow(&mut tx, update).await?;
                 }
                 sqlx::query(VOID_LIVE_CODES)
                     .bind(to_ts(code.created_at))
@@ -190,8 +231,8 @@ macro_rules! sql_flows {
                     .execute(&mut *tx)
                     .await?;
                 sqlx::query(
-                    "INSERT INTO one_time_codes (id, purpose, subject, code_mac, attempts, created_at, expires_at) \
-                     VALUES ($1, $2, $3, $4, 0, $5, $6)",
+                    "INSERT INTO one_time_codes (id, purpose, subject, code_mac, attempts, created_at, expires_at, mail_id) \
+                     VALUES ($1, $2, $3, $4, 0, $5, $6, $7)",
                 )
                 .bind(&code.id)
                 .bind(&code.purpose)
@@ -199,6 +240,7 @@ macro_rules! sql_flows {
                 .bind(&code.code_mac)
                 .bind(to_ts(code.created_at))
                 .bind(to_ts(code.expires_at))
+                .bind(mail.map(|m| m.id.as_str()))
                 .execute(&mut *tx)
                 .await?;
                 if let Some(mail) = mail {
@@ -258,17 +300,24 @@ macro_rules! sql_flows {
                 })
             }
 
-            #[tracing::instrument(skip_all, fields(code.id = %code_id))]
-            async fn consume_code(&self, code_id: &str, now: OffsetDateTime) -> Result<bool> {
-                let done = sqlx::query(
-                    "UPDATE one_time_codes SET consumed_at = $1 \
-                     WHERE id = $2 AND consumed_at IS NULL AND voided_at IS NULL",
+            #[tracing::instrument(skip_all, fields(code.purpose = %purpose))]
+            async fn used_code(
+                &self,
+                purpose: &str,
+                subject: &str,
+                now: OffsetDateTime,
+            ) -> Result<Option<CodeRecord>> {
+                let row = sqlx::query_as(
+                    "SELECT id, code_mac, attempts, created_at, expires_at FROM one_time_codes \
+                     WHERE purpose = $1 AND subject = $2 AND consumed_at IS NOT NULL AND expires_at > $3 \
+                     ORDER BY consumed_at DESC, id DESC LIMIT 1",
                 )
+                .bind(purpose)
+                .bind(subject)
                 .bind(to_ts(now))
-                .bind(code_id)
-                .execute(&self.pool)
+                .fetch_optional(&self.pool)
                 .await?;
-                Ok(done.rows_affected() == 1)
+                Ok(row)
             }
 
             #[tracing::instrument(skip_all, fields(code.purpose = %purpose))]

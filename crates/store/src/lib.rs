@@ -84,8 +84,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-pub use ekyc::{Ekyc, EkycImage, EkycRecord};
-pub use flows::{CodeAttempt, CodeRecord, FlowRecord, FlowUpdate, Flows, NewCode};
+pub use ekyc::{CaptureTokenUse, Ekyc, EkycImage, EkycRecord};
+pub use flows::{CodeAttempt, CodeRecord, CodeUse, FlowRecord, FlowUpdate, Flows, NewCode};
 pub use health::{
     CheckupImport, CheckupImportStats, CheckupResultRecord, CheckupRow, Health, HealthEntryRecord, HealthEntryRow,
     HealthImport, HealthImportStats, HealthKind,
@@ -97,7 +97,7 @@ pub use operators::{
     OperatorSessionRecord, Operators, Withdrawal,
 };
 pub use orgs::Orgs;
-pub use outbox::{NewMail, Outbox, OutboxRecord, UnsentMail};
+pub use outbox::{MailFate, NewMail, Outbox, OutboxRecord, RefusedMail, UnsentMail};
 pub use passkeys::{PasskeyRecord, Passkeys};
 pub use rekey::{IndexColumn, IndexedRow, Rekey, SealedColumn, SealedKey, SealedRow};
 pub use retention::Retention;

@@ -37,6 +37,33 @@ pub struct UnsentMail {
     pub retry_wait: i32,
 }
 
+/// A mail the relay refused for good, for the operators' list (newest first).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RefusedMail {
+    pub id: String,
+    /// Sealed, serialized message (the console opens it to show the subject and the domain).
+    pub payload: Vec<u8>,
+    pub attempts: i32,
+    /// The relay's answer, with the recipient's address taken out by the worker.
+    pub last_error: Option<String>,
+    #[sqlx(try_from = "UnixTime")]
+    pub created_at: OffsetDateTime,
+    #[sqlx(try_from = "UnixTime")]
+    pub refused_at: OffsetDateTime,
+}
+
+/// What became of the mail of a one-time code (see [`Outbox::code_mail_fate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailFate {
+    /// Queued or being retried.
+    Pending,
+    Sent,
+    /// Not sent: its code expired before the relay took it.
+    Dropped,
+    /// The relay refused it for good.
+    Refused,
+}
+
 #[async_trait]
 pub trait Outbox: Send + Sync {
     async fn enqueue_mail(&self, mail: &NewMail) -> Result<()>;
@@ -65,6 +92,14 @@ pub trait Outbox: Send + Sync {
     /// Settles a claimed mail without sending it (its code expired): no longer pending, purged
     /// with the sent ones.
     async fn drop_mail(&self, id: &str, now: OffsetDateTime, reason: &str) -> Result<()>;
+    /// Settles a claimed mail the relay refused for good: never retried, no longer pending,
+    /// listed by [`Outbox::refused_mails`]; `error` must not hold the recipient's address.
+    async fn refuse_mail(&self, id: &str, now: OffsetDateTime, error: &str) -> Result<()>;
+    /// Refused mails, newest first.
+    async fn refused_mails(&self, limit: i64) -> Result<Vec<RefusedMail>>;
+    /// What became of the mail of the newest live code of (`purpose`, `subject`); `None`
+    /// without a live code or a mail (a decoy, or a code from before mails were linked).
+    async fn code_mail_fate(&self, purpose: &str, subject: &str) -> Result<Option<MailFate>>;
     /// Up to `limit` unsent mails, oldest first (bookkeeping only).
     async fn unsent_mails(&self, limit: i64) -> Result<Vec<UnsentMail>>;
 }
@@ -172,6 +207,53 @@ macro_rules! sql_outbox {
                 .execute(&self.pool)
                 .await?;
                 Ok(())
+            }
+
+            // `error` stays out of the span like a delivery error.
+            #[tracing::instrument(skip_all, fields(mail.id = %id))]
+            async fn refuse_mail(&self, id: &str, now: OffsetDateTime, error: &str) -> Result<()> {
+                sqlx::query(
+                    "UPDATE mail_outbox SET dropped_at = $1, refused_at = $1, last_error = $2, retry_wait = 2 \
+                     WHERE id = $3 AND sent_at IS NULL AND dropped_at IS NULL",
+                )
+                .bind(to_ts(now))
+                .bind(error)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all, fields(limit = limit))]
+            async fn refused_mails(&self, limit: i64) -> Result<Vec<RefusedMail>> {
+                let rows = sqlx::query_as(
+                    "SELECT id, payload, attempts, last_error, created_at, refused_at FROM mail_outbox \
+                     WHERE refused_at IS NOT NULL ORDER BY refused_at DESC, id LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows)
+            }
+
+            #[tracing::instrument(skip_all, fields(code.purpose = %purpose))]
+            async fn code_mail_fate(&self, purpose: &str, subject: &str) -> Result<Option<MailFate>> {
+                let row: Option<(Option<i64>, Option<i64>, Option<i64>)> = sqlx::query_as(
+                    "SELECT m.sent_at, m.dropped_at, m.refused_at FROM one_time_codes c \
+                     JOIN mail_outbox m ON m.id = c.mail_id \
+                     WHERE c.purpose = $1 AND c.subject = $2 AND c.consumed_at IS NULL AND c.voided_at IS NULL \
+                     ORDER BY c.created_at DESC, c.id DESC LIMIT 1",
+                )
+                .bind(purpose)
+                .bind(subject)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|(sent, dropped, refused)| match (sent, dropped, refused) {
+                    (Some(_), _, _) => MailFate::Sent,
+                    (None, _, Some(_)) => MailFate::Refused,
+                    (None, Some(_), None) => MailFate::Dropped,
+                    (None, None, None) => MailFate::Pending,
+                }))
             }
 
             #[tracing::instrument(skip_all)]

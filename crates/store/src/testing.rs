@@ -132,3 +132,87 @@ pub async fn tamper_pg(s: &PgStore, t: &Tamper) -> store::Result<()> {
     tx.commit().await?;
     Ok(())
 }
+
+/// A fault injected into one table: while it is on, every INSERT into or UPDATE of `table` fails as the
+/// database going away would (PostgreSQL: SQLSTATE 08006, an outage; SQLite: an abort), so a
+/// test can break a step at exactly one statement and see that nothing of it was kept.
+#[derive(Debug, Clone, Copy)]
+#[allow(dead_code)] // the web crate's integration tests use it; the conformance tests do not
+pub enum Fault<'a> {
+    /// On the PostgreSQL schema made by [`fresh_pg`].
+    Pg { schema: &'a str },
+    /// On the SQLite file of [`sqlite_in`] in this directory.
+    Sqlite { dir: &'a std::path::Path },
+}
+
+impl Fault<'_> {
+    fn checked(table: &str) -> store::Result<&str> {
+        if table.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+            Ok(table)
+        } else {
+            Err(store::StoreError::Corrupt(format!("table name {table:?}")))
+        }
+    }
+
+    /// Every INSERT into or UPDATE of `table` fails until [`Fault::heal`].
+    #[allow(dead_code)] // the web crate's integration tests use it; the conformance tests do not
+    pub async fn break_writes(&self, table: &str) -> store::Result<()> {
+        self.break_writes_when(table, "TRUE").await
+    }
+
+    /// [`Fault::break_writes`] for the rows whose new values meet `condition` (SQL over
+    /// `NEW`, written by the test, e.g. `NEW.sent_at IS NOT NULL`).
+    #[allow(dead_code)] // the web crate's integration tests use it; the conformance tests do not
+    pub async fn break_writes_when(&self, table: &str, condition: &str) -> store::Result<()> {
+        let table = Self::checked(table)?;
+        match self {
+            Fault::Pg { schema } => {
+                let s = pg_schema(schema).await?;
+                let function = format!(
+                    "CREATE OR REPLACE FUNCTION fault_{table}() RETURNS trigger LANGUAGE plpgsql AS \
+                     $$ BEGIN RAISE EXCEPTION 'injected fault' USING ERRCODE = '08006'; END $$"
+                );
+                sqlx::query(&function).execute(s.pool()).await?;
+                let trigger = format!(
+                    "CREATE TRIGGER fault_{table} BEFORE INSERT OR UPDATE ON {table} \
+                     FOR EACH ROW WHEN ({condition}) EXECUTE FUNCTION fault_{table}()"
+                );
+                sqlx::query(&trigger).execute(s.pool()).await?;
+                s.pool().close().await;
+            }
+            Fault::Sqlite { dir } => {
+                let s = sqlite_in(dir).await?;
+                for op in ["INSERT", "UPDATE"] {
+                    let trigger = format!(
+                        "CREATE TRIGGER fault_{table}_{op} BEFORE {op} ON {table} WHEN {condition} \
+                         BEGIN SELECT RAISE(ABORT, 'injected fault'); END"
+                    );
+                    sqlx::query(&trigger).execute(s.pool()).await?;
+                }
+                s.pool().close().await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends [`Fault::break_writes`] on `table`.
+    #[allow(dead_code)] // the web crate's integration tests use it; the conformance tests do not
+    pub async fn heal(&self, table: &str) -> store::Result<()> {
+        let table = Self::checked(table)?;
+        match self {
+            Fault::Pg { schema } => {
+                let s = pg_schema(schema).await?;
+                sqlx::query(&format!("DROP TRIGGER IF EXISTS fault_{table} ON {table}")).execute(s.pool()).await?;
+                s.pool().close().await;
+            }
+            Fault::Sqlite { dir } => {
+                let s = sqlite_in(dir).await?;
+                for op in ["INSERT", "UPDATE"] {
+                    sqlx::query(&format!("DROP TRIGGER IF EXISTS fault_{table}_{op}")).execute(s.pool()).await?;
+                }
+                s.pool().close().await;
+            }
+        }
+        Ok(())
+    }
+}

@@ -111,7 +111,7 @@ pub trait Users: Send + Sync {
     /// never pass the lock together: a running lock counts nothing and answers
     /// [`StepUpAttempt::Locked`]; a lock that has ended starts the count again at one; the
     /// answer that reaches `max_failures` is still counted (and may be checked) but locks
-    /// until `lock_until` unless it is correct ([`Users::clear_step_up_failures`]).
+    /// until `lock_until` unless it is correct ([`Users::open_step_up`]).
     async fn count_step_up_answer(
         &self,
         user_id: &str,
@@ -119,8 +119,9 @@ pub trait Users: Send + Sync {
         max_failures: i32,
         lock_until: OffsetDateTime,
     ) -> Result<StepUpAttempt>;
-    /// Forgets the counted answers and the lock (after a correct answer).
-    async fn clear_step_up_failures(&self, user_id: &str) -> Result<()>;
+    /// After a correct answer, in one transaction: forgets the member's counted answers and
+    /// lock, and opens health data in the session `id_hash` until `until`.
+    async fn open_step_up(&self, user_id: &str, id_hash: &[u8], until: OffsetDateTime) -> Result<()>;
 }
 
 const USER_COLUMNS: &str = "id, org_id, email_enc, password_hash, locale, created_at, password_changed_at";
@@ -157,6 +158,10 @@ macro_rules! sql_users {
                 flow: Option<FlowUpdate<'_>>,
             ) -> Result<()> {
                 let mut tx = self.pool.begin().await?;
+                // The flow (and the code it uses up) first: see `apply_flow`.
+                if let Some(update) = &flow {
+                    apply_flow(&mut tx, update).await?;
+                }
                 sqlx::query(
                     "INSERT INTO users \
                      (id, org_id, email_index, email_enc, password_hash, locale, created_at, password_changed_at) \
@@ -181,9 +186,6 @@ macro_rules! sql_users {
                     .bind(to_ts(c.accepted_at))
                     .execute(&mut *tx)
                     .await?;
-                }
-                if let Some(update) = &flow {
-                    apply_flow(&mut *tx, update).await?;
                 }
                 tx.commit().await?;
                 Ok(())
@@ -221,6 +223,9 @@ macro_rules! sql_users {
                 flow: Option<FlowUpdate<'_>>,
             ) -> Result<()> {
                 let mut tx = self.pool.begin().await?;
+                if let Some(update) = &flow {
+                    apply_flow(&mut tx, update).await?;
+                }
                 let done = sqlx::query("UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3")
                     .bind(password_hash)
                     .bind(to_ts(now))
@@ -231,9 +236,6 @@ macro_rules! sql_users {
                     return Err(StoreError::NotFound);
                 }
                 sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
-                if let Some(update) = &flow {
-                    apply_flow(&mut *tx, update).await?;
-                }
                 tx.commit().await?;
                 Ok(())
             }
@@ -353,8 +355,16 @@ macro_rules! sql_users {
             }
 
             #[tracing::instrument(skip_all, fields(user_id = %user_id))]
-            async fn clear_step_up_failures(&self, user_id: &str) -> Result<()> {
-                sqlx::query("DELETE FROM step_up_failures WHERE user_id = $1").bind(user_id).execute(&self.pool).await?;
+            async fn open_step_up(&self, user_id: &str, id_hash: &[u8], until: OffsetDateTime) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("DELETE FROM step_up_failures WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+                sqlx::query("UPDATE sessions SET step_up_until = $1 WHERE id_hash = $2 AND user_id = $3")
+                    .bind(to_ts(until))
+                    .bind(id_hash)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
                 Ok(())
             }
         }

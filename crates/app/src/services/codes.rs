@@ -159,10 +159,19 @@ async fn spend_budget(app: &App, purpose: &str, subject: &str, account: &str) ->
     Ok(())
 }
 
-/// Checks `input` against the live code of (`purpose`, `subject`) and consumes it, after
-/// counting the attempt against the flow's and the `account`'s daily budgets (see
-/// [`account_of_email`]). `reveal_remaining` controls whether a wrong answer tells how many
-/// tries are left.
+/// A right answer to the live code of a flow, not used up yet: the caller uses it up in the
+/// transaction that does the step (`FlowUpdate::new(..).consuming(&v.code_id, v.at)`), so an
+/// outage leaves either the step done or the code still valid.
+#[derive(Debug)]
+#[must_use = "a verified code is used up by the step's flow update"]
+pub struct VerifiedCode {
+    pub code_id: String,
+    pub at: time::OffsetDateTime,
+}
+
+/// Checks `input` against the live code of (`purpose`, `subject`), after counting the attempt
+/// against the flow's and the `account`'s daily budgets (see [`account_of_email`]).
+/// `reveal_remaining` controls whether a wrong answer tells how many tries are left.
 #[tracing::instrument(skip_all, fields(purpose = %purpose, flow_id = %subject))]
 pub async fn verify(
     app: &App,
@@ -171,17 +180,15 @@ pub async fn verify(
     account: &str,
     input: &str,
     reveal_remaining: bool,
-) -> ServiceResult<()> {
+) -> ServiceResult<VerifiedCode> {
     let code = otp::normalize_code(input).ok_or(ServiceError::CodeFormat)?;
     spend_budget(app, purpose, subject, account).await?;
     let max = otp::MAX_ATTEMPTS as i32;
     let now = app.now();
     match app.store.attempt_code(purpose, subject, now, max).await? {
         CodeAttempt::Counted(record) => {
-            if app.keys.verify_mac("otp", format!("{purpose}:{subject}:{code}").as_bytes(), &record.code_mac)
-                && app.store.consume_code(&record.id, now).await?
-            {
-                return Ok(());
+            if right_code(app, purpose, subject, &code, &record.code_mac) {
+                return Ok(VerifiedCode { code_id: record.id, at: now });
             }
             let remaining = max - record.attempts;
             if remaining <= 0 {
@@ -193,6 +200,25 @@ pub async fn verify(
         CodeAttempt::Exhausted => Err(ServiceError::CodeExhausted),
         CodeAttempt::Missing => Err(ServiceError::CodeWrong { remaining: None }),
     }
+}
+
+/// The retry of a step whose answer was lost (an outage, a dropped connection): `input` is
+/// checked, after counting it against the same budgets, against the code the step used up,
+/// while that code is within its validity. `Ok` means the step is done and may be answered
+/// again; anything else answers like a wrong code.
+#[tracing::instrument(skip_all, fields(purpose = %purpose, flow_id = %subject))]
+pub async fn verify_used(app: &App, purpose: &str, subject: &str, account: &str, input: &str) -> ServiceResult<()> {
+    let code = otp::normalize_code(input).ok_or(ServiceError::CodeFormat)?;
+    spend_budget(app, purpose, subject, account).await?;
+    match app.store.used_code(purpose, subject, app.now()).await? {
+        Some(record) if right_code(app, purpose, subject, &code, &record.code_mac) => Ok(()),
+        _ => Err(ServiceError::CodeWrong { remaining: None }),
+    }
+}
+
+/// Constant-time comparison under every configured MAC key.
+fn right_code(app: &App, purpose: &str, subject: &str, code: &str, code_mac: &[u8]) -> bool {
+    app.keys.verify_mac("otp", format!("{purpose}:{subject}:{code}").as_bytes(), code_mac)
 }
 
 /// Whether a new code may be sent now, given when the last one was.

@@ -8,7 +8,7 @@ use domain::evidence::{check_birth_date, check_name, BirthDateCheck, DocumentChe
 use domain::roster::RosterEntry;
 use face::{Analysis, Options};
 use serde::{Deserialize, Serialize};
-use store::{EkycImage, EkycRecord, StoreError};
+use store::{CaptureTokenUse, EkycImage, EkycRecord, StoreError};
 use time::Duration;
 
 use crate::crypto::random_token;
@@ -130,6 +130,15 @@ impl DocumentReading {
 pub struct Loaded {
     pub record: EkycRecord,
     pub data: EkycData,
+    /// The capture token of the upload being handled: the next [`save`] uses it up in the
+    /// same transaction as the change, so an upload counts whole or not at all.
+    upload_token: Option<UploadToken>,
+}
+
+/// A capture token checked at the start of an upload, used up by its [`save`].
+struct UploadToken {
+    hashes: Vec<Vec<u8>>,
+    capture: Capture,
 }
 
 fn policy(app: &App) -> DecisionPolicy {
@@ -181,7 +190,18 @@ pub(crate) fn stamped(app: &App, loaded: &mut Loaded) -> ServiceResult<EkycRecor
 
 pub(crate) async fn save(app: &App, loaded: &mut Loaded) -> ServiceResult<()> {
     let mut record = stamped(app, loaded)?;
-    app.store.update_ekyc(&record).await?;
+    match loaded.upload_token.take() {
+        None => app.store.update_ekyc(&record).await?,
+        Some(token) => {
+            let using = CaptureTokenUse { hashes: &token.hashes, purpose: token.capture.as_str(), at: app.now() };
+            match app.store.update_ekyc_using_token(&record, using).await {
+                Ok(()) => {}
+                // Used meanwhile by the same upload sent twice (or the application moved on).
+                Err(StoreError::Conflict) => return Err(ServiceError::CaptureTokenInvalid),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
     record.version += 1;
     loaded.record = record;
     Ok(())
@@ -189,7 +209,7 @@ pub(crate) async fn save(app: &App, loaded: &mut Loaded) -> ServiceResult<()> {
 
 pub(crate) fn open_record(app: &App, record: EkycRecord) -> ServiceResult<Loaded> {
     let data = app.keys.open_json(AAD, &record.data)?;
-    Ok(Loaded { record, data })
+    Ok(Loaded { record, data, upload_token: None })
 }
 
 /// The member's current application, if any.
@@ -270,7 +290,7 @@ pub async fn start(app: &App, member: &Member) -> ServiceResult<Loaded> {
         sampled: false,
     };
     match app.store.insert_ekyc(&record).await {
-        Ok(()) => Ok(Loaded { record, data }),
+        Ok(()) => Ok(Loaded { record, data, upload_token: None }),
         // Started at the same moment in another tab: use that one.
         Err(StoreError::Duplicate) => current(app, member).await?.ok_or(ServiceError::Conflict),
         Err(e) => Err(e.into()),
@@ -293,15 +313,19 @@ fn token_hash(app: &App, token: &str) -> Vec<u8> {
     app.keys.mac(CAPTURE_PURPOSE, token.as_bytes())
 }
 
-/// Uses the capture token `token` up, found under any configured MAC key (a token issued just
-/// before a MAC key rotation still works for its few minutes).
-async fn use_capture_token(app: &App, token: &str, id: &str, capture: Capture) -> ServiceResult<bool> {
-    for hash in app.keys.macs(CAPTURE_PURPOSE, token.as_bytes()) {
-        if app.store.use_capture_token(&hash, id, capture.as_str(), app.now()).await? {
-            return Ok(true);
+/// Checks the capture token `token` of an upload, found under any configured MAC key (a token
+/// issued just before a MAC key rotation still works for its few minutes); the upload's
+/// [`save`] uses it up. An upload refused before anything is saved (an unusable picture)
+/// leaves it valid: the member takes the picture again on the same page.
+async fn check_capture_token(app: &App, token: &str, loaded: &mut Loaded, capture: Capture) -> ServiceResult<()> {
+    let hashes = app.keys.macs(CAPTURE_PURPOSE, token.as_bytes());
+    for hash in &hashes {
+        if app.store.capture_token_usable(hash, &loaded.record.id, capture.as_str(), app.now()).await? {
+            loaded.upload_token = Some(UploadToken { hashes, capture });
+            return Ok(());
         }
     }
-    Ok(false)
+    Err(ServiceError::CaptureTokenInvalid)
 }
 
 /// The capture the application expects next, if any.
@@ -419,9 +443,7 @@ pub async fn upload_with_rng<R: rand::Rng + rand::CryptoRng + Send>(
     {
         return Err(ServiceError::DocumentBackNotAllowed);
     }
-    if !use_capture_token(app, token, id, capture).await? {
-        return Err(ServiceError::CaptureTokenInvalid);
-    }
+    check_capture_token(app, token, &mut loaded, capture).await?;
     if capture == Capture::SelfieAngled {
         angled(app, &mut loaded, frames, rng).await?;
         return Ok(loaded);

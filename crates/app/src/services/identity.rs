@@ -72,7 +72,7 @@ pub async fn load(app: &App, member: &Member, id: &str) -> ServiceResult<(Loaded
 
 async fn save(app: &App, loaded: &Loaded<IdentityVerification>, flow: &IdentityVerification) -> ServiceResult<()> {
     let record = flows::next_record(app, &loaded.record, flow.state.as_str(), flow, flow.expires_at)?;
-    app.store.update_flow(FlowUpdate { record: &record }).await?;
+    app.store.update_flow(FlowUpdate::new(&record)).await?;
     Ok(())
 }
 

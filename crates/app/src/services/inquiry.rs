@@ -7,7 +7,6 @@
 //! only after the audit row `inquiry.view` is written; replies go out by mail in the same
 //! transaction as the reply and its audit row.
 
-use domain::email::Email;
 use store::{InquiryRecord, InquiryReply, StoreError};
 
 use crate::error::{ServiceError, ServiceResult};
@@ -70,7 +69,7 @@ pub async fn submit(
 ) -> ServiceResult<String> {
     let category = CATEGORIES.iter().find(|c| **c == input.category).ok_or(ServiceError::InquiryCategory)?;
     let message = check_message(input.message, MESSAGE_MAX_CHARS)?;
-    let email = Email::parse(input.email)?;
+    let email = crate::services::deliverable_email(app, input.email)?;
     limits::check_ip(app, "inquiry_ip", ip, app.config.limits.inquiry_per_ip).await?;
     limits::check(app, "inquiry_email", email.as_str(), app.config.limits.inquiry_per_email).await?;
 

@@ -15,6 +15,7 @@ pub mod identity;
 pub mod imports;
 pub mod inquiry;
 pub mod limits;
+pub mod mail_refusals;
 pub mod operators;
 pub mod passkeys;
 pub mod passwords;
@@ -38,6 +39,17 @@ pub(crate) const EMAIL_INDEX_PURPOSE: &str = "email-index";
 /// stores, so that look-ups need not hold the address in clear.
 pub fn email_index(app: &App, email: &Email) -> Vec<u8> {
     app.keys.mac(EMAIL_INDEX_PURPOSE, email.as_str().as_bytes())
+}
+
+/// An address typed by someone who expects mail at it: parsed, and refused with
+/// [`EmailError::NotAscii`](domain::email::EmailError::NotAscii) when no mail could reach it
+/// (an internationalized address, unless the relay takes SMTPUTF8: `Config::smtp_utf8`).
+pub fn deliverable_email(app: &App, input: &str) -> Result<Email, domain::email::EmailError> {
+    let email = Email::parse(input)?;
+    if !email.is_ascii() && !app.config.smtp_utf8 {
+        return Err(domain::email::EmailError::NotAscii);
+    }
+    Ok(email)
 }
 
 /// The member with `email`, found by its blind index under each configured MAC key (an account

@@ -72,6 +72,7 @@ pub mod actions {
     pub const OPERATOR_TOTP_RESET: &str = "operator.totp_reset";
     pub const OPERATOR_END_SESSIONS: &str = "operator.end_sessions";
     pub const OPERATOR_SCOPE: &str = "operator.scope";
+    pub const VIEW_MAIL_REFUSALS: &str = "mail.view_refusals";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

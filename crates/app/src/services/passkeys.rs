@@ -115,7 +115,7 @@ async fn take<S: for<'de> Deserialize<'de> + Serialize>(
         return Err(ServiceError::PasskeyFailed);
     }
     let used = flows::next_record(app, &loaded.record, "used", &loaded.flow, loaded.record.expires_at)?;
-    match app.store.update_flow(store::FlowUpdate { record: &used }).await {
+    match app.store.update_flow(store::FlowUpdate::new(&used)).await {
         Ok(()) => Ok(loaded.flow.state),
         Err(StoreError::Conflict) => Err(ServiceError::PasskeyFailed),
         Err(e) => Err(e.into()),

@@ -1,14 +1,13 @@
 //! F1 新規会員登録 as a service over the registration state machine.
 
 use domain::consent::{self, ConsentDoc};
-use domain::email::Email;
 use domain::insurer::InsurerNumber;
 use domain::locale::Locale;
 use domain::org::{OrgType, Organization};
 use domain::otp;
 use domain::password::check_password;
 use domain::registration::{FlowError, Registration, RegistrationState};
-use store::{ConsentRecord, FlowUpdate, NewUser, StoreError};
+use store::{ConsentRecord, FlowUpdate, MailFate, NewUser, StoreError};
 
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::flows::{self, Loaded};
@@ -32,6 +31,9 @@ impl From<FlowError> for ServiceError {
 pub struct View {
     pub flow: Registration,
     pub org: Option<Organization>,
+    /// While the code is awaited ([`view`] only): what became of its mail — refused by the
+    /// member's mail server, or not sent because the code expired first.
+    pub mail: Option<MailFate>,
 }
 
 #[tracing::instrument(skip_all, fields(flow_id = %id))]
@@ -42,7 +44,11 @@ pub async fn load(app: &App, id: &str) -> ServiceResult<Loaded<Registration>> {
 #[tracing::instrument(skip_all, fields(flow_id = %id))]
 pub async fn view(app: &App, id: &str) -> ServiceResult<View> {
     let loaded = load(app, id).await?;
-    with_org(app, loaded.flow).await
+    let mail = match loaded.flow.state {
+        RegistrationState::CodeSent => app.store.code_mail_fate(CODE_PURPOSE, id).await?,
+        _ => None,
+    };
+    Ok(View { mail, ..with_org(app, loaded.flow).await? })
 }
 
 async fn with_org(app: &App, flow: Registration) -> ServiceResult<View> {
@@ -50,12 +56,12 @@ async fn with_org(app: &App, flow: Registration) -> ServiceResult<View> {
         Some(org_id) => app.store.get_org(org_id).await?,
         None => None,
     };
-    Ok(View { flow, org })
+    Ok(View { flow, org, mail: None })
 }
 
 async fn save(app: &App, loaded: &Loaded<Registration>, flow: &Registration) -> ServiceResult<()> {
     let record = flows::next_record(app, &loaded.record, flow.state.as_str(), flow, flow.expires_at)?;
-    app.store.update_flow(FlowUpdate { record: &record }).await?;
+    app.store.update_flow(FlowUpdate::new(&record)).await?;
     Ok(())
 }
 
@@ -90,7 +96,7 @@ pub async fn verify_insurer(app: &App, id: &str, input: &str) -> ServiceResult<V
     let mut flow = loaded.flow.clone();
     flow.verify_org(&org, app.now())?;
     save(app, &loaded, &flow).await?;
-    Ok(View { flow, org: Some(org) })
+    Ok(View { flow, org: Some(org), mail: None })
 }
 
 /// アカウント作成: email + password (checked against the password policy here, on the server).
@@ -98,10 +104,13 @@ pub async fn verify_insurer(app: &App, id: &str, input: &str) -> ServiceResult<V
 pub async fn enter_account(app: &App, id: &str, email_input: &str, password: &str, ip: &str) -> ServiceResult<View> {
     limits::check_ip(app, "register:ip", ip, app.config.limits.register_per_ip).await?;
     let loaded = load(app, id).await?;
-    if !matches!(loaded.flow.state, RegistrationState::OrgVerified | RegistrationState::AccountEntered) {
+    if !matches!(
+        loaded.flow.state,
+        RegistrationState::OrgVerified | RegistrationState::AccountEntered | RegistrationState::CodeSent
+    ) {
         return Err(ServiceError::WrongStep);
     }
-    let email = Email::parse(email_input)?;
+    let email = crate::services::deliverable_email(app, email_input)?;
     limits::check(app, "register:email", email.as_str(), app.config.limits.register_per_email).await?;
     let local = email.as_str().split('@').next().unwrap_or_default();
     check_password(password, &[email.as_str(), local])?;
@@ -134,7 +143,7 @@ pub async fn accept_consents(app: &App, id: &str, checked: &[ConsentDoc]) -> Ser
     let mut flow = loaded.flow.clone();
     flow.send_code(accepted, now)?;
     send_code(app, &loaded, &flow, &org).await?;
-    Ok(View { flow, org: Some(org) })
+    Ok(View { flow, org: Some(org), mail: None })
 }
 
 /// Sends a new one-time password; the previous one stops working.
@@ -149,7 +158,7 @@ pub async fn resend_code(app: &App, id: &str, ip: &str) -> ServiceResult<View> {
     let mut flow = loaded.flow.clone();
     flow.resend_code(app.now())?;
     send_code(app, &loaded, &flow, &org).await?;
-    Ok(View { flow, org: Some(org) })
+    Ok(View { flow, org: Some(org), mail: None })
 }
 
 async fn send_code(
@@ -168,22 +177,31 @@ async fn send_code(
         flow.locale,
         email.as_str(),
         |code| mail::Template::RegistrationCode { code, org_name, valid_minutes: otp::CODE_TTL.whole_minutes() },
-        Some(FlowUpdate { record: &record }),
+        Some(FlowUpdate::new(&record)),
     )
     .await
 }
 
 /// 「承認する」: checks the one-time password and creates the account. Returns the new user id.
+///
+/// Using the code up and creating the account are one transaction: an outage leaves either
+/// both done or the code still valid. A retry of a request that went through (its answer was
+/// lost) answers the same, while the code is within its validity.
 #[tracing::instrument(skip_all, fields(flow_id = %id))]
 pub async fn verify_code(app: &App, id: &str, input: &str, ip: &str) -> ServiceResult<(View, String)> {
     limits::check_ip(app, "code:ip", ip, app.config.limits.code_per_ip).await?;
     let loaded = load(app, id).await?;
-    if loaded.flow.state != RegistrationState::CodeSent {
-        return Err(ServiceError::WrongStep);
-    }
     // The account's code budget is keyed by the address.
     let account = codes::account_of_email(loaded.flow.email.as_ref().ok_or(ServiceError::WrongStep)?.as_str());
-    codes::verify(app, CODE_PURPOSE, id, &account, input, true).await?;
+    match loaded.flow.state {
+        RegistrationState::CodeSent => {}
+        RegistrationState::Completed => {
+            codes::verify_used(app, CODE_PURPOSE, id, &account, input).await?;
+            return completed(app, loaded.flow).await;
+        }
+        _ => return Err(ServiceError::WrongStep),
+    }
+    let code = codes::verify(app, CODE_PURPOSE, id, &account, input, true).await?;
 
     let mut flow = loaded.flow.clone();
     let (email, password_hash, org_id) = match (&flow.email, &flow.password_hash, &flow.org_id) {
@@ -218,13 +236,29 @@ pub async fn verify_code(app: &App, id: &str, input: &str, ip: &str) -> ServiceR
         })
         .collect();
     let record = flows::next_record(app, &loaded.record, flow.state.as_str(), &flow, flow.expires_at)?;
-    match app.store.create_user(&user, &consents, Some(FlowUpdate { record: &record })).await {
+    let update = FlowUpdate::new(&record).consuming(&code.code_id, code.at);
+    match app.store.create_user(&user, &consents, Some(update)).await {
         Ok(()) => {}
         // Another registration with the same address completed first.
         Err(StoreError::Duplicate) => return Err(ServiceError::EmailTaken),
+        // The same code in a request sent twice at once: the one that lost the race answers
+        // like the one that won, if it did complete the registration.
+        Err(StoreError::Conflict) => {
+            let now = load(app, id).await?;
+            return match now.flow.state {
+                RegistrationState::Completed => completed(app, now.flow).await,
+                _ => Err(ServiceError::Conflict),
+            };
+        }
         Err(e) => return Err(e.into()),
     }
     metrics::counter!("mimoto_registrations_completed_total").increment(1);
     tracing::info!(user_id = %user_id, "registration completed");
+    Ok((with_org(app, flow).await?, user_id))
+}
+
+/// The answer of a completed registration: its view and its account.
+async fn completed(app: &App, flow: Registration) -> ServiceResult<(View, String)> {
+    let user_id = flow.user_id.clone().ok_or(ServiceError::WrongStep)?;
     Ok((with_org(app, flow).await?, user_id))
 }

@@ -4,12 +4,11 @@
 //! matching nothing, counted like a real one, also on resend), the password rules take the
 //! typed address, and the code budgets are keyed by it.
 
-use domain::email::Email;
 use domain::locale::Locale;
 use domain::otp;
 use domain::password::check_password;
 use domain::reset::{PasswordReset, ResetError, ResetState};
-use store::FlowUpdate;
+use store::{FlowUpdate, StoreError};
 
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::flows::{self, Loaded};
@@ -37,7 +36,7 @@ pub async fn load(app: &App, id: &str) -> ServiceResult<Loaded<PasswordReset>> {
 #[tracing::instrument(skip_all)]
 pub async fn start(app: &App, email_input: &str, locale: Locale, ip: &str) -> ServiceResult<PasswordReset> {
     limits::check_ip(app, "reset:ip", ip, app.config.limits.reset_per_ip).await?;
-    let email = Email::parse(email_input)?;
+    let email = crate::services::deliverable_email(app, email_input)?;
     limits::check(app, "reset:email", email.as_str(), app.config.limits.reset_per_email).await?;
     let user = find_user_by_email(app, &email).await?;
     let now = app.now();
@@ -92,17 +91,21 @@ pub async fn resend(app: &App, id: &str, ip: &str) -> ServiceResult<PasswordRese
         }
         (None, None) => String::new(),
     };
-    issue(app, &flow, &to, flow.user_id.is_some(), Some(FlowUpdate { record: &record })).await?;
+    issue(app, &flow, &to, flow.user_id.is_some(), Some(FlowUpdate::new(&record))).await?;
     Ok(flow)
 }
 
 /// Sets the new password when the code is right; ends every session of the member.
+///
+/// Using the code up and setting the password are one transaction; a retry of a request that
+/// went through (its answer was lost) answers the same while the code is within its validity.
 #[tracing::instrument(skip_all, fields(flow_id = %id))]
 pub async fn complete(app: &App, id: &str, code: &str, new_password: &str, ip: &str) -> ServiceResult<PasswordReset> {
     limits::check_ip(app, "code:ip", ip, app.config.limits.code_per_ip).await?;
     let loaded = load(app, id).await?;
     if loaded.flow.state == ResetState::Completed {
-        return Err(ServiceError::WrongStep);
+        codes::verify_used(app, CODE_PURPOSE, id, &budget_account(&loaded.flow), code).await?;
+        return Ok(loaded.flow);
     }
     // Check the new password before spending the code, so a weak choice costs no attempt.
     // The rules take the typed address, so they are the same whether or not it has an
@@ -120,7 +123,7 @@ pub async fn complete(app: &App, id: &str, code: &str, new_password: &str, ip: &
     check_password(new_password, &inputs)?;
     // No account: the decoy code matches nothing, so this answers like any wrong code. The
     // account is read only after a right code, so both cases do the same work until then.
-    codes::verify(app, CODE_PURPOSE, id, &budget_account(&loaded.flow), code, false).await?;
+    let verified = codes::verify(app, CODE_PURPOSE, id, &budget_account(&loaded.flow), code, false).await?;
     let user = match &loaded.flow.user_id {
         Some(uid) => app.store.get_user(uid).await?,
         None => None,
@@ -130,7 +133,19 @@ pub async fn complete(app: &App, id: &str, code: &str, new_password: &str, ip: &
     let mut flow = loaded.flow.clone();
     flow.complete(app.now())?;
     let record = flows::next_record(app, &loaded.record, flow.state.as_str(), &flow, flow.expires_at)?;
-    app.store.set_password(&user.id, &hash, app.now(), Some(FlowUpdate { record: &record })).await?;
+    let update = FlowUpdate::new(&record).consuming(&verified.code_id, verified.at);
+    match app.store.set_password(&user.id, &hash, app.now(), Some(update)).await {
+        Ok(()) => {}
+        // The same code in a request sent twice at once: the loser answers like the winner.
+        Err(StoreError::Conflict) => {
+            let now = load(app, id).await?;
+            return match now.flow.state {
+                ResetState::Completed => Ok(now.flow),
+                _ => Err(ServiceError::Conflict),
+            };
+        }
+        Err(e) => return Err(e.into()),
+    }
     // The way out of a login lock-out: the account's failed logins are forgotten (`email` is
     // the account's address here: the right code belonged to its flow).
     if let Some(account) = &email {

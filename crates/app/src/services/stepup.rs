@@ -112,8 +112,7 @@ pub async fn answer(app: &App, member: &Member, answer: &str, client_ip: &str) -
     let user = Some(member.user.id.as_str());
     if correct {
         let until = now + VALID_FOR;
-        app.store.clear_step_up_failures(&member.user.id).await?;
-        app.store.set_session_step_up(&member.session.id_hash, Some(until)).await?;
+        app.store.open_step_up(&member.user.id, &member.session.id_hash, until).await?;
         audit::member(app, user, audit::actions::STEP_UP_OPENED, None, client_ip).await?;
         return Ok(until);
     }

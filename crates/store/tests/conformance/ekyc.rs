@@ -109,21 +109,54 @@ async fn ekyc_images_are_listed_and_retired_after_the_decision(s: Arc<dyn Store>
     assert_eq!(s.ekyc_images("a1").await.expect("images")[0].deleted_at, Some(now + Duration::days(30)));
 }
 
+/// Uploads a change to application `id` with the capture token `hash`: `true` when it was
+/// written (the token used up with it); `false` when refused, and then (when nothing runs
+/// alongside, `alone`) nothing changed.
+async fn upload_with(s: &Arc<dyn Store>, hash: u8, id: &str, purpose: &str, at: OffsetDateTime) -> bool {
+    upload(s, hash, id, purpose, at, true).await
+}
+
+async fn upload(s: &Arc<dyn Store>, hash: u8, id: &str, purpose: &str, at: OffsetDateTime, alone: bool) -> bool {
+    let Some(before) = s.get_ekyc(id).await.expect("get") else { return false };
+    let mut next = before.clone();
+    next.data.push(hash);
+    next.updated_at = at;
+    let hashes = [vec![0; 32], vec![hash; 32]];
+    match s.update_ekyc_using_token(&next, CaptureTokenUse { hashes: &hashes, purpose, at }).await {
+        Ok(()) => true,
+        Err(StoreError::Conflict) => {
+            if alone {
+                assert_eq!(s.get_ekyc(id).await.expect("get"), Some(before), "a refused upload changes nothing");
+            }
+            false
+        }
+        Err(e) => panic!("{e:?}"),
+    }
+}
+
 async fn capture_tokens_work_once_for_their_step_until_they_expire(s: Arc<dyn Store>) {
     let now = t0();
     s.insert_org(&org("o1", "133033", true), now).await.expect("org");
     s.create_user(&user("u1", "o1", 1, now), &[], None).await.expect("user");
+    s.create_user(&user("u2", "o1", 2, now), &[], None).await.expect("user");
     s.insert_ekyc(&ekyc("a1", "u1", now)).await.expect("insert");
+    s.insert_ekyc(&ekyc("a2", "u2", now)).await.expect("insert");
     let expires = now + Duration::minutes(10);
     s.issue_capture_token(&[1; 32], "a1", "document_front", expires).await.expect("issue");
     s.issue_capture_token(&[2; 32], "a1", "selfie_frontal", expires).await.expect("issue");
-    assert!(!s.use_capture_token(&[1; 32], "a1", "selfie_frontal", now).await.expect("use"), "another step");
-    assert!(!s.use_capture_token(&[1; 32], "a2", "document_front", now).await.expect("use"), "another application");
-    assert!(!s.use_capture_token(&[2; 32], "a1", "selfie_frontal", expires).await.expect("use"), "stale");
+    assert!(s.capture_token_usable(&[1; 32], "a1", "document_front", now).await.expect("look"));
+    assert!(!s.capture_token_usable(&[1; 32], "a1", "selfie_frontal", now).await.expect("look"), "another step");
+    assert!(!s.capture_token_usable(&[1; 32], "a2", "document_front", now).await.expect("look"), "another app");
+    assert!(!s.capture_token_usable(&[2; 32], "a1", "selfie_frontal", expires).await.expect("look"), "stale");
+    assert!(!upload_with(&s, 1, "a1", "selfie_frontal", now).await, "another step");
+    assert!(!upload_with(&s, 1, "a2", "document_front", now).await, "another application");
+    assert!(!upload_with(&s, 2, "a1", "selfie_frontal", expires).await, "stale");
+    // A look does not use the token up; an upload does, once, whichever of the racers wins.
+    assert!(s.capture_token_usable(&[1; 32], "a1", "document_front", now).await.expect("look"));
     let racers: Vec<_> = (0..5)
         .map(|_| {
             let s = s.clone();
-            tokio::spawn(async move { s.use_capture_token(&[1; 32], "a1", "document_front", now).await.expect("use") })
+            tokio::spawn(async move { upload(&s, 1, "a1", "document_front", now, false).await })
         })
         .collect();
     let mut wins = 0;
@@ -131,15 +164,23 @@ async fn capture_tokens_work_once_for_their_step_until_they_expire(s: Arc<dyn St
         wins += usize::from(r.await.expect("join"));
     }
     assert_eq!(wins, 1, "a token is used once");
+    assert!(!upload_with(&s, 1, "a1", "document_front", now).await, "and not again");
+    assert!(!s.capture_token_usable(&[1; 32], "a1", "document_front", now).await.expect("look"));
+    // A stale version uses nothing up: the token still works for the current one.
+    let mut stale = s.get_ekyc("a1").await.expect("get").expect("present");
+    stale.version -= 1;
+    let hashes = [vec![2; 32]];
+    let r = s
+        .update_ekyc_using_token(&stale, CaptureTokenUse { hashes: &hashes, purpose: "selfie_frontal", at: now })
+        .await;
+    assert!(matches!(r, Err(StoreError::Conflict)), "{r:?}");
+    assert!(s.capture_token_usable(&[2; 32], "a1", "selfie_frontal", now).await.expect("look"));
 
     // Clean-up removes expired tokens (used or not), keeps live ones.
     s.issue_capture_token(&[3; 32], "a1", "selfie_angled", expires + Duration::minutes(5)).await.expect("issue");
     assert_eq!(s.delete_stale_capture_tokens(now).await.expect("clean"), 0, "nothing expired yet");
     assert_eq!(s.delete_stale_capture_tokens(expires + Duration::seconds(1)).await.expect("clean"), 2);
-    assert!(
-        s.use_capture_token(&[3; 32], "a1", "selfie_angled", expires + Duration::seconds(2)).await.expect("use"),
-        "the live one stays"
-    );
+    assert!(upload_with(&s, 3, "a1", "selfie_angled", expires + Duration::seconds(2)).await, "the live one stays");
 }
 
 conformance!(

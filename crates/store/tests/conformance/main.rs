@@ -17,10 +17,10 @@ use std::sync::Arc;
 use domain::insurer::InsurerNumber;
 use domain::org::{CardPattern, OrgType, Organization};
 use store::{
-    AuditEntry, CheckupImportStats, CheckupRow, CodeAttempt, ConsentRecord, EkycImage, EkycRecord, EkycReview,
-    FlowRecord, FlowUpdate, HealthEntryRow, HealthImportStats, HealthKind, ImportStats, InquiryRecord, InquiryReply,
-    NewAuditEntry, NewCode, NewMail, NewUser, OperatorChange, OperatorRecord, OperatorSessionRecord, RecordRef,
-    RosterRow, SessionRecord, StepUpFailures, Store, StoreError, StoredRecord,
+    AuditEntry, CaptureTokenUse, CheckupImportStats, CheckupRow, CodeAttempt, ConsentRecord, EkycImage, EkycRecord,
+    EkycReview, FlowRecord, FlowUpdate, HealthEntryRow, HealthImportStats, HealthKind, ImportStats, InquiryRecord,
+    InquiryReply, NewAuditEntry, NewCode, NewMail, NewUser, OperatorChange, OperatorRecord, OperatorSessionRecord,
+    RecordRef, RosterRow, SessionRecord, StepUpFailures, Store, StoreError, StoredRecord,
 };
 use time::{Duration, OffsetDateTime};
 

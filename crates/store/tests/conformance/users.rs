@@ -14,7 +14,7 @@ async fn users_consents_and_duplicate_emails(s: Arc<dyn Store>) {
         ConsentRecord { doc: "platform_terms".into(), version: "2026-04-01".into(), accepted_at: now },
         ConsentRecord { doc: "org_privacy".into(), version: "2026-04-01".into(), accepted_at: now },
     ];
-    s.create_user(&user("u1", "o1", 1, now), &consents, Some(FlowUpdate { record: &done })).await.expect("create");
+    s.create_user(&user("u1", "o1", 1, now), &consents, Some(FlowUpdate::new(&done))).await.expect("create");
     assert_eq!(s.get_flow("registration", "f1").await.expect("get").expect("present").state, "completed");
     let u = s.find_user_by_email_index(&[1; 32]).await.expect("find").expect("present");
     assert_eq!((u.id.as_str(), u.org_id.as_str(), u.locale.as_str()), ("u1", "o1", "ja"));
@@ -27,7 +27,7 @@ async fn users_consents_and_duplicate_emails(s: Arc<dyn Store>) {
     s.insert_flow(&f2).await.expect("flow");
     let mut done2 = f2.clone();
     done2.state = "completed".into();
-    let dup = s.create_user(&user("u2", "o1", 1, now), &consents, Some(FlowUpdate { record: &done2 })).await;
+    let dup = s.create_user(&user("u2", "o1", 1, now), &consents, Some(FlowUpdate::new(&done2))).await;
     assert!(matches!(dup, Err(StoreError::Duplicate)), "{dup:?}");
     assert_eq!(s.get_flow("registration", "f2").await.expect("get").expect("present").state, "started");
     assert!(s.get_user("u2").await.expect("get").is_none());
@@ -133,14 +133,16 @@ async fn step_up_opens_one_session_and_wrong_answers_lock_the_member(s: Arc<dyn 
     let later = lock + Duration::seconds(1);
     let f = s.count_step_up_answer("u1", later, 5, later + Duration::hours(1)).await.expect("after");
     assert_eq!(f, StepUpAttempt::Counted(StepUpFailures { failures: 1, locked_until: None }));
-    s.clear_step_up_failures("u1").await.expect("clear");
+    s.open_step_up("u1", &[1; 32], later + Duration::minutes(15)).await.expect("clear");
     assert_eq!(s.step_up_failures("u1").await.expect("read"), None);
+    let opened = s.get_session(&[1; 32]).await.expect("get").expect("present").step_up_until;
+    assert_eq!(opened, Some(later + Duration::minutes(15)), "the same transaction opens the session");
     let f = s.count_step_up_answer("u1", later, 1, later + Duration::hours(1)).await.expect("max 1");
     assert_eq!(
         f,
         StepUpAttempt::Counted(StepUpFailures { failures: 1, locked_until: Some(later + Duration::hours(1)) })
     );
-    s.clear_step_up_failures("u1").await.expect("clear the lock");
+    s.open_step_up("u1", &[9; 32], later).await.expect("clear the lock");
     assert!(matches!(s.count_step_up_answer("u1", later, 5, later).await.expect("open"), StepUpAttempt::Counted(_)));
 }
 

@@ -19,6 +19,7 @@ use app::i18n::{consent_label, Locale};
 use app::services::auth::{self, SessionKind};
 use app::services::registration;
 use app::AppState;
+use store::MailFate;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -56,6 +57,11 @@ pub struct RegistrationView {
     #[serde(with = "time::serde::rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub code_sent_at: Option<OffsetDateTime>,
+    /// While the code is awaited (GET only): what became of its mail — `pending`, `sent`,
+    /// `dropped` (not sent: the code expired first; resend) or `refused` (the member's mail
+    /// server refused it for good; change the address with POST …/account).
+    #[schema(value_type = Option<String>, example = "sent")]
+    pub mail_status: Option<&'static str>,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub expires_at: OffsetDateTime,
@@ -82,6 +88,12 @@ fn registration_view(view: &registration::View, locale: Locale) -> RegistrationV
         email: f.email.as_ref().map(|e| e.as_str().to_string()),
         consents_required,
         code_sent_at: f.code_sent_at,
+        mail_status: view.mail.map(|m| match m {
+            MailFate::Pending => "pending",
+            MailFate::Sent => "sent",
+            MailFate::Dropped => "dropped",
+            MailFate::Refused => "refused",
+        }),
         expires_at: f.expires_at,
     }
 }
@@ -133,7 +145,7 @@ async fn create_registration(
     ClientIp(ip): ClientIp,
 ) -> ApiResult<(StatusCode, Json<RegistrationView>)> {
     let flow = registration::start(&app, locale, &ip).await.or_api(locale)?;
-    let view = registration::View { flow, org: None };
+    let view = registration::View { flow, org: None, mail: None };
     Ok((StatusCode::CREATED, Json(registration_view(&view, locale))))
 }
 
@@ -157,7 +169,7 @@ async fn registration_org_type(
     ApiJson(req): ApiJson<OrgTypeRequest>,
 ) -> ApiResult<Json<RegistrationView>> {
     let flow = registration::choose_org_type(&app, &id, req.org_type).await.or_api(locale)?;
-    Ok(Json(registration_view(&registration::View { flow, org: None }, locale)))
+    Ok(Json(registration_view(&registration::View { flow, org: None, mail: None }, locale)))
 }
 
 #[utoipa::path(post, path = "/api/v1/registrations/{id}/insurer", tag = "registration", request_body = InsurerRequest,

@@ -41,6 +41,7 @@ mod bindings;
 mod imports;
 mod inquiries;
 mod login;
+mod mail;
 mod review;
 mod staff;
 
@@ -71,6 +72,7 @@ pub fn routes(app: AppState) -> Router<AppState> {
         .route("/console/bindings", get(bindings::bindings_page).post(bindings::search))
         .route("/console/bindings/withdraw", post(bindings::withdraw))
         .route("/console/inquiries", get(inquiries::inquiries_page))
+        .route("/console/mail", get(mail::refusals_page))
         .route("/console/inquiries/{id}", get(inquiries::inquiry_page))
         .route("/console/inquiries/{id}/reply", post(inquiries::inquiry_reply))
         .route("/console/inquiries/{id}/close", post(inquiries::inquiry_close))

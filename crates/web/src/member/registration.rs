@@ -17,6 +17,7 @@ use app::i18n::Tr;
 use app::services::auth::{self, SessionKind};
 use app::services::registration;
 use app::{App, AppState};
+use store::MailFate;
 
 use super::{inline, ok, render, see_other, with_sid, Chrome, Cx, IdPath, MemberForm, OrPage, PageError};
 use crate::ctx::Ctx;
@@ -106,6 +107,9 @@ struct RegCode {
     lead: String,
     error: Option<String>,
     notice: Option<String>,
+    /// The member's mail server refused the mail, or it could not go out while the code was
+    /// valid: said plainly, with what to do.
+    mail_problem: Option<String>,
 }
 
 #[derive(Template)]
@@ -145,12 +149,18 @@ fn consents_page(
 
 fn code_page(ctx: &Ctx, view: &registration::View, error: Option<String>, notice: Option<String>) -> RegCode {
     let email = view.flow.email.as_ref().map(|e| e.as_str().to_string()).unwrap_or_default();
+    let mail_problem = match view.mail {
+        Some(MailFate::Refused) => Some(ctx.tr.tf("reg.code.refused", "email", &email)),
+        Some(MailFate::Dropped) => Some(ctx.tr.t("reg.code.dropped").to_string()),
+        Some(MailFate::Pending | MailFate::Sent) | None => None,
+    };
     RegCode {
         c: Chrome::from(ctx),
         id: view.flow.id.clone(),
         lead: ctx.tr.tf("reg.code.lead", "email", &email),
         error,
         notice,
+        mail_problem,
     }
 }
 
@@ -239,7 +249,10 @@ async fn register_account_form(
 ) -> Result<Response, PageError> {
     let id = id.or_page(&ctx)?;
     let view = registration::view(&app, &id).await.or_page(&ctx)?;
-    if !matches!(view.flow.state, RegistrationState::OrgVerified | RegistrationState::AccountEntered) {
+    if !matches!(
+        view.flow.state,
+        RegistrationState::OrgVerified | RegistrationState::AccountEntered | RegistrationState::CodeSent
+    ) {
         return Ok(see_other(&format!("/register/{id}")));
     }
     let email = view.flow.email.as_ref().map(|e| e.as_str().to_string()).unwrap_or_default();

@@ -31,7 +31,20 @@ struct Sink {
     done: Arc<Mutex<Vec<Received>>>,
 }
 
+/// Recipients whose local part starts with this are refused for good (550), echoing the
+/// address as real relays do.
+pub const REFUSED_PREFIX: &str = "refused";
+
 impl Handler for Sink {
+    fn rcpt(&mut self, to: &str) -> Response {
+        let address = to.trim_start_matches('<').trim_end_matches('>');
+        if address.starts_with(REFUSED_PREFIX) {
+            Response::custom(550, format!("5.1.1 <{address}>: Recipient address rejected: User unknown"))
+        } else {
+            response::OK
+        }
+    }
+
     fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> Response {
         self.current = Received { to: to.to_vec(), data: Vec::new() };
         response::OK
@@ -207,6 +220,14 @@ impl TestApp {
         let _ = self.shutdown.send(true);
         if let Some(schema) = &self.pg_schema {
             store::testing::drop_pg_schema(schema).await.expect("drop schema");
+        }
+    }
+
+    /// Faults injected into this app's database (see `store::testing::Fault`).
+    pub fn fault(&self) -> store::testing::Fault<'_> {
+        match &self.pg_schema {
+            Some(schema) => store::testing::Fault::Pg { schema },
+            None => store::testing::Fault::Sqlite { dir: &self.app.config.data_dir },
         }
     }
 
