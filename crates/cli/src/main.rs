@@ -219,6 +219,14 @@ async fn org_list(config: Config) -> Result<(), Box<dyn std::error::Error>> {
 /// `mimoto roster import`: counts on success; every bad row by line number on stderr otherwise.
 async fn roster_import(config: Config, args: args::RosterImportArgs) -> Result<(), Box<dyn std::error::Error>> {
     let encoding = Encoding::parse(&args.encoding).ok_or("--encoding must be auto, utf-8 or shift_jis")?;
+    // Refuse an oversized file before reading it into memory (the import checks again).
+    let limit = roster::Limits::default().max_bytes;
+    let size = std::fs::metadata(&args.file).map_err(|e| format!("{}: {e}", args.file.display()))?.len();
+    if size > limit as u64 {
+        return Err(
+            format!("{}: the file is larger than {limit} bytes; nothing was imported", args.file.display()).into()
+        );
+    }
     let bytes = std::fs::read(&args.file).map_err(|e| format!("{}: {e}", args.file.display()))?;
     let app = App::open_default(config).await?;
     let org = app

@@ -447,4 +447,69 @@ mod tests {
             prop_assert_eq!(with.symbol, s.to_ascii_uppercase());
         }
     }
+
+    /// Text as members type it into the card fields: digits and letters of both widths, every
+    /// hyphen-like character, spaces, and a few things that do not belong.
+    const CARD_LIKE: &str = "[0-9０-９a-zA-Zａ-ｚＡ-Ｚ\\-‐‑‒–—―⁃−ーｰ－﹘﹣ \u{3000}\t.あ記号#]{0,30}";
+
+    /// Invariants of an accepted card, whatever the input: canonical ASCII within the caps, and
+    /// parsing the canonical form again gives the same card.
+    fn check_card(card: &CardId, pattern: Option<CardPattern>) -> Result<(), TestCaseError> {
+        prop_assert!(card.symbol.chars().count() <= MAX_SYMBOL_CHARS);
+        prop_assert!(card.symbol.chars().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase() || c == '-'));
+        prop_assert!(!card.number.is_empty() && card.number.chars().count() <= MAX_NUMBER_CHARS);
+        prop_assert!(card.number.chars().all(|c| c.is_ascii_digit() || c == '-'));
+        prop_assert!(card
+            .branch
+            .as_ref()
+            .is_none_or(|b| b.len() == BRANCH_DIGITS && b.bytes().all(|b| b.is_ascii_digit())));
+        prop_assert!(card.match_key().len() <= MAX_SYMBOL_CHARS + 1 + MAX_NUMBER_CHARS);
+        let branch = card.branch.as_deref().unwrap_or("");
+        let again = match pattern {
+            Some(p) => CardId::parse(p, &card.symbol, &card.number, branch),
+            None => roster_card(&card.symbol, &card.number, branch),
+        };
+        prop_assert_eq!(again.as_ref(), Ok(card));
+        Ok(())
+    }
+
+    const PATTERNS: [CardPattern; 4] = [HyphenatedNumber, NumberOnly, SymbolWithHyphen, SymbolAndNumber];
+
+    proptest! {
+        #[test]
+        fn normalize_never_grows(s in any::<String>()) {
+            prop_assert!(normalize_card_text(&s).chars().count() <= s.chars().count());
+        }
+
+        #[test]
+        fn parsers_never_panic_on_any_text(p in 0usize..4, symbol in any::<String>(), number in any::<String>(), branch in any::<String>()) {
+            if let Ok(card) = CardId::parse(PATTERNS[p], &symbol, &number, &branch) {
+                check_card(&card, Some(PATTERNS[p]))?;
+            }
+            if let Ok(card) = roster_card(&symbol, &number, &branch) {
+                check_card(&card, None)?;
+            }
+        }
+
+        #[test]
+        fn parsers_on_card_like_text(p in 0usize..4, symbol in CARD_LIKE, number in CARD_LIKE, branch in "[0-9０-９ \\-]{0,4}") {
+            if let Ok(card) = CardId::parse(PATTERNS[p], &symbol, &number, &branch) {
+                check_card(&card, Some(PATTERNS[p]))?;
+            }
+            if let Ok(card) = roster_card(&symbol, &number, &branch) {
+                check_card(&card, None)?;
+            }
+        }
+
+        #[test]
+        fn very_long_input_is_refused(p in 0usize..4, digits in 21usize..5000) {
+            // Normalization keeps the length (spaces aside), so a long field is TooLong, not a
+            // large allocation further on.
+            let long = "1".repeat(digits);
+            prop_assert_eq!(roster_card("", &long, ""), Err(CardError::NumberTooLong));
+            prop_assert_eq!(roster_card(&long, "1", ""), Err(CardError::SymbolTooLong));
+            let r = CardId::parse(PATTERNS[p], "A-1", &long, "");
+            prop_assert!(matches!(r, Err(CardError::NumberTooLong | CardError::SymbolNotExpected)), "{:?}", r);
+        }
+    }
 }

@@ -332,5 +332,37 @@ mod tests {
             prop_assert!(h.is_ok());
             prop_assert_eq!(h, k);
         }
+
+        #[test]
+        fn accepted_names_are_short_katakana(s in any::<String>()) {
+            if let Ok(k) = to_katakana(&s) {
+                prop_assert!(k.chars().count() <= MAX_CHARS);
+                prop_assert!(k.chars().all(|c| classify(c).is_none()));
+                prop_assert!(k.chars().any(is_katakana_letter));
+            }
+        }
+
+        #[test]
+        fn long_kana_text_is_refused_or_short(s in "[ぁ-ゖァ-ヺｦ-ﾟー・ 　゛゜]{30,400}") {
+            // Whatever NFKC does to half-width kana and voicing marks, an accepted name is at
+            // most 40 characters, and anything longer than 40 letters after conversion is TooLong.
+            match to_katakana(&s) {
+                Ok(k) => prop_assert!(k.chars().count() <= MAX_CHARS),
+                Err(e) => prop_assert!(matches!(e, KanaError::TooLong | KanaError::Other | KanaError::Empty), "{:?}", e),
+            }
+        }
+
+        #[test]
+        fn folding_never_grows(s in any::<String>()) {
+            // One output character at most per input character (ヴァ → バ merges two).
+            prop_assert!(fold_for_match(&s).chars().count() <= s.chars().count());
+        }
+
+        #[test]
+        fn folding_never_grows_on_kana(s in "[ァ-ヺヽヾー・＝ 　ゝゞ]{0,60}") {
+            let folded = fold_for_match(&s);
+            prop_assert!(folded.chars().count() <= s.chars().count());
+            prop_assert_eq!(fold_for_match(&folded), folded.clone());
+        }
     }
 }

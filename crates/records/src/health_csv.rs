@@ -148,21 +148,36 @@ fn header_key(cell: &str) -> String {
 /// Maps the header row onto `columns`: the position of each column in the file, `None` for an
 /// optional column the file does not have. Unknown and repeated columns are refused, so a
 /// misspelt optional column is not silently ignored. Unknown names are not quoted: a file
-/// without its header row has personal data in the first row.
-fn map_header(header: &csv::StringRecord, columns: &[Column]) -> Result<Vec<Option<usize>>, Vec<String>> {
+/// without its header row has personal data in the first row. At most `max_problems` problems
+/// are listed (a header of a million unknown columns is one line of a few megabytes).
+fn map_header(
+    header: &csv::StringRecord,
+    columns: &[Column],
+    max_problems: usize,
+) -> Result<Vec<Option<usize>>, Vec<String>> {
     let mut positions = vec![None; columns.len()];
     let mut problems = Vec::new();
+    let note = |problems: &mut Vec<String>, problem: String| {
+        if problems.len() < max_problems {
+            problems.push(problem);
+        }
+    };
+    // Each column's names as keys, once (not again for every cell of a hostile header).
+    let names: Vec<Vec<String>> =
+        columns.iter().map(|c| std::iter::once(c.en).chain(c.ja.iter().copied()).map(header_key).collect()).collect();
     let mut known = 0;
     for (i, cell) in header.iter().enumerate() {
         let key = header_key(cell);
         if key.is_empty() {
-            problems.push(format!("column {} has no name", i + 1));
+            note(&mut problems, format!("column {} has no name", i + 1));
             continue;
         }
-        let found = columns.iter().position(|c| header_key(c.en) == key || c.ja.iter().any(|ja| header_key(ja) == key));
+        let found = names.iter().position(|keys| keys.contains(&key));
         match found {
-            None => problems.push(format!("column {} has an unknown name", i + 1)),
-            Some(k) if positions[k].is_some() => problems.push(format!("column {} appears twice", columns[k].label())),
+            None => note(&mut problems, format!("column {} has an unknown name", i + 1)),
+            Some(k) if positions[k].is_some() => {
+                note(&mut problems, format!("column {} appears twice", columns[k].label()))
+            }
             Some(k) => {
                 positions[k] = Some(i);
                 known += 1;
@@ -174,7 +189,7 @@ fn map_header(header: &csv::StringRecord, columns: &[Column]) -> Result<Vec<Opti
     }
     for (column, position) in columns.iter().zip(&positions) {
         if column.required && position.is_none() {
-            problems.push(format!("missing column {}", column.label()));
+            note(&mut problems, format!("missing column {}", column.label()));
         }
     }
     if problems.is_empty() {
@@ -201,6 +216,39 @@ pub fn decode(bytes: &[u8], encoding: Encoding) -> Result<String, CsvError> {
             Ok(s) => Ok(s.to_owned()),
             Err(_) => decode(bytes, Encoding::ShiftJis),
         },
+    }
+}
+
+/// Line numbers of CSV records from their byte offsets, right for LF and CRLF files alike (with
+/// CRLF, csv puts a record's start on the `\n` of the previous line end, hence "newlines at or
+/// before the offset"). Counts incrementally as the reader moves forward, so it holds nothing
+/// per line (a file of only line breaks costs no memory).
+#[derive(Debug)]
+pub struct LineCounter<'t> {
+    text: &'t [u8],
+    /// Bytes `..scanned` have been counted.
+    scanned: usize,
+    newlines: u64,
+}
+
+impl<'t> LineCounter<'t> {
+    pub fn new(text: &'t str) -> Self {
+        Self { text: text.as_bytes(), scanned: 0, newlines: 0 }
+    }
+
+    /// The line (1-based) of a record or error at `pos`; 0 without a position.
+    pub fn line_at(&mut self, pos: Option<&csv::Position>) -> u64 {
+        let Some(pos) = pos else { return 0 };
+        let end = usize::try_from(pos.byte()).unwrap_or(usize::MAX).saturating_add(1).min(self.text.len());
+        if end < self.scanned {
+            // Offsets only move forward in practice; start over rather than be wrong.
+            self.scanned = 0;
+            self.newlines = 0;
+        }
+        let slice = self.text.get(self.scanned..end).unwrap_or_default();
+        self.newlines += slice.iter().filter(|b| **b == b'\n').count() as u64;
+        self.scanned = self.scanned.max(end);
+        self.newlines + 1
     }
 }
 
@@ -357,12 +405,7 @@ pub(crate) fn read_rows<T>(
     let text = decode(bytes, encoding)?;
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
     let mut records = reader.records();
-    // Line numbers from byte offsets, right for LF and CRLF files alike (with CRLF, csv puts
-    // a record's start on the \n of the previous line end, hence `<=`).
-    let newline_offsets: Vec<usize> = text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i).collect();
-    let line_at = |pos: Option<&csv::Position>| -> u64 {
-        pos.map(|p| newline_offsets.partition_point(|&nl| (nl as u64) <= p.byte()) as u64 + 1).unwrap_or(0)
-    };
+    let mut lines = LineCounter::new(&text);
 
     let header = loop {
         match records.next() {
@@ -374,8 +417,8 @@ pub(crate) fn read_rows<T>(
             Some(Ok(r)) => break r,
         }
     };
-    let header_line = line_at(header.position());
-    let positions = map_header(&header, columns).map_err(|problems| {
+    let header_line = lines.line_at(header.position());
+    let positions = map_header(&header, columns, limits.max_errors).map_err(|problems| {
         CsvError::Lines(problems.into_iter().map(|reason| LineError { line: header_line, reason }).collect())
     })?;
 
@@ -393,7 +436,7 @@ pub(crate) fn read_rows<T>(
             Ok(r) if r.iter().all(|f| f.trim().is_empty()) => continue,
             Ok(r) => r,
             Err(e) => {
-                note(&mut errors, LineError { line: line_at(e.position()), reason: "unreadable CSV row".into() });
+                note(&mut errors, LineError { line: lines.line_at(e.position()), reason: "unreadable CSV row".into() });
                 continue;
             }
         };
@@ -401,7 +444,7 @@ pub(crate) fn read_rows<T>(
         if count > limits.max_rows {
             return Err(CsvError::TooManyRows { limit: limits.max_rows });
         }
-        let line = line_at(record.position());
+        let line = lines.line_at(record.position());
         if record.len() != header.len() {
             note(
                 &mut errors,
@@ -653,6 +696,21 @@ mod tests {
         }
         for s in ["12,34", "1,2345", "-100", "12.5", "1e3", ",100", "100,", "1234567890123", "abc", ""] {
             assert_eq!(parse_yen(s), None, "{s}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn line_counter_matches_a_full_count(text in "[a,\r\n]{0,200}", offsets in proptest::collection::vec(0u64..250, 0..20)) {
+            // In any order (forward as the reader goes, or not), past the end, and without a position.
+            let mut lines = LineCounter::new(&text);
+            for byte in offsets {
+                let mut pos = csv::Position::new();
+                pos.set_byte(byte);
+                let expected = text.bytes().take(byte as usize + 1).filter(|b| *b == b'\n').count() as u64 + 1;
+                proptest::prop_assert_eq!(lines.line_at(Some(&pos)), expected);
+            }
+            proptest::prop_assert_eq!(lines.line_at(None), 0);
         }
     }
 

@@ -36,6 +36,26 @@ pub fn today_jst(now: OffsetDateTime) -> Date {
 /// How a roster file's bytes are decoded: the same rules as the health-record CSV files.
 pub use records::health_csv::Encoding;
 
+/// Caps applied to one roster file, checked before anything is held per row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest accepted file, in bytes (checked before decoding).
+    pub max_bytes: usize,
+    /// Longest accepted cell, in characters: longer cells are a problem of their line, and the
+    /// row is not kept (no roster column is near this long: names are at most 40 characters).
+    pub max_field_chars: usize,
+}
+
+impl Default for Limits {
+    /// 1 GiB: about ten million rows of ~100 bytes (the benchmark's million rows are ~90 MB).
+    fn default() -> Self {
+        Limits { max_bytes: 1024 * 1024 * 1024, max_field_chars: 200 }
+    }
+}
+
+/// Most problems listed for a refused file (the first ones by line).
+const MAX_ERRORS: usize = 1000;
+
 /// One problem in the file, by line number (1 = the header).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineError {
@@ -45,6 +65,8 @@ pub struct LineError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
+    #[error("the file is larger than {limit} bytes; nothing was imported")]
+    TooLarge { limit: usize },
     #[error("the file is not valid {0}")]
     Encoding(&'static str),
     #[error("{} problem(s) in the file; nothing was imported", .0.len())]
@@ -67,9 +89,40 @@ pub fn decode(bytes: &[u8], encoding: Encoding) -> Result<String, ImportError> {
     })
 }
 
+/// Checks the file's size, decodes it and parses it (see [`parse`]): bytes in, checked entries
+/// or every problem out; no I/O.
+pub fn read(
+    bytes: &[u8],
+    encoding: Encoding,
+    org: &Organization,
+    limits: &Limits,
+) -> Result<Vec<(u64, RosterEntry)>, ImportError> {
+    if bytes.len() > limits.max_bytes {
+        return Err(ImportError::TooLarge { limit: limits.max_bytes });
+    }
+    let text = decode(bytes, encoding)?;
+    parse(&text, org, limits)
+}
+
+/// Keeps the problems with the [`MAX_ERRORS`] smallest line numbers, in line order (a stable
+/// sort: problems of one line keep their order). Called as problems accumulate, so a file with
+/// millions of bad rows holds at most twice that many.
+fn keep_first_errors(errors: &mut Vec<LineError>) {
+    errors.sort_by_key(|e| e.line);
+    errors.truncate(MAX_ERRORS);
+}
+
+/// Notes a problem, keeping the list bounded (see [`keep_first_errors`]).
+fn note(errors: &mut Vec<LineError>, e: LineError) {
+    errors.push(e);
+    if errors.len() >= 2 * MAX_ERRORS {
+        keep_first_errors(errors);
+    }
+}
+
 /// Parses and checks the whole file (rows in parallel on every core); returns the entries with
-/// their line numbers, or every problem found.
-pub fn parse(text: &str, org: &Organization) -> Result<Vec<(u64, RosterEntry)>, ImportError> {
+/// their line numbers, or every problem found (the first [`MAX_ERRORS`] by line).
+pub fn parse(text: &str, org: &Organization, limits: &Limits) -> Result<Vec<(u64, RosterEntry)>, ImportError> {
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
     let mut records = reader.records();
     let header = match records.next() {
@@ -79,22 +132,38 @@ pub fn parse(text: &str, org: &Organization) -> Result<Vec<(u64, RosterEntry)>, 
         }
         None => return Err(ImportError::Empty),
     };
+    if let Some(i) = header.iter().position(|f| f.chars().count() > limits.max_field_chars) {
+        let message = format!("header column {} is longer than {} characters", i + 1, limits.max_field_chars);
+        return Err(ImportError::Rows(vec![LineError { line: 1, message }]));
+    }
     let header_fields: Vec<&str> = header.iter().collect();
     let columns = map_header(&header_fields)
         .map_err(|e| ImportError::Rows(vec![LineError { line: 1, message: e.to_string() }]))?;
-    // Line numbers from byte offsets, right for LF and CRLF files alike (with CRLF, csv puts
-    // a record's start on the \n of the previous line end, hence `<=`).
-    let newline_offsets: Vec<usize> = text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i).collect();
-    let line_at = |pos: Option<&csv::Position>| -> u64 {
-        pos.map(|p| newline_offsets.partition_point(|&nl| (nl as u64) <= p.byte()) as u64 + 1).unwrap_or(0)
-    };
+    let mut lines = records::health_csv::LineCounter::new(text);
     let mut errors = Vec::new();
+    // Rows that cannot be entries (wrong field count, an overlong cell) are noted here and not
+    // kept, so what is held until the parallel check is rows of the header's width only.
     let mut rows = Vec::new();
     for record in records {
         match record {
             Ok(r) if r.iter().all(|f| f.trim().is_empty()) => {}
-            Ok(r) => rows.push((line_at(r.position()), r)),
-            Err(e) => errors.push(LineError { line: line_at(e.position()), message: "unreadable CSV row".into() }),
+            Ok(r) if r.len() != columns.count => {
+                let message = domain::roster::RowError::FieldCount(r.len()).to_string();
+                note(&mut errors, LineError { line: lines.line_at(r.position()), message });
+            }
+            Ok(r) => match r.iter().position(|f| f.chars().count() > limits.max_field_chars) {
+                Some(i) => note(
+                    &mut errors,
+                    LineError {
+                        line: lines.line_at(r.position()),
+                        message: format!("column {} is longer than {} characters", i + 1, limits.max_field_chars),
+                    },
+                ),
+                None => rows.push((lines.line_at(r.position()), r)),
+            },
+            Err(e) => {
+                note(&mut errors, LineError { line: lines.line_at(e.position()), message: "unreadable CSV row".into() })
+            }
         }
     }
 
@@ -116,20 +185,22 @@ pub fn parse(text: &str, org: &Organization) -> Result<Vec<(u64, RosterEntry)>, 
                 let key = record_key_text(&entry);
                 let digest = (hash_with(0, &key), hash_with(1, &key));
                 if let Some(first) = seen.insert(digest, line) {
-                    errors.push(LineError {
-                        line,
-                        message: format!("duplicate of line {first} (same card, branch, name and birth date)"),
-                    });
+                    note(
+                        &mut errors,
+                        LineError {
+                            line,
+                            message: format!("duplicate of line {first} (same card, branch, name and birth date)"),
+                        },
+                    );
                 } else {
                     entries.push((line, entry));
                 }
             }
-            Err(message) => errors.push(LineError { line, message }),
+            Err(message) => note(&mut errors, LineError { line, message }),
         }
     }
     if !errors.is_empty() {
-        errors.sort_by_key(|e| e.line);
-        errors.truncate(1000);
+        keep_first_errors(&mut errors);
         return Err(ImportError::Rows(errors));
     }
     if entries.is_empty() {
@@ -479,8 +550,7 @@ pub async fn import_bytes(
     progress: &mut dyn Progress,
 ) -> Result<(ImportStats, Timings), ImportError> {
     let t0 = std::time::Instant::now();
-    let text = decode(bytes, encoding)?;
-    let entries = parse(&text, org)?;
+    let entries = read(bytes, encoding, org, &Limits::default())?;
     let mut timings = Timings { parse: t0.elapsed(), ..Timings::default() };
     let stats = import_entries(app, org, &entries, progress, &mut timings).await?;
     Ok((stats, timings))
@@ -491,6 +561,7 @@ mod tests {
     use super::*;
     use domain::insurer::InsurerNumber;
     use domain::org::{CardPattern, OrgType};
+    use proptest::prelude::*;
 
     fn org() -> Organization {
         Organization {
@@ -515,7 +586,7 @@ mod tests {
                 "133033,1,4,,山田,ハナコ,1990-04-01,2020-04-01,",
             ]
             .join(nl);
-            match parse(&text, &org()) {
+            match parse(&text, &org(), &Limits::default()) {
                 Err(ImportError::Rows(e)) => assert_eq!(e.iter().map(|e| e.line).collect::<Vec<_>>(), [4], "{nl:?}"),
                 other => panic!("{other:?}"),
             }
@@ -528,5 +599,169 @@ mod tests {
         assert_eq!(decode(&bytes, Encoding::Auto).expect("decode"), "ﾔﾏﾀﾞ,ハナコ");
         assert_eq!(decode("\u{feff}abc".as_bytes(), Encoding::Auto).expect("decode"), "abc");
         assert!(matches!(decode(&bytes, Encoding::Utf8), Err(ImportError::Encoding(_))));
+    }
+
+    #[test]
+    fn an_overlong_file_is_refused_before_decoding() {
+        let text = format!("{HEADER}\n133033,1,2,,ヤマダ,ハナコ,1990-04-01,2020-04-01,\n");
+        let limits = Limits { max_bytes: text.len() - 1, ..Limits::default() };
+        assert!(
+            matches!(read(text.as_bytes(), Encoding::Auto, &org(), &limits), Err(ImportError::TooLarge { limit }) if limit == text.len() - 1)
+        );
+        assert_eq!(read(text.as_bytes(), Encoding::Auto, &org(), &Limits::default()).map(|e| e.len()).ok(), Some(1));
+        assert_eq!(Limits::default().max_bytes, 1024 * 1024 * 1024);
+    }
+
+    #[test]
+    fn one_enormous_field_is_refused_by_the_cell_cap() {
+        // 4 MiB in the family name, then the same in the header: refused by length, before the
+        // kana conversion (which normalizes the whole cell) ever sees it.
+        let huge = "ア".repeat(4 * 1024 * 1024 / 3);
+        let text = format!("{HEADER}\n133033,1,2,,{huge},ハナコ,1990-04-01,2020-04-01,\n");
+        match read(text.as_bytes(), Encoding::Auto, &org(), &Limits::default()) {
+            Err(ImportError::Rows(e)) => {
+                assert_eq!(e, [LineError { line: 2, message: "column 5 is longer than 200 characters".into() }])
+            }
+            other => panic!("{other:?}"),
+        }
+        let text = format!("{huge},{HEADER}\n");
+        match read(text.as_bytes(), Encoding::Auto, &org(), &Limits::default()) {
+            Err(ImportError::Rows(e)) => {
+                assert_eq!(e, [LineError { line: 1, message: "header column 1 is longer than 200 characters".into() }])
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_million_columns_and_a_million_bad_rows_are_refused_with_bounded_errors() {
+        let wide = format!("x{}", ",".repeat(1_000_000));
+        let text = format!("{HEADER}\n{wide}\n");
+        match read(text.as_bytes(), Encoding::Auto, &org(), &Limits::default()) {
+            Err(ImportError::Rows(e)) => {
+                assert_eq!(e, [LineError { line: 2, message: "expected 9 fields, found 1000001".into() }])
+            }
+            other => panic!("{other:?}"),
+        }
+        // Bad rows beyond the listed ones are not held: the first 1000 by line are reported.
+        let mut text = String::from(HEADER);
+        for _ in 0..300_000 {
+            text.push_str("\nx");
+        }
+        match read(text.as_bytes(), Encoding::Auto, &org(), &Limits::default()) {
+            Err(ImportError::Rows(e)) => {
+                assert_eq!(e.len(), MAX_ERRORS);
+                assert_eq!(e.first().map(|e| e.line), Some(2));
+                assert_eq!(e.last().map(|e| e.line), Some(1001));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    const HEADER: &str =
+        "insurer_number,symbol,number,branch,family_name_kana,given_name_kana,birth_date,eligible_from,eligible_until";
+
+    fn valid_file() -> String {
+        [
+            HEADER,
+            "133033,1234,5678,,ヤマダ,ハナコ,1990-04-01,2020-04-01,",
+            "133033,1234,5679,01,ｻﾄｳ,たろう,1985/12/24,2020-04-01,2030-03-31",
+            "\"133033\",\"AB-1\",\"９９\",\"02\",\"スズキ\",\"イチロー\",\"2001-01-01\",\"2020-04-01\",\"\"",
+        ]
+        .join("\r\n")
+    }
+
+    /// What any refused file must look like: problems in line order, at most [`MAX_ERRORS`],
+    /// never a line before the header; accepted entries in line order after the header.
+    fn check_outcome(result: &Result<Vec<(u64, RosterEntry)>, ImportError>) -> Result<(), TestCaseError> {
+        match result {
+            Ok(entries) => {
+                prop_assert!(!entries.is_empty());
+                prop_assert!(entries.windows(2).all(|w| w[0].0 < w[1].0), "entries out of line order");
+                prop_assert!(entries.iter().all(|(line, _)| *line >= 2));
+            }
+            Err(ImportError::Rows(errors)) => {
+                prop_assert!(!errors.is_empty() && errors.len() <= MAX_ERRORS);
+                prop_assert!(errors.windows(2).all(|w| w[0].line <= w[1].line), "errors out of line order");
+                prop_assert!(errors.iter().all(|e| e.line >= 1));
+            }
+            Err(ImportError::Encoding(_) | ImportError::Empty | ImportError::TooLarge { .. }) => {}
+            Err(other) => prop_assert!(false, "a parser returned {other:?}"),
+        }
+        Ok(())
+    }
+
+    /// Cells as spreadsheets and hand edits write them: kana of both widths, full-width digits
+    /// and hyphens, quotes, separators, line breaks, a BOM, controls and the odd kanji.
+    const CELL: &str = "[0-9０-９a-zA-Z\\-ー－／/ 　,\"\r\nアイウヴァッｱｲｳﾞﾟｰあいう山田\u{feff}\u{0}\t]{0,24}";
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            for encoding in [Encoding::Auto, Encoding::Utf8, Encoding::ShiftJis] {
+                check_outcome(&read(&bytes, encoding, &org(), &Limits::default()))?;
+                let mut with_header = format!("{HEADER}\n").into_bytes();
+                with_header.extend_from_slice(&bytes);
+                check_outcome(&read(&with_header, encoding, &org(), &Limits::default()))?;
+            }
+        }
+
+        #[test]
+        fn csv_like_rows_never_panic(rows in proptest::collection::vec(proptest::collection::vec(CELL, 0..12), 0..8),
+                                     bom in any::<bool>(), crlf in any::<bool>()) {
+            let nl = if crlf { "\r\n" } else { "\n" };
+            let mut text = String::from(if bom { "\u{feff}" } else { "" });
+            text.push_str(HEADER);
+            for row in &rows {
+                text.push_str(nl);
+                text.push_str(&row.join(","));
+            }
+            check_outcome(&read(text.as_bytes(), Encoding::Auto, &org(), &Limits::default()))?;
+            // The same file as Windows writes it (Shift_JIS; what it cannot encode becomes a
+            // numeric character reference), read detected and forced.
+            let (sjis, _, _) = encoding_rs::SHIFT_JIS.encode(&text);
+            check_outcome(&read(&sjis, Encoding::Auto, &org(), &Limits::default()))?;
+            check_outcome(&read(&sjis, Encoding::ShiftJis, &org(), &Limits::default()))?;
+        }
+
+        #[test]
+        fn mutated_valid_files_never_panic(edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8)) {
+            let mut bytes = valid_file().into_bytes();
+            for (at, byte) in edits {
+                let len = bytes.len();
+                bytes[at % len] = byte;
+            }
+            check_outcome(&read(&bytes, Encoding::Auto, &org(), &Limits::default()))?;
+        }
+
+        #[test]
+        fn spliced_valid_files_never_panic(a in any::<usize>(), b in any::<usize>(), c in any::<usize>()) {
+            // A slice cut out and put back elsewhere: split quotes, rows and UTF-8 sequences.
+            let file = valid_file().into_bytes();
+            let (x, y) = { let (x, y) = (a % file.len(), b % file.len()); (x.min(y), x.max(y)) };
+            let mut spliced = [&file[..x], &file[y..]].concat();
+            let at = c % (spliced.len() + 1);
+            spliced.splice(at..at, file[x..y].iter().copied());
+            check_outcome(&read(&spliced, Encoding::Auto, &org(), &Limits::default()))?;
+        }
+
+        #[test]
+        fn long_cells_are_problems_of_their_line(column in 0usize..9, len in 150usize..3000, quoted in any::<bool>()) {
+            let mut cells: Vec<String> =
+                "133033,1234,5678,,ヤマダ,ハナコ,1990-04-01,2020-04-01,".split(',').map(str::to_owned).collect();
+            cells[column] = "ア".repeat(len);
+            if quoted {
+                cells[column] = format!("\"{}\"", cells[column]);
+            }
+            let text = format!("{HEADER}\n{}", cells.join(","));
+            let result = read(text.as_bytes(), Encoding::Auto, &org(), &Limits::default());
+            check_outcome(&result)?;
+            if len > 200 {
+                let Err(ImportError::Rows(errors)) = result else { return Err(TestCaseError::fail("accepted")) };
+                prop_assert_eq!(&errors[0].message, &format!("column {} is longer than 200 characters", column + 1));
+            }
+        }
     }
 }

@@ -117,6 +117,29 @@ fn lying_size_headers_are_not_trusted() {
 }
 
 #[test]
+fn huge_declared_sizes_are_not_allocated() {
+    // A small, valid entry whose headers claim ~4 GiB uncompressed: nothing is sized from the
+    // header, so this is an ordinary document (or a per-entry read error), never a 4 GiB
+    // allocation.
+    let doc = Doc::new(vec![]).xml();
+    let mut archive = zip(&[("DATA/h1.xml", doc.as_bytes())]);
+    patch_sizes(&mut archive, 0xFFFF_FFFE);
+    match parse_zip(Cursor::new(archive), &ZipLimits::default()) {
+        Ok(report) => assert!(matches!(report.documents[0].result, Ok(_) | Err(CheckupError::Read(_)))),
+        Err(e) => panic!("{e:?}"),
+    }
+    // An index file nested a million levels deep (3 MB, compressing to a few KiB) refuses the
+    // archive at the depth cap.
+    let deep = format!("<index>{}", "<a>".repeat(1_000_000));
+    let archive = zip(&[("ix08_V08.xml", deep.as_bytes()), ("DATA/h1.xml", doc.as_bytes())]);
+    let limits = ZipLimits { max_compression_ratio: 10_000, ..ZipLimits::default() };
+    assert_eq!(
+        parse_zip(Cursor::new(archive), &limits),
+        Err(ZipError::BadIndex { entry: "ix08_V08.xml".into(), error: CheckupError::TooDeep { limit: 64 } })
+    );
+}
+
+#[test]
 fn per_document_cap_total_cap_entry_cap_and_archive_cap() {
     let doc = Doc::new(all_mapped_items()).xml();
     let small_docs =

@@ -308,6 +308,19 @@ fn depth_attribute_and_observation_caps() {
 }
 
 #[test]
+fn a_million_levels_of_nesting_are_refused_at_the_depth_cap() {
+    // 3 MB of `<a>` (under the 5 MiB size cap), never closed: the parser keeps an explicit
+    // stack, so this is a typed error at level 64, neither a stack overflow nor a 1M-entry
+    // stack.
+    let deep = Doc::new(vec!["<a>".repeat(1_000_000)]).xml();
+    assert!(deep.len() < Limits::default().max_document_bytes);
+    assert_eq!(parse(&deep), Err(CheckupError::TooDeep { limit: 64 }));
+    // As the root itself, and with attributes on every level.
+    let bare = format!("<ClinicalDocument xmlns=\"urn:hl7-org:v3\">{}", "<a b=\"c\">".repeat(500_000));
+    assert_eq!(parse(&bare), Err(CheckupError::TooDeep { limit: 64 }));
+}
+
+#[test]
 fn truncated_and_garbage_input_is_refused() {
     let doc = Doc::new(all_mapped_items()).xml();
     for cut in [0, 1, 10, 100, doc.len() / 2, doc.len() - 30, doc.len() - 2] {

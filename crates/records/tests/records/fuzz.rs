@@ -70,7 +70,10 @@ proptest! {
 #[test]
 fn mutated_archives_never_panic() {
     let archive = zip(&[("DATA/h1.xml", valid().as_bytes())]);
-    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 256, ..ProptestConfig::default() });
+    // Through `contextualize_config`, as `proptest!` does, so PROPTEST_CASES applies here too.
+    let config =
+        proptest::test_runner::contextualize_config(ProptestConfig { cases: 256, ..ProptestConfig::default() });
+    let mut runner = proptest::test_runner::TestRunner::new(config);
     runner
         .run(&proptest::collection::vec((any::<usize>(), any::<u8>()), 1..6), |edits| {
             let mut broken = archive.clone();
