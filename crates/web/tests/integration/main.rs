@@ -32,3 +32,4 @@ mod passkeys;
 mod rekey;
 mod retention;
 mod roster_rekey;
+mod vendor_imports;
