@@ -268,8 +268,9 @@ async fn checkup_import(config: Config, args: args::CheckupImportArgs) -> Result
     let file_name = args.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let app = App::open_default(config).await?;
     let mut progress = crate::args::ImportProgress::counting("documents");
-    match app::services::checkups::import_zip(&app, args.org.as_str(), &file_name, bytes, &mut progress).await {
-        Ok(stats) => {
+    match app::services::checkups::import_zip_report(&app, args.org.as_str(), &file_name, bytes, &mut progress).await {
+        Ok(report) => {
+            let stats = report.stats;
             progress.finish();
             cli_audit(&app, "cli.checkup.import", Some(("insurer_number", args.org.as_str()))).await?;
             println!(
@@ -281,6 +282,16 @@ async fn checkup_import(config: Config, args: args::CheckupImportArgs) -> Result
                 stats.replaced,
                 stats.skipped
             );
+            if report.codes_without_system > 0 {
+                println!("read {} observation code(s) without a codeSystem as JLAC10", report.codes_without_system);
+            }
+            for skipped in &report.skipped_files {
+                println!("not imported: {}: {}", skipped.entry, skipped.reason);
+            }
+            let listed = report.skipped_files.len() as u64;
+            if report.skipped_files_total > listed {
+                println!("not imported: {} more file(s) not listed", report.skipped_files_total - listed);
+            }
         }
         Err(ServiceError::CheckupEntries(errors)) => {
             for e in &errors {

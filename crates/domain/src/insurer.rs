@@ -15,6 +15,41 @@ pub fn normalize_digits(input: &str) -> String {
         .collect()
 }
 
+/// The 6-digit form of an insurer number as files write it: [`normalize_digits`], then an
+/// 8-digit number with two leading zeros (`00` + 6 digits, the 8-digit form of a 6-digit 国保
+/// number) as its 6 digits. No real 8-digit number starts with `00` (its first two digits are
+/// the 法別番号), so this never turns one insurer's number into another's.
+pub fn six_digit_form(input: &str) -> String {
+    let s = normalize_digits(input);
+    match s.strip_prefix("00") {
+        Some(six) if s.len() == 8 && s.bytes().all(|b| b.is_ascii_digit()) => six.to_string(),
+        _ => s,
+    }
+}
+
+/// Whether two insurer numbers as written (in a file, on an organization) are the same
+/// insurer: equal once normalized, reading `00` + 6 digits as those 6 digits on either side.
+/// Both must be 6 or 8 ASCII digits after normalizing.
+pub fn same_insurer_number(a: &str, b: &str) -> bool {
+    let (a, b) = (six_digit_form(a), six_digit_form(b));
+    let well_formed = |s: &str| matches!(s.len(), 6 | 8) && s.bytes().all(|c| c.is_ascii_digit());
+    well_formed(&a) && a == b
+}
+
+/// The other spelling of the same insurer number, if it has one: `00` + a 6-digit number, or
+/// the 6 digits of `00` + 6 digits (for looking an organization up by either form).
+pub fn alternate_form(input: &str) -> Option<String> {
+    let s = normalize_digits(input);
+    if !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    match s.len() {
+        6 => Some(format!("00{s}")),
+        8 => s.strip_prefix("00").map(str::to_string),
+        _ => None,
+    }
+}
+
 /// Check digit for `body` (digit values `0..=9`, without the check digit).
 ///
 /// From the rightmost digit going left, multiply alternately by 2, 1, 2, 1, …,
@@ -136,6 +171,39 @@ mod tests {
     }
 
     #[test]
+    fn six_and_eight_digit_forms_match_both_ways_and_nothing_else() {
+        for (a, b) in [
+            ("133033", "133033"),
+            ("00133033", "133033"),
+            ("133033", "00133033"),
+            ("００１３３０３３", "133033"),
+            (" 00133033 ", "00133033"),
+            ("06132013", "06132013"),
+        ] {
+            assert!(same_insurer_number(a, b), "{a} {b}");
+        }
+        for (a, b) in [
+            ("10133033", "133033"),
+            ("133033", "10133033"),
+            ("01133033", "133033"),
+            ("0133033", "133033"),
+            ("000133033", "133033"),
+            ("00133034", "133033"),
+            ("001330", "1330"),
+            ("0013303a", "13303a"),
+            ("06132013", "132013"),
+            ("", ""),
+            ("00", ""),
+        ] {
+            assert!(!same_insurer_number(a, b), "{a} {b}");
+        }
+        assert_eq!(alternate_form("133033").as_deref(), Some("00133033"));
+        assert_eq!(alternate_form("００１３３０３３").as_deref(), Some("133033"));
+        assert_eq!(alternate_form("06132013"), None);
+        assert_eq!(alternate_form("1330a3"), None);
+    }
+
+    #[test]
     fn normalize_keeps_other_chars() {
         assert_eq!(normalize_digits(" ０1ａ\u{3000}２ "), "01ａ\u{3000}2");
     }
@@ -171,6 +239,18 @@ mod tests {
             digits[i] = (digits[i] + delta) % 10;
             let changed: String = digits.iter().map(|d| char::from(b'0' + d)).collect();
             prop_assert_eq!(InsurerNumber::parse(&changed), Err(InsurerNumberError::CheckDigit));
+        }
+
+        /// Two valid numbers are the same insurer only when they are equal or one is `00` + the other.
+        #[test]
+        fn different_valid_numbers_never_match(
+            a in prop_oneof![proptest::collection::vec(0u8..=9, 5), proptest::collection::vec(0u8..=9, 7)],
+            b in prop_oneof![proptest::collection::vec(0u8..=9, 5), proptest::collection::vec(0u8..=9, 7)],
+        ) {
+            let (a, b) = (with_check(&a), with_check(&b));
+            let same = a == b || format!("00{a}") == b || format!("00{b}") == a;
+            prop_assert_eq!(same_insurer_number(&a, &b), same);
+            prop_assert_eq!(same_insurer_number(&b, &a), same);
         }
 
         #[test]

@@ -301,6 +301,19 @@ pub static ITEMS: &[Jlac10Item] = &[
     item("1A010000000190111", URINE_PROTEIN, "尿蛋白", "Urine protein", "目視法", None, Some(PROTEIN_REF)),
 ];
 
+/// Whether `code` has the shape of a JLAC10 17-character item code: 分析物コード (a digit, an
+/// uppercase letter and three more characters, e.g. `9N001`, `3D046`), 識別, 材料, 測定法 and
+/// 結果識別 (twelve more), all ASCII digits or uppercase letters. Used to read an
+/// `observation/code` written without `codeSystem` (as some converters do) as a JLAC10 code;
+/// anything else there (a LOINC code, a local code, a group code like `01010000`) is not.
+pub fn is_jlac10_shaped(code: &str) -> bool {
+    let b = code.as_bytes();
+    b.len() == 17
+        && b[0].is_ascii_digit()
+        && b[1].is_ascii_uppercase()
+        && b[2..].iter().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+}
+
 /// The table row of a code (exact match on the 17 characters).
 pub fn lookup(code: &str) -> Option<&'static Jlac10Item> {
     ITEMS.iter().find(|i| i.code == code)
@@ -465,6 +478,29 @@ mod tests {
         assert!(same_unit("mmHg", "mm[Hg]"));
         assert!(same_unit("kg/m2", "kg/m²"));
         assert!(!same_unit("mg/dl", "mmol/L"));
+    }
+
+    #[test]
+    fn every_table_code_is_jlac10_shaped_and_other_codes_are_not() {
+        for item in ITEMS {
+            assert!(is_jlac10_shaped(item.code), "{}", item.code);
+        }
+        for other in [
+            "",
+            "9N001",
+            "01010000",
+            "8480-6",
+            "BP_SYSTOLIC",
+            "9n001000000000001",
+            "9N00100000000001",
+            "9N0010000000000011",
+            "ＸN001000000000001",
+            "9N001000000000-01",
+            "A9001000000000001",
+            "99001000000000001",
+        ] {
+            assert!(!is_jlac10_shaped(other), "{other}");
+        }
     }
 
     #[test]

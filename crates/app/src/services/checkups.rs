@@ -2,7 +2,10 @@
 //! results attached to roster records, all or nothing.
 //!
 //! The archive is parsed with [`records::checkup::parse_zip`] (streaming XML, no DOCTYPE, size,
-//! depth and zip-bomb caps). Every checkup document must then match exactly one roster record
+//! depth and zip-bomb caps). Files from other vendors' converters are read the same way: item
+//! codes without `codeSystem` are read as JLAC10 codes when JLAC10-shaped (and counted in the
+//! [`ImportReport`]), and the archive's other files (`CLAIMS/`, index, summary, …) are listed
+//! there as skipped with why. Every checkup document must then match exactly one roster record
 //! of the organization ([`RosterMatcher`]): the organization's insurer number, the card's
 //! symbol and number, the birth date, the branch number when both sides have one; when several
 //! records match, only those eligible on the examination date count.
@@ -14,14 +17,13 @@
 
 use std::collections::HashMap;
 
-use domain::card::normalize_card_text;
-use records::checkup::{parse_zip, CheckupDocument, ZipLimits};
+use records::checkup::{parse_zip, CheckupDocument, SkippedEntry, ZipLimits};
 use store::{CheckupImportStats, CheckupRow, RecordRef};
 
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::audit;
 use crate::services::auth::Member;
-use crate::services::health_match::RosterMatcher;
+use crate::services::health_match::{find_org, RosterMatcher};
 use crate::services::new_id;
 use crate::services::roster::Progress;
 use crate::state::App;
@@ -53,6 +55,24 @@ pub struct ImportStats {
     pub skipped: u64,
 }
 
+/// Files of a written import listed in its report, at most (the count says how many in all).
+pub const MAX_LISTED_SKIPPED: usize = 200;
+
+/// What an import wrote, and what it read or left out knowingly: shown on the console's job
+/// page and by the CLI.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ImportReport {
+    pub stats: ImportStats,
+    /// Observation codes written without `codeSystem` and read as JLAC10 codes, in all documents.
+    pub codes_without_system: u64,
+    /// Files not imported, with why: `DATA/*.xml` entries that are not results (settlement,
+    /// 特定保健指導), then the index, summary, `CLAIMS/`, `XSD/` and other files, in archive
+    /// order; at most [`MAX_LISTED_SKIPPED`].
+    pub skipped_files: Vec<SkippedEntry>,
+    /// How many files were not imported in all.
+    pub skipped_files_total: u64,
+}
+
 /// One refused entry of an archive: its name in the archive and why (no personal data).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntryError {
@@ -68,7 +88,7 @@ impl std::fmt::Display for EntryError {
 
 /// Imports one 特定健診 ZIP archive for the organization with `insurer_number`, all or nothing.
 /// `file_name` is recorded with the import. Progress counts the documents written.
-#[tracing::instrument(skip_all)]
+/// [`import_zip_report`] with the counts only.
 pub async fn import_zip(
     app: &App,
     insurer_number: &str,
@@ -76,17 +96,31 @@ pub async fn import_zip(
     bytes: Vec<u8>,
     progress: &mut dyn Progress,
 ) -> ServiceResult<ImportStats> {
-    let org = app
-        .store
-        .find_org_by_insurer_number(&normalize_card_text(insurer_number))
-        .await?
-        .ok_or(ServiceError::UnknownOrganization)?;
+    import_zip_report(app, insurer_number, file_name, bytes, progress).await.map(|r| r.stats)
+}
+
+/// Imports one 特定健診 ZIP archive for the organization with `insurer_number` (6 digits or
+/// `00` + 6 digits alike), all or nothing, and reports what was written and what was read or
+/// left out knowingly. `file_name` is recorded with the import. Progress counts the documents
+/// written.
+#[tracing::instrument(skip_all)]
+pub async fn import_zip_report(
+    app: &App,
+    insurer_number: &str,
+    file_name: &str,
+    bytes: Vec<u8>,
+    progress: &mut dyn Progress,
+) -> ServiceResult<ImportReport> {
+    let org = find_org(app, insurer_number).await?.ok_or(ServiceError::UnknownOrganization)?;
 
     let report = tokio::task::spawn_blocking(move || parse_zip(std::io::Cursor::new(bytes), &ZipLimits::default()))
         .await
         .map_err(|e| ServiceError::Internal(format!("checkup parser: {e}")))?
         .map_err(|e| ServiceError::CheckupArchive(e.to_string()))?;
     let skipped = report.skipped.len() as u64;
+    let skipped_files_total = skipped + report.other_files.len() as u64;
+    let skipped_files: Vec<SkippedEntry> =
+        report.skipped.iter().chain(&report.other_files).take(MAX_LISTED_SKIPPED).cloned().collect();
     let documents = match report.into_documents() {
         Ok(docs) => docs,
         Err(failed) => {
@@ -101,6 +135,7 @@ pub async fn import_zip(
     if documents.is_empty() {
         return Err(ServiceError::CheckupArchive("the archive has no checkup result documents".into()));
     }
+    let codes_without_system = documents.iter().map(|(_, d)| d.codes_without_system() as u64).sum();
 
     // Match every document before anything is written.
     let mut matcher = RosterMatcher::new(app, &org).await?;
@@ -142,8 +177,13 @@ pub async fn import_zip(
     }
     import.commit(stats).await?;
     tracing::info!(org = %org.insurer_number, documents = stats.documents, inserted = stats.inserted, replaced = stats.replaced,
-        skipped, "checkup results imported");
-    Ok(ImportStats { documents: stats.documents, inserted: stats.inserted, replaced: stats.replaced, skipped })
+        skipped, skipped_files_total, codes_without_system, "checkup results imported");
+    Ok(ImportReport {
+        stats: ImportStats { documents: stats.documents, inserted: stats.inserted, replaced: stats.replaced, skipped },
+        codes_without_system,
+        skipped_files,
+        skipped_files_total,
+    })
 }
 
 /// The checkup results of the member's roster record, newest examination first; none before

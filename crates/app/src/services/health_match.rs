@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 
 use domain::card::roster_card;
-use domain::insurer::normalize_digits;
+use domain::insurer::{alternate_form, same_insurer_number};
 use domain::org::Organization;
 use domain::roster::RosterEntry;
 use store::RecordRef;
@@ -63,10 +63,22 @@ impl<'a> From<&'a records::health_csv::Examinee> for CardHolder<'a> {
 
 /// Whether the file's insurer number is the organization's. The MHLW files write the number in
 /// 8 digits, a 6-digit number with two leading zeros (or spaces).
+/// Both ways: an organization registered with the 8-digit form matches files writing 6 digits.
 pub fn same_insurer(written: &str, org: &Organization) -> bool {
-    let doc = normalize_digits(written);
-    let own = org.insurer_number.as_str();
-    doc == own || (own.len() == 6 && doc.len() == 8 && doc.strip_prefix("00") == Some(own))
+    same_insurer_number(written, org.insurer_number.as_str())
+}
+
+/// The organization with this insurer number, written either way (`00` + 6 digits or 6 digits;
+/// the number as written first).
+pub async fn find_org(app: &App, written: &str) -> ServiceResult<Option<Organization>> {
+    let number = domain::card::normalize_card_text(written);
+    if let Some(org) = app.store.find_org_by_insurer_number(&number).await? {
+        return Ok(Some(org));
+    }
+    match alternate_form(&number) {
+        Some(other) => Ok(app.store.find_org_by_insurer_number(&other).await?),
+        None => Ok(None),
+    }
 }
 
 /// Finds roster records for the rows of one file, reading (and opening) each card's records

@@ -53,10 +53,23 @@ impl ImportKind {
 pub enum JobState {
     /// Parsing and matching, or writing `done` of `total` records.
     Running { done: u64, total: u64 },
-    /// Everything written: records in the file, new ones, ones replaced or already stored.
-    Done { records: u64, inserted: u64, unchanged: u64 },
+    /// Everything written: records in the file, new ones, ones replaced or already stored, and
+    /// what a checkup import read or left out knowingly.
+    Done { records: u64, inserted: u64, unchanged: u64, notes: ImportNotes },
     /// Nothing written: the file as a whole (`entries` empty) or these entries/lines.
     Refused { reason: String, entries: Vec<(String, String)> },
+}
+
+/// What a written 特定健診 import read or left out knowingly (empty for CSV imports). Entry
+/// names and reasons only, never personal data.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ImportNotes {
+    /// Observation codes without `codeSystem`, read as JLAC10 codes.
+    pub codes_without_system: u64,
+    /// Files not imported, with why (at most [`checkups::MAX_LISTED_SKIPPED`]).
+    pub skipped_files: Vec<records::checkup::SkippedEntry>,
+    /// How many files were not imported in all.
+    pub skipped_files_total: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -137,9 +150,9 @@ fn admin(operator: &Operator) -> ServiceResult<()> {
 
 /// The outcome of an import as the job shows it. Only entry names, line numbers and reasons
 /// (never personal data) reach the page.
-fn finished(result: Result<(u64, u64, u64), ServiceError>) -> JobState {
+fn finished(result: Result<(u64, u64, u64, ImportNotes), ServiceError>) -> JobState {
     match result {
-        Ok((records, inserted, unchanged)) => JobState::Done { records, inserted, unchanged },
+        Ok((records, inserted, unchanged, notes)) => JobState::Done { records, inserted, unchanged, notes },
         Err(ServiceError::CheckupEntries(errors)) => JobState::Refused {
             reason: "entries".into(),
             entries: errors.into_iter().map(|e| (e.entry, e.reason)).collect(),
@@ -208,18 +221,25 @@ pub async fn start(
     tokio::spawn(async move {
         let mut progress = JobProgress { app: Arc::clone(&task_app), id: job_id.clone() };
         let result = match kind {
-            ImportKind::Checkups => checkups::import_zip(&task_app, &number, &file_name, bytes, &mut progress)
-                .await
-                .map(|s| (s.documents, s.inserted, s.replaced)),
+            ImportKind::Checkups => {
+                checkups::import_zip_report(&task_app, &number, &file_name, bytes, &mut progress).await.map(|r| {
+                    let notes = ImportNotes {
+                        codes_without_system: r.codes_without_system,
+                        skipped_files: r.skipped_files,
+                        skipped_files_total: r.skipped_files_total,
+                    };
+                    (r.stats.documents, r.stats.inserted, r.stats.replaced, notes)
+                })
+            }
             ImportKind::Medications => {
                 health_imports::import_medications(&task_app, &number, &file_name, bytes, &mut progress)
                     .await
-                    .map(|s| (s.rows, s.inserted, s.existing))
+                    .map(|s| (s.rows, s.inserted, s.existing, ImportNotes::default()))
             }
             ImportKind::Expenses => {
                 health_imports::import_expenses(&task_app, &number, &file_name, bytes, &mut progress)
                     .await
-                    .map(|s| (s.rows, s.inserted, s.existing))
+                    .map(|s| (s.rows, s.inserted, s.existing, ImportNotes::default()))
             }
         };
         task_app.imports.update(&job_id, finished(result));

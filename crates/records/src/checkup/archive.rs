@@ -1,6 +1,12 @@
 //! The ZIP archives 特定健診 results travel in: `DATA/*.xml` (one `ClinicalDocument` per
 //! examinee, next to settlement files), an index file (`ix08_V08.xml`-style, outside `DATA/`),
-//! and schema files, often under one top-level folder.
+//! a summary file (`su08_V08.xml`) and schema files (`XSD/`), often under one top-level folder.
+//! Other vendors' converters put the settlement files (決済情報) in `CLAIMS/` and name the index
+//! and summary `index.xml` / `INDEX` and `summary.xml` / `SUMMARY`.
+//!
+//! Only `DATA/*.xml` entries are read as documents (and an XML index file, checked to be
+//! well-formed). Every other file is listed in [`ZipReport::other_files`] with why it was not
+//! imported ([`SkipReason`]), without being read: it counts against the entry cap only.
 
 use std::io::{Read, Seek, SeekFrom};
 
@@ -72,6 +78,10 @@ pub struct ZipReport {
     /// `DATA/*.xml` entries that are well-formed but not checkup results (settlement files,
     /// 特定保健指導 documents).
     pub skipped: Vec<SkippedEntry>,
+    /// The archive's other files (not folders), in archive order: index, summary, `CLAIMS/`,
+    /// `XSD/` and anything else, none imported. Names longer than [`MAX_LISTED_NAME_CHARS`]
+    /// are cut.
+    pub other_files: Vec<SkippedEntry>,
     /// The index file, when the archive has one.
     pub index: Option<IndexFile>,
 }
@@ -127,7 +137,55 @@ pub enum SkipReason {
     Settlement,
     /// A `ClinicalDocument` whose 報告区分 is 特定保健指導 (2x).
     HealthGuidance { report_kind: String },
+    /// A file under `CLAIMS/`: 決済情報 (settlement), not results.
+    Claims,
+    /// The index file (交換用基本情報: `ix*.xml`, `index.xml`, `INDEX`).
+    Index,
+    /// The summary file (集計情報: `su*.xml`, `summary.xml`, `SUMMARY`).
+    Summary,
+    /// A schema file under `XSD/`.
+    Schema,
+    /// A file in `DATA/` that is not `.xml`.
+    NotXml,
+    /// Anything else: not part of the 特定健診 layout.
+    Unknown,
 }
+
+impl SkipReason {
+    /// A stable name (`settlement`, `claims`, …) for logs and translation keys.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Settlement => "settlement",
+            Self::HealthGuidance { .. } => "health_guidance",
+            Self::Claims => "claims",
+            Self::Index => "index",
+            Self::Summary => "summary",
+            Self::Schema => "schema",
+            Self::NotXml => "not_xml",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Settlement => f.write_str("settlement file (決済情報), not results"),
+            Self::HealthGuidance { report_kind } => {
+                write!(f, "特定保健指導 document (報告区分 {report_kind}), not results")
+            }
+            Self::Claims => f.write_str("CLAIMS/ settlement file (決済情報), not results"),
+            Self::Index => f.write_str("index file (交換用基本情報), not results"),
+            Self::Summary => f.write_str("summary file (集計情報), not results"),
+            Self::Schema => f.write_str("schema file (XSD/), not results"),
+            Self::NotXml => f.write_str("not an .xml file"),
+            Self::Unknown => f.write_str("not part of the 特定健診 archive layout"),
+        }
+    }
+}
+
+/// Entry names in [`ZipReport::other_files`] are cut to this many characters.
+pub const MAX_LISTED_NAME_CHARS: usize = 200;
 
 /// The archive's index file (交換用基本情報), checked to be well-formed XML without a DOCTYPE.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -155,13 +213,23 @@ pub fn parse_zip<R: Read + Seek>(mut reader: R, limits: &ZipLimits) -> Result<Zi
         return Err(ZipError::TooManyEntries { limit: limits.max_entries });
     }
 
-    let mut report = ZipReport { documents: Vec::new(), skipped: Vec::new(), index: None };
+    let mut report = ZipReport { documents: Vec::new(), skipped: Vec::new(), other_files: Vec::new(), index: None };
     let mut total: u64 = 0;
     let mut data_entries = 0usize;
     for i in 0..archive.len() {
         let name = archive.name_for_index(i).unwrap_or_default().to_string();
         let kind = classify_entry(&name);
-        if kind == EntryKind::Other || (kind == EntryKind::Index && report.index.is_some()) {
+        let listed = match kind {
+            EntryKind::Skip(ref reason) => Some(reason.clone()),
+            EntryKind::Index if report.index.is_some() => Some(SkipReason::Index),
+            _ => None,
+        };
+        if let Some(reason) = listed {
+            // Not read; folders are not files.
+            if !is_folder(&name) {
+                let entry = name.chars().take(MAX_LISTED_NAME_CHARS).collect();
+                report.other_files.push(SkippedEntry { entry, reason });
+            }
             continue;
         }
         let mut file = match archive.by_index(i) {
@@ -200,10 +268,14 @@ pub fn parse_zip<R: Read + Seek>(mut reader: R, limits: &ZipLimits) -> Result<Zi
                 }
             }
             EntryKind::Index => match read.and_then(|bytes| check_well_formed(&bytes, &limits.document)) {
-                Ok(root) => report.index = Some(IndexFile { entry: name, root }),
+                Ok(root) => {
+                    let entry = name.chars().take(MAX_LISTED_NAME_CHARS).collect();
+                    report.other_files.push(SkippedEntry { entry, reason: SkipReason::Index });
+                    report.index = Some(IndexFile { entry: name, root });
+                }
                 Err(error) => return Err(ZipError::BadIndex { entry: name, error }),
             },
-            EntryKind::Other => {}
+            EntryKind::Skip(_) => {}
         }
     }
     if data_entries == 0 {
@@ -212,27 +284,42 @@ pub fn parse_zip<R: Read + Seek>(mut reader: R, limits: &ZipLimits) -> Result<Zi
     Ok(report)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum EntryKind {
+    /// `DATA/*.xml`: read as a document.
     Data,
+    /// An XML index file (`ix*.xml`, `index.xml`) outside `DATA/`: checked to be well-formed.
     Index,
-    Other,
+    /// Not read, listed with the reason.
+    Skip(SkipReason),
+}
+
+fn is_folder(name: &str) -> bool {
+    name.ends_with('/') || name.ends_with('\\')
 }
 
 fn classify_entry(name: &str) -> EntryKind {
     let name = name.replace('\\', "/");
-    let mut parts = name.rsplit('/');
+    let mut parts = name.trim_end_matches('/').rsplit('/');
     let file = parts.next().unwrap_or_default();
     let parent = parts.next();
     let lower = file.to_ascii_lowercase();
-    if !lower.ends_with(".xml") || lower.len() <= 4 {
-        return EntryKind::Other;
-    }
+    let xml = lower.ends_with(".xml") && lower.len() > 4;
+    let stem = lower.split('.').next().unwrap_or_default();
     match parent {
-        Some(dir) if dir.eq_ignore_ascii_case("DATA") => EntryKind::Data,
-        Some(dir) if dir.eq_ignore_ascii_case("XSD") => EntryKind::Other,
-        _ if lower.starts_with("ix") => EntryKind::Index,
-        _ => EntryKind::Other,
+        Some(dir) if dir.eq_ignore_ascii_case("DATA") && !is_folder(&name) => {
+            if xml {
+                EntryKind::Data
+            } else {
+                EntryKind::Skip(SkipReason::NotXml)
+            }
+        }
+        Some(dir) if dir.eq_ignore_ascii_case("CLAIMS") => EntryKind::Skip(SkipReason::Claims),
+        Some(dir) if dir.eq_ignore_ascii_case("XSD") => EntryKind::Skip(SkipReason::Schema),
+        _ if xml && (lower.starts_with("ix") || stem == "index") => EntryKind::Index,
+        _ if stem == "index" => EntryKind::Skip(SkipReason::Index),
+        _ if (xml && lower.starts_with("su")) || stem == "summary" => EntryKind::Skip(SkipReason::Summary),
+        _ => EntryKind::Skip(SkipReason::Unknown),
     }
 }
 

@@ -16,6 +16,12 @@
 //! | 健診機関 | `author/assignedAuthor/representedOrganization` (`id[@root="1.2.392.200119.6.102"]`, `name`) |
 //! | items | every `observation` under `component/structuredBody`: `code` (JLAC10, OID 1.2.392.200119.6.1005), `value` (`PQ`, `CD`/`CO`, `ST`), `interpretationCode`, `effectiveTime` |
 //!
+//! An observation `code` written without `codeSystem` (as some vendors' converters write every
+//! item) is read as a JLAC10 code when it is JLAC10-shaped ([`crate::jlac10::is_jlac10_shaped`])
+//! and counted ([`CheckupDocument::codes_without_system`]); any other code without a code system,
+//! and an observation without a code, refuse the document with the observation's number and
+//! element path ([`CheckupError::ObservationCode`]).
+//!
 //! Identifiers are returned as the document writes them (trimmed): the MHLW files often carry
 //! the card symbol and number in full-width characters, so matching against the roster must
 //! normalize them the way the roster is normalized (see `domain::card`).
@@ -37,7 +43,9 @@ use time::Date;
 
 use crate::jlac10::{Judgement, Reference};
 
-pub use archive::{parse_zip, IndexFile, SkipReason, SkippedEntry, ZipDocument, ZipError, ZipLimits, ZipReport};
+pub use archive::{
+    parse_zip, IndexFile, SkipReason, SkippedEntry, ZipDocument, ZipError, ZipLimits, ZipReport, MAX_LISTED_NAME_CHARS,
+};
 pub use xml::{OID_CARD_BRANCH, OID_CARD_NUMBER, OID_CARD_SYMBOL, OID_FACILITY, OID_INSURER_NUMBER, OID_REPORT_KIND};
 
 /// Limits applied to one document.
@@ -83,6 +91,12 @@ impl CheckupDocument {
     pub fn item(&self, key: &str) -> Option<&Item> {
         self.items.iter().find(|i| i.key == Some(key))
     }
+
+    /// How many observation codes the document wrote without `codeSystem`; the parser reads
+    /// them as JLAC10 codes (it refuses any such code that is not JLAC10-shaped).
+    pub fn codes_without_system(&self) -> usize {
+        self.items.iter().filter(|i| i.code_system.is_none()).count()
+    }
 }
 
 /// The examinee as the insurer's card identifies them.
@@ -122,7 +136,8 @@ pub struct Facility {
 pub struct Item {
     /// The item code (a JLAC10 17-character code for 特定健診 items).
     pub code: String,
-    /// `observation/code@codeSystem`, when present.
+    /// `observation/code@codeSystem`, when present (and not empty). A code written without one
+    /// is JLAC10-shaped: the parser refuses any other.
     pub code_system: Option<String>,
     /// The table key of a known JLAC10 code ([`crate::jlac10::keys`]); `None` for unknown codes.
     pub key: Option<&'static str>,
@@ -225,8 +240,29 @@ pub enum CheckupError {
     Conflicting { field: Field },
     #[error("observation {code}: {problem}")]
     Observation { code: String, problem: &'static str },
+    /// The item code of one observation is missing or unusable: which observation (counted
+    /// from 1 in document order) and where (the element path), and what is wrong.
+    #[error("{problem} in observation #{observation} ({path})")]
+    ObservationCode { observation: usize, path: String, problem: CodeProblem },
     #[error("read error: {0}")]
     Read(String),
+}
+
+/// What is wrong with an `observation/code` (see [`CheckupError::ObservationCode`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodeProblem {
+    #[error("observation code is missing: the observation has no <code> element")]
+    NoCodeElement,
+    #[error("observation code is missing: <code> has no code attribute")]
+    NoCodeAttribute,
+    #[error("observation code is missing: <code> has only nullFlavor={0:?}")]
+    NullFlavor(String),
+    /// A code without `codeSystem` that is not JLAC10-shaped ([`crate::jlac10::is_jlac10_shaped`]),
+    /// so it cannot be read as a JLAC10 item code.
+    #[error(
+        "observation code {code:?} has no codeSystem and is not a JLAC10 code (17 characters like 9N001000000000001)"
+    )]
+    UndeclaredNotJlac10 { code: String },
 }
 
 /// Parse one document from bytes.

@@ -6,7 +6,7 @@ use quick_xml::name::{Namespace, ResolveResult};
 use quick_xml::{NsReader, XmlVersion};
 use time::{Date, Month};
 
-use super::{CheckupDocument, CheckupError, Examinee, Facility, Field, Gender, Item, Limits, Value};
+use super::{CheckupDocument, CheckupError, CodeProblem, Examinee, Facility, Field, Gender, Item, Limits, Value};
 use crate::jlac10::{self, ReferenceSpec, JLAC10_OID, QUALITATIVE_OID};
 
 const HL7_NS: &[u8] = b"urn:hl7-org:v3";
@@ -29,6 +29,9 @@ pub const OID_REPORT_KIND: &str = "1.2.392.200119.6.1001";
 const MAX_ID_CHARS: usize = 64;
 /// Longest item code accepted.
 const MAX_CODE_CHARS: usize = 64;
+/// Longest element name kept in an error's element path (the path is at most
+/// [`Limits::max_depth`] names).
+const MAX_PATH_NAME_CHARS: usize = 40;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum El {
@@ -112,6 +115,10 @@ struct Capture {
 struct Observation {
     /// Index of the `observation` element in the stack.
     depth: usize,
+    /// Its number in document order, from 1 (for errors).
+    number: usize,
+    /// Its element path (local names from the root), for errors.
+    path: String,
     code: Option<Attrs>,
     value: Option<(Attrs, String)>,
     effective: Option<String>,
@@ -127,6 +134,9 @@ struct Pending {
 struct Parser<'l> {
     limits: &'l Limits,
     stack: Vec<El>,
+    /// Local names of the open elements, `/`-separated, and where each one starts.
+    path: String,
+    path_marks: Vec<usize>,
     root_seen: bool,
     report_kind: Option<Attrs>,
     insurer: Option<String>,
@@ -244,6 +254,8 @@ impl<'l> Parser<'l> {
         Self {
             limits,
             stack: Vec::with_capacity(32),
+            path: String::new(),
+            path_marks: Vec::with_capacity(32),
             root_seen: false,
             report_kind: None,
             insurer: None,
@@ -325,15 +337,28 @@ impl<'l> Parser<'l> {
             self.root_seen = true;
         }
         let attrs = self.read_attrs(reader, e)?;
+        // The path includes this element while it is dispatched (an observation records it).
+        self.path_marks.push(self.path.len());
+        if !self.path.is_empty() {
+            self.path.push('/');
+        }
+        self.path.extend(String::from_utf8_lossy(e.local_name().as_ref()).chars().take(MAX_PATH_NAME_CHARS));
         self.dispatch(el, attrs, empty)?;
         if empty {
             if el == El::Observation && self.open.last().is_some_and(|o| o.depth == self.stack.len()) {
                 self.close_observation()?;
             }
+            self.pop_path();
         } else {
             self.stack.push(el);
         }
         Ok(())
+    }
+
+    fn pop_path(&mut self) {
+        if let Some(mark) = self.path_marks.pop() {
+            self.path.truncate(mark);
+        }
     }
 
     fn dispatch(&mut self, el: El, attrs: Attrs, empty: bool) -> Result<(), CheckupError> {
@@ -384,7 +409,12 @@ impl<'l> Parser<'l> {
                 if self.observations > self.limits.max_observations {
                     return Err(CheckupError::TooManyObservations { limit: self.limits.max_observations });
                 }
-                self.open.push(self::Observation { depth: self.stack.len(), ..Default::default() });
+                self.open.push(self::Observation {
+                    depth: self.stack.len(),
+                    number: self.observations,
+                    path: self.path.clone(),
+                    ..Default::default()
+                });
             }
             (_, Code | Value | EffectiveTime | InterpretationCode) => {
                 let depth = self.stack.len();
@@ -436,6 +466,7 @@ impl<'l> Parser<'l> {
         if el == Some(El::Observation) && self.open.last().is_some_and(|o| o.depth == self.stack.len()) {
             self.close_observation()?;
         }
+        self.pop_path();
         Ok(())
     }
 
@@ -484,19 +515,34 @@ impl Parser<'_> {
         let Some(obs) = self.open.pop() else {
             return Ok(());
         };
-        let code_attrs = obs.code.unwrap_or_default();
-        let code =
-            code_attrs.code.clone().filter(|c| !c.is_empty()).ok_or(CheckupError::Missing(Field::ObservationCode))?;
+        let code_error =
+            |problem| CheckupError::ObservationCode { observation: obs.number, path: obs.path.clone(), problem };
+        let Some(mut code_attrs) = obs.code else {
+            return Err(code_error(CodeProblem::NoCodeElement));
+        };
+        let Some(code) = code_attrs.code.take().filter(|c| !c.is_empty()) else {
+            return Err(code_error(match code_attrs.null_flavor.take().filter(|n| !n.is_empty()) {
+                Some(flavor) => CodeProblem::NullFlavor(flavor.chars().take(16).collect()),
+                None => CodeProblem::NoCodeAttribute,
+            }));
+        };
         if code.chars().count() > MAX_CODE_CHARS || code.chars().any(char::is_control) {
             return Err(CheckupError::Invalid(Field::ObservationCode));
         }
+        let code_system = code_attrs.code_system.take().filter(|s| !s.is_empty());
+        let known = match code_system.as_deref() {
+            Some(JLAC10_OID) => jlac10::lookup(&code),
+            Some(_) => None,
+            // Written without a code system: read as JLAC10 only when it has that shape.
+            None => match jlac10::lookup(&code) {
+                Some(known) => Some(known),
+                None if jlac10::is_jlac10_shaped(&code) => None,
+                None => return Err(code_error(CodeProblem::UndeclaredNotJlac10 { code })),
+            },
+        };
         if self.first_observation_date.is_none() {
             self.first_observation_date = obs.effective;
         }
-        let known = match code_attrs.code_system.as_deref() {
-            None | Some(JLAC10_OID) => jlac10::lookup(&code),
-            Some(_) => None,
-        };
         let value = build_value(&code, obs.value)?;
         let name = match known {
             Some(k) => k.name_ja.to_string(),
@@ -505,7 +551,7 @@ impl Parser<'_> {
         self.items.push(Pending {
             item: Item {
                 code,
-                code_system: code_attrs.code_system,
+                code_system,
                 key: known.map(|k| k.key),
                 name,
                 value,

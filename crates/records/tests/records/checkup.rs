@@ -202,7 +202,14 @@ fn malformed_observations_are_refused_with_their_code() {
         r#"<entry><observation classCode="OBS" moodCode="EVN"><value xsi:type="PQ" value="1" unit="cm"/></observation></entry>"#.into(),
     ])
     .xml();
-    assert_eq!(parse(&no_code), Err(CheckupError::Missing(Field::ObservationCode)));
+    assert!(matches!(
+        parse(&no_code),
+        Err(CheckupError::ObservationCode {
+            observation: 1,
+            problem: records::checkup::CodeProblem::NoCodeElement,
+            ..
+        })
+    ));
 }
 
 #[test]

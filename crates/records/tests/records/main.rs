@@ -13,3 +13,4 @@ mod expenses;
 mod fuzz;
 mod health_csv_fuzz;
 mod medication;
+mod vendor;

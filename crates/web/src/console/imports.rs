@@ -187,6 +187,13 @@ struct JobPage {
     percent: u64,
     /// (records, new, unchanged) when everything was written.
     written: Option<(u64, u64, u64)>,
+    /// 「codeSystem なしの検査項目コード N 件を JLAC10 として読み取りました」, when N > 0.
+    codes_without_system: Option<String>,
+    /// The caption of the files not imported (with their count), and (file, reason) rows.
+    skipped_caption: String,
+    skipped: Vec<(String, &'static str)>,
+    /// 「ほか N 件は表示していません」 when the list is cut.
+    skipped_more: Option<String>,
     refused: Option<String>,
     entries: Vec<(String, String)>,
 }
@@ -203,6 +210,10 @@ fn job_view(ctx: &ConsoleCtx, job: Job) -> JobPage {
         total: 0,
         percent: 0,
         written: None,
+        codes_without_system: None,
+        skipped_caption: String::new(),
+        skipped: Vec::new(),
+        skipped_more: None,
         refused: None,
         entries: Vec::new(),
     };
@@ -213,11 +224,26 @@ fn job_view(ctx: &ConsoleCtx, job: Job) -> JobPage {
             page.total = total;
             page.percent = (done * 100).checked_div(total).unwrap_or(0);
         }
-        JobState::Done { records, inserted, unchanged } => {
+        JobState::Done { records, inserted, unchanged, notes } => {
             page.done = records;
             page.total = records;
             page.percent = 100;
             page.written = Some((records, inserted, unchanged));
+            let count = |key: &str, n: u64| ctx.tr.tf(key, "n", &n.to_string());
+            if notes.codes_without_system > 0 {
+                page.codes_without_system =
+                    Some(count("console.imports.codes_without_system", notes.codes_without_system));
+            }
+            page.skipped_caption = count("console.imports.skipped_files", notes.skipped_files_total);
+            let listed = notes.skipped_files.len() as u64;
+            if notes.skipped_files_total > listed {
+                page.skipped_more = Some(count("console.imports.skipped_more", notes.skipped_files_total - listed));
+            }
+            page.skipped = notes
+                .skipped_files
+                .into_iter()
+                .map(|s| (s.entry, ctx.tr.t(&format!("console.imports.skip.{}", s.reason.as_str()))))
+                .collect();
         }
         JobState::Refused { reason, entries } => {
             page.refused =

@@ -34,3 +34,4 @@ mod passkeys;
 mod rekey;
 mod retention;
 mod roster_rekey;
+mod vendor_imports;
