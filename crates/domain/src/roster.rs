@@ -39,9 +39,11 @@ pub enum HeaderError {
     /// A required column is absent.
     #[error("missing column {0}")]
     Missing(&'static str),
-    /// A header cell is not one of [`COLUMNS`] (as written, trimmed).
-    #[error("unknown column {0}")]
-    Unknown(String),
+    /// A header cell is not one of [`COLUMNS`]: its position (1-based) and, when it looks
+    /// like a column name (ASCII letters and `_`, at most 40), the name as written. Anything
+    /// else is not quoted: in a file without a header row it is a member's data.
+    #[error("unknown column {position}{}", name.as_ref().map_or_else(|| " (not a column name: is the header row missing?)".to_string(), |n| format!(" \"{n}\"")))]
+    Unknown { position: usize, name: Option<String> },
     /// A column appears twice (lowercased name).
     #[error("duplicate column {0}")]
     Duplicate(String),
@@ -74,7 +76,10 @@ pub fn map_header(header: &[&str]) -> Result<Columns, HeaderError> {
         let trimmed = cell.trim_matches(|c: char| c.is_whitespace() || c == '\u{FEFF}');
         let name = trimmed.to_ascii_lowercase();
         let Some(k) = COLUMNS.iter().chain(OPTIONAL_COLUMNS.iter()).position(|c| *c == name) else {
-            return Err(HeaderError::Unknown(trimmed.to_owned()));
+            let looks_like_a_name = !trimmed.is_empty()
+                && trimmed.len() <= 40
+                && trimmed.chars().all(|c| c.is_ascii_alphabetic() || c == '_');
+            return Err(HeaderError::Unknown { position: i + 1, name: looks_like_a_name.then(|| trimmed.to_owned()) });
         };
         if positions[k].is_some() {
             return Err(HeaderError::Duplicate(name));
@@ -334,14 +339,23 @@ mod tests {
     fn header_errors() {
         let mut header = COLUMNS;
         header[3] = "edaban";
-        assert_eq!(map_header(&header), Err(HeaderError::Unknown("edaban".into())));
+        let unknown = map_header(&header);
+        assert_eq!(unknown, Err(HeaderError::Unknown { position: 4, name: Some("edaban".into()) }));
+        assert_eq!(unknown.map(|_| ()).unwrap_err().to_string(), "unknown column 4 \"edaban\"");
         assert_eq!(map_header(&COLUMNS[..8]), Err(HeaderError::Missing("eligible_until")));
         let mut with_extra = COLUMNS.to_vec();
         with_extra.push("note");
-        assert_eq!(map_header(&with_extra), Err(HeaderError::Unknown("note".into())));
+        assert_eq!(map_header(&with_extra), Err(HeaderError::Unknown { position: 10, name: Some("note".into()) }));
         with_extra.pop();
         with_extra.push("");
-        assert_eq!(map_header(&with_extra), Err(HeaderError::Unknown("".into())));
+        assert_eq!(map_header(&with_extra), Err(HeaderError::Unknown { position: 10, name: None }));
+        with_extra.pop();
+        // A file without its header row: the first member's data is never quoted back.
+        let data_row = ["133033", "1234", "5678", "", "ヤマダ", "ハナコ", "1990-04-01", "2020-04-01", ""];
+        let err = map_header(&data_row).map(|_| ()).unwrap_err();
+        assert_eq!(err, HeaderError::Unknown { position: 1, name: None });
+        assert!(!err.to_string().contains("133033") && err.to_string().contains("header row missing"));
+        with_extra.push("");
         with_extra.pop();
         with_extra.push("SYMBOL");
         assert_eq!(map_header(&with_extra), Err(HeaderError::Duplicate("symbol".into())));
