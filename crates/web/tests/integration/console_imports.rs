@@ -9,7 +9,7 @@ use app::services::auth::authenticate;
 use app::services::operators::Role;
 use records::testing::{hanako_zip, zip, Doc, BILLION_LAUGHS};
 
-async fn upload(b: &Browser, kind: &str, org: &str, name: &str, bytes: Vec<u8>) -> Page {
+pub(crate) async fn upload(b: &Browser, kind: &str, org: &str, name: &str, bytes: Vec<u8>) -> Page {
     let form = b.get("/console/imports").await;
     assert_eq!(form.status, 200, "{}", form.html);
     let mut parts = reqwest::multipart::Form::new()
@@ -24,7 +24,7 @@ async fn upload(b: &Browser, kind: &str, org: &str, name: &str, bytes: Vec<u8>) 
 }
 
 /// Follows the job page (as its refresh does) until the job has finished.
-async fn finished(b: &Browser, job: &str) -> Page {
+pub(crate) async fn finished(b: &Browser, job: &str) -> Page {
     for _ in 0..200 {
         let p = b.get(job).await;
         assert_eq!(p.status, 200, "{}", p.html);

@@ -3,9 +3,10 @@
 //! index and a summary next to `DATA/`. Such a file imports like an ideal one, and the report
 //! (service, console page) says what was read without a code system and what was skipped.
 
-use crate::common::browser::{Browser, Page};
+use crate::common::browser::Browser;
 use crate::common::console::{create_operator, sign_in};
 use crate::common::{Backend, Opts, TestApp, PASSWORD};
+use crate::console_imports::{finished, upload};
 use app::error::ServiceError;
 use app::services::auth::{authenticate, Member};
 use app::services::checkups::{self, ImportReport, ImportStats};
@@ -175,30 +176,6 @@ on_both_backends!(
     only_the_organizations_number_matches_in_either_form,
 );
 
-async fn upload(b: &Browser, name: &str, bytes: Vec<u8>) -> Page {
-    let form = b.get("/console/imports").await;
-    assert_eq!(form.status, 200, "{}", form.html);
-    let parts = reqwest::multipart::Form::new()
-        .text("csrf", form.csrf())
-        .text("kind", "checkups")
-        .text("org", "133033")
-        .part("file", reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()));
-    Browser::page(b.client.post(format!("{}/console/imports", b.base)).multipart(parts).send().await.expect("upload"))
-        .await
-}
-
-async fn finished(b: &Browser, job: &str) -> Page {
-    for _ in 0..200 {
-        let p = b.get(job).await;
-        assert_eq!(p.status, 200, "{}", p.html);
-        if !p.has("http-equiv=\"refresh\"") {
-            return p;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("the import did not finish");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_shows_codes_read_without_code_system_and_the_skipped_files() {
     let t = TestApp::start(Opts::default()).await;
@@ -207,7 +184,7 @@ async fn the_console_shows_codes_read_without_code_system_and_the_skipped_files(
     let b = Browser::not_following(&t);
     sign_in(&t, &b, &admin).await;
 
-    let sent = upload(&b, "vendor.zip", hanako_vendor_zip()).await;
+    let sent = upload(&b, "checkups", "133033", "vendor.zip", hanako_vendor_zip()).await;
     assert_eq!(sent.status, 303, "{}", sent.html);
     let done = finished(&b, &sent.location.expect("job page")).await;
     assert!(done.has("取り込みが完了しました") && done.has("<dt>件数</dt><dd>2</dd>"), "{}", done.html);
@@ -227,7 +204,7 @@ async fn the_console_shows_codes_read_without_code_system_and_the_skipped_files(
     );
 
     // An ideal file says nothing about code systems; its settlement file is listed.
-    let sent = upload(&b, "ideal.zip", hanako_zip()).await;
+    let sent = upload(&b, "checkups", "133033", "ideal.zip", hanako_zip()).await;
     let done = finished(&b, &sent.location.expect("job page")).await;
     assert!(done.has("取り込みが完了しました") && !done.has("codeSystem なし"), "{}", done.html);
     assert!(
@@ -240,7 +217,7 @@ async fn the_console_shows_codes_read_without_code_system_and_the_skipped_files(
     let mut local = items("5.7");
     local.push(pq("BP-SYS", "収縮期血圧（独自コード）", "128", "mmHg"));
     let bad = vendor_zip(&[("h1.xml", vendor(&Doc::hanako("20250601", local)))]);
-    let sent = upload(&b, "bad.zip", bad).await;
+    let sent = upload(&b, "checkups", "133033", "bad.zip", bad).await;
     let refused = finished(&b, &sent.location.expect("job page")).await;
     assert!(refused.has("取り込みませんでした"), "{}", refused.html);
     assert!(refused.has("DATA/h1.xml") && refused.has("BP-SYS") && refused.has("no codeSystem"), "{}", refused.html);
