@@ -55,7 +55,54 @@ fn no_store() -> tower_http::set_header::SetResponseHeaderLayer<HeaderValue> {
 
 /// The OpenAPI document of every route of [`routes`] and [`upload_routes`].
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_router().merge(upload_router()).into_openapi()
+    let mut doc = api_router().merge(upload_router()).into_openapi();
+    utoipa::Modify::modify(&EveryOperation, &mut doc);
+    doc
+}
+
+/// Answers every operation can give besides its own (issue #15, point 1): 503 while the
+/// database cannot be reached (with `Retry-After`), and 401 where a bearer token is required.
+/// Added once here rather than on each handler, and never over an operation's own text.
+struct EveryOperation;
+
+impl utoipa::Modify for EveryOperation {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.options,
+                &mut item.head,
+                &mut item.patch,
+                &mut item.trace,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let responses = &mut operation.responses.responses;
+                responses.entry("503".to_string()).or_insert_with(|| {
+                    error("unavailable: the database cannot be reached for now; retry after `Retry-After` seconds")
+                        .into()
+                });
+                let bearer = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+                if bearer {
+                    responses.entry("401".to_string()).or_insert_with(|| {
+                        error("unauthenticated: no token, or a token that has expired or was revoked").into()
+                    });
+                }
+            }
+        }
+    }
 }
 
 fn api_router() -> OpenApiRouter<AppState> {
