@@ -58,13 +58,20 @@ pub async fn deliver_due(app: &App, mailer: &mail::Mailer) -> Result<usize, stor
             metrics::counter!("mimoto_mail_expired_total").increment(1);
             continue;
         }
+        // A batch held up (a slow relay, a delivery waiting to be recorded) must not send mails
+        // whose claim may have lapsed meanwhile: another worker may have taken them. They stay
+        // due and are claimed again.
+        if claimed.elapsed() > lease_std().mul_f32(0.5) {
+            tracing::warn!(mail_id = %m.id, "mail batch held up past half its lease; the rest is claimed again later");
+            break;
+        }
         let out =
             mail::OutgoingMail { to: payload.to, subject: payload.subject, text: payload.text, id: Some(m.id.clone()) };
         match mailer.send(&out).await {
             // Refused for good (no such mailbox, an address the relay cannot take): retrying
             // would never deliver it. Operators see it in the console, the member on the code
             // screen.
-            Err(e) if !e.is_transient() => {
+            Err(e) if e.is_recipient_refusal() => {
                 tracing::warn!(mail_id = %m.id, attempts = m.attempts, "mail refused for good; not retried");
                 app.store.refuse_mail(&m.id, app.now(), &without_address(&e.to_string(), &out.to)).await?;
                 metrics::counter!("mimoto_mail_refused_total").increment(1);
@@ -83,10 +90,20 @@ pub async fn deliver_due(app: &App, mailer: &mail::Mailer) -> Result<usize, stor
             }
             Err(e) => {
                 let next = app.now() + backoff(m.attempts);
+                let transient = e.is_transient();
                 // The error text may echo the recipient; keep it out of the logs.
-                tracing::warn!(mail_id = %m.id, attempts = m.attempts, "mail delivery failed; will retry");
-                app.store.mark_mail_failed(&m.id, &without_address(&e.to_string(), &out.to), next, true).await?;
-                app.mail_relay_failed.store(true, Ordering::SeqCst);
+                if transient {
+                    tracing::warn!(mail_id = %m.id, attempts = m.attempts, "mail delivery failed; will retry");
+                } else {
+                    // Authentication, TLS, a refused sender, a policy: the relay's or the
+                    // configuration's problem, never the member's address. Retried with backoff.
+                    tracing::error!(mail_id = %m.id, attempts = m.attempts,
+                        "the mail relay refuses mail for a reason of its own (check MIMOTO_SMTP_URL and MIMOTO_MAIL_FROM); will retry");
+                }
+                app.store.mark_mail_failed(&m.id, &without_address(&e.to_string(), &out.to), next, transient).await?;
+                if transient {
+                    app.mail_relay_failed.store(true, Ordering::SeqCst);
+                }
                 metrics::counter!("mimoto_mail_failures_total").increment(1);
             }
         }
@@ -101,34 +118,35 @@ pub fn without_address(error: &str, to: &str) -> String {
     if address.is_empty() {
         return error.to_string();
     }
+    // ASCII-only lower-casing keeps every byte offset, whatever the text (relays often echo
+    // the address in another case).
+    let lower = error.to_ascii_lowercase();
+    let needle = address.to_ascii_lowercase();
     let mut out = String::with_capacity(error.len());
-    let lower = error.to_lowercase();
-    let needle = address.to_lowercase();
     let mut at = 0;
-    // Case-insensitive where both are ASCII (relays often echo the address lower-cased):
-    // then lower-casing keeps every byte position.
-    if needle.is_ascii() && error.is_ascii() {
-        while let Some(found) = lower[at..].find(&needle) {
-            out.push_str(&error[at..at + found]);
-            out.push_str("<recipient>");
-            at += found + needle.len();
-        }
-        out.push_str(&error[at..]);
-        out
-    } else {
-        error.replace(address, "<recipient>")
+    while let Some(found) = lower[at..].find(&needle) {
+        out.push_str(&error[at..at + found]);
+        out.push_str("<recipient>");
+        at += found + needle.len();
     }
+    out.push_str(&error[at..]);
+    out
+}
+
+fn lease_std() -> StdDuration {
+    StdDuration::from_secs(LEASE.whole_seconds().unsigned_abs())
 }
 
 /// Records that mail `id`, claimed at `claimed`, was delivered. Until that is recorded the
 /// claim must not lapse (another worker would send the mail again), so while the store is
-/// unavailable the record is retried, with backoff, for as long as the lease lasts: a
-/// database outage shorter than the lease sends each mail once. (Past it, or if this node
-/// dies, the mail goes again — with the same `Message-ID`, see `mail::OutgoingMail::id`.)
+/// unavailable the record is retried, with backoff (up to five leases): a database outage
+/// sends each mail once. (If this node dies first, the mail goes again — with the same
+/// `Message-ID`, see `mail::OutgoingMail::id`.)
 async fn record_sent(app: &App, id: &str, claimed: std::time::Instant) -> Result<(), store::StoreError> {
-    let lease = StdDuration::from_secs(LEASE.whole_seconds().unsigned_abs());
-    // Leave the last part of the lease to the write itself.
-    let deadline = claimed + lease.mul_f32(0.9);
+    // While the database is down no worker can claim the mail again, and once it is back this
+    // write comes within two seconds: keep trying well past the lease (bounded, so a node
+    // can still stop).
+    let deadline = claimed + lease_std() * 5;
     let mut wait = StdDuration::from_millis(100);
     loop {
         match app.store.mark_mail_sent(id, app.now()).await {

@@ -129,25 +129,13 @@ macro_rules! sql_flows {
         use super::*;
 
         /// Applies a versioned flow update, and uses up its code if it consumes one, inside a
-        /// transaction (the flow's own, or another aggregate's). The code goes first: of two
-        /// requests racing with one code, the second waits on its row and then finds it used.
+        /// transaction (the flow's own, or another aggregate's). The flow row goes first, as in
+        /// [`Flows::issue_code`] (one lock order, no deadlock with a resend): of two requests
+        /// racing with one flow, the second waits on its row and then finds the version moved.
         pub(crate) async fn apply_flow(
             conn: &mut <$db as sqlx::Database>::Connection,
             update: &FlowUpdate<'_>,
         ) -> Result<()> {
-            if let Some(code) = &update.consumes {
-                let used = sqlx::query(
-                    "UPDATE one_time_codes SET consumed_at = $1 \
-                     WHERE id = $2 AND consumed_at IS NULL AND voided_at IS NULL",
-                )
-                .bind(to_ts(code.at))
-                .bind(code.code_id)
-                .execute(&mut *conn)
-                .await?;
-                if used.rows_affected() != 1 {
-                    return Err(StoreError::Conflict);
-                }
-            }
             let f = update.record;
             let done = sqlx::query(
                 "UPDATE flows SET state = $1, data = $2, version = version + 1, updated_at = $3, expires_at = $4 \
@@ -162,11 +150,23 @@ macro_rules! sql_flows {
             .bind(f.version)
             .execute(&mut *conn)
             .await?;
-            if done.rows_affected() == 1 {
-                Ok(())
-            } else {
-                Err(StoreError::Conflict)
+            if done.rows_affected() != 1 {
+                return Err(StoreError::Conflict);
             }
+            if let Some(code) = &update.consumes {
+                let used = sqlx::query(
+                    "UPDATE one_time_codes SET consumed_at = $1 \
+                     WHERE id = $2 AND consumed_at IS NULL AND voided_at IS NULL",
+                )
+                .bind(to_ts(code.at))
+                .bind(code.code_id)
+                .execute(&mut *conn)
+                .await?;
+                if used.rows_affected() != 1 {
+                    return Err(StoreError::Conflict);
+                }
+            }
+            Ok(())
         }
 
         #[async_trait]

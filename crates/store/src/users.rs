@@ -158,7 +158,8 @@ macro_rules! sql_users {
                 flow: Option<FlowUpdate<'_>>,
             ) -> Result<()> {
                 let mut tx = self.pool.begin().await?;
-                // The flow (and the code it uses up) first: see `apply_flow`.
+                // The flow (and the code it uses up) first: a racing twin waits on the flow's
+                // row and fails there, before it could hit the unique address.
                 if let Some(update) = &flow {
                     apply_flow(&mut tx, update).await?;
                 }

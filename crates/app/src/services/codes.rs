@@ -210,6 +210,13 @@ pub async fn verify(
 pub async fn verify_used(app: &App, purpose: &str, subject: &str, account: &str, input: &str) -> ServiceResult<()> {
     let code = otp::normalize_code(input).ok_or(ServiceError::CodeFormat)?;
     spend_budget(app, purpose, subject, account).await?;
+    used_matches(app, purpose, subject, &code).await
+}
+
+/// [`verify_used`] for an attempt already counted (by [`verify`], which found no live code
+/// because a twin of the request used it meanwhile).
+pub async fn used_matches(app: &App, purpose: &str, subject: &str, input: &str) -> ServiceResult<()> {
+    let code = otp::normalize_code(input).ok_or(ServiceError::CodeFormat)?;
     match app.store.used_code(purpose, subject, app.now()).await? {
         Some(record) if right_code(app, purpose, subject, &code, &record.code_mac) => Ok(()),
         _ => Err(ServiceError::CodeWrong { remaining: None }),

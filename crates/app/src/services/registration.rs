@@ -201,7 +201,20 @@ pub async fn verify_code(app: &App, id: &str, input: &str, ip: &str) -> ServiceR
         }
         _ => return Err(ServiceError::WrongStep),
     }
-    let code = codes::verify(app, CODE_PURPOSE, id, &account, input, true).await?;
+    let code = match codes::verify(app, CODE_PURPOSE, id, &account, input, true).await {
+        Ok(code) => code,
+        // A twin of this request may have used the code meanwhile: answer as it did.
+        Err(e @ (ServiceError::CodeWrong { .. } | ServiceError::CodeExpired | ServiceError::CodeExhausted)) => {
+            let now = load(app, id).await?;
+            if now.flow.state == RegistrationState::Completed
+                && codes::used_matches(app, CODE_PURPOSE, id, input).await.is_ok()
+            {
+                return completed(app, now.flow).await;
+            }
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
 
     let mut flow = loaded.flow.clone();
     let (email, password_hash, org_id) = match (&flow.email, &flow.password_hash, &flow.org_id) {

@@ -103,11 +103,6 @@ pub async fn resend(app: &App, id: &str, ip: &str) -> ServiceResult<PasswordRese
 pub async fn complete(app: &App, id: &str, code: &str, new_password: &str, ip: &str) -> ServiceResult<PasswordReset> {
     limits::check_ip(app, "code:ip", ip, app.config.limits.code_per_ip).await?;
     let loaded = load(app, id).await?;
-    if loaded.flow.state == ResetState::Completed {
-        codes::verify_used(app, CODE_PURPOSE, id, &budget_account(&loaded.flow), code).await?;
-        return Ok(loaded.flow);
-    }
-    // Check the new password before spending the code, so a weak choice costs no attempt.
     // The rules take the typed address, so they are the same whether or not it has an
     // account (flows from before it was kept: the account's address).
     let email = match (&loaded.flow.email, &loaded.flow.user_id) {
@@ -118,12 +113,29 @@ pub async fn complete(app: &App, id: &str, code: &str, new_password: &str, ip: &
         },
         (None, None) => None,
     };
+    if loaded.flow.state == ResetState::Completed {
+        codes::verify_used(app, CODE_PURPOSE, id, &budget_account(&loaded.flow), code).await?;
+        return already_completed(app, loaded.flow, new_password, email.as_deref()).await;
+    }
+    // Check the new password before spending the code, so a weak choice costs no attempt.
     let local = email.as_deref().and_then(|e| e.split('@').next()).unwrap_or_default();
     let inputs: Vec<&str> = email.as_deref().into_iter().chain([local]).filter(|s| !s.is_empty()).collect();
     check_password(new_password, &inputs)?;
     // No account: the decoy code matches nothing, so this answers like any wrong code. The
     // account is read only after a right code, so both cases do the same work until then.
-    let verified = codes::verify(app, CODE_PURPOSE, id, &budget_account(&loaded.flow), code, false).await?;
+    let verified = match codes::verify(app, CODE_PURPOSE, id, &budget_account(&loaded.flow), code, false).await {
+        Ok(v) => v,
+        // A twin of this request may have used the code meanwhile: answer as it did.
+        Err(e @ (ServiceError::CodeWrong { .. } | ServiceError::CodeExpired | ServiceError::CodeExhausted)) => {
+            let now = load(app, id).await?;
+            if now.flow.state == ResetState::Completed && codes::used_matches(app, CODE_PURPOSE, id, code).await.is_ok()
+            {
+                return already_completed(app, now.flow, new_password, email.as_deref()).await;
+            }
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
     let user = match &loaded.flow.user_id {
         Some(uid) => app.store.get_user(uid).await?,
         None => None,
@@ -140,7 +152,7 @@ pub async fn complete(app: &App, id: &str, code: &str, new_password: &str, ip: &
         Err(StoreError::Conflict) => {
             let now = load(app, id).await?;
             return match now.flow.state {
-                ResetState::Completed => Ok(now.flow),
+                ResetState::Completed => already_completed(app, now.flow, new_password, email.as_deref()).await,
                 _ => Err(ServiceError::Conflict),
             };
         }
@@ -153,5 +165,29 @@ pub async fn complete(app: &App, id: &str, code: &str, new_password: &str, ip: &
     }
     audit::member(app, Some(&user.id), audit::actions::PASSWORD_RESET, None, ip).await?;
     tracing::info!(user_id = %user.id, "password reset");
+    Ok(flow)
+}
+
+/// The answer to a reset completed before (a retry whose first answer was lost, or a twin of
+/// the request): done, if `new_password` is the password that was set — another one was
+/// never set, and the member must not believe it was — and the login lock-out is forgotten
+/// again (it may not have been, if the first request failed right after the commit).
+async fn already_completed(
+    app: &App,
+    flow: PasswordReset,
+    new_password: &str,
+    email: Option<&str>,
+) -> ServiceResult<PasswordReset> {
+    let user = match &flow.user_id {
+        Some(uid) => app.store.get_user(uid).await?,
+        None => None,
+    };
+    let user = user.ok_or(ServiceError::WrongStep)?;
+    if !passwords::verify(new_password.to_string(), Some(user.password_hash)).await? {
+        return Err(ServiceError::WrongStep);
+    }
+    if let Some(account) = email {
+        LoginGuard::forget(app, auth::LOGIN_SCOPE, account).await?;
+    }
     Ok(flow)
 }

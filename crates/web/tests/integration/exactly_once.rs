@@ -96,6 +96,10 @@ async fn a_reset_is_done_whole_or_not_at_all(backend: Backend) {
     // Sent again (the answer was lost): the same answer, nothing changed twice.
     let (s, v) = t.post(&format!("/api/v1/password-resets/{id}/complete"), complete).await;
     assert_eq!((s, v["state"].as_str()), (200, Some("completed")), "{v}");
+    // With another password it was never set, so that is not "done".
+    let other = json!({"code": code, "new_password": "yet another horse 43"});
+    let (s, v) = t.post(&format!("/api/v1/password-resets/{id}/complete"), other).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (409, Some("wrong_step")), "{v}");
     let (s, _) = t.post("/api/v1/sessions", json!({"email": email, "password": NEW_PASSWORD})).await;
     assert_eq!(s, 201);
     t.stop().await;
