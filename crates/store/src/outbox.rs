@@ -125,6 +125,28 @@ macro_rules! sql_outbox {
             Ok(())
         }
 
+        /// Settles an unsent mail without sending it: dropped (`refused_at` `None`) or refused
+        /// by the relay for good (also listed by `refused_mails`). Either is no longer pending.
+        async fn settle_unsent(
+            pool: &sqlx::Pool<$db>,
+            id: &str,
+            now: OffsetDateTime,
+            reason: &str,
+            refused_at: Option<OffsetDateTime>,
+        ) -> Result<()> {
+            sqlx::query(
+                "UPDATE mail_outbox SET dropped_at = $1, refused_at = $2, last_error = $3 \
+                 WHERE id = $4 AND sent_at IS NULL AND dropped_at IS NULL",
+            )
+            .bind(to_ts(now))
+            .bind(refused_at.map(to_ts))
+            .bind(reason)
+            .bind(id)
+            .execute(pool)
+            .await?;
+            Ok(())
+        }
+
         #[async_trait]
         impl Outbox for $store {
             #[tracing::instrument(skip_all, fields(mail.id = %mail.id))]
@@ -197,31 +219,13 @@ macro_rules! sql_outbox {
             // `reason` stays out of the span like a delivery error.
             #[tracing::instrument(skip_all, fields(mail.id = %id))]
             async fn drop_mail(&self, id: &str, now: OffsetDateTime, reason: &str) -> Result<()> {
-                sqlx::query(
-                    "UPDATE mail_outbox SET dropped_at = $1, last_error = $2 \
-                     WHERE id = $3 AND sent_at IS NULL AND dropped_at IS NULL",
-                )
-                .bind(to_ts(now))
-                .bind(reason)
-                .bind(id)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
+                settle_unsent(&self.pool, id, now, reason, None).await
             }
 
             // `error` stays out of the span like a delivery error.
             #[tracing::instrument(skip_all, fields(mail.id = %id))]
             async fn refuse_mail(&self, id: &str, now: OffsetDateTime, error: &str) -> Result<()> {
-                sqlx::query(
-                    "UPDATE mail_outbox SET dropped_at = $1, refused_at = $1, last_error = $2, retry_wait = 2 \
-                     WHERE id = $3 AND sent_at IS NULL AND dropped_at IS NULL",
-                )
-                .bind(to_ts(now))
-                .bind(error)
-                .bind(id)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
+                settle_unsent(&self.pool, id, now, error, Some(now)).await
             }
 
             #[tracing::instrument(skip_all, fields(limit = limit))]
