@@ -5,7 +5,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/mimoto-target
 BIN := $(CARGO_TARGET_DIR)/debug/mimoto
 export MIMOTO_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/mimoto_test
 
-.PHONY: demo test test-rust test-e2e test-build build deps e2e-deps postgres lint fmt-check clean-demo bench
+.PHONY: demo test test-rust test-e2e test-build build deps e2e-deps contract-deps postgres lint fmt-check clean-demo bench
 
 ## make demo: build and serve on http://127.0.0.1:8080 with demo organizations (SQLite, mail outbox at /dev/mail)
 demo: deps models build
@@ -42,7 +42,12 @@ test-rust: postgres models test-build
 e2e-deps:
 	cd e2e && npm ci --no-audit --no-fund --loglevel=error
 
-test-e2e: test-build e2e-deps
+# schemathesis for the API contract test (e2e/tests/contract.test.mjs), pinned in
+# e2e/contract/requirements.txt, in a venv outside the clone ($$HOME/.cache/mimoto-venv).
+contract-deps:
+	@scripts/ensure-schemathesis.sh
+
+test-e2e: test-build e2e-deps contract-deps postgres
 	cd e2e && MIMOTO_BIN=$(BIN) npm test
 
 ## make bench: roster import of 1,000,000 rows into SQLite and PostgreSQL; face engine latency and memory; memory under a login burst; password reset timing with and without an account (optimized build)

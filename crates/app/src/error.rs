@@ -59,6 +59,9 @@ pub enum ServiceError {
     Unauthorized,
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// The request body is over the route's size limit.
+    #[error("request body too large")]
+    BodyTooLarge,
     #[error("insurer number of another organization")]
     InsurerMismatch,
     #[error("card: {0:?}")]
@@ -276,6 +279,7 @@ impl ServiceError {
             Conflict => "conflict",
             Unauthorized => "unauthorized",
             InvalidRequest(_) => "invalid_request",
+            BodyTooLarge => "body_too_large",
             InsurerMismatch => "insurer_mismatch",
             Card(CardError::SymbolRequired) => "card_symbol_required",
             Card(CardError::SymbolInvalid) => "card_symbol_invalid",

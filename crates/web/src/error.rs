@@ -50,6 +50,7 @@ fn status(e: &ServiceError) -> StatusCode {
         ResendTooSoon { .. } | RateLimited { .. } | CodeBudgetSpent => StatusCode::TOO_MANY_REQUESTS,
         InvalidCredentials | Unauthorized => StatusCode::UNAUTHORIZED,
         FlowExpired => StatusCode::GONE,
+        BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ConsoleLoginFailed => StatusCode::UNAUTHORIZED,
         Forbidden => StatusCode::FORBIDDEN,
         AlreadyDecided | OperatorEmailTaken | OperatorSelfChange | NothingToWithdraw => StatusCode::CONFLICT,

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ApiJson, ApiLocale, ApiMember, ApiResult, IdPath, OrApi};
+use super::{ApiJson, ApiLocale, ApiMember, ApiResult, ErrorBody, IdPath, OrApi};
 use crate::ClientIp;
 use app::error::ServiceError;
 use app::i18n::Locale;
@@ -94,7 +94,7 @@ fn ekyc_view(l: &ekyc::Loaded, locale: Locale) -> EkycView {
 
 #[derive(Deserialize, ToSchema)]
 pub struct EkycDocumentRequest {
-    /// drivers_license | my_number_card | driving_history_certificate | residence_card
+    #[schema(schema_with = super::document_kind_schema)]
     pub kind: String,
 }
 
@@ -106,7 +106,7 @@ pub struct EkycRemarksRequest {
 
 #[derive(Deserialize, ToSchema)]
 pub struct EkycCaptureTokenRequest {
-    /// document_front | document_back | selfie_frontal | selfie_angled
+    #[schema(schema_with = super::capture_schema)]
     pub capture: String,
 }
 
@@ -119,7 +119,11 @@ pub struct EkycCaptureTokenView {
 
 #[derive(Deserialize, ToSchema)]
 pub struct EkycSecretRequest {
+    /// 秘密の質問: 1–100 characters besides the white space around them.
+    #[schema(min_length = 1, pattern = "\\S")]
     pub question: String,
+    /// The answer: 6–100 characters once normalized (NFKC, lower-cased, white space dropped).
+    #[schema(min_length = 6)]
     pub answer: String,
 }
 
@@ -180,7 +184,8 @@ async fn ekyc_remarks(
 }
 
 #[utoipa::path(post, path = "/api/v1/ekyc-applications/{id}/capture-tokens", tag = "ekyc", security(("bearer" = [])), params(("id" = String, Path)), request_body = EkycCaptureTokenRequest,
-    responses((status = 201, body = EkycCaptureTokenView), (status = 409, description = "wrong_step: not the capture expected next")))]
+    responses((status = 201, body = EkycCaptureTokenView), (status = 409, body = ErrorBody, description = "wrong_step: not the capture expected next"),
+        (status = 429, body = ErrorBody, description = "rate_limited: capture tokens per member")))]
 async fn ekyc_capture_token(
     State(app): State<AppState>,
     ApiLocale(locale): ApiLocale,
@@ -216,7 +221,8 @@ pub struct EkycBurstUpload {
     responses((status = 200, body = EkycView),
               (status = 422, description = "image_* (unreadable), face_* (quality, with advice), face_mismatch (顔写真が一致しません), instruction_not_followed, instruction_expired, same_image, liveness_* (the burst shows no live turn: identical_frames, face_changed, not_from_front, not_continuous, too_few_frames, too_many_frames)"),
               (status = 409, description = "capture_token_invalid (stale or used), wrong_step, document_back_not_allowed"),
-              (status = 413, description = "larger than 12 MiB")))]
+              (status = 413, body = ErrorBody, description = "body_too_large: larger than 12 MiB"),
+              (status = 429, body = ErrorBody, description = "face_attempts_exhausted; rate_limited: uploads per member")))]
 async fn ekyc_capture(
     State(app): State<AppState>,
     ApiLocale(locale): ApiLocale,
@@ -225,8 +231,15 @@ async fn ekyc_capture(
     request: axum::extract::Request,
 ) -> Result<Json<EkycView>, Response> {
     let capture = parse_capture(&capture).or_api(locale).map_err(IntoResponse::into_response)?;
-    let token = request.headers().get("x-capture-token").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-    let frames = read_frames(&app, request).await?;
+    // A request without the header is malformed (422); one with a stale or used token is 409.
+    let token = request
+        .headers()
+        .get("x-capture-token")
+        .map(|v| v.to_str().unwrap_or_default().to_string())
+        .ok_or_else(|| ServiceError::InvalidRequest("X-Capture-Token missing".into()))
+        .or_api(locale)
+        .map_err(IntoResponse::into_response)?;
+    let frames = read_frames(&app, request).await.or_api(locale).map_err(IntoResponse::into_response)?;
     let l = ekyc::upload(&app, &m.member, &id, capture, &token, frames)
         .await
         .or_api(locale)
@@ -236,22 +249,30 @@ async fn ekyc_capture(
 
 /// The body as frames: the `frame` parts of a multipart body (other parts are ignored), or
 /// the whole body as one image (their number is checked by the service). A body over the
-/// limit answers 413 as axum's extractors do.
-async fn read_frames(app: &AppState, request: Request) -> Result<Vec<Vec<u8>>, Response> {
+/// limit is `BodyTooLarge` (413), an unreadable one `InvalidRequest` (422), both in the API's
+/// error shape.
+async fn read_frames(app: &AppState, request: Request) -> Result<Vec<Vec<u8>>, ServiceError> {
+    fn refused(status: axum::http::StatusCode) -> ServiceError {
+        if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ServiceError::BodyTooLarge
+        } else {
+            ServiceError::InvalidRequest("unreadable upload".into())
+        }
+    }
     let multipart = request
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
     if !multipart {
-        let body = Bytes::from_request(request, app).await.map_err(IntoResponse::into_response)?;
+        let body = Bytes::from_request(request, app).await.map_err(|r| refused(r.status()))?;
         return Ok(vec![body.to_vec()]);
     }
-    let mut mp = Multipart::from_request(request, app).await.map_err(IntoResponse::into_response)?;
+    let mut mp = Multipart::from_request(request, app).await.map_err(|r| refused(r.status()))?;
     let mut frames = Vec::new();
-    while let Some(field) = mp.next_field().await.map_err(IntoResponse::into_response)? {
+    while let Some(field) = mp.next_field().await.map_err(|e| refused(e.status()))? {
         if field.name() == Some("frame") {
-            frames.push(field.bytes().await.map_err(IntoResponse::into_response)?.to_vec());
+            frames.push(field.bytes().await.map_err(|e| refused(e.status()))?.to_vec());
         }
     }
     Ok(frames)

@@ -79,6 +79,7 @@ fn identity_view(v: &identity::View) -> IdentityView {
 
 #[derive(Deserialize, ToSchema)]
 pub struct IdentityInsurerRequest {
+    #[schema(schema_with = super::insurer_number_schema)]
     pub insurer_number: String,
 }
 
@@ -96,10 +97,17 @@ pub struct IdentityCardRequest {
 
 #[derive(Deserialize, ToSchema)]
 pub struct IdentityPersonRequest {
-    /// Full-width katakana (hiragana and half-width kana are converted).
+    /// Full-width katakana (hiragana and half-width kana are converted, spaces dropped):
+    /// katakana letters and ー・＝ヽヾ, at least one letter, at most 40 characters
+    /// (`format: kana-name`).
+    #[schema(format = "kana-name", min_length = 1)]
     pub family_name: String,
+    /// As `family_name`.
+    #[schema(format = "kana-name", min_length = 1)]
     pub given_name: String,
-    /// YYYY-MM-DD or YYYY/MM/DD
+    /// YYYY-MM-DD or YYYY/MM/DD (month and day may have one digit), a real date not in the
+    /// future (`format: birth-date`).
+    #[schema(format = "birth-date", min_length = 1)]
     pub birth_date: String,
 }
 

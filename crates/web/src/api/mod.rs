@@ -61,7 +61,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// Answers every operation can give besides its own (issue #15, point 1): 503 while the
-/// database cannot be reached (with `Retry-After`), and 401 where a bearer token is required.
+/// database cannot be reached (with `Retry-After`), 401 where a bearer token is required, 404
+/// where the path has an id, 422 where there is a request body.
 /// Added once here rather than on each handler, and never over an operation's own text.
 struct EveryOperation;
 
@@ -77,7 +78,20 @@ impl utoipa::Modify for EveryOperation {
                 )
                 .build()
         };
-        for item in openapi.paths.paths.values_mut() {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            // Every step of a flow (a POST under the flow's id) checks the flow's state first.
+            if let Some(post) = item.post.as_mut() {
+                if let Some(flow) = FLOW_STEPS.iter().find(|f| path.starts_with(f.prefix)) {
+                    post.responses.responses.entry("409".to_string()).or_insert_with(|| error(flow.conflict).into());
+                }
+            }
+            if FLOW_STEPS.iter().any(|f| path.starts_with(f.prefix) && f.expires) {
+                for operation in [&mut item.get, &mut item.post].into_iter().flatten() {
+                    operation.responses.responses.entry("410".to_string()).or_insert_with(|| {
+                        error("flow_expired: the flow outlived its validity; start a new one").into()
+                    });
+                }
+            }
             let operations = [
                 &mut item.get,
                 &mut item.put,
@@ -94,6 +108,38 @@ impl utoipa::Modify for EveryOperation {
                     error("unavailable: the database cannot be reached for now; retry after `Retry-After` seconds")
                         .into()
                 });
+                // A malformed id answers like an unknown one (`IdPath`).
+                let has_path_id = operation.parameters.as_ref().is_some_and(|ps| {
+                    ps.iter().any(|p| matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Path))
+                });
+                if has_path_id {
+                    responses.entry("404".to_string()).or_insert_with(|| {
+                        error("flow_not_found: no such id (or a malformed one), or not the caller's").into()
+                    });
+                }
+                // A body that is not JSON of the request schema (`ApiJson`).
+                if operation.request_body.is_some() {
+                    responses.entry("422".to_string()).or_insert_with(|| {
+                        error("invalid_request: the body is not JSON of the request schema; or a value the rules refuse (`error.field`)").into()
+                    });
+                }
+                // Every error answer carries the shared error body, described or not.
+                for (status, response) in responses.iter_mut() {
+                    if let utoipa::openapi::RefOr::T(response) = response {
+                        if (status.starts_with('4') || status.starts_with('5')) && response.content.is_empty() {
+                            response.content.insert(
+                                "application/json".to_string(),
+                                ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+                            );
+                        }
+                    }
+                }
+                // The capture of an upload's path takes the names of `capture_schema`.
+                for parameter in operation.parameters.iter_mut().flatten() {
+                    if parameter.name == "capture" {
+                        parameter.schema = Some(capture_schema().into());
+                    }
+                }
                 let bearer = operation.security.as_ref().is_some_and(|s| !s.is_empty());
                 if bearer {
                     responses.entry("401".to_string()).or_insert_with(|| {
@@ -104,6 +150,37 @@ impl utoipa::Modify for EveryOperation {
         }
     }
 }
+
+/// The flows whose steps live under an id: each step answers 409 when the flow is not at
+/// that step (or changed meanwhile), and the flows that expire answer 410 once they have.
+struct FlowSteps {
+    prefix: &'static str,
+    conflict: &'static str,
+    expires: bool,
+}
+
+const FLOW_STEPS: &[FlowSteps] = &[
+    FlowSteps {
+        prefix: "/api/v1/registrations/{id}",
+        conflict: "wrong_step: the registration is not at this step (its `state` says where it is); email_taken; conflict: changed meanwhile",
+        expires: true,
+    },
+    FlowSteps {
+        prefix: "/api/v1/password-resets/{id}",
+        conflict: "wrong_step: the reset is done already, or was answered with another password; conflict: changed meanwhile",
+        expires: true,
+    },
+    FlowSteps {
+        prefix: "/api/v1/identity-verifications/{id}",
+        conflict: "wrong_step: the verification is not at this step; insurer_mismatch, already_verified, identity_already_linked",
+        expires: true,
+    },
+    FlowSteps {
+        prefix: "/api/v1/ekyc-applications/{id}",
+        conflict: "wrong_step: the application is not at this step (or decided); capture_token_invalid, document_back_not_allowed, conflict",
+        expires: false,
+    },
+];
 
 fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -143,6 +220,58 @@ impl utoipa::Modify for BearerAuth {
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Request schemas: the values the server takes, stated in the document (issue #15, point 1)
+
+/// A string schema that takes exactly `values`.
+fn string_enum(values: &[&str], description: &str) -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values.iter().copied()))
+        .description(Some(description))
+        .build()
+}
+
+pub(crate) fn org_type_schema() -> utoipa::openapi::Object {
+    string_enum(&["health_insurance", "municipality"], "health_insurance (健康保険・共済組合または会社) | municipality")
+}
+
+/// The consent documents accepted: every one of the flow's `consents_required` (platform_terms,
+/// org_privacy and, for organizations with their own points, point_terms).
+pub(crate) fn consent_docs_schema() -> utoipa::openapi::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(string_enum(&["platform_terms", "org_privacy", "point_terms"], "A consent document."))
+        .examples([serde_json::json!(["platform_terms", "org_privacy", "point_terms"])])
+        .build()
+}
+
+pub(crate) fn document_kind_schema() -> utoipa::openapi::Object {
+    string_enum(
+        &["drivers_license", "my_number_card", "driving_history_certificate", "residence_card"],
+        "The photo ID (本人確認書類).",
+    )
+}
+
+pub(crate) fn capture_schema() -> utoipa::openapi::Object {
+    string_enum(&["document_front", "document_back", "selfie_frontal", "selfie_angled"], "What is photographed.")
+}
+
+/// 保険者番号 as the server takes it: 6 or 8 ASCII or full-width digits, with white space
+/// (ASCII or U+3000) around them, the last digit the check digit (`format: insurer-number`).
+pub(crate) fn insurer_number_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaFormat, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::Custom("insurer-number".into())))
+        .pattern(Some(r"^[ \t\n\r\f\v\u3000]*[0-9\uFF10-\uFF19]{6}([0-9\uFF10-\uFF19]{2})?[ \t\n\r\f\v\u3000]*$"))
+        .description(Some(
+            "6 or 8 digits (full-width digits are taken); the last one is the check digit (from the right, weights 2, 1, 2, …; digit sums of the products; 10 minus the units digit of the total).",
+        ))
+        .examples([serde_json::json!("133033")])
+        .build()
 }
 
 // ---------------------------------------------------------------------------------------

@@ -107,33 +107,39 @@ pub struct VerifiedView {
 
 #[derive(Deserialize, ToSchema)]
 pub struct OrgTypeRequest {
-    /// health_insurance (健康保険・共済組合または会社) | municipality
-    #[schema(value_type = String, example = "health_insurance")]
+    #[schema(schema_with = super::org_type_schema)]
     pub org_type: OrgType,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct InsurerRequest {
-    /// 保険者番号: 6 or 8 digits; full-width digits are accepted.
+    #[schema(schema_with = super::insurer_number_schema)]
     pub insurer_number: String,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct AccountRequest {
+    /// At most 254 characters once normalized (NFKC, trimmed, lower-cased); ASCII unless the
+    /// mail relay takes SMTPUTF8 (`email_not_ascii`).
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
+    /// パスワード設定の条件 (`GET /api/v1/password-policy`): 8–128 characters, not guessable
+    /// (zxcvbn score 3 or more, not built from the address): `format: password`.
+    #[schema(format = Password, min_length = 8, max_length = 128)]
     pub password: String,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct ConsentsRequest {
     /// Every document of `consents_required`: platform_terms, org_privacy and (orgs with own points) point_terms.
-    #[schema(value_type = Vec<String>, example = json!(["platform_terms", "org_privacy", "point_terms"]))]
+    #[schema(schema_with = super::consent_docs_schema)]
     pub accepted: Vec<ConsentDoc>,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct CodeRequest {
-    /// ワンタイムパスワード (6 digits).
+    /// ワンタイムパスワード: 6 digits (full-width digits, spaces and hyphens between them are
+    /// taken).
     pub code: String,
 }
 
@@ -185,7 +191,8 @@ async fn registration_insurer(
 }
 
 #[utoipa::path(post, path = "/api/v1/registrations/{id}/account", tag = "registration", request_body = AccountRequest,
-    params(("id" = String, Path)), responses((status = 200, body = RegistrationView), (status = 422, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    params(("id" = String, Path)), responses((status = 200, body = RegistrationView), (status = 422, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "rate_limited: registrations per client address or per email address")))]
 async fn registration_account(
     State(app): State<AppState>,
     ApiLocale(locale): ApiLocale,

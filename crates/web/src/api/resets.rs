@@ -41,12 +41,19 @@ pub struct PasswordPolicyView {
 
 #[derive(Deserialize, ToSchema)]
 pub struct ResetRequest {
+    /// The account's address (at most 254 characters once normalized).
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct ResetCompleteRequest {
+    /// ワンタイムパスワード: 6 digits (full-width digits, spaces and hyphens between them are
+    /// taken).
     pub code: String,
+    /// パスワード設定の条件 (`GET /api/v1/password-policy`): 8–128 characters, not guessable
+    /// (zxcvbn score 3 or more, not built from the address): `format: password`.
+    #[schema(format = Password, min_length = 8, max_length = 128)]
     pub new_password: String,
 }
 

@@ -326,6 +326,18 @@ async fn over_the_json_api() {
     assert_eq!(res.status().as_u16(), 409);
     let v: serde_json::Value = res.json().await.expect("json");
     assert_eq!(v["error"]["code"], "capture_token_invalid");
+    // Without the header the request is malformed (the document marks it required).
+    let res = t
+        .api
+        .post(t.url(&format!("/api/v1/ekyc-applications/{id}/captures/document_front")))
+        .bearer_auth(&token)
+        .body(licence("sheldon/sheldon1.png"))
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(res.status().as_u16(), 422);
+    let v: serde_json::Value = res.json().await.expect("json");
+    assert_eq!(v["error"]["code"], "invalid_request");
     let (s, v) = http_upload(&t, &token, &id, "document_front", b"not an image".to_vec()).await;
     assert_eq!((s, v["error"]["code"].as_str()), (422, Some("image_unsupported_format")), "{v}");
 
