@@ -187,8 +187,13 @@ for (const backend of ['sqlite', 'postgres']) {
         await t.test(`${who}`, async () => {
           const report = path.join(ARTIFACTS_DIR, `contract-${backend}-${who}.xml`);
           const { code, out } = await schemathesis(server.baseURL, runEnv, report);
-          const summary = out.split('\n').filter((l) => /passed|failed|errors?|Tested operations|Test cases/i.test(l)).slice(-8).join('\n');
-          t.diagnostic(`${backend} ${who}: exit ${code}\n${summary}`);
+          const summary = out
+            .split('\n')
+            .filter((l) => /generated|failures?/i.test(l))
+            .map((l) => l.trim())
+            .slice(-3)
+            .join('; ');
+          t.diagnostic(`${backend} ${who}: exit ${code}: ${summary}`);
           assert.equal(code, 0, `schemathesis found contract breaks (${backend}, ${who}); JUnit report: ${report}\n${out.slice(-20000)}`);
         });
       }
