@@ -285,5 +285,5 @@ macro_rules! sql_roster {
     };
 }
 
-mod postgres;
+pub(crate) mod postgres;
 mod sqlite;
