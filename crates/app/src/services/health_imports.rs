@@ -195,6 +195,7 @@ pub async fn import_file<R: HealthRow>(
     // Match every readable row before anything is written, so one refusal lists the problems
     // of the cells and of the matching together.
     let mut matcher = RosterMatcher::new(app, &org).await?;
+    matcher.prefetch(rows.iter().map(|(_, row)| row.examinee().into())).await?;
     let mut matched = Vec::with_capacity(rows.len());
     let mut seen: HashMap<(RecordRef, String), u64> = HashMap::with_capacity(rows.len());
     for (line, row) in rows {

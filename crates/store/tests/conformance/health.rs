@@ -32,6 +32,17 @@ async fn checkup_imports_commit_and_are_listed_newest_first(s: Arc<dyn Store>) {
         "every person of the card"
     );
     assert!(s.find_roster_records_by_card("o2", &[10; 16]).await.expect("by card").is_empty());
+    // Many cards at once (more than one query's worth), unknown ones among them.
+    let mut cards: Vec<Vec<u8>> = (0..2_500u32).map(|n| n.to_be_bytes().repeat(4)).collect();
+    cards.extend([vec![11; 16], vec![10; 16]]);
+    let mut by_cards = s.find_roster_records_by_cards("o1", &cards).await.expect("by cards");
+    by_cards.sort_by(|a, b| {
+        (&a.record.card_index, &a.record.record_key).cmp(&(&b.record.card_index, &b.record.record_key))
+    });
+    assert_eq!(by_cards.iter().map(|m| m.record.clone()).collect::<Vec<_>>(), [rec(1, 10), rec(2, 10), rec(3, 11)]);
+    assert_eq!(by_cards[0], by_card[0], "the same as one card's");
+    assert!(s.find_roster_records_by_cards("o1", &[]).await.expect("none").is_empty());
+    assert!(s.find_roster_records_by_cards("o2", &cards).await.expect("by cards").is_empty());
     assert!(matches!(s.begin_checkup_import("nope", "c0", "x.zip", now).await.err(), Some(StoreError::NotFound)));
 
     let mut imp = s.begin_checkup_import("o1", "c1", "results.zip", now).await.expect("begin");
