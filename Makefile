@@ -54,6 +54,7 @@ test-e2e: test-build e2e-deps contract-deps postgres
 bench: deps postgres models
 	cargo bench --locked -p mimoto-face --bench face
 	cargo bench --locked -p mimoto-app --bench roster_import
+	cargo bench --locked -p mimoto-app --bench medication_import
 	cargo bench --locked -p mimoto-web --bench login_burst
 	cargo bench --locked -p mimoto-web --bench reset_timing
 

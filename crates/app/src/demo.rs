@@ -53,9 +53,18 @@ pub const DEMO_ORGS: &[DemoOrg] = &[
 ];
 
 /// Adds an organization (operator command `mimoto org add`), its roster family keyed by the
-/// active MAC key.
+/// active MAC key. An insurer number that names an existing organization's insurer, in either
+/// form (`133033` / `00133033`), is refused.
 pub async fn add_org(app: &App, new: NewOrganization) -> ServiceResult<Organization> {
     new.validate().map_err(|e| ServiceError::InvalidRequest(format!("{e:?}")))?;
+    // One insurer, one organization: files write a 6-digit number as `00` + 6 digits, so
+    // 133033 and 00133033 are the same insurer (`domain::insurer::same_insurer_number`).
+    if let Some(existing) = crate::services::health_match::find_org(app, new.insurer_number.as_str()).await? {
+        return Err(ServiceError::InvalidRequest(format!(
+            "insurer number {} is the same insurer as the organization {} ({})",
+            new.insurer_number, existing.insurer_number, existing.name
+        )));
+    }
     let org = Organization {
         id: new_id(),
         insurer_number: new.insurer_number,
@@ -106,7 +115,7 @@ async fn load_rosters(app: &App) -> ServiceResult<()> {
 pub async fn load(app: &App) -> ServiceResult<usize> {
     let mut added = 0;
     for d in DEMO_ORGS {
-        if app.store.find_org_by_insurer_number(d.insurer_number).await?.is_some() {
+        if crate::services::health_match::find_org(app, d.insurer_number).await?.is_some() {
             continue;
         }
         let insurer_number = InsurerNumber::parse(d.insurer_number)

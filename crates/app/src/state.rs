@@ -24,8 +24,8 @@ pub struct App {
     pub qr_svg: String,
     /// eKYC images, sealed (local folder `<data_dir>/images` by default).
     pub images: crate::images::ImageStore,
-    /// Health-record imports started from the console, with their progress (this node).
-    pub imports: crate::services::imports::ImportJobs,
+    /// This node as the owner of the console's import jobs (kept in the database).
+    pub imports: crate::services::imports::ImportNode,
     /// OCR of identity documents (tesseract child processes, bounded).
     pub ocr: ocr::Ocr,
     /// `config.trusted_proxies`, parsed once.

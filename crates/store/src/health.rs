@@ -135,7 +135,14 @@ pub struct HealthImportStats {
 pub trait HealthImport: Send {
     /// Writes one entry unless an entry of the same record, kind and row key is stored
     /// already; returns `true` when it was (and nothing was written).
-    async fn put(&mut self, row: &HealthEntryRow) -> Result<bool>;
+    async fn put(&mut self, row: &HealthEntryRow) -> Result<bool> {
+        Ok(self.put_all(std::slice::from_ref(row)).await? == 1)
+    }
+    /// Writes the entries of which no entry of the same record, kind and row key is stored
+    /// already (or earlier in `rows`); returns how many were (and not written). In batches:
+    /// multi-row INSERTs on SQLite, binary COPY into a staging table of the transaction and one
+    /// `INSERT … SELECT` per batch on PostgreSQL.
+    async fn put_all(&mut self, rows: &[HealthEntryRow]) -> Result<u64>;
     /// The organization's roster MAC key (`None` = `m0`) as of this transaction: the entries'
     /// record keys and row keys must have been made under it.
     async fn mac_key(&mut self) -> Result<Option<String>>;
@@ -185,10 +192,12 @@ const PUT_CHECKUP: &str = "INSERT INTO checkup_results \
        data_enc = excluded.data_enc, import_id = excluded.import_id, created_at = excluded.created_at \
      RETURNING id";
 
-const PUT_HEALTH_ENTRY: &str = "INSERT INTO health_entries \
-     (id, org_id, card_index, record_key, kind, occurred_on, row_key, data_enc, import_id, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-     ON CONFLICT (org_id, card_index, record_key, kind, row_key) DO NOTHING";
+/// The columns of `health_entries` an import writes, in COPY and INSERT order.
+const HEALTH_ENTRY_COLUMNS: &str =
+    "(id, org_id, card_index, record_key, kind, occurred_on, row_key, data_enc, import_id, created_at)";
+
+/// The conflict that keeps an entry once per record, kind and content.
+const HEALTH_ENTRY_CONFLICT: &str = " ON CONFLICT (org_id, card_index, record_key, kind, row_key) DO NOTHING";
 
 macro_rules! sql_health {
     ($be:ident, $store:ty, $db:ty) => {
@@ -247,26 +256,17 @@ macro_rules! sql_health {
             import_id: String,
             kind: HealthKind,
             now: i64,
+            /// PostgreSQL: the staging table of the transaction exists.
+            #[allow(dead_code)]
+            staged: bool,
         }
 
         #[async_trait]
         impl HealthImport for HealthTx {
-            async fn put(&mut self, row: &HealthEntryRow) -> Result<bool> {
-                // An entry with the same record, kind and row key is kept as it is.
-                let done = sqlx::query(PUT_HEALTH_ENTRY)
-                    .bind(&row.id)
-                    .bind(&self.org_id)
-                    .bind(&row.record.card_index)
-                    .bind(&row.record.record_key)
-                    .bind(self.kind.as_str())
-                    .bind(&row.occurred_on)
-                    .bind(&row.row_key)
-                    .bind(&row.data_enc)
-                    .bind(&self.import_id)
-                    .bind(self.now)
-                    .execute(&mut *self.tx)
-                    .await?;
-                Ok(done.rows_affected() == 0)
+            async fn put_all(&mut self, rows: &[HealthEntryRow]) -> Result<u64> {
+                // Entries with the same record, kind and row key are kept as they are.
+                let inserted = write_entries(self, rows).await?;
+                Ok(rows.len() as u64 - inserted)
             }
 
             async fn mac_key(&mut self) -> Result<Option<String>> {
@@ -351,7 +351,7 @@ macro_rules! sql_health {
                 .execute(&mut *tx)
                 .await?;
                 let (org_id, import_id) = (org_id.to_string(), import_id.to_string());
-                Ok(Box::new(HealthTx { tx, org_id, import_id, kind, now: to_ts(now) }))
+                Ok(Box::new(HealthTx { tx, org_id, import_id, kind, now: to_ts(now), staged: false }))
             }
 
             #[tracing::instrument(skip_all, fields(org_id = %org_id, kind = kind.as_str()))]
@@ -382,8 +382,87 @@ macro_rules! sql_health {
 
 mod sqlite {
     sql_health!(sqlite, crate::sqlite::SqliteStore, sqlx::Sqlite);
+
+    /// Rows per multi-row INSERT (10 parameters each).
+    const BATCH: usize = 1000;
+
+    /// Writes `rows` with multi-row INSERTs; returns how many were new.
+    async fn write_entries(t: &mut HealthTx, rows: &[HealthEntryRow]) -> Result<u64> {
+        let mut inserted = 0;
+        for chunk in rows.chunks(BATCH) {
+            let mut q =
+                sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!("INSERT INTO health_entries {HEALTH_ENTRY_COLUMNS} "));
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(&r.id)
+                    .push_bind(&t.org_id)
+                    .push_bind(&r.record.card_index)
+                    .push_bind(&r.record.record_key)
+                    .push_bind(t.kind.as_str())
+                    .push_bind(&r.occurred_on)
+                    .push_bind(&r.row_key)
+                    .push_bind(&r.data_enc)
+                    .push_bind(&t.import_id)
+                    .push_bind(t.now);
+            });
+            q.push(HEALTH_ENTRY_CONFLICT);
+            inserted += q.build().execute(&mut *t.tx).await?.rows_affected();
+        }
+        Ok(inserted)
+    }
 }
 
 mod postgres {
     sql_health!(postgres, crate::postgres::PgStore, sqlx::Postgres);
+    use crate::roster::postgres::field;
+
+    /// Streams `rows` with binary COPY into the transaction's staging table, then moves the new
+    /// ones into `health_entries` with one `INSERT … SELECT … ON CONFLICT DO NOTHING`; returns
+    /// how many were new. Every value is sent as data (COPY's binary format), never as SQL.
+    async fn write_entries(t: &mut HealthTx, rows: &[HealthEntryRow]) -> Result<u64> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        if t.staged {
+            sqlx::query("TRUNCATE health_stage").execute(&mut *t.tx).await?;
+        } else {
+            sqlx::query("CREATE TEMP TABLE health_stage (LIKE health_entries INCLUDING DEFAULTS) ON COMMIT DROP")
+                .execute(&mut *t.tx)
+                .await?;
+            t.staged = true;
+        }
+        let now = t.now.to_be_bytes();
+        let size: usize = rows.iter().map(|r| 120 + r.id.len() + r.data_enc.len() + r.row_key.len() * 3).sum();
+        let mut buf = Vec::with_capacity(size + 32);
+        buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+        buf.extend_from_slice(&0i32.to_be_bytes());
+        buf.extend_from_slice(&0i32.to_be_bytes());
+        for r in rows {
+            buf.extend_from_slice(&10i16.to_be_bytes());
+            field(&mut buf, Some(r.id.as_bytes()));
+            field(&mut buf, Some(t.org_id.as_bytes()));
+            field(&mut buf, Some(&r.record.card_index));
+            field(&mut buf, Some(&r.record.record_key));
+            field(&mut buf, Some(t.kind.as_str().as_bytes()));
+            field(&mut buf, Some(r.occurred_on.as_bytes()));
+            field(&mut buf, Some(&r.row_key));
+            field(&mut buf, Some(&r.data_enc));
+            field(&mut buf, Some(t.import_id.as_bytes()));
+            field(&mut buf, Some(&now));
+        }
+        buf.extend_from_slice(&(-1i16).to_be_bytes());
+        let statement = format!("COPY health_stage {HEALTH_ENTRY_COLUMNS} FROM STDIN (FORMAT binary)");
+        let mut copy = t.tx.copy_in_raw(&statement).await?;
+        if let Err(e) = copy.send(buf.as_slice()).await {
+            let _ = copy.abort("send failed").await;
+            return Err(e.into());
+        }
+        copy.finish().await?;
+        let moved = sqlx::query(&format!(
+            "INSERT INTO health_entries {HEALTH_ENTRY_COLUMNS} SELECT {} FROM health_stage{HEALTH_ENTRY_CONFLICT}",
+            HEALTH_ENTRY_COLUMNS.trim_start_matches('(').trim_end_matches(')')
+        ))
+        .execute(&mut *t.tx)
+        .await?;
+        Ok(moved.rows_affected())
+    }
 }

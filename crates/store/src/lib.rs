@@ -12,6 +12,7 @@
 //! | [`limits`] | [`RateLimits`] | fixed-window rate-limit counters |
 //! | [`roster`] | [`Roster`] | roster records, roster imports, links between records and accounts |
 //! | [`health`] | [`Health`] | 特定健診 results, お薬履歴 and 医療費通知 entries, and their imports |
+//! | [`import_jobs`] | [`ImportJobs`] | the console's import jobs: progress, outcome, heartbeat of their node |
 //! | [`ekyc`] | [`Ekyc`] | eKYC applications, their images and capture tokens |
 //! | [`operators`] | [`Operators`] | operators, their sessions, the audit log, eKYC decisions |
 //! | [`inquiries`] | [`Inquiries`] | customer-center inquiries and replies |
@@ -63,6 +64,7 @@ pub mod audit_chain;
 pub mod ekyc;
 pub mod flows;
 pub mod health;
+pub mod import_jobs;
 pub mod inquiries;
 pub mod limits;
 pub mod operators;
@@ -90,6 +92,7 @@ pub use health::{
     CheckupImport, CheckupImportStats, CheckupResultRecord, CheckupRow, Health, HealthEntryRecord, HealthEntryRow,
     HealthImport, HealthImportStats, HealthKind,
 };
+pub use import_jobs::{ImportJobRecord, ImportJobs};
 pub use inquiries::{Inquiries, InquiryRecord, InquiryReply};
 pub use limits::RateLimits;
 pub use operators::{
@@ -111,8 +114,8 @@ pub use users::{ConsentRecord, NewUser, SessionRecord, StepUpAttempt, StepUpFail
 /// `use store::prelude::*;` to call store methods: [`Store`] and every aggregate trait.
 pub mod prelude {
     pub use crate::{
-        Ekyc, Flows, Health, Inquiries, Operators, Orgs, Outbox, Passkeys, RateLimits, Rekey, Retention, Roster,
-        RosterRekeying, Store, Users,
+        Ekyc, Flows, Health, ImportJobs, Inquiries, Operators, Orgs, Outbox, Passkeys, RateLimits, Rekey, Retention,
+        Roster, RosterRekeying, Store, Users,
     };
 }
 
@@ -189,6 +192,7 @@ pub trait Store:
     + RateLimits
     + Roster
     + Health
+    + ImportJobs
     + Ekyc
     + Operators
     + Inquiries

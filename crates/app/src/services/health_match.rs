@@ -114,6 +114,43 @@ impl<'a> RosterMatcher<'a> {
         }
     }
 
+    /// Reads (and opens) at once the records of every card of `holders` not read yet, so that
+    /// matching a whole file takes a few queries instead of one per card. Holders [`find`]
+    /// refuses anyway (another insurer, an unusable card) are left out.
+    ///
+    /// [`find`]: RosterMatcher::find
+    pub async fn prefetch<'h>(&mut self, holders: impl Iterator<Item = CardHolder<'h>>) -> ServiceResult<()> {
+        let org = self.org;
+        let mut wanted: Vec<Vec<u8>> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for who in holders {
+            if !same_insurer(who.insurer_number, org) {
+                continue;
+            }
+            let Ok(card) = roster_card(who.symbol.unwrap_or(""), who.number, who.branch.unwrap_or("")) else {
+                continue;
+            };
+            let card_index = self.indexer.card(&card);
+            if !self.cache.contains_key(&card_index) && seen.insert(card_index.clone()) {
+                wanted.push(card_index);
+            }
+        }
+        for card_index in &wanted {
+            self.cache.insert(card_index.clone(), Vec::new());
+        }
+        for m in self.app.store.find_roster_records_by_cards(&org.id, &wanted).await? {
+            let entry: RosterEntry = self.app.keys.open_json(ROSTER_AAD, &m.data_enc)?;
+            if let Some(records) = self.cache.get_mut(&m.record.card_index) {
+                records.push((m.record, entry));
+            }
+        }
+        // In the order one card's query returns them.
+        for records in self.cache.values_mut() {
+            records.sort_by(|a, b| a.0.record_key.cmp(&b.0.record_key));
+        }
+        Ok(())
+    }
+
     /// The one roster record of `who` (eligible on `on` when several match), or why not. The
     /// outer error is the system's (store, keys); the inner one the file's.
     pub async fn find(&mut self, who: CardHolder<'_>, on: Date) -> ServiceResult<Result<RecordRef, String>> {

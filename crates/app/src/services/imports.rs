@@ -3,13 +3,20 @@
 //! background (all or nothing, like the CLI) and its page shows a progress bar, then what was
 //! written or every refused entry.
 //!
-//! Jobs live in memory (this node, until restart): the import itself is one transaction, so a
-//! restart mid-way leaves nothing half-written and the operator uploads the file again. Every
-//! start is in the audit log with the organization.
+//! Jobs are kept in the database (`import_jobs`, issue #15 point 5), so every node lists every
+//! job and shows its progress. The node running a job writes its progress and a heartbeat at
+//! most once a second (and at least every [`HEARTBEAT_EVERY`] while it parses and matches),
+//! then the outcome: counts and notes, or the refused entries with their reasons — never
+//! personal data. A running job whose heartbeat is older than [`LEASE`] is marked failed when
+//! jobs are read: its node stopped or restarted, and since the import is one transaction,
+//! nothing of the file was written; the operator uploads it again (which duplicates nothing).
+//! Every start is in the audit log with the organization.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+use store::ImportJobRecord;
 use time::OffsetDateTime;
 
 use crate::error::{ServiceError, ServiceResult};
@@ -18,8 +25,29 @@ use crate::services::roster::Progress;
 use crate::services::{checkups, health_imports, new_id};
 use crate::state::{App, AppState};
 
-/// Jobs kept for the console (the oldest finished ones are dropped beyond this).
-const MAX_JOBS: usize = 200;
+/// Jobs listed on the console's imports page.
+const LISTED_JOBS: i64 = 200;
+
+/// A running job whose heartbeat is older than this is marked failed (its node stopped).
+pub const LEASE: time::Duration = time::Duration::seconds(60);
+
+/// The longest a running job goes without a heartbeat (well within [`LEASE`]).
+pub const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How often the node looks at a job's progress: progress reaches the database at most this
+/// often, however many rows a second are written.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// This node, as the owner of the jobs it runs: a random name per process start.
+pub struct ImportNode {
+    pub node: String,
+}
+
+impl Default for ImportNode {
+    fn default() -> Self {
+        ImportNode { node: new_id() }
+    }
+}
 
 /// What a file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,18 +86,36 @@ pub enum JobState {
     Done { records: u64, inserted: u64, unchanged: u64, notes: ImportNotes },
     /// Nothing written: the file as a whole (`entries` empty) or these entries/lines.
     Refused { reason: String, entries: Vec<(String, String)> },
+    /// The node running the job stopped before it finished (its heartbeat lapsed): the import's
+    /// transaction was never committed, so nothing was written.
+    Failed,
+}
+
+/// A file a checkup import did not read, and why ([`records::checkup::SkipReason::as_str`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedFile {
+    pub entry: String,
+    pub reason: String,
 }
 
 /// What a written 特定健診 import read or left out knowingly (empty for CSV imports). Entry
 /// names and reasons only, never personal data.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ImportNotes {
     /// Observation codes without `codeSystem`, read as JLAC10 codes.
     pub codes_without_system: u64,
     /// Files not imported, with why (at most [`checkups::MAX_LISTED_SKIPPED`]).
-    pub skipped_files: Vec<records::checkup::SkippedEntry>,
+    pub skipped_files: Vec<SkippedFile>,
     /// How many files were not imported in all.
     pub skipped_files_total: u64,
+}
+
+/// The stored outcome of a finished job (`import_jobs.result`).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Outcome {
+    Done { records: u64, inserted: u64, unchanged: u64, notes: ImportNotes },
+    Refused { reason: String, entries: Vec<(String, String)> },
 }
 
 #[derive(Debug, Clone)]
@@ -85,59 +131,96 @@ pub struct Job {
     pub state: JobState,
 }
 
-/// The jobs of this node.
-#[derive(Default)]
-pub struct ImportJobs {
-    jobs: Mutex<HashMap<String, Job>>,
-}
-
-impl ImportJobs {
-    fn update(&self, id: &str, state: JobState) {
-        if let Ok(mut jobs) = self.jobs.lock() {
-            if let Some(job) = jobs.get_mut(id) {
-                job.state = state;
-            }
-        }
-    }
-
-    fn insert(&self, job: Job) {
-        if let Ok(mut jobs) = self.jobs.lock() {
-            if jobs.len() >= MAX_JOBS {
-                let oldest = jobs
-                    .values()
-                    .filter(|j| !matches!(j.state, JobState::Running { .. }))
-                    .min_by_key(|j| j.started_at)
-                    .map(|j| j.id.clone());
-                if let Some(id) = oldest {
-                    jobs.remove(&id);
+impl Job {
+    /// The job as stored (an unknown kind or state, or an unreadable outcome, is an internal
+    /// error).
+    fn from_record(r: ImportJobRecord) -> ServiceResult<Self> {
+        let kind = ImportKind::parse(&r.kind).ok_or_else(|| ServiceError::Internal(format!("job kind {}", r.kind)))?;
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        let corrupt = |e: serde_json::Error| ServiceError::Internal(format!("job {} outcome: {e}", r.id));
+        let state = match (r.state.as_str(), r.result.as_deref()) {
+            ("running", _) => JobState::Running { done: count(r.done), total: count(r.total) },
+            ("failed", _) => JobState::Failed,
+            ("done" | "refused", Some(json)) => match serde_json::from_str(json).map_err(corrupt)? {
+                Outcome::Done { records, inserted, unchanged, notes } => {
+                    JobState::Done { records, inserted, unchanged, notes }
                 }
-            }
-            jobs.insert(job.id.clone(), job);
-        }
-    }
-
-    fn get(&self, id: &str) -> Option<Job> {
-        self.jobs.lock().ok().and_then(|jobs| jobs.get(id).cloned())
-    }
-
-    /// Newest first.
-    fn list(&self) -> Vec<Job> {
-        let mut all: Vec<Job> = self.jobs.lock().map(|jobs| jobs.values().cloned().collect()).unwrap_or_default();
-        all.sort_by_key(|j| std::cmp::Reverse(j.started_at));
-        all
+                Outcome::Refused { reason, entries } => JobState::Refused { reason, entries },
+            },
+            (state, _) => return Err(ServiceError::Internal(format!("job {} state {state}", r.id))),
+        };
+        Ok(Job {
+            id: r.id,
+            kind,
+            insurer_number: r.insurer_number,
+            org_id: r.org_id,
+            file_name: r.file_name,
+            operator_id: r.operator_id,
+            started_at: r.started_at,
+            state,
+        })
     }
 }
 
-/// Reports the write phase into the job.
-struct JobProgress {
-    app: AppState,
-    id: String,
+/// The write phase's progress, as the import reports it (read by the job's heartbeat).
+#[derive(Default)]
+struct Counter {
+    done: AtomicU64,
+    total: AtomicU64,
 }
+
+/// Reports the write phase into the job's [`Counter`].
+struct JobProgress(Arc<Counter>);
 
 impl Progress for JobProgress {
     fn written(&mut self, done: u64, total: u64) {
-        self.app.imports.update(&self.id, JobState::Running { done, total });
+        self.0.total.store(total, Ordering::Relaxed);
+        self.0.done.store(done, Ordering::Relaxed);
     }
+}
+
+fn as_count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The job's heartbeat until it is aborted: the progress when it changed (looked at every
+/// [`PROGRESS_EVERY`]), and at least every [`HEARTBEAT_EVERY`]. Stops when the job is no longer
+/// running on this node.
+async fn heartbeat(app: AppState, id: String, counter: Arc<Counter>) {
+    let mut last = (0u64, 0u64);
+    let mut written_at = std::time::Instant::now();
+    let mut tick = tokio::time::interval(PROGRESS_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let now = (counter.done.load(Ordering::Relaxed), counter.total.load(Ordering::Relaxed));
+        if now == last && written_at.elapsed() < HEARTBEAT_EVERY {
+            continue;
+        }
+        match app.store.import_job_heartbeat(&id, &app.imports.node, as_count(now.0), as_count(now.1), app.now()).await
+        {
+            Ok(true) => {
+                last = now;
+                written_at = std::time::Instant::now();
+            }
+            Ok(false) => {
+                tracing::warn!(job_id = %id, "import job no longer running on this node");
+                return;
+            }
+            // The next tick tries again; a database away for longer than the lease fails the job.
+            Err(e) => tracing::warn!(job_id = %id, error = %e, "import job heartbeat failed"),
+        }
+    }
+}
+
+/// Marks failed the running jobs whose node stopped (heartbeat older than [`LEASE`]).
+async fn fail_lapsed(app: &App) -> ServiceResult<()> {
+    let now = app.now();
+    let failed = app.store.fail_lapsed_import_jobs(now - LEASE, now).await?;
+    if failed > 0 {
+        tracing::warn!(failed, "import jobs whose node stopped were marked failed");
+    }
+    Ok(())
 }
 
 fn admin(operator: &Operator) -> ServiceResult<()> {
@@ -148,28 +231,28 @@ fn admin(operator: &Operator) -> ServiceResult<()> {
     }
 }
 
-/// The outcome of an import as the job shows it. Only entry names, line numbers and reasons
-/// (never personal data) reach the page.
-fn finished(result: Result<(u64, u64, u64, ImportNotes), ServiceError>) -> JobState {
+/// The outcome of an import as the job stores it. Only entry names, line numbers and reasons
+/// (never personal data) reach the database and the page.
+fn finished(result: Result<(u64, u64, u64, ImportNotes), ServiceError>) -> Outcome {
     match result {
-        Ok((records, inserted, unchanged, notes)) => JobState::Done { records, inserted, unchanged, notes },
-        Err(ServiceError::CheckupEntries(errors)) => JobState::Refused {
+        Ok((records, inserted, unchanged, notes)) => Outcome::Done { records, inserted, unchanged, notes },
+        Err(ServiceError::CheckupEntries(errors)) => Outcome::Refused {
             reason: "entries".into(),
             entries: errors.into_iter().map(|e| (e.entry, e.reason)).collect(),
         },
-        Err(ServiceError::HealthEntries(errors)) => JobState::Refused {
+        Err(ServiceError::HealthEntries(errors)) => Outcome::Refused {
             reason: "entries".into(),
             entries: errors.into_iter().map(|e| (e.line.to_string(), e.reason)).collect(),
         },
         Err(ServiceError::CheckupArchive(reason) | ServiceError::HealthCsv(reason)) => {
-            JobState::Refused { reason, entries: Vec::new() }
+            Outcome::Refused { reason, entries: Vec::new() }
         }
         Err(ServiceError::UnknownOrganization) => {
-            JobState::Refused { reason: "unknown organization".into(), entries: Vec::new() }
+            Outcome::Refused { reason: "unknown organization".into(), entries: Vec::new() }
         }
         Err(e) => {
             tracing::error!(error = %e, "console import failed");
-            JobState::Refused { reason: "internal error (see the server log)".into(), entries: Vec::new() }
+            Outcome::Refused { reason: "internal error (see the server log)".into(), entries: Vec::new() }
         }
     }
 }
@@ -187,9 +270,8 @@ pub async fn start(
     ip: &str,
 ) -> ServiceResult<String> {
     admin(operator)?;
-    let org = app
-        .store
-        .find_org_by_insurer_number(&domain::card::normalize_card_text(insurer_number))
+    // Either form of the number (`00` + 6 digits or 6 digits).
+    let org = crate::services::health_match::find_org(app, insurer_number)
         .await?
         .filter(|o| operator.may_see_org(&o.id))
         .ok_or(ServiceError::UnknownOrganization)?;
@@ -207,25 +289,40 @@ pub async fn start(
         ip,
     )
     .await?;
-    app.imports.insert(Job {
-        id: id.clone(),
-        kind,
-        insurer_number: org.insurer_number.as_str().to_string(),
-        org_id: org.id.clone(),
-        file_name: file_name.clone(),
-        operator_id: operator.id.clone(),
-        started_at: app.now(),
-        state: JobState::Running { done: 0, total: 0 },
-    });
+    let now = app.now();
+    app.store
+        .create_import_job(&ImportJobRecord {
+            id: id.clone(),
+            kind: kind.as_str().to_string(),
+            org_id: org.id.clone(),
+            insurer_number: org.insurer_number.as_str().to_string(),
+            file_name: file_name.clone(),
+            operator_id: operator.id.clone(),
+            started_at: now,
+            state: "running".into(),
+            done: 0,
+            total: 0,
+            result: None,
+            node: app.imports.node.clone(),
+            heartbeat_at: now,
+            finished_at: None,
+        })
+        .await?;
     let (task_app, job_id, number) = (Arc::clone(app), id.clone(), org.insurer_number.as_str().to_string());
     tokio::spawn(async move {
-        let mut progress = JobProgress { app: Arc::clone(&task_app), id: job_id.clone() };
+        let counter = Arc::new(Counter::default());
+        let beat = tokio::spawn(heartbeat(Arc::clone(&task_app), job_id.clone(), Arc::clone(&counter)));
+        let mut progress = JobProgress(Arc::clone(&counter));
         let result = match kind {
             ImportKind::Checkups => {
                 checkups::import_zip_report(&task_app, &number, &file_name, bytes, &mut progress).await.map(|r| {
                     let notes = ImportNotes {
                         codes_without_system: r.codes_without_system,
-                        skipped_files: r.skipped_files,
+                        skipped_files: r
+                            .skipped_files
+                            .into_iter()
+                            .map(|s| SkippedFile { entry: s.entry, reason: s.reason.as_str().to_string() })
+                            .collect(),
                         skipped_files_total: r.skipped_files_total,
                     };
                     (r.stats.documents, r.stats.inserted, r.stats.replaced, notes)
@@ -242,19 +339,52 @@ pub async fn start(
                     .map(|s| (s.rows, s.inserted, s.existing, ImportNotes::default()))
             }
         };
-        task_app.imports.update(&job_id, finished(result));
+        beat.abort();
+        let outcome = finished(result);
+        let (state, done, total) = match &outcome {
+            Outcome::Done { records, .. } => ("done", *records, *records),
+            Outcome::Refused { .. } => {
+                ("refused", counter.done.load(Ordering::Relaxed), counter.total.load(Ordering::Relaxed))
+            }
+        };
+        let written = match serde_json::to_string(&outcome) {
+            Ok(json) => {
+                task_app
+                    .store
+                    .finish_import_job(&job_id, state, &json, as_count(done), as_count(total), task_app.now())
+                    .await
+            }
+            Err(e) => {
+                tracing::error!(job_id = %job_id, error = %e, "import job outcome not serializable");
+                return;
+            }
+        };
+        // Unrecorded, the job is marked failed once its lease lapses: re-importing the file
+        // duplicates nothing.
+        if let Err(e) = written {
+            tracing::error!(job_id = %job_id, error = %e, "import job outcome not recorded");
+        }
     });
     Ok(id)
 }
 
-/// One job (administrators only).
-pub fn job(app: &App, operator: &Operator, id: &str) -> ServiceResult<Job> {
+/// One job (administrators only), from any node.
+pub async fn job(app: &App, operator: &Operator, id: &str) -> ServiceResult<Job> {
     admin(operator)?;
-    app.imports.get(id).filter(|j| operator.may_see_org(&j.org_id)).ok_or(ServiceError::FlowNotFound)
+    fail_lapsed(app).await?;
+    let record = app.store.get_import_job(id).await?.ok_or(ServiceError::FlowNotFound)?;
+    Some(Job::from_record(record)?).filter(|j| operator.may_see_org(&j.org_id)).ok_or(ServiceError::FlowNotFound)
 }
 
-/// The jobs of this node, newest first (administrators only).
-pub fn jobs(app: &App, operator: &Operator) -> ServiceResult<Vec<Job>> {
+/// The recent jobs of every node, newest first (administrators only).
+pub async fn jobs(app: &App, operator: &Operator) -> ServiceResult<Vec<Job>> {
     admin(operator)?;
-    Ok(app.imports.list().into_iter().filter(|j| operator.may_see_org(&j.org_id)).collect())
+    fail_lapsed(app).await?;
+    let mut jobs = Vec::new();
+    for record in app.store.list_import_jobs(LISTED_JOBS).await? {
+        if operator.may_see_org(&record.org_id) {
+            jobs.push(Job::from_record(record)?);
+        }
+    }
+    Ok(jobs)
 }

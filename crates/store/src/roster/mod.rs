@@ -137,6 +137,9 @@ pub trait Roster: Send + Sync {
     /// Every record of the organization with this card (without branch), whoever the person,
     /// with its link: for matching files that identify people by card and birth date only.
     async fn find_roster_records_by_card(&self, org_id: &str, card_index: &[u8]) -> Result<Vec<RosterMatch>>;
+    /// [`Roster::find_roster_records_by_card`] for many cards at once (a few queries for a
+    /// whole file instead of one per card), in no particular order.
+    async fn find_roster_records_by_cards(&self, org_id: &str, card_indexes: &[Vec<u8>]) -> Result<Vec<RosterMatch>>;
     /// One roster record by its keys, with its link (for the reviewer's side-by-side view).
     async fn get_roster_record(&self, org_id: &str, record: &RecordRef) -> Result<Option<RosterMatch>>;
 }
@@ -270,6 +273,28 @@ macro_rules! sql_roster {
                 Ok(rows)
             }
 
+            #[tracing::instrument(skip_all, fields(org_id = %org_id, cards = card_indexes.len()))]
+            async fn find_roster_records_by_cards(
+                &self,
+                org_id: &str,
+                card_indexes: &[Vec<u8>],
+            ) -> Result<Vec<RosterMatch>> {
+                // Cards per query (one parameter each).
+                const CARDS: usize = 1000;
+                let mut found = Vec::new();
+                for chunk in card_indexes.chunks(CARDS) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(MATCH_SELECT);
+                    q.push(" WHERE r.org_id = ").push_bind(org_id).push(" AND r.card_index IN (");
+                    let mut cards = q.separated(", ");
+                    for card in chunk {
+                        cards.push_bind(card);
+                    }
+                    cards.push_unseparated(")");
+                    found.extend(q.build_query_as::<RosterMatch>().fetch_all(&self.pool).await?);
+                }
+                Ok(found)
+            }
+
             #[tracing::instrument(skip_all, fields(org_id = %org_id))]
             async fn get_roster_record(&self, org_id: &str, record: &RecordRef) -> Result<Option<RosterMatch>> {
                 let sql = format!("{MATCH_SELECT} WHERE r.org_id = $1 AND r.card_index = $2 AND r.record_key = $3");
@@ -285,5 +310,5 @@ macro_rules! sql_roster {
     };
 }
 
-mod postgres;
+pub(crate) mod postgres;
 mod sqlite;

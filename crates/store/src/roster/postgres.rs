@@ -37,7 +37,7 @@ const COPY_COLUMNS: &str = "(org_id, card_index, record_key, branch_index, perso
 
 /// One field of PostgreSQL's binary COPY format: length, then the bytes (text and bytea
 /// alike); `None` is NULL.
-fn field(buf: &mut Vec<u8>, value: Option<&[u8]>) {
+pub(crate) fn field(buf: &mut Vec<u8>, value: Option<&[u8]>) {
     match value {
         Some(v) => {
             buf.extend_from_slice(&(v.len() as i32).to_be_bytes());

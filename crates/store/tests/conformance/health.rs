@@ -32,6 +32,17 @@ async fn checkup_imports_commit_and_are_listed_newest_first(s: Arc<dyn Store>) {
         "every person of the card"
     );
     assert!(s.find_roster_records_by_card("o2", &[10; 16]).await.expect("by card").is_empty());
+    // Many cards at once (more than one query's worth), unknown ones among them.
+    let mut cards: Vec<Vec<u8>> = (0..2_500u32).map(|n| n.to_be_bytes().repeat(4)).collect();
+    cards.extend([vec![11; 16], vec![10; 16]]);
+    let mut by_cards = s.find_roster_records_by_cards("o1", &cards).await.expect("by cards");
+    by_cards.sort_by(|a, b| {
+        (&a.record.card_index, &a.record.record_key).cmp(&(&b.record.card_index, &b.record.record_key))
+    });
+    assert_eq!(by_cards.iter().map(|m| m.record.clone()).collect::<Vec<_>>(), [rec(1, 10), rec(2, 10), rec(3, 11)]);
+    assert_eq!(by_cards[0], by_card[0], "the same as one card's");
+    assert!(s.find_roster_records_by_cards("o1", &[]).await.expect("none").is_empty());
+    assert!(s.find_roster_records_by_cards("o2", &cards).await.expect("by cards").is_empty());
     assert!(matches!(s.begin_checkup_import("nope", "c0", "x.zip", now).await.err(), Some(StoreError::NotFound)));
 
     let mut imp = s.begin_checkup_import("o1", "c1", "results.zip", now).await.expect("begin");
@@ -210,10 +221,67 @@ async fn a_dropped_health_import_leaves_nothing_and_imports_wait_for_each_other(
     assert_eq!(second.await.expect("join"), 1, "and then sees what the first wrote");
 }
 
+/// An entry whose row key is `n` written big-endian (16 bytes), so thousands differ.
+fn numbered(import: &str, n: u32, record: RecordRef) -> HealthEntryRow {
+    let mut row_key = vec![0u8; 12];
+    row_key.extend_from_slice(&n.to_be_bytes());
+    HealthEntryRow {
+        id: format!("{import}-{n}"),
+        record,
+        occurred_on: "2025-04-01".into(),
+        row_key,
+        data_enc: n.to_le_bytes().repeat(6),
+    }
+}
+
+async fn health_entries_are_written_in_batches_counting_those_stored_already(s: Arc<dyn Store>) {
+    checkup_roster(&s).await;
+    let now = t0();
+    let med = HealthKind::Medication;
+    let mut imp = s.begin_health_import("o1", "h1", med, "first.csv", now).await.expect("begin");
+    assert_eq!(imp.put_all(&[]).await.expect("nothing"), 0);
+    assert_eq!(imp.put_all(&(0..10).map(|n| numbered("h1", n, rec(1, 10))).collect::<Vec<_>>()).await.expect("put"), 0);
+    imp.commit(health_stats(10, 10)).await.expect("commit");
+
+    // 2,500 rows (more than one batch) of which 10 are stored already and one is twice in the
+    // batch; then a second batch in the same transaction.
+    let mut imp = s.begin_health_import("o1", "h2", med, "second.csv", now).await.expect("begin");
+    let mut rows: Vec<HealthEntryRow> = (0..2_500).map(|n| numbered("h2", n, rec(1, 10))).collect();
+    rows.push(HealthEntryRow { id: "twice".into(), ..numbered("h2", 2_000, rec(1, 10)) });
+    assert_eq!(imp.put_all(&rows).await.expect("put"), 11, "10 stored before, 1 twice in the batch");
+    let more: Vec<HealthEntryRow> = (2_495..2_600).map(|n| numbered("h2a", n, rec(3, 11))).collect();
+    assert_eq!(imp.put_all(&more).await.expect("put"), 0, "another record: all new");
+    let again: Vec<HealthEntryRow> = (2_590..2_610).map(|n| numbered("h2b", n, rec(3, 11))).collect();
+    assert_eq!(imp.put_all(&again).await.expect("put"), 10, "written by the previous batch");
+    imp.commit(health_stats(2_626, 2_605)).await.expect("commit");
+
+    let stored = s.health_entries_of_record("o1", &rec(1, 10), med).await.expect("entries");
+    assert_eq!(stored.len(), 2_500);
+    let first = stored.iter().find(|e| e.id == "h1-0").expect("h1-0");
+    assert_eq!((first.import_id.as_str(), first.data_enc.clone()), ("h1", 0u32.to_le_bytes().repeat(6)));
+    let later = stored.iter().find(|e| e.id == "h2-1999").expect("a new row of the second import");
+    assert_eq!(
+        (later.import_id.as_str(), later.kind, later.occurred_on.as_str(), later.created_at, later.record.clone()),
+        ("h2", med, "2025-04-01", now, rec(1, 10))
+    );
+    assert_eq!(s.health_entries_of_record("o1", &rec(3, 11), med).await.expect("entries").len(), 115);
+
+    // A batch with a row of no roster record fails whole; a dropped import leaves nothing.
+    let mut imp = s.begin_health_import("o1", "h3", med, "bad.csv", now).await.expect("begin");
+    let bad = vec![numbered("h3", 9_000, rec(1, 10)), numbered("h3", 9_001, rec(9, 10))];
+    assert!(imp.put_all(&bad).await.is_err(), "no such roster record");
+    drop(imp);
+    let mut imp = s.begin_health_import("o1", "h4", med, "dropped.csv", now).await.expect("begin");
+    imp.put_all(&[numbered("h4", 9_002, rec(1, 10))]).await.expect("put");
+    drop(imp);
+    assert_eq!(s.health_entries_of_record("o1", &rec(1, 10), med).await.expect("entries").len(), 2_500);
+}
+
 conformance!(
     checkup_imports_commit_and_are_listed_newest_first,
     a_dropped_checkup_import_leaves_nothing,
     reimporting_an_examination_replaces_it,
     health_entries_are_kept_once_per_record_kind_and_row_key,
     a_dropped_health_import_leaves_nothing_and_imports_wait_for_each_other,
+    health_entries_are_written_in_batches_counting_those_stored_already,
 );

@@ -110,6 +110,7 @@ macro_rules! conformance {
 mod ekyc;
 mod flows;
 mod health;
+mod import_jobs;
 mod inquiries;
 mod limits;
 mod operators;

@@ -1,5 +1,5 @@
 //! Console: health-record imports (administrators). `GET /console/imports` has the upload
-//! form (kind, organization, file) and this node's recent jobs; the upload (multipart, its own
+//! form (kind, organization, file) and the recent jobs of every node (kept in the database); the upload (multipart, its own
 //! body limit, see `http::IMPORT_LIMIT`) starts a background job and redirects to its page,
 //! which shows a `<progress>` bar and reloads itself (no script) until the job has written
 //! everything or refused the file with every problem listed.
@@ -65,6 +65,7 @@ fn status_key(state: &JobState) -> &'static str {
         JobState::Running { .. } => "console.imports.status.running",
         JobState::Done { .. } => "console.imports.status.done",
         JobState::Refused { .. } => "console.imports.status.refused",
+        JobState::Failed => "console.imports.status.failed",
     }
 }
 
@@ -72,7 +73,7 @@ async fn imports_view(app: &AppState, ctx: &ConsoleCtx, error: Option<String>) -
     let Some(operator) = ctx.operator.as_ref() else {
         return Err(ServiceError::Unauthorized).or_console(ctx);
     };
-    let jobs = imports::jobs(app, operator).or_console(ctx)?;
+    let jobs = imports::jobs(app, operator).await.or_console(ctx)?;
     let orgs = app.store.list_orgs().await.map_err(ServiceError::from).or_console(ctx)?;
     Ok(ImportsPage {
         c: Chrome::from(ctx),
@@ -196,6 +197,8 @@ struct JobPage {
     skipped_more: Option<String>,
     refused: Option<String>,
     entries: Vec<(String, String)>,
+    /// The job's node stopped before it finished (nothing written).
+    failed: Option<&'static str>,
 }
 
 fn job_view(ctx: &ConsoleCtx, job: Job) -> JobPage {
@@ -216,6 +219,7 @@ fn job_view(ctx: &ConsoleCtx, job: Job) -> JobPage {
         skipped_more: None,
         refused: None,
         entries: Vec::new(),
+        failed: None,
     };
     match job.state {
         JobState::Running { done, total } => {
@@ -242,7 +246,7 @@ fn job_view(ctx: &ConsoleCtx, job: Job) -> JobPage {
             page.skipped = notes
                 .skipped_files
                 .into_iter()
-                .map(|s| (s.entry, ctx.tr.t(&format!("console.imports.skip.{}", s.reason.as_str()))))
+                .map(|s| (s.entry, ctx.tr.t(&format!("console.imports.skip.{}", s.reason))))
                 .collect();
         }
         JobState::Refused { reason, entries } => {
@@ -250,6 +254,7 @@ fn job_view(ctx: &ConsoleCtx, job: Job) -> JobPage {
                 Some(if entries.is_empty() { reason } else { ctx.tr.t("console.imports.refused_entries").to_string() });
             page.entries = entries;
         }
+        JobState::Failed => page.failed = Some(ctx.tr.t("console.imports.failed")),
     }
     page
 }
@@ -262,6 +267,6 @@ async fn job_page(
     let Some(operator) = ctx.operator.as_ref() else {
         return Ok(to_login());
     };
-    let job = imports::job(&app, operator, &id).or_console(&ctx)?;
+    let job = imports::job(&app, operator, &id).await.or_console(&ctx)?;
     Ok(render(StatusCode::OK, &job_view(&ctx, job)))
 }

@@ -23,6 +23,7 @@ mod health;
 mod health_imports;
 mod http;
 mod identity;
+mod import_jobs;
 mod inquiry;
 mod liveness;
 mod mac_rotation;

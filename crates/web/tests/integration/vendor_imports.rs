@@ -223,3 +223,38 @@ async fn the_console_shows_codes_read_without_code_system_and_the_skipped_files(
     assert!(refused.has("DATA/h1.xml") && refused.has("BP-SYS") && refused.has("no codeSystem"), "{}", refused.html);
     t.stop().await;
 }
+
+/// One insurer, one organization: `mimoto org add` (the service under it) refuses an insurer
+/// number that is an existing organization's in the other form (`00` + 6 digits or 6 digits).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organization_of_an_insurer_there_in_the_other_form_is_refused() {
+    use domain::insurer::{check_digit, InsurerNumber};
+    use domain::org::{CardPattern, NewOrganization, OrgType};
+    let t = TestApp::start(Opts::default()).await;
+    let new = |number: &str| NewOrganization {
+        insurer_number: InsurerNumber::parse(number).expect("valid insurer number"),
+        org_type: OrgType::HealthInsurance,
+        name: "かさね健康保険組合".into(),
+        point_name: None,
+        checkup_linked: false,
+        card_pattern: CardPattern::SymbolAndNumber,
+    };
+    let orgs = t.app.store.list_orgs().await.expect("orgs").len();
+
+    // The demo's 133033 is there: 00133033 is the same insurer.
+    let refused = app::demo::add_org(&t.app, new("00133033")).await;
+    assert!(
+        matches!(&refused, Err(ServiceError::InvalidRequest(m)) if m.contains("00133033") && m.contains("133033")),
+        "{refused:?}"
+    );
+    // The other way round: an 8-digit organization first, then its 6-digit form.
+    let six = format!("13501{}", check_digit(&[1, 3, 5, 0, 1]));
+    app::demo::add_org(&t.app, new(&format!("00{six}"))).await.expect("a new insurer");
+    let refused = app::demo::add_org(&t.app, new(&six)).await;
+    assert!(matches!(&refused, Err(ServiceError::InvalidRequest(_))), "{refused:?}");
+    // The same form twice is refused as before; another insurer is added.
+    assert!(app::demo::add_org(&t.app, new("133033")).await.is_err());
+    app::demo::add_org(&t.app, new(&format!("13502{}", check_digit(&[1, 3, 5, 0, 2])))).await.expect("another insurer");
+    assert_eq!(t.app.store.list_orgs().await.expect("orgs").len(), orgs + 2);
+    t.stop().await;
+}

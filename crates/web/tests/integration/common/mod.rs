@@ -89,6 +89,17 @@ pub struct Opts {
     /// PostgreSQL through a loopback port (a [`proxy::Proxy`]) instead of directly; the schema
     /// is still made directly.
     pub pg_port: Option<u16>,
+    /// Another node of a running app: its database (SQLite file or PostgreSQL schema), data
+    /// directory and keys (see [`TestApp::database`]); `backend` is ignored, and the demo data
+    /// is there already. Stopping this app leaves the database to its first node.
+    pub database_of: Option<SharedDatabase>,
+}
+
+/// A running app's database and data directory, for a second node ([`Opts::database_of`]).
+#[derive(Clone)]
+pub struct SharedDatabase {
+    pg_schema: Option<String>,
+    data_dir: std::path::PathBuf,
 }
 
 impl Default for Opts {
@@ -115,6 +126,7 @@ impl Default for Opts {
             },
             config: |_| {},
             pg_port: None,
+            database_of: None,
         }
     }
 }
@@ -128,6 +140,8 @@ pub struct TestApp {
     pub api: reqwest::Client,
     shutdown: watch::Sender<bool>,
     pg_schema: Option<String>,
+    /// A second node ([`Opts::database_of`]): the database is its first node's.
+    second_node: bool,
     _dir: tempfile::TempDir,
 }
 
@@ -162,21 +176,22 @@ impl TestApp {
         };
         (opts.config)(&mut config);
         let clock = ManualClock::new(t0());
-        let (store, pg_schema): (Arc<dyn store::Store>, Option<String>) = match opts.backend {
-            Backend::Sqlite => (Arc::new(store::testing::sqlite_in(dir.path()).await.expect("sqlite")), None),
-            Backend::Postgres => {
-                let (s, schema) = store::testing::fresh_pg().await.expect("PostgreSQL must be reachable");
-                match opts.pg_port {
-                    None => (Arc::new(s), Some(schema)),
-                    Some(port) => {
-                        let through = store::testing::pg_schema_at(&schema, port).await.expect("through the port");
-                        (Arc::new(through), Some(schema))
-                    }
-                }
+        if let Some(shared) = &opts.database_of {
+            config.data_dir = shared.data_dir.clone();
+        }
+        let (store, pg_schema): (Arc<dyn store::Store>, Option<String>) = match (&opts.database_of, opts.backend) {
+            (Some(SharedDatabase { pg_schema: Some(schema), .. }), _) => {
+                (Arc::new(store::testing::pg_schema(schema).await.expect("postgres")), Some(schema.clone()))
             }
+            (Some(SharedDatabase { pg_schema: None, data_dir }), _) => {
+                (Arc::new(store::testing::sqlite_in(data_dir).await.expect("sqlite")), None)
+            }
+            (None, backend) => Self::new_database(backend, opts.pg_port, dir.path()).await,
         };
         let app = App::with_store(config, store, Arc::new(clock.clone())).expect("app");
-        app::demo::load(&app).await.expect("demo data");
+        if opts.database_of.is_none() {
+            app::demo::load(&app).await.expect("demo data");
+        }
         let (tx, rx) = watch::channel(false);
         tokio::spawn(web::serve(app.clone(), listener, rx));
         let api = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
@@ -189,7 +204,33 @@ impl TestApp {
             api,
             shutdown: tx,
             pg_schema,
+            second_node: opts.database_of.is_some(),
             _dir: dir,
+        }
+    }
+
+    /// This app's database and data directory, for starting a second node on them.
+    pub fn database(&self) -> SharedDatabase {
+        SharedDatabase { pg_schema: self.pg_schema.clone(), data_dir: self.app.config.data_dir.clone() }
+    }
+
+    async fn new_database(
+        backend: Backend,
+        pg_port: Option<u16>,
+        dir: &std::path::Path,
+    ) -> (Arc<dyn store::Store>, Option<String>) {
+        match backend {
+            Backend::Sqlite => (Arc::new(store::testing::sqlite_in(dir).await.expect("sqlite")), None),
+            Backend::Postgres => {
+                let (s, schema) = store::testing::fresh_pg().await.expect("PostgreSQL must be reachable");
+                match pg_port {
+                    None => (Arc::new(s), Some(schema)),
+                    Some(port) => {
+                        let through = store::testing::pg_schema_at(&schema, port).await.expect("through the port");
+                        (Arc::new(through), Some(schema))
+                    }
+                }
+            }
         }
     }
 
@@ -218,7 +259,7 @@ impl TestApp {
 
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
-        if let Some(schema) = &self.pg_schema {
+        if let (Some(schema), false) = (&self.pg_schema, self.second_node) {
             store::testing::drop_pg_schema(schema).await.expect("drop schema");
         }
     }
