@@ -5,7 +5,9 @@ pub mod authenticator;
 pub mod browser;
 pub mod console;
 pub mod ekyc;
+pub mod pg;
 pub mod proxy;
+pub mod smtp;
 
 use std::net::TcpListener as StdListener;
 use std::sync::{Arc, Mutex};
@@ -89,6 +91,8 @@ pub struct Opts {
     /// PostgreSQL through a loopback port (a [`proxy::Proxy`]) instead of directly; the schema
     /// is still made directly.
     pub pg_port: Option<u16>,
+    /// PostgreSQL at this URL (a [`pg::PrivatePg`]) instead of a schema of the test database.
+    pub pg_url: Option<String>,
 }
 
 impl Default for Opts {
@@ -115,6 +119,7 @@ impl Default for Opts {
             },
             config: |_| {},
             pg_port: None,
+            pg_url: None,
         }
     }
 }
@@ -164,6 +169,10 @@ impl TestApp {
         let clock = ManualClock::new(t0());
         let (store, pg_schema): (Arc<dyn store::Store>, Option<String>) = match opts.backend {
             Backend::Sqlite => (Arc::new(store::testing::sqlite_in(dir.path()).await.expect("sqlite")), None),
+            Backend::Postgres if opts.pg_url.is_some() => {
+                let url = opts.pg_url.as_deref().unwrap_or_default();
+                (Arc::new(store::postgres::PgStore::connect(url).await.expect("the private PostgreSQL")), None)
+            }
             Backend::Postgres => {
                 let (s, schema) = store::testing::fresh_pg().await.expect("PostgreSQL must be reachable");
                 match opts.pg_port {
@@ -221,6 +230,11 @@ impl TestApp {
         if let Some(schema) = &self.pg_schema {
             store::testing::drop_pg_schema(schema).await.expect("drop schema");
         }
+    }
+
+    /// The PostgreSQL schema of this app's store (made by `store::testing::fresh_pg`).
+    pub fn pg_schema(&self) -> Option<&str> {
+        self.pg_schema.as_deref()
     }
 
     /// Faults injected into this app's database (see `store::testing::Fault`).
