@@ -44,10 +44,18 @@ struct Database {
 }
 
 impl Database {
-    fn create() -> Database {
+    /// Named after the test's temporary directory `dir` (random) and the process.
+    fn create(dir: &Path) -> Database {
         let admin = test_database_url();
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").subsec_nanos();
-        let name = format!("mimoto_faults_{}_{nanos}", std::process::id());
+        let random: String = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect::<String>()
+            .to_ascii_lowercase();
+        let name = format!("mimoto_faults_{}_{random}", std::process::id());
         psql(&admin, &format!("CREATE DATABASE {name}"));
         let base = admin.split('?').next().unwrap_or_default();
         let url = format!("{}/{name}", base.rsplit_once('/').map_or(base, |(server, _)| server));
@@ -228,7 +236,7 @@ async fn wait_until(what: &str, seconds: u64, mut done: impl FnMut() -> bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_one_killed_the_other_carries_on_and_sends_its_mails_once() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let db = Database::create();
+    let db = Database::create(dir.path());
     let mut sink = SmtpSink::start().await;
     let mut loader = Command::new(env!("CARGO_BIN_EXE_mimoto"));
     loader.arg("demo-data");
