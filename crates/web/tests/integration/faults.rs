@@ -4,6 +4,8 @@
 //! - PostgreSQL — a server of the test's own ([`PrivatePg`]) — stopped (`pg_ctl stop -m fast`)
 //!   and started again while members register concurrently over the API;
 //! - the database cut off through the loopback proxy while members register;
+//! - the answers to COMMITs lost (committed, the connection closed before the answer came)
+//!   while members register;
 //! - the SMTP sink stopped while code mails are queued, then brought back.
 //!
 //! What must hold across a database fault: no answer is a 5xx other than 503; every member
@@ -287,6 +289,40 @@ async fn postgres_cut_off_during_registrations_loses_nothing() {
         seen.verify_retried.load(Ordering::SeqCst)
     );
     assert!(seen.unavailable.load(Ordering::SeqCst) > 0, "the cut was never seen: no fault tested");
+    let url = store::testing::test_database_url();
+    let schema = t.pg_schema().expect("schema").to_string();
+    exactly_once(|sql| psql(&url, Some(&schema), sql), &sink, &seen, &emails);
+    t.stop().await;
+}
+
+/// For three seconds every transaction's COMMIT reaches PostgreSQL and commits, and its answer
+/// is lost (the proxy closes the connection first): the server answers 503 for a step that was
+/// done. Sent again, each such step — above all the verification with its code — answers as
+/// done, and nothing is done twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_commit_answers_lost_during_registrations_answer_as_done() {
+    let proxy = Arc::new(Proxy::start(test_database_addr()).await);
+    let t = TestApp::start(Opts {
+        backend: Backend::Postgres,
+        smtp_up: false,
+        pg_port: Some(proxy.port),
+        ..Opts::default()
+    })
+    .await;
+    let sink = sink_for(&t).await;
+    let p = proxy.clone();
+    let (seen, emails) = registrations_through(&t, &sink, "lost", move || {
+        p.lose_commit_answers(true);
+        std::thread::sleep(Duration::from_secs(3));
+        p.lose_commit_answers(false);
+    })
+    .await;
+    eprintln!(
+        "lost commit answers: {} answers 503, {} verifications sent again",
+        seen.unavailable.load(Ordering::SeqCst),
+        seen.verify_retried.load(Ordering::SeqCst)
+    );
+    assert!(seen.verify_retried.load(Ordering::SeqCst) > 0, "no verification lost its answer: no fault tested");
     let url = store::testing::test_database_url();
     let schema = t.pg_schema().expect("schema").to_string();
     exactly_once(|sql| psql(&url, Some(&schema), sql), &sink, &seen, &emails);
