@@ -5,7 +5,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/mimoto-target
 BIN := $(CARGO_TARGET_DIR)/debug/mimoto
 export MIMOTO_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/mimoto_test
 
-.PHONY: demo test test-rust test-e2e test-build build deps e2e-deps contract-deps postgres lint fmt-check clean-demo bench
+.PHONY: demo test test-rust test-faults test-e2e test-build build deps e2e-deps contract-deps postgres lint fmt-check clean-demo bench
 
 ## make demo: build and serve on http://127.0.0.1:8080 with demo organizations (SQLite, mail outbox at /dev/mail)
 demo: deps models build
@@ -38,6 +38,12 @@ test-build:
 
 test-rust: postgres models test-build
 	cargo test --locked --workspace
+
+## make test-faults: only the fault tests (also part of test-rust): PostgreSQL restarted and cut off
+## during registrations, the SMTP sink stopped and back, two nodes with one killed (README "Operations")
+test-faults: deps postgres
+	cargo test --locked -p mimoto-web --test integration faults::
+	cargo test --locked -p mimoto-cli --test cli faults::
 
 e2e-deps:
 	cd e2e && npm ci --no-audit --no-fund --loglevel=error

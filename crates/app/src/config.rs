@@ -133,6 +133,11 @@ pub struct Config {
     pub active_data_key: Option<String>,
     /// How often the mail worker looks for due mail, in milliseconds.
     pub mail_poll_ms: u64,
+    /// How long a mail worker's claim on a batch lasts, in seconds (`MIMOTO_MAIL_LEASE_SECS`,
+    /// default 120): mails a node claimed and could not settle (it died) are claimed again by
+    /// another node after this. Keep it well above the SMTP command timeout (30 s); the fault
+    /// tests shorten it to see a killed node's claims go out.
+    pub mail_lease_secs: u64,
     pub limits: Limits,
     /// Days after an eKYC decision when its images (and any face embedding left) are deleted
     /// (`MIMOTO_EKYC_IMAGE_RETENTION_DAYS`).
@@ -249,6 +254,7 @@ impl Default for Config {
             data_keys: None,
             active_data_key: None,
             mail_poll_ms: 1000,
+            mail_lease_secs: 120,
             limits: Limits::default(),
             ekyc_image_retention_days: 30,
             ekyc_abandoned_retention_days: 30,
@@ -315,6 +321,9 @@ impl Config {
         }
         if !(0.0..=1.0).contains(&self.ekyc_sample_rate) {
             return Err(ConfigError::Invalid("ekyc_sample_rate must be between 0 and 1".into()));
+        }
+        if self.mail_lease_secs == 0 || self.mail_lease_secs > 86_400 {
+            return Err(ConfigError::Invalid("mail_lease_secs must be between 1 and 86400".into()));
         }
         if self.ocr_concurrency == 0 || self.ocr_concurrency > 64 {
             return Err(ConfigError::Invalid("ocr_concurrency must be between 1 and 64".into()));

@@ -27,7 +27,6 @@ use crate::services::codes::{MailPayload, OUTBOX_AAD};
 use crate::services::{auth, ekyc, operators};
 use crate::state::App;
 
-const LEASE: Duration = Duration::seconds(120);
 const BATCH: i64 = 20;
 
 /// Delay before retry number `attempts` (1-based) of a failed mail.
@@ -40,7 +39,7 @@ pub fn backoff(attempts: i32) -> Duration {
 pub async fn deliver_due(app: &App, mailer: &mail::Mailer) -> Result<usize, store::StoreError> {
     let now = app.now();
     let claimed = std::time::Instant::now();
-    let due = app.store.claim_due_mails(now, LEASE, BATCH).await?;
+    let due = app.store.claim_due_mails(now, lease(app), BATCH).await?;
     let n = due.len();
     for m in due {
         let payload: MailPayload = match app.keys.open_json(OUTBOX_AAD, &m.payload) {
@@ -61,7 +60,7 @@ pub async fn deliver_due(app: &App, mailer: &mail::Mailer) -> Result<usize, stor
         // A batch held up (a slow relay, a delivery waiting to be recorded) must not send mails
         // whose claim may have lapsed meanwhile: another worker may have taken them. They stay
         // due and are claimed again.
-        if claimed.elapsed() > lease_std().mul_f32(0.5) {
+        if claimed.elapsed() > lease_std(app).mul_f32(0.5) {
             tracing::warn!(mail_id = %m.id, "mail batch held up past half its lease; the rest is claimed again later");
             break;
         }
@@ -133,8 +132,13 @@ pub fn without_address(error: &str, to: &str) -> String {
     out
 }
 
-fn lease_std() -> StdDuration {
-    StdDuration::from_secs(LEASE.whole_seconds().unsigned_abs())
+/// How long a worker's claim on a batch of mails lasts (`mail_lease_secs`, 120 s by default).
+fn lease(app: &App) -> Duration {
+    Duration::seconds(i64::try_from(app.config.mail_lease_secs).unwrap_or(i64::MAX).max(1))
+}
+
+fn lease_std(app: &App) -> StdDuration {
+    StdDuration::from_secs(app.config.mail_lease_secs.max(1))
 }
 
 /// Records that mail `id`, claimed at `claimed`, was delivered. Until that is recorded the
@@ -146,7 +150,7 @@ async fn record_sent(app: &App, id: &str, claimed: std::time::Instant) -> Result
     // While the database is down no worker can claim the mail again, and once it is back this
     // write comes within two seconds: keep trying well past the lease (bounded, so a node
     // can still stop).
-    let deadline = claimed + lease_std() * 5;
+    let deadline = claimed + lease_std(app) * 5;
     let mut wait = StdDuration::from_millis(100);
     loop {
         match app.store.mark_mail_sent(id, app.now()).await {

@@ -8,6 +8,7 @@
 mod checkups;
 mod common;
 mod face;
+mod faults;
 mod health_imports;
 mod keys;
 mod operators;

@@ -17,6 +17,7 @@ mod console;
 mod console_imports;
 mod ekyc;
 mod exactly_once;
+mod faults;
 mod hardening_accounts;
 mod hardening_edge;
 mod health;

@@ -5,7 +5,9 @@ pub mod authenticator;
 pub mod browser;
 pub mod console;
 pub mod ekyc;
+pub mod pg;
 pub mod proxy;
+pub mod smtp;
 
 use std::net::TcpListener as StdListener;
 use std::sync::{Arc, Mutex};
@@ -93,6 +95,8 @@ pub struct Opts {
     /// directory and keys (see [`TestApp::database`]); `backend` is ignored, and the demo data
     /// is there already. Stopping this app leaves the database to its first node.
     pub database_of: Option<SharedDatabase>,
+    /// PostgreSQL at this URL (a [`pg::PrivatePg`]) instead of a schema of the test database.
+    pub pg_url: Option<String>,
 }
 
 /// A running app's database and data directory, for a second node ([`Opts::database_of`]).
@@ -127,6 +131,7 @@ impl Default for Opts {
             config: |_| {},
             pg_port: None,
             database_of: None,
+            pg_url: None,
         }
     }
 }
@@ -185,6 +190,10 @@ impl TestApp {
             }
             (Some(SharedDatabase { pg_schema: None, data_dir }), _) => {
                 (Arc::new(store::testing::sqlite_in(data_dir).await.expect("sqlite")), None)
+            }
+            (None, Backend::Postgres) if opts.pg_url.is_some() => {
+                let url = opts.pg_url.as_deref().unwrap_or_default();
+                (Arc::new(store::postgres::PgStore::connect(url).await.expect("the private PostgreSQL")), None)
             }
             (None, backend) => Self::new_database(backend, opts.pg_port, dir.path()).await,
         };
@@ -262,6 +271,11 @@ impl TestApp {
         if let (Some(schema), false) = (&self.pg_schema, self.second_node) {
             store::testing::drop_pg_schema(schema).await.expect("drop schema");
         }
+    }
+
+    /// The PostgreSQL schema of this app's store (made by `store::testing::fresh_pg`).
+    pub fn pg_schema(&self) -> Option<&str> {
+        self.pg_schema.as_deref()
     }
 
     /// Faults injected into this app's database (see `store::testing::Fault`).

@@ -1,6 +1,8 @@
 //! A loopback TCP proxy in front of PostgreSQL that a test can cut: while cut, every open
 //! connection is closed and new ones are closed as soon as they arrive — what a database
-//! restart or a network cut looks like to the server.
+//! restart or a network cut looks like to the server. It can also lose the answers to COMMITs:
+//! the COMMIT reaches PostgreSQL, which commits, and the connection is closed before the
+//! answer gets back — the server cannot tell whether its transaction happened.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,6 +13,7 @@ use tokio::task::AbortHandle;
 
 struct Shared {
     up: AtomicBool,
+    lose_commit_answers: AtomicBool,
     connections: Mutex<Vec<AbortHandle>>,
 }
 
@@ -36,17 +39,22 @@ impl Proxy {
     pub async fn start(target: SocketAddr) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let port = listener.local_addr().expect("addr").port();
-        let shared = Arc::new(Shared { up: AtomicBool::new(true), connections: Mutex::new(Vec::new()) });
+        let shared = Arc::new(Shared {
+            up: AtomicBool::new(true),
+            lose_commit_answers: AtomicBool::new(false),
+            connections: Mutex::new(Vec::new()),
+        });
         let s = shared.clone();
         let accept = tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
+            while let Ok((inbound, _)) = listener.accept().await {
                 if !s.up.load(Ordering::SeqCst) {
                     drop(inbound);
                     continue;
                 }
+                let shared = s.clone();
                 let task = tokio::spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    if let Ok(outbound) = TcpStream::connect(target).await {
+                        relay(inbound, outbound, &shared).await;
                     }
                 });
                 s.connections.lock().expect("connections").push(task.abort_handle());
@@ -64,8 +72,60 @@ impl Proxy {
         }
     }
 
+    /// While on, a connection that sends a COMMIT is closed once PostgreSQL has had time to
+    /// commit, and the answer is never relayed.
+    pub fn lose_commit_answers(&self, on: bool) {
+        self.shared.lose_commit_answers.store(on, Ordering::SeqCst);
+    }
+
     pub fn restore(&self) {
         self.shared.up.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Relays both ways; see [`Proxy::lose_commit_answers`].
+async fn relay(client: TcpStream, server: TcpStream, shared: &Shared) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let swallow = Arc::new(AtomicBool::new(false));
+    let swallowing = swallow.clone();
+    let answers = async move {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = match server_read.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            if swallowing.load(Ordering::SeqCst) || client_write.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+        }
+    };
+    let requests = async move {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = match client_read.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            // sqlx ends a transaction with the statement `COMMIT` (NUL-terminated on the wire).
+            let commit = buf[..n].windows(7).any(|w| w == b"COMMIT\0");
+            if commit && shared.lose_commit_answers.load(Ordering::SeqCst) {
+                swallow.store(true, Ordering::SeqCst);
+                let _ = server_write.write_all(&buf[..n]).await;
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                return;
+            }
+            if server_write.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+        }
+    };
+    // Either way ending closes both connections.
+    tokio::select! {
+        () = answers => {}
+        () = requests => {}
     }
 }
 
