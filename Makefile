@@ -5,7 +5,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/mimoto-target
 BIN := $(CARGO_TARGET_DIR)/debug/mimoto
 export MIMOTO_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/mimoto_test
 
-.PHONY: demo test test-rust test-faults test-e2e test-build build deps e2e-deps contract-deps postgres lint fmt-check clean-demo bench
+.PHONY: demo test test-rust test-faults test-e2e test-build build deps e2e-deps contract-deps postgres lint fmt-check clean-demo bench load
 
 ## make demo: build and serve on http://127.0.0.1:8080 with demo organizations (SQLite, mail outbox at /dev/mail)
 demo: deps models build
@@ -61,8 +61,13 @@ bench: deps postgres models
 	cargo bench --locked -p mimoto-face --bench face
 	cargo bench --locked -p mimoto-app --bench roster_import
 	cargo bench --locked -p mimoto-app --bench medication_import
+	cargo bench --locked -p mimoto-app --bench argon2
 	cargo bench --locked -p mimoto-web --bench login_burst
 	cargo bench --locked -p mimoto-web --bench reset_timing
+
+## make load: virtual members through registration, emailed code, verification, login, 本人確認 and reading 健診結果 behind the secret question, on one node and on two sharing PostgreSQL (loopback only, bounded; optimized build); flows/s, p50/p99 per step, ratio to the argon2 limit. Knobs: LOAD_MEMBERS, LOAD_CONCURRENCY, LOAD_SECS, LOAD_NODES
+load: deps postgres
+	cargo bench --locked -p mimoto-web --bench load
 
 ## make ocr-eval: birth-date read rate of the document OCR on synthetic cards (OCR_EVAL_CARDS per cell, default 10)
 .PHONY: ocr-eval
