@@ -56,7 +56,7 @@ contract-deps:
 test-e2e: test-build e2e-deps contract-deps postgres
 	cd e2e && MIMOTO_BIN=$(BIN) npm test
 
-## make bench: roster import of 1,000,000 rows into SQLite and PostgreSQL; face engine latency and memory; memory under a login burst; password reset timing with and without an account (optimized build)
+## make bench: roster import of 1,000,000 rows into SQLite and PostgreSQL; a 200,000-row お薬履歴 import; argon2id implementations compared; face engine latency and memory; memory under a login burst; password reset timing with and without an account (optimized build)
 bench: deps postgres models
 	cargo bench --locked -p mimoto-face --bench face
 	cargo bench --locked -p mimoto-app --bench roster_import
