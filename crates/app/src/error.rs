@@ -62,6 +62,9 @@ pub enum ServiceError {
     /// The request body is over the route's size limit.
     #[error("request body too large")]
     BodyTooLarge,
+    /// The request was not answered within the server's time limit.
+    #[error("request timed out")]
+    TimedOut,
     #[error("insurer number of another organization")]
     InsurerMismatch,
     #[error("card: {0:?}")]
@@ -280,6 +283,7 @@ impl ServiceError {
             Unauthorized => "unauthorized",
             InvalidRequest(_) => "invalid_request",
             BodyTooLarge => "body_too_large",
+            TimedOut => "timed_out",
             InsurerMismatch => "insurer_mismatch",
             Card(CardError::SymbolRequired) => "card_symbol_required",
             Card(CardError::SymbolInvalid) => "card_symbol_invalid",

@@ -72,9 +72,16 @@ pub trait ImportJobs: Send + Sync {
         total: i64,
         now: OffsetDateTime,
     ) -> Result<()>;
-    /// Marks `failed` every running job whose last heartbeat is before `heartbeat_before`;
-    /// returns how many.
-    async fn fail_lapsed_import_jobs(&self, heartbeat_before: OffsetDateTime, now: OffsetDateTime) -> Result<u64>;
+    /// Marks `failed` every running job whose last heartbeat is before `heartbeat_before`,
+    /// except those of `except_node` (the asking node's own jobs are alive as long as it is: a
+    /// heartbeat it could not write, e.g. behind the import's own write lock on SQLite, does not
+    /// fail them); returns how many.
+    async fn fail_lapsed_import_jobs(
+        &self,
+        heartbeat_before: OffsetDateTime,
+        now: OffsetDateTime,
+        except_node: &str,
+    ) -> Result<u64>;
     async fn get_import_job(&self, id: &str) -> Result<Option<ImportJobRecord>>;
     /// Up to `limit` jobs, newest first.
     async fn list_import_jobs(&self, limit: i64) -> Result<Vec<ImportJobRecord>>;
@@ -172,13 +179,15 @@ macro_rules! sql_import_jobs {
                 &self,
                 heartbeat_before: OffsetDateTime,
                 now: OffsetDateTime,
+                except_node: &str,
             ) -> Result<u64> {
                 let changed = sqlx::query(
                     "UPDATE import_jobs SET state = 'failed', finished_at = $1 \
-                     WHERE state = 'running' AND heartbeat_at < $2",
+                     WHERE state = 'running' AND heartbeat_at < $2 AND node <> $3",
                 )
                 .bind(to_ts(now))
                 .bind(to_ts(heartbeat_before))
+                .bind(except_node)
                 .execute(&self.pool)
                 .await?;
                 Ok(changed.rows_affected())

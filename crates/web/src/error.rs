@@ -51,6 +51,7 @@ fn status(e: &ServiceError) -> StatusCode {
         InvalidCredentials | Unauthorized => StatusCode::UNAUTHORIZED,
         FlowExpired => StatusCode::GONE,
         BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        TimedOut => StatusCode::REQUEST_TIMEOUT,
         ConsoleLoginFailed => StatusCode::UNAUTHORIZED,
         Forbidden => StatusCode::FORBIDDEN,
         AlreadyDecided | OperatorEmailTaken | OperatorSelfChange | NothingToWithdraw => StatusCode::CONFLICT,

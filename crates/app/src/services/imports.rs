@@ -213,14 +213,25 @@ async fn heartbeat(app: AppState, id: String, counter: Arc<Counter>) {
     }
 }
 
-/// Marks failed the running jobs whose node stopped (heartbeat older than [`LEASE`]).
-async fn fail_lapsed(app: &App) -> ServiceResult<()> {
+/// Marks failed the running jobs whose node stopped (heartbeat older than [`LEASE`]); this
+/// node's own jobs are alive while it is. Best effort: the pages show the jobs even when the
+/// update cannot be made now (SQLite's write lock held by a running import).
+async fn fail_lapsed(app: &App) {
     let now = app.now();
-    let failed = app.store.fail_lapsed_import_jobs(now - LEASE, now).await?;
-    if failed > 0 {
-        tracing::warn!(failed, "import jobs whose node stopped were marked failed");
+    match app.store.fail_lapsed_import_jobs(now - LEASE, now, &app.imports.node).await {
+        Ok(0) => {}
+        Ok(failed) => tracing::warn!(failed, "import jobs whose node stopped were marked failed"),
+        Err(e) => tracing::warn!(error = %e, "lapsed import jobs not marked failed now"),
     }
-    Ok(())
+}
+
+/// Aborts the task when dropped, also when the code holding it unwinds from a panic.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 fn admin(operator: &Operator) -> ServiceResult<()> {
@@ -311,35 +322,42 @@ pub async fn start(
     let (task_app, job_id, number) = (Arc::clone(app), id.clone(), org.insurer_number.as_str().to_string());
     tokio::spawn(async move {
         let counter = Arc::new(Counter::default());
-        let beat = tokio::spawn(heartbeat(Arc::clone(&task_app), job_id.clone(), Arc::clone(&counter)));
+        let beat = AbortOnDrop(tokio::spawn(heartbeat(Arc::clone(&task_app), job_id.clone(), Arc::clone(&counter))));
         let mut progress = JobProgress(Arc::clone(&counter));
-        let result = match kind {
-            ImportKind::Checkups => {
-                checkups::import_zip_report(&task_app, &number, &file_name, bytes, &mut progress).await.map(|r| {
-                    let notes = ImportNotes {
-                        codes_without_system: r.codes_without_system,
-                        skipped_files: r
-                            .skipped_files
-                            .into_iter()
-                            .map(|s| SkippedFile { entry: s.entry, reason: s.reason.as_str().to_string() })
-                            .collect(),
-                        skipped_files_total: r.skipped_files_total,
-                    };
-                    (r.stats.documents, r.stats.inserted, r.stats.replaced, notes)
-                })
+        // The import runs in a task of its own: a panic in it ends as a refused job, recorded,
+        // rather than a job left running.
+        let import_app = Arc::clone(&task_app);
+        let import = tokio::spawn(async move {
+            let task_app = import_app;
+            match kind {
+                ImportKind::Checkups => {
+                    checkups::import_zip_report(&task_app, &number, &file_name, bytes, &mut progress).await.map(|r| {
+                        let notes = ImportNotes {
+                            codes_without_system: r.codes_without_system,
+                            skipped_files: r
+                                .skipped_files
+                                .into_iter()
+                                .map(|s| SkippedFile { entry: s.entry, reason: s.reason.as_str().to_string() })
+                                .collect(),
+                            skipped_files_total: r.skipped_files_total,
+                        };
+                        (r.stats.documents, r.stats.inserted, r.stats.replaced, notes)
+                    })
+                }
+                ImportKind::Medications => {
+                    health_imports::import_medications(&task_app, &number, &file_name, bytes, &mut progress)
+                        .await
+                        .map(|s| (s.rows, s.inserted, s.existing, ImportNotes::default()))
+                }
+                ImportKind::Expenses => {
+                    health_imports::import_expenses(&task_app, &number, &file_name, bytes, &mut progress)
+                        .await
+                        .map(|s| (s.rows, s.inserted, s.existing, ImportNotes::default()))
+                }
             }
-            ImportKind::Medications => {
-                health_imports::import_medications(&task_app, &number, &file_name, bytes, &mut progress)
-                    .await
-                    .map(|s| (s.rows, s.inserted, s.existing, ImportNotes::default()))
-            }
-            ImportKind::Expenses => {
-                health_imports::import_expenses(&task_app, &number, &file_name, bytes, &mut progress)
-                    .await
-                    .map(|s| (s.rows, s.inserted, s.existing, ImportNotes::default()))
-            }
-        };
-        beat.abort();
+        });
+        let result = import.await.unwrap_or_else(|e| Err(ServiceError::Internal(format!("import task: {e}"))));
+        drop(beat);
         let outcome = finished(result);
         let (state, done, total) = match &outcome {
             Outcome::Done { records, .. } => ("done", *records, *records),
@@ -371,7 +389,7 @@ pub async fn start(
 /// One job (administrators only), from any node.
 pub async fn job(app: &App, operator: &Operator, id: &str) -> ServiceResult<Job> {
     admin(operator)?;
-    fail_lapsed(app).await?;
+    fail_lapsed(app).await;
     let record = app.store.get_import_job(id).await?.ok_or(ServiceError::FlowNotFound)?;
     Some(Job::from_record(record)?).filter(|j| operator.may_see_org(&j.org_id)).ok_or(ServiceError::FlowNotFound)
 }
@@ -379,7 +397,7 @@ pub async fn job(app: &App, operator: &Operator, id: &str) -> ServiceResult<Job>
 /// The recent jobs of every node, newest first (administrators only).
 pub async fn jobs(app: &App, operator: &Operator) -> ServiceResult<Vec<Job>> {
     admin(operator)?;
-    fail_lapsed(app).await?;
+    fail_lapsed(app).await;
     let mut jobs = Vec::new();
     for record in app.store.list_import_jobs(LISTED_JOBS).await? {
         if operator.may_see_org(&record.org_id) {

@@ -39,7 +39,51 @@ async fn permit() -> ServiceResult<OwnedSemaphorePermit> {
 
 /// Which implementation hashes, and the instruction set it picked on this machine.
 pub fn implementation() -> String {
-    format!("argon2id by argon2-rust ({:?})", argon2_rust::detected_backend())
+    if fast_path_agrees() {
+        format!("argon2id by argon2-rust ({:?})", argon2_rust::detected_backend())
+    } else {
+        "argon2id by the argon2 crate (argon2-rust disagreed with it on this CPU)".to_string()
+    }
+}
+
+/// Whether `argon2-rust`, on the instruction set it picks on this CPU, gives the `argon2`
+/// crate's output: checked once per process over the parameters in use and a small set, before
+/// the first hash. The tests compare the two on the test machine's CPU only; on a CPU whose
+/// path was never compared, a disagreement would make every stored hash fail to verify, so
+/// then this process hashes with the `argon2` crate instead (slower, same output).
+fn fast_path_agrees() -> bool {
+    static AGREES: OnceLock<bool> = OnceLock::new();
+    *AGREES.get_or_init(|| {
+        let settings = [Params::DEFAULT, Params::new(64, 3, 1, Some(16)).unwrap_or(Params::DEFAULT)];
+        let agrees = settings.into_iter().all(|params| {
+            let (password, salt) = (b"mimoto self-check".as_slice(), b"0123456789abcdef".as_slice());
+            let mut fast = vec![0u8; params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)];
+            let mut reference = fast.clone();
+            let fast_ok = configuration(&params, Version::V0x13, fast.len())
+                .and_then(|a| {
+                    a.hasher().hash_into(password, salt, &mut fast).map_err(|e| ServiceError::Internal(e.to_string()))
+                })
+                .is_ok();
+            let reference_ok = argon2::Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+                .hash_password_into(password, salt, &mut reference)
+                .is_ok();
+            fast_ok && reference_ok && fast == reference
+        });
+        if !agrees {
+            tracing::error!(backend = ?argon2_rust::detected_backend(),
+                "argon2-rust disagrees with the argon2 crate on this CPU; hashing with the argon2 crate");
+        }
+        agrees
+    })
+}
+
+/// The largest stored parameters verified: 4× the memory and 5× the passes of the defaults,
+/// at most 4 lanes. A stored hash beyond them (only a write to the database could make one)
+/// would cost gigabytes or minutes a login.
+fn within_bounds(params: &Params) -> bool {
+    params.m_cost() <= 4 * Params::DEFAULT_M_COST
+        && params.t_cost() <= 5 * Params::DEFAULT_T_COST
+        && params.p_cost() <= 4
 }
 
 /// Hashers of finished hashes with their arenas, taken by the next (at most one per permit).
@@ -64,6 +108,11 @@ fn configuration(params: &Params, version: Version, out_len: usize) -> ServiceRe
 
 /// Runs argon2id with `params` over `password` and `salt` into `out`, in reused work memory.
 fn argon2id(params: Params, version: Version, password: &[u8], salt: &[u8], out: &mut [u8]) -> ServiceResult<()> {
+    if !fast_path_agrees() {
+        return argon2::Argon2::new(Algorithm::Argon2id, version, params)
+            .hash_password_into(password, salt, out)
+            .map_err(|e| ServiceError::Internal(format!("argon2: {e}")));
+    }
     let argon2 = configuration(&params, version, out.len())?;
     let mut hasher = match MEMORY.lock().ok().and_then(|mut m| m.pop()) {
         Some(mut hasher) => {
@@ -112,6 +161,10 @@ fn verify_blocking(password: &[u8], phc: &str) -> ServiceResult<bool> {
         return Err(ServiceError::Internal("stored hash without salt or output".into()));
     };
     let params = Params::try_from(&parsed).map_err(|e| ServiceError::Internal(format!("stored params: {e}")))?;
+    // Associated data or a key id would change the hash, and this app never writes them.
+    if !within_bounds(&params) || !params.keyid().is_empty() || !params.data().is_empty() {
+        return Err(ServiceError::Internal("stored hash with parameters this app does not verify".into()));
+    }
     let version = parsed
         .version
         .map(Version::try_from)
@@ -166,6 +219,23 @@ fn dummy_hash() -> ServiceResult<&'static str> {
 
 #[cfg(test)]
 mod tests {
+    /// The run-time check picks argon2-rust on this CPU (it agrees with the argon2 crate), and
+    /// a stored hash whose parameters would cost gigabytes or minutes is refused unverified.
+    #[tokio::test]
+    async fn the_fast_path_is_checked_and_stored_parameters_are_bounded() {
+        assert!(super::fast_path_agrees());
+        assert!(super::implementation().starts_with("argon2id by argon2-rust"));
+        let salt = "c29tZXNhbHRzb21lc2FsdA";
+        let out = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        for params in
+            ["m=4294967295,t=2,p=1", "m=19456,t=4294967295,p=1", "m=19456,t=2,p=255", "m=19456,t=2,p=1,data=YWJjZA"]
+        {
+            let phc = format!("$argon2id$v=19${params}${salt}${out}");
+            let r = super::verify("Sakura-Mochi-2026!".into(), Some(phc)).await;
+            assert!(r.is_err(), "{params}: {r:?}");
+        }
+    }
+
     #[tokio::test]
     async fn hashes_with_argon2id_and_verifies() {
         let h = super::hash("Sakura-Mochi-2026!".into()).await.expect("hash");

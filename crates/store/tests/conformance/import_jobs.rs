@@ -47,7 +47,10 @@ async fn import_jobs_keep_progress_outcome_and_fail_when_their_node_stops(s: Arc
 
     // j2's heartbeat lapsed (before now + 5 s): failed, and its node may no longer report.
     let check = now + Duration::seconds(70);
-    assert_eq!(s.fail_lapsed_import_jobs(now + Duration::seconds(5), check).await.expect("fail"), 1);
+    let cutoff = now + Duration::seconds(5);
+    assert_eq!(s.fail_lapsed_import_jobs(cutoff, check, "n2").await.expect("fail"), 0, "the asking node's own job");
+    assert_eq!(s.get_import_job("j2").await.expect("get").expect("j2").state, "running");
+    assert_eq!(s.fail_lapsed_import_jobs(cutoff, check, "n3").await.expect("fail"), 1);
     let j2 = s.get_import_job("j2").await.expect("get").expect("j2");
     assert_eq!((j2.state.as_str(), j2.finished_at), ("failed", Some(check)));
     assert!(!s.import_job_heartbeat("j2", "n2", 1, 2, check).await.expect("heartbeat"), "not running any more");
@@ -61,7 +64,11 @@ async fn import_jobs_keep_progress_outcome_and_fail_when_their_node_stops(s: Arc
         (j1.state.as_str(), j1.result.as_deref(), j1.done, j1.total, j1.finished_at),
         ("done", Some(r#"{"records":2000}"#), 2000, 2000, Some(end))
     );
-    assert_eq!(s.fail_lapsed_import_jobs(end + Duration::days(1), end).await.expect("fail"), 0, "finished jobs stay");
+    assert_eq!(
+        s.fail_lapsed_import_jobs(end + Duration::days(1), end, "n3").await.expect("fail"),
+        0,
+        "finished jobs stay"
+    );
     // A node that finishes after its job was marked failed still writes the truth.
     s.finish_import_job("j2", "refused", r#"{"reason":"x"}"#, 0, 0, end).await.expect("finish late");
     assert_eq!(s.get_import_job("j2").await.expect("get").expect("j2").state, "refused");

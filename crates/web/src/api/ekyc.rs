@@ -231,15 +231,14 @@ async fn ekyc_capture(
     request: axum::extract::Request,
 ) -> Result<Json<EkycView>, Response> {
     let capture = parse_capture(&capture).or_api(locale).map_err(IntoResponse::into_response)?;
+    let token = request.headers().get("x-capture-token").map(|v| v.to_str().unwrap_or_default().to_string());
+    let frames = read_frames(&app, request).await.or_api(locale).map_err(IntoResponse::into_response)?;
     // A request without the header is malformed (422); one with a stale or used token is 409.
-    let token = request
-        .headers()
-        .get("x-capture-token")
-        .map(|v| v.to_str().unwrap_or_default().to_string())
+    // (Answered once the body is read: a member's client keeps its connection.)
+    let token = token
         .ok_or_else(|| ServiceError::InvalidRequest("X-Capture-Token missing".into()))
         .or_api(locale)
         .map_err(IntoResponse::into_response)?;
-    let frames = read_frames(&app, request).await.or_api(locale).map_err(IntoResponse::into_response)?;
     let l = ekyc::upload(&app, &m.member, &id, capture, &token, frames)
         .await
         .or_api(locale)

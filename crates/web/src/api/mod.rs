@@ -62,7 +62,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// Answers every operation can give besides its own (issue #15, point 1): 503 while the
 /// database cannot be reached (with `Retry-After`), 401 where a bearer token is required, 404
-/// where the path has an id, 422 where there is a request body.
+/// where the path has an id, 422 and 413 where there is a request body, and the layers' 408
+/// and 500 everywhere.
 /// Added once here rather than on each handler, and never over an operation's own text.
 struct EveryOperation;
 
@@ -117,12 +118,22 @@ impl utoipa::Modify for EveryOperation {
                         error("flow_not_found: no such id (or a malformed one), or not the caller's").into()
                     });
                 }
-                // A body that is not JSON of the request schema (`ApiJson`).
+                // A body that is not JSON of the request schema (`ApiJson`), or over the limit.
                 if operation.request_body.is_some() {
                     responses.entry("422".to_string()).or_insert_with(|| {
                         error("invalid_request: the body is not JSON of the request schema; or a value the rules refuse (`error.field`)").into()
                     });
+                    responses.entry("413".to_string()).or_insert_with(|| {
+                        error("body_too_large: the body is over the limit (64 KiB; uploads 12 MiB)").into()
+                    });
                 }
+                // Answers of the layers around every handler (`layer_answers_as_errors`).
+                responses
+                    .entry("408".to_string())
+                    .or_insert_with(|| error("timed_out: the request took over 30 s; send it again").into());
+                responses
+                    .entry("500".to_string())
+                    .or_insert_with(|| error("internal: an unexpected error (logged); send it again later").into());
                 // Every error answer carries the shared error body, described or not.
                 for (status, response) in responses.iter_mut() {
                     if let utoipa::openapi::RefOr::T(response) = response {
@@ -383,6 +394,9 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<
         let req = Request::from_parts(parts, body);
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(rej) if rej.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError { err: ServiceError::BodyTooLarge, locale })
+            }
             Err(rej) => {
                 let detail = match rej {
                     JsonRejection::JsonDataError(e) => e.body_text(),
@@ -413,6 +427,35 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for IdPath<
             }
         }
     }
+}
+
+/// Answers made by layers rather than handlers under `/api/` — a body over the limit (413), a
+/// request over the time limit (408), a panic (500) — in the API's error shape, like every
+/// other answer the document lists.
+pub async fn layer_answers_as_errors(request: Request, next: axum::middleware::Next) -> Response {
+    let api = request.uri().path().starts_with("/api/");
+    let locale = request
+        .headers()
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .and_then(|tag| Locale::parse(tag.split(';').next().unwrap_or("")))
+        .unwrap_or_default();
+    let response = next.run(request).await;
+    let json =
+        response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !api || json {
+        return response;
+    }
+    let err = match response.status() {
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE => ServiceError::BodyTooLarge,
+        axum::http::StatusCode::REQUEST_TIMEOUT => ServiceError::TimedOut,
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR => ServiceError::Internal("panic in a handler".into()),
+        _ => return response,
+    };
+    let mut answer = ApiError { err, locale }.into_response();
+    answer.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    answer
 }
 
 /// The signed-in member of a bearer-token request.

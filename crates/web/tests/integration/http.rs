@@ -580,3 +580,30 @@ fn openapi_document_is_stable() {
     }
     insta::assert_json_snapshot!("openapi", json);
 }
+
+/// Answers made by the layers around the handlers are in the API's error shape too (issue #15,
+/// point 1): a JSON body over the 64 KiB limit is refused by the body-limit layer from its
+/// declared length, and the answer is the documented 413 `ErrorBody`, not plain text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_over_the_limit_answers_in_the_error_shape() {
+    let t = TestApp::start(Opts::default()).await;
+    let big = format!(r#"{{"email": "a@example.com", "password": "{}"}}"#, "x".repeat(100 * 1024));
+    let r = t
+        .api
+        .post(t.url("/api/v1/sessions"))
+        .header("content-type", "application/json")
+        .header("accept-language", "en")
+        .body(big)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status().as_u16(), 413);
+    assert_eq!(r.headers().get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
+    let v: serde_json::Value = r.json().await.expect("a JSON body");
+    assert_eq!(v["error"]["code"], "body_too_large", "{v}");
+    assert!(v["error"]["message"].as_str().unwrap_or_default().contains("too large"), "{v}");
+    let doc: serde_json::Value =
+        t.api.get(t.url("/api/v1/openapi.json")).send().await.expect("doc").json().await.expect("json");
+    assert!(doc["paths"]["/api/v1/sessions"]["post"]["responses"]["413"].is_object(), "413 is documented");
+    t.stop().await;
+}
