@@ -138,6 +138,10 @@ pub struct Config {
     /// another node after this. Keep it well above the SMTP command timeout (30 s); the fault
     /// tests shorten it to see a killed node's claims go out.
     pub mail_lease_secs: u64,
+    /// Mails a node delivers at once, and its SMTP connections to the relay
+    /// (`MIMOTO_MAIL_CONCURRENCY`, default 4, 1–32): one after another, each mail's round trips
+    /// cap a node at ~20 mails a second. Keep it within what the relay accepts from one client.
+    pub mail_concurrency: u32,
     pub limits: Limits,
     /// Days after an eKYC decision when its images (and any face embedding left) are deleted
     /// (`MIMOTO_EKYC_IMAGE_RETENTION_DAYS`).
@@ -255,6 +259,7 @@ impl Default for Config {
             active_data_key: None,
             mail_poll_ms: 1000,
             mail_lease_secs: 120,
+            mail_concurrency: 4,
             limits: Limits::default(),
             ekyc_image_retention_days: 30,
             ekyc_abandoned_retention_days: 30,
@@ -321,6 +326,9 @@ impl Config {
         }
         if !(0.0..=1.0).contains(&self.ekyc_sample_rate) {
             return Err(ConfigError::Invalid("ekyc_sample_rate must be between 0 and 1".into()));
+        }
+        if !(1..=32).contains(&self.mail_concurrency) {
+            return Err(ConfigError::Invalid("mail_concurrency must be between 1 and 32".into()));
         }
         if self.mail_lease_secs == 0 || self.mail_lease_secs > 86_400 {
             return Err(ConfigError::Invalid("mail_lease_secs must be between 1 and 86400".into()));

@@ -35,14 +35,12 @@ pub fn backoff(attempts: i32) -> Duration {
     Duration::seconds((15i64 << exp).min(3600))
 }
 
-/// Mail deliveries in flight at once, each on its own connection of lettre's pool (it holds up
-/// to 10). One after another, each mail's round trips to the relay (~47 ms here, `make load`)
-/// capped a node at ~20 mails a second, and code mails queued behind each other under load.
-const SENDS_AT_ONCE: usize = 8;
-
 /// Delivers what is due now; returns how many mails were handled. Mails to different addresses
-/// go out at once (up to [`SENDS_AT_ONCE`]); those to one address go in the order they were
-/// queued, so a resent code never arrives before the one it replaced.
+/// go out at once (up to `mail_concurrency`, each on its own connection of the mailer's pool:
+/// one after another, each mail's round trips to the relay — ~47 ms here, `make load` — capped
+/// a node at ~20 mails a second and code mails queued behind each other under load); those to
+/// one address go in the order they were queued, so a resent code never arrives before the
+/// one it replaced.
 pub async fn deliver_due(app: &App, mailer: &mail::Mailer) -> Result<usize, store::StoreError> {
     use futures_util::StreamExt as _;
     let now = app.now();
@@ -66,7 +64,7 @@ pub async fn deliver_due(app: &App, mailer: &mail::Mailer) -> Result<usize, stor
     }
     let outcomes: Vec<Result<(), store::StoreError>> = futures_util::stream::iter(queues)
         .map(|queue| deliver_in_order(app, mailer, queue, claimed))
-        .buffer_unordered(SENDS_AT_ONCE)
+        .buffer_unordered(usize::try_from(app.config.mail_concurrency).unwrap_or(1).max(1))
         .collect()
         .await;
     outcomes.into_iter().collect::<Result<Vec<()>, _>>()?;

@@ -118,6 +118,21 @@ impl Mailer {
         Ok(Mailer { inner: Arc::new(Inner { from, transport }) })
     }
 
+    /// At most `n` SMTP connections at once (lettre's pool; its default is 10): as many as the
+    /// mails the worker sends at once, so a node never holds more connections to the relay than
+    /// it uses. Call before the first [`send`](Self::send) and before cloning; no effect on the
+    /// file outbox.
+    pub fn with_max_connections(mut self, n: u32) -> Self {
+        if let Some(Inner { transport: Transport::Smtp { builder, transport, .. }, .. }) = Arc::get_mut(&mut self.inner)
+        {
+            if transport.get().is_none() {
+                let pool = lettre::transport::smtp::PoolConfig::new().max_size(n.max(1));
+                **builder = builder.as_ref().clone().pool_config(pool);
+            }
+        }
+        self
+    }
+
     /// Whether mail goes to the file outbox (no SMTP configured).
     pub fn uses_outbox(&self) -> bool {
         matches!(self.inner.transport, Transport::Outbox { .. })

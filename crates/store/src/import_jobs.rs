@@ -83,8 +83,9 @@ pub trait ImportJobs: Send + Sync {
         except_node: &str,
     ) -> Result<u64>;
     async fn get_import_job(&self, id: &str) -> Result<Option<ImportJobRecord>>;
-    /// Up to `limit` jobs, newest first.
-    async fn list_import_jobs(&self, limit: i64) -> Result<Vec<ImportJobRecord>>;
+    /// Up to `limit` jobs, newest first; with `orgs`, only those of these organizations (an
+    /// operator limited to some sees their newest, however many others have).
+    async fn list_import_jobs(&self, limit: i64, orgs: Option<&[String]>) -> Result<Vec<ImportJobRecord>>;
 }
 
 const COLUMNS: &str = "id, kind, org_id, insurer_number, file_name, operator_id, started_at, state, done, total, \
@@ -200,9 +201,21 @@ macro_rules! sql_import_jobs {
             }
 
             #[tracing::instrument(skip_all, fields(limit = limit))]
-            async fn list_import_jobs(&self, limit: i64) -> Result<Vec<ImportJobRecord>> {
-                let sql = format!("SELECT {COLUMNS} FROM import_jobs ORDER BY started_at DESC, id DESC LIMIT $1");
-                Ok(sqlx::query_as(&sql).bind(limit).fetch_all(&self.pool).await?)
+            async fn list_import_jobs(&self, limit: i64, orgs: Option<&[String]>) -> Result<Vec<ImportJobRecord>> {
+                let mut q = sqlx::QueryBuilder::new(format!("SELECT {COLUMNS} FROM import_jobs"));
+                if let Some(orgs) = orgs {
+                    if orgs.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    q.push(" WHERE org_id IN (");
+                    let mut ids = q.separated(", ");
+                    for org in orgs {
+                        ids.push_bind(org);
+                    }
+                    q.push(")");
+                }
+                q.push(" ORDER BY started_at DESC, id DESC LIMIT ").push_bind(limit);
+                Ok(q.build_query_as().fetch_all(&self.pool).await?)
             }
         }
     };

@@ -216,7 +216,13 @@ fn start_smtp(codes: Arc<Codes>) -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind smtp");
     let port = listener.local_addr().expect("addr").port();
     let mut server = Server::new(Sink { to: Vec::new(), data: Vec::new(), codes });
-    server.with_name("sink.localhost").with_ssl(SslConfig::None).expect("ssl config").with_tcp_listener(listener);
+    // A thread per connection it may have at once: each node pools up to `mail_concurrency`.
+    server
+        .with_name("sink.localhost")
+        .with_num_threads(16)
+        .with_ssl(SslConfig::None)
+        .expect("ssl config")
+        .with_tcp_listener(listener);
     std::thread::spawn(move || {
         let _ = server.serve();
     });

@@ -97,7 +97,8 @@ pub async fn serve(
         from: app.config.mail_from.clone(),
         smtp_url: app.config.smtp_url.clone(),
         outbox_dir: app.config.outbox_dir(),
-    })?;
+    })?
+    .with_max_connections(app.config.mail_concurrency);
     ops::prometheus();
     if app.config.ekyc_instruction_seed.is_some() {
         tracing::warn!(

@@ -399,7 +399,8 @@ pub async fn jobs(app: &App, operator: &Operator) -> ServiceResult<Vec<Job>> {
     admin(operator)?;
     fail_lapsed(app).await;
     let mut jobs = Vec::new();
-    for record in app.store.list_import_jobs(LISTED_JOBS).await? {
+    let orgs = (!operator.sees_all_orgs()).then_some(operator.orgs.as_slice());
+    for record in app.store.list_import_jobs(LISTED_JOBS, orgs).await? {
         if operator.may_see_org(&record.org_id) {
             jobs.push(Job::from_record(record)?);
         }

@@ -41,9 +41,19 @@ async fn import_jobs_keep_progress_outcome_and_fail_when_their_node_stops(s: Arc
     assert_eq!(j1, ImportJobRecord { done: 500, total: 2000, heartbeat_at: later, ..job("j1", "n1", now) });
 
     // Newest first.
-    let all = s.list_import_jobs(10).await.expect("list");
+    let all = s.list_import_jobs(10, None).await.expect("list");
     assert_eq!(all.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["j2", "j1"]);
-    assert_eq!(s.list_import_jobs(1).await.expect("list").len(), 1);
+    assert_eq!(s.list_import_jobs(1, None).await.expect("list").len(), 1);
+    // An operator's organizations only, newest of them first, whatever the others have.
+    s.insert_org(&org("o2", "06132013", false), now).await.expect("org");
+    let other =
+        ImportJobRecord { org_id: "o2".into(), state: "done".into(), ..job("j3", "n1", now + Duration::seconds(2)) };
+    s.create_import_job(&other).await.expect("create");
+    let o1 = s.list_import_jobs(1, Some(&["o1".to_string()])).await.expect("list");
+    assert_eq!(o1.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["j2"]);
+    let both = s.list_import_jobs(10, Some(&["o1".to_string(), "o2".to_string()])).await.expect("list");
+    assert_eq!(both.len(), 3);
+    assert!(s.list_import_jobs(10, Some(&[])).await.expect("list").is_empty());
 
     // j2's heartbeat lapsed (before now + 5 s): failed, and its node may no longer report.
     let check = now + Duration::seconds(70);

@@ -98,7 +98,7 @@ pub struct IdentityCardRequest {
 #[derive(Deserialize, ToSchema)]
 pub struct IdentityPersonRequest {
     /// Full-width katakana (hiragana and half-width kana are converted, spaces dropped):
-    /// katakana letters and ー・＝ヽヾ, at least one letter, at most 40 characters
+    /// katakana letters and ー・＝ヽヾ, at least one letter, at most 40 characters once converted
     /// (`format: kana-name`).
     #[schema(format = "kana-name", min_length = 1)]
     pub family_name: String,

@@ -68,7 +68,13 @@ pub fn start_smtp(listener: StdListener) -> Inbox {
     let sink = Sink::default();
     let done = sink.done.clone();
     let mut server = Server::new(sink);
-    server.with_name("sink.localhost").with_ssl(SslConfig::None).expect("ssl config").with_tcp_listener(listener);
+    // A thread per connection it may have at once: each node pools up to `mail_concurrency`.
+    server
+        .with_name("sink.localhost")
+        .with_num_threads(16)
+        .with_ssl(SslConfig::None)
+        .expect("ssl config")
+        .with_tcp_listener(listener);
     std::thread::spawn(move || {
         let _ = server.serve();
     });

@@ -46,6 +46,12 @@ impl PrivatePg {
     /// binaries are not installed (`scripts/ensure-system-deps.sh` installs them).
     pub fn start() -> Option<PrivatePg> {
         let Some(bin) = server_bin() else {
+            // `make test` installs them (scripts/ensure-system-deps.sh): in CI a missing server
+            // is a broken set-up, not a reason to pass without testing.
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "no PostgreSQL server binaries under /usr/lib/postgresql/*/bin in CI"
+            );
             eprintln!(
                 "SKIPPED: no PostgreSQL server binaries under /usr/lib/postgresql/*/bin (Debian package \
                  `postgresql`; `make deps` installs it)"
