@@ -267,32 +267,8 @@ async fn postgres_restarted_during_registrations_loses_nothing() {
 /// the loopback proxy while 24 members register, 6 at a time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_cut_off_during_registrations_loses_nothing() {
-    let proxy = Arc::new(Proxy::start(test_database_addr()).await);
-    let t = TestApp::start(Opts {
-        backend: Backend::Postgres,
-        smtp_up: false,
-        pg_port: Some(proxy.port),
-        ..Opts::default()
-    })
-    .await;
-    let sink = sink_for(&t).await;
-    let p = proxy.clone();
-    let (seen, emails) = registrations_through(&t, &sink, "cut", move || {
-        p.cut();
-        std::thread::sleep(Duration::from_secs(3));
-        p.restore();
-    })
-    .await;
-    eprintln!(
-        "database cut: {} answers 503, {} verifications sent again",
-        seen.unavailable.load(Ordering::SeqCst),
-        seen.verify_retried.load(Ordering::SeqCst)
-    );
+    let seen = through_a_faulty_proxy("cut", "database cut", |p, on| if on { p.cut() } else { p.restore() }).await;
     assert!(seen.unavailable.load(Ordering::SeqCst) > 0, "the cut was never seen: no fault tested");
-    let url = store::testing::test_database_url();
-    let schema = t.pg_schema().expect("schema").to_string();
-    exactly_once(|sql| psql(&url, Some(&schema), sql), &sink, &seen, &emails);
-    t.stop().await;
 }
 
 /// For three seconds every transaction's COMMIT reaches PostgreSQL and commits, and its answer
@@ -301,6 +277,13 @@ async fn postgres_cut_off_during_registrations_loses_nothing() {
 /// done, and nothing is done twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_commit_answers_lost_during_registrations_answer_as_done() {
+    let seen = through_a_faulty_proxy("lost", "lost commit answers", |p, on| p.lose_commit_answers(on)).await;
+    assert!(seen.verify_retried.load(Ordering::SeqCst) > 0, "no verification lost its answer: no fault tested");
+}
+
+/// Registrations through the loopback proxy in front of PostgreSQL with `fault` on for three
+/// seconds in the middle; checks the exactly-once properties and returns what was seen.
+async fn through_a_faulty_proxy(tag: &str, label: &str, fault: fn(&Proxy, bool)) -> Arc<Seen> {
     let proxy = Arc::new(Proxy::start(test_database_addr()).await);
     let t = TestApp::start(Opts {
         backend: Backend::Postgres,
@@ -311,22 +294,22 @@ async fn postgres_commit_answers_lost_during_registrations_answer_as_done() {
     .await;
     let sink = sink_for(&t).await;
     let p = proxy.clone();
-    let (seen, emails) = registrations_through(&t, &sink, "lost", move || {
-        p.lose_commit_answers(true);
+    let (seen, emails) = registrations_through(&t, &sink, tag, move || {
+        fault(&p, true);
         std::thread::sleep(Duration::from_secs(3));
-        p.lose_commit_answers(false);
+        fault(&p, false);
     })
     .await;
     eprintln!(
-        "lost commit answers: {} answers 503, {} verifications sent again",
+        "{label}: {} answers 503, {} verifications sent again",
         seen.unavailable.load(Ordering::SeqCst),
         seen.verify_retried.load(Ordering::SeqCst)
     );
-    assert!(seen.verify_retried.load(Ordering::SeqCst) > 0, "no verification lost its answer: no fault tested");
     let url = store::testing::test_database_url();
     let schema = t.pg_schema().expect("schema").to_string();
     exactly_once(|sql| psql(&url, Some(&schema), sql), &sink, &seen, &emails);
     t.stop().await;
+    seen
 }
 
 /// A registration up to its code mail, which is queued, not waited for; the flow id.
