@@ -13,7 +13,7 @@ mod outbox;
 mod template;
 
 pub use error::MailError;
-pub use mailer::{MailConfig, Mailer};
+pub use mailer::{MailConfig, Mailer, SMTP_TIMEOUT};
 pub use outbox::{list_outbox, parse_eml, OutboxEntry};
 pub use template::{render, Template};
 

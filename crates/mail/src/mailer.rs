@@ -14,7 +14,8 @@ use time::OffsetDateTime;
 use crate::{MailError, OutgoingMail};
 
 /// How long one SMTP command may take before the send fails (transiently).
-const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one SMTP command may take before the send fails.
+pub const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Mailer configuration.
 #[derive(Debug, Clone)]

@@ -99,6 +99,13 @@ pub async fn serve(
         outbox_dir: app.config.outbox_dir(),
     })?
     .with_max_connections(app.config.mail_concurrency);
+    if app.config.mail_lease_secs < 2 * mail::SMTP_TIMEOUT.as_secs() {
+        tracing::warn!(
+            lease_secs = app.config.mail_lease_secs,
+            "MIMOTO_MAIL_LEASE_SECS is under twice the SMTP command timeout (30 s): with a slow relay \
+             another node may claim and send a mail still being sent; this is for tests only"
+        );
+    }
     ops::prometheus();
     if app.config.ekyc_instruction_seed.is_some() {
         tracing::warn!(
