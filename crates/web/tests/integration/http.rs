@@ -587,6 +587,9 @@ fn openapi_document_is_stable() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_over_the_limit_answers_in_the_error_shape() {
     let t = TestApp::start(Opts::default()).await;
+    let doc: serde_json::Value =
+        t.api.get(t.url("/api/v1/openapi.json")).send().await.expect("doc").json().await.expect("json");
+    assert!(doc["paths"]["/api/v1/sessions"]["post"]["responses"]["413"].is_object(), "413 is documented");
     let big = format!(r#"{{"email": "a@example.com", "password": "{}"}}"#, "x".repeat(100 * 1024));
     let r = t
         .api
@@ -602,8 +605,6 @@ async fn a_body_over_the_limit_answers_in_the_error_shape() {
     let v: serde_json::Value = r.json().await.expect("a JSON body");
     assert_eq!(v["error"]["code"], "body_too_large", "{v}");
     assert!(v["error"]["message"].as_str().unwrap_or_default().contains("too large"), "{v}");
-    let doc: serde_json::Value =
-        t.api.get(t.url("/api/v1/openapi.json")).send().await.expect("doc").json().await.expect("json");
-    assert!(doc["paths"]["/api/v1/sessions"]["post"]["responses"]["413"].is_object(), "413 is documented");
+    // (Nothing more on this client: the server closed the connection it answered early on.)
     t.stop().await;
 }
