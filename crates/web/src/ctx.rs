@@ -38,6 +38,13 @@ pub struct Ctx {
     pub tr: Tr,
     pub path: String,
     pub member: Option<Member>,
+    /// The domain our mail comes from (`MIMOTO_MAIL_FROM`): carrier mail users must allow it.
+    pub mail_domain: String,
+}
+
+/// The domain of a `From` mailbox such as `Mimoto <no-reply@mimoto.example.jp>`.
+pub fn mail_domain(from: &str) -> String {
+    from.rsplit_once('@').map(|(_, d)| d.trim_end_matches(['>', ' ']).to_string()).unwrap_or_default()
 }
 
 impl Ctx {
@@ -127,6 +134,7 @@ pub async fn browser_context(State(app): State<AppState>, mut req: Request, next
         tr: Tr { locale: browser.locale },
         path: req.uri().path().to_string(),
         member,
+        mail_domain: mail_domain(&app.config.mail_from),
     };
     if let Some(e) = unavailable {
         let mut resp = crate::member::PageError::new(e, &ctx).into_response();
@@ -197,5 +205,15 @@ impl SessionCookie {
 pub fn append_cookie(resp: &mut Response, cookie: &Cookie<'_>) {
     if let Ok(v) = HeaderValue::from_str(&cookie.to_string()) {
         resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_mail_domain_of_a_from_mailbox() {
+        assert_eq!(super::mail_domain("Mimoto <no-reply@mimoto.example.jp>"), "mimoto.example.jp");
+        assert_eq!(super::mail_domain("no-reply@mimoto.localhost"), "mimoto.localhost");
+        assert_eq!(super::mail_domain("nobody"), "");
     }
 }

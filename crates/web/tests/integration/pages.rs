@@ -31,6 +31,8 @@ async fn step_the_landing_page_has_a_safe_cookie_and_security_headers(b: &Browse
     assert_eq!(landing.status, 200);
     assert!(landing.has(">新規登録</button>") && landing.has(">ログイン</a>"));
     assert!(landing.has("<figure class=\"qr\">") && landing.has("<svg"), "QR code of the public URL");
+    // Help is one tap away on every page (#16): the footer of the member pages.
+    assert!(landing.has("<a href=\"/inquiry/new\">ヘルプ・お問い合わせ</a>"), "{}", landing.html);
     let sid = landing.set_cookies.iter().find(|c| c.starts_with("mimoto_sid=")).expect("session cookie").clone();
     assert!(sid.contains("HttpOnly") && sid.contains("SameSite=Lax") && sid.contains("Path=/"), "{sid}");
     assert!(!sid.contains("Secure"), "plain-HTTP localhost: Secure is off");
@@ -83,6 +85,8 @@ async fn step_account_and_consents_keep_what_was_typed(b: &Browser, flow: &str, 
             && account.has(">メールアドレス</label>")
             && account.has(">パスワード</label>")
     );
+    // The mail advice names the domain to allow (from MIMOTO_MAIL_FROM).
+    assert!(account.has("ドメイン「mimoto.localhost」からのメールを受信できるよう"), "{}", account.html);
     let weak = b
         .post(&format!("{flow}/account"), &[("csrf", csrf), ("email", "page@example.com"), ("password", "password")])
         .await;
@@ -109,10 +113,13 @@ async fn step_the_emailed_code_completes_the_registration(t: &TestApp, b: &Brows
         )
         .await;
     assert!(code_page.has(">ワンタイムパスワード</label>") && code_page.has("page@example.com"));
+    assert!(code_page.has("ドメイン「mimoto.localhost」"), "{}", code_page.html);
     let code = t.wait_code("page@example.com", 1).await;
     let done = b.post(&format!("{flow}/code"), &[("csrf", csrf), ("code", &code)]).await;
     assert_eq!(done.status, 200);
     assert!(done.has("完了") && done.has("本人確認") && done.has("健診・医療アクセス認証"));
+    assert!(done.has("<a class=\"button\" href=\"/identity\">本人確認へ進む</a>"), "{}", done.html);
+    assert!(done.has("<a href=\"/inquiry/new\">ヘルプ・お問い合わせ</a>"));
 }
 
 /// Signed in: the menu; the old CSRF token no longer works. The CSRF token is derived from the
