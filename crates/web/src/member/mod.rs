@@ -69,18 +69,11 @@ pub struct Chrome {
     pub csrf: String,
     pub path: String,
     pub signed_in: bool,
-    pub mail_domain: String,
 }
 
 impl Chrome {
     pub(crate) fn from(ctx: &Ctx) -> Self {
-        Chrome {
-            tr: ctx.tr,
-            csrf: ctx.csrf.current(),
-            path: ctx.path.clone(),
-            signed_in: ctx.member.is_some(),
-            mail_domain: ctx.mail_domain.clone(),
-        }
+        Chrome { tr: ctx.tr, csrf: ctx.csrf.current(), path: ctx.path.clone(), signed_in: ctx.member.is_some() }
     }
     pub fn t(&self, key: &str) -> &'static str {
         self.tr.t(key)

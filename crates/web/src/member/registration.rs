@@ -82,6 +82,8 @@ struct RegAccount {
     error: Option<String>,
     error_field: &'static str,
     inquiry: bool,
+    /// The domain our mail comes from, for members whose carrier mail takes chosen senders only.
+    mail_domain: String,
 }
 
 struct ConsentItem {
@@ -110,6 +112,8 @@ struct RegCode {
     /// The member's mail server refused the mail, or it could not go out while the code was
     /// valid: said plainly, with what to do.
     mail_problem: Option<String>,
+    /// As [`RegAccount::mail_domain`].
+    mail_domain: String,
 }
 
 #[derive(Template)]
@@ -161,6 +165,7 @@ fn code_page(ctx: &Ctx, view: &registration::View, error: Option<String>, notice
         error,
         notice,
         mail_problem,
+        mail_domain: ctx.mail_domain.clone(),
     }
 }
 
@@ -264,6 +269,7 @@ async fn register_account_form(
         error: None,
         error_field: "",
         inquiry: false,
+        mail_domain: ctx.mail_domain.clone(),
     }))
 }
 
@@ -295,6 +301,7 @@ async fn register_account(
                 error: Some(e.message(ctx.locale())),
                 error_field: e.field().unwrap_or(""),
                 inquiry: matches!(e, ServiceError::EmailTaken),
+                mail_domain: ctx.mail_domain.clone(),
             };
             Ok(render(e.status(), &page))
         }
