@@ -407,6 +407,16 @@ impl ServiceError {
     /// The message for the member, in their language, with the tries left when the error
     /// counts them.
     pub fn message(&self, locale: Locale) -> String {
+        // How long to wait, said plainly (#16): "about 15 minutes", not "a while".
+        if let ServiceError::RateLimited { retry_after } = self {
+            let (n, unit) = if *retry_after < 60 {
+                ((*retry_after).max(1), "seconds")
+            } else {
+                ((retry_after + 59) / 60, "minutes")
+            };
+            let wait = crate::i18n::tf(locale, &format!("error.wait_{unit}"), &[("n", &n.to_string())]);
+            return crate::i18n::tf(locale, "error.rate_limited_wait", &[("wait", &wait)]);
+        }
         let base = t(locale, &format!("error.{}", self.code())).to_string();
         let again = match self {
             ServiceError::FaceMismatch { .. } => "撮影",
@@ -502,5 +512,21 @@ mod tests {
         {
             assert!(!e.suggests_customer_center(), "{e:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod wait_tests {
+    use super::ServiceError;
+    use crate::i18n::Locale;
+
+    /// A rate limit says how long to wait, rounded up to whole minutes (seconds under a minute).
+    #[test]
+    fn a_rate_limit_says_how_long_to_wait() {
+        let limited = |s| ServiceError::RateLimited { retry_after: s };
+        assert_eq!(limited(900).message(Locale::Ja), "試行回数が多すぎます。15分ほど時間をおいてからお試しください。");
+        assert_eq!(limited(61).message(Locale::Ja), "試行回数が多すぎます。2分ほど時間をおいてからお試しください。");
+        assert_eq!(limited(8).message(Locale::Ja), "試行回数が多すぎます。8秒ほど時間をおいてからお試しください。");
+        assert_eq!(limited(3600).message(Locale::En), "Too many attempts. Please wait about 60 min and try again.");
     }
 }
