@@ -38,11 +38,10 @@ pub struct Ctx {
     pub tr: Tr,
     pub path: String,
     pub member: Option<Member>,
-    /// The domain our mail comes from (`MIMOTO_MAIL_FROM`): carrier mail users must allow it.
-    pub mail_domain: String,
 }
 
-/// The domain of a `From` mailbox such as `Mimoto <no-reply@mimoto.example.jp>`.
+/// The domain of a `From` mailbox such as `Mimoto <no-reply@mimoto.example.jp>`: the pages
+/// that advise members whose carrier mail takes chosen senders only name it.
 pub fn mail_domain(from: &str) -> String {
     from.rsplit_once('@').map(|(_, d)| d.trim_end_matches(['>', ' ']).to_string()).unwrap_or_default()
 }
@@ -134,7 +133,6 @@ pub async fn browser_context(State(app): State<AppState>, mut req: Request, next
         tr: Tr { locale: browser.locale },
         path: req.uri().path().to_string(),
         member,
-        mail_domain: mail_domain(&app.config.mail_from),
     };
     if let Some(e) = unavailable {
         let mut resp = crate::member::PageError::new(e, &ctx).into_response();

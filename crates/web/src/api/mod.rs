@@ -294,15 +294,18 @@ pub struct ApiLocale(pub Locale);
 impl<S: Send + Sync> FromRequestParts<S> for ApiLocale {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let locale = parts
-            .headers
-            .get(header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|tag| Locale::parse(tag.split(';').next().unwrap_or("")))
-            .unwrap_or_default();
-        Ok(ApiLocale(locale))
+        Ok(ApiLocale(locale_of(&parts.headers)))
     }
+}
+
+/// The first language of `Accept-Language` that we speak; Japanese otherwise.
+fn locale_of(headers: &axum::http::HeaderMap) -> Locale {
+    headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .and_then(|tag| Locale::parse(tag.split(';').next().unwrap_or("")))
+        .unwrap_or_default()
 }
 
 #[derive(Serialize, ToSchema)]
@@ -434,13 +437,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for IdPath<
 /// other answer the document lists.
 pub async fn layer_answers_as_errors(request: Request, next: axum::middleware::Next) -> Response {
     let api = request.uri().path().starts_with("/api/");
-    let locale = request
-        .headers()
-        .get(header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .and_then(|tag| Locale::parse(tag.split(';').next().unwrap_or("")))
-        .unwrap_or_default();
+    let locale = locale_of(request.headers());
     let response = next.run(request).await;
     let json =
         response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));

@@ -151,7 +151,13 @@ fn consents_page(
     RegConsents { c: Chrome::from(ctx), id: id.to_string(), items, error }
 }
 
-fn code_page(ctx: &Ctx, view: &registration::View, error: Option<String>, notice: Option<String>) -> RegCode {
+fn code_page(
+    app: &App,
+    ctx: &Ctx,
+    view: &registration::View,
+    error: Option<String>,
+    notice: Option<String>,
+) -> RegCode {
     let email = view.flow.email.as_ref().map(|e| e.as_str().to_string()).unwrap_or_default();
     let mail_problem = match view.mail {
         Some(MailFate::Refused) => Some(ctx.tr.tf("reg.code.refused", "email", &email)),
@@ -165,7 +171,7 @@ fn code_page(ctx: &Ctx, view: &registration::View, error: Option<String>, notice
         error,
         notice,
         mail_problem,
-        mail_domain: ctx.mail_domain.clone(),
+        mail_domain: crate::ctx::mail_domain(&app.config.mail_from),
     }
 }
 
@@ -190,7 +196,7 @@ async fn register_show(
         RegistrationState::AccountEntered => ok(&consents_page(&ctx, &id, view.org.as_ref(), &[], None)),
         RegistrationState::CodeSent => {
             let notice = q.resent.map(|_| ctx.tr.t("reg.code.resent").to_string());
-            ok(&code_page(&ctx, &view, None, notice))
+            ok(&code_page(&app, &ctx, &view, None, notice))
         }
         RegistrationState::Completed => ok(&RegDone {
             c,
@@ -269,7 +275,7 @@ async fn register_account_form(
         error: None,
         error_field: "",
         inquiry: false,
-        mail_domain: ctx.mail_domain.clone(),
+        mail_domain: crate::ctx::mail_domain(&app.config.mail_from),
     }))
 }
 
@@ -301,7 +307,7 @@ async fn register_account(
                 error: Some(e.message(ctx.locale())),
                 error_field: e.field().unwrap_or(""),
                 inquiry: matches!(e, ServiceError::EmailTaken),
-                mail_domain: ctx.mail_domain.clone(),
+                mail_domain: crate::ctx::mail_domain(&app.config.mail_from),
             };
             Ok(render(e.status(), &page))
         }
@@ -385,5 +391,5 @@ async fn register_resend(
 /// The code page again with a mistake the member can fix there (wrong code, resend too soon…).
 async fn code_error(app: &App, ctx: &Ctx, id: &FlowId, e: &ServiceError) -> Result<Response, PageError> {
     let view = registration::view(app, id).await.or_page(ctx)?;
-    Ok(render(e.status(), &code_page(ctx, &view, Some(e.message(ctx.locale())), None)))
+    Ok(render(e.status(), &code_page(app, ctx, &view, Some(e.message(ctx.locale())), None)))
 }
