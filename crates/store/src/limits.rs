@@ -13,6 +13,10 @@ pub trait RateLimits: Send + Sync {
     async fn hit_rate_limit(&self, key: &str, now: OffsetDateTime, window: time::Duration) -> Result<i64>;
     /// The count of `key` in its window if that window is still open at `now`, without a hit.
     async fn rate_limit_count(&self, key: &str, now: OffsetDateTime, window: time::Duration) -> Result<i64>;
+    /// Takes one hit back from `key` if its window is still open at `now` and it has any (an
+    /// attempt counted before it was checked turned out to be one the limit does not count,
+    /// e.g. a successful login).
+    async fn refund_rate_limit(&self, key: &str, now: OffsetDateTime, window: time::Duration) -> Result<()>;
     /// Forgets `key` (e.g. failures, after a success).
     async fn clear_rate_limit(&self, key: &str) -> Result<()>;
     async fn delete_stale_rate_limits(&self, before: OffsetDateTime) -> Result<u64>;
@@ -52,6 +56,18 @@ macro_rules! sql_limits {
                         .fetch_optional(&self.pool)
                         .await?;
                 Ok(count.unwrap_or(0))
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn refund_rate_limit(&self, key: &str, now: OffsetDateTime, window: time::Duration) -> Result<()> {
+                sqlx::query(
+                    "UPDATE rate_limits SET count = count - 1 WHERE key = $1 AND window_start > $2 AND count > 0",
+                )
+                .bind(key)
+                .bind(to_ts(now - window))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
             }
 
             #[tracing::instrument(skip_all)]

@@ -7,7 +7,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::crypto::random_token;
 use crate::error::{ServiceError, ServiceResult};
-use crate::services::limits::{self, LoginGuard};
+use crate::services::limits::LoginGuard;
 use crate::services::sessions::{self, MemberSessions, Timeouts};
 use crate::services::{audit, find_user_by_email, open_email, passwords};
 use crate::state::App;
@@ -88,7 +88,6 @@ pub async fn login(
     ip: &str,
     kind: SessionKind,
 ) -> ServiceResult<NewSession> {
-    limits::check_ip(app, "login:ip", ip, app.config.limits.login_per_ip).await?;
     let normalized = Email::parse(email_input);
     let id_for_limit =
         normalized.as_ref().map(|e| e.as_str().to_string()).unwrap_or_else(|_| email_input.trim().to_lowercase());

@@ -44,15 +44,38 @@ async fn hits(app: &App, keys: &[String], window: Duration) -> ServiceResult<i64
 
 #[tracing::instrument(skip_all, fields(limit = %name))]
 pub async fn check(app: &App, name: &str, subject: &str, limit: Limit) -> ServiceResult<()> {
+    hit(app, name, subject, limit).await.map(|_| ())
+}
+
+/// A hit that [`check`] counted and that may be taken back ([`Counted::refund`]).
+struct Counted {
+    key: String,
+    window: Duration,
+}
+
+impl Counted {
+    async fn refund(&self, app: &App) -> ServiceResult<()> {
+        Ok(app.store.refund_rate_limit(&self.key, app.now(), self.window).await?)
+    }
+}
+
+/// [`check`], returning the counter the hit went to.
+async fn hit(app: &App, name: &str, subject: &str, limit: Limit) -> ServiceResult<Option<Counted>> {
     let keys = keys(app, name, subject);
-    let Some((active, older)) = keys.split_first() else { return Ok(()) };
+    let Some((active, older)) = keys.split_first() else { return Ok(None) };
     let window = Duration::seconds(limit.window_secs);
     let count = app.store.hit_rate_limit(active, app.now(), window).await? + hits(app, older, window).await?;
     if count > limit.max {
         metrics::counter!("mimoto_rate_limited_total", "limit" => name.to_string()).increment(1);
         return Err(ServiceError::RateLimited { retry_after: limit.window_secs });
     }
-    Ok(())
+    Ok(Some(Counted { key: active.clone(), window }))
+}
+
+/// What is left of `subject`'s budget `limit` under `name` (as [`check`] counts it), without a hit.
+pub async fn remaining(app: &App, name: &str, subject: &str, limit: Limit) -> ServiceResult<i64> {
+    let used = hits(app, &keys(app, name, subject), Duration::seconds(limit.window_secs)).await?;
+    Ok((limit.max - used).max(0))
 }
 
 /// Failed logins an account may have before each further attempt waits (see [`LoginGuard`]).
@@ -73,6 +96,7 @@ pub fn login_delay_secs(failures: i64) -> i64 {
 /// The budgets of one login attempt on an account (members and operators alike), so that a
 /// stranger's wrong passwords never lock the real holder out:
 ///
+/// - **per client** (`limits.login_per_ip`, address or IPv6 /64): attempts on any account;
 /// - **per account and client** (`limits.login_per_account_client`): a client that keeps
 ///   guessing one account is refused for the window — only that client;
 /// - **a growing delay per account**: after [`FREE_LOGIN_FAILURES`] failures in a day, each
@@ -83,23 +107,40 @@ pub fn login_delay_secs(failures: i64) -> i64 {
 ///   800-63B §5.2.2 asks): then nobody can log in to the account until the window ends or
 ///   the member resets the password (which forgets the failures).
 ///
-/// Everything is counted before the password is checked; only failures feed the delay and
-/// the ceiling, and a success forgets them.
+/// Everything is counted before the password is checked (concurrent guesses cannot overdraw
+/// a budget), and only failures stay counted: a success takes its hits on the client's two
+/// budgets back and forgets the account's failures, so members who log in often (a family or
+/// an office behind one address) are never refused for succeeding.
 pub struct LoginGuard {
     /// The account's failure counters under every configured MAC key, the active one first.
     failures_keys: Vec<String>,
+    /// The client's hits counted for this attempt, refunded on success.
+    counted: Vec<Counted>,
 }
 
 impl LoginGuard {
     /// Checks the budgets of an attempt on `account` (a normalized identifier) from `ip`.
     pub async fn before(app: &App, scope: &str, account: &str, ip: &str) -> ServiceResult<LoginGuard> {
+        let mut guard = LoginGuard::of(app, scope, account);
+        let checked = guard.check(app, scope, account, ip).await;
+        if let Err(refused) = checked {
+            // Refused before any password was checked: nothing failed, so nothing stays counted.
+            guard.refund(app).await?;
+            return Err(refused);
+        }
+        Ok(guard)
+    }
+
+    async fn check(&mut self, app: &App, scope: &str, account: &str, ip: &str) -> ServiceResult<()> {
         let limits = &app.config.limits;
-        let pair = format!("{account}\n{}", client_bucket(ip));
-        check(app, &format!("{scope}:account-client"), &pair, limits.login_per_account_client).await?;
-        let guard = LoginGuard::of(app, scope, account);
+        let client = client_bucket(ip);
+        self.counted.extend(hit(app, &format!("{scope}:ip"), &client, limits.login_per_ip).await?);
+        let pair = format!("{account}\n{client}");
+        self.counted
+            .extend(hit(app, &format!("{scope}:account-client"), &pair, limits.login_per_account_client).await?);
         let ceiling = limits.login_failures_per_account;
         let window = Duration::seconds(ceiling.window_secs);
-        let failures = hits(app, &guard.failures_keys, window).await?;
+        let failures = hits(app, &self.failures_keys, window).await?;
         if failures >= ceiling.max {
             metrics::counter!("mimoto_rate_limited_total", "limit" => format!("{scope}:account")).increment(1);
             return Err(ServiceError::RateLimited { retry_after: ceiling.window_secs });
@@ -108,11 +149,19 @@ impl LoginGuard {
         if delay > 0 {
             check(app, &format!("{scope}:account-delay"), account, Limit::new(1, delay)).await?;
         }
-        Ok(guard)
+        Ok(())
+    }
+
+    /// Takes back the client's hits counted for this attempt.
+    async fn refund(&self, app: &App) -> ServiceResult<()> {
+        for hit in &self.counted {
+            hit.refund(app).await?;
+        }
+        Ok(())
     }
 
     fn of(app: &App, scope: &str, account: &str) -> LoginGuard {
-        LoginGuard { failures_keys: keys(app, &format!("{scope}:account-failures"), account) }
+        LoginGuard { failures_keys: keys(app, &format!("{scope}:account-failures"), account), counted: Vec::new() }
     }
 
     /// Counts a failed attempt toward the delay and the ceiling.
@@ -124,8 +173,14 @@ impl LoginGuard {
         Ok(())
     }
 
-    /// Forgets the account's failures (a correct password, or a completed reset).
+    /// A correct password: the client's hits of this attempt are taken back and the account's
+    /// failures forgotten.
     pub async fn succeeded(&self, app: &App) -> ServiceResult<()> {
+        self.refund(app).await?;
+        self.forget_failures(app).await
+    }
+
+    async fn forget_failures(&self, app: &App) -> ServiceResult<()> {
         for key in &self.failures_keys {
             app.store.clear_rate_limit(key).await?;
         }
@@ -134,7 +189,7 @@ impl LoginGuard {
 
     /// Forgets the failures of `account` without an attempt (after a password reset).
     pub async fn forget(app: &App, scope: &str, account: &str) -> ServiceResult<()> {
-        LoginGuard::of(app, scope, account).succeeded(app).await
+        LoginGuard::of(app, scope, account).forget_failures(app).await
     }
 }
 

@@ -20,7 +20,7 @@ use totp_rs::{Algorithm, TOTP};
 
 use crate::crypto::{ct_eq_str, random_token};
 use crate::error::{ServiceError, ServiceResult};
-use crate::services::limits::{self, LoginGuard};
+use crate::services::limits::LoginGuard;
 use crate::services::sessions::{self, OperatorSessions, Timeouts};
 use crate::services::{new_id, passwords};
 use crate::state::App;
@@ -342,7 +342,6 @@ fn dummy_secret() -> Vec<u8> {
 /// limited per client IP and per account as `limits::LoginGuard` describes (the member login's
 /// limits, counted separately).
 pub async fn login(app: &App, email_input: &str, password: &str, code: &str, ip: &str) -> ServiceResult<NewSession> {
-    limits::check_ip(app, "console-login:ip", ip, app.config.limits.login_per_ip).await?;
     let normalized = Email::parse(email_input);
     let id_for_limit =
         normalized.as_ref().map(|e| e.as_str().to_string()).unwrap_or_else(|_| email_input.trim().to_lowercase());

@@ -47,4 +47,27 @@ async fn rate_limits_can_be_read_and_cleared(s: Arc<dyn Store>) {
     assert_eq!(s.rate_limit_count("login-failures:b", now, w).await.expect("count"), 1, "other keys stay");
 }
 
-conformance!(rate_limits_count_per_window, rate_limits_can_be_read_and_cleared,);
+/// A refund takes one hit back within the open window, never below zero, never from a closed
+/// window (whose next hit starts a new one anyway), and only from its own key.
+async fn rate_limit_hits_can_be_refunded(s: Arc<dyn Store>) {
+    let now = t0();
+    let w = Duration::seconds(60);
+    for _ in 0..3 {
+        s.hit_rate_limit("login:ip:a", now, w).await.expect("hit");
+    }
+    s.hit_rate_limit("login:ip:b", now, w).await.expect("hit");
+    s.refund_rate_limit("login:ip:a", now + Duration::seconds(1), w).await.expect("refund");
+    assert_eq!(s.rate_limit_count("login:ip:a", now + Duration::seconds(1), w).await.expect("count"), 2);
+    assert_eq!(s.rate_limit_count("login:ip:b", now, w).await.expect("count"), 1, "other keys stay");
+    for _ in 0..5 {
+        s.refund_rate_limit("login:ip:a", now + Duration::seconds(2), w).await.expect("refund");
+    }
+    assert_eq!(s.rate_limit_count("login:ip:a", now + Duration::seconds(2), w).await.expect("count"), 0);
+    assert_eq!(s.hit_rate_limit("login:ip:a", now + Duration::seconds(3), w).await.expect("hit"), 1, "not below zero");
+    s.refund_rate_limit("login:ip:b", now + Duration::seconds(60), w).await.expect("refund of a closed window");
+    assert_eq!(s.rate_limit_count("login:ip:b", now + Duration::seconds(59), w).await.expect("count"), 1);
+    s.refund_rate_limit("login:ip:unknown", now, w).await.expect("refund of nothing");
+    assert_eq!(s.rate_limit_count("login:ip:unknown", now, w).await.expect("count"), 0);
+}
+
+conformance!(rate_limits_count_per_window, rate_limits_can_be_read_and_cleared, rate_limit_hits_can_be_refunded,);

@@ -364,6 +364,38 @@ async fn login_is_rate_limited_per_email() {
     t.stop().await;
 }
 
+/// Login budgets count failures only (#16): a member who logs in more often than a budget
+/// allows — a family, an office behind one address — is never refused, while failures from the
+/// same client are still counted and limited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn successful_logins_spend_no_login_budget() {
+    let mut opts = Opts::default();
+    opts.limits.login_per_account_client = Limit::new(3, 900);
+    opts.limits.login_per_ip = Limit::new(4, 900);
+    let t = TestApp::start(opts).await;
+    let email = "often@example.com";
+    t.register(email, PASSWORD).await;
+    let login = |password: &'static str| t.post("/api/v1/sessions", json!({"email": email, "password": password}));
+    for n in 0..8 {
+        assert_eq!(login(PASSWORD).await.0, 201, "successful login {n}");
+    }
+    // Failures still count: three on the account from this client, then it is refused…
+    for _ in 0..3 {
+        assert_eq!(login("nope-nope-nope").await.0, 401);
+    }
+    assert_eq!(login("nope-nope-nope").await.0, 429);
+    // …and the refused attempt did not use the client's last hit: one more account can fail once.
+    assert_eq!(
+        t.post("/api/v1/sessions", json!({"email": "z@example.com", "password": "nope-nope-nope"})).await.0,
+        401
+    );
+    assert_eq!(
+        t.post("/api/v1/sessions", json!({"email": "w@example.com", "password": "nope-nope-nope"})).await.0,
+        429
+    );
+    t.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registration_is_rate_limited_per_ip_and_per_email() {
     let mut opts = Opts::default();
