@@ -165,8 +165,16 @@ describe('F5 health data behind the secret question', () => {
         await submitLogin(page, email, PASSWORD);
         await expectMenu(page);
         await link(page, ORG_NAME).click();
-        await expectVisible(page.getByText('健診・医療アクセス認証を確認中です', { exact: true }), 'status 「健診・医療アクセス認証を確認中です」');
+        const pending = page.getByText(/^健診・医療アクセス認証を確認中です（\d{4}\/\d{2}\/\d{2} 申請・受付番号 [0-9A-F]{8}）$/);
+        await expectVisible(pending, 'status 「健診・医療アクセス認証を確認中です（日付 申請・受付番号 …）」');
+        const reference = (await pending.textContent()).match(/受付番号 ([0-9A-F]{8})/)[1];
         assert.equal(await link(page, '健診結果').count(), 0, 'no 健診結果 while the application waits for review');
+        // The receipt mail names the same 受付番号 and the expected review time.
+        await page.goto(`${baseURL}/dev/mail`);
+        const receipt = page.locator('article.mail', { hasText: '健診・医療アクセス認証のお申し込みを受け付けました' }).filter({ hasText: email });
+        await expectVisible(receipt.first(), 'the 申請 receipt mail in /dev/mail');
+        const body = await receipt.first().locator('pre').textContent();
+        assert.ok(body.includes(`受付番号: ${reference}`) && body.includes('営業日以内'), `receipt mail:\n${body}`);
         await page.context().close();
       });
 
@@ -202,7 +210,7 @@ describe('F5 health data behind the secret question', () => {
       await expectMenu(page);
       await link(page, ORG_NAME).click();
       await expectVisible(heading(page, ORG_NAME), `heading 「${ORG_NAME}」 (org menu)`);
-      await expectVisible(page.getByText('健診・医療アクセス認証済み', { exact: true }), 'status 「健診・医療アクセス認証済み」');
+      await expectVisible(page.getByText(/^健診・医療アクセス認証済み（\d{4}\/\d{2}\/\d{2}）$/), 'status 「健診・医療アクセス認証済み（日付）」');
       for (const name of ['健診結果', 'お薬履歴', '医療費通知']) {
         await expectVisible(link(page, name), `link 「${name}」 on the org menu`);
       }

@@ -3,8 +3,10 @@
 // One server for the file; the tests run in order and build on each other:
 //   1. member A verifies as ヤマダ ハナコ (1234/5678, 1990-04-01) → 本人確認済み on the menu
 //   2. member B: card with a typo (5677), 姓 in kanji → alert, values kept, then corrected
-//   3. member B confirms → error ② (no roster match) with the inquiry link
-//   4. member B starts over with A's data → error ① (record already linked to another account)
+//   3. member B confirms → no roster match (the guide's case ②) with the tries left, the inquiry
+//      link and no internal label (「②」, 「パターン④」) on any F3 page
+//   4. member B 「入力内容を確認してやり直す」 → the confirmation with every value kept, corrects
+//      only 番号 with 「修正する」 → record already linked to another account (case ①)
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { launchBrowser, newPhonePage } from '../lib/browser.mjs';
@@ -58,6 +60,12 @@ async function bodyText(page) {
   return page.locator('body').innerText();
 }
 
+/** The guide's internal labels (「②」, 「パターン④」) are for its readers, never on a member's screen. */
+async function expectNoInternalLabels(page, where) {
+  const text = await bodyText(page);
+  for (const label of ['①', '②', '③', '④', 'パターン']) assert.ok(!text.includes(label), `no 「${label}」 on ${where}`);
+}
+
 async function expectTexts(page, texts, where) {
   const text = await bodyText(page);
   for (const s of texts) assert.ok(text.includes(s), `${where} should show 「${s}」`);
@@ -81,7 +89,7 @@ async function openVerification(walk, { status }) {
   const next = button(page, '次へ');
   await expectVisible(heading(page, '本人確認'), 'heading 「本人確認」 (reminder page)');
   await expectVisible(next, 'button 「次へ」 (reminder page)');
-  await expectTexts(page, ['健康保険証'], 'the reminder page');
+  await expectTexts(page, ['資格確認書', '資格情報のお知らせ'], 'the reminder page');
   await walk.snap('intro');
   await a11yOnce(walk, 'intro');
   await next.click();
@@ -106,9 +114,16 @@ async function enterCard(walk, { symbol, number }) {
   const { page } = walk;
   await expectVisible(heading(page, '記号・番号確認'), 'heading 「記号・番号確認」');
   await expectVisible(
-    page.getByText('パターン④ 記号と番号が分かれている場合', { exact: true }),
-    'text 「パターン④ 記号と番号が分かれている場合」',
+    page.getByText('ご所属の団体では、記号と番号を入力します。', { exact: true }),
+    'text 「ご所属の団体では、記号と番号を入力します。」 (pattern ④)',
   );
+  // The drawn guide: where 記号・番号・枝番 are on both of today's documents.
+  await expectVisible(heading(page, '記号・番号・枝番の記載位置'), 'heading 「記号・番号・枝番の記載位置」');
+  for (const doc of ['資格確認書', '資格情報のお知らせ']) {
+    await expectVisible(page.getByRole('img', { name: new RegExp(`^${doc}の見本`) }), `drawn guide of the ${doc}`);
+  }
+  await expectTexts(page, ['マイナポータル', '医療保険の資格情報'], 'the card page (electronic お知らせ)');
+  await expectNoInternalLabels(page, 'the card page');
   const branch = field(page, '枝番（記載がある場合のみ）');
   await expectVisible(field(page, '記号'), 'field 「記号」');
   await expectVisible(field(page, '番号'), 'field 「番号」');
@@ -147,6 +162,7 @@ async function expectConfirm(walk, { symbol, number, family, given, birth }) {
   await expectVisible(heading(page, '本人情報の確認'), 'heading 「本人情報の確認」');
   await expectVisible(submit, 'button 「この内容で本人確認する」');
   await expectTexts(page, [ORG_ID, symbol, number, `${family} ${given}`, birth], 'the confirmation page');
+  await expectNoInternalLabels(page, 'the confirmation page');
   await walk.snap('confirm');
   await a11yOnce(walk, 'confirm');
   return submit;
@@ -157,6 +173,7 @@ async function expectFailure(walk, message, snapName) {
   const { page } = walk;
   await expectVisible(heading(page, '本人確認ができませんでした'), 'heading 「本人確認ができませんでした」');
   await expectAlert(page, message);
+  await expectNoInternalLabels(page, 'the failure page');
   await walk.snap(snapName);
   await a11yOnce(walk, snapName);
 }
@@ -275,48 +292,51 @@ describe('identity verification (f3)', () => {
     await walk.a11yStep();
   });
 
-  test('3 member B: 番号 typo → error ② with the inquiry link', { timeout: 60_000 }, async (t) => {
+  test('3 member B: 番号 typo → no match, with the tries left and the inquiry link', { timeout: 60_000 }, async (t) => {
     if (!state.bOnConfirm) return t.skip('test 2 did not reach 本人情報の確認');
     const page = state.bPage;
     const walk = new F3Walk(t, page);
 
-    await walk.step('1 この内容で本人確認する → 本人確認ができませんでした ②', async () => {
+    await walk.step('1 この内容で本人確認する → 本人確認ができませんでした (no match)', async () => {
+      await expectTexts(page, ['本人確認はあと5回お試しいただけます'], 'the confirmation page');
       await button(page, 'この内容で本人確認する').click();
-      await expectFailure(walk, '②保険証登録情報', 'fail-no-match');
+      await expectFailure(walk, '記号・番号などの登録情報がMimoto運営事務局に連携されていない', 'fail-no-match');
+      await expectTexts(page, ['本人確認はあと4回お試しいただけます'], 'the failure page');
       const inquiry = link(page, 'カスタマーセンターへ問い合わせる');
       await expectVisible(inquiry, 'link 「カスタマーセンターへ問い合わせる」');
       assert.equal(await inquiry.getAttribute('href'), '/inquiry/new', 'inquiry link href');
-      await expectVisible(link(page, '入力内容を確認してやり直す'), 'link 「入力内容を確認してやり直す」');
+      await expectVisible(button(page, '入力内容を確認してやり直す'), 'button 「入力内容を確認してやり直す」');
       state.bFailed = true;
     });
 
     await walk.a11yStep();
   });
 
-  test('4 member B: start over with member A’s card → error ①', { timeout: 90_000 }, async (t) => {
-    if (!state.bFailed) return t.skip('test 3 did not reach the error ② page');
+  test('4 member B: やり直す keeps every value, 番号 corrected to member A’s card → already linked', { timeout: 90_000 }, async (t) => {
+    if (!state.bFailed) return t.skip('test 3 did not reach the no-match page');
     if (!state.aVerified) return t.skip('member A (test 1) is not verified');
     const page = state.bPage;
     const walk = new F3Walk(t, page);
 
-    await walk.step('1 入力内容を確認してやり直す → 本人確認 → 次へ', async () => {
-      await link(page, '入力内容を確認してやり直す').click();
-      const next = button(page, '次へ');
-      await expectVisible(heading(page, '本人確認'), 'heading 「本人確認」 (reminder page) after 「やり直す」');
-      await walk.snap('retry-intro');
-      await next.click();
+    await walk.step('1 入力内容を確認してやり直す → 本人情報の確認 with the values kept', async () => {
+      await button(page, '入力内容を確認してやり直す').click();
+      await expectConfirm(walk, { ...HANAKO, number: TYPO_NUMBER });
+      await expectTexts(page, ['本人確認はあと4回お試しいただけます'], 'the confirmation page after 「やり直す」');
+      await walk.snap('retry-confirm');
     });
 
-    await walk.step('2 保険者番号 → 記号・番号 (1234 / 5678) → 基本情報 (ヤマダ ハナコ)', async () => {
-      await enterInsurer(walk);
-      await enterCard(walk, HANAKO);
-      await enterPerson(walk, HANAKO);
+    await walk.step('2 記号・番号確認: 修正する → 番号 5678 (記号 kept) → 本人情報の確認', async () => {
+      await link(page, '記号・番号確認: 修正する').click();
+      assert.equal(await field(page, '記号').inputValue(), HANAKO.symbol, '記号 should be kept');
+      assert.equal(await field(page, '番号').inputValue(), TYPO_NUMBER, '番号 should be kept');
+      await field(page, '番号').fill(HANAKO.number);
+      await button(page, '次へ').click();
     });
 
-    await walk.step('3 この内容で本人確認する → 本人確認ができませんでした ①', async () => {
+    await walk.step('3 この内容で本人確認する → 本人確認ができませんでした (already linked)', async () => {
       const submit = await expectConfirm(walk, HANAKO);
       await submit.click();
-      await expectFailure(walk, '①以前、別のメールアドレスで会員登録をした可能性がございます', 'fail-already-linked');
+      await expectFailure(walk, '以前、別のメールアドレスで会員登録をした可能性がございます', 'fail-already-linked');
       await expectVisible(button(page, 'ログイン画面へ'), 'button 「ログイン画面へ」');
     });
 

@@ -35,9 +35,11 @@ impl Limit {
 pub struct Limits {
     pub register_per_ip: Limit,
     pub register_per_email: Limit,
+    /// Failed logins from one client (address, IPv6 /64) on any account.
     pub login_per_ip: Limit,
-    /// Login attempts on one account from one client (address, IPv6 /64): only that client is
-    /// refused when it is spent.
+    /// Failed logins on one account from one client (address, IPv6 /64): only that client is
+    /// refused when it is spent. (Both are counted before the password is checked; a success
+    /// takes its hits back.)
     pub login_per_account_client: Limit,
     /// Failed logins of one account from anywhere (NIST SP 800-63B: at most 100); then the
     /// account waits for the window to end or a password reset. Before that, failures beyond
@@ -187,6 +189,10 @@ pub struct Config {
     /// Share of automatically completed eKYC cases queued for a reviewer's look afterwards
     /// (`MIMOTO_EKYC_SAMPLE_RATE`, 0–1, default 0.1).
     pub ekyc_sample_rate: f64,
+    /// Business days within which reviewers usually decide an eKYC application that went to
+    /// review (`MIMOTO_EKYC_REVIEW_DAYS`, 1–30, default 3): the 申請 receipt mail and the
+    /// result page tell the member.
+    pub ekyc_review_days: u32,
     /// Presentation-attack score of a selfie above which the case goes to a reviewer
     /// (`MIMOTO_EKYC_SPOOF_THRESHOLD`, default `face::antispoof::SPOOF_THRESHOLD`); above 1 the
     /// signal is off (scores are at most 1).
@@ -274,6 +280,7 @@ impl Default for Config {
             ocr_program: "tesseract".into(),
             ocr_concurrency: 1,
             ekyc_sample_rate: 0.1,
+            ekyc_review_days: 3,
             ekyc_spoof_threshold: face::antispoof::SPOOF_THRESHOLD,
             trusted_proxies: String::new(),
             trusted_proxy_header: ProxyHeader::XForwardedFor,
@@ -326,6 +333,9 @@ impl Config {
         }
         if !(0.0..=1.0).contains(&self.ekyc_sample_rate) {
             return Err(ConfigError::Invalid("ekyc_sample_rate must be between 0 and 1".into()));
+        }
+        if !(1..=30).contains(&self.ekyc_review_days) {
+            return Err(ConfigError::Invalid("ekyc_review_days must be between 1 and 30".into()));
         }
         if !(1..=32).contains(&self.mail_concurrency) {
             return Err(ConfigError::Invalid("mail_concurrency must be between 1 and 32".into()));

@@ -183,6 +183,20 @@ impl IdentityVerification {
         self.failure = Some(failure);
         Ok(())
     }
+
+    /// 「やり直す」 after ② (no matching record, e.g. a typo): back to the confirmation with
+    /// everything entered kept, open for another [`VERIFICATION_TTL`]. (The attempts budget is
+    /// the caller's: it is per account, not per verification.) After ① there is nothing to
+    /// correct: the record belongs to another account.
+    pub fn reopen(&mut self, now: OffsetDateTime) -> Result<(), IdentityError> {
+        if self.state != IdentityState::Failed || self.failure != Some(IdentityFailure::NoMatch) {
+            return Err(IdentityError::WrongState(self.state));
+        }
+        self.state = IdentityState::PersonEntered;
+        self.failure = None;
+        self.expires_at = now + VERIFICATION_TTL;
+        self.ready_to_confirm(now)
+    }
 }
 
 #[cfg(test)]
@@ -245,5 +259,27 @@ mod tests {
         assert_eq!((v.state, v.failure), (IdentityState::Failed, Some(IdentityFailure::AlreadyLinked)));
         let json = serde_json::to_string(&v).expect("serialize");
         assert_eq!(serde_json::from_str::<IdentityVerification>(&json).expect("deserialize"), v);
+    }
+
+    #[test]
+    fn a_no_match_reopens_with_everything_kept_but_already_linked_does_not() {
+        let now = t0();
+        let mut v = IdentityVerification::start("v".into(), "u".into(), "o1".into(), now);
+        v.confirm_insurer(&org().insurer_number, &org(), now).expect("insurer");
+        v.enter_card(card(), now).expect("card");
+        v.enter_person("ヤマダ".into(), "ハナコ".into(), date(), now).expect("person");
+        assert_eq!(v.reopen(now), Err(IdentityError::WrongState(IdentityState::PersonEntered)));
+        v.fail(IdentityFailure::NoMatch, now).expect("fail");
+        let later = now + Duration::minutes(50);
+        v.reopen(later).expect("reopen");
+        assert_eq!((v.state, v.failure), (IdentityState::PersonEntered, None));
+        assert_eq!(
+            (v.card.clone(), v.family_name.as_deref(), v.birth_date),
+            (Some(card()), Some("ヤマダ"), Some(date()))
+        );
+        assert_eq!(v.expires_at, later + VERIFICATION_TTL);
+        v.enter_card(CardId { number: "346".into(), ..card() }, later).expect("one field corrected");
+        v.fail(IdentityFailure::AlreadyLinked, later).expect("fail");
+        assert_eq!(v.reopen(later), Err(IdentityError::WrongState(IdentityState::Failed)));
     }
 }

@@ -13,6 +13,10 @@ pub enum Template {
     RegistrationCode { code: String, org_name: String, valid_minutes: i64 },
     /// F2: password reset code.
     PasswordResetCode { code: String, valid_minutes: i64 },
+    /// F4: the member's application went to review (申請): its `reference` (受付番号), when it
+    /// was submitted (`submitted_at`, Japan time, already formatted) and within how many
+    /// business days the result usually comes.
+    EkycReceived { org_name: String, reference: String, submitted_at: String, review_days: u32 },
     /// F4: an operator approved the member's eKYC application.
     EkycApproved { org_name: String },
     /// F4: an operator rejected the application; `reason` is the reviewer's reason from the
@@ -58,6 +62,24 @@ struct JaInquiryReply<'a> {
 struct EnInquiryReply<'a> {
     reference: &'a str,
     reply: &'a str,
+}
+
+#[derive(askama::Template)]
+#[template(path = "ja/ekyc_received.txt")]
+struct JaEkycReceived<'a> {
+    org_name: &'a str,
+    reference: &'a str,
+    submitted_at: &'a str,
+    review_days: u32,
+}
+
+#[derive(askama::Template)]
+#[template(path = "en/ekyc_received.txt")]
+struct EnEkycReceived<'a> {
+    org_name: &'a str,
+    reference: &'a str,
+    submitted_at: &'a str,
+    review_days: u32,
 }
 
 #[derive(askama::Template)]
@@ -150,6 +172,8 @@ fn subject(template: &Template, locale: Locale) -> &'static str {
         (Template::RegistrationCode { .. }, Locale::En) => "[Mimoto] Your one-time password",
         (Template::PasswordResetCode { .. }, Locale::Ja) => "【Mimoto】パスワード再設定のワンタイムパスワード",
         (Template::PasswordResetCode { .. }, Locale::En) => "[Mimoto] One-time password for resetting your password",
+        (Template::EkycReceived { .. }, Locale::Ja) => "【Mimoto】健診・医療アクセス認証のお申し込みを受け付けました",
+        (Template::EkycReceived { .. }, Locale::En) => "[Mimoto] We have received your authentication application",
         (Template::EkycApproved { .. }, Locale::Ja) => "【Mimoto】健診・医療アクセス認証が完了しました",
         (Template::EkycApproved { .. }, Locale::En) => "[Mimoto] Health & medical access authentication complete",
         (Template::EkycRejected { .. }, Locale::Ja) => "【Mimoto】健診・医療アクセス認証の審査結果のお知らせ",
@@ -209,6 +233,16 @@ pub fn render(template: &Template, locale: Locale, to: &str) -> Result<OutgoingM
             match locale {
                 Locale::Ja => JaPasswordResetCode { code, valid_minutes }.render(),
                 Locale::En => EnPasswordResetCode { code, valid_minutes }.render(),
+            }
+        }
+        Template::EkycReceived { org_name, reference, submitted_at, review_days } => {
+            let org_name = single_line("org_name", org_name)?;
+            let reference = single_line("reference", reference)?;
+            let submitted_at = single_line("submitted_at", submitted_at)?;
+            let review_days = *review_days;
+            match locale {
+                Locale::Ja => JaEkycReceived { org_name, reference, submitted_at, review_days }.render(),
+                Locale::En => EnEkycReceived { org_name, reference, submitted_at, review_days }.render(),
             }
         }
         Template::EkycApproved { org_name } => {
@@ -375,6 +409,30 @@ mod tests {
     }
 
     #[test]
+    fn ekyc_received_gives_the_reference_date_and_review_time() {
+        let t = Template::EkycReceived {
+            org_name: "みらい健康保険組合".into(),
+            reference: "1A2B3C4D".into(),
+            submitted_at: "2026/12/01 10:00".into(),
+            review_days: 5,
+        };
+        let m = render(&t, Locale::Ja, "hanako@example.com").unwrap();
+        assert_eq!(m.subject, "【Mimoto】健診・医療アクセス認証のお申し込みを受け付けました");
+        let l = lines(&m.text);
+        assert!(l.contains(&"受付番号: 1A2B3C4D") && l.contains(&"申請日時: 2026/12/01 10:00"), "{}", m.text);
+        assert!(m.text.contains("通常5営業日以内") && m.text.contains("「ヘルプ・お問い合わせ」"), "{}", m.text);
+        let m = render(&t, Locale::En, "hanako@example.com").unwrap();
+        assert!(m.text.contains("Reference: 1A2B3C4D") && m.text.contains("within 5 business days"), "{}", m.text);
+        let forged = Template::EkycReceived {
+            org_name: "みらい健康保険組合".into(),
+            reference: "x\n受付番号: 1".into(),
+            submitted_at: "2026/12/01 10:00".into(),
+            review_days: 5,
+        };
+        assert!(matches!(render(&forged, Locale::Ja, "hanako@example.com"), Err(MailError::Template(_))));
+    }
+
+    #[test]
     fn ekyc_rejected_gives_the_reason_and_the_way_back() {
         let t = Template::EkycRejected {
             org_name: "みらい健康保険組合".into(), reason: "書類が不鮮明".into()
@@ -416,8 +474,11 @@ mod tests {
         assert_eq!(m.subject, "【Mimoto】お問い合わせへの回答");
         assert!(m.text.contains("受付番号: AB12CD34"), "{}", m.text);
         assert!(m.text.contains("お問い合わせありがとうございます。\n再設定をお試しください。\n----"), "{}", m.text);
+        // The way back is the footer link every member page has (web's base.html, `footer.help`).
+        assert!(m.text.contains("「ヘルプ・お問い合わせ」"), "{}", m.text);
         let m = render(&t, Locale::En, "hanako@example.com").unwrap();
         assert_eq!(m.subject, "[Mimoto] Our answer to your inquiry");
+        assert!(m.text.contains("\"Help & contact\""), "{}", m.text);
         let bad = Template::InquiryReply { reference: "AB12CD34".into(), reply: "bell\u{7}".into() };
         assert!(matches!(render(&bad, Locale::Ja, "hanako@example.com"), Err(MailError::Template(_))));
     }

@@ -61,6 +61,9 @@ pub trait Ekyc: Send + Sync {
     /// Writes `app` if the stored version is `app.version` (the stored version becomes one
     /// more); [`StoreError::Conflict`] otherwise — e.g. two reviewers deciding one case.
     async fn update_ekyc(&self, app: &EkycRecord) -> Result<()>;
+    /// [`Ekyc::update_ekyc`] and, in the same transaction, queues `mail` (the 申請 receipt):
+    /// the member gets the receipt exactly when the application was written.
+    async fn update_ekyc_with_mail(&self, app: &EkycRecord, mail: &crate::NewMail) -> Result<()>;
     /// Applications in `state`, oldest submission first.
     async fn ekyc_queue(&self, state: &str, limit: i64) -> Result<Vec<EkycRecord>>;
     /// Sampled automatic completions waiting for a reviewer's look, oldest submission first.
@@ -111,7 +114,7 @@ const COLUMNS: &str =
 const IMAGE_COLUMNS: &str = "id, application_id, kind, sha256, size, created_at, deleted_at";
 
 macro_rules! sql_ekyc {
-    ($store:ty, $db:ty) => {
+    ($be:ident, $store:ty, $db:ty) => {
         use super::*;
 
         /// Writes an application if the stored version is `a.version` (on the pool, or in the
@@ -187,6 +190,15 @@ macro_rules! sql_ekyc {
             #[tracing::instrument(skip_all, fields(application_id = %a.id))]
             async fn update_ekyc(&self, a: &EkycRecord) -> Result<()> {
                 apply_ekyc(&self.pool, a).await
+            }
+
+            #[tracing::instrument(skip_all, fields(application_id = %a.id))]
+            async fn update_ekyc_with_mail(&self, a: &EkycRecord, mail: &crate::NewMail) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                apply_ekyc(&mut *tx, a).await?;
+                crate::outbox::$be::insert_mail(&mut *tx, mail).await?;
+                tx.commit().await?;
+                Ok(())
             }
 
             #[tracing::instrument(skip_all, fields(state = %state, limit = limit))]
@@ -347,9 +359,9 @@ macro_rules! sql_ekyc {
 }
 
 pub(crate) mod sqlite {
-    sql_ekyc!(crate::sqlite::SqliteStore, sqlx::Sqlite);
+    sql_ekyc!(sqlite, crate::sqlite::SqliteStore, sqlx::Sqlite);
 }
 
 pub(crate) mod postgres {
-    sql_ekyc!(crate::postgres::PgStore, sqlx::Postgres);
+    sql_ekyc!(postgres, crate::postgres::PgStore, sqlx::Postgres);
 }

@@ -822,6 +822,28 @@ pub async fn set_secret(app: &App, member: &Member, id: &str, question: &str, an
     Ok(loaded)
 }
 
+/// The 申請 receipt for `record` (submitted, waiting for review), in the member's language.
+async fn receipt_mail(app: &App, member: &Member, record: &EkycRecord) -> ServiceResult<store::NewMail> {
+    let org = app
+        .store
+        .get_org(&record.org_id)
+        .await?
+        .ok_or_else(|| ServiceError::Internal("application without organization".into()))?;
+    let template = mail::Template::EkycReceived {
+        org_name: org.name,
+        reference: crate::services::reference(&record.id),
+        submitted_at: crate::services::jst_minute(record.submitted_at.unwrap_or(record.updated_at)),
+        review_days: app.config.ekyc_review_days,
+    };
+    let locale = domain::locale::Locale::parse(&member.user.locale).unwrap_or_default();
+    crate::services::codes::sealed_mail(
+        app,
+        &template,
+        locale,
+        &crate::services::open_email(app, &member.user.email_enc)?,
+    )
+}
+
 /// 「この内容で認証する」: 完了 when every face score passed with margin and the document's
 /// text proves it is the roster person's (see [`DocumentReading`]), else 申請; why it went to
 /// review is noted for the reviewer. A share of automatic completions
@@ -846,7 +868,18 @@ pub async fn submit(app: &App, member: &Member, id: &str, ip: &str) -> ServiceRe
     if state == EkycState::Completed {
         loaded.record.sampled = rand::Rng::gen_bool(&mut rand::thread_rng(), app.config.ekyc_sample_rate);
     }
-    save(app, &mut loaded).await?;
+    if state == EkycState::PendingReview {
+        // 申請: the receipt (受付番号, when, how long the review usually takes) is queued with
+        // the application, in one transaction.
+        let mut record = stamped(app, &mut loaded)?;
+        let receipt = receipt_mail(app, member, &record).await?;
+        app.store.update_ekyc_with_mail(&record, &receipt).await?;
+        app.mail_wake.notify_one();
+        record.version += 1;
+        loaded.record = record;
+    } else {
+        save(app, &mut loaded).await?;
+    }
     let target = Some(("ekyc_application", loaded.record.id.as_str()));
     audit::member(app, Some(&member.user.id), audit::actions::EKYC_SUBMITTED, target, ip).await?;
     if state == EkycState::Completed {

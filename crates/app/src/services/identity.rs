@@ -145,6 +145,32 @@ pub async fn enter_person(
     Ok(View { flow, org })
 }
 
+const ATTEMPTS: &str = "identity:user";
+
+fn attempts_limit() -> Limit {
+    Limit::new(MAX_ATTEMPTS, ATTEMPT_WINDOW.whole_seconds())
+}
+
+/// How many more times the member may press 「この内容で本人確認する」 in the current window.
+#[tracing::instrument(skip_all, fields(user_id = %member.user.id))]
+pub async fn tries_left(app: &App, member: &Member) -> ServiceResult<i64> {
+    limits::remaining(app, ATTEMPTS, &member.user.id, attempts_limit()).await
+}
+
+/// 「入力内容を確認してやり直す」 after ②: the same verification back at the confirmation, with
+/// everything entered kept, so one mistyped field is corrected with its 「修正する」 link.
+#[tracing::instrument(skip_all, fields(user_id = %member.user.id, flow_id = %id))]
+pub async fn retry(app: &App, member: &Member, id: &str) -> ServiceResult<View> {
+    let (loaded, org) = load(app, member, id).await?;
+    if tries_left(app, member).await? == 0 {
+        return Err(ServiceError::VerificationLocked);
+    }
+    let mut flow = loaded.flow.clone();
+    flow.reopen(app.now())?;
+    save(app, &loaded, &flow).await?;
+    Ok(View { flow, org })
+}
+
 /// 「この内容で本人確認する」: matches the roster and links the record to the account.
 #[tracing::instrument(skip_all, fields(user_id = %member.user.id, flow_id = %id))]
 pub async fn confirm(app: &App, member: &Member, id: &str) -> ServiceResult<View> {
@@ -152,8 +178,7 @@ pub async fn confirm(app: &App, member: &Member, id: &str) -> ServiceResult<View
     let now = app.now();
     loaded.flow.ready_to_confirm(now)?;
     // Counted before the roster is looked at, so it cannot be probed.
-    let limit = Limit::new(MAX_ATTEMPTS, ATTEMPT_WINDOW.whole_seconds());
-    limits::check(app, "identity:user", &member.user.id, limit).await.map_err(|e| match e {
+    limits::check(app, ATTEMPTS, &member.user.id, attempts_limit()).await.map_err(|e| match e {
         ServiceError::RateLimited { .. } => ServiceError::VerificationLocked,
         other => other,
     })?;

@@ -37,10 +37,7 @@ pub struct NewInquiry<'a> {
     pub attach_account: bool,
 }
 
-/// The short reference members can quote (the first 8 characters of the id, upper case).
-pub fn reference(id: &str) -> String {
-    id.chars().filter(|c| c.is_ascii_alphanumeric()).take(8).collect::<String>().to_ascii_uppercase()
-}
+pub use super::reference;
 
 pub fn category_label(locale: Locale, code: &str) -> &'static str {
     t(locale, &format!("inquiry.category.{code}"))

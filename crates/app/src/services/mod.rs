@@ -95,6 +95,24 @@ pub fn open_email(app: &App, sealed: &[u8]) -> Result<String, CryptoError> {
 }
 
 /// A random (v4) UUID from the thread's CSPRNG.
+/// The short reference (受付番号) members can quote for an inquiry or an eKYC application: the
+/// first 8 characters of its id, upper case.
+pub fn reference(id: &str) -> String {
+    id.chars().filter(|c| c.is_ascii_alphanumeric()).take(8).collect::<String>().to_ascii_uppercase()
+}
+
+/// A moment as members read it in mails: Japan time to the minute, `2026/12/01 10:00`.
+pub fn jst_minute(at: time::OffsetDateTime) -> String {
+    let at = at.to_offset(time::macros::offset!(+9));
+    format!("{}/{:02}/{:02} {:02}:{:02}", at.year(), u8::from(at.month()), at.day(), at.hour(), at.minute())
+}
+
+/// A day as members read it: Japan time, `2026/12/01`.
+pub fn jst_date(at: time::OffsetDateTime) -> String {
+    let at = at.to_offset(time::macros::offset!(+9));
+    format!("{}/{:02}/{:02}", at.year(), u8::from(at.month()), at.day())
+}
+
 pub fn new_id() -> String {
     use rand::Rng;
     uuid::Builder::from_random_bytes(rand::thread_rng().gen()).into_uuid().to_string()

@@ -175,8 +175,7 @@ pub async fn finish_registration(
         Err(e) => return Err(e.into()),
     }
     // Tell the member (a passkey someone else added would open their health data).
-    let at = record.created_at.to_offset(time::macros::offset!(+9));
-    let at = format!("{}/{:02}/{:02} {:02}:{:02}", at.year(), u8::from(at.month()), at.day(), at.hour(), at.minute());
+    let at = crate::services::jst_minute(record.created_at);
     let locale = domain::locale::Locale::parse(&member.user.locale).unwrap_or_default();
     let mail =
         sealed_mail(app, &mail::Template::PasskeyAdded { at }, locale, &open_email(app, &member.user.email_enc)?)?;

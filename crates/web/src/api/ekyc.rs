@@ -67,6 +67,17 @@ pub struct EkycView {
     /// were deleted: it starts over from the document choice, keeping the face attempts used.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub restarted: bool,
+    /// 受付番号: the short reference the member quotes to the customer center (also in the
+    /// receipt mail sent when the application goes to review).
+    pub reference: String,
+    /// When it was submitted (completed or sent to review), if it was.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub submitted_at: Option<time::OffsetDateTime>,
+    /// When it was decided (completed, approved, rejected or revoked), if it was.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub decided_at: Option<time::OffsetDateTime>,
 }
 
 fn ekyc_view(l: &ekyc::Loaded, locale: Locale) -> EkycView {
@@ -89,6 +100,9 @@ fn ekyc_view(l: &ekyc::Loaded, locale: Locale) -> EkycView {
         face_attempts: a.face_attempts,
         authenticated: a.is_authenticated(),
         restarted: a.state == domain::ekyc::EkycState::Started && ekyc::evidence_expired(&l.data),
+        reference: app::services::reference(&l.record.id),
+        submitted_at: l.record.submitted_at,
+        decided_at: l.record.decided_at,
     }
 }
 

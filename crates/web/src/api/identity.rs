@@ -24,6 +24,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(identity_card))
         .routes(routes!(identity_person))
         .routes(routes!(identity_confirm))
+        .routes(routes!(identity_retry))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -193,4 +194,22 @@ async fn identity_confirm(
         Some(IdentityFailure::NoMatch) => Err(ServiceError::IdentityNoMatch).or_api(locale),
         None => Ok(Json(identity_view(&v))),
     }
+}
+
+/// 「入力内容を確認してやり直す」 after `no_match`: the same verification back at
+/// `person_entered` with everything entered kept, so one field is corrected (`/card` or
+/// `/person`) before confirming again. Refused once the day's attempts are spent.
+#[utoipa::path(post, path = "/api/v1/identity-verifications/{id}/retry", tag = "identity", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = IdentityView, description = "state person_entered, values kept"),
+              (status = 409, body = ErrorBody, description = "wrong_step: only a verification that failed with no_match"),
+              (status = 429, body = ErrorBody, description = "verification_locked: too many attempts in 24 h")))]
+async fn identity_retry(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    m: ApiMember,
+    IdPath(id): IdPath<FlowId>,
+) -> ApiResult<Json<IdentityView>> {
+    let v = identity::retry(&app, &m.member, &id).await.or_api(locale)?;
+    Ok(Json(identity_view(&v)))
 }

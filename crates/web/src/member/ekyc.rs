@@ -48,11 +48,21 @@ pub(super) fn upload_routes(app: AppState) -> Router<AppState> {
 }
 
 /// The menu's status line under 「健診・医療アクセス認証」.
-pub fn menu_status(current: Option<&Loaded>) -> &'static str {
-    match current.map(|l| l.data.app.state) {
-        Some(EkycState::Completed | EkycState::Approved) => "ekyc.menu.done",
-        Some(EkycState::PendingReview) => "ekyc.menu.pending",
-        _ => "ekyc.menu.todo",
+/// The org menu's line about F4, with its date, and the 受付番号 while it is reviewed.
+pub fn menu_status(ctx: &Ctx, current: Option<&Loaded>) -> String {
+    use app::services::{jst_date, reference};
+    let locale = ctx.locale();
+    match current {
+        Some(l) if matches!(l.data.app.state, EkycState::Completed | EkycState::Approved) => {
+            let date = jst_date(l.record.decided_at.unwrap_or(l.record.updated_at));
+            app::i18n::tf(locale, "ekyc.menu.done_on", &[("date", &date)])
+        }
+        Some(l) if l.data.app.state == EkycState::PendingReview => {
+            let date = jst_date(l.record.submitted_at.unwrap_or(l.record.updated_at));
+            let reference = reference(&l.record.id);
+            app::i18n::tf(locale, "ekyc.menu.pending_since", &[("date", &date), ("reference", &reference)])
+        }
+        _ => app::i18n::t(locale, "ekyc.menu.todo").to_string(),
     }
 }
 
@@ -171,6 +181,9 @@ struct ResultPage {
     c: Chrome,
     /// `done`, `pending` or `rejected`.
     outcome: &'static str,
+    /// While pending: 「受付番号: …」 and when the result usually comes.
+    reference: String,
+    review_time: String,
 }
 
 const PRESETS: [&str; 4] = ["ekyc.secret.q1", "ekyc.secret.q2", "ekyc.secret.q3", "ekyc.secret.q4"];
@@ -271,13 +284,21 @@ async fn capture_page(
     Ok(render(status, &page))
 }
 
-fn result_page(ctx: &Ctx, state: EkycState) -> Response {
-    let outcome = match state {
+fn result_page(app: &AppState, ctx: &Ctx, loaded: &Loaded) -> Response {
+    let outcome = match loaded.data.app.state {
         EkycState::PendingReview => "pending",
         EkycState::Rejected | EkycState::Revoked => "rejected",
         _ => "done",
     };
-    ok(&ResultPage { c: Chrome::from(ctx), outcome })
+    let locale = ctx.locale();
+    let reference = app::services::reference(&loaded.record.id);
+    let days = app.config.ekyc_review_days.to_string();
+    ok(&ResultPage {
+        c: Chrome::from(ctx),
+        outcome,
+        reference: app::i18n::tf(locale, "ekyc.pending.reference", &[("reference", &reference)]),
+        review_time: app::i18n::tf(locale, "ekyc.pending.review_time", &[("days", &days)]),
+    })
 }
 
 fn secret_page(ctx: &Ctx, id: &str, choice: &str, custom: &str, err: Option<&ServiceError>) -> SecretPage {
@@ -374,11 +395,11 @@ async fn show(
             let photos = loaded.data.images.len();
             ok(&ConfirmPage { c, id: id.into(), document: document_label(kind), remarks, question, photos })
         }
-        s @ (EkycState::Completed
+        EkycState::Completed
         | EkycState::Approved
         | EkycState::PendingReview
         | EkycState::Rejected
-        | EkycState::Revoked) => result_page(&ctx, s),
+        | EkycState::Revoked => result_page(&app, &ctx, &loaded),
     })
 }
 

@@ -30,6 +30,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/identity/{id}/card", post(identity_card))
         .route("/identity/{id}/person", post(identity_person))
         .route("/identity/{id}/confirm", post(identity_confirm))
+        .route("/identity/{id}/retry", post(identity_retry))
 }
 
 #[derive(Template)]
@@ -55,6 +56,9 @@ struct IdvCard {
     pattern: u8,
     pattern_label: &'static str,
     has_symbol: bool,
+    /// The drawn guide's sample 記号 and 番号, in the organization's pattern.
+    guide_symbol: &'static str,
+    guide_number: &'static str,
     symbol: String,
     number: String,
     branch: String,
@@ -85,6 +89,7 @@ struct IdvConfirm {
     branch: String,
     name: String,
     birth: String,
+    tries_left: String,
 }
 
 #[derive(Template)]
@@ -94,6 +99,28 @@ struct IdvResult {
     ok: bool,
     message_key: &'static str,
     inquiry: bool,
+    /// The failed verification (for 「やり直す」 after ②).
+    id: String,
+    /// After ②: the attempts left in the window, as the page says it.
+    tries_left: Option<(i64, String)>,
+}
+
+impl IdvResult {
+    fn done(ctx: &Ctx) -> Self {
+        IdvResult {
+            c: Chrome::from(ctx),
+            ok: true,
+            message_key: "idv.done.lead",
+            inquiry: false,
+            id: String::new(),
+            tries_left: None,
+        }
+    }
+}
+
+/// 「本人確認はあと3回お試しいただけます。」
+fn tries_left_text(ctx: &Ctx, n: i64) -> String {
+    app::i18n::tf(ctx.locale(), "idv.tries_left", &[("n", &n.to_string())])
 }
 
 fn signed_in(ctx: &Ctx) -> Option<&Member> {
@@ -103,7 +130,7 @@ fn signed_in(ctx: &Ctx) -> Option<&Member> {
 async fn identity_intro(State(app): State<AppState>, Extension(ctx): Cx) -> Result<Response, PageError> {
     let Some(member) = signed_in(&ctx) else { return Ok(see_other("/login")) };
     if identity::verified_at(&app, &member.user.id).await.or_page(&ctx)?.is_some() {
-        return Ok(ok(&IdvResult { c: Chrome::from(&ctx), ok: true, message_key: "idv.done.lead", inquiry: false }));
+        return Ok(ok(&IdvResult::done(&ctx)));
     }
     Ok(ok(&IdvIntro { c: Chrome::from(&ctx) }))
 }
@@ -145,6 +172,15 @@ fn card_page(
         pattern: p.number(),
         pattern_label: pattern_label(p),
         has_symbol: matches!(p, CardPattern::SymbolWithHyphen | CardPattern::SymbolAndNumber),
+        guide_symbol: match p {
+            CardPattern::SymbolWithHyphen => "12-34",
+            _ => "1234",
+        },
+        guide_number: match p {
+            CardPattern::HyphenatedNumber => "1234-5678",
+            CardPattern::NumberOnly => "12345678",
+            _ => "5678",
+        },
         symbol,
         number,
         branch,
@@ -227,17 +263,27 @@ async fn identity_show(
                 branch: card.branch.unwrap_or_default(),
                 name: format!("{} {}", f.family_name.as_deref().unwrap_or(""), f.given_name.as_deref().unwrap_or("")),
                 birth: f.birth_date.map(|d| d.to_string()).unwrap_or_default(),
+                tries_left: tries_left_text(&ctx, identity::tries_left(&app, member).await.or_page(&ctx)?),
             })
         }
-        IdentityState::Completed => {
-            ok(&IdvResult { c: Chrome::from(&ctx), ok: true, message_key: "idv.done.lead", inquiry: false })
-        }
+        IdentityState::Completed => ok(&IdvResult::done(&ctx)),
         IdentityState::Failed => {
-            let (message_key, inquiry) = match view.flow.failure {
-                Some(IdentityFailure::AlreadyLinked) => ("idv.fail.already_linked", false),
-                _ => ("idv.fail.no_match", true),
+            let (message_key, tries_left) = match view.flow.failure {
+                Some(IdentityFailure::AlreadyLinked) => ("idv.fail.already_linked", None),
+                _ => {
+                    let n = identity::tries_left(&app, member).await.or_page(&ctx)?;
+                    ("idv.fail.no_match", Some((n, tries_left_text(&ctx, n))))
+                }
             };
-            render(StatusCode::OK, &IdvResult { c: Chrome::from(&ctx), ok: false, message_key, inquiry })
+            let page = IdvResult {
+                c: Chrome::from(&ctx),
+                ok: false,
+                message_key,
+                inquiry: tries_left.is_some(),
+                id: id.into(),
+                tries_left,
+            };
+            render(StatusCode::OK, &page)
         }
     })
 }
@@ -343,4 +389,21 @@ async fn identity_confirm(
     let id = id.or_page(&ctx)?;
     identity::confirm(&app, member, &id).await.or_page(&ctx)?;
     Ok(see_other(&format!("/identity/{id}")))
+}
+
+/// 「入力内容を確認してやり直す」 after ②: back to the confirmation with the values kept.
+async fn identity_retry(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    Path(id): IdPath<FlowId>,
+    _: MemberForm<Empty>,
+) -> Result<Response, PageError> {
+    let Some(member) = signed_in(&ctx) else { return Ok(see_other("/login")) };
+    let id = id.or_page(&ctx)?;
+    match identity::retry(&app, member, &id).await {
+        Ok(_) => Ok(see_other(&format!("/identity/{id}"))),
+        // The verification ended meanwhile (expired, or cleaned up): a new one, from the start.
+        Err(ServiceError::FlowExpired | ServiceError::FlowNotFound) => Ok(see_other("/identity")),
+        Err(e) => Err(e).or_page(&ctx),
+    }
 }

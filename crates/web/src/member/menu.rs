@@ -49,7 +49,7 @@ struct OrgMenuPage {
     verified: bool,
     /// 「健診・医療アクセス認証」 and its status key: only for organizations with checkup
     /// results linked, and only after 本人確認.
-    ekyc_status: Option<&'static str>,
+    ekyc_status: Option<String>,
     /// 「健診結果」「お薬履歴」「医療費通知」: after 健診・医療アクセス認証 is done.
     health: bool,
     /// 「パスキーの設定」: with health, where passkeys are available.
@@ -66,7 +66,7 @@ async fn org_menu(State(app): State<AppState>, Extension(ctx): Cx) -> Result<Res
         let current = app::services::ekyc::current(&app, member).await.or_page(&ctx)?;
         // The health items: F4 done (the secret question is asked on the way in).
         let health = current.as_ref().is_some_and(|l| l.data.app.is_authenticated());
-        (Some(super::ekyc::menu_status(current.as_ref())), health)
+        (Some(super::ekyc::menu_status(&ctx, current.as_ref())), health)
     } else {
         (None, false)
     };

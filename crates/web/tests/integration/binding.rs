@@ -109,7 +109,7 @@ async fn someone_elses_licence_on_a_roster_record_goes_to_review_with_the_mismat
         version,
     };
     review::decide(&t.app, &reviewer, &id, reject, "127.0.0.1").await.expect("reject");
-    let mails = t.wait_mails("attacker@example.com", 2).await;
+    let mails = t.wait_mail_about("attacker@example.com", "審査結果").await;
     assert!(mails.iter().any(|(_, body)| body.contains("本人確認書類が名簿の方と一致しません")), "{mails:?}");
     let (_, v) = t.get("/api/v1/health", Some(&token)).await;
     assert_ne!(v["step_up"].as_str(), Some("ask"), "{v}");
@@ -170,7 +170,7 @@ async fn the_roster_persons_own_licence_completes_and_support_can_withdraw_it() 
             && a.client_ip == "10.0.0.9"),
         "audited"
     );
-    let mails = t.wait_mails("hanako@example.com", 2).await;
+    let mails = t.wait_mail_about("hanako@example.com", "取り消し").await;
     assert!(mails.iter().any(|(subject, _)| subject.contains("取り消し")), "{mails:?}");
     // Nothing left to withdraw; the rightful member can do 本人確認 again.
     assert!(matches!(
@@ -336,7 +336,7 @@ async fn support_finds_the_account_holding_a_roster_record_and_unlinks_it() {
     let audit = t.app.store.list_audit(None, 50).await.expect("audit");
     assert!(audit.iter().any(|a| a.action == "binding.find"), "the search is audited");
     assert!(audit.iter().any(|a| a.action == "binding.withdraw"), "the withdrawal is audited");
-    let mails = t.wait_mails("taker@example.com", 2).await;
+    let mails = t.wait_mail_about("taker@example.com", "取り消し").await;
     assert!(mails.iter().any(|(_, body)| body.contains("本人確認（名簿との照合）と")), "{mails:?}");
     // Now the rightful member verifies.
     t.verify_identity(&victim).await;

@@ -112,6 +112,15 @@ pub(crate) async fn application_in_review(t: &TestApp, email: &str) -> Applicati
         (200, Some("pending_review"), Some(false)),
         "{v}"
     );
+    assert_eq!(v["reference"].as_str(), Some(app::services::reference(&id).as_str()), "{v}");
+    assert!(v["submitted_at"].is_string() && v["decided_at"].is_null(), "{v}");
+    // 申請 sends a receipt: the 受付番号 (the id's first 8 characters) and the review time.
+    let mails = t.wait_mail_about(email, "お申し込みを受け付けました").await;
+    let (subject, text) = mails.last().expect("receipt");
+    assert_eq!(subject, "【Mimoto】健診・医療アクセス認証のお申し込みを受け付けました");
+    let reference: String = id.chars().filter(char::is_ascii_alphanumeric).take(8).collect::<String>().to_uppercase();
+    assert!(text.contains(&format!("受付番号: {reference}")), "{text}");
+    assert!(text.contains(&format!("通常{}営業日以内", t.app.config.ekyc_review_days)), "{text}");
     Application {
         token,
         id,
@@ -128,7 +137,11 @@ pub(crate) async fn application_in_review(t: &TestApp, email: &str) -> Applicati
 // The operator's browser
 
 fn ekyc_mails(t: &TestApp, email: &str) -> Vec<(String, String)> {
-    t.mails_to(email).into_iter().filter(|(subject, _)| subject.contains("健診・医療アクセス認証")).collect()
+    // The decisions' mails (not the 申請 receipt).
+    t.mails_to(email)
+        .into_iter()
+        .filter(|(subject, _)| subject.contains("健診・医療アクセス認証") && !subject.contains("受け付けました"))
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -138,6 +151,7 @@ fn ekyc_mails(t: &TestApp, email: &str) -> Vec<(String, String)> {
 async fn a_case_goes_to_review_and_an_operator_approves_it_in_the_console() {
     let t = TestApp::start(opts()).await;
     let a = application_in_review(&t, "hanako@example.com").await;
+    step_the_member_sees_the_reference_and_date_while_reviewed(&t, &a).await;
     let reviewer = create_operator(&t, "reviewer@mimoto.example.jp", "審査 花子", Role::Reviewer).await;
     let admin = create_operator(&t, "admin@mimoto.example.jp", "管理 太郎", Role::Admin).await;
     let b = Browser::not_following(&t);
@@ -152,6 +166,21 @@ async fn a_case_goes_to_review_and_an_operator_approves_it_in_the_console() {
     step_only_administrators_read_the_audit_log(&t, &b, &admin).await;
     step_logout_ends_the_console_session(&b).await;
     t.stop().await;
+}
+
+/// While the case waits, the member's org menu says since when and its 受付番号, and the
+/// result page gives both with the expected review time.
+async fn step_the_member_sees_the_reference_and_date_while_reviewed(t: &TestApp, a: &Application) {
+    let m = Browser::new(t);
+    assert_eq!(m.login("hanako@example.com", PASSWORD).await.status, 200);
+    let reference = app::services::reference(&a.id);
+    let date = app::services::jst_date(t.clock.now());
+    let menu = m.get("/menu/org").await;
+    let status = format!("健診・医療アクセス認証を確認中です（{date} 申請・受付番号 {reference}）");
+    assert!(menu.has(&status), "{status}\n{}", menu.html);
+    let result = m.get(&format!("/ekyc/{}", a.id)).await;
+    assert!(result.has("申請を受け付けました") && result.has(&format!("受付番号: {reference}")), "{}", result.html);
+    assert!(result.has("通常3営業日以内"), "{}", result.html);
 }
 
 /// Nothing under /console without a console session; the login form and its cookie.
@@ -324,7 +353,7 @@ async fn step_approve_mails_the_member_once(t: &TestApp, b: &Browser, a: &Applic
         "{}",
         approved.html
     );
-    let mails = t.wait_mails("hanako@example.com", 2).await;
+    let mails = t.wait_mails("hanako@example.com", 3).await;
     let (subject, text) = mails.last().expect("mail");
     assert_eq!(subject, "【Mimoto】健診・医療アクセス認証が完了しました");
     assert!(text.contains("みらい健康保険組合"), "{text}");
@@ -474,7 +503,7 @@ async fn a_rejected_member_is_told_why_and_can_start_again() {
         "{}",
         rejected.html
     );
-    let mails = t.wait_mails("hanako@example.com", 2).await;
+    let mails = t.wait_mails("hanako@example.com", 3).await;
     let (subject, text) = mails.last().expect("mail");
     assert_eq!(subject, "【Mimoto】健診・医療アクセス認証の審査結果のお知らせ");
     assert!(text.contains("理由: 書類が不鮮明"), "{text}");
@@ -517,7 +546,7 @@ async fn two_reviewers_deciding_at_once_make_one_decision_and_one_mail() {
     let outcomes = [&r1, &r2];
     assert_eq!(outcomes.iter().filter(|r| r.is_ok()).count(), 1, "{r1:?} {r2:?}");
     assert_eq!(outcomes.iter().filter(|r| matches!(r, Err(ServiceError::AlreadyDecided))).count(), 1, "{r1:?} {r2:?}");
-    t.wait_mails("hanako@example.com", 2).await;
+    t.wait_mails("hanako@example.com", 3).await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(ekyc_mails(&t, "hanako@example.com").len(), 1);
     let decisions = t
@@ -611,11 +640,13 @@ async fn console_logins_are_rate_limited_per_email_and_per_ip() {
     let limited = b.console_login(&op.email, OP_PASSWORD, &op.code_at(t.clock.now())).await;
     assert_eq!(limited.status, 429, "even the right credentials, once the email is locked");
     assert!(limited.headers.contains_key("retry-after"));
+    // The address's budget counts failures only: the refused try above was not one.
     assert_eq!(b.console_login("other@mimoto.example.jp", OP_PASSWORD, "000000").await.status, 401);
+    assert_eq!(b.console_login("third@mimoto.example.jp", OP_PASSWORD, "000000").await.status, 401);
     assert_eq!(
-        b.console_login("third@mimoto.example.jp", OP_PASSWORD, "000000").await.status,
+        b.console_login("fourth@mimoto.example.jp", OP_PASSWORD, "000000").await.status,
         429,
-        "the sixth try from this address"
+        "the sixth failure from this address"
     );
     t.stop().await;
 }

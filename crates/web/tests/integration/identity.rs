@@ -172,6 +172,79 @@ async fn input_errors_are_specific() {
     t.stop().await;
 }
 
+/// 「入力内容を確認してやり直す」 (#16): after no match the same verification goes back to the
+/// confirmation with everything kept; one field is corrected and confirmed. Not after ①, not
+/// before a failure, and not once the attempts are spent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_no_match_keeps_every_value() {
+    let t = TestApp::start(Opts::default()).await;
+    let a = t.register("typo@example.com", PASSWORD).await;
+    let id = prepare(&t, &a, &Person { number: "5677", ..HANAKO }).await;
+    let retry = format!("/api/v1/identity-verifications/{id}/retry");
+    let (s, v) = t.post_auth(&retry, &a, json!({})).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (409, Some("wrong_step")), "nothing failed yet: {v}");
+    assert_eq!(confirm(&t, &a, &id).await.0, 422);
+
+    let (s, v) = t.post_auth(&retry, &a, json!({})).await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("person_entered")), "{v}");
+    assert_eq!((v["card"]["symbol"].as_str(), v["card"]["number"].as_str()), (Some("1234"), Some("5677")));
+    assert_eq!((v["family_name"].as_str(), v["birth_date"].as_str()), (Some("ヤマダ"), Some("1990-04-01")));
+    let (s, v) = t
+        .post_auth(
+            &format!("/api/v1/identity-verifications/{id}/card"),
+            &a,
+            json!({"symbol": "1234", "number": "5678", "branch": ""}),
+        )
+        .await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("person_entered")), "only 番号 typed again: {v}");
+    let (s, v) = confirm(&t, &a, &id).await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("completed")), "{v}");
+
+    // After ① there is nothing to correct.
+    let b = t.register("second@example.com", PASSWORD).await;
+    let id = prepare(&t, &b, &HANAKO).await;
+    assert_eq!(confirm(&t, &b, &id).await.0, 409);
+    let (s, v) = t.post_auth(&format!("/api/v1/identity-verifications/{id}/retry"), &b, json!({})).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (409, Some("wrong_step")), "{v}");
+    // Another member's verification is not found.
+    let (s, _) = t.post_auth(&retry, &b, json!({})).await;
+    assert_eq!(s, 404);
+    t.stop().await;
+}
+
+/// The web pages: the failure page offers 「入力内容を確認してやり直す」 while attempts are left
+/// and says how many; the retry lands on the confirmation with the values; once spent, no retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_retry_page_shows_the_tries_left_until_none() {
+    let t = TestApp::start(Opts::default()).await;
+    let token = t.register("pages@example.com", PASSWORD).await;
+    let b = crate::common::browser::Browser::not_following(&t);
+    assert_eq!(b.login("pages@example.com", PASSWORD).await.status, 303);
+    for n in (0..5).rev() {
+        let id = prepare(&t, &token, &Person { number: "5677", ..HANAKO }).await;
+        let page = b.get(&format!("/identity/{id}")).await;
+        assert!(page.has(&format!("本人確認はあと{}回お試しいただけます", n + 1)), "{}", page.html);
+        confirm(&t, &token, &id).await;
+        let failed = b.get(&format!("/identity/{id}")).await;
+        assert!(!failed.has("②") && !failed.has("①"), "{}", failed.html);
+        if n > 0 {
+            assert!(failed.has(&format!("本人確認はあと{n}回お試しいただけます")), "{}", failed.html);
+            assert!(failed.has(&format!("action=\"/identity/{id}/retry\"")), "{}", failed.html);
+            let back = b.post(&format!("/identity/{id}/retry"), &[("csrf", failed.csrf().as_str())]).await;
+            assert_eq!(back.status, 303);
+            let confirm_page = b.get(&format!("/identity/{id}")).await;
+            assert!(confirm_page.has("この内容で本人確認する") && confirm_page.has("5677"), "{}", confirm_page.html);
+        } else {
+            assert!(!failed.has("/retry\""), "no retry when none is left: {}", failed.html);
+            assert!(failed.has("本人確認の試行回数が上限に達しました"), "{}", failed.html);
+            let csrf = b.get("/identity").await.csrf();
+            let late = b.post(&format!("/identity/{id}/retry"), &[("csrf", csrf.as_str())]).await;
+            assert_eq!(late.status, 429);
+        }
+    }
+    t.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attempts_are_limited_per_account() {
     let t = TestApp::start(Opts::default()).await;

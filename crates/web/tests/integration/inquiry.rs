@@ -314,6 +314,11 @@ async fn step_a_reply_is_mailed_in_the_members_language(
         "{}",
         replies[0]
     );
+    // The mail points to the help link that really is on every member page.
+    let help = "ヘルプ・お問い合わせ";
+    let landing = Browser::new(t).get("/").await;
+    assert!(landing.has(&format!("<a href=\"/inquiry/new\">{help}</a>")), "{}", landing.html);
+    assert!(replies[0].contains(&format!("「{help}」")), "{}", replies[0]);
     let log = t.app.store.list_audit(None, 1).await.expect("audit");
     assert_eq!((log[0].action.as_str(), log[0].target_id.as_deref()), ("inquiry.reply", Some(member_id)));
     let after = b.get(&format!("/console/inquiries/{member_id}?done=replied")).await;
