@@ -91,3 +91,34 @@ export async function approveOnlyCase(page, { family, given }, { burst = false }
   await expectVisible(page.getByRole('heading', { name: '審査キュー', exact: true }), 'back on the queue');
   assert.equal(await page.getByRole('link', { name: /^審査する/ }).count(), 0, 'the queue is empty after the approval');
 }
+
+/**
+ * From the console's inquiry inbox: opens the inquiry with this 受付番号 and follows its
+ * attached account 「会員の概要を見る」 → the member summary (heading 「会員の概要」).
+ */
+export async function openInquiryMember(page, reference) {
+  await page.getByRole('navigation').getByRole('link', { name: 'お問い合わせ', exact: true }).click();
+  await expectVisible(page.getByRole('heading', { name: 'お問い合わせ', exact: true }), 'the inquiry inbox');
+  await page.getByRole('link', { name: `開く ${reference}`, exact: true }).click();
+  await expectVisible(page.getByRole('heading', { name: new RegExp(`${reference}`) }), `the inquiry ${reference}`);
+  await page.getByRole('link', { name: '会員の概要を見る', exact: true }).click();
+  await expectVisible(page.getByRole('heading', { name: '会員の概要', exact: true }), 'the member summary (heading 「会員の概要」)');
+}
+
+/**
+ * 「会員検索」 by the exact email (`{ email }`, straight to the summary) or by an inquiry's
+ * 受付番号 (`{ reference }`, then the found inquiry's 「会員の概要を見る」).
+ */
+export async function findMember(page, { email, reference }) {
+  await page.getByRole('navigation').getByRole('link', { name: '会員検索', exact: true }).click();
+  await expectVisible(page.getByRole('heading', { name: '会員検索', exact: true }), 'the member search (heading 「会員検索」)');
+  if (email) {
+    await page.getByLabel('メールアドレス', { exact: true }).fill(email);
+    await button(page, 'メールアドレスで探す').click();
+  } else {
+    await page.getByLabel('受付番号', { exact: true }).fill(reference);
+    await button(page, '受付番号で探す').click();
+    await page.getByRole('link', { name: '会員の概要を見る', exact: true }).click();
+  }
+  await expectVisible(page.getByRole('heading', { name: '会員の概要', exact: true }), 'the member summary (heading 「会員の概要」)');
+}

@@ -58,6 +58,8 @@ pub trait Ekyc: Send + Sync {
     async fn get_ekyc(&self, id: &str) -> Result<Option<EkycRecord>>;
     /// The member's newest application.
     async fn latest_ekyc_of_user(&self, user_id: &str) -> Result<Option<EkycRecord>>;
+    /// Up to `limit` of the member's applications, newest first (the console's history).
+    async fn ekyc_of_user(&self, user_id: &str, limit: i64) -> Result<Vec<EkycRecord>>;
     /// Writes `app` if the stored version is `app.version` (the stored version becomes one
     /// more); [`StoreError::Conflict`] otherwise — e.g. two reviewers deciding one case.
     async fn update_ekyc(&self, app: &EkycRecord) -> Result<()>;
@@ -185,6 +187,15 @@ macro_rules! sql_ekyc {
                      ORDER BY created_at DESC, id DESC LIMIT 1"
                 );
                 Ok(sqlx::query_as(&sql).bind(user_id).fetch_optional(&self.pool).await?)
+            }
+
+            #[tracing::instrument(skip_all, fields(user_id = %user_id, limit = limit))]
+            async fn ekyc_of_user(&self, user_id: &str, limit: i64) -> Result<Vec<EkycRecord>> {
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM ekyc_applications WHERE user_id = $1 \
+                     ORDER BY created_at DESC, id DESC LIMIT $2"
+                );
+                Ok(sqlx::query_as(&sql).bind(user_id).bind(limit).fetch_all(&self.pool).await?)
             }
 
             #[tracing::instrument(skip_all, fields(application_id = %a.id))]

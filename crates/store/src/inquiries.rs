@@ -58,6 +58,12 @@ pub trait Inquiries: Send + Sync {
     /// [`StoreError::NotFound`] for an unknown inquiry, [`StoreError::Conflict`] when it is
     /// closed already: then nothing is written.
     async fn close_inquiry(&self, id: &str, now: OffsetDateTime, audit: &NewAuditEntry) -> Result<()>;
+    /// Up to `limit` inquiries with this member's account attached, newest first.
+    async fn inquiries_of_user(&self, user_id: &str, limit: i64) -> Result<Vec<InquiryRecord>>;
+    /// The inquiries whose id starts with `id_prefix` (matched exactly, character for
+    /// character: `%` and `_` mean themselves), newest first: the look-up of a 受付番号, the
+    /// first characters of the id. An empty prefix finds nothing.
+    async fn find_inquiries_by_id_prefix(&self, id_prefix: &str) -> Result<Vec<InquiryRecord>>;
 }
 
 const COLUMNS: &str =
@@ -181,6 +187,27 @@ macro_rules! sql_inquiries {
                 insert_audit(&mut *tx, &self.chain_key(), audit).await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            #[tracing::instrument(skip_all, fields(user_id = %user_id, limit = limit))]
+            async fn inquiries_of_user(&self, user_id: &str, limit: i64) -> Result<Vec<InquiryRecord>> {
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM inquiries WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2"
+                );
+                Ok(sqlx::query_as(&sql).bind(user_id).bind(limit).fetch_all(&self.pool).await?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn find_inquiries_by_id_prefix(&self, id_prefix: &str) -> Result<Vec<InquiryRecord>> {
+                if id_prefix.is_empty() {
+                    return Ok(Vec::new());
+                }
+                // substr, not LIKE: the prefix's characters mean themselves.
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM inquiries WHERE substr(id, 1, length($1)) = $1 \
+                     ORDER BY created_at DESC, id DESC"
+                );
+                Ok(sqlx::query_as(&sql).bind(id_prefix).fetch_all(&self.pool).await?)
             }
         }
     };

@@ -96,8 +96,8 @@ pub use import_jobs::{ImportJobRecord, ImportJobs};
 pub use inquiries::{Inquiries, InquiryRecord, InquiryReply};
 pub use limits::RateLimits;
 pub use operators::{
-    AuditEntry, AuditFilter, BindingWithdrawal, EkycReview, NewAuditEntry, OperatorChange, OperatorRecord,
-    OperatorSessionRecord, Operators, Withdrawal,
+    AuditEntry, AuditFilter, BindingWithdrawal, DecidedReview, EkycReview, NewAuditEntry, OperatorChange,
+    OperatorRecord, OperatorSessionRecord, Operators, Withdrawal,
 };
 pub use orgs::Orgs;
 pub use outbox::{MailFate, NewMail, Outbox, OutboxRecord, RefusedMail, UnsentMail};

@@ -190,6 +190,31 @@ pub trait Operators: Send + Sync {
     async fn withdraw_binding(&self, w: &Withdrawal<'_>) -> Result<()>;
     /// The member's withdrawals, newest first.
     async fn binding_withdrawals(&self, user_id: &str) -> Result<Vec<BindingWithdrawal>>;
+    /// Reviewers' decisions, newest first: up to `limit` after skipping `offset`; only
+    /// `decision` (`approved` or `rejected`) when given, and with `orgs` only those on
+    /// applications of these organizations (none when the list is empty).
+    async fn decided_reviews(
+        &self,
+        decision: Option<&str>,
+        orgs: Option<&[String]>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<DecidedReview>>;
+}
+
+/// A reviewer's decision with the application's organization and member, for the console's
+/// list of decided cases (the sealed note is not read).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DecidedReview {
+    pub application_id: String,
+    pub org_id: String,
+    pub user_id: String,
+    pub operator_id: String,
+    /// `approved` or `rejected`.
+    pub decision: String,
+    pub reason: Option<String>,
+    #[sqlx(try_from = "UnixTime")]
+    pub decided_at: OffsetDateTime,
 }
 
 /// An operator's withdrawal of a member's binding (see [`Operators::withdraw_binding`]).
@@ -601,6 +626,40 @@ macro_rules! sql_operators {
                 .fetch_all(&self.pool)
                 .await?;
                 Ok(rows)
+            }
+
+            #[tracing::instrument(skip_all, fields(limit = limit, offset = offset))]
+            async fn decided_reviews(
+                &self,
+                decision: Option<&str>,
+                orgs: Option<&[String]>,
+                limit: i64,
+                offset: i64,
+            ) -> Result<Vec<DecidedReview>> {
+                let mut q = sqlx::QueryBuilder::new(
+                    "SELECT r.application_id, a.org_id, a.user_id, r.operator_id, r.decision, r.reason, \
+                     r.decided_at FROM ekyc_reviews r JOIN ekyc_applications a ON a.id = r.application_id \
+                     WHERE 1 = 1",
+                );
+                if let Some(decision) = decision {
+                    q.push(" AND r.decision = ").push_bind(decision);
+                }
+                if let Some(orgs) = orgs {
+                    if orgs.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    q.push(" AND a.org_id IN (");
+                    let mut ids = q.separated(", ");
+                    for org in orgs {
+                        ids.push_bind(org);
+                    }
+                    q.push(")");
+                }
+                q.push(" ORDER BY r.decided_at DESC, r.application_id DESC LIMIT ")
+                    .push_bind(limit)
+                    .push(" OFFSET ")
+                    .push_bind(offset);
+                Ok(q.build_query_as().fetch_all(&self.pool).await?)
             }
 
             #[tracing::instrument(skip_all, fields(application_id = %application_id))]

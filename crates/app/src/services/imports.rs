@@ -1,5 +1,6 @@
-//! Health-record imports started from the operator console (F5): an administrator uploads a
-//! 特定健診 ZIP, an お薬履歴 CSV or a 医療費通知 CSV for an organization; the import runs in the
+//! Imports started from the operator console: an administrator uploads a 特定健診 ZIP, an
+//! お薬履歴 CSV or a 医療費通知 CSV (F5), or a roster (名簿) CSV, for an organization; the import
+//! runs in the
 //! background (all or nothing, like the CLI) and its page shows a progress bar, then what was
 //! written or every refused entry.
 //!
@@ -58,16 +59,20 @@ pub enum ImportKind {
     Medications,
     /// 医療費通知 CSV.
     Expenses,
+    /// The organization's roster (名簿) CSV, as `mimoto roster import` reads it.
+    Roster,
 }
 
 impl ImportKind {
-    pub const ALL: [ImportKind; 3] = [ImportKind::Checkups, ImportKind::Medications, ImportKind::Expenses];
+    pub const ALL: [ImportKind; 4] =
+        [ImportKind::Checkups, ImportKind::Medications, ImportKind::Expenses, ImportKind::Roster];
 
     pub fn as_str(self) -> &'static str {
         match self {
             ImportKind::Checkups => "checkups",
             ImportKind::Medications => "medications",
             ImportKind::Expenses => "expenses",
+            ImportKind::Roster => "roster",
         }
     }
 
@@ -108,6 +113,42 @@ pub struct ImportNotes {
     pub skipped_files: Vec<SkippedFile>,
     /// How many files were not imported in all.
     pub skipped_files_total: u64,
+    /// What a roster import changed besides its new records.
+    #[serde(default)]
+    pub roster: Option<RosterNotes>,
+}
+
+/// A written roster import's changes besides its new records.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RosterNotes {
+    /// Stored records the file changed.
+    pub updated: u64,
+    /// Stored records absent from the file: their eligibility ended yesterday (Japan time).
+    pub ended: u64,
+}
+
+/// A roster import's outcome as the job's: counts, or the problems by line number.
+fn roster_outcome(
+    result: Result<(store::ImportStats, crate::services::roster::Timings), crate::services::roster::ImportError>,
+) -> Result<(u64, u64, u64, ImportNotes), ServiceError> {
+    use crate::services::roster::ImportError;
+    match result {
+        Ok((stats, _)) => {
+            let notes = ImportNotes {
+                roster: Some(RosterNotes { updated: stats.updated, ended: stats.ended }),
+                ..ImportNotes::default()
+            };
+            Ok((stats.rows, stats.inserted, stats.rows.saturating_sub(stats.inserted), notes))
+        }
+        Err(ImportError::Rows(errors)) => Err(ServiceError::HealthEntries(
+            errors.into_iter().map(|e| records::health_csv::LineError { line: e.line, reason: e.message }).collect(),
+        )),
+        Err(e @ (ImportError::TooLarge { .. } | ImportError::Encoding(_) | ImportError::Empty)) => {
+            Err(ServiceError::HealthCsv(e.to_string()))
+        }
+        Err(ImportError::Crypto(e)) => Err(e.into()),
+        Err(ImportError::Store(e)) => Err(e.into()),
+    }
 }
 
 /// The stored outcome of a finished job (`import_jobs.result`).
@@ -320,6 +361,7 @@ pub async fn start(
         })
         .await?;
     let (task_app, job_id, number) = (Arc::clone(app), id.clone(), org.insurer_number.as_str().to_string());
+    let task_org = org.clone();
     tokio::spawn(async move {
         let counter = Arc::new(Counter::default());
         let beat = AbortOnDrop(tokio::spawn(heartbeat(Arc::clone(&task_app), job_id.clone(), Arc::clone(&counter))));
@@ -340,6 +382,7 @@ pub async fn start(
                                 .map(|s| SkippedFile { entry: s.entry, reason: s.reason.as_str().to_string() })
                                 .collect(),
                             skipped_files_total: r.skipped_files_total,
+                            roster: None,
                         };
                         (r.stats.documents, r.stats.inserted, r.stats.replaced, notes)
                     })
@@ -354,6 +397,16 @@ pub async fn start(
                         .await
                         .map(|s| (s.rows, s.inserted, s.existing, ImportNotes::default()))
                 }
+                ImportKind::Roster => roster_outcome(
+                    crate::services::roster::import_bytes(
+                        &task_app,
+                        &task_org,
+                        &bytes,
+                        crate::services::roster::Encoding::Auto,
+                        &mut progress,
+                    )
+                    .await,
+                ),
             }
         });
         let result = import.await.unwrap_or_else(|e| Err(ServiceError::Internal(format!("import task: {e}"))));

@@ -187,6 +187,13 @@ impl LoginGuard {
         Ok(())
     }
 
+    /// The recent failed logins of `account` counted toward the ceiling (a look only: nothing
+    /// is counted), for the console's member page.
+    pub async fn failures(app: &App, scope: &str, account: &str) -> ServiceResult<i64> {
+        let window = Duration::seconds(app.config.limits.login_failures_per_account.window_secs);
+        hits(app, &LoginGuard::of(app, scope, account).failures_keys, window).await
+    }
+
     /// Forgets the failures of `account` without an attempt (after a password reset).
     pub async fn forget(app: &App, scope: &str, account: &str) -> ServiceResult<()> {
         LoginGuard::of(app, scope, account).forget_failures(app).await

@@ -16,6 +16,7 @@ pub mod imports;
 pub mod inquiry;
 pub mod limits;
 pub mod mail_refusals;
+pub mod members;
 pub mod operators;
 pub mod passkeys;
 pub mod passwords;

@@ -73,6 +73,9 @@ pub mod actions {
     pub const OPERATOR_END_SESSIONS: &str = "operator.end_sessions";
     pub const OPERATOR_SCOPE: &str = "operator.scope";
     pub const VIEW_MAIL_REFUSALS: &str = "mail.view_refusals";
+    pub const VIEW_ACCOUNT: &str = "account.view";
+    pub const FIND_ACCOUNT: &str = "account.find";
+    pub const VIEW_DECIDED: &str = "ekyc.view_decided";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

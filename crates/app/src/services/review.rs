@@ -76,6 +76,67 @@ pub(crate) async fn queue_items(app: &App, records: Vec<EkycRecord>) -> ServiceR
         .collect()
 }
 
+/// Decided cases shown per page of the console's list.
+pub const DECIDED_PAGE_SIZE: i64 = 50;
+
+/// One reviewer's decision in the list of decided cases (no personal data).
+pub struct DecidedItem {
+    pub id: String,
+    pub user_id: String,
+    pub org_name: String,
+    pub approved: bool,
+    /// A code of [`REJECT_REASONS`].
+    pub reason: Option<String>,
+    pub operator_name: String,
+    pub decided_at: OffsetDateTime,
+}
+
+/// A page of decided cases and whether another follows.
+pub struct DecidedPage {
+    pub items: Vec<DecidedItem>,
+    pub has_next: bool,
+}
+
+/// Reviewers' decisions, newest first, `DECIDED_PAGE_SIZE` a page (`page` from 1), only
+/// approvals or rejections when `approved` is given, of the organizations the operator may
+/// see. Audited like the queue.
+#[tracing::instrument(skip_all, fields(operator_id = %operator.id, page = page))]
+pub async fn decided(
+    app: &App,
+    operator: &Operator,
+    approved: Option<bool>,
+    page: i64,
+    ip: &str,
+) -> ServiceResult<DecidedPage> {
+    operators::audit(app, Some(&operator.id), actions::VIEW_DECIDED, None, ip).await?;
+    let decision = approved.map(|a| if a { "approved" } else { "rejected" });
+    let orgs = (!operator.sees_all_orgs()).then_some(operator.orgs.as_slice());
+    let offset = page.max(1).saturating_sub(1).saturating_mul(DECIDED_PAGE_SIZE);
+    let mut rows = app.store.decided_reviews(decision, orgs, DECIDED_PAGE_SIZE + 1, offset).await?;
+    let has_next = rows.len() as i64 > DECIDED_PAGE_SIZE;
+    rows.truncate(DECIDED_PAGE_SIZE as usize);
+    let names: std::collections::HashMap<String, String> =
+        app.store.list_orgs().await?.into_iter().map(|o| (o.id, o.name)).collect();
+    let mut operator_names = std::collections::HashMap::new();
+    let mut items = Vec::with_capacity(rows.len());
+    for r in rows.into_iter().filter(|r| operator.may_see_org(&r.org_id)) {
+        if !operator_names.contains_key(&r.operator_id) {
+            let name = operators::name_of(app, &r.operator_id).await?.unwrap_or_else(|| r.operator_id.clone());
+            operator_names.insert(r.operator_id.clone(), name);
+        }
+        items.push(DecidedItem {
+            org_name: names.get(&r.org_id).cloned().unwrap_or_default(),
+            operator_name: operator_names.get(&r.operator_id).cloned().unwrap_or_default(),
+            approved: r.decision == "approved",
+            id: r.application_id,
+            user_id: r.user_id,
+            reason: r.reason,
+            decided_at: r.decided_at,
+        });
+    }
+    Ok(DecidedPage { items, has_next })
+}
+
 /// The member's roster record (F3), opened.
 pub struct Person {
     pub entry: RosterEntry,

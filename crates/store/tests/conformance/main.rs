@@ -113,6 +113,7 @@ mod health;
 mod import_jobs;
 mod inquiries;
 mod limits;
+mod members;
 mod operators;
 mod orgs;
 mod outbox;

@@ -38,6 +38,7 @@ fn kind_label(kind: ImportKind) -> &'static str {
         ImportKind::Checkups => "console.imports.kind.checkups",
         ImportKind::Medications => "console.imports.kind.medications",
         ImportKind::Expenses => "console.imports.kind.expenses",
+        ImportKind::Roster => "console.imports.kind.roster",
     }
 }
 
@@ -188,6 +189,8 @@ struct JobPage {
     percent: u64,
     /// (records, new, unchanged) when everything was written.
     written: Option<(u64, u64, u64)>,
+    /// A roster import's changed records and those whose eligibility it ended.
+    roster: Option<(u64, u64)>,
     /// 「codeSystem なしの検査項目コード N 件を JLAC10 として読み取りました」, when N > 0.
     codes_without_system: Option<String>,
     /// The caption of the files not imported (with their count), and (file, reason) rows.
@@ -213,6 +216,7 @@ fn job_view(ctx: &ConsoleCtx, job: Job) -> JobPage {
         total: 0,
         percent: 0,
         written: None,
+        roster: None,
         codes_without_system: None,
         skipped_caption: String::new(),
         skipped: Vec::new(),
@@ -233,6 +237,7 @@ fn job_view(ctx: &ConsoleCtx, job: Job) -> JobPage {
             page.total = records;
             page.percent = 100;
             page.written = Some((records, inserted, unchanged));
+            page.roster = notes.roster.as_ref().map(|r| (r.updated, r.ended));
             let count = |key: &str, n: u64| ctx.tr.tf(key, "n", &n.to_string());
             if notes.codes_without_system > 0 {
                 page.codes_without_system =

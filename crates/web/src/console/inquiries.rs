@@ -82,6 +82,8 @@ struct InquiryPage {
     reference: String,
     fields: Vec<Field>,
     message: String,
+    /// The attached account, whose summary the page links to.
+    member: Option<String>,
     replies: Vec<ReplyRowView>,
     closed: bool,
     reply_max: usize,
@@ -124,6 +126,7 @@ fn inquiry_view(
         id: r.id.clone(),
         reference: d.reference.clone(),
         closed: r.status == "closed",
+        member: r.user_id.clone(),
         fields,
         replies: d
             .replies

@@ -42,6 +42,7 @@ mod imports;
 mod inquiries;
 mod login;
 mod mail;
+mod members;
 mod review;
 mod staff;
 
@@ -76,6 +77,9 @@ pub fn routes(app: AppState) -> Router<AppState> {
         .route("/console/inquiries/{id}", get(inquiries::inquiry_page))
         .route("/console/inquiries/{id}/reply", post(inquiries::inquiry_reply))
         .route("/console/inquiries/{id}/close", post(inquiries::inquiry_close))
+        .route("/console/members", get(members::members_page).post(members::search))
+        .route("/console/members/{id}", get(members::member_page))
+        .route("/console/decided", get(members::decided_page))
         .merge(imports::routes())
         .layer(axum::middleware::from_fn_with_state(app, console_context))
 }

@@ -15,6 +15,7 @@ mod binding;
 mod checkups;
 mod console;
 mod console_imports;
+mod console_member;
 mod ekyc;
 mod exactly_once;
 mod faults;
