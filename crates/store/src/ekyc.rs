@@ -60,6 +60,9 @@ pub trait Ekyc: Send + Sync {
     async fn latest_ekyc_of_user(&self, user_id: &str) -> Result<Option<EkycRecord>>;
     /// Up to `limit` of the member's applications, newest first (the console's history).
     async fn ekyc_of_user(&self, user_id: &str, limit: i64) -> Result<Vec<EkycRecord>>;
+    /// The applications whose id starts with `id_prefix` (matched exactly, character for
+    /// character: the 受付番号 of a receipt mail), newest first; none for an empty prefix.
+    async fn find_ekyc_by_id_prefix(&self, id_prefix: &str) -> Result<Vec<EkycRecord>>;
     /// Writes `app` if the stored version is `app.version` (the stored version becomes one
     /// more); [`StoreError::Conflict`] otherwise — e.g. two reviewers deciding one case.
     async fn update_ekyc(&self, app: &EkycRecord) -> Result<()>;
@@ -196,6 +199,19 @@ macro_rules! sql_ekyc {
                      ORDER BY created_at DESC, id DESC LIMIT $2"
                 );
                 Ok(sqlx::query_as(&sql).bind(user_id).bind(limit).fetch_all(&self.pool).await?)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn find_ekyc_by_id_prefix(&self, id_prefix: &str) -> Result<Vec<EkycRecord>> {
+                if id_prefix.is_empty() {
+                    return Ok(Vec::new());
+                }
+                // substr, not LIKE: the prefix's characters mean themselves.
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM ekyc_applications WHERE substr(id, 1, length($1)) = $1 \
+                     ORDER BY created_at DESC, id DESC LIMIT 20"
+                );
+                Ok(sqlx::query_as(&sql).bind(id_prefix).fetch_all(&self.pool).await?)
             }
 
             #[tracing::instrument(skip_all, fields(application_id = %a.id))]

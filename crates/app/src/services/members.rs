@@ -209,36 +209,67 @@ pub struct FoundInquiry {
     pub user_id: Option<String>,
 }
 
+/// An eKYC application found by its 受付番号 (the 申請 receipt mail's), with its member.
+pub struct FoundApplication {
+    pub id: String,
+    pub reference: String,
+    /// The stored state name (`pending_review`, `approved`, …).
+    pub state: String,
+    pub submitted_at: Option<OffsetDateTime>,
+    pub user_id: String,
+}
+
+/// What a 受付番号 finds: inquiries and eKYC applications share the form of number.
+pub struct FoundByReference {
+    pub inquiries: Vec<FoundInquiry>,
+    pub applications: Vec<FoundApplication>,
+}
+
 /// The length of a 受付番号 ([`reference`]: the id's first 8 characters, which for our ids are
 /// the hexadecimal digits before the first hyphen).
 const REFERENCE_LEN: usize = 8;
 
-/// The inquiries with this 受付番号 (the whole number, in either case; never a part of one).
-/// Audited before the look-up. Operators limited to organizations see no inquiries, so they
-/// find none.
+/// The inquiries and eKYC applications with this 受付番号 (the whole number, in either case;
+/// never a part of one). Audited before the look-up. Operators limited to organizations see
+/// no inquiries, and only their organizations' applications.
 #[tracing::instrument(skip_all, fields(operator_id = %operator.id))]
 pub async fn find_by_reference(
     app: &App,
     operator: &Operator,
     input: &str,
     ip: &str,
-) -> ServiceResult<Vec<FoundInquiry>> {
+) -> ServiceResult<FoundByReference> {
     operators::audit(app, Some(&operator.id), actions::FIND_ACCOUNT, None, ip).await?;
     let number = input.trim();
-    if !operator.sees_all_orgs()
-        || number.chars().count() != REFERENCE_LEN
-        || !number.chars().all(|c| c.is_ascii_hexdigit())
-    {
-        return Ok(Vec::new());
+    let mut found = FoundByReference { inquiries: Vec::new(), applications: Vec::new() };
+    if number.chars().count() != REFERENCE_LEN || !number.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Ok(found);
     }
     let prefix = format!("{}-", number.to_ascii_lowercase());
-    Ok(app
+    if operator.sees_all_orgs() {
+        found.inquiries = app
+            .store
+            .find_inquiries_by_id_prefix(&prefix)
+            .await?
+            .into_iter()
+            .map(|r| FoundInquiry { user_id: r.user_id.clone(), inquiry: inquiry_row(r) })
+            .collect();
+    }
+    found.applications = app
         .store
-        .find_inquiries_by_id_prefix(&prefix)
+        .find_ekyc_by_id_prefix(&prefix)
         .await?
         .into_iter()
-        .map(|r| FoundInquiry { user_id: r.user_id.clone(), inquiry: inquiry_row(r) })
-        .collect())
+        .filter(|a| operator.may_see_org(&a.org_id))
+        .map(|a| FoundApplication {
+            reference: reference(&a.id),
+            id: a.id,
+            state: a.state,
+            submitted_at: a.submitted_at,
+            user_id: a.user_id,
+        })
+        .collect();
+    Ok(found)
 }
 
 #[cfg(test)]

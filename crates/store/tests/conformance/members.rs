@@ -56,6 +56,19 @@ async fn a_members_applications_and_inquiries_are_listed_newest_first(s: Arc<dyn
     assert!(s.find_inquiries_by_id_prefix("3f2a9c1_-").await.expect("find").is_empty());
     assert!(s.find_inquiries_by_id_prefix("3F2A9C1E-").await.expect("find").is_empty(), "case matters");
     assert!(s.find_inquiries_by_id_prefix("").await.expect("find").is_empty(), "an empty prefix finds nothing");
+
+    // Applications by the id's first characters (the 申請 receipt's 受付番号), alike.
+    for id in ["5e6f7a8b-0000-4000-8000-000000000001", "5e6f7a8c-0000-4000-8000-000000000002"] {
+        let decided = EkycRecord { open: false, state: "approved".into(), ..ekyc(id, "u2", now) };
+        s.insert_ekyc(&decided).await.expect("insert");
+    }
+    assert_eq!(
+        ids(s.find_ekyc_by_id_prefix("5e6f7a8b-").await.expect("find")),
+        ["5e6f7a8b-0000-4000-8000-000000000001"]
+    );
+    assert!(s.find_ekyc_by_id_prefix("5e6f7a8%").await.expect("find").is_empty());
+    assert!(s.find_ekyc_by_id_prefix("5E6F7A8B-").await.expect("find").is_empty(), "case matters");
+    assert!(s.find_ekyc_by_id_prefix("").await.expect("find").is_empty(), "an empty prefix finds nothing");
 }
 
 /// A submitted application `id` of `user` in `org`, decided by `op` at `at`.

@@ -65,6 +65,15 @@ struct FoundRow {
     user_id: Option<String>,
 }
 
+/// An eKYC application found by the 受付番号 of its receipt mail.
+struct FoundApplicationRow {
+    id: String,
+    reference: String,
+    state: &'static str,
+    submitted_at: String,
+    user_id: String,
+}
+
 #[derive(Template)]
 #[template(path = "console_members.html")]
 struct SearchPage {
@@ -74,8 +83,9 @@ struct SearchPage {
     /// The search made: `email` or `reference`.
     searched: Option<&'static str>,
     found: Vec<FoundRow>,
+    found_applications: Vec<FoundApplicationRow>,
     /// Inquiries are for operators who see every organization.
-    by_reference: bool,
+    sees_inquiries: bool,
 }
 
 fn search_page(ctx: &ConsoleCtx, operator: &Operator) -> SearchPage {
@@ -85,7 +95,8 @@ fn search_page(ctx: &ConsoleCtx, operator: &Operator) -> SearchPage {
         reference: String::new(),
         searched: None,
         found: Vec::new(),
-        by_reference: operator.sees_all_orgs(),
+        found_applications: Vec::new(),
+        sees_inquiries: operator.sees_all_orgs(),
     }
 }
 
@@ -128,7 +139,20 @@ pub(super) async fn search(
         }
         "reference" => {
             let found = members::find_by_reference(&app, operator, &f.reference, &ip).await.or_console(&ctx)?;
+            let tr = ctx.tr;
+            page.found_applications = found
+                .applications
+                .into_iter()
+                .map(|a| FoundApplicationRow {
+                    state: state_words(tr, &a.state),
+                    submitted_at: a.submitted_at.map(jst).unwrap_or_default(),
+                    id: a.id,
+                    reference: a.reference,
+                    user_id: a.user_id,
+                })
+                .collect();
             page.found = found
+                .inquiries
                 .into_iter()
                 .map(|x| FoundRow {
                     received_at: jst(x.inquiry.created_at),
@@ -151,6 +175,8 @@ pub(super) async fn search(
 
 struct ApplicationView {
     id: String,
+    /// 受付番号, as the member's receipt mail gives it.
+    reference: String,
     state: &'static str,
     started_at: String,
     submitted_at: String,
@@ -213,6 +239,7 @@ fn summary_view(ctx: &ConsoleCtx, s: members::Summary) -> SummaryPage {
         .into_iter()
         .map(|a| ApplicationView {
             state: state_words(tr, &a.state),
+            reference: app::services::reference(&a.id),
             submitted: a.submitted_at.is_some(),
             started_at: jst(a.created_at),
             submitted_at: a.submitted_at.map(jst).unwrap_or_else(none),

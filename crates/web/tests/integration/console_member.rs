@@ -147,10 +147,16 @@ async fn operators_find_the_member_and_see_the_summary_audited_within_their_orga
         assert!(hit.has(&link), "{}", hit.html);
     }
     let part = b.post("/console/members", &[("csrf", &csrf), ("by", "reference"), ("reference", &number[..7])]).await;
-    assert!(part.has("この受付番号のお問い合わせは見つかりませんでした。"), "{}", part.html);
+    assert!(part.has("この受付番号のお問い合わせ・申請は見つかりませんでした。"), "{}", part.html);
     assert!(!part.has(&link));
+    // The 受付番号 of the 申請 receipt mail finds the application, its case and its member.
+    let case_number = app::services::reference(&a.id);
+    let case = b.post("/console/members", &[("csrf", &csrf), ("by", "reference"), ("reference", &case_number)]).await;
+    assert!(case.has("見つかった申請（健診・医療アクセス認証）"), "{}", case.html);
+    assert!(case.has(&format!("<a href=\"/console/reviews/{}\">{case_number}</a>", a.id)), "{}", case.html);
+    assert!(case.has(&link), "{}", case.html);
     let audit = t.app.store.list_audit(None, 500).await.expect("audit");
-    assert_eq!(audit_actions(&audit, "account.find"), 7, "every search is audited");
+    assert_eq!(audit_actions(&audit, "account.find"), 8, "every search is audited");
     assert!(
         audit.iter().all(|r| r.target_id.as_deref().is_none_or(|id| !id.contains('@'))),
         "no address in the audit log"
@@ -191,6 +197,12 @@ async fn operators_find_the_member_and_see_the_summary_audited_within_their_orga
     let none = ob.post("/console/members", &[("csrf", &csrf), ("by", "email"), ("email", "hanako@example.com")]).await;
     assert_eq!(none.status, 200);
     assert!(none.has("このメールアドレスの会員は見つかりませんでした。"));
+    let case = ob.post("/console/members", &[("csrf", &csrf), ("by", "reference"), ("reference", &case_number)]).await;
+    assert!(
+        case.has("この受付番号のお問い合わせ・申請は見つかりませんでした。"),
+        "another organization's: {}",
+        case.html
+    );
     assert!(!ob.get("/console/decided").await.has(&format!("/console/reviews/{}", a.id)));
     t.stop().await;
 }
