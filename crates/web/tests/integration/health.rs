@@ -159,7 +159,14 @@ fn step_checkups_show_marks_and_a_chart_per_item(p: &Page) {
     assert_eq!(p.html.matches("<svg class=\"chart\"").count(), 3, "systolic, HbA1c, the unknown item");
     // The in-page index: the latest results, 経年変化 and each chart, each anchor there once.
     assert!(p.has(r#"<nav class="toc" id="toc" aria-labelledby="toc-heading">"#), "{}", p.html);
-    for anchor in ["latest", "history", "chart-0-fig", "chart-1-fig", "chart-2-fig"] {
+    let figures: Vec<&str> = p
+        .html
+        .split(r#"<figure class="chart-figure" id=""#)
+        .skip(1)
+        .map(|rest| &rest[..rest.find('"').expect("end of id")])
+        .collect();
+    assert_eq!(figures.len(), 3, "each chart's figure has an id");
+    for anchor in ["latest", "history"].into_iter().chain(figures) {
         assert!(p.has(&format!("href=\"#{anchor}\"")), "目次 links to #{anchor}");
         assert_eq!(p.html.matches(&format!(" id=\"{anchor}\"")).count(), 1, "#{anchor} once");
     }
