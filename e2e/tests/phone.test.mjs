@@ -105,7 +105,7 @@ async function checkPhone(page, label, findings) {
     await settle(page);
     for (const p of await page.evaluate(layoutProblems, vp.width)) findings.push(`${where}: ${p}`);
     try {
-      await checkA11y(page, `phone-${label}-${vp.width}`);
+      await checkA11y(page, `${label}-${vp.width}`);
     } catch (err) {
       if (!(err instanceof assert.AssertionError)) throw err;
       findings.push(`${where}: ${err.message}`);
