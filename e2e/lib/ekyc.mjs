@@ -84,10 +84,13 @@ export async function completeEkyc(walk, { baseURL, email, password = PASSWORD, 
 
   await cameraStep(walk, 'F4 運転免許証 オモテ面 → 備考欄 「記載なし」 → 撮影した書類の確認', who, scenes.card, async (page) => {
     await expectVisible(heading(page, '健診・医療アクセス認証'), 'heading 「健診・医療アクセス認証」 (F4 intro)');
+    await walk.snap('f4-intro');
     await button(page, '次へ').click();
     await expectVisible(heading(page, '本人確認書類の選択'), 'heading 「本人確認書類の選択」');
+    await walk.snap('f4-documents');
     await page.getByRole('listitem').filter({ has: heading(page, '運転免許証') }).getByRole('button', { name: '選択' }).click();
     await expectVisible(heading(page, '本人確認書類の撮影（運転免許証・オモテ面）'), 'the front capture page');
+    await walk.snap('f4-document-capture');
     await shoot(page);
     await expectVisible(heading(page, '備考欄の確認'), 'the remarks question (a face was found on the card)', CAPTURE_TIMEOUT_MS);
     await button(page, '記載なし').click();
@@ -99,6 +102,7 @@ export async function completeEkyc(walk, { baseURL, email, password = PASSWORD, 
 
   await cameraStep(walk, 'F4 顔写真（正面） → 「写真判定OK」', who, scenes.frontal, async (page) => {
     await expectVisible(heading(page, '顔写真の撮影（正面）'), 'resumed at the frontal face page');
+    await walk.snap('f4-face-front');
     await shoot(page);
     await expectVisible(page.getByText('写真判定OK'), '「写真判定OK」', CAPTURE_TIMEOUT_MS);
     await expectVisible(heading(page, '顔写真の撮影（別アングル）'), 'the other-angle page');
@@ -107,6 +111,7 @@ export async function completeEkyc(walk, { baseURL, email, password = PASSWORD, 
 
   await cameraStep(walk, 'F4 顔写真（別アングル） → 秘密の質問設定 → 「この内容で認証する」', who, scenes.angled, async (page) => {
     await expectVisible(page.getByText('右向きで口を閉じる', { exact: true }), 'the instruction after logging in again');
+    await walk.snap('f4-face-angle');
     await shoot(page, scenes.angled);
     const start = link(page, '秘密の質問設定をはじめる');
     await expectVisible(start, 'link 「秘密の質問設定をはじめる」', CAPTURE_TIMEOUT_MS);
@@ -114,8 +119,10 @@ export async function completeEkyc(walk, { baseURL, email, password = PASSWORD, 
     await page.getByLabel('自分で質問を設定する').check();
     await page.getByLabel('質問（自分で設定する場合）').fill(question);
     await page.getByLabel('答え', { exact: true }).fill(answer);
+    await walk.snap('f4-secret');
     await button(page, '次へ').click();
     await expectVisible(heading(page, '本人情報の確認'), 'heading 「本人情報の確認」');
+    await walk.snap('f4-confirm');
     const text = await page.locator('main').innerText();
     assert.ok(text.includes(question), `the confirmation shows the question 「${question}」`);
     await button(page, 'この内容で認証する').click();

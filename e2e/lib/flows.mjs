@@ -297,21 +297,31 @@ export const HANAKO = Object.freeze({ symbol: '1234', number: '5678', family: '�
  * 本人確認 (F3) for the logged-in member of `page`, straight through from the org menu:
  * 保険者番号 → 記号・番号 → 氏名・生年月日 → 「この内容で本人確認する」 → 「本人確認が完了しました」.
  * (tests/identity.test.mjs walks the same pages with their checks and error cases.)
+ * `onPage(label)`, if given, runs on each page before it is filled in (and on the last).
  */
-export async function verifyIdentity(page, baseURL, person = HANAKO) {
+export async function verifyIdentity(page, baseURL, person = HANAKO, { onPage } = {}) {
   const exact = { exact: true };
+  const at = async (label) => {
+    if (onPage) await onPage(label);
+  };
   await page.goto(`${baseURL}/menu/org`);
   await link(page, '本人確認').click();
+  await at('identity-intro');
   await button(page, '次へ').click();
+  await at('identity-org');
   await page.getByLabel('保険者番号', exact).fill(ORG_ID);
   await button(page, '次へ').click();
+  await at('identity-card');
   await page.getByLabel('記号', exact).fill(person.symbol);
   await page.getByLabel('番号', exact).fill(person.number);
   await button(page, '次へ').click();
+  await at('identity-person');
   await page.getByLabel('姓（全角カタカナ）', exact).fill(person.family);
   await page.getByLabel('名（全角カタカナ）', exact).fill(person.given);
   await page.getByLabel('生年月日', exact).fill(person.birth);
   await button(page, '次へ').click();
+  await at('identity-confirm');
   await button(page, 'この内容で本人確認する').click();
   await expectVisible(page.getByRole('heading', { name: '本人確認が完了しました', exact: true }), 'heading 「本人確認が完了しました」');
+  await at('identity-done');
 }

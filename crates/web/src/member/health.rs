@@ -290,8 +290,20 @@ struct ItemRow {
 }
 
 struct ChartView {
+    /// The `id` of the chart's figure (the in-page index links to it).
+    anchor: String,
     name: String,
     svg: String,
+}
+
+/// One item's values over the years, for its chart.
+#[derive(Default)]
+struct Series {
+    name: String,
+    key: Option<&'static str>,
+    unit: String,
+    points: Vec<Point>,
+    reference: Option<Reference>,
 }
 
 #[derive(Template)]
@@ -321,7 +333,7 @@ fn charts(docs: &[CheckupDocument], locale: Locale) -> Vec<ChartView> {
     let chrono = &chrono[chrono.len().saturating_sub(CHART_EXAMS)..];
     // Series in the order of the newest examination's items, then any others.
     let mut order: Vec<String> = Vec::new();
-    let mut series: BTreeMap<String, (String, String, Vec<Point>, Option<Reference>)> = BTreeMap::new();
+    let mut series: BTreeMap<String, Series> = BTreeMap::new();
     let newest_first = chrono.iter().rev();
     for doc in newest_first.clone() {
         for item in &doc.items {
@@ -337,28 +349,32 @@ fn charts(docs: &[CheckupDocument], locale: Locale) -> Vec<ChartView> {
             if !number.is_finite() {
                 continue;
             }
-            let entry = series
-                .entry(series_key(item))
-                .or_insert_with(|| (item_name(item, locale), String::new(), Vec::new(), None));
+            let entry = series.entry(series_key(item)).or_insert_with(|| Series {
+                name: item_name(item, locale),
+                key: item.key,
+                ..Series::default()
+            });
             if let Some(u) = unit {
-                entry.1 = u.clone();
+                entry.unit = u.clone();
             }
             if item.reference.is_some() {
-                entry.3 = item.reference;
+                entry.reference = item.reference;
             }
             let label = format!("{}/{:02}", doc.examined_on.year(), u8::from(doc.examined_on.month()));
-            entry.2.push(Point { label, value: *number, text: value.clone(), judgement: item.judgement() });
+            entry.points.push(Point { label, value: *number, text: value.clone(), judgement: item.judgement() });
         }
     }
     order
         .iter()
         .enumerate()
         .filter_map(|(i, key)| {
-            let (name, unit, points, reference) = series.remove(key)?;
+            let Series { name, key, unit, points, reference } = series.remove(key)?;
             let summary =
                 points.iter().map(|p| format!("{} {} {unit}", p.label, p.text)).collect::<Vec<_>>().join(", ");
-            let svg = chart::line_chart(&format!("chart-{i}"), &name, &unit, &summary, &points, reference.as_ref());
-            Some(ChartView { name, svg })
+            let id = format!("chart-{i}");
+            let span = chart::min_span(key, &unit);
+            let svg = chart::line_chart(&id, &name, &unit, &summary, &points, reference.as_ref(), span);
+            Some(ChartView { anchor: format!("{id}-fig"), name, svg })
         })
         .collect()
 }

@@ -55,6 +55,7 @@ pub fn routes(app: AppState) -> Router<AppState> {
         .route("/static/app.css", get(stylesheet))
         .route("/static/camera.js", get(camera_script))
         .route("/static/passkey.js", get(passkey_script))
+        .route("/static/print.js", get(print_script))
 }
 
 /// The routes with a bigger body limit (the eKYC capture uploads), with the same browser
@@ -248,6 +249,18 @@ async fn passkey_script() -> Response {
             (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
         ],
         include_str!("../../static/passkey.js"),
+    )
+        .into_response()
+}
+
+/// 「印刷する」 on the 医療費通知 print view (the page says how to print without it).
+async fn print_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
+        ],
+        include_str!("../../static/print.js"),
     )
         .into_response()
 }

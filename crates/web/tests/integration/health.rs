@@ -157,6 +157,19 @@ fn step_checkups_show_marks_and_a_chart_per_item(p: &Page) {
     assert!(p.has("<span class=\"mark referral\">受診勧奨判定値</span>"), "{}", p.html);
     assert!(p.has("独自検査項目") && p.has("42 U/L"), "unknown codes are shown by name");
     assert_eq!(p.html.matches("<svg class=\"chart\"").count(), 3, "systolic, HbA1c, the unknown item");
+    // The in-page index: the latest results, 経年変化 and each chart, each anchor there once.
+    assert!(p.has(r#"<nav class="toc" id="toc" aria-labelledby="toc-heading">"#), "{}", p.html);
+    let figures: Vec<&str> = p
+        .html
+        .split(r#"<figure class="chart-figure" id=""#)
+        .skip(1)
+        .map(|rest| &rest[..rest.find('"').expect("end of id")])
+        .collect();
+    assert_eq!(figures.len(), 3, "each chart's figure has an id");
+    for anchor in ["latest", "history"].into_iter().chain(figures) {
+        assert!(p.has(&format!("href=\"#{anchor}\"")), "目次 links to #{anchor}");
+        assert_eq!(p.html.matches(&format!(" id=\"{anchor}\"")).count(), 1, "#{anchor} once");
+    }
     let svg = &p.html[p.html.find("<svg class=\"chart\"").expect("chart")..];
     let svg = &svg[..svg.find("</svg>").expect("end")];
     assert!(svg.contains("収縮期血圧") && svg.contains("role=\"img\""), "{svg}");
@@ -192,6 +205,14 @@ async fn step_medications_expenses_and_english_open_in_this_session(b: &Browser)
         print.html
     );
     assert!(!print.has("class=\"bar\""), "the print view has no app bar");
+    // 「印刷する」 is hidden until print.js shows it; the note says how to print without it.
+    assert!(
+        print.has(r#"<button type="button" class="primary" data-print hidden>印刷する</button>"#)
+            && print.has(r#"<script src="/static/print.js" defer></script>"#)
+            && print.has("ブラウザの印刷機能で印刷できます"),
+        "{}",
+        print.html
+    );
     let en = b.get("/lang/en?next=/health/checkups").await;
     assert!(en.has("Checkup results") && en.has("See a doctor") && en.has("Systolic"), "{}", en.html);
 }
