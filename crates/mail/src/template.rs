@@ -24,6 +24,9 @@ pub enum Template {
     /// A passkey was registered on the account (`at`: when, in Japan time, already formatted):
     /// the member learns of it if it was not them.
     PasskeyAdded { at: String },
+    /// 「アカウント設定」: the member's password was changed (`at`: when, in Japan time, already
+    /// formatted); the member learns of it if it was not them.
+    PasswordChanged { at: String },
     /// F6: the customer center received an inquiry. `reference` is the short reference the
     /// member can quote, `category` the inquiry's category in the member's language. The
     /// message itself is not repeated: anyone can type any address into the form.
@@ -115,6 +118,18 @@ struct EnPasskeyAdded<'a> {
 }
 
 #[derive(askama::Template)]
+#[template(path = "ja/password_changed.txt")]
+struct JaPasswordChanged<'a> {
+    at: &'a str,
+}
+
+#[derive(askama::Template)]
+#[template(path = "en/password_changed.txt")]
+struct EnPasswordChanged<'a> {
+    at: &'a str,
+}
+
+#[derive(askama::Template)]
 #[template(path = "ja/registration_code.txt")]
 struct JaRegistrationCode<'a> {
     code: &'a str,
@@ -160,6 +175,8 @@ fn subject(template: &Template, locale: Locale) -> &'static str {
         (Template::BindingWithdrawn { .. }, Locale::En) => "[Mimoto] Your verification has been withdrawn",
         (Template::PasskeyAdded { .. }, Locale::Ja) => "【Mimoto】パスキーが登録されました",
         (Template::PasskeyAdded { .. }, Locale::En) => "[Mimoto] A passkey was registered",
+        (Template::PasswordChanged { .. }, Locale::Ja) => "【Mimoto】パスワードが変更されました",
+        (Template::PasswordChanged { .. }, Locale::En) => "[Mimoto] Your password was changed",
         (Template::InquiryReceived { .. }, Locale::Ja) => "【Mimoto】お問い合わせを受け付けました",
         (Template::InquiryReceived { .. }, Locale::En) => "[Mimoto] We have received your inquiry",
         (Template::InquiryReply { .. }, Locale::Ja) => "【Mimoto】お問い合わせへの回答",
@@ -240,6 +257,13 @@ pub fn render(template: &Template, locale: Locale, to: &str) -> Result<OutgoingM
             match locale {
                 Locale::Ja => JaPasskeyAdded { at }.render(),
                 Locale::En => EnPasskeyAdded { at }.render(),
+            }
+        }
+        Template::PasswordChanged { at } => {
+            let at = single_line("at", at)?;
+            match locale {
+                Locale::Ja => JaPasswordChanged { at }.render(),
+                Locale::En => EnPasswordChanged { at }.render(),
             }
         }
         Template::InquiryReceived { reference, category } => {

@@ -26,6 +26,7 @@ pub mod reset;
 pub mod review;
 pub mod roster;
 pub mod sessions;
+pub mod settings;
 pub mod stepup;
 
 use crate::crypto::CryptoError;

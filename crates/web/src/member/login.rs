@@ -11,6 +11,7 @@ use app::crypto::random_token;
 use app::services::auth::{self, SessionKind};
 use app::AppState;
 
+use super::settings::DeviceLabel;
 use super::{inline, ok, render, see_other, with_sid, Chrome, Cx, MemberForm, OrPage, PageError};
 use crate::error::ErrorStatus;
 
@@ -47,9 +48,10 @@ async fn login(
     State(app): State<AppState>,
     Extension(ctx): Cx,
     ClientIp(ip): ClientIp,
+    DeviceLabel(device): DeviceLabel,
     MemberForm { 0: f, .. }: MemberForm<LoginForm>,
 ) -> Result<Response, PageError> {
-    match auth::login(&app, &f.email, &f.password, &ip, SessionKind::Browser).await {
+    match auth::login_on(&app, &f.email, &f.password, &ip, SessionKind::Browser, device).await {
         Ok(session) => {
             // Rotate: the pre-login id (and any session on it) is dropped.
             auth::logout(&app, &ctx.sid).await.or_page(&ctx)?;

@@ -1,0 +1,124 @@
+//! 「アカウント設定」 (#16 point 5) for native apps under `/api/v1/settings`: change the
+//! password (the current one required; every other session ends, this bearer session stays),
+//! list the sessions signed in to the account (browsers and apps) and end one or all of them.
+//! Sessions are named by an opaque id, never by their token.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{ApiJson, ApiLocale, ApiMember, ApiResult, ErrorBody, IdPath, OrApi};
+use crate::ClientIp;
+use app::services::settings::{self, SessionInfo};
+use app::AppState;
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(change_password))
+        .routes(routes!(list_sessions, end_all_sessions))
+        .routes(routes!(end_session))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PasswordChangeRequest {
+    pub current_password: String,
+    /// 8 to 128 characters, not easily guessed (the registration's rules).
+    pub new_password: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/settings/password", tag = "settings", security(("bearer" = [])),
+    request_body = PasswordChangeRequest,
+    responses((status = 204, description = "Changed; every other session of the member has ended and a notice was mailed"),
+        (status = 422, body = ErrorBody, description = "current_password_wrong (field current_password); password_too_short, password_too_long, password_weak (field password)"),
+        (status = 429, body = ErrorBody, description = "rate_limited: too many wrong current passwords; retry after `Retry-After` seconds")))]
+async fn change_password(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    ClientIp(ip): ClientIp,
+    m: ApiMember,
+    ApiJson(req): ApiJson<PasswordChangeRequest>,
+) -> ApiResult<StatusCode> {
+    settings::change_password(&app, &m.member, &req.current_password, &req.new_password, &ip).await.or_api(locale)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionInfoView {
+    /// Opaque; names the session in `DELETE /api/v1/settings/sessions/{id}`.
+    pub id: String,
+    /// `browser` or `app`.
+    #[schema(example = "app")]
+    pub kind: String,
+    /// A coarse label of the device from its User-Agent at login, e.g. `Chrome / Android`.
+    pub device: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub last_seen_at: OffsetDateTime,
+    /// The session of this request.
+    pub current: bool,
+}
+
+impl From<SessionInfo> for SessionInfoView {
+    fn from(s: SessionInfo) -> Self {
+        SessionInfoView {
+            id: s.id,
+            kind: if s.kind == "api" { "app".into() } else { "browser".into() },
+            device: s.device,
+            created_at: s.created_at,
+            last_seen_at: s.last_seen_at,
+            current: s.current,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionsView {
+    /// The current session first, then the most recently used.
+    pub sessions: Vec<SessionInfoView>,
+}
+
+#[utoipa::path(get, path = "/api/v1/settings/sessions", tag = "settings", security(("bearer" = [])),
+    responses((status = 200, body = SessionsView)))]
+async fn list_sessions(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    m: ApiMember,
+) -> ApiResult<Json<SessionsView>> {
+    let sessions = settings::sessions(&app, &m.member).await.or_api(locale)?;
+    Ok(Json(SessionsView { sessions: sessions.into_iter().map(SessionInfoView::from).collect() }))
+}
+
+#[utoipa::path(delete, path = "/api/v1/settings/sessions/{id}", tag = "settings", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 204, description = "The session has ended (when it was this one, the token no longer works)"),
+        (status = 404, body = ErrorBody, description = "flow_not_found: no such session of this member")))]
+async fn end_session(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    ClientIp(ip): ClientIp,
+    m: ApiMember,
+    IdPath(id): IdPath<String>,
+) -> ApiResult<StatusCode> {
+    settings::end_session(&app, &m.member, &id, &ip).await.or_api(locale)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(delete, path = "/api/v1/settings/sessions", tag = "settings", security(("bearer" = [])),
+    responses((status = 204, description = "Every session of the member has ended, this one too")))]
+async fn end_all_sessions(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    ClientIp(ip): ClientIp,
+    m: ApiMember,
+) -> ApiResult<StatusCode> {
+    settings::end_all_sessions(&app, &m.member, &ip).await.or_api(locale)?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,180 @@
+//! 「アカウント設定」 (#16 point 5): change the password, see the sessions signed in to the
+//! account and end one or all of them. Plain forms with the CSRF token; every action
+//! redirects back with a notice (or renders the page with the error inline).
+
+use askama::Template;
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use serde::Deserialize;
+
+use app::crypto::random_token;
+use app::error::ServiceError;
+use app::services::auth::Member;
+use app::services::settings;
+use app::AppState;
+
+use super::{inline, render, see_other, with_sid, Chrome, Cx, MemberForm, OrPage, PageError};
+use crate::ctx::Ctx;
+use crate::error::ErrorStatus;
+use crate::ClientIp;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/settings", get(settings_page))
+        .route("/settings/password", post(change_password))
+        .route("/settings/sessions/end", post(end_session))
+        .route("/settings/sessions/end-all", post(end_all))
+}
+
+/// The coarse label of the requesting device ("Chrome / Android") from its User-Agent, for
+/// the session a login starts; nothing else of the header is kept.
+pub(crate) struct DeviceLabel(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for DeviceLabel {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ua = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        Ok(DeviceLabel(settings::device_label(ua)))
+    }
+}
+
+struct SessionRow {
+    id: String,
+    kind: &'static str,
+    device: Option<String>,
+    created: String,
+    last_seen: String,
+    current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+struct SettingsPage {
+    c: Chrome,
+    sessions: Vec<SessionRow>,
+    notice: Option<&'static str>,
+    /// The password form's error and the field it is about.
+    password_error: Option<String>,
+    password_field: &'static str,
+}
+
+#[derive(Deserialize)]
+struct NoticeQuery {
+    #[serde(default)]
+    done: String,
+}
+
+async fn page(
+    app: &AppState,
+    ctx: &Ctx,
+    member: &Member,
+    notice: Option<&'static str>,
+    password_error: Option<&ServiceError>,
+) -> Result<Response, PageError> {
+    let sessions = settings::sessions(app, member)
+        .await
+        .or_page(ctx)?
+        .into_iter()
+        .map(|s| SessionRow {
+            id: s.id,
+            kind: if s.kind == "api" { "settings.sessions.kind_app" } else { "settings.sessions.kind_browser" },
+            device: s.device,
+            created: settings::notice_time(s.created_at),
+            last_seen: settings::notice_time(s.last_seen_at),
+            current: s.current,
+        })
+        .collect();
+    let status = password_error.map(|e| e.status()).unwrap_or(StatusCode::OK);
+    let password_field = match password_error.and_then(|e| e.field()) {
+        Some("current_password") => "current_password",
+        Some(_) => "new_password",
+        None => "",
+    };
+    let view = SettingsPage {
+        c: Chrome::from(ctx),
+        sessions,
+        notice,
+        password_error: password_error.map(|e| e.message(ctx.locale())),
+        password_field,
+    };
+    Ok(render(status, &view))
+}
+
+async fn settings_page(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    Query(q): Query<NoticeQuery>,
+) -> Result<Response, PageError> {
+    let Some(member) = &ctx.member else {
+        return Ok(see_other("/login"));
+    };
+    let notice = match q.done.as_str() {
+        "password" => Some("settings.password.done"),
+        "session" => Some("settings.sessions.ended"),
+        _ => None,
+    };
+    page(&app, &ctx, member, notice, None).await
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+}
+
+async fn change_password(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    ClientIp(ip): ClientIp,
+    MemberForm { 0: f, .. }: MemberForm<PasswordForm>,
+) -> Result<Response, PageError> {
+    let Some(member) = &ctx.member else {
+        return Ok(see_other("/login"));
+    };
+    match settings::change_password(&app, member, &f.current_password, &f.new_password, &ip).await {
+        Ok(()) => Ok(see_other("/settings?done=password")),
+        Err(e) if inline(&e) => page(&app, &ctx, member, None, Some(&e)).await,
+        Err(e) => Err(e).or_page(&ctx),
+    }
+}
+
+#[derive(Deserialize)]
+struct EndForm {
+    #[serde(default)]
+    session: String,
+}
+
+async fn end_session(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    ClientIp(ip): ClientIp,
+    MemberForm { 0: f, .. }: MemberForm<EndForm>,
+) -> Result<Response, PageError> {
+    let Some(member) = &ctx.member else {
+        return Ok(see_other("/login"));
+    };
+    if settings::end_session(&app, member, &f.session, &ip).await.or_page(&ctx)? {
+        // This browser's own session: it is signed out, with a fresh anonymous id.
+        return Ok(with_sid(see_other("/login"), random_token()));
+    }
+    Ok(see_other("/settings?done=session"))
+}
+
+async fn end_all(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    ClientIp(ip): ClientIp,
+    _: MemberForm<crate::extract::Empty>,
+) -> Result<Response, PageError> {
+    let Some(member) = &ctx.member else {
+        return Ok(see_other("/login"));
+    };
+    settings::end_all_sessions(&app, member, &ip).await.or_page(&ctx)?;
+    Ok(with_sid(see_other("/login"), random_token()))
+}
