@@ -66,15 +66,15 @@ describe('account settings', () => {
     });
 
     await walk.step('パスワードの変更', async () => {
-      await page.getByLabel('現在のパスワード').fill(WRONG_PASSWORD);
-      await page.getByLabel('新しいパスワード').fill(NEW_PASSWORD);
+      await page.getByLabel('現在のパスワード', { exact: true }).fill(WRONG_PASSWORD);
+      await page.getByLabel('新しいパスワード', { exact: true }).fill(NEW_PASSWORD);
       await button(page, 'パスワードを変更する').click();
       await expectAlert(page, '現在のパスワードが正しくありません');
       await walk.snap('password-wrong');
       await walk.a11y('password-wrong');
 
-      await page.getByLabel('現在のパスワード').fill(PASSWORD);
-      await page.getByLabel('新しいパスワード').fill(NEW_PASSWORD);
+      await page.getByLabel('現在のパスワード', { exact: true }).fill(PASSWORD);
+      await page.getByLabel('新しいパスワード', { exact: true }).fill(NEW_PASSWORD);
       await button(page, 'パスワードを変更する').click();
       await expectVisible(page.getByRole('status').filter({ hasText: 'パスワードを変更しました' }), 'the notice 「パスワードを変更しました」');
       await walk.snap('password-changed');

@@ -7,6 +7,7 @@ pub mod binding;
 pub mod checkups;
 pub mod codes;
 pub mod ekyc;
+pub mod email_change;
 pub mod flows;
 pub mod health_imports;
 pub mod health_match;

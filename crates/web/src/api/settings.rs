@@ -14,14 +14,19 @@ use utoipa_axum::routes;
 
 use super::{ApiJson, ApiLocale, ApiMember, ApiResult, ErrorBody, IdPath, OrApi};
 use crate::ClientIp;
+use app::services::email_change::{self, EmailChange};
 use app::services::settings::{self, SessionInfo};
 use app::AppState;
+use domain::ids::FlowId;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(change_password))
         .routes(routes!(list_sessions, end_all_sessions))
         .routes(routes!(end_session))
+        .routes(routes!(start_email_change))
+        .routes(routes!(resend_email_code))
+        .routes(routes!(verify_email_change))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -34,7 +39,7 @@ pub struct PasswordChangeRequest {
 #[utoipa::path(post, path = "/api/v1/settings/password", tag = "settings", security(("bearer" = [])),
     request_body = PasswordChangeRequest,
     responses((status = 204, description = "Changed; every other session of the member has ended and a notice was mailed"),
-        (status = 422, body = ErrorBody, description = "current_password_wrong (field current_password); password_too_short, password_too_long, password_weak (field password)"),
+        (status = 422, body = ErrorBody, description = "current_password_wrong (field current_password); password_too_short, password_too_long, password_weak (field password); invalid_request"),
         (status = 429, body = ErrorBody, description = "rate_limited: too many wrong current passwords; retry after `Retry-After` seconds")))]
 async fn change_password(
     State(app): State<AppState>,
@@ -121,4 +126,88 @@ async fn end_all_sessions(
 ) -> ApiResult<StatusCode> {
     settings::end_all_sessions(&app, &m.member, &ip).await.or_api(locale)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct EmailChangeRequest {
+    pub new_email: String,
+    pub current_password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EmailChangeView {
+    /// The change's id, for `verify` and `resend`.
+    pub id: String,
+    /// Where the one-time password was sent.
+    pub new_email: String,
+    /// Whether the change is done.
+    pub completed: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: OffsetDateTime,
+}
+
+impl From<EmailChange> for EmailChangeView {
+    fn from(f: EmailChange) -> Self {
+        EmailChangeView { id: f.id, new_email: f.new_email, completed: f.completed, expires_at: f.expires_at }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct EmailCodeRequest {
+    /// The 6-digit one-time password mailed to the new address.
+    pub code: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/settings/email", tag = "settings", security(("bearer" = [])),
+    request_body = EmailChangeRequest,
+    responses((status = 201, body = EmailChangeView, description = "A one-time password was mailed to the new address"),
+        (status = 409, body = ErrorBody, description = "email_taken: another account has this address (as registration says)"),
+        (status = 422, body = ErrorBody, description = "current_password_wrong (field current_password); email_empty, email_invalid, email_not_ascii (field email); invalid_request"),
+        (status = 429, body = ErrorBody, description = "rate_limited: too many wrong current passwords, or requests for this address")))]
+async fn start_email_change(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    ClientIp(ip): ClientIp,
+    m: ApiMember,
+    ApiJson(req): ApiJson<EmailChangeRequest>,
+) -> ApiResult<(StatusCode, Json<EmailChangeView>)> {
+    let flow = email_change::start(&app, &m.member, &req.new_email, &req.current_password, &ip).await.or_api(locale)?;
+    Ok((StatusCode::CREATED, Json(flow.into())))
+}
+
+#[utoipa::path(post, path = "/api/v1/settings/email/{id}/resend", tag = "settings", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = EmailChangeView, description = "A new one-time password was mailed; the earlier one no longer works"),
+        (status = 409, body = ErrorBody, description = "wrong_step: the change is done"),
+        (status = 410, body = ErrorBody, description = "flow_expired"),
+        (status = 429, body = ErrorBody, description = "resend_too_soon (see `Retry-After`)")))]
+async fn resend_email_code(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    ClientIp(ip): ClientIp,
+    m: ApiMember,
+    IdPath(id): IdPath<FlowId>,
+) -> ApiResult<Json<EmailChangeView>> {
+    let flow = email_change::resend(&app, &m.member, &id, &ip).await.or_api(locale)?;
+    Ok(Json(flow.into()))
+}
+
+#[utoipa::path(post, path = "/api/v1/settings/email/{id}/verify", tag = "settings", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = EmailCodeRequest,
+    responses((status = 200, body = EmailChangeView, description = "The new address replaced the old one (which got a notice)"),
+        (status = 409, body = ErrorBody, description = "wrong_step: the change is done; email_taken: the address was taken meanwhile"),
+        (status = 410, body = ErrorBody, description = "flow_expired"),
+        (status = 422, body = ErrorBody, description = "code_format, code_wrong (remaining_attempts), code_expired, code_exhausted (field code)"),
+        (status = 429, body = ErrorBody, description = "code_budget_spent")))]
+async fn verify_email_change(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    ClientIp(ip): ClientIp,
+    m: ApiMember,
+    IdPath(id): IdPath<FlowId>,
+    ApiJson(req): ApiJson<EmailCodeRequest>,
+) -> ApiResult<Json<EmailChangeView>> {
+    let flow = email_change::verify(&app, &m.member, &id, &req.code, &ip).await.or_api(locale)?;
+    Ok(Json(flow.into()))
 }

@@ -3,21 +3,22 @@
 //! redirects back with a notice (or renders the page with the error inline).
 
 use askama::Template;
-use axum::extract::{FromRequestParts, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Extension, Router};
+use domain::ids::FlowId;
 use serde::Deserialize;
 
 use app::crypto::random_token;
 use app::error::ServiceError;
 use app::services::auth::Member;
-use app::services::settings;
+use app::services::{auth, email_change, settings};
 use app::AppState;
 
-use super::{inline, render, see_other, with_sid, Chrome, Cx, MemberForm, OrPage, PageError};
+use super::{inline, render, see_other, with_sid, Chrome, Cx, IdPath, MemberForm, OrPage, PageError};
 use crate::ctx::Ctx;
 use crate::error::ErrorStatus;
 use crate::ClientIp;
@@ -28,6 +29,9 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/settings/password", post(change_password))
         .route("/settings/sessions/end", post(end_session))
         .route("/settings/sessions/end-all", post(end_all))
+        .route("/settings/email", post(start_email_change))
+        .route("/settings/email/{id}", get(email_code_form).post(verify_email_change))
+        .route("/settings/email/{id}/resend", post(resend_email_code))
 }
 
 /// The coarse label of the requesting device ("Chrome / Android") from its User-Agent, for
@@ -60,6 +64,21 @@ struct SettingsPage {
     /// The password form's error and the field it is about.
     password_error: Option<String>,
     password_field: &'static str,
+    /// The member's address now.
+    email: String,
+    /// The email form: the address typed, its error and the field it is about.
+    new_email: String,
+    email_error: Option<String>,
+    email_inquiry: bool,
+    email_field: &'static str,
+}
+
+/// An error to show inline on the page: on the password form, or on the email form (with the
+/// address typed).
+#[derive(Default)]
+struct Errors<'a> {
+    password: Option<&'a ServiceError>,
+    email: Option<(&'a ServiceError, String)>,
 }
 
 #[derive(Deserialize)]
@@ -73,8 +92,10 @@ async fn page(
     ctx: &Ctx,
     member: &Member,
     notice: Option<&'static str>,
-    password_error: Option<&ServiceError>,
+    errors: Errors<'_>,
 ) -> Result<Response, PageError> {
+    let password_error = errors.password;
+    let email_error = errors.email.as_ref().map(|(e, _)| *e);
     let sessions = settings::sessions(app, member)
         .await
         .or_page(ctx)?
@@ -88,7 +109,13 @@ async fn page(
             current: s.current,
         })
         .collect();
-    let status = password_error.map(|e| e.status()).unwrap_or(StatusCode::OK);
+    let status = password_error.or(email_error).map(|e| e.status()).unwrap_or(StatusCode::OK);
+    let profile = auth::profile(app, member).await.or_page(ctx)?;
+    let email_field = match email_error.and_then(|e| e.field()) {
+        Some("current_password") => "current_password",
+        Some(_) => "new_email",
+        None => "",
+    };
     let password_field = match password_error.and_then(|e| e.field()) {
         Some("current_password") => "current_password",
         Some(_) => "new_password",
@@ -100,6 +127,11 @@ async fn page(
         notice,
         password_error: password_error.map(|e| e.message(ctx.locale())),
         password_field,
+        email: profile.email,
+        new_email: errors.email.as_ref().map(|(_, typed)| typed.clone()).unwrap_or_default(),
+        email_error: email_error.map(|e| e.message(ctx.locale())),
+        email_inquiry: email_error.is_some_and(|e| e.suggests_customer_center()),
+        email_field,
     };
     Ok(render(status, &view))
 }
@@ -115,9 +147,10 @@ async fn settings_page(
     let notice = match q.done.as_str() {
         "password" => Some("settings.password.done"),
         "session" => Some("settings.sessions.ended"),
+        "email" => Some("settings.email.done"),
         _ => None,
     };
-    page(&app, &ctx, member, notice, None).await
+    page(&app, &ctx, member, notice, Errors::default()).await
 }
 
 #[derive(Deserialize)]
@@ -139,7 +172,9 @@ async fn change_password(
     };
     match settings::change_password(&app, member, &f.current_password, &f.new_password, &ip).await {
         Ok(()) => Ok(see_other("/settings?done=password")),
-        Err(e) if inline(&e) => page(&app, &ctx, member, None, Some(&e)).await,
+        Err(e) if inline(&e) => {
+            page(&app, &ctx, member, None, Errors { password: Some(&e), ..Errors::default() }).await
+        }
         Err(e) => Err(e).or_page(&ctx),
     }
 }
@@ -177,4 +212,121 @@ async fn end_all(
     };
     settings::end_all_sessions(&app, member, &ip).await.or_page(&ctx)?;
     Ok(with_sid(see_other("/login"), random_token()))
+}
+
+#[derive(Template)]
+#[template(path = "settings_email_code.html")]
+struct EmailCodePage {
+    c: Chrome,
+    id: String,
+    new_email: String,
+    notice: Option<&'static str>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct EmailForm {
+    #[serde(default)]
+    new_email: String,
+    #[serde(default)]
+    current_password: String,
+}
+
+async fn start_email_change(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    ClientIp(ip): ClientIp,
+    MemberForm { 0: f, .. }: MemberForm<EmailForm>,
+) -> Result<Response, PageError> {
+    let Some(member) = &ctx.member else {
+        return Ok(see_other("/login"));
+    };
+    match email_change::start(&app, member, &f.new_email, &f.current_password, &ip).await {
+        Ok(flow) => Ok(see_other(&format!("/settings/email/{}", flow.id))),
+        Err(e) if inline(&e) || matches!(e, ServiceError::EmailTaken) => {
+            page(&app, &ctx, member, None, Errors { email: Some((&e, f.new_email)), ..Errors::default() }).await
+        }
+        Err(e) => Err(e).or_page(&ctx),
+    }
+}
+
+async fn code_page(
+    app: &AppState,
+    ctx: &Ctx,
+    member: &Member,
+    id: &FlowId,
+    notice: Option<&'static str>,
+    error: Option<&ServiceError>,
+) -> Result<Response, PageError> {
+    let loaded = email_change::load(app, member, id).await.or_page(ctx)?;
+    if loaded.flow.completed {
+        return Ok(see_other("/settings?done=email"));
+    }
+    let status = error.map(|e| e.status()).unwrap_or(StatusCode::OK);
+    let view = EmailCodePage {
+        c: Chrome::from(ctx),
+        id: loaded.flow.id,
+        new_email: loaded.flow.new_email,
+        notice,
+        error: error.map(|e| e.message(ctx.locale())),
+    };
+    Ok(render(status, &view))
+}
+
+async fn email_code_form(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    Path(id): IdPath<FlowId>,
+    Query(q): Query<NoticeQuery>,
+) -> Result<Response, PageError> {
+    let Some(member) = &ctx.member else {
+        return Ok(see_other("/login"));
+    };
+    let id = id.or_page(&ctx)?;
+    let notice = (q.done == "resent").then_some("reg.code.resent");
+    code_page(&app, &ctx, member, &id, notice, None).await
+}
+
+#[derive(Deserialize)]
+struct CodeForm {
+    #[serde(default)]
+    code: String,
+}
+
+async fn verify_email_change(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    ClientIp(ip): ClientIp,
+    Path(id): IdPath<FlowId>,
+    MemberForm { 0: f, .. }: MemberForm<CodeForm>,
+) -> Result<Response, PageError> {
+    let Some(member) = &ctx.member else {
+        return Ok(see_other("/login"));
+    };
+    let id = id.or_page(&ctx)?;
+    match email_change::verify(&app, member, &id, &f.code, &ip).await {
+        Ok(_) => Ok(see_other("/settings?done=email")),
+        Err(e) if inline(&e) || matches!(e, ServiceError::CodeExpired | ServiceError::CodeExhausted) => {
+            code_page(&app, &ctx, member, &id, None, Some(&e)).await
+        }
+        Err(e) => Err(e).or_page(&ctx),
+    }
+}
+
+async fn resend_email_code(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    ClientIp(ip): ClientIp,
+    Path(id): IdPath<FlowId>,
+    _: MemberForm<crate::extract::Empty>,
+) -> Result<Response, PageError> {
+    let Some(member) = &ctx.member else {
+        return Ok(see_other("/login"));
+    };
+    let id = id.or_page(&ctx)?;
+    match email_change::resend(&app, member, &id, &ip).await {
+        Ok(flow) => Ok(see_other(&format!("/settings/email/{}?done=resent", flow.id))),
+        Err(e) if inline(&e) => code_page(&app, &ctx, member, &id, None, Some(&e)).await,
+        Err(e) => Err(e).or_page(&ctx),
+    }
 }

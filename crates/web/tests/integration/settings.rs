@@ -239,7 +239,100 @@ async fn the_api_changes_the_password_and_lists_and_ends_sessions(t: TestApp) {
     t.stop().await;
 }
 
+const NEW_EMAIL: &str = "settings-new@example.com";
+
+async fn an_email_change_is_confirmed_by_a_code_to_the_new_address(t: TestApp) {
+    t.register(EMAIL, PASSWORD).await;
+    t.register("taken@example.com", PASSWORD).await;
+    let b = Browser::new(&t);
+    b.login(EMAIL, PASSWORD).await;
+    let page = b.get("/settings").await;
+    assert!(page.has("メールアドレスの変更") && page.has(EMAIL), "{}", page.html);
+    let csrf = page.csrf();
+
+    // A wrong current password, or an address another account has: nothing is sent.
+    let wrong = b
+        .post(
+            "/settings/email",
+            &[("csrf", &csrf), ("new_email", NEW_EMAIL), ("current_password", "Not-The-Password-1")],
+        )
+        .await;
+    assert_eq!(wrong.status, 422);
+    assert!(wrong.has("現在のパスワードが正しくありません。"));
+    let taken = b
+        .post("/settings/email", &[("csrf", &csrf), ("new_email", "Taken@Example.com"), ("current_password", PASSWORD)])
+        .await;
+    assert_eq!(taken.status, 409);
+    assert!(taken.has("このメールアドレスは既に登録されています。"), "{}", taken.html);
+    assert!(t.mails_to(NEW_EMAIL).is_empty());
+
+    let sent =
+        b.post("/settings/email", &[("csrf", &csrf), ("new_email", NEW_EMAIL), ("current_password", PASSWORD)]).await;
+    assert_eq!(sent.status, 200);
+    assert!(sent.url.contains("/settings/email/"), "{}", sent.url);
+    assert!(sent.has(&format!("{NEW_EMAIL} 宛に")), "{}", sent.html);
+    let flow_path = sent.url.trim_start_matches(&t.base).to_string();
+    let code = t.wait_code(NEW_EMAIL, 1).await;
+    let (subject, _) = &t.mails_to(NEW_EMAIL)[0];
+    assert!(subject.contains("メールアドレス変更"), "{subject}");
+
+    // Another member cannot open this change.
+    let stranger = Browser::new(&t);
+    stranger.login("taken@example.com", PASSWORD).await;
+    assert_eq!(stranger.get(&flow_path).await.status, 404);
+
+    let wrong_code = crate::common::wrong_code(&code);
+    let refused = b.post(&flow_path, &[("csrf", &sent.csrf()), ("code", &wrong_code)]).await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.has("あと4回入力できます"), "{}", refused.html);
+    let done = b.post(&flow_path, &[("csrf", &sent.csrf()), ("code", &code)]).await;
+    assert!(done.url.ends_with("/settings?done=email"), "{}", done.url);
+    assert!(done.has("メールアドレスを変更しました。") && done.has(NEW_EMAIL), "{}", done.html);
+    // Used up: the same code does nothing more.
+    assert_ne!(b.post(&flow_path, &[("csrf", &sent.csrf()), ("code", &code)]).await.status, 200);
+
+    // The old address is told; only the new one logs in.
+    let mails = t.wait_mail_about(EMAIL, "メールアドレスが変更されました").await;
+    let (_, text) = mails.iter().find(|(s, _)| s.contains("メールアドレスが変更されました")).expect("notice");
+    assert!(!text.contains(NEW_EMAIL), "the notice does not name the new address: {text}");
+    let fresh = Browser::new(&t);
+    assert_eq!(fresh.login(EMAIL, PASSWORD).await.status, 401);
+    fresh.login(NEW_EMAIL, PASSWORD).await;
+    assert!(signed_in(&fresh).await);
+    t.stop().await;
+}
+
+async fn the_api_changes_the_email_address(t: TestApp) {
+    let token = t.register(EMAIL, PASSWORD).await;
+    let (s, v) = t
+        .post_auth(
+            "/api/v1/settings/email",
+            &token,
+            json!({"new_email": NEW_EMAIL, "current_password": "Nope-Nope-123"}),
+        )
+        .await;
+    assert_eq!((s, v["error"]["code"].as_str()), (422, Some("current_password_wrong")), "{v}");
+    let (s, v) = t
+        .post_auth("/api/v1/settings/email", &token, json!({"new_email": NEW_EMAIL, "current_password": PASSWORD}))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_str().expect("id").to_string();
+    let code = t.wait_code(NEW_EMAIL, 1).await;
+    let verify = format!("/api/v1/settings/email/{id}/verify");
+    let (s, v) = t.post_auth(&verify, &token, json!({"code": crate::common::wrong_code(&code)})).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (422, Some("code_wrong")), "{v}");
+    assert_eq!(t.get("/api/v1/me", Some(&token)).await.1["email"], EMAIL, "unchanged");
+    let (s, v) = t.post_auth(&verify, &token, json!({"code": code})).await;
+    assert_eq!((s, v["completed"].as_bool()), (200, Some(true)), "{v}");
+    assert_eq!(t.get("/api/v1/me", Some(&token)).await.1["email"], NEW_EMAIL);
+    t.wait_mail_about(EMAIL, "メールアドレスが変更されました").await;
+    assert_eq!(api_login(&t, PASSWORD, IPHONE_SAFARI).await.0, 401, "the old address no longer logs in");
+    t.stop().await;
+}
+
 on_both_backends!(
+    an_email_change_is_confirmed_by_a_code_to_the_new_address,
+    the_api_changes_the_email_address,
     password_change_ends_the_other_sessions,
     the_session_list_ends_one_session_or_all,
     the_api_changes_the_password_and_lists_and_ends_sessions,
