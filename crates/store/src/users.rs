@@ -122,6 +122,8 @@ pub trait Users: Send + Sync {
         email_enc: &[u8],
         flow: Option<FlowUpdate<'_>>,
     ) -> Result<()>;
+    /// The user's language preference (`ja` or `en`) for pages and mails. NotFound without the user.
+    async fn set_user_locale(&self, user_id: &str, locale: &str) -> Result<()>;
     /// Opens health data in this session until `until` (`None` closes it again).
     async fn set_session_step_up(&self, id_hash: &[u8], until: Option<OffsetDateTime>) -> Result<()>;
 
@@ -395,6 +397,19 @@ macro_rules! sql_users {
                     return Err(StoreError::NotFound);
                 }
                 tx.commit().await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all, fields(user_id = %user_id))]
+            async fn set_user_locale(&self, user_id: &str, locale: &str) -> Result<()> {
+                let done = sqlx::query("UPDATE users SET locale = $1 WHERE id = $2")
+                    .bind(locale)
+                    .bind(user_id)
+                    .execute(&self.pool)
+                    .await?;
+                if done.rows_affected() != 1 {
+                    return Err(StoreError::NotFound);
+                }
                 Ok(())
             }
 

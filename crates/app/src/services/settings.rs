@@ -149,6 +149,15 @@ pub async fn end_all_sessions(app: &App, member: &Member, ip: &str) -> ServiceRe
     Ok(n)
 }
 
+/// 「表示言語」: the member's language for pages (applied at each login) and for the mails
+/// Mimoto sends them.
+#[tracing::instrument(skip_all, fields(user_id = %member.user.id))]
+pub async fn set_language(app: &App, member: &Member, code: &str) -> ServiceResult<Locale> {
+    let locale = Locale::parse(code).ok_or_else(|| ServiceError::InvalidRequest("language".into()))?;
+    app.store.set_user_locale(&member.user.id, locale.as_str()).await?;
+    Ok(locale)
+}
+
 /// A coarse label of the device behind a User-Agent: browser (or the app) and platform,
 /// "Chrome / Android"; `None` when neither is recognized. Only this label is stored.
 pub fn device_label(user_agent: &str) -> Option<String> {

@@ -231,6 +231,12 @@ async fn account_settings_sessions_password_and_email(s: Arc<dyn Store>) {
     s.set_user_email("u1", &[4; 32], &[6; 40], Some(FlowUpdate::new(&done))).await.expect("with flow");
     assert_eq!(s.get_flow("registration", "f1").await.expect("get").expect("present").state, "completed");
     assert!(s.find_user_by_email_index(&[4; 32]).await.expect("find").is_some());
+
+    // The language preference.
+    s.set_user_locale("u1", "en").await.expect("locale");
+    assert_eq!(s.get_user("u1").await.expect("get").expect("present").locale, "en");
+    assert_eq!(s.get_user("u2").await.expect("get").expect("present").locale, "ja", "only u1's");
+    assert!(matches!(s.set_user_locale("nobody", "en").await, Err(StoreError::NotFound)));
 }
 
 conformance!(

@@ -24,6 +24,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(change_password))
         .routes(routes!(list_sessions, end_all_sessions))
         .routes(routes!(end_session))
+        .routes(routes!(get_language, set_language))
         .routes(routes!(start_email_change))
         .routes(routes!(resend_email_code))
         .routes(routes!(verify_email_change))
@@ -210,4 +211,32 @@ async fn verify_email_change(
 ) -> ApiResult<Json<EmailChangeView>> {
     let flow = email_change::verify(&app, &m.member, &id, &req.code, &ip).await.or_api(locale)?;
     Ok(Json(flow.into()))
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct LanguageView {
+    /// `ja` or `en`: the language of the mails Mimoto sends the member (and of the pages after
+    /// each login).
+    #[schema(example = "en")]
+    pub language: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/settings/language", tag = "settings", security(("bearer" = [])),
+    responses((status = 200, body = LanguageView)))]
+async fn get_language(m: ApiMember) -> Json<LanguageView> {
+    Json(LanguageView { language: settings::member_locale(&m.member).as_str().to_string() })
+}
+
+#[utoipa::path(put, path = "/api/v1/settings/language", tag = "settings", security(("bearer" = [])),
+    request_body = LanguageView,
+    responses((status = 200, body = LanguageView),
+        (status = 422, body = ErrorBody, description = "invalid_request: not `ja` or `en`")))]
+async fn set_language(
+    State(app): State<AppState>,
+    ApiLocale(locale): ApiLocale,
+    m: ApiMember,
+    ApiJson(req): ApiJson<LanguageView>,
+) -> ApiResult<Json<LanguageView>> {
+    let set = settings::set_language(&app, &m.member, &req.language).await.or_api(locale)?;
+    Ok(Json(LanguageView { language: set.as_str().to_string() }))
 }

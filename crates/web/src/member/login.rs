@@ -55,7 +55,13 @@ async fn login(
         Ok(session) => {
             // Rotate: the pre-login id (and any session on it) is dropped.
             auth::logout(&app, &ctx.sid).await.or_page(&ctx)?;
-            Ok(with_sid(see_other("/menu"), session.token))
+            let mut resp = see_other("/menu");
+            // The member's language preference (アカウント設定) applies from here on.
+            let user = app.store.get_user(&session.user_id).await.map_err(app::error::ServiceError::from);
+            if let Some(locale) = user.or_page(&ctx)?.and_then(|u| app::i18n::Locale::parse(&u.locale)) {
+                crate::ctx::append_cookie(&mut resp, &super::settings::language_cookie(locale));
+            }
+            Ok(with_sid(resp, session.token))
         }
         Err(e) if inline(&e) => {
             let page = LoginPage { c: Chrome::from(&ctx), email: f.email, error: Some(e.message(ctx.locale())) };

@@ -29,6 +29,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/settings/password", post(change_password))
         .route("/settings/sessions/end", post(end_session))
         .route("/settings/sessions/end-all", post(end_all))
+        .route("/settings/language", post(set_language))
         .route("/settings/email", post(start_email_change))
         .route("/settings/email/{id}", get(email_code_form).post(verify_email_change))
         .route("/settings/email/{id}/resend", post(resend_email_code))
@@ -66,6 +67,8 @@ struct SettingsPage {
     password_field: &'static str,
     /// The member's address now.
     email: String,
+    /// The stored language preference (`ja`, `en`).
+    language: &'static str,
     /// The email form: the address typed, its error and the field it is about.
     new_email: String,
     email_error: Option<String>,
@@ -128,6 +131,7 @@ async fn page(
         password_error: password_error.map(|e| e.message(ctx.locale())),
         password_field,
         email: profile.email,
+        language: settings::member_locale(member).as_str(),
         new_email: errors.email.as_ref().map(|(_, typed)| typed.clone()).unwrap_or_default(),
         email_error: email_error.map(|e| e.message(ctx.locale())),
         email_inquiry: email_error.is_some_and(|e| e.suggests_customer_center()),
@@ -148,6 +152,7 @@ async fn settings_page(
         "password" => Some("settings.password.done"),
         "session" => Some("settings.sessions.ended"),
         "email" => Some("settings.email.done"),
+        "language" => Some("settings.language.done"),
         _ => None,
     };
     page(&app, &ctx, member, notice, Errors::default()).await
@@ -212,6 +217,37 @@ async fn end_all(
     };
     settings::end_all_sessions(&app, member, &ip).await.or_page(&ctx)?;
     Ok(with_sid(see_other("/login"), random_token()))
+}
+
+/// The language cookie of this browser's pages (as the header's switch sets it).
+pub(crate) fn language_cookie(locale: app::i18n::Locale) -> axum_extra::extract::cookie::Cookie<'static> {
+    axum_extra::extract::cookie::Cookie::build((crate::ctx::LANG_COOKIE, locale.as_str()))
+        .path("/")
+        .same_site(axum_extra::extract::cookie::SameSite::Lax)
+        .max_age(time::Duration::days(365))
+        .build()
+}
+
+#[derive(Deserialize)]
+struct LanguageForm {
+    #[serde(default)]
+    language: String,
+}
+
+/// 「表示言語」: stored for the member (pages after each login, mails) and applied to this
+/// browser at once.
+async fn set_language(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    MemberForm { 0: f, .. }: MemberForm<LanguageForm>,
+) -> Result<Response, PageError> {
+    let Some(member) = &ctx.member else {
+        return Ok(see_other("/login"));
+    };
+    let locale = settings::set_language(&app, member, &f.language).await.or_page(&ctx)?;
+    let mut resp = see_other("/settings?done=language");
+    crate::ctx::append_cookie(&mut resp, &language_cookie(locale));
+    Ok(resp)
 }
 
 #[derive(Template)]

@@ -330,7 +330,61 @@ async fn the_api_changes_the_email_address(t: TestApp) {
     t.stop().await;
 }
 
+async fn the_language_preference_follows_the_member(t: TestApp) {
+    let token = t.register(EMAIL, PASSWORD).await;
+    let b = Browser::new(&t);
+    b.login(EMAIL, PASSWORD).await;
+    let page = b.get("/settings").await;
+    assert!(page.has("表示言語") && page.has(r#"value="ja" checked"#), "{}", page.html);
+    let saved = b.post("/settings/language", &[("csrf", &page.csrf()), ("language", "en")]).await;
+    assert!(saved.url.ends_with("/settings?done=language"), "{}", saved.url);
+    assert!(saved.has("Your language was saved.") && saved.has(r#"value="en" checked"#), "{}", saved.html);
+    assert_eq!(t.get("/api/v1/settings/language", Some(&token)).await.1["language"], "en");
+
+    // Another browser, Japanese until the member logs in: then English.
+    let other = Browser::new(&t);
+    let before = other.get("/login").await;
+    assert!(before.has("<html lang=\"ja\">"), "{}", before.html);
+    let menu = other.login(EMAIL, PASSWORD).await;
+    assert!(menu.has("<html lang=\"en\">") && menu.has("Account settings"), "{}", menu.html);
+
+    // Mails to the member follow it too.
+    let (s, v) = t
+        .post_auth(
+            "/api/v1/settings/password",
+            &token,
+            json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD}),
+        )
+        .await;
+    assert_eq!(s, 204, "{v}");
+    let mails = t.wait_mail_about(EMAIL, "Your password was changed").await;
+    assert!(mails.iter().all(|(s, _)| !s.contains("パスワードが変更されました")));
+
+    // Over the API: only ja and en.
+    let put = |language: &'static str| {
+        let t = &t;
+        let token = token.clone();
+        async move {
+            let r = t
+                .api
+                .put(t.url("/api/v1/settings/language"))
+                .bearer_auth(&token)
+                .json(&json!({"language": language}))
+                .send()
+                .await
+                .expect("request");
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    assert_eq!(put("fr").await.0, 422);
+    let (s, v) = put("ja").await;
+    assert_eq!((s, v["language"].as_str()), (200, Some("ja")), "{v}");
+    t.stop().await;
+}
+
 on_both_backends!(
+    the_language_preference_follows_the_member,
     an_email_change_is_confirmed_by_a_code_to_the_new_address,
     the_api_changes_the_email_address,
     password_change_ends_the_other_sessions,
