@@ -31,6 +31,8 @@ pub enum Template {
     EmailChangeCode { code: String, valid_minutes: i64 },
     /// 「アカウント設定」: the account's email address was changed (sent to the old one).
     EmailChanged { at: String },
+    /// A login from a browser not seen before on the account (`device`: its coarse label).
+    NewDeviceLogin { at: String, device: String },
     /// F6: the customer center received an inquiry. `reference` is the short reference the
     /// member can quote, `category` the inquiry's category in the member's language. The
     /// message itself is not repeated: anyone can type any address into the form.
@@ -160,6 +162,20 @@ struct EnEmailChanged<'a> {
 }
 
 #[derive(askama::Template)]
+#[template(path = "ja/new_device_login.txt")]
+struct JaNewDeviceLogin<'a> {
+    at: &'a str,
+    device: &'a str,
+}
+
+#[derive(askama::Template)]
+#[template(path = "en/new_device_login.txt")]
+struct EnNewDeviceLogin<'a> {
+    at: &'a str,
+    device: &'a str,
+}
+
+#[derive(askama::Template)]
 #[template(path = "ja/registration_code.txt")]
 struct JaRegistrationCode<'a> {
     code: &'a str,
@@ -211,6 +227,8 @@ fn subject(template: &Template, locale: Locale) -> &'static str {
         (Template::EmailChangeCode { .. }, Locale::En) => "[Mimoto] One-time password for changing your email address",
         (Template::EmailChanged { .. }, Locale::Ja) => "【Mimoto】メールアドレスが変更されました",
         (Template::EmailChanged { .. }, Locale::En) => "[Mimoto] Your email address was changed",
+        (Template::NewDeviceLogin { .. }, Locale::Ja) => "【Mimoto】新しい端末からのログインのお知らせ",
+        (Template::NewDeviceLogin { .. }, Locale::En) => "[Mimoto] A login from a new device",
         (Template::InquiryReceived { .. }, Locale::Ja) => "【Mimoto】お問い合わせを受け付けました",
         (Template::InquiryReceived { .. }, Locale::En) => "[Mimoto] We have received your inquiry",
         (Template::InquiryReply { .. }, Locale::Ja) => "【Mimoto】お問い合わせへの回答",
@@ -313,6 +331,14 @@ pub fn render(template: &Template, locale: Locale, to: &str) -> Result<OutgoingM
             match locale {
                 Locale::Ja => JaEmailChanged { at }.render(),
                 Locale::En => EnEmailChanged { at }.render(),
+            }
+        }
+        Template::NewDeviceLogin { at, device } => {
+            let at = single_line("at", at)?;
+            let device = single_line("device", device)?;
+            match locale {
+                Locale::Ja => JaNewDeviceLogin { at, device }.render(),
+                Locale::En => EnNewDeviceLogin { at, device }.render(),
             }
         }
         Template::InquiryReceived { reference, category } => {

@@ -80,6 +80,15 @@ pub enum StepUpAttempt {
     Locked { until: OffsetDateTime },
 }
 
+/// What a login's device was to the member ([`Users::remember_device`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceSeen {
+    /// Logged in from before.
+    Known,
+    /// Not seen before; `first`: the member had no remembered device at all.
+    New { first: bool },
+}
+
 #[async_trait]
 pub trait Users: Send + Sync {
     /// In one transaction: creates the user (Duplicate if the email index exists), records
@@ -122,6 +131,9 @@ pub trait Users: Send + Sync {
         email_enc: &[u8],
         flow: Option<FlowUpdate<'_>>,
     ) -> Result<()>;
+    /// Remembers the device `device_mac` (the MAC of its device cookie) for the user at `now`,
+    /// and says whether it was known.
+    async fn remember_device(&self, user_id: &str, device_mac: &[u8], now: OffsetDateTime) -> Result<DeviceSeen>;
     /// The user's language preference (`ja` or `en`) for pages and mails. NotFound without the user.
     async fn set_user_locale(&self, user_id: &str, locale: &str) -> Result<()>;
     /// Opens health data in this session until `until` (`None` closes it again).
@@ -398,6 +410,41 @@ macro_rules! sql_users {
                 }
                 tx.commit().await?;
                 Ok(())
+            }
+
+            #[tracing::instrument(skip_all, fields(user_id = %user_id))]
+            async fn remember_device(
+                &self,
+                user_id: &str,
+                device_mac: &[u8],
+                now: OffsetDateTime,
+            ) -> Result<DeviceSeen> {
+                let mut tx = self.pool.begin().await?;
+                let known: Option<i32> =
+                    sqlx::query_scalar("SELECT 1 FROM known_devices WHERE user_id = $1 AND device_mac = $2")
+                        .bind(user_id)
+                        .bind(device_mac)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let any: Option<i32> = sqlx::query_scalar("SELECT 1 FROM known_devices WHERE user_id = $1 LIMIT 1")
+                    .bind(user_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO known_devices (user_id, device_mac, first_seen_at, last_seen_at) \
+                     VALUES ($1, $2, $3, $3) \
+                     ON CONFLICT (user_id, device_mac) DO UPDATE SET last_seen_at = $3",
+                )
+                .bind(user_id)
+                .bind(device_mac)
+                .bind(to_ts(now))
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(match (known, any) {
+                    (Some(_), _) => DeviceSeen::Known,
+                    (None, any) => DeviceSeen::New { first: any.is_none() },
+                })
             }
 
             #[tracing::instrument(skip_all, fields(user_id = %user_id))]

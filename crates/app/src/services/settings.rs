@@ -158,6 +158,34 @@ pub async fn set_language(app: &App, member: &Member, code: &str) -> ServiceResu
     Ok(locale)
 }
 
+const DEVICE_PURPOSE: &str = "known-device";
+
+/// After a browser login: remembers the browser (by the MAC of its long-lived random device
+/// cookie `device_token`, bound to the member) and mails the member when it is new to the
+/// account — except for the account's first remembered browser (right after registration).
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
+pub async fn note_login_device(
+    app: &App,
+    user_id: &str,
+    device_token: &str,
+    device: Option<&str>,
+) -> ServiceResult<()> {
+    let mac = app.keys.mac(DEVICE_PURPOSE, format!("{user_id}:{device_token}").as_bytes());
+    let now = app.now();
+    if !matches!(app.store.remember_device(user_id, &mac, now).await?, store::DeviceSeen::New { first: false }) {
+        return Ok(());
+    }
+    let Some(user) = app.store.get_user(user_id).await? else { return Ok(()) };
+    let locale = Locale::parse(&user.locale).unwrap_or_default();
+    let device = match (device, locale) {
+        (Some(d), _) => d.to_string(),
+        (None, Locale::Ja) => "不明な端末".to_string(),
+        (None, Locale::En) => "unknown device".to_string(),
+    };
+    let to = open_email(app, &user.email_enc)?;
+    notify(app, mail::Template::NewDeviceLogin { at: notice_time(now), device }, locale, &to).await
+}
+
 /// A coarse label of the device behind a User-Agent: browser (or the app) and platform,
 /// "Chrome / Android"; `None` when neither is recognized. Only this label is stored.
 pub fn device_label(user_agent: &str) -> Option<String> {

@@ -237,6 +237,13 @@ async fn account_settings_sessions_password_and_email(s: Arc<dyn Store>) {
     assert_eq!(s.get_user("u1").await.expect("get").expect("present").locale, "en");
     assert_eq!(s.get_user("u2").await.expect("get").expect("present").locale, "ja", "only u1's");
     assert!(matches!(s.set_user_locale("nobody", "en").await, Err(StoreError::NotFound)));
+
+    // Devices: the first one of a member, then known; another is new; per member.
+    use store::DeviceSeen;
+    assert_eq!(s.remember_device("u1", &[1; 32], now).await.expect("first"), DeviceSeen::New { first: true });
+    assert_eq!(s.remember_device("u1", &[1; 32], now).await.expect("again"), DeviceSeen::Known);
+    assert_eq!(s.remember_device("u1", &[2; 32], now).await.expect("other"), DeviceSeen::New { first: false });
+    assert_eq!(s.remember_device("u2", &[1; 32], now).await.expect("u2"), DeviceSeen::New { first: true });
 }
 
 conformance!(

@@ -228,6 +228,29 @@ pub(crate) fn language_cookie(locale: app::i18n::Locale) -> axum_extra::extract:
         .build()
 }
 
+/// The browser's long-lived device cookie (HttpOnly, a year; only its MAC is stored, per
+/// member): its token, and the cookie to set when the browser had none.
+pub(crate) fn device_cookie(
+    app: &AppState,
+    headers: &axum::http::HeaderMap,
+) -> (String, Option<axum_extra::extract::cookie::Cookie<'static>>) {
+    let secure = app.config.cookie_secure();
+    let name = if secure { "__Host-mimoto_device" } else { "mimoto_device" };
+    let jar = axum_extra::extract::cookie::CookieJar::from_headers(headers);
+    if let Some(token) = jar.get(name).map(|c| c.value().to_string()).filter(|v| crate::ctx::valid_token(v)) {
+        return (token, None);
+    }
+    let token = random_token();
+    let cookie = axum_extra::extract::cookie::Cookie::build((name, token.clone()))
+        .path("/")
+        .http_only(true)
+        .secure(secure)
+        .same_site(axum_extra::extract::cookie::SameSite::Lax)
+        .max_age(time::Duration::days(365))
+        .build();
+    (token, Some(cookie))
+}
+
 #[derive(Deserialize)]
 struct LanguageForm {
     #[serde(default)]

@@ -383,7 +383,36 @@ async fn the_language_preference_follows_the_member(t: TestApp) {
     t.stop().await;
 }
 
+async fn a_login_from_a_new_browser_is_mailed(t: TestApp) {
+    t.register(EMAIL, PASSWORD).await;
+    let notices = || t.mails_to(EMAIL).into_iter().filter(|(s, _)| s.contains("新しい端末")).count();
+    // The account's first browser is remembered without a notice, and is known afterwards.
+    let phone = browser_as(&t, ANDROID_CHROME);
+    let first = phone.login(EMAIL, PASSWORD).await;
+    assert!(signed_in(&phone).await, "{}", first.url);
+    let page = phone.get("/settings").await;
+    phone.post("/logout", &[("csrf", &page.csrf())]).await;
+    phone.login(EMAIL, PASSWORD).await;
+    assert!(signed_in(&phone).await);
+    // A wrong password from a new browser tells nothing.
+    let other = browser_as(&t, IPHONE_SAFARI);
+    assert_eq!(other.login(EMAIL, "Not-The-Password-1").await.status, 401);
+    // A new browser: the member is told, with its device label.
+    other.login(EMAIL, PASSWORD).await;
+    assert!(signed_in(&other).await);
+    let mails = t.wait_mail_about(EMAIL, "新しい端末からのログイン").await;
+    let (_, text) = mails.iter().find(|(s, _)| s.contains("新しい端末")).expect("notice");
+    assert!(text.contains("Safari / iPhone"), "{text}");
+    // Once: the same browsers again tell nothing more.
+    other.login(EMAIL, PASSWORD).await;
+    phone.login(EMAIL, PASSWORD).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(notices(), 1);
+    t.stop().await;
+}
+
 on_both_backends!(
+    a_login_from_a_new_browser_is_mailed,
     the_language_preference_follows_the_member,
     an_email_change_is_confirmed_by_a_code_to_the_new_address,
     the_api_changes_the_email_address,
