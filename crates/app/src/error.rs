@@ -45,6 +45,9 @@ pub enum ServiceError {
     ResendTooSoon { wait_secs: i64 },
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// Account settings: the current password typed to confirm a change is wrong.
+    #[error("current password wrong")]
+    CurrentPasswordWrong,
     #[error("rate limited")]
     RateLimited { retry_after: i64 },
     #[error("flow not found")]
@@ -275,6 +278,7 @@ impl ServiceError {
             CodeBudgetSpent => "code_budget_spent",
             ResendTooSoon { .. } => "resend_too_soon",
             InvalidCredentials => "invalid_credentials",
+            CurrentPasswordWrong => "current_password_wrong",
             RateLimited { .. } => "rate_limited",
             FlowNotFound => "flow_not_found",
             FlowExpired => "flow_expired",
@@ -382,6 +386,7 @@ impl ServiceError {
             BirthDate => Some("birth_date"),
             Email(_) | EmailTaken => Some("email"),
             Password(_) => Some("password"),
+            CurrentPasswordWrong => Some("current_password"),
             ConsentsMissing(_) => Some("consents"),
             CodeFormat | CodeWrong { .. } | CodeExpired | CodeExhausted | CodeBudgetSpent => Some("code"),
             Image(_)

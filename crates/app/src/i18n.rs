@@ -38,6 +38,7 @@ fn catalog(locale: Locale) -> &'static Catalog {
                 include_str!("../locales/inquiry.ja.toml"),
                 include_str!("../locales/checkup.ja.toml"),
                 include_str!("../locales/health.ja.toml"),
+                include_str!("../locales/settings.ja.toml"),
             ])
         }),
         Locale::En => EN.get_or_init(|| {
@@ -48,6 +49,7 @@ fn catalog(locale: Locale) -> &'static Catalog {
                 include_str!("../locales/inquiry.en.toml"),
                 include_str!("../locales/checkup.en.toml"),
                 include_str!("../locales/health.en.toml"),
+                include_str!("../locales/settings.en.toml"),
             ])
         }),
     }

@@ -28,6 +28,15 @@ pub enum Template {
     /// A passkey was registered on the account (`at`: when, in Japan time, already formatted):
     /// the member learns of it if it was not them.
     PasskeyAdded { at: String },
+    /// 「アカウント設定」: the member's password was changed (`at`: when, in Japan time, already
+    /// formatted); the member learns of it if it was not them.
+    PasswordChanged { at: String },
+    /// 「アカウント設定」: the one-time password that confirms a new email address (sent to it).
+    EmailChangeCode { code: String, valid_minutes: i64 },
+    /// 「アカウント設定」: the account's email address was changed (sent to the old one).
+    EmailChanged { at: String },
+    /// A login from a browser not seen before on the account (`device`: its coarse label).
+    NewDeviceLogin { at: String, device: String },
     /// F6: the customer center received an inquiry. `reference` is the short reference the
     /// member can quote, `category` the inquiry's category in the member's language. The
     /// message itself is not repeated: anyone can type any address into the form.
@@ -137,6 +146,58 @@ struct EnPasskeyAdded<'a> {
 }
 
 #[derive(askama::Template)]
+#[template(path = "ja/password_changed.txt")]
+struct JaPasswordChanged<'a> {
+    at: &'a str,
+}
+
+#[derive(askama::Template)]
+#[template(path = "en/password_changed.txt")]
+struct EnPasswordChanged<'a> {
+    at: &'a str,
+}
+
+#[derive(askama::Template)]
+#[template(path = "ja/email_change_code.txt")]
+struct JaEmailChangeCode<'a> {
+    code: &'a str,
+    valid_minutes: i64,
+}
+
+#[derive(askama::Template)]
+#[template(path = "en/email_change_code.txt")]
+struct EnEmailChangeCode<'a> {
+    code: &'a str,
+    valid_minutes: i64,
+}
+
+#[derive(askama::Template)]
+#[template(path = "ja/email_changed.txt")]
+struct JaEmailChanged<'a> {
+    at: &'a str,
+}
+
+#[derive(askama::Template)]
+#[template(path = "en/email_changed.txt")]
+struct EnEmailChanged<'a> {
+    at: &'a str,
+}
+
+#[derive(askama::Template)]
+#[template(path = "ja/new_device_login.txt")]
+struct JaNewDeviceLogin<'a> {
+    at: &'a str,
+    device: &'a str,
+}
+
+#[derive(askama::Template)]
+#[template(path = "en/new_device_login.txt")]
+struct EnNewDeviceLogin<'a> {
+    at: &'a str,
+    device: &'a str,
+}
+
+#[derive(askama::Template)]
 #[template(path = "ja/registration_code.txt")]
 struct JaRegistrationCode<'a> {
     code: &'a str,
@@ -184,6 +245,14 @@ fn subject(template: &Template, locale: Locale) -> &'static str {
         (Template::BindingWithdrawn { .. }, Locale::En) => "[Mimoto] Your verification has been withdrawn",
         (Template::PasskeyAdded { .. }, Locale::Ja) => "【Mimoto】パスキーが登録されました",
         (Template::PasskeyAdded { .. }, Locale::En) => "[Mimoto] A passkey was registered",
+        (Template::PasswordChanged { .. }, Locale::Ja) => "【Mimoto】パスワードが変更されました",
+        (Template::PasswordChanged { .. }, Locale::En) => "[Mimoto] Your password was changed",
+        (Template::EmailChangeCode { .. }, Locale::Ja) => "【Mimoto】メールアドレス変更のワンタイムパスワード",
+        (Template::EmailChangeCode { .. }, Locale::En) => "[Mimoto] One-time password for changing your email address",
+        (Template::EmailChanged { .. }, Locale::Ja) => "【Mimoto】メールアドレスが変更されました",
+        (Template::EmailChanged { .. }, Locale::En) => "[Mimoto] Your email address was changed",
+        (Template::NewDeviceLogin { .. }, Locale::Ja) => "【Mimoto】新しい端末からのログインのお知らせ",
+        (Template::NewDeviceLogin { .. }, Locale::En) => "[Mimoto] A login from a new device",
         (Template::InquiryReceived { .. }, Locale::Ja) => "【Mimoto】お問い合わせを受け付けました",
         (Template::InquiryReceived { .. }, Locale::En) => "[Mimoto] We have received your inquiry",
         (Template::InquiryReply { .. }, Locale::Ja) => "【Mimoto】お問い合わせへの回答",
@@ -274,6 +343,36 @@ pub fn render(template: &Template, locale: Locale, to: &str) -> Result<OutgoingM
             match locale {
                 Locale::Ja => JaPasskeyAdded { at }.render(),
                 Locale::En => EnPasskeyAdded { at }.render(),
+            }
+        }
+        Template::PasswordChanged { at } => {
+            let at = single_line("at", at)?;
+            match locale {
+                Locale::Ja => JaPasswordChanged { at }.render(),
+                Locale::En => EnPasswordChanged { at }.render(),
+            }
+        }
+        Template::EmailChangeCode { code, valid_minutes } => {
+            let code = single_line("code", code)?;
+            let valid_minutes = *valid_minutes;
+            match locale {
+                Locale::Ja => JaEmailChangeCode { code, valid_minutes }.render(),
+                Locale::En => EnEmailChangeCode { code, valid_minutes }.render(),
+            }
+        }
+        Template::EmailChanged { at } => {
+            let at = single_line("at", at)?;
+            match locale {
+                Locale::Ja => JaEmailChanged { at }.render(),
+                Locale::En => EnEmailChanged { at }.render(),
+            }
+        }
+        Template::NewDeviceLogin { at, device } => {
+            let at = single_line("at", at)?;
+            let device = single_line("device", device)?;
+            match locale {
+                Locale::Ja => JaNewDeviceLogin { at, device }.render(),
+                Locale::En => EnNewDeviceLogin { at, device }.render(),
             }
         }
         Template::InquiryReceived { reference, category } => {

@@ -109,7 +109,7 @@ pub use roster_rekey::{
     FamilyCheckup, FamilyHealthEntry, FamilyLink, FamilyRecord, RekeyedCheckup, RekeyedHealthEntry, RekeyedLink,
     RekeyedRecord, RosterFamily, RosterRekey, RosterRekeying,
 };
-pub use users::{ConsentRecord, NewUser, SessionRecord, StepUpAttempt, StepUpFailures, UserRecord, Users};
+pub use users::{ConsentRecord, DeviceSeen, NewUser, SessionRecord, StepUpAttempt, StepUpFailures, UserRecord, Users};
 
 /// `use store::prelude::*;` to call store methods: [`Store`] and every aggregate trait.
 pub mod prelude {

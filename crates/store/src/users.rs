@@ -54,6 +54,9 @@ pub struct SessionRecord {
     /// Until when the secret question answered in this session opens health data (F5).
     #[sqlx(try_from = "OptUnixTime")]
     pub step_up_until: Option<OffsetDateTime>,
+    /// A coarse label of the device made at login from its User-Agent ("Chrome / Android"),
+    /// shown in the account settings' session list; nothing more of the User-Agent is kept.
+    pub device: Option<String>,
 }
 
 /// A member's wrong answers to the secret question (F5 step-up).
@@ -75,6 +78,15 @@ pub enum StepUpAttempt {
     Counted(StepUpFailures),
     /// Locked: the answer was not counted and must not be checked before `until`.
     Locked { until: OffsetDateTime },
+}
+
+/// What a login's device was to the member ([`Users::remember_device`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceSeen {
+    /// Logged in from before.
+    Known,
+    /// Not seen before; `first`: the member had no remembered device at all.
+    New { first: bool },
 }
 
 #[async_trait]
@@ -102,6 +114,28 @@ pub trait Users: Send + Sync {
     async fn delete_session(&self, id_hash: &[u8]) -> Result<()>;
     async fn delete_user_sessions(&self, user_id: &str) -> Result<u64>;
     async fn delete_expired_sessions(&self, now: OffsetDateTime) -> Result<u64>;
+    /// The user's live sessions (not expired at `now`), the most recently used first.
+    async fn user_sessions(&self, user_id: &str, now: OffsetDateTime) -> Result<Vec<SessionRecord>>;
+    /// Ends the session `id_hash` if it is `user_id`'s; whether it was.
+    async fn delete_user_session(&self, user_id: &str, id_hash: &[u8]) -> Result<bool>;
+    /// In one transaction: sets the password and ends every session of the user except
+    /// `keep` (the one the member changed it in). NotFound without the user.
+    async fn change_password(&self, user_id: &str, password_hash: &str, now: OffsetDateTime, keep: &[u8])
+        -> Result<()>;
+    /// In one transaction: replaces the user's sealed email and its blind index (Duplicate when
+    /// another account has that index; NotFound without the user) and applies `flow`.
+    async fn set_user_email(
+        &self,
+        user_id: &str,
+        email_index: &[u8],
+        email_enc: &[u8],
+        flow: Option<FlowUpdate<'_>>,
+    ) -> Result<()>;
+    /// Remembers the device `device_mac` (the MAC of its device cookie) for the user at `now`,
+    /// and says whether it was known.
+    async fn remember_device(&self, user_id: &str, device_mac: &[u8], now: OffsetDateTime) -> Result<DeviceSeen>;
+    /// The user's language preference (`ja` or `en`) for pages and mails. NotFound without the user.
+    async fn set_user_locale(&self, user_id: &str, locale: &str) -> Result<()>;
     /// Opens health data in this session until `until` (`None` closes it again).
     async fn set_session_step_up(&self, id_hash: &[u8], until: Option<OffsetDateTime>) -> Result<()>;
 
@@ -125,7 +159,7 @@ pub trait Users: Send + Sync {
 }
 
 const USER_COLUMNS: &str = "id, org_id, email_enc, password_hash, locale, created_at, password_changed_at";
-const SESSION_COLUMNS: &str = "id_hash, user_id, kind, created_at, last_seen_at, expires_at, step_up_until";
+const SESSION_COLUMNS: &str = "id_hash, user_id, kind, created_at, last_seen_at, expires_at, step_up_until, device";
 
 /// One answer, counted unless a lock is running (then no row is returned): every SET
 /// expression sees the old row, so `step_up_failures.locked_until <= $2` is a lock that is
@@ -245,8 +279,8 @@ macro_rules! sql_users {
             async fn create_session(&self, s: &SessionRecord) -> Result<()> {
                 sqlx::query(
                     "INSERT INTO sessions \
-                     (id_hash, user_id, kind, created_at, last_seen_at, expires_at, step_up_until) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                     (id_hash, user_id, kind, created_at, last_seen_at, expires_at, step_up_until, device) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(&s.id_hash)
                 .bind(&s.user_id)
@@ -255,6 +289,7 @@ macro_rules! sql_users {
                 .bind(to_ts(s.last_seen_at))
                 .bind(to_ts(s.expires_at))
                 .bind(s.step_up_until.map(to_ts))
+                .bind(&s.device)
                 .execute(&self.pool)
                 .await?;
                 Ok(())
@@ -304,6 +339,125 @@ macro_rules! sql_users {
                     .execute(&self.pool)
                     .await?;
                 Ok(done.rows_affected())
+            }
+
+            #[tracing::instrument(skip_all, fields(user_id = %user_id))]
+            async fn user_sessions(&self, user_id: &str, now: OffsetDateTime) -> Result<Vec<SessionRecord>> {
+                let sql = format!(
+                    "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 AND expires_at > $2 \
+                     ORDER BY last_seen_at DESC, created_at DESC, id_hash"
+                );
+                Ok(sqlx::query_as(&sql).bind(user_id).bind(to_ts(now)).fetch_all(&self.pool).await?)
+            }
+
+            #[tracing::instrument(skip_all, fields(user_id = %user_id))]
+            async fn delete_user_session(&self, user_id: &str, id_hash: &[u8]) -> Result<bool> {
+                let done = sqlx::query("DELETE FROM sessions WHERE id_hash = $1 AND user_id = $2")
+                    .bind(id_hash)
+                    .bind(user_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            #[tracing::instrument(skip_all, fields(user_id = %user_id))]
+            async fn change_password(
+                &self,
+                user_id: &str,
+                password_hash: &str,
+                now: OffsetDateTime,
+                keep: &[u8],
+            ) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                let done = sqlx::query("UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3")
+                    .bind(password_hash)
+                    .bind(to_ts(now))
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() != 1 {
+                    return Err(StoreError::NotFound);
+                }
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
+                    .bind(user_id)
+                    .bind(keep)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all, fields(user_id = %user_id))]
+            async fn set_user_email(
+                &self,
+                user_id: &str,
+                email_index: &[u8],
+                email_enc: &[u8],
+                flow: Option<FlowUpdate<'_>>,
+            ) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                if let Some(update) = &flow {
+                    apply_flow(&mut tx, update).await?;
+                }
+                let done = sqlx::query("UPDATE users SET email_index = $1, email_enc = $2 WHERE id = $3")
+                    .bind(email_index)
+                    .bind(email_enc)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() != 1 {
+                    return Err(StoreError::NotFound);
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all, fields(user_id = %user_id))]
+            async fn remember_device(
+                &self,
+                user_id: &str,
+                device_mac: &[u8],
+                now: OffsetDateTime,
+            ) -> Result<DeviceSeen> {
+                let mut tx = self.pool.begin().await?;
+                let known: Option<i32> =
+                    sqlx::query_scalar("SELECT 1 FROM known_devices WHERE user_id = $1 AND device_mac = $2")
+                        .bind(user_id)
+                        .bind(device_mac)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let any: Option<i32> = sqlx::query_scalar("SELECT 1 FROM known_devices WHERE user_id = $1 LIMIT 1")
+                    .bind(user_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO known_devices (user_id, device_mac, first_seen_at, last_seen_at) \
+                     VALUES ($1, $2, $3, $3) \
+                     ON CONFLICT (user_id, device_mac) DO UPDATE SET last_seen_at = $3",
+                )
+                .bind(user_id)
+                .bind(device_mac)
+                .bind(to_ts(now))
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(match (known, any) {
+                    (Some(_), _) => DeviceSeen::Known,
+                    (None, any) => DeviceSeen::New { first: any.is_none() },
+                })
+            }
+
+            #[tracing::instrument(skip_all, fields(user_id = %user_id))]
+            async fn set_user_locale(&self, user_id: &str, locale: &str) -> Result<()> {
+                let done = sqlx::query("UPDATE users SET locale = $1 WHERE id = $2")
+                    .bind(locale)
+                    .bind(user_id)
+                    .execute(&self.pool)
+                    .await?;
+                if done.rows_affected() != 1 {
+                    return Err(StoreError::NotFound);
+                }
+                Ok(())
             }
 
             #[tracing::instrument(skip_all)]

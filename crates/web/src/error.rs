@@ -70,7 +70,7 @@ fn status(e: &ServiceError) -> StatusCode {
         PasskeysUnavailable => StatusCode::NOT_FOUND,
         PasskeyFailed => StatusCode::UNPROCESSABLE_ENTITY,
         PasskeyLimit { .. } | NoPasskeys => StatusCode::CONFLICT,
-        StepUpAnswerEmpty | StepUpWrong { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        StepUpAnswerEmpty | StepUpWrong { .. } | CurrentPasswordWrong => StatusCode::UNPROCESSABLE_ENTITY,
         StepUpLocked { .. } => StatusCode::TOO_MANY_REQUESTS,
         Store(_) | Crypto(_) | Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }

@@ -22,6 +22,12 @@ pub mod actions {
     pub const LOGIN: &str = "member.login";
     pub const LOGIN_FAILED: &str = "member.login_failed";
     pub const PASSWORD_RESET: &str = "member.password_reset";
+    pub const PASSWORD_CHANGED: &str = "member.password_changed";
+    pub const PASSWORD_CHANGE_FAILED: &str = "member.password_change_failed";
+    pub const SESSION_ENDED: &str = "member.session_ended";
+    pub const SESSIONS_ENDED: &str = "member.sessions_ended";
+    pub const EMAIL_CHANGE_REQUESTED: &str = "member.email_change_requested";
+    pub const EMAIL_CHANGED: &str = "member.email_changed";
     pub const EKYC_SUBMITTED: &str = "member.ekyc.submitted";
     pub const EKYC_AUTO_COMPLETED: &str = "member.ekyc.auto_completed";
 }

@@ -60,6 +60,16 @@ fn session_hashes(app: &App, token: &str) -> Vec<Vec<u8>> {
 
 /// Starts a session for `user_id` with a fresh random token (rotation: never reuse one).
 pub async fn create_session(app: &App, user_id: &str, kind: SessionKind) -> ServiceResult<NewSession> {
+    create_session_on(app, user_id, kind, None).await
+}
+
+/// [`create_session`] on a device labelled `device` (see `settings::device_label`).
+pub async fn create_session_on(
+    app: &App,
+    user_id: &str,
+    kind: SessionKind,
+    device: Option<String>,
+) -> ServiceResult<NewSession> {
     let token = random_token();
     let now = app.now();
     let record = SessionRecord {
@@ -70,6 +80,7 @@ pub async fn create_session(app: &App, user_id: &str, kind: SessionKind) -> Serv
         last_seen_at: now,
         expires_at: TIMEOUTS.expiry(now, now),
         step_up_until: None,
+        device,
     };
     app.store.create_session(&record).await?;
     Ok(NewSession { token, expires_at: record.expires_at, user_id: user_id.to_string() })
@@ -88,6 +99,18 @@ pub async fn login(
     ip: &str,
     kind: SessionKind,
 ) -> ServiceResult<NewSession> {
+    login_on(app, email_input, password, ip, kind, None).await
+}
+
+/// [`login`] from a device labelled `device` (shown in the member's session list).
+pub async fn login_on(
+    app: &App,
+    email_input: &str,
+    password: &str,
+    ip: &str,
+    kind: SessionKind,
+    device: Option<String>,
+) -> ServiceResult<NewSession> {
     let normalized = Email::parse(email_input);
     let id_for_limit =
         normalized.as_ref().map(|e| e.as_str().to_string()).unwrap_or_else(|_| email_input.trim().to_lowercase());
@@ -103,7 +126,7 @@ pub async fn login(
             metrics::counter!("mimoto_logins_total", "result" => "ok").increment(1);
             guard.succeeded(app).await?;
             audit::member(app, Some(&user.id), audit::actions::LOGIN, None, ip).await?;
-            create_session(app, &user.id, kind).await
+            create_session_on(app, &user.id, kind, device).await
         }
         (_, user) => {
             metrics::counter!("mimoto_logins_total", "result" => "failed").increment(1);

@@ -7,6 +7,7 @@ pub mod binding;
 pub mod checkups;
 pub mod codes;
 pub mod ekyc;
+pub mod email_change;
 pub mod flows;
 pub mod health_imports;
 pub mod health_match;
@@ -27,6 +28,7 @@ pub mod reset;
 pub mod review;
 pub mod roster;
 pub mod sessions;
+pub mod settings;
 pub mod stepup;
 
 use crate::crypto::CryptoError;

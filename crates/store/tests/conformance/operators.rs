@@ -259,6 +259,7 @@ async fn a_binding_is_withdrawn_in_one_transaction(s: Arc<dyn Store>) {
             last_seen_at: now,
             expires_at: now + Duration::hours(1),
             step_up_until: None,
+            device: None,
         })
         .await
         .expect("session");

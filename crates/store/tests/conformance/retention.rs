@@ -121,6 +121,7 @@ async fn sessions_past_their_absolute_lifetime_do_not_linger(s: Arc<dyn Store>) 
         last_seen_at: begun,
         expires_at: begun + Duration::days(365),
         step_up_until: None,
+        device: None,
     };
     let console = |h: u8, begun: OffsetDateTime| OperatorSessionRecord {
         id_hash: vec![h; 32],

@@ -63,6 +63,7 @@ async fn sessions_and_password_changes(s: Arc<dyn Store>) {
         last_seen_at: now,
         expires_at: exp,
         step_up_until: None,
+        device: None,
     };
     s.create_session(&session(1, now + Duration::hours(2))).await.expect("session");
     s.create_session(&session(2, now + Duration::hours(2))).await.expect("session");
@@ -100,6 +101,7 @@ async fn step_up_opens_one_session_and_wrong_answers_lock_the_member(s: Arc<dyn 
             last_seen_at: now,
             expires_at: now + Duration::hours(2),
             step_up_until: None,
+            device: None,
         };
         s.create_session(&record).await.expect("session");
     }
@@ -170,7 +172,82 @@ async fn concurrent_step_up_answers_stop_at_the_lock(s: Arc<dyn Store>) {
     assert_eq!(s.step_up_failures("u1").await.expect("read").expect("present").failures, 5);
 }
 
+/// Account settings: the member's session list, ending one of them, a password change that
+/// keeps the current session only, and a new email address (refused when another account has it).
+async fn account_settings_sessions_password_and_email(s: Arc<dyn Store>) {
+    let now = t0();
+    s.insert_org(&org("o1", "133033", true), now).await.expect("org");
+    s.create_user(&user("u1", "o1", 1, now), &[], None).await.expect("user");
+    s.create_user(&user("u2", "o1", 2, now), &[], None).await.expect("user");
+    let session = |h: u8, user: &str, seen: i64, exp: OffsetDateTime, device: Option<&str>| SessionRecord {
+        id_hash: vec![h; 32],
+        user_id: user.into(),
+        kind: if h == 2 { "api".into() } else { "browser".into() },
+        created_at: now,
+        last_seen_at: now + Duration::minutes(seen),
+        expires_at: exp,
+        step_up_until: None,
+        device: device.map(str::to_string),
+    };
+    let later = now + Duration::hours(2);
+    s.create_session(&session(1, "u1", 1, later, Some("Chrome / Android"))).await.expect("session");
+    s.create_session(&session(2, "u1", 5, later, None)).await.expect("session");
+    s.create_session(&session(3, "u1", 3, later, Some("Safari / iPhone"))).await.expect("session");
+    s.create_session(&session(4, "u1", 9, now, None)).await.expect("expired session");
+    s.create_session(&session(5, "u2", 2, later, None)).await.expect("other user's session");
+    let listed = s.user_sessions("u1", now).await.expect("list");
+    assert_eq!(listed.iter().map(|r| r.id_hash[0]).collect::<Vec<_>>(), [2, 3, 1], "live ones, latest use first");
+    assert_eq!(listed[2], session(1, "u1", 1, later, Some("Chrome / Android")), "the device label is kept");
+
+    // Ending a session: only the member's own.
+    assert!(!s.delete_user_session("u1", &[5; 32]).await.expect("not u1's"));
+    assert!(s.get_session(&[5; 32]).await.expect("get").is_some());
+    assert!(s.delete_user_session("u1", &[3; 32]).await.expect("delete"));
+    assert!(!s.delete_user_session("u1", &[3; 32]).await.expect("gone already"));
+    assert_eq!(s.user_sessions("u1", now).await.expect("list").len(), 2);
+
+    // A password change keeps the session it was made in and ends the member's others.
+    s.change_password("u1", "$argon2id$changed", now + Duration::minutes(7), &[1; 32]).await.expect("change");
+    let u = s.get_user("u1").await.expect("get").expect("present");
+    assert_eq!((u.password_hash.as_str(), u.password_changed_at), ("$argon2id$changed", now + Duration::minutes(7)));
+    assert!(s.get_session(&[1; 32]).await.expect("get").is_some(), "the current session stays");
+    assert!(s.get_session(&[2; 32]).await.expect("get").is_none());
+    assert!(s.get_session(&[5; 32]).await.expect("get").is_some(), "another member's session stays");
+    assert!(matches!(s.change_password("nobody", "x", now, &[1; 32]).await, Err(StoreError::NotFound)));
+
+    // A new address: found by its index, the old one no longer; another account's is refused.
+    s.set_user_email("u1", &[3; 32], &[8; 40], None).await.expect("new email");
+    assert_eq!(s.find_user_by_email_index(&[3; 32]).await.expect("find").map(|u| u.email_enc), Some(vec![8; 40]));
+    assert!(s.find_user_by_email_index(&[1; 32]).await.expect("find").is_none());
+    let taken = s.set_user_email("u1", &[2; 32], &[7; 40], None).await;
+    assert!(matches!(taken, Err(StoreError::Duplicate)), "{taken:?}");
+    assert_eq!(s.get_user("u1").await.expect("get").expect("present").email_enc, vec![8; 40], "unchanged");
+    assert!(matches!(s.set_user_email("nobody", &[4; 32], &[7; 40], None).await, Err(StoreError::NotFound)));
+    // With a flow: the flow's step and the address change together.
+    let f = flow("f1", now);
+    s.insert_flow(&f).await.expect("flow");
+    let mut done = f.clone();
+    done.state = "completed".into();
+    s.set_user_email("u1", &[4; 32], &[6; 40], Some(FlowUpdate::new(&done))).await.expect("with flow");
+    assert_eq!(s.get_flow("registration", "f1").await.expect("get").expect("present").state, "completed");
+    assert!(s.find_user_by_email_index(&[4; 32]).await.expect("find").is_some());
+
+    // The language preference.
+    s.set_user_locale("u1", "en").await.expect("locale");
+    assert_eq!(s.get_user("u1").await.expect("get").expect("present").locale, "en");
+    assert_eq!(s.get_user("u2").await.expect("get").expect("present").locale, "ja", "only u1's");
+    assert!(matches!(s.set_user_locale("nobody", "en").await, Err(StoreError::NotFound)));
+
+    // Devices: the first one of a member, then known; another is new; per member.
+    use store::DeviceSeen;
+    assert_eq!(s.remember_device("u1", &[1; 32], now).await.expect("first"), DeviceSeen::New { first: true });
+    assert_eq!(s.remember_device("u1", &[1; 32], now).await.expect("again"), DeviceSeen::Known);
+    assert_eq!(s.remember_device("u1", &[2; 32], now).await.expect("other"), DeviceSeen::New { first: false });
+    assert_eq!(s.remember_device("u2", &[1; 32], now).await.expect("u2"), DeviceSeen::New { first: true });
+}
+
 conformance!(
+    account_settings_sessions_password_and_email,
     users_consents_and_duplicate_emails,
     sessions_and_password_changes,
     step_up_opens_one_session_and_wrong_answers_lock_the_member,

@@ -13,6 +13,7 @@ mod passkeys;
 mod registrations;
 mod resets;
 mod sessions;
+mod settings;
 
 use crate::error::ErrorStatus;
 use axum::extract::rejection::JsonRejection;
@@ -202,6 +203,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(ekyc::routes())
         .merge(health::routes())
         .merge(passkeys::routes())
+        .merge(settings::routes())
 }
 
 fn upload_router() -> OpenApiRouter<AppState> {

@@ -10,6 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{ApiJson, ApiLocale, ApiMember, ApiResult, ErrorBody, OrApi, OrganizationView};
+use crate::member::DeviceLabel;
 use crate::ClientIp;
 use app::services::auth::{self, SessionKind};
 use app::services::identity;
@@ -48,9 +49,10 @@ async fn create_session(
     State(app): State<AppState>,
     ApiLocale(locale): ApiLocale,
     ClientIp(ip): ClientIp,
+    DeviceLabel(device): DeviceLabel,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<(StatusCode, Json<SessionView>)> {
-    let s = auth::login(&app, &req.email, &req.password, &ip, SessionKind::Api).await.or_api(locale)?;
+    let s = auth::login_on(&app, &req.email, &req.password, &ip, SessionKind::Api, device).await.or_api(locale)?;
     Ok((StatusCode::CREATED, Json(SessionView { token: s.token, expires_at: s.expires_at })))
 }
 

@@ -9,8 +9,10 @@ use serde::Deserialize;
 
 use app::crypto::random_token;
 use app::services::auth::{self, SessionKind};
+use app::services::settings;
 use app::AppState;
 
+use super::settings::DeviceLabel;
 use super::{inline, ok, render, see_other, with_sid, Chrome, Cx, MemberForm, OrPage, PageError};
 use crate::error::ErrorStatus;
 
@@ -47,13 +49,29 @@ async fn login(
     State(app): State<AppState>,
     Extension(ctx): Cx,
     ClientIp(ip): ClientIp,
+    DeviceLabel(device): DeviceLabel,
+    headers: axum::http::HeaderMap,
     MemberForm { 0: f, .. }: MemberForm<LoginForm>,
 ) -> Result<Response, PageError> {
-    match auth::login(&app, &f.email, &f.password, &ip, SessionKind::Browser).await {
+    match auth::login_on(&app, &f.email, &f.password, &ip, SessionKind::Browser, device.clone()).await {
         Ok(session) => {
             // Rotate: the pre-login id (and any session on it) is dropped.
             auth::logout(&app, &ctx.sid).await.or_page(&ctx)?;
-            Ok(with_sid(see_other("/menu"), session.token))
+            let mut resp = see_other("/menu");
+            // The browser's device cookie: a login from one new to the account is mailed.
+            let (device_token, new_cookie) = super::settings::device_cookie(&app, &headers);
+            settings::note_login_device(&app, &session.user_id, &device_token, device.as_deref())
+                .await
+                .or_page(&ctx)?;
+            if let Some(cookie) = new_cookie {
+                crate::ctx::append_cookie(&mut resp, &cookie);
+            }
+            // The member's language preference (アカウント設定) applies from here on.
+            let user = app.store.get_user(&session.user_id).await.map_err(app::error::ServiceError::from);
+            if let Some(locale) = user.or_page(&ctx)?.and_then(|u| app::i18n::Locale::parse(&u.locale)) {
+                crate::ctx::append_cookie(&mut resp, &super::settings::language_cookie(locale));
+            }
+            Ok(with_sid(resp, session.token))
         }
         Err(e) if inline(&e) => {
             let page = LoginPage { c: Chrome::from(&ctx), email: f.email, error: Some(e.message(ctx.locale())) };

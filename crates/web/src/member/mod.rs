@@ -19,6 +19,7 @@ mod menu;
 mod passkeys;
 mod registration;
 mod reset;
+mod settings;
 
 use std::sync::Arc;
 
@@ -36,6 +37,7 @@ use app::AppState;
 
 use crate::ctx::{browser_context, Ctx, SetSid};
 use crate::error::ErrorStatus;
+pub(crate) use settings::DeviceLabel;
 
 pub fn routes(app: AppState) -> Router<AppState> {
     Router::new()
@@ -50,6 +52,7 @@ pub fn routes(app: AppState) -> Router<AppState> {
         .merge(inquiry::routes())
         .merge(health::routes())
         .merge(passkeys::routes())
+        .merge(settings::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(app, browser_context))
         .route("/static/app.css", get(stylesheet))

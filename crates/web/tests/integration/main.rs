@@ -37,4 +37,5 @@ mod passkeys;
 mod rekey;
 mod retention;
 mod roster_rekey;
+mod settings;
 mod vendor_imports;
