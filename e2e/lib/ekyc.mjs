@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { launchBrowser, launchBrowserWithCamera, newPhonePage } from './browser.mjs';
 import { waitForLoopStart, writeScene, writeTurnScene } from './fakecam.mjs';
-import { PASSWORD, button, expectMenu, expectVisible, link, submitLogin } from './flows.mjs';
+import { PASSWORD, PURPOSE_CONSENTS, button, expectMenu, expectVisible, givePurposeConsent, link, submitLogin } from './flows.mjs';
 import { ARTIFACTS_DIR } from './server.mjs';
 
 /** A photo going through the face engine takes longer than a click. */
@@ -63,6 +63,10 @@ async function cameraStep(walk, name, { baseURL, email, password }, scene, fn) {
       await submitLogin(page, email, password);
       await expectMenu(page);
       await page.goto(`${baseURL}/ekyc`);
+      // The first visit asks for the consent to the handling of face images first.
+      if (await heading(page, PURPOSE_CONSENTS.biometric.heading).count()) {
+        await givePurposeConsent(page, 'biometric');
+      }
       await fn(page);
     });
   } finally {

@@ -270,6 +270,23 @@ export async function registerMember(walk, { baseURL, email, password = PASSWORD
   });
 }
 
+/** The purpose consents (#16 point 8): the page's heading and its checkbox. */
+export const PURPOSE_CONSENTS = Object.freeze({
+  biometric: { heading: '顔画像の取扱いへの同意', label: '「顔画像の取扱いについて」を読み、顔画像の取扱いに同意する' },
+  health_data: { heading: '健診等情報の受領への同意', label: '「健診等情報の受領について」を読み、健診等情報の受領に同意する' },
+});
+
+/**
+ * On the page asking for a purpose consent (before F4: `biometric`, before F5: `health_data`):
+ * check the box and press 「同意して進む」 (the page then goes where the member was going).
+ */
+export async function givePurposeConsent(page, kind) {
+  const { heading, label } = PURPOSE_CONSENTS[kind];
+  await expectVisible(page.getByRole('heading', { name: heading, exact: true }), `heading 「${heading}」`);
+  await page.getByLabel(label).check();
+  await button(page, '同意して進む').click();
+}
+
 /** On the login page: fill credentials and press 「ログイン」. */
 export async function submitLogin(page, email, password) {
   await page.getByLabel('メールアドレス').fill(email);

@@ -88,6 +88,8 @@ async function fixtures(baseURL) {
     body: { family_name: HANAKO.family, given_name: HANAKO.given, birth_date: HANAKO.birth },
   });
   await api(baseURL, 'POST', `${idv}/${a.id}/confirm`, { token: tokenA });
+  // The consent to the handling of face images comes before eKYC (#16 point 8).
+  await api(baseURL, 'POST', '/api/v1/consents/biometric', { token: tokenA });
   const ekyc = await api(baseURL, 'POST', '/api/v1/ekyc-applications', { token: tokenA });
   // A second session of A, for DELETE /sessions/current (it ends the session it is sent with).
   const logout = await api(baseURL, 'POST', '/api/v1/sessions', { body: { email: emailA, password: PASSWORD } });

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { launchBrowser, launchBrowserWithCamera, newPhonePage } from '../lib/browser.mjs';
 import { waitForLoopStart, writeScene, writeTurnScene } from '../lib/fakecam.mjs';
-import { ORG_ID, ORG_NAME, PASSWORD, Walk, button, expectMenu, expectVisible, link, registerMember, submitLogin, uniqueEmail } from '../lib/flows.mjs';
+import { ORG_ID, ORG_NAME, PASSWORD, Walk, button, expectMenu, expectVisible, givePurposeConsent, link, registerMember, submitLogin, uniqueEmail } from '../lib/flows.mjs';
 import { ARTIFACTS_DIR, startServer } from '../lib/server.mjs';
 
 const HANAKO = { symbol: '1234', number: '5678', family: 'ヤマダ', given: 'ハナコ', birth: '1990-04-01' };
@@ -114,6 +114,10 @@ describe('F4 健診・医療アクセス認証 (fake camera)', () => {
     try {
       await walk.step('「次へ」 → 本人確認書類の選択 → 運転免許証 「選択」', async () => {
         await link(page, '健診・医療アクセス認証').click();
+        // First the separate consent to the handling of face images (#16 point 8).
+        await expectVisible(link(page, '顔画像の取扱いについて'), 'the link to the document 「顔画像の取扱いについて」');
+        await walk.a11y('biometric-consent');
+        await givePurposeConsent(page, 'biometric');
         await expectVisible(heading(page, '健診・医療アクセス認証'), 'heading 「健診・医療アクセス認証」');
         await walk.a11y('intro');
         await button(page, '次へ').click();

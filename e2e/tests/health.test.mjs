@@ -29,6 +29,7 @@ import {
   expectAlert,
   expectMenu,
   expectVisible,
+  givePurposeConsent,
   link,
   logIn,
   registerMember,
@@ -218,8 +219,11 @@ describe('F5 health data behind the secret question', () => {
       await walk.a11y('org-menu');
     });
 
-    await walk.step('2 「健診結果」 → 秘密の質問', async () => {
+    await walk.step('2 「健診結果」 → 健診等情報の受領への同意 (first visit) → 秘密の質問', async () => {
       await link(page, '健診結果').click();
+      await expectVisible(link(page, '健診等情報の受領について'), 'the link to the document 「健診等情報の受領について」');
+      await walk.a11y('health-consent');
+      await givePurposeConsent(page, 'health_data');
       await expectQuestion(page, 'checkups');
       const forgot = page.getByRole('link', { name: /答えを忘れた場合/ });
       await expectVisible(forgot, 'the link for a forgotten answer');

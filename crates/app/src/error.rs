@@ -28,6 +28,18 @@ pub enum ServiceError {
     EmailTaken,
     #[error("consents missing: {0:?}")]
     ConsentsMissing(Vec<ConsentDoc>),
+    /// A document's new version (or a purpose consent: F4 face images, F5 health data) must be
+    /// accepted before going on.
+    #[error("consent required: {0:?}")]
+    ConsentRequired(Vec<ConsentDoc>),
+    /// The platform terms and the privacy policy are left only by leaving the service.
+    #[error("this consent cannot be withdrawn")]
+    ConsentNotWithdrawable,
+    #[error("document not found")]
+    DocumentNotFound,
+    /// A new document version's title or body is empty or too long.
+    #[error("document {0} invalid")]
+    DocumentInvalid(&'static str),
     #[error("code format")]
     CodeFormat,
     #[error("wrong code")]
@@ -271,6 +283,10 @@ impl ServiceError {
             Password(PasswordError::Weak) => "password_weak",
             EmailTaken => "email_taken",
             ConsentsMissing(_) => "consents_missing",
+            ConsentRequired(_) => "consent_required",
+            ConsentNotWithdrawable => "consent_not_withdrawable",
+            DocumentNotFound => "document_not_found",
+            DocumentInvalid(_) => "document_invalid",
             CodeFormat => "code_format",
             CodeWrong { .. } => "code_wrong",
             CodeExpired => "code_expired",
@@ -388,6 +404,7 @@ impl ServiceError {
             Password(_) => Some("password"),
             CurrentPasswordWrong => Some("current_password"),
             ConsentsMissing(_) => Some("consents"),
+            DocumentInvalid(f) => Some(f),
             CodeFormat | CodeWrong { .. } | CodeExpired | CodeExhausted | CodeBudgetSpent => Some("code"),
             Image(_)
             | FaceQuality(_)

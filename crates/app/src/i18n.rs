@@ -39,6 +39,7 @@ fn catalog(locale: Locale) -> &'static Catalog {
                 include_str!("../locales/checkup.ja.toml"),
                 include_str!("../locales/health.ja.toml"),
                 include_str!("../locales/settings.ja.toml"),
+                include_str!("../locales/consents.ja.toml"),
             ])
         }),
         Locale::En => EN.get_or_init(|| {
@@ -50,6 +51,7 @@ fn catalog(locale: Locale) -> &'static Catalog {
                 include_str!("../locales/checkup.en.toml"),
                 include_str!("../locales/health.en.toml"),
                 include_str!("../locales/settings.en.toml"),
+                include_str!("../locales/consents.en.toml"),
             ])
         }),
     }
@@ -84,7 +86,19 @@ pub fn consent_label(locale: Locale, doc: domain::consent::ConsentDoc, org: &dom
         ConsentDoc::PointTerms => {
             tf(locale, "consent.point_terms", &[("points", org.point_name.as_deref().unwrap_or_default())])
         }
+        ConsentDoc::Biometric => t(locale, "consent.biometric").to_string(),
+        ConsentDoc::HealthData => t(locale, "consent.health_data").to_string(),
     }
+}
+
+/// The name of a consent document (「Mimoto利用規約」, 「○○のプライバシーポリシー」…), for
+/// links and lists.
+pub fn consent_name(locale: Locale, doc: domain::consent::ConsentDoc, org: &domain::org::Organization) -> String {
+    tf(
+        locale,
+        &format!("documents.name.{}", doc.as_str()),
+        &[("org", &org.name), ("points", org.point_name.as_deref().unwrap_or_default())],
+    )
 }
 
 /// Translator handed to templates: `{{ tr.t("key") }}`.

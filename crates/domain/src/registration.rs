@@ -203,9 +203,13 @@ mod tests {
         r.enter_account(email.clone(), "$argon2id$h".into(), now).expect("account");
         // Going back to correct the email is allowed before the code is sent.
         r.enter_account(email, "$argon2id$h2".into(), now).expect("account again");
-        let consents =
-            accept_consents(&o, &[ConsentDoc::PlatformTerms, ConsentDoc::OrgPrivacy, ConsentDoc::PointTerms], now)
-                .expect("consents");
+        let consents = accept_consents(
+            &o,
+            &[ConsentDoc::PlatformTerms, ConsentDoc::OrgPrivacy, ConsentDoc::PointTerms],
+            |_| "2026-04-01".into(),
+            now,
+        )
+        .expect("consents");
         r.send_code(consents.clone(), now).expect("send");
         assert_eq!(r.state, RegistrationState::CodeSent);
         r.resend_code(now + Duration::seconds(60)).expect("resend");

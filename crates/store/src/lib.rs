@@ -7,6 +7,7 @@
 //! | --- | --- | --- |
 //! | [`orgs`] | [`Orgs`] | organizations (insurers) |
 //! | [`users`] | [`Users`] | members' accounts, consents, sessions, step-up counters |
+//! | [`documents`] | [`Documents`] | versioned consent documents; accepting and withdrawing consents |
 //! | [`flows`] | [`Flows`] | multi-step flows, one-time codes (with their mail, in one transaction) |
 //! | [`outbox`] | [`Outbox`] | the transactional mail outbox |
 //! | [`limits`] | [`RateLimits`] | fixed-window rate-limit counters |
@@ -61,6 +62,7 @@
 extern crate self as store;
 
 pub mod audit_chain;
+pub mod documents;
 pub mod ekyc;
 pub mod flows;
 pub mod health;
@@ -86,6 +88,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use documents::{DocumentRecord, Documents};
 pub use ekyc::{CaptureTokenUse, Ekyc, EkycImage, EkycRecord};
 pub use flows::{CodeAttempt, CodeRecord, CodeUse, FlowRecord, FlowUpdate, Flows, NewCode};
 pub use health::{
@@ -114,8 +117,8 @@ pub use users::{ConsentRecord, DeviceSeen, NewUser, SessionRecord, StepUpAttempt
 /// `use store::prelude::*;` to call store methods: [`Store`] and every aggregate trait.
 pub mod prelude {
     pub use crate::{
-        Ekyc, Flows, Health, ImportJobs, Inquiries, Operators, Orgs, Outbox, Passkeys, RateLimits, Rekey, Retention,
-        Roster, RosterRekeying, Store, Users,
+        Documents, Ekyc, Flows, Health, ImportJobs, Inquiries, Operators, Orgs, Outbox, Passkeys, RateLimits, Rekey,
+        Retention, Roster, RosterRekeying, Store, Users,
     };
 }
 
@@ -198,6 +201,7 @@ pub trait Store:
     + Inquiries
     + Passkeys
     + Retention
+    + Documents
     + Rekey
     + RosterRekeying
     + Send

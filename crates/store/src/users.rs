@@ -38,6 +38,9 @@ pub struct ConsentRecord {
     pub version: String,
     #[sqlx(try_from = "UnixTime")]
     pub accepted_at: OffsetDateTime,
+    /// When the member withdrew it (purpose consents only, see `documents`).
+    #[sqlx(try_from = "OptUnixTime")]
+    pub withdrawn_at: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -241,7 +244,8 @@ macro_rules! sql_users {
             #[tracing::instrument(skip_all, fields(user_id = %user_id))]
             async fn user_consents(&self, user_id: &str) -> Result<Vec<ConsentRecord>> {
                 let rows = sqlx::query_as(
-                    "SELECT doc, version, accepted_at FROM user_consents WHERE user_id = $1 ORDER BY doc",
+                    "SELECT doc, version, accepted_at, withdrawn_at FROM user_consents WHERE user_id = $1 \
+                     ORDER BY doc, accepted_at",
                 )
                 .bind(user_id)
                 .fetch_all(&self.pool)

@@ -22,6 +22,7 @@ fn status(e: &ServiceError) -> StatusCode {
         | Email(_)
         | Password(_)
         | ConsentsMissing(_)
+        | DocumentInvalid(_)
         | CodeFormat
         | CodeWrong { .. }
         | CodeExpired
@@ -66,7 +67,9 @@ fn status(e: &ServiceError) -> StatusCode {
         InquiryNotFound => StatusCode::NOT_FOUND,
         InquiryClosed => StatusCode::CONFLICT,
         CheckupArchive(_) | CheckupEntries(_) | HealthCsv(_) | HealthEntries(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        HealthNotUnlocked | StepUpRequired => StatusCode::FORBIDDEN,
+        HealthNotUnlocked | StepUpRequired | ConsentRequired(_) => StatusCode::FORBIDDEN,
+        ConsentNotWithdrawable => StatusCode::CONFLICT,
+        DocumentNotFound => StatusCode::NOT_FOUND,
         PasskeysUnavailable => StatusCode::NOT_FOUND,
         PasskeyFailed => StatusCode::UNPROCESSABLE_ENTITY,
         PasskeyLimit { .. } | NoPasskeys => StatusCode::CONFLICT,

@@ -14,8 +14,9 @@ use time::Duration;
 use crate::crypto::random_token;
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::auth::Member;
-use crate::services::{audit, identity, limits, new_id, passwords};
+use crate::services::{audit, consents, identity, limits, new_id, passwords};
 use crate::state::App;
+use domain::consent::ConsentDoc;
 
 pub(crate) const AAD: &str = "ekyc_applications";
 /// How long a capture token stays valid.
@@ -226,6 +227,11 @@ pub async fn current(app: &App, member: &Member) -> ServiceResult<Option<Loaded>
 pub async fn load(app: &App, member: &Member, id: &str) -> ServiceResult<Loaded> {
     let record =
         app.store.get_ekyc(id).await?.filter(|r| r.user_id == member.user.id).ok_or(ServiceError::FlowNotFound)?;
+    // An open application goes on only with the face-image consent standing (#16 point 8);
+    // submitted and decided ones stay readable.
+    if record.open && record.submitted_at.is_none() {
+        consents::require(app, member, ConsentDoc::Biometric).await?;
+    }
     open_record(app, record)
 }
 
@@ -252,6 +258,7 @@ pub async fn check_eligible(app: &App, member: &Member) -> ServiceResult<domain:
 #[tracing::instrument(skip_all, fields(user_id = %member.user.id))]
 pub async fn start(app: &App, member: &Member) -> ServiceResult<Loaded> {
     let org = check_eligible(app, member).await?;
+    consents::require(app, member, ConsentDoc::Biometric).await?;
     if let Some(existing) = current(app, member).await? {
         if existing.record.open {
             return Ok(existing);

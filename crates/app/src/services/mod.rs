@@ -6,6 +6,7 @@ pub mod auth;
 pub mod binding;
 pub mod checkups;
 pub mod codes;
+pub mod consents;
 pub mod ekyc;
 pub mod email_change;
 pub mod flows;

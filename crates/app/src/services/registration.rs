@@ -138,7 +138,11 @@ pub async fn accept_consents(app: &App, id: &str, checked: &[ConsentDoc]) -> Ser
     let view = with_org(app, loaded.flow.clone()).await?;
     let org = view.org.ok_or(ServiceError::WrongStep)?;
     let now = app.now();
-    let accepted = consent::accept_consents(&org, checked, now)
+    let current = crate::services::consents::current_versions(app, &org.id).await?;
+    if consent::required_consents(&org).iter().any(|d| !current.contains_key(d)) {
+        return Err(ServiceError::Internal("a registration document has no published version".into()));
+    }
+    let accepted = consent::accept_consents(&org, checked, |d| current.get(&d).cloned().unwrap_or_default(), now)
         .map_err(|consent::ConsentError::Missing(m)| ServiceError::ConsentsMissing(m))?;
     let mut flow = loaded.flow.clone();
     flow.send_code(accepted, now)?;
@@ -246,6 +250,7 @@ pub async fn verify_code(app: &App, id: &str, input: &str, ip: &str) -> ServiceR
             doc: c.doc.as_str().to_string(),
             version: c.version.clone(),
             accepted_at: c.accepted_at,
+            withdrawn_at: None,
         })
         .collect();
     let record = flows::next_record(app, &loaded.record, flow.state.as_str(), &flow, flow.expires_at)?;

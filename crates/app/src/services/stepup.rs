@@ -19,8 +19,9 @@ use store::StepUpAttempt;
 
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::auth::Member;
-use crate::services::{audit, ekyc, limits, passwords};
+use crate::services::{audit, consents, ekyc, limits, passwords};
 use crate::state::App;
+use domain::consent::ConsentDoc;
 
 /// Wrong answers before the lock.
 pub const MAX_FAILURES: i32 = 5;
@@ -71,6 +72,8 @@ async fn lock_of(app: &App, member: &Member, now: OffsetDateTime) -> ServiceResu
 #[tracing::instrument(skip_all, fields(user_id = %member.user.id))]
 pub async fn status(app: &App, member: &Member) -> ServiceResult<StepUp> {
     let (question, _) = secret(app, member).await?;
+    // F5 shows health data only with the consent to receive it (#16 point 8).
+    consents::require(app, member, ConsentDoc::HealthData).await?;
     let now = app.now();
     if let Some(until) = member.session.step_up_until.filter(|u| *u > now) {
         return Ok(StepUp::Open { until });
@@ -95,6 +98,7 @@ pub async fn require(app: &App, member: &Member) -> ServiceResult<()> {
 #[tracing::instrument(skip_all, fields(user_id = %member.user.id))]
 pub async fn answer(app: &App, member: &Member, answer: &str, client_ip: &str) -> ServiceResult<OffsetDateTime> {
     let (_, hash) = secret(app, member).await?;
+    consents::require(app, member, ConsentDoc::HealthData).await?;
     limits::check_ip(app, "step_up:ip", client_ip, app.config.limits.step_up_per_ip).await?;
     let now = app.now();
     if let (Some(until), _) = lock_of(app, member, now).await? {

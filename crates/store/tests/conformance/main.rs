@@ -107,6 +107,7 @@ macro_rules! conformance {
     };
 }
 
+mod documents;
 mod ekyc;
 mod flows;
 mod health;

@@ -11,8 +11,13 @@ async fn users_consents_and_duplicate_emails(s: Arc<dyn Store>) {
     let mut done = f.clone();
     done.state = "completed".into();
     let consents = vec![
-        ConsentRecord { doc: "platform_terms".into(), version: "2026-04-01".into(), accepted_at: now },
-        ConsentRecord { doc: "org_privacy".into(), version: "2026-04-01".into(), accepted_at: now },
+        ConsentRecord {
+            doc: "platform_terms".into(),
+            version: "2026-04-01".into(),
+            accepted_at: now,
+            withdrawn_at: None,
+        },
+        ConsentRecord { doc: "org_privacy".into(), version: "2026-04-01".into(), accepted_at: now, withdrawn_at: None },
     ];
     s.create_user(&user("u1", "o1", 1, now), &consents, Some(FlowUpdate::new(&done))).await.expect("create");
     assert_eq!(s.get_flow("registration", "f1").await.expect("get").expect("present").state, "completed");

@@ -6,6 +6,7 @@
 //! the handler's `#[utoipa::path]` annotation: `OpenApiRouter` + `routes!` build both the axum
 //! router and the document from it.
 
+mod consents;
 mod ekyc;
 mod health;
 mod identity;
@@ -204,6 +205,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(health::routes())
         .merge(passkeys::routes())
         .merge(settings::routes())
+        .merge(consents::routes())
 }
 
 fn upload_router() -> OpenApiRouter<AppState> {
@@ -259,6 +261,23 @@ pub(crate) fn consent_docs_schema() -> utoipa::openapi::Array {
         .items(string_enum(&["platform_terms", "org_privacy", "point_terms"], "A consent document."))
         .examples([serde_json::json!(["platform_terms", "org_privacy", "point_terms"])])
         .build()
+}
+
+/// Every consent document (#16 point 8).
+pub(crate) fn all_consent_docs_schema() -> utoipa::openapi::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(consent_doc_schema())
+        .examples([serde_json::json!(["platform_terms"])])
+        .build()
+}
+
+pub(crate) fn consent_doc_schema() -> utoipa::openapi::Object {
+    string_enum(&["platform_terms", "org_privacy", "point_terms", "biometric", "health_data"], "A consent document.")
+}
+
+/// The purpose consents: face images before F4, health data before F5.
+pub(crate) fn purpose_doc_schema() -> utoipa::openapi::Object {
+    string_enum(&["biometric", "health_data"], "A purpose consent.")
 }
 
 pub(crate) fn document_kind_schema() -> utoipa::openapi::Object {
@@ -368,7 +387,7 @@ impl IntoResponse for ApiError {
             inquiry_url: e.suggests_customer_center().then(|| "/inquiry/new".to_string()),
             remaining_attempts: e.remaining_attempts(),
             missing_consents: match e {
-                ServiceError::ConsentsMissing(m) => Some(m.clone()),
+                ServiceError::ConsentsMissing(m) | ServiceError::ConsentRequired(m) => Some(m.clone()),
                 _ => None,
             },
         };
@@ -457,13 +476,32 @@ pub async fn layer_answers_as_errors(request: Request, next: axum::middleware::N
     answer
 }
 
-/// The signed-in member of a bearer-token request.
+/// The signed-in member of a bearer-token request, who owes no re-consent: while a document
+/// the member accepted has a newer version, every endpoint taking this answers 403
+/// `consent_required` with the documents in `missing_consents` (see [`ApiSignedIn`]).
 pub struct ApiMember {
     pub member: Member,
     pub token: String,
 }
 
 impl FromRequestParts<AppState> for ApiMember {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+        let ApiSignedIn { member, token } = ApiSignedIn::from_request_parts(parts, app).await?;
+        let ApiLocale(locale) = ApiLocale::from_request_parts(parts, app).await.unwrap_or(ApiLocale(Locale::Ja));
+        app::services::consents::require_current(app, &member).await.or_api(locale)?;
+        Ok(ApiMember { member, token })
+    }
+}
+
+/// The signed-in member of a bearer-token request, re-consent owed or not: logout, the
+/// profile and the consent endpoints.
+pub struct ApiSignedIn {
+    pub member: Member,
+    pub token: String,
+}
+
+impl FromRequestParts<AppState> for ApiSignedIn {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
         let ApiLocale(locale) = ApiLocale::from_request_parts(parts, app).await.unwrap_or(ApiLocale(Locale::Ja));
@@ -477,7 +515,7 @@ impl FromRequestParts<AppState> for ApiMember {
             .ok_or(ApiError { err: ServiceError::Unauthorized, locale })?
             .to_string();
         match auth::authenticate(app, &token).await.or_api(locale)? {
-            Some(member) if member.session.kind == auth::SessionKind::Api.as_str() => Ok(ApiMember { member, token }),
+            Some(member) if member.session.kind == auth::SessionKind::Api.as_str() => Ok(ApiSignedIn { member, token }),
             _ => Err(ApiError { err: ServiceError::Unauthorized, locale }),
         }
     }

@@ -17,8 +17,8 @@ use super::{ApiJson, ApiLocale, ApiResult, ErrorBody, IdPath, OrApi, Organizatio
 use crate::ClientIp;
 use app::i18n::{consent_label, Locale};
 use app::services::auth::{self, SessionKind};
-use app::services::registration;
-use app::AppState;
+use app::services::{consents, registration};
+use app::{App, AppState};
 use store::MailFate;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -41,6 +41,8 @@ pub struct ConsentItemView {
     pub version: String,
     /// The checkbox label to show.
     pub label: String,
+    /// The document's page (link it beside the checkbox).
+    pub url: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -67,20 +69,24 @@ pub struct RegistrationView {
     pub expires_at: OffsetDateTime,
 }
 
-fn registration_view(view: &registration::View, locale: Locale) -> RegistrationView {
+async fn registration_view(app: &App, view: &registration::View, locale: Locale) -> ApiResult<RegistrationView> {
     let f = &view.flow;
     let consents_required = match &view.org {
-        Some(org) if f.email.is_some() => registration::required_consents(org)
-            .into_iter()
-            .map(|doc| ConsentItemView {
-                doc,
-                version: doc.version().to_string(),
-                label: consent_label(locale, doc, org),
-            })
-            .collect(),
+        Some(org) if f.email.is_some() => {
+            let versions = consents::current_versions(app, &org.id).await.or_api(locale)?;
+            registration::required_consents(org)
+                .into_iter()
+                .map(|doc| ConsentItemView {
+                    doc,
+                    version: versions.get(&doc).cloned().unwrap_or_default(),
+                    label: consent_label(locale, doc, org),
+                    url: consents::document_path(doc, Some(&org.id)),
+                })
+                .collect()
+        }
         _ => Vec::new(),
     };
-    RegistrationView {
+    Ok(RegistrationView {
         id: f.id.clone(),
         state: f.state.as_str().to_string(),
         org_type: f.org_type,
@@ -95,7 +101,7 @@ fn registration_view(view: &registration::View, locale: Locale) -> RegistrationV
             MailFate::Refused => "refused",
         }),
         expires_at: f.expires_at,
-    }
+    })
 }
 
 #[derive(Serialize, ToSchema)]
@@ -152,7 +158,7 @@ async fn create_registration(
 ) -> ApiResult<(StatusCode, Json<RegistrationView>)> {
     let flow = registration::start(&app, locale, &ip).await.or_api(locale)?;
     let view = registration::View { flow, org: None, mail: None };
-    Ok((StatusCode::CREATED, Json(registration_view(&view, locale))))
+    Ok((StatusCode::CREATED, Json(registration_view(&app, &view, locale).await?)))
 }
 
 #[utoipa::path(get, path = "/api/v1/registrations/{id}", tag = "registration",
@@ -163,7 +169,7 @@ async fn get_registration(
     IdPath(id): IdPath<FlowId>,
 ) -> ApiResult<Json<RegistrationView>> {
     let view = registration::view(&app, &id).await.or_api(locale)?;
-    Ok(Json(registration_view(&view, locale)))
+    Ok(Json(registration_view(&app, &view, locale).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/registrations/{id}/org-type", tag = "registration", request_body = OrgTypeRequest,
@@ -175,7 +181,7 @@ async fn registration_org_type(
     ApiJson(req): ApiJson<OrgTypeRequest>,
 ) -> ApiResult<Json<RegistrationView>> {
     let flow = registration::choose_org_type(&app, &id, req.org_type).await.or_api(locale)?;
-    Ok(Json(registration_view(&registration::View { flow, org: None, mail: None }, locale)))
+    Ok(Json(registration_view(&app, &registration::View { flow, org: None, mail: None }, locale).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/registrations/{id}/insurer", tag = "registration", request_body = InsurerRequest,
@@ -187,7 +193,7 @@ async fn registration_insurer(
     ApiJson(req): ApiJson<InsurerRequest>,
 ) -> ApiResult<Json<RegistrationView>> {
     let view = registration::verify_insurer(&app, &id, &req.insurer_number).await.or_api(locale)?;
-    Ok(Json(registration_view(&view, locale)))
+    Ok(Json(registration_view(&app, &view, locale).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/registrations/{id}/account", tag = "registration", request_body = AccountRequest,
@@ -201,7 +207,7 @@ async fn registration_account(
     ApiJson(req): ApiJson<AccountRequest>,
 ) -> ApiResult<Json<RegistrationView>> {
     let view = registration::enter_account(&app, &id, &req.email, &req.password, &ip).await.or_api(locale)?;
-    Ok(Json(registration_view(&view, locale)))
+    Ok(Json(registration_view(&app, &view, locale).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/registrations/{id}/consents", tag = "registration", request_body = ConsentsRequest,
@@ -213,7 +219,7 @@ async fn registration_consents(
     ApiJson(req): ApiJson<ConsentsRequest>,
 ) -> ApiResult<Json<RegistrationView>> {
     let view = registration::accept_consents(&app, &id, &req.accepted).await.or_api(locale)?;
-    Ok(Json(registration_view(&view, locale)))
+    Ok(Json(registration_view(&app, &view, locale).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/registrations/{id}/resend", tag = "registration",
@@ -225,7 +231,7 @@ async fn registration_resend(
     IdPath(id): IdPath<FlowId>,
 ) -> ApiResult<Json<RegistrationView>> {
     let view = registration::resend_code(&app, &id, &ip).await.or_api(locale)?;
-    Ok(Json(registration_view(&view, locale)))
+    Ok(Json(registration_view(&app, &view, locale).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/registrations/{id}/verify", tag = "registration", request_body = CodeRequest,
@@ -241,7 +247,7 @@ async fn registration_verify(
     let (view, user_id) = registration::verify_code(&app, &id, &req.code, &ip).await.or_api(locale)?;
     let session = auth::create_session(&app, &user_id, SessionKind::Api).await.or_api(locale)?;
     Ok(Json(VerifiedView {
-        registration: registration_view(&view, locale),
+        registration: registration_view(&app, &view, locale).await?,
         session: SessionView { token: session.token, expires_at: session.expires_at },
     }))
 }

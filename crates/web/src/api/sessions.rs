@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ApiJson, ApiLocale, ApiMember, ApiResult, ErrorBody, OrApi, OrganizationView};
+use super::{ApiJson, ApiLocale, ApiResult, ApiSignedIn, ErrorBody, OrApi, OrganizationView};
 use crate::member::DeviceLabel;
 use crate::ClientIp;
 use app::services::auth::{self, SessionKind};
@@ -61,7 +61,7 @@ async fn create_session(
 async fn delete_session(
     State(app): State<AppState>,
     ApiLocale(locale): ApiLocale,
-    m: ApiMember,
+    m: ApiSignedIn,
 ) -> ApiResult<StatusCode> {
     auth::logout(&app, &m.token).await.or_api(locale)?;
     Ok(StatusCode::NO_CONTENT)
@@ -69,7 +69,7 @@ async fn delete_session(
 
 #[utoipa::path(get, path = "/api/v1/me", tag = "session", security(("bearer" = [])),
     responses((status = 200, body = MeView), (status = 401, body = ErrorBody)))]
-async fn me(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiMember) -> ApiResult<Json<MeView>> {
+async fn me(State(app): State<AppState>, ApiLocale(locale): ApiLocale, m: ApiSignedIn) -> ApiResult<Json<MeView>> {
     let p = auth::profile(&app, &m.member).await.or_api(locale)?;
     let verified = identity::verified_at(&app, &m.member.user.id).await.or_api(locale)?.is_some();
     Ok(Json(MeView { email: p.email, organization: OrganizationView::from(&p.org), identity_verified: verified }))

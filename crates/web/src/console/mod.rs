@@ -38,6 +38,7 @@ use domain::ids::{ApplicationId, ImageId, ImportJobId, InquiryId};
 
 mod audit;
 mod bindings;
+mod documents;
 mod imports;
 mod inquiries;
 mod login;
@@ -74,6 +75,7 @@ pub fn routes(app: AppState) -> Router<AppState> {
         .route("/console/bindings/withdraw", post(bindings::withdraw))
         .route("/console/inquiries", get(inquiries::inquiries_page))
         .route("/console/mail", get(mail::refusals_page))
+        .route("/console/documents", get(documents::documents_page).post(documents::publish))
         .route("/console/inquiries/{id}", get(inquiries::inquiry_page))
         .route("/console/inquiries/{id}/reply", post(inquiries::inquiry_reply))
         .route("/console/inquiries/{id}/close", post(inquiries::inquiry_close))

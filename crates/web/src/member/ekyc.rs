@@ -44,6 +44,7 @@ pub(super) fn routes() -> Router<AppState> {
 pub(super) fn upload_routes(app: AppState) -> Router<AppState> {
     Router::new()
         .route("/ekyc/{id}/capture/{capture}", post(capture))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), super::consents::consent_gate))
         .layer(axum::middleware::from_fn_with_state(app, browser_context))
 }
 
@@ -325,6 +326,8 @@ async fn intro(State(app): State<AppState>, Extension(ctx): Cx) -> Result<Respon
         return Ok(see_other(&page_of(&current.record.id)));
     }
     ekyc::check_eligible(&app, m).await.or_page(&ctx)?;
+    // 顔画像の取扱い is agreed to on its own page first (it comes back here).
+    app::services::consents::require(&app, m, domain::consent::ConsentDoc::Biometric).await.or_page(&ctx)?;
     Ok(ok(&IntroPage { c: Chrome::from(&ctx) }))
 }
 

@@ -8,6 +8,7 @@
 //! [`ekyc`] (F4), [`health`] (F5), [`inquiry`] (F6) and the demo outbox [`dev_mail`].
 
 pub mod chart;
+mod consents;
 mod dev_mail;
 pub mod ekyc;
 pub mod health;
@@ -53,7 +54,9 @@ pub fn routes(app: AppState) -> Router<AppState> {
         .merge(health::routes())
         .merge(passkeys::routes())
         .merge(settings::routes())
+        .merge(consents::routes())
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(app.clone(), consents::consent_gate))
         .layer(axum::middleware::from_fn_with_state(app, browser_context))
         .route("/static/app.css", get(stylesheet))
         .route("/static/camera.js", get(camera_script))
@@ -158,6 +161,10 @@ struct ErrorPage {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
+        // A consent is missing: the page that asks for it, then back here.
+        if let ServiceError::ConsentRequired(docs) = &self.err {
+            return see_other(&consents::consent_page_for(docs, &self.chrome.path));
+        }
         let (status, message) = match &self.err {
             ServiceError::InvalidRequest(what) if what == "csrf" => {
                 (StatusCode::FORBIDDEN, self.chrome.t("error.csrf").to_string())

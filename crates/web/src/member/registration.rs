@@ -90,6 +90,9 @@ struct ConsentItem {
     name: &'static str,
     label: String,
     checked: bool,
+    /// The document's name and page (opened in a new tab, so the form keeps what was entered).
+    doc_name: String,
+    href: String,
 }
 
 #[derive(Template)]
@@ -144,6 +147,8 @@ fn consents_page(
                     name: doc.as_str(),
                     label: app::i18n::consent_label(ctx.locale(), doc, org),
                     checked: checked.contains(&doc),
+                    doc_name: app::i18n::consent_name(ctx.locale(), doc, org),
+                    href: app::services::consents::document_path(doc, Some(&org.id)),
                 })
                 .collect()
         })

@@ -13,6 +13,7 @@ mod common;
 
 mod binding;
 mod checkups;
+mod consents;
 mod console;
 mod console_imports;
 mod console_member;

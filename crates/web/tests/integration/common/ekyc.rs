@@ -208,13 +208,18 @@ pub fn seed_for(wanted: domain::ekyc::Instruction) -> u64 {
 /// 健診・医療アクセス認証 (F4) done for real through the services, as Leonard of the development set
 /// with a driving licence: the face engine checks the pictures, the secret question is set to
 /// `question` / `answer`, and a case that lands in review is approved by a reviewer in the
-/// console's service. The member must have done F3.
+/// console's service. The member must have done F3; the consents to face images and health
+/// data are given here.
 pub async fn complete_f4(t: &TestApp, m: &app::services::auth::Member, question: &str, answer: &str) {
     use app::services::ekyc::{self, Capture};
     use app::services::{operators, review};
     use domain::ekyc::{DocumentKind, EkycState, Instruction, MouthState, Turn};
     use rand::SeedableRng;
     let app = &t.app;
+    // The consents asked before F4 and F5 (#16 point 8).
+    for doc in [domain::consent::ConsentDoc::Biometric, domain::consent::ConsentDoc::HealthData] {
+        app::services::consents::grant(app, m, doc, "127.0.0.1").await.expect("consent");
+    }
     let id = ekyc::start(app, m).await.expect("start").record.id;
     ekyc::choose_document(app, m, &id, DocumentKind::DriversLicense).await.expect("choose");
     let seed = seed_for(Instruction { turn: Turn::Right, mouth: MouthState::Closed });

@@ -308,6 +308,12 @@ impl TestApp {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    pub async fn delete_auth(&self, path: &str, token: &str) -> (u16, Value) {
+        let r = self.api.delete(self.url(path)).bearer_auth(token).send().await.expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
         let mut req = self.api.get(self.url(path));
         if let Some(t) = token {
@@ -389,7 +395,7 @@ impl TestApp {
     }
 
     /// 本人確認 (F3) over the API as ヤマダ ハナコ of the demo roster (133033, 1234/5678,
-    /// 1990-04-01) for the member behind `token`.
+    /// 1990-04-01) for the member behind `token`; then the purpose consents of F4 and F5.
     pub async fn verify_identity(&self, token: &str) {
         let (s, v) = self.post_auth("/api/v1/identity-verifications", token, json!({})).await;
         assert_eq!(s, 201, "{v}");
@@ -405,6 +411,13 @@ impl TestApp {
             if step == "confirm" {
                 assert_eq!(v["state"], "completed", "the roster record is linked to this account: {v}");
             }
+        }
+        // The purpose consents the apps ask for before F4 (face images) and F5 (health data),
+        // given here so that the flows after F3 can go on (tests of the consents themselves
+        // withdraw them).
+        for doc in ["biometric", "health_data"] {
+            let (s, v) = self.post_auth(&format!("/api/v1/consents/{doc}"), token, json!({})).await;
+            assert_eq!(s, 200, "consent {doc}: {v}");
         }
     }
 }
