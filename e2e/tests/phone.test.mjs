@@ -29,6 +29,7 @@ import {
   expectAlert,
   expectMenu,
   expectVisible,
+  givePurposeConsent,
   link,
   registerMember,
   submitLogin,
@@ -232,6 +233,10 @@ describe('phone-first pages at 320 and 390 px', () => {
       await expectVisible(link(page, '健診結果'), 'link 「健診結果」 on the org menu');
       await walk.snap('org-menu-unlocked');
       await link(page, '健診結果').click();
+      // The first health page asks for the consent to receive health data (#16 point 8).
+      await expectVisible(heading(page, '健診等情報の受領への同意'), 'heading 「健診等情報の受領への同意」');
+      await walk.snap('consent-health-data');
+      await givePurposeConsent(page, 'health_data');
       await expectVisible(heading(page, '秘密の質問'), 'heading 「秘密の質問」');
       await walk.snap('question');
       await page.getByLabel('答え', { exact: true }).fill('マアマアデスネ');
@@ -269,6 +274,20 @@ describe('phone-first pages at 320 and 390 px', () => {
       await page.goto(`${baseURL}/passkeys`);
       await expectVisible(heading(page, 'パスキーの設定'), 'heading 「パスキーの設定」');
       await walk.snap('passkeys');
+    });
+
+    await walk.step('5b アカウント設定, 同意の確認・撤回 and a document', async () => {
+      for (const [path, name] of [
+        ['/settings', 'アカウント設定'],
+        ['/consents', '同意の確認・撤回'],
+      ]) {
+        await page.goto(`${baseURL}${path}`);
+        await expectVisible(heading(page, name), `heading 「${name}」`);
+        await walk.snap(path.slice(1));
+      }
+      await page.goto(`${baseURL}/documents/platform_terms`);
+      await expectVisible(page.getByRole('heading', { level: 1 }), 'the platform terms (a heading)');
+      await walk.snap('document-platform-terms');
     });
 
     await walk.step('6 健診結果: 目次 links to every section and chart; 身長 (158.0/158.1/158.0 cm) is no spike', async () => {

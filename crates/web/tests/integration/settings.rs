@@ -67,6 +67,8 @@ async fn password_change_ends_the_other_sessions(t: TestApp) {
     assert_eq!(page.status, 200);
     assert_eq!(page.headers.get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
     assert!(page.has("パスワードの変更") && page.has("現在のパスワード") && page.has("新しいパスワード"));
+    // Consents are withdrawn from the settings too (#16 point 8): the page links them.
+    assert!(page.has("<a href=\"/consents\">同意の確認・撤回</a>"), "{}", page.html);
 
     // A wrong current password changes nothing; nor does a weak new one.
     let csrf = page.csrf();
