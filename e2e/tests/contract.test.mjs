@@ -98,12 +98,23 @@ async function fixtures(baseURL) {
   const tokenB = await register(baseURL, emailB);
   const b = await api(baseURL, 'POST', idv, { token: tokenB });
 
+  // Member C, for /settings (its sessions may all be ended, its address changed), with an
+  // email change waiting for its code.
+  const emailC = uniqueEmail('contract-c');
+  const tokenC = await register(baseURL, emailC);
+  const change = await api(baseURL, 'POST', '/api/v1/settings/email', {
+    token: tokenC,
+    body: { new_email: uniqueEmail('contract-c-new'), current_password: PASSWORD },
+  });
+
   const registration = await api(baseURL, 'POST', '/api/v1/registrations');
   const reset = await api(baseURL, 'POST', '/api/v1/password-resets', { body: { email: emailB } });
   return {
     MIMOTO_CONTRACT_TOKEN_A: tokenA,
     MIMOTO_CONTRACT_TOKEN_B: tokenB,
     MIMOTO_CONTRACT_TOKEN_LOGOUT: logout.token,
+    MIMOTO_CONTRACT_TOKEN_C: tokenC,
+    MIMOTO_CONTRACT_EMAIL_CHANGE_ID: change.id,
     MIMOTO_CONTRACT_EKYC_ID: ekyc.id,
     MIMOTO_CONTRACT_IDENTITY_ID: b.id,
     MIMOTO_CONTRACT_REGISTRATION_ID: registration.id,
@@ -182,6 +193,7 @@ for (const backend of ['sqlite', 'postgres']) {
             MIMOTO_CONTRACT_TOKEN_A: 'not-a-session',
             MIMOTO_CONTRACT_TOKEN_B: 'not-a-session',
             MIMOTO_CONTRACT_TOKEN_LOGOUT: 'not-a-session',
+            MIMOTO_CONTRACT_TOKEN_C: 'not-a-session',
           },
         ],
       ];

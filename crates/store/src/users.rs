@@ -126,13 +126,15 @@ pub trait Users: Send + Sync {
     async fn change_password(&self, user_id: &str, password_hash: &str, now: OffsetDateTime, keep: &[u8])
         -> Result<()>;
     /// In one transaction: replaces the user's sealed email and its blind index (Duplicate when
-    /// another account has that index; NotFound without the user) and applies `flow`.
+    /// another account has that index; NotFound without the user), applies `flow`, and ends
+    /// every session of the user but `keep` (as a password change does).
     async fn set_user_email(
         &self,
         user_id: &str,
         email_index: &[u8],
         email_enc: &[u8],
         flow: Option<FlowUpdate<'_>>,
+        keep: &[u8],
     ) -> Result<()>;
     /// Remembers the device `device_mac` (the MAC of its device cookie) for the user at `now`,
     /// and says whether it was known.
@@ -398,6 +400,7 @@ macro_rules! sql_users {
                 email_index: &[u8],
                 email_enc: &[u8],
                 flow: Option<FlowUpdate<'_>>,
+                keep: &[u8],
             ) -> Result<()> {
                 let mut tx = self.pool.begin().await?;
                 if let Some(update) = &flow {
@@ -412,6 +415,11 @@ macro_rules! sql_users {
                 if done.rows_affected() != 1 {
                     return Err(StoreError::NotFound);
                 }
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
+                    .bind(user_id)
+                    .bind(keep)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 Ok(())
             }

@@ -270,7 +270,11 @@ pub async fn withdraw(app: &App, member: &Member, doc: ConsentDoc, ip: &str) -> 
         return Err(ServiceError::NothingToWithdraw);
     }
     if doc == ConsentDoc::HealthData {
-        app.store.set_session_step_up(&member.session.id_hash, None).await?;
+        // Every session's secret-question answer ends: consenting again later does not reopen
+        // health data in a session (e.g. a stolen app token) without answering again.
+        for session in app.store.user_sessions(&member.user.id, app.now()).await? {
+            app.store.set_session_step_up(&session.id_hash, None).await?;
+        }
     }
     audit::member(app, Some(member.user.id.as_str()), actions::WITHDRAWN, Some(("consent", doc.as_str())), ip).await?;
     Ok(())
@@ -368,15 +372,35 @@ pub async fn publish(app: &App, operator: &Operator, new: &NewVersion<'_>, ip: &
         Some(_) if !new.doc.per_organization() => return Err(ServiceError::DocumentInvalid("org")),
         Some(id) => {
             let org = app.store.get_org(id).await?.ok_or(ServiceError::DocumentInvalid("org"))?;
+            // An administrator limited to organizations publishes for those only…
+            if !operator.may_see_org(&org.id) {
+                return Err(ServiceError::Forbidden);
+            }
             Some(org.id)
         }
+        // …and never a platform-wide version, which every organization's members must accept.
+        None if !operator.sees_all_orgs() => return Err(ServiceError::Forbidden),
         None => None,
     };
     let now = app.now();
     let day = now.to_offset(time::macros::offset!(+9)).date();
     let base = format!("{:04}-{:02}-{:02}", day.year(), u8::from(day.month()), day.day());
+    // A version name is unique across the platform's and every organization's versions of the
+    // kind: consents store the version only, so an organization's new text must not carry a
+    // name a member already accepted for another text.
+    let taken: std::collections::HashSet<String> = app
+        .store
+        .all_documents()
+        .await?
+        .into_iter()
+        .filter(|d| d.kind == new.doc.as_str())
+        .map(|d| d.version)
+        .collect();
     for n in 1..=20 {
         let version = if n == 1 { base.clone() } else { format!("{base}-{n}") };
+        if taken.contains(&version) {
+            continue;
+        }
         let record = DocumentRecord {
             kind: new.doc.as_str().to_string(),
             organization: org_id.clone(),

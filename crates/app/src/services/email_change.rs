@@ -134,7 +134,9 @@ pub async fn verify(app: &App, member: &Member, id: &str, code: &str, ip: &str) 
     let record = flows::next_record(app, &loaded.record, flow.state(), &flow, flow.expires_at)?;
     let update = FlowUpdate::new(&record).consuming(&verified.code_id, verified.at);
     let sealed = seal_email(app, &email)?;
-    match app.store.set_user_email(&member.user.id, &email_index(app, &email), &sealed, Some(update)).await {
+    // Other sessions end with the old address (whoever else was signed in must log in again).
+    let keep = &member.session.id_hash;
+    match app.store.set_user_email(&member.user.id, &email_index(app, &email), &sealed, Some(update), keep).await {
         Ok(()) => {}
         // Taken meanwhile by a registration (or another change).
         Err(StoreError::Duplicate) => return Err(ServiceError::EmailTaken),

@@ -221,19 +221,23 @@ async fn account_settings_sessions_password_and_email(s: Arc<dyn Store>) {
     assert!(matches!(s.change_password("nobody", "x", now, &[1; 32]).await, Err(StoreError::NotFound)));
 
     // A new address: found by its index, the old one no longer; another account's is refused.
-    s.set_user_email("u1", &[3; 32], &[8; 40], None).await.expect("new email");
+    s.create_session(&session(6, "u1", 6, later, None)).await.expect("session");
+    s.set_user_email("u1", &[3; 32], &[8; 40], None, &[1; 32]).await.expect("new email");
+    assert!(s.get_session(&[1; 32]).await.expect("get").is_some(), "an address change keeps its session…");
+    assert!(s.get_session(&[6; 32]).await.expect("get").is_none(), "…and ends the member's others");
+    assert!(s.get_session(&[5; 32]).await.expect("get").is_some(), "another member's session stays");
     assert_eq!(s.find_user_by_email_index(&[3; 32]).await.expect("find").map(|u| u.email_enc), Some(vec![8; 40]));
     assert!(s.find_user_by_email_index(&[1; 32]).await.expect("find").is_none());
-    let taken = s.set_user_email("u1", &[2; 32], &[7; 40], None).await;
+    let taken = s.set_user_email("u1", &[2; 32], &[7; 40], None, &[1; 32]).await;
     assert!(matches!(taken, Err(StoreError::Duplicate)), "{taken:?}");
     assert_eq!(s.get_user("u1").await.expect("get").expect("present").email_enc, vec![8; 40], "unchanged");
-    assert!(matches!(s.set_user_email("nobody", &[4; 32], &[7; 40], None).await, Err(StoreError::NotFound)));
+    assert!(matches!(s.set_user_email("nobody", &[4; 32], &[7; 40], None, &[1; 32]).await, Err(StoreError::NotFound)));
     // With a flow: the flow's step and the address change together.
     let f = flow("f1", now);
     s.insert_flow(&f).await.expect("flow");
     let mut done = f.clone();
     done.state = "completed".into();
-    s.set_user_email("u1", &[4; 32], &[6; 40], Some(FlowUpdate::new(&done))).await.expect("with flow");
+    s.set_user_email("u1", &[4; 32], &[6; 40], Some(FlowUpdate::new(&done)), &[1; 32]).await.expect("with flow");
     assert_eq!(s.get_flow("registration", "f1").await.expect("get").expect("present").state, "completed");
     assert!(s.find_user_by_email_index(&[4; 32]).await.expect("find").is_some());
 

@@ -148,7 +148,6 @@ async fn give_consent(
 /// eKYC application not yet submitted (submitted ones are reviewed, decisions keep their result).
 #[utoipa::path(delete, path = "/api/v1/consents/{doc}", tag = "consents", security(("bearer" = [])), params(PurposePath),
     responses((status = 200, body = ConsentsView), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody, description = "consent_required: a new version must be accepted first"),
         (status = 404, body = ErrorBody, description = "document_not_found: not a purpose consent"),
         (status = 409, body = ErrorBody, description = "nothing_to_withdraw: not given or already withdrawn")))]
 async fn withdraw_consent(
@@ -156,7 +155,8 @@ async fn withdraw_consent(
     ApiLocale(locale): ApiLocale,
     ClientIp(ip): ClientIp,
     Path(p): Path<PurposePath>,
-    m: ApiMember,
+    // Open while a re-consent is owed: refusing a purpose consent's new version is withdrawing it.
+    m: ApiSignedIn,
 ) -> ApiResult<Json<ConsentsView>> {
     let doc = purpose(&p.doc, locale)?;
     consents::withdraw(&app, &m.member, doc, &ip).await.or_api(locale)?;

@@ -32,8 +32,11 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 
 #[derive(Deserialize, ToSchema)]
 pub struct PasswordChangeRequest {
+    /// The member's password now (`current_password_wrong` otherwise).
     pub current_password: String,
-    /// 8 to 128 characters, not easily guessed (the registration's rules).
+    /// パスワード設定の条件 (`GET /api/v1/password-policy`): 8–128 characters, not guessable
+    /// (the registration's rules): `format: password`.
+    #[schema(format = Password, min_length = 8, max_length = 128)]
     pub new_password: String,
 }
 
@@ -131,7 +134,11 @@ async fn end_all_sessions(
 
 #[derive(Deserialize, ToSchema)]
 pub struct EmailChangeRequest {
+    /// At most 254 characters once normalized (NFKC, trimmed, lower-cased); ASCII unless the
+    /// mail relay takes SMTPUTF8 (`email_not_ascii`).
+    #[schema(format = Email, max_length = 254)]
     pub new_email: String,
+    /// The member's password now (`current_password_wrong` otherwise).
     pub current_password: String,
 }
 

@@ -37,9 +37,13 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/consents/{kind}/withdraw", get(withdraw_confirm).post(withdraw))
 }
 
-/// Paths a member who owes a re-consent may still open.
+/// Paths a member who owes a re-consent may still open. 「同意の確認・撤回」 and the
+/// withdrawals stay open: a member may refuse a purpose consent's new version by withdrawing
+/// it (it is then no longer owed) instead of being made to accept it first.
 fn open_during_renewal(path: &str) -> bool {
     path == "/consents/renew"
+        || path == "/consents"
+        || (path.starts_with("/consents/") && path.ends_with("/withdraw"))
         || path == "/logout"
         || path == "/login"
         || path.starts_with("/documents/")
@@ -69,8 +73,16 @@ pub async fn consent_gate(State(app): State<AppState>, req: Request, next: Next)
 
 /// Where to go after a consent: a local path only (never another site).
 fn safe_next(next: Option<&str>) -> Option<String> {
-    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.contains("://"))
-        .map(str::to_string)
+    // No whitespace or control characters either: browsers drop tabs and line breaks from a
+    // Location, so `/\t/evil.example` would become `//evil.example`.
+    next.filter(|n| {
+        n.starts_with('/')
+            && !n.starts_with("//")
+            && !n.contains('\\')
+            && !n.contains("://")
+            && !n.chars().any(|c| c.is_control() || c.is_whitespace())
+    })
+    .map(str::to_string)
 }
 
 /// The page that asks for the consents a [`ServiceError::ConsentRequired`] names, coming

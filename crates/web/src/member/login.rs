@@ -60,16 +60,22 @@ async fn login(
             let mut resp = see_other("/menu");
             // The browser's device cookie: a login from one new to the account is mailed.
             let (device_token, new_cookie) = super::settings::device_cookie(&app, &headers);
-            settings::note_login_device(&app, &session.user_id, &device_token, device.as_deref())
-                .await
-                .or_page(&ctx)?;
+            // The session exists now: what follows is best effort, never a failed login.
+            if let Err(e) = settings::note_login_device(&app, &session.user_id, &device_token, device.as_deref()).await
+            {
+                tracing::warn!("the login's device could not be noted: {e}");
+            }
             if let Some(cookie) = new_cookie {
                 crate::ctx::append_cookie(&mut resp, &cookie);
             }
             // The member's language preference (アカウント設定) applies from here on.
-            let user = app.store.get_user(&session.user_id).await.map_err(app::error::ServiceError::from);
-            if let Some(locale) = user.or_page(&ctx)?.and_then(|u| app::i18n::Locale::parse(&u.locale)) {
-                crate::ctx::append_cookie(&mut resp, &super::settings::language_cookie(locale));
+            match app.store.get_user(&session.user_id).await {
+                Ok(user) => {
+                    if let Some(locale) = user.and_then(|u| app::i18n::Locale::parse(&u.locale)) {
+                        crate::ctx::append_cookie(&mut resp, &super::settings::language_cookie(locale));
+                    }
+                }
+                Err(e) => tracing::warn!("the member's language could not be read: {e}"),
             }
             Ok(with_sid(resp, session.token))
         }

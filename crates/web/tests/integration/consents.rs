@@ -5,7 +5,7 @@ use crate::common::browser::{Browser, Page};
 use crate::common::console::{create_operator, sign_in};
 use crate::common::{Backend, Opts, TestApp, PASSWORD};
 use app::services::auth::authenticate;
-use app::services::operators::Role;
+use app::services::operators::{self, Manage, Role};
 use serde_json::json;
 
 const EMAIL: &str = "consent@example.com";
@@ -149,7 +149,9 @@ async fn re_consent_story(backend: Backend) {
     assert!(renew.has("href=\"/documents/platform_terms\""), "links to the document");
     assert!(!renew.has("name=\"org_privacy\""), "only what changed");
     assert!(member.get("/menu/org").await.url.ends_with("/consents/renew"));
-    assert!(member.get("/consents").await.url.ends_with("/consents/renew"));
+    // 「同意の確認・撤回」 stays open: a purpose consent's new version may be refused by withdrawing it.
+    assert!(member.get("/consents").await.url.ends_with("/consents"));
+    assert!(renew.has("<a href=\"/consents\">同意の確認・撤回</a>"), "{}", renew.html);
     // …except help, the documents themselves and logout.
     assert!(member.get("/inquiry/new").await.url.ends_with("/inquiry/new"));
     let doc = member.get("/documents/platform_terms").await;
@@ -193,6 +195,41 @@ async fn re_consent_story(backend: Backend) {
         v["consents"].as_array().expect("list").iter().find(|c| c["doc"] == "platform_terms").expect("line").clone();
     assert_eq!(line["version"], json!(format!("{version}-2")));
     assert!(member.get("/menu").await.has("<h1>メニュー</h1>"));
+
+    // An administrator limited to organizations publishes no platform-wide version, and no
+    // version for another organization.
+    let scoped = create_operator(&t, "scoped@example.com", "団体 担当", Role::Admin).await;
+    let admin_op = operators::list(&t.app).await.expect("list").into_iter().find(|o| o.name == "管理 太郎").expect("a");
+    let scoped_id =
+        operators::list(&t.app).await.expect("list").into_iter().find(|o| o.name == "団体 担当").expect("s").id;
+    operators::manage(&t.app, &admin_op, &scoped_id, Manage::Scope(vec!["06132013".into()]), "10.0.0.9")
+        .await
+        .expect("scoped");
+    let sb = Browser::not_following(&t);
+    t.clock.advance(time::Duration::seconds(30));
+    sign_in(&t, &sb, &scoped).await;
+    let form = sb.get("/console/documents?kind=platform_terms&org=").await;
+    let refused = sb
+        .post(
+            "/console/documents",
+            &[("csrf", &form.csrf()), ("kind", "platform_terms"), ("org", ""), ("title", "勝手な版"), ("body", "本文")],
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.html);
+    let hanako_org = m.user.org_id.clone();
+    let refused = sb
+        .post(
+            "/console/documents",
+            &[
+                ("csrf", &form.csrf()),
+                ("kind", "org_privacy"),
+                ("org", &hanako_org),
+                ("title", "勝手な版"),
+                ("body", "本文"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 403, "another organization's: {}", refused.html);
     t.stop().await;
 }
 
@@ -235,6 +272,10 @@ async fn f4_needs_the_biometric_consent() {
     let outside =
         b.post("/consents/biometric", &[("csrf", &ask.csrf()), ("next", "//evil.example"), ("agree", "on")]).await;
     assert!(outside.url.starts_with(&t.base) && outside.url.ends_with("/ekyc"), "{}", outside.url);
+    // Nor one that browsers would turn into another site once they drop its tab.
+    let tabbed =
+        b.post("/consents/biometric", &[("csrf", &ask.csrf()), ("next", "/\t/evil.example"), ("agree", "on")]).await;
+    assert!(tabbed.url.starts_with(&t.base) && tabbed.url.ends_with("/ekyc"), "{}", tabbed.url);
 
     let (s, v) = t.post_auth("/api/v1/ekyc-applications", &token, json!({})).await;
     assert_eq!(s, 201, "{v}");
@@ -296,8 +337,9 @@ async fn withdrawal_story(backend: Backend) {
     let again =
         b.post("/consents/health_data", &[("csrf", &page.csrf()), ("next", "/health/checkups"), ("agree", "on")]).await;
     assert!(again.url.contains("/health/unlock"), "{}", again.url);
+    // Every session's secret-question answer ended with the withdrawal: the app asks again too.
     let (s, v) = t.get("/api/v1/health/checkups", Some(&token)).await;
-    assert_eq!(s, 200, "the API session's answer still stands: {v}");
+    assert_eq!((s, v["error"]["code"].as_str()), (403, Some("step_up_required")), "{v}");
     t.stop().await;
 }
 

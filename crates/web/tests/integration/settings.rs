@@ -306,6 +306,9 @@ async fn an_email_change_is_confirmed_by_a_code_to_the_new_address(t: TestApp) {
 
 async fn the_api_changes_the_email_address(t: TestApp) {
     let token = t.register(EMAIL, PASSWORD).await;
+    let (s, other) = api_login(&t, PASSWORD, IPHONE_SAFARI).await;
+    assert_eq!(s, 201, "{other}");
+    let other = other["token"].as_str().expect("token").to_string();
     let (s, v) = t
         .post_auth(
             "/api/v1/settings/email",
@@ -327,6 +330,7 @@ async fn the_api_changes_the_email_address(t: TestApp) {
     let (s, v) = t.post_auth(&verify, &token, json!({"code": code})).await;
     assert_eq!((s, v["completed"].as_bool()), (200, Some(true)), "{v}");
     assert_eq!(t.get("/api/v1/me", Some(&token)).await.1["email"], NEW_EMAIL);
+    assert_eq!(t.get("/api/v1/me", Some(&other)).await.0, 401, "the change ends the member's other sessions");
     t.wait_mail_about(EMAIL, "メールアドレスが変更されました").await;
     assert_eq!(api_login(&t, PASSWORD, IPHONE_SAFARI).await.0, 401, "the old address no longer logs in");
     t.stop().await;
