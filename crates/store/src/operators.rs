@@ -606,10 +606,7 @@ macro_rules! sql_operators {
                 if let Some(app) = w.ekyc {
                     crate::ekyc::$be::apply_ekyc(&mut *tx, app).await?;
                 }
-                sqlx::query("UPDATE sessions SET step_up_until = NULL WHERE user_id = $1")
-                    .bind(&r.user_id)
-                    .execute(&mut *tx)
-                    .await?;
+                crate::users::$be::close_step_ups(&mut *tx, &r.user_id).await?;
                 crate::outbox::$be::insert_mail(&mut *tx, w.mail).await?;
                 insert_audit(&mut *tx, &self.chain_key(), w.audit).await?;
                 tx.commit().await?;

@@ -143,6 +143,8 @@ pub trait Users: Send + Sync {
     async fn set_user_locale(&self, user_id: &str, locale: &str) -> Result<()>;
     /// Opens health data in this session until `until` (`None` closes it again).
     async fn set_session_step_up(&self, id_hash: &[u8], until: Option<OffsetDateTime>) -> Result<()>;
+    /// Closes health data in every session of the user (e.g. the health-data consent withdrawn).
+    async fn close_user_step_ups(&self, user_id: &str) -> Result<()>;
 
     // F5 step-up (secret question)
     async fn step_up_failures(&self, user_id: &str) -> Result<Option<StepUpFailures>>;
@@ -186,6 +188,32 @@ macro_rules! sql_users {
     ($be:ident, $store:ty, $db:ty) => {
         use super::*;
         use crate::flows::$be::apply_flow;
+
+        /// Ends every session of `user_id` but `keep` (after a password or address change).
+        async fn end_other_sessions<'c, E>(executor: E, user_id: &str, keep: &[u8]) -> Result<()>
+        where
+            E: sqlx::Executor<'c, Database = $db>,
+        {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
+                .bind(user_id)
+                .bind(keep)
+                .execute(executor)
+                .await?;
+            Ok(())
+        }
+
+        /// Closes health data in every session of `user_id` (on the pool, or in a binding
+        /// withdrawal's transaction).
+        pub(crate) async fn close_step_ups<'c, E>(executor: E, user_id: &str) -> Result<()>
+        where
+            E: sqlx::Executor<'c, Database = $db>,
+        {
+            sqlx::query("UPDATE sessions SET step_up_until = NULL WHERE user_id = $1")
+                .bind(user_id)
+                .execute(executor)
+                .await?;
+            Ok(())
+        }
 
         #[async_trait]
         impl Users for $store {
@@ -384,11 +412,7 @@ macro_rules! sql_users {
                 if done.rows_affected() != 1 {
                     return Err(StoreError::NotFound);
                 }
-                sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
-                    .bind(user_id)
-                    .bind(keep)
-                    .execute(&mut *tx)
-                    .await?;
+                end_other_sessions(&mut *tx, user_id, keep).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -415,11 +439,7 @@ macro_rules! sql_users {
                 if done.rows_affected() != 1 {
                     return Err(StoreError::NotFound);
                 }
-                sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
-                    .bind(user_id)
-                    .bind(keep)
-                    .execute(&mut *tx)
-                    .await?;
+                end_other_sessions(&mut *tx, user_id, keep).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -480,6 +500,11 @@ macro_rules! sql_users {
                     .execute(&self.pool)
                     .await?;
                 Ok(())
+            }
+
+            #[tracing::instrument(skip_all, fields(user_id = %user_id))]
+            async fn close_user_step_ups(&self, user_id: &str) -> Result<()> {
+                close_step_ups(&self.pool, user_id).await
             }
 
             #[tracing::instrument(skip_all, fields(user_id = %user_id))]

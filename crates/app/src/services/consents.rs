@@ -272,9 +272,7 @@ pub async fn withdraw(app: &App, member: &Member, doc: ConsentDoc, ip: &str) -> 
     if doc == ConsentDoc::HealthData {
         // Every session's secret-question answer ends: consenting again later does not reopen
         // health data in a session (e.g. a stolen app token) without answering again.
-        for session in app.store.user_sessions(&member.user.id, app.now()).await? {
-            app.store.set_session_step_up(&session.id_hash, None).await?;
-        }
+        app.store.close_user_step_ups(&member.user.id).await?;
     }
     audit::member(app, Some(member.user.id.as_str()), actions::WITHDRAWN, Some(("consent", doc.as_str())), ip).await?;
     Ok(())

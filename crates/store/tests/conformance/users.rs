@@ -119,6 +119,14 @@ async fn step_up_opens_one_session_and_wrong_answers_lock_the_member(s: Arc<dyn 
     assert_eq!(s.get_session(&[2; 32]).await.expect("get").expect("present").step_up_until, None);
     s.set_session_step_up(&[1; 32], None).await.expect("close");
     assert_eq!(s.get_session(&[1; 32]).await.expect("get").expect("present").step_up_until, None);
+    // Closing the user's step-ups closes every session's.
+    for h in [1u8, 2] {
+        s.set_session_step_up(&[h; 32], Some(now + Duration::minutes(15))).await.expect("step up");
+    }
+    s.close_user_step_ups("u1").await.expect("close all");
+    for h in [1u8, 2] {
+        assert_eq!(s.get_session(&[h; 32]).await.expect("get").expect("present").step_up_until, None);
+    }
 
     // Answers are counted before they are checked; the fifth locks until the given instant,
     // and while the lock runs nothing more is counted.
